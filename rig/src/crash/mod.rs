@@ -1,0 +1,1 @@
+//! Crash readers: turn console text into crash reports with stable titles.

@@ -1,0 +1,1 @@
+//! Guest images: building and caching the embedded default Linux guest.

@@ -1,0 +1,1 @@
+//! SSH to the guest through russh: connect under a deadline, exec, download.
