@@ -1,1 +1,131 @@
 //! Guest images: building and caching the embedded default Linux guest.
+//!
+//! An image is built from Debian packages (`apt-get download`, `dpkg-deb -x`, nothing
+//! installed on the host) by the recipe in `images/linux/`, and cached in
+//! `<build>/images/<name>-<key>/`, where the key hashes the exact package versions and the
+//! recipe files: it is rebuilt only when one of those changes. Downloads are cached in
+//! `<build>/debs/`.
+
+mod build;
+pub mod cache;
+pub mod cpio;
+mod keys;
+pub mod packages;
+pub mod recipe;
+pub mod vmlinux;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow};
+
+use cache::{CLIENT_KEY, HOST_KEY, INITRD, KERNEL, Lock, MANIFEST, Manifest};
+use recipe::{RECIPES, Recipe};
+
+/// A built guest image: what QEMU boots and how to log in.
+#[derive(Debug, Clone)]
+pub struct LinuxImage {
+    /// The image's name (`linux`).
+    pub name: String,
+    /// The cache directory holding everything below.
+    pub dir: PathBuf,
+    /// Uncompressed ELF vmlinux for `-kernel` (PVH boot).
+    pub kernel: PathBuf,
+    /// The initramfs, a gzip'd newc cpio.
+    pub initrd: PathBuf,
+    /// Base kernel command line; the rig appends per-run extras.
+    pub cmdline: String,
+    /// ed25519 private key (OpenSSH format) for root@guest.
+    pub client_key: PathBuf,
+    /// The guest's host public key, one OpenSSH line, to pin.
+    pub host_key: PathBuf,
+    /// `manifest.json`: packages and versions, recipe hashes, kernel release, build time.
+    pub manifest: PathBuf,
+    /// The guest kernel's release (`uname -r`), e.g. `6.1.0-41-amd64`.
+    pub kernel_release: String,
+}
+
+impl LinuxImage {
+    fn new(dir: PathBuf, m: &Manifest) -> LinuxImage {
+        LinuxImage {
+            name: m.name.clone(),
+            kernel: dir.join(KERNEL),
+            initrd: dir.join(INITRD),
+            cmdline: m.cmdline.clone(),
+            client_key: dir.join(CLIENT_KEY),
+            host_key: dir.join(HOST_KEY),
+            manifest: dir.join(MANIFEST),
+            kernel_release: m.kernel_release.clone(),
+            dir,
+        }
+    }
+}
+
+/// Names of the images the rig knows.
+pub fn known_images() -> &'static [&'static str] {
+    const NAMES: [&str; RECIPES.len()] = {
+        let mut names = [""; RECIPES.len()];
+        let mut i = 0;
+        while i < RECIPES.len() {
+            names[i] = RECIPES[i].name;
+            i += 1;
+        }
+        names
+    };
+    &NAMES
+}
+
+/// The Debian packages the host needs to build images.
+pub fn host_packages() -> &'static [&'static str] {
+    packages::HOST_PACKAGES
+}
+
+/// Builds (or finds in the cache) the named image under `build_dir`.
+pub fn ensure_image(build_dir: &Path, name: &str) -> Result<LinuxImage> {
+    let recipe = Recipe::find(name).ok_or_else(|| {
+        anyhow!(
+            "unknown image {name:?}; known images: {}",
+            known_images().join(", ")
+        )
+    })?;
+    packages::check_host_tools()?;
+    let packages_file = recipe
+        .file("packages")
+        .context("recipe has no packages file")?;
+    let pkgs = packages::resolve(packages_file).context("resolving the image's Debian packages")?;
+    let key = cache::cache_key(recipe, &pkgs);
+    let images_dir = build_dir.join("images");
+    let dir_name = format!("{name}-{key}");
+    let dir = images_dir.join(&dir_name);
+    if let Some(m) = cache::load_complete(&dir) {
+        tracing::debug!(image = name, dir = %dir.display(), "image cache hit");
+        return Ok(LinuxImage::new(dir, &m));
+    }
+
+    std::fs::create_dir_all(&images_dir)
+        .with_context(|| format!("creating {}", images_dir.display()))?;
+    let _lock = Lock::acquire(&images_dir.join(format!(".{dir_name}.lock")))?;
+    if let Some(m) = cache::load_complete(&dir) {
+        return Ok(LinuxImage::new(dir, &m)); // another process built it while we waited
+    }
+    if dir.exists() {
+        tracing::warn!(dir = %dir.display(), "removing an incomplete image");
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    cache::remove_stale_tmp(&images_dir, &dir_name)?;
+
+    let debs = packages::download(&build_dir.join("debs"), &pkgs)?;
+    let started = Instant::now();
+    tracing::info!(image = name, key = %key, "building guest image");
+    let tmp = cache::tmp_dir(&images_dir, &dir_name);
+    let manifest = build::build(recipe, &pkgs, &debs, &tmp, &key)
+        .with_context(|| format!("building image {name}"))?;
+    std::fs::rename(&tmp, &dir).with_context(|| format!("publishing {}", dir.display()))?;
+    tracing::info!(
+        image = name,
+        dir = %dir.display(),
+        seconds = started.elapsed().as_secs_f64(),
+        "guest image built"
+    );
+    Ok(LinuxImage::new(dir, &manifest))
+}

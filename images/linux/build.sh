@@ -1,0 +1,111 @@
+#!/bin/sh
+# Assembles the guest's root filesystem from Debian packages, without
+# installing anything on the host. Run by the rig (rig/src/image/build.rs):
+#
+#   sh build.sh WORK ABI KERNEL_DEB DEB...
+#
+# WORK holds recipe/ (this directory's files) and client_key.pub; this script
+# fills WORK/root (the initramfs tree), WORK/vmlinuz and WORK/host_key.pub.
+# The rig then packs root/ as a newc cpio, extracts the ELF from vmlinuz and
+# records the manifest.
+set -eu
+
+work=$1 abi=$2 kernel_deb=$3
+shift 3
+recipe=$work/recipe
+pkg=$work/pkg           # the unpacked packages
+root=$work/root         # the guest's /
+mods=lib/modules/$abi
+multiarch=lib/x86_64-linux-gnu
+
+die() { echo "build.sh: $*" >&2; exit 1; }
+# Lines of a recipe list, without comments and blank lines.
+list() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$recipe/$1"; }
+
+# --- unpack --------------------------------------------------------------
+mkdir -p "$pkg"
+for deb in "$@"; do
+	dpkg-deb -x "$deb" "$pkg"
+done
+# From the kernel package (~400 MB unpacked) only vmlinuz, the module
+# metadata and the listed modules are extracted.
+set -- "./boot/vmlinuz-$abi" "./$mods/modules.order" "./$mods/modules.builtin"
+for m in $(list modules); do
+	set -- "$@" "./$mods/kernel/*/$m.ko"
+done
+dpkg-deb --fsys-tarfile "$kernel_deb" | tar -x -C "$pkg" --wildcards -f - "$@"
+cp "$pkg/boot/vmlinuz-$abi" "$work/vmlinuz"
+
+# --- the guest tree ------------------------------------------------------
+mkdir -p "$root"
+cd "$root"
+mkdir -p bin sbin usr/bin usr/sbin lib64 "$multiarch" "$mods" \
+	etc/dropbear proc sys dev tmp run var/log root/.ssh
+chmod 700 root root/.ssh
+chmod 1777 tmp
+
+# busybox, with a symlink for each applet (bin/sh, sbin/modprobe, ...).
+cp "$pkg/bin/busybox" bin/busybox
+for applet in $("$pkg/bin/busybox" --list-full); do
+	[ -e "$applet" ] || ln -s /bin/busybox "$applet"
+done
+
+# dropbear and its libraries, copied by soname (symlinks resolved inside the
+# package tree: an absolute link must not escape to the host's files).
+resolve() {
+	f=$1
+	while [ -L "$f" ]; do
+		t=$(readlink "$f")
+		case $t in
+		/*) f=$pkg$t ;;
+		*) f=$(dirname "$f")/$t ;;
+		esac
+	done
+	echo "$f"
+}
+cp "$pkg/usr/sbin/dropbear" usr/sbin/dropbear
+for so in ld-linux-x86-64.so.2 libc.so.6 libcrypt.so.1 libz.so.1 \
+	libtomcrypt.so.1 libtommath.so.1 libgmp.so.10; do
+	src=
+	for d in "$pkg/$multiarch" "$pkg/usr/$multiarch"; do
+		[ -e "$d/$so" ] && src=$(resolve "$d/$so") && break
+	done
+	[ -n "$src" ] || die "library $so not found in the unpacked packages"
+	cp "$src" "$multiarch/$so"
+done
+ln -s "/$multiarch/ld-linux-x86-64.so.2" lib64/ld-linux-x86-64.so.2
+
+# Kernel modules, under their kernel/... paths, and the index busybox modprobe reads.
+cp "$pkg/$mods/modules.order" "$pkg/$mods/modules.builtin" "$mods/"
+for m in $(list modules); do
+	src=$(cd "$pkg/$mods" && find kernel -name "$m.ko" | head -n 1)
+	[ -n "$src" ] || die "module $m not found in the kernel package"
+	mkdir -p "$mods/$(dirname "$src")"
+	cp "$pkg/$mods/$src" "$mods/$src"
+done
+# Every dependency of a listed module must be listed too.
+for ko in $(find "$mods/kernel" -name '*.ko'); do
+	deps=$(tr '\0' '\n' <"$ko" | sed -n 's/^depends=//p' | tr ',' ' ')
+	for dep in $deps; do
+		[ -n "$(find "$mods/kernel" -name "$dep.ko" -o -name "$(echo "$dep" | tr _ -).ko")" ] ||
+			die "module $(basename "$ko") needs $dep: add it to images/linux/modules"
+	done
+done
+"$pkg/bin/busybox" depmod -b "$root" "$abi"
+
+# Accounts and init.
+echo 'root:x:0:0:root:/root:/bin/sh' >etc/passwd
+echo 'root:x:0:' >etc/group
+echo '/bin/sh' >etc/shells
+echo 'rig-guest' >etc/hostname
+cp "$recipe/init" init
+chmod 755 init
+
+# Keys: a fresh dropbear host key (its public half is pinned by the rig) and
+# the client's public key, made by the rig, for root.
+"$pkg/$multiarch/ld-linux-x86-64.so.2" \
+	--library-path "$pkg/$multiarch:$pkg/usr/$multiarch" \
+	"$pkg/usr/bin/dropbearkey" -t ed25519 -f etc/dropbear/dropbear_ed25519_host_key \
+	| grep '^ssh-ed25519 ' >"$work/host_key.pub" || die "dropbearkey failed"
+cp "$work/client_key.pub" root/.ssh/authorized_keys
+chmod 600 root/.ssh/authorized_keys etc/dropbear/dropbear_ed25519_host_key

@@ -1,0 +1,102 @@
+//! One image build in a temporary directory: recipe files, keys, build.sh, kernel, initramfs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+
+use super::cache::{self, CLIENT_KEY, HOST_KEY, INITRD, KERNEL, MANIFEST, Manifest};
+use super::packages::Package;
+use super::recipe::Recipe;
+use super::{cpio, keys, vmlinux};
+
+/// Builds `recipe` from `packages` (with their .debs at `debs`, same order) into `work`,
+/// which ends up holding exactly the files of a published image.
+pub fn build(
+    recipe: &Recipe,
+    packages: &[Package],
+    debs: &[PathBuf],
+    work: &Path,
+    key: &str,
+) -> Result<Manifest> {
+    let started = Instant::now();
+    let kernel_idx = packages
+        .iter()
+        .position(|p| p.kernel)
+        .context("no kernel package")?;
+    let kernel_release = packages[kernel_idx]
+        .kernel_release()
+        .context("kernel package name")?;
+
+    let recipe_dir = work.join("recipe");
+    std::fs::create_dir_all(&recipe_dir)
+        .with_context(|| format!("creating {}", recipe_dir.display()))?;
+    for f in recipe.files() {
+        std::fs::write(recipe_dir.join(f.name), f.contents)?;
+    }
+    keys::generate_client_key(
+        &work.join(CLIENT_KEY),
+        &format!("rig@{}-{key}", recipe.name),
+    )?;
+
+    tracing::info!(
+        image = recipe.name,
+        kernel = kernel_release,
+        "assembling the guest tree"
+    );
+    let mut cmd = Command::new("sh");
+    cmd.arg(recipe_dir.join("build.sh"))
+        .arg(work)
+        .arg(kernel_release)
+        .arg(&debs[kernel_idx]);
+    cmd.args(
+        debs.iter()
+            .enumerate()
+            .filter(|(i, _)| *i != kernel_idx)
+            .map(|(_, d)| d),
+    );
+    let out = cmd.output().context("running build.sh")?;
+    if !out.status.success() {
+        bail!(
+            "images/{}/build.sh failed ({}); work directory kept at {}:\n{}",
+            recipe.name,
+            out.status,
+            work.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+
+    let vmlinuz = std::fs::read(work.join("vmlinuz")).context("reading vmlinuz")?;
+    let elf = vmlinux::extract_elf(&vmlinuz).context("extracting the kernel ELF from vmlinuz")?;
+    std::fs::write(work.join(KERNEL), elf)?;
+    cpio::write_gz(&work.join("root"), cpio::DEV_NODES, &work.join(INITRD))?;
+
+    for scratch in ["root", "pkg"] {
+        std::fs::remove_dir_all(work.join(scratch))
+            .with_context(|| format!("removing {scratch}/"))?;
+    }
+    std::fs::remove_file(work.join("vmlinuz"))?;
+    if !work.join(HOST_KEY).is_file() {
+        bail!("build.sh made no {HOST_KEY}");
+    }
+
+    let manifest = Manifest {
+        name: recipe.name.to_string(),
+        key: key.to_string(),
+        kernel_release: kernel_release.to_string(),
+        cmdline: recipe.cmdline(),
+        packages: packages.to_vec(),
+        recipe_files: cache::recipe_hashes(recipe),
+        built_at_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        build_seconds: started.elapsed().as_secs_f64(),
+    };
+    std::fs::write(
+        work.join(MANIFEST),
+        serde_json::to_string_pretty(&manifest)? + "\n",
+    )?;
+    Ok(manifest)
+}

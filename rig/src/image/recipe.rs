@@ -1,0 +1,123 @@
+//! Image recipes as data: which recipe files an image is built from and its kernel command line.
+//!
+//! The recipe files live in `images/<dir>/` and are embedded in the rig at compile time, so the
+//! binary is self-contained and the cache key covers exactly what a build uses.
+
+/// One file of a recipe: its name in `images/<dir>/` and its contents.
+#[derive(Debug, Clone, Copy)]
+pub struct RecipeFile {
+    pub name: &'static str,
+    pub contents: &'static str,
+}
+
+/// How to build one named image.
+///
+/// A variant (e.g. `linux-os7410-debug`) is another entry of [`RECIPES`]: the same base files
+/// plus its own extras (out-of-tree module sources, init hooks) and command-line arguments.
+#[derive(Debug, Clone, Copy)]
+pub struct Recipe {
+    /// The name users pass (`--image linux`).
+    pub name: &'static str,
+    /// Files from `images/linux/` every Linux image shares: packages, modules, init, build.sh.
+    pub base_files: &'static [RecipeFile],
+    /// Files this variant adds on top (written next to the base files before the build).
+    pub extra_files: &'static [RecipeFile],
+    /// Kernel command-line arguments after [`BASE_CMDLINE`].
+    pub extra_cmdline: &'static [&'static str],
+}
+
+/// The command line every Linux image boots with; the rig appends per-run extras.
+///
+/// `panic=0`: never reboot on panic (pvpanic + `-action panic=pause` stop the guest for a
+/// dump); `unknown_nmi_panic=1`: QMP `inject-nmi` turns a silent hang into a panic.
+pub const BASE_CMDLINE: &[&str] = &[
+    "console=ttyS0,115200",
+    "panic=0",
+    "unknown_nmi_panic=1",
+    "rdinit=/init",
+];
+
+macro_rules! recipe_file {
+    ($dir:literal, $name:literal) => {
+        RecipeFile {
+            name: $name,
+            contents: include_str!(concat!("../../../images/", $dir, "/", $name)),
+        }
+    };
+}
+
+/// The files of `images/linux/`.
+pub const LINUX_FILES: &[RecipeFile] = &[
+    recipe_file!("linux", "packages"),
+    recipe_file!("linux", "modules"),
+    recipe_file!("linux", "init"),
+    recipe_file!("linux", "build.sh"),
+];
+
+/// Every image the rig knows how to build.
+pub const RECIPES: &[Recipe] = &[Recipe {
+    name: "linux",
+    base_files: LINUX_FILES,
+    extra_files: &[],
+    extra_cmdline: &[],
+}];
+
+impl Recipe {
+    /// Looks a recipe up by name.
+    pub fn find(name: &str) -> Option<&'static Recipe> {
+        RECIPES.iter().find(|r| r.name == name)
+    }
+
+    /// All files of the recipe, base first.
+    pub fn files(&self) -> impl Iterator<Item = &'static RecipeFile> {
+        self.base_files.iter().chain(self.extra_files.iter())
+    }
+
+    /// The contents of one recipe file (an extra file overrides a base file of the same name).
+    pub fn file(&self, name: &str) -> Option<&'static str> {
+        self.extra_files
+            .iter()
+            .chain(self.base_files.iter())
+            .find(|f| f.name == name)
+            .map(|f| f.contents)
+    }
+
+    /// The kernel command line: the base one plus this variant's arguments.
+    pub fn cmdline(&self) -> String {
+        BASE_CMDLINE
+            .iter()
+            .chain(self.extra_cmdline.iter())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// The lines of a recipe list file, without comments and blank lines.
+pub fn list_lines(contents: &str) -> impl Iterator<Item = &str> {
+    contents
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linux_recipe_is_complete() {
+        let r = Recipe::find("linux").unwrap();
+        for f in ["packages", "modules", "init", "build.sh"] {
+            assert!(r.file(f).is_some_and(|c| !c.is_empty()), "{f}");
+        }
+        assert!(r.cmdline().starts_with("console=ttyS0"));
+    }
+
+    #[test]
+    fn list_lines_skips_comments() {
+        let l: Vec<_> =
+            list_lines("# c\n\nkernel linux-image-amd64 # meta\n busybox-static\n").collect();
+        assert_eq!(l, ["kernel linux-image-amd64", "busybox-static"]);
+    }
+}

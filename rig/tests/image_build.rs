@@ -1,0 +1,91 @@
+//! Builds the default `linux` image for real (apt-get download, dpkg-deb) and checks what it holds.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use rig::image::{cpio, ensure_image};
+
+fn build_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../build"))
+}
+
+#[test]
+fn linux_image_builds_and_is_cached() {
+    let started = Instant::now();
+    let img = ensure_image(&build_dir(), "linux").expect("building the linux image");
+    eprintln!(
+        "ensure_image (first call): {:.2?} -> {}",
+        started.elapsed(),
+        img.dir.display()
+    );
+
+    // The manifest names the kernel package and the exact versions.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&img.manifest).unwrap()).unwrap();
+    let pkgs = manifest["packages"].as_array().unwrap();
+    let kernel_pkg = format!("linux-image-{}", img.kernel_release);
+    let kernel = pkgs
+        .iter()
+        .find(|p| p["name"] == kernel_pkg.as_str())
+        .expect("kernel in manifest");
+    assert!(!kernel["version"].as_str().unwrap().is_empty());
+    for name in ["busybox-static", "dropbear-bin", "libgmp10", "libc6"] {
+        let p = pkgs
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing"));
+        assert!(
+            !p["version"].as_str().unwrap().is_empty(),
+            "{name} has no version"
+        );
+    }
+    assert_eq!(manifest["kernel_release"], img.kernel_release.as_str());
+
+    // The kernel is an uncompressed ELF.
+    let head = std::fs::read(&img.kernel).unwrap();
+    assert_eq!(&head[..4], b"\x7fELF", "kernel is not an ELF");
+
+    // The initramfs holds init, the SSH server, its hidden library, and kvm_amd.
+    let names: Vec<String> = cpio::list_gz(&img.initrd)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    let has = |suffix: &str| names.iter().any(|n| n.ends_with(suffix));
+    for want in [
+        "init",
+        "usr/sbin/dropbear",
+        "libgmp.so.10",
+        "kvm-amd.ko",
+        "modules.dep",
+        "dev/console",
+    ] {
+        assert!(has(want), "initrd lacks {want}");
+    }
+    assert!(names.iter().any(|n| n == "root/.ssh/authorized_keys"));
+
+    // Keys: an OpenSSH private key for the client, a one-line host key to pin.
+    let client = std::fs::read_to_string(&img.client_key).unwrap();
+    assert!(client.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
+    let host = std::fs::read_to_string(&img.host_key).unwrap();
+    assert!(host.starts_with("ssh-ed25519 ") && host.trim().lines().count() == 1);
+
+    // A second call is a cache hit: same directory, fast.
+    let started = Instant::now();
+    let again = ensure_image(&build_dir(), "linux").unwrap();
+    let hit = started.elapsed();
+    eprintln!("ensure_image (cache hit): {hit:.2?}");
+    assert_eq!(again.dir, img.dir);
+    assert!(hit.as_secs_f64() < 5.0, "cache hit took {hit:?}");
+}
+
+#[test]
+fn unknown_image_names_the_known_ones() {
+    let err = ensure_image(&build_dir(), "no-such-image")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no-such-image") && err.contains("linux"),
+        "{err}"
+    );
+}
