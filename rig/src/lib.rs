@@ -4,6 +4,17 @@
 //! the QMP, serial and SSH channels, crash reading, and the test engine. The `xtask` binary
 //! only parses the command line and calls in here.
 
+pub mod console;
 pub mod crash;
+// pub mod guest; (enabled once ssh lands)
+pub mod host;
+pub mod identity;
 pub mod image;
+pub mod journal;
+pub mod machine;
+pub mod profile;
+pub mod qemu;
+pub mod qmp;
+pub mod rundir;
 pub mod ssh;
+pub mod usernet;

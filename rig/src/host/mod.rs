@@ -1,0 +1,7 @@
+//! The host: prerequisites, the accelerator choice and the KVM probe, nested preflight.
+
+pub mod accel;
+pub mod nested;
+pub mod prereqs;
+
+pub use accel::{AccelChoice, KvmStatus, Resolved};

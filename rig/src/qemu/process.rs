@@ -1,0 +1,106 @@
+//! The QEMU child process: its own process group, killed with the rig on every exit path
+//! (drop, Ctrl-C, and a parent-death signal for a rig killed outright).
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tokio::process::{Child, Command};
+
+/// A running QEMU. Dropping it kills QEMU's whole process group.
+pub struct QemuProcess {
+    child: Child,
+    pid: i32,
+    stderr_path: PathBuf,
+}
+
+impl QemuProcess {
+    /// Spawns `program args`, with `inherit` file descriptors passed to QEMU (they are the
+    /// QEMU ends of the channel socket pairs) and stderr written to `stderr_path`.
+    pub fn spawn(program: &Path, args: &[String], inherit: Vec<OwnedFd>, stderr_path: &Path) -> Result<QemuProcess> {
+        let stderr = File::create(stderr_path).with_context(|| format!("creating {}", stderr_path.display()))?;
+        let raw: Vec<i32> = inherit.iter().map(|f| f.as_raw_fd()).collect();
+        let parent = std::process::id() as i32;
+        let mut cmd = Command::new(program);
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::from(stderr.try_clone()?)).stderr(Stdio::from(stderr)).kill_on_drop(true);
+        // SAFETY: only async-signal-safe libc calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                for &fd in &raw {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                // Own process group: a terminal's Ctrl-C reaches the rig, which cleans up.
+                if libc::setpgid(0, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // Dies with the rig even when the rig is SIGKILLed.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                anyhow::anyhow!("{} not found: install QEMU (Debian: apt-get install qemu-system-x86 qemu-utils)", program.display())
+            } else {
+                anyhow::anyhow!("starting {}: {e}", program.display())
+            }
+        })?;
+        drop(inherit);
+        let pid = child.id().context("QEMU exited at once")? as i32;
+        Ok(QemuProcess { child, pid, stderr_path: stderr_path.to_path_buf() })
+    }
+
+    /// QEMU's process id.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The exit status if QEMU has exited.
+    pub fn try_exit(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Waits for QEMU to exit, up to `timeout`.
+    pub async fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(timeout, self.child.wait()).await.ok().and_then(|r| r.ok())
+    }
+
+    /// What QEMU printed on stderr (its last lines), for error messages.
+    pub fn stderr_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Kills QEMU's process group at once and reaps it.
+    pub async fn kill(&mut self) {
+        kill_group(self.pid);
+        let _ = self.wait(Duration::from_secs(5)).await;
+    }
+}
+
+/// SIGKILL to a process group (QEMU's pid is its group id).
+pub fn kill_group(pgid: i32) {
+    // SAFETY: plain syscall; a stale id at worst hits nothing (the group is ours until reaped).
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+}
+
+impl Drop for QemuProcess {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            kill_group(self.pid);
+        }
+    }
+}

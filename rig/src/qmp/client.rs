@@ -1,0 +1,228 @@
+//! The QMP client. It owns the transport: one reader task routes replies by their own id and
+//! records events, so an unknown event, a cancelled command or a slow reply can never
+//! corrupt another command. Commands are qapi's typed commands (or raw JSON for test cases).
+//! Every message both ways is written to the transcript.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::event::QmpEvent;
+use crate::journal::{Cursor, Journal, WaitEnd};
+
+/// Why a QMP operation failed. Typed: callers branch on a closed monitor (QEMU gone).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum QmpError {
+    /// No answer in time.
+    #[error("QMP {what}: no answer within {after:?}")]
+    Timeout {
+        /// The command or event awaited.
+        what: String,
+        /// How long the rig waited.
+        after: Duration,
+    },
+    /// The monitor connection closed: QEMU exited.
+    #[error("QMP {0}: the monitor closed (QEMU exited)")]
+    Closed(String),
+    /// QEMU refused the command.
+    #[error("QMP {command} failed: {class}: {desc}")]
+    Command {
+        /// The command.
+        command: String,
+        /// QEMU's error class.
+        class: String,
+        /// QEMU's description.
+        desc: String,
+    },
+    /// A reply the rig could not understand.
+    #[error("QMP protocol error: {0}")]
+    Protocol(String),
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, QmpError>>>>>;
+
+/// A connected QMP monitor.
+pub struct Qmp {
+    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    pending: Pending,
+    next_id: AtomicU64,
+    events: Journal<QmpEvent>,
+    transcript: Transcript,
+    /// QEMU's version from the greeting, e.g. `7.2.22`.
+    pub version: String,
+}
+
+#[derive(Clone)]
+struct Transcript(Arc<Mutex<File>>, Instant);
+
+impl Transcript {
+    fn write(&self, dir: &str, line: &str) {
+        let mut f = self.0.lock().unwrap();
+        let _ = writeln!(f, "{:>10.3} {dir} {}", self.1.elapsed().as_secs_f64(), line.trim_end());
+    }
+}
+
+impl Qmp {
+    /// Reads the greeting, negotiates capabilities and starts the reader task. The transcript
+    /// goes to `transcript` (times relative to `start`).
+    pub async fn connect(stream: UnixStream, transcript: &Path, start: Instant, timeout: Duration) -> Result<Qmp, QmpError> {
+        let file = File::create(transcript).map_err(|e| QmpError::Protocol(format!("creating {}: {e}", transcript.display())))?;
+        let transcript = Transcript(Arc::new(Mutex::new(file)), start);
+        let (rd, mut wr) = stream.into_split();
+        let mut rd = BufReader::new(rd);
+        let deadline = Instant::now() + timeout;
+
+        let greeting = read_json(&mut rd, deadline, &transcript, "greeting").await?;
+        let version = greeting
+            .pointer("/QMP/version/qemu")
+            .map(|v| format!("{}.{}.{}", v["major"], v["minor"], v["micro"]))
+            .ok_or_else(|| QmpError::Protocol(format!("not a QMP greeting: {greeting}")))?;
+        let caps = json!({"execute": "qmp_capabilities", "id": 0}).to_string();
+        transcript.write("->", &caps);
+        wr.write_all(format!("{caps}\n").as_bytes()).await.map_err(|_| QmpError::Closed("qmp_capabilities".into()))?;
+        loop {
+            let reply = read_json(&mut rd, deadline, &transcript, "qmp_capabilities").await?;
+            if reply.get("return").is_some() {
+                break;
+            }
+            if let Some(err) = reply.get("error") {
+                return Err(QmpError::Protocol(format!("qmp_capabilities refused: {err}")));
+            }
+        }
+
+        let qmp = Qmp {
+            writer: tokio::sync::Mutex::new(wr),
+            pending: Arc::default(),
+            next_id: AtomicU64::new(1),
+            events: Journal::new(10_000),
+            transcript: transcript.clone(),
+            version,
+        };
+        tokio::spawn(reader(rd, qmp.pending.clone(), qmp.events.clone(), transcript));
+        Ok(qmp)
+    }
+
+    /// Runs a typed qapi command, e.g. `qmp.execute(&qapi::qmp::query_status {}, t)`.
+    pub async fn execute<C: qapi::Command>(&self, cmd: &C, timeout: Duration) -> Result<C::Ok, QmpError> {
+        let args = serde_json::to_value(cmd).map_err(|e| QmpError::Protocol(e.to_string()))?;
+        let ret = self.execute_raw(C::NAME, args, timeout).await?;
+        serde_json::from_value(ret.clone()).map_err(|e| QmpError::Protocol(format!("{} returned {ret}: {e}", C::NAME)))
+    }
+
+    /// Runs a command given by name with JSON arguments (as a test case writes it).
+    pub async fn execute_raw(&self, name: &str, args: Value, timeout: Duration) -> Result<Value, QmpError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut msg = json!({"execute": name, "id": id});
+        if !args.is_null() && args.as_object().is_none_or(|o| !o.is_empty()) {
+            msg["arguments"] = args;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().unwrap().insert(id, tx);
+        let line = msg.to_string();
+        self.transcript.write("->", &line);
+        let sent = {
+            let mut w = self.writer.lock().await;
+            w.write_all(format!("{line}\n").as_bytes()).await
+        };
+        if sent.is_err() {
+            self.pending.lock().unwrap().remove(&id);
+            return Err(QmpError::Closed(name.into()));
+        }
+        let r = tokio::time::timeout(timeout, rx).await;
+        self.pending.lock().unwrap().remove(&id);
+        match r {
+            Err(_) => Err(QmpError::Timeout { what: name.into(), after: timeout }),
+            Ok(Err(_)) => Err(QmpError::Closed(name.into())),
+            Ok(Ok(Err(QmpError::Command { class, desc, .. }))) => Err(QmpError::Command { command: name.into(), class, desc }),
+            Ok(Ok(r)) => r,
+        }
+    }
+
+    /// Runs an HMP command (e.g. `info registers -a`) and returns its text.
+    pub async fn hmp(&self, command_line: &str, timeout: Duration) -> Result<String, QmpError> {
+        self.execute(&qapi::qmp::human_monitor_command { command_line: command_line.into(), cpu_index: None }, timeout).await
+    }
+
+    /// The position after the newest event: wait from here for events yet to come.
+    pub fn event_cursor(&self) -> Cursor {
+        self.events.cursor()
+    }
+
+    /// All events from `from` on still in memory.
+    pub fn events_since(&self, from: Cursor) -> Vec<QmpEvent> {
+        self.events.since(from)
+    }
+
+    /// Waits for an event named `name` at or after `from`.
+    pub async fn wait_event(&self, name: &str, from: Cursor, deadline: Instant) -> Result<(Cursor, QmpEvent), QmpError> {
+        let began = Instant::now();
+        self.events.wait_for(from, deadline, |e| (e.name == name).then(|| e.clone())).await.map_err(|end| match end {
+            WaitEnd::Closed => QmpError::Closed(format!("waiting for {name}")),
+            WaitEnd::Deadline => QmpError::Timeout { what: format!("event {name}"), after: began.elapsed() },
+        })
+    }
+
+    /// Whether the monitor has closed (QEMU exited).
+    pub fn is_closed(&self) -> bool {
+        self.events.is_closed()
+    }
+}
+
+async fn read_json(rd: &mut BufReader<OwnedReadHalf>, deadline: Instant, t: &Transcript, what: &str) -> Result<Value, QmpError> {
+    let mut line = String::new();
+    match tokio::time::timeout_at(deadline, rd.read_line(&mut line)).await {
+        Err(_) => Err(QmpError::Timeout { what: what.into(), after: Duration::ZERO }),
+        Ok(Err(_)) | Ok(Ok(0)) => Err(QmpError::Closed(what.into())),
+        Ok(Ok(_)) => {
+            t.write("<-", &line);
+            serde_json::from_str(&line).map_err(|e| QmpError::Protocol(format!("{what}: {e}: {line}")))
+        }
+    }
+}
+
+async fn reader(mut rd: BufReader<OwnedReadHalf>, pending: Pending, events: Journal<QmpEvent>, t: Transcript) {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match rd.read_line(&mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        t.write("<-", &line);
+        let Ok(msg) = serde_json::from_str::<Value>(&line) else {
+            tracing::warn!(line = line.trim_end(), "unparsable QMP message ignored");
+            continue;
+        };
+        if let Some(ev) = QmpEvent::from_message(&msg) {
+            tracing::debug!(event = %ev.name, "qmp event");
+            events.push(ev);
+            continue;
+        }
+        let Some(id) = msg.get("id").and_then(Value::as_u64) else { continue };
+        let Some(tx) = pending.lock().unwrap().remove(&id) else { continue };
+        let result = match (msg.get("return"), msg.get("error")) {
+            (Some(r), _) => Ok(r.clone()),
+            (None, Some(e)) => Err(QmpError::Command {
+                command: String::new(),
+                class: e["class"].as_str().unwrap_or("?").into(),
+                desc: e["desc"].as_str().unwrap_or("?").into(),
+            }),
+            _ => Err(QmpError::Protocol(format!("reply without return or error: {msg}"))),
+        };
+        let _ = tx.send(result);
+    }
+    // QEMU is gone: fail every command still waiting.
+    pending.lock().unwrap().clear();
+    events.close();
+}

@@ -1,0 +1,55 @@
+//! Run directories: every run keeps its evidence (QEMU command line and stderr, console logs,
+//! QMP transcript, dumps, reports) in a directory of its own.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// Creates `<base>/<UTC time>-<label>` (with a suffix if that exists already, so parallel runs
+/// never share a directory).
+pub fn create(base: &Path, label: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(base).with_context(|| format!("creating run directory base {}", base.display()))?;
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(':', "").replace('Z', "");
+    let label = sanitize(label);
+    for n in 0..1000 {
+        let name = if n == 0 { format!("{stamp}-{label}") } else { format!("{stamp}-{label}-{n}") };
+        let dir = base.join(name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+        }
+    }
+    anyhow::bail!("could not create a fresh run directory under {}", base.display())
+}
+
+/// Creates a named subdirectory (e.g. one per guest) inside a run directory.
+pub fn subdir(run: &Path, name: &str) -> Result<PathBuf> {
+    let dir = run.join(sanitize(name));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Keeps names filesystem- and shell-friendly.
+pub fn sanitize(s: &str) -> String {
+    let out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    if out.is_empty() { "run".into() } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directories_are_unique_and_named() {
+        let base = std::env::temp_dir().join(format!("rig-rundir-{}", std::process::id()));
+        let a = create(&base, "epyc boot").unwrap();
+        let b = create(&base, "epyc boot").unwrap();
+        assert_ne!(a, b);
+        let name = a.file_name().unwrap().to_str().unwrap();
+        assert!(name.ends_with("-epyc_boot"), "{name}");
+        assert!(name.starts_with("20"), "{name}");
+        assert!(subdir(&a, "guest/0").unwrap().ends_with("guest_0"));
+        let _ = std::fs::remove_dir_all(&base);
+    }
+}
