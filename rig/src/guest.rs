@@ -118,9 +118,14 @@ impl Guest {
                 .context(format!("evidence in {}", dir.display()));
             }
         };
-        let usernet = qmp.hmp("info usernet", QMP_TIMEOUT).await.context("reading the SSH port forward")?;
-        let port = crate::usernet::forwarded_port(&usernet, 22)
-            .ok_or_else(|| anyhow!("QEMU set up no SSH forward to guest port 22; `info usernet` said:\n{usernet}"))?;
+        let forwards_ssh = spec.nics.iter().flat_map(|n| &n.forwards).any(|f| f.guest_port == 22);
+        let port = if forwards_ssh {
+            let usernet = qmp.hmp("info usernet", QMP_TIMEOUT).await.context("reading the SSH port forward")?;
+            crate::usernet::forwarded_port(&usernet, 22)
+                .ok_or_else(|| anyhow!("QEMU set up no SSH forward to guest port 22; `info usernet` said:\n{usernet}"))?
+        } else {
+            0
+        };
         qmp.execute(&qapi::qmp::cont {}, QMP_TIMEOUT).await.context("starting the vCPUs")?;
         let ssh_target = SshTarget {
             addr: ([127, 0, 0, 1], port).into(),

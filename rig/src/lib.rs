@@ -4,9 +4,10 @@
 //! the QMP, serial and SSH channels, crash reading, and the test engine. The `xtask` binary
 //! only parses the command line and calls in here.
 
+pub mod bootcheck;
 pub mod console;
 pub mod crash;
-// pub mod guest; (enabled once ssh lands)
+pub mod guest;
 pub mod host;
 pub mod identity;
 pub mod image;
@@ -16,5 +17,6 @@ pub mod profile;
 pub mod qemu;
 pub mod qmp;
 pub mod rundir;
+pub mod setup;
 pub mod ssh;
 pub mod usernet;

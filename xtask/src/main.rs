@@ -1,11 +1,14 @@
 //! `cargo xtask`: the rig's command line. Thin: parse, fill defaults, call `rig`.
 
+mod exit;
+mod paths;
+mod rig_cmd;
 mod triage;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "cargo xtask", about = "The rig's command line")]
+#[command(name = "cargo xtask", about = "rig: boot guests under QEMU/KVM, race reboots against module reloads, read panics", after_help = exit::HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -13,20 +16,41 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Boot guests with the chosen CPU models and check them from inside.
+    Rig(rig_cmd::RigArgs),
     /// Read a console log and print the crash reports found in it.
     Triage(triage::TriageArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RIG_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
     let code = match cli.command {
+        Command::Rig(args) => run_async(async move { rig_cmd::run(&args).await }),
         Command::Triage(args) => triage::run(&args),
     };
     match code {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::exit(2);
+            std::process::exit(exit::INFRA);
         }
     }
+}
+
+/// Runs `work` on a tokio runtime; Ctrl-C or SIGTERM drops it (guests die with it: dropping a
+/// guest kills its QEMU) and exits 130.
+fn run_async<F: std::future::Future<Output = anyhow::Result<i32>>>(work: F) -> anyhow::Result<i32> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = work => r,
+            _ = tokio::signal::ctrl_c() => { eprintln!("rig: interrupted; stopping guests"); Ok(exit::INTERRUPTED) }
+            _ = term.recv() => { eprintln!("rig: terminated; stopping guests"); Ok(exit::INTERRUPTED) }
+        }
+    })
 }

@@ -1,6 +1,7 @@
 //! The host: prerequisites, the accelerator choice and the KVM probe, nested preflight.
 
 pub mod accel;
+pub mod kvm_probe;
 pub mod nested;
 pub mod prereqs;
 

@@ -1,0 +1,66 @@
+//! Getting a host ready for a run: prerequisites installed, the image built, the accelerator
+//! chosen (with the cached KVM probe).
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::host::accel::{self, AccelChoice, KvmStatus, ProbeKey};
+use crate::host::prereqs::{self, Need};
+use crate::host::kvm_probe;
+use crate::image::{self, LinuxImage};
+use crate::machine::Accel;
+use crate::qemu::qemu_binary;
+
+/// Programs the image recipes run on the host.
+pub const IMAGE_NEEDS: &[Need] = &[
+    Need { program: "apt-get", package: "apt" },
+    Need { program: "dpkg-deb", package: "dpkg" },
+];
+
+/// A host ready to boot guests.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// The guest image.
+    pub image: LinuxImage,
+    /// The accelerator to use.
+    pub accel: Accel,
+    /// A warning to print loudly (e.g. the TCG fallback).
+    pub warning: Option<String>,
+    /// The KVM probe's finding, when one was needed.
+    pub kvm: Option<KvmStatus>,
+}
+
+/// Installs what is missing, builds (or finds) the image, and resolves the accelerator.
+pub async fn prepare(build_dir: &Path, image_name: &str, choice: AccelChoice) -> Result<Setup> {
+    let needs: Vec<Need> = prereqs::BASE_NEEDS.iter().chain(IMAGE_NEEDS).copied().collect();
+    tokio::task::spawn_blocking(move || prereqs::ensure(&needs)).await??;
+    let dir = build_dir.to_path_buf();
+    let name = image_name.to_string();
+    let image = tokio::task::spawn_blocking(move || image::ensure_image(&dir, &name))
+        .await?
+        .with_context(|| format!("preparing image '{image_name}'"))?;
+    let kvm = match choice {
+        AccelChoice::Tcg => None,
+        AccelChoice::Auto | AccelChoice::Kvm => Some(kvm_status(build_dir, &image).await),
+    };
+    let resolved = accel::resolve(choice, kvm.as_ref()).map_err(anyhow::Error::msg)?;
+    Ok(Setup { image, accel: resolved.accel, warning: resolved.warning, kvm })
+}
+
+/// Whether KVM works here: the cached answer for this host boot and QEMU, else a fresh probe.
+pub async fn kvm_status(build_dir: &Path, image: &LinuxImage) -> KvmStatus {
+    let cache = build_dir.join("host/kvm-probe.json");
+    let key = ProbeKey::current(&qemu_binary());
+    if let Some(s) = accel::cached(&cache, &key) {
+        tracing::debug!(usable = s.usable, "kvm probe: cached");
+        return s;
+    }
+    let dir = build_dir.join("host/kvm-probe");
+    let _ = std::fs::remove_dir_all(&dir);
+    let timeout = kvm_probe::probe_timeout();
+    eprintln!("rig: probing KVM (a test boot, at most {:.0}s; the answer is cached until the host reboots)", timeout.as_secs_f64());
+    let s = kvm_probe::probe(&image, &dir, timeout).await;
+    accel::store(&cache, &key, &s);
+    s
+}

@@ -1,0 +1,16 @@
+//! The rig's exit codes, documented in `--help` and the README.
+
+/// Everything went as expected.
+pub const OK: i32 = 0;
+/// An expectation failed (a CPU check mismatched, a panic where none was expected, ...).
+pub const EXPECTATION_FAILED: i32 = 1;
+/// Bad usage or input.
+pub const USAGE: i32 = 2;
+/// Infrastructure failure: QEMU died, the guest never came up, the host is not usable.
+pub const INFRA: i32 = 3;
+/// Interrupted (Ctrl-C / SIGTERM).
+pub const INTERRUPTED: i32 = 130;
+
+/// The text for `--help`.
+pub const HELP: &str = "Exit codes: 0 all as expected; 1 an expectation failed; 2 bad usage or input; \
+3 infrastructure failure (QEMU died, guest never ready, KVM demanded but unusable); 130 interrupted.";
