@@ -1,1 +1,25 @@
 //! Crash readers: turn console text into crash reports with stable titles.
+//!
+//! One reader per OS behind the small [`stream::Dialect`] interface; crash formats live in
+//! pattern tables (`linux_patterns`, `illumos_patterns`). Feed a [`CrashReader`] the serial
+//! console as it arrives, or call [`read_all`] on a whole log. Titles follow syzkaller's
+//! grammar for Linux (`kernel BUG in f`) and `<masked message> in <function>` for illumos.
+
+pub mod corpus;
+mod detect;
+mod illumos;
+mod illumos_patterns;
+mod lines;
+mod linux;
+mod linux_patterns;
+mod linux_title;
+mod report;
+mod signature;
+mod stream;
+pub mod title;
+
+pub use detect::detect_os;
+pub use lines::MAX_LINE;
+pub use report::{CrashKind, CrashReport, Frame, Os};
+pub use signature::{CrashMatcher, Signature};
+pub use stream::{CrashReader, Event, MAX_REPORT_BYTES, MAX_REPORT_LINES, read_all};

@@ -1,0 +1,1 @@
+//! illumos patterns (stub).

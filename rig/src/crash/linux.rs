@@ -1,0 +1,245 @@
+//! The Linux console reader: where a report starts and ends, which lines belong to it, its title.
+
+use super::linux_patterns as pat;
+use super::linux_title::{Oops, TABLES, corruption, describe};
+use super::report::{CrashKind, CrashReport, Frame, Os};
+use super::stream::{Dialect, End};
+use super::title::mask;
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// At most this many frames are kept per report.
+const MAX_FRAMES: usize = 64;
+
+/// Matches any oops header: the cheap test run on every console line.
+static PREFILTER: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
+    let alts: Vec<String> = pat::OOPSES
+        .iter()
+        .map(|o| regex::escape(o.header))
+        .collect();
+    regex::bytes::Regex::new(&alts.join("|")).expect("prefilter regex")
+});
+
+/// The printk prefix: `[  12.345678]`, optionally `[ T123]`/`[ C1]` (the caller context).
+static PREFIX: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"^(?:\*\* [0-9]+ printk messages dropped \*\* )?(?:.* login: )?(?:<[0-9]+>)?\[ *[0-9]+\.[0-9]+\](\[ *(?:C|T)[0-9]+\])? ",
+    )
+    .expect("prefix regex")
+});
+
+static QUESTIONABLE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(\[<[0-9a-f]+>\])? \? ").expect("questionable regex"));
+
+static FRAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*(?:\[<?(?:0x)?[0-9a-f]+>?\] ?)*(\? )?([A-Za-z0-9_.]+)\+0x([0-9a-f]+)/0x[0-9a-f]+(?: \[([A-Za-z0-9_]+)\])?")
+        .expect("frame regex")
+});
+
+static RIP_FRAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*(?:RIP|IP|NIP|pc) ?: ?(?:[0-9a-f]{4}:)?(?:\[<?[0-9a-f]+>?\] +)*([A-Za-z0-9_.]+)\+0x([0-9a-f]+)/0x[0-9a-f]+(?: \[([A-Za-z0-9_]+)\])?")
+        .expect("rip regex")
+});
+
+/// Where a line came from, per its printk prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Context {
+    /// No timestamp prefix.
+    Bare,
+    /// A timestamp but no caller id.
+    Console,
+    /// `[ T123]` (a task) or `[ C1]` (a CPU).
+    Caller(String),
+}
+
+fn context(line: &str) -> Context {
+    match PREFIX.captures(line) {
+        None => Context::Bare,
+        Some(c) => c.get(1).map_or(Context::Console, |m| {
+            Context::Caller(m.as_str().to_string())
+        }),
+    }
+}
+
+/// Strips the printk prefix; flags `? func` frames (stale stack contents).
+fn strip<'l>(line: &'l str, ctx: &Context) -> (&'l str, bool) {
+    if *ctx == Context::Bare {
+        return (line, false);
+    }
+    let line = line.find("] ").map_or(line, |i| &line[i + 2..]);
+    if !line.contains("<EOI>") && QUESTIONABLE.is_match(line) {
+        let at = line.find(" ? ").map_or(0, |i| i + 2);
+        return (&line[at..], true);
+    }
+    (line, false)
+}
+
+/// The oops family that `line` starts, if any.
+fn oops_of(line: &str) -> Option<&'static Oops> {
+    if pat::GLOBAL_IGNORES.iter().any(|g| line.contains(g)) {
+        return None;
+    }
+    TABLES.oopses.iter().find(|o| o.matches(line))
+}
+
+/// The Linux dialect of the streaming reader.
+pub struct Linux;
+
+impl Dialect for Linux {
+    fn os(&self) -> Os {
+        Os::Linux
+    }
+
+    fn may_start(&self, raw: &[u8]) -> bool {
+        PREFILTER.is_match(raw)
+    }
+
+    fn start(&self, line: &str) -> Option<CrashKind> {
+        oops_of(line).map(|o| o.kind)
+    }
+
+    fn end(&self, line: &str) -> Option<End> {
+        pat::END_MARKERS
+            .iter()
+            .any(|m| line.contains(m))
+            .then_some(End::After)
+    }
+
+    fn build(&self, lines: &[String], _ended: bool) -> CrashReport {
+        build(lines)
+    }
+}
+
+/// The report text the title is read from: syzkaller's selection of lines.
+struct Selected {
+    text: String,
+    /// Where a second, unrelated report starts (title search stops there).
+    end: usize,
+    stripped: Vec<(String, bool)>,
+}
+
+fn select(lines: &[String]) -> Selected {
+    let ctx0 = context(&lines[0]);
+    let (mut text, mut end) = (String::new(), 0);
+    let mut stripped = Vec::with_capacity(lines.len());
+    let (mut second, mut text_lines, mut skip_text, mut cpu_traceback) = (false, 0, false, false);
+    for (i, line) in lines.iter().enumerate() {
+        let ctx = context(line);
+        let (s, questionable) = strip(line, &ctx);
+        stripped.push((s.to_string(), questionable));
+        let first = i == 0;
+        if !first && !second {
+            second = match oops_of(line) {
+                Some(_) => !TABLES.start_ignores.iter().any(|ig| line.contains(ig)),
+                None => pat::INFO_WITH_STACK.iter().any(|m| line.contains(m)),
+            };
+        }
+        let other_cpu = cpu_traceback && matches!(&ctx, Context::Caller(c) if c.contains('C'));
+        if !first && (questionable || (ctx != ctx0 && !other_cpu)) {
+            continue;
+        }
+        text_lines += 1;
+        let mut skip = skip_text;
+        if line.contains("Disabling lock debugging due to kernel taint") {
+            skip = true;
+        } else if line.contains("Sending NMI from CPU") {
+            cpu_traceback = true;
+        } else if text_lines > 22
+            && (line.contains("Kernel panic - not syncing")
+                || line.contains("WARNING: possible circular locking dependency detected"))
+        {
+            skip_text = true;
+            skip = true;
+        }
+        if !first && skip {
+            continue;
+        }
+        text.push_str(s);
+        text.push('\n');
+        if !second || matches!(ctx0, Context::Caller(_)) {
+            end = text.len();
+        }
+    }
+    Selected {
+        text,
+        end,
+        stripped,
+    }
+}
+
+fn build(lines: &[String]) -> CrashReport {
+    let sel = select(lines);
+    let message = sel.stripped[0].0.clone();
+    let oops = oops_of(&lines[0]);
+    let (mut title, mut corrupted, mut kind) = (String::new(), true, CrashKind::Other);
+    if let Some(oops) = oops {
+        let mut d = describe(oops, &sel.text[..sel.end]);
+        if d.title.is_empty() {
+            d = describe(oops, &lines.join("\n"));
+        }
+        corrupted = d.corrupted.is_some() || corruption(&d.title, &sel.text, d.format).is_some();
+        kind = d.format.map_or(oops.kind, |f| f.kind);
+        title = mask(&d.title);
+    }
+    if title.is_empty() {
+        title = mask(&message);
+    }
+    CrashReport {
+        os: Os::Linux,
+        kind,
+        title,
+        message,
+        frames: frames(&sel.stripped),
+        corrupted,
+        text: lines.join("\n"),
+    }
+}
+
+/// The frames of the first stack: the `RIP:` frame, then the `Call Trace:` section.
+fn frames(lines: &[(String, bool)]) -> Vec<Frame> {
+    let mut out = Vec::new();
+    let mut in_trace = false;
+    for (line, questionable) in lines {
+        if out.len() >= MAX_FRAMES {
+            break;
+        }
+        if !in_trace {
+            if out.is_empty() {
+                if let Some(c) = RIP_FRAME.captures(line) {
+                    out.push(frame(&c[1], &c[2], c.get(3).map(|m| m.as_str()), true));
+                    continue;
+                }
+            }
+            in_trace = line.contains("Call Trace")
+                || line.contains("Call trace")
+                || line.ends_with("backtrace:");
+            continue;
+        }
+        let l = line.trim();
+        if l.is_empty()
+            || matches!(
+                l,
+                "<TASK>" | "<IRQ>" | "</IRQ>" | "<EOI>" | "<NMI>" | "</NMI>"
+            )
+        {
+            continue;
+        }
+        match FRAME.captures(line) {
+            Some(c) => {
+                let reliable = !questionable && c.get(1).is_none();
+                out.push(frame(&c[2], &c[3], c.get(4).map(|m| m.as_str()), reliable));
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+fn frame(function: &str, offset: &str, module: Option<&str>, reliable: bool) -> Frame {
+    Frame {
+        function: function.to_string(),
+        module: module.map(str::to_string),
+        offset: u64::from_str_radix(offset, 16).ok(),
+        reliable,
+    }
+}

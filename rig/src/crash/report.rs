@@ -1,0 +1,100 @@
+//! The crash report: what a reader hands back for one crash (kind, title, message, frames).
+
+use serde::Serialize;
+
+/// Which OS's console we are reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Os {
+    /// A Linux kernel console (printk output, optionally with `[ time]` prefixes).
+    Linux,
+    /// An illumos (SmartOS) console, message buffer, syslog, fmdump or mdb output.
+    Illumos,
+}
+
+impl std::fmt::Display for Os {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Os::Linux => "linux",
+            Os::Illumos => "illumos",
+        })
+    }
+}
+
+/// The class of a crash, coarse enough for an engine to branch on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrashKind {
+    /// A plain panic (`Kernel panic - not syncing`, illumos `panic[cpuN]`).
+    Panic,
+    /// An assertion (`assertion failed:`, Linux `kernel BUG at` is [`CrashKind::Bug`]).
+    Assertion,
+    /// A trap or fault: page fault, general protection fault, divide error, BAD TRAP.
+    Trap,
+    /// A Linux `BUG:`/`kernel BUG at`/Oops.
+    Bug,
+    /// A Linux `WARNING:` (the kernel carries on unless `panic_on_warn`).
+    Warning,
+    /// A task blocked for too long (`INFO: task ... blocked`), a hung pool.
+    HungTask,
+    /// A CPU stuck: soft lockup, RCU stall, illumos deadman.
+    Lockup,
+    /// A sanitizer report: KASAN, KMSAN, KFENCE, UBSAN, memory leak.
+    MemorySafety,
+    /// A locking bug: lockdep reports, illumos mutex panics and deadlocks.
+    Locking,
+    /// illumos `kernel heap corruption detected` and Linux bad page state.
+    HeapCorruption,
+    /// Anything else the reader recognises as a crash.
+    Other,
+}
+
+impl std::fmt::Display for CrashKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = serde_json::to_value(self).ok();
+        f.write_str(s.as_ref().and_then(|v| v.as_str()).unwrap_or("other"))
+    }
+}
+
+/// One stack frame as printed on the console.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Frame {
+    /// The function name (`zsd_apply_destroy`), or the raw hex PC when unresolved.
+    pub function: String,
+    /// The module: Linux `[vmm]`, illumos `genunix:`; `None` for the core kernel / unknown.
+    pub module: Option<String>,
+    /// The offset into the function, when printed.
+    pub offset: Option<u64>,
+    /// False for Linux `?` frames and unresolved PCs: they may be stale stack contents.
+    pub reliable: bool,
+}
+
+impl Frame {
+    /// `module:function` (illumos style) or the bare function name.
+    pub fn qualified(&self) -> String {
+        match &self.module {
+            Some(m) => format!("{m}:{}", self.function),
+            None => self.function.clone(),
+        }
+    }
+}
+
+/// A crash read off the console: the parts a kernel engineer looks at first.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CrashReport {
+    /// The OS whose reader produced this report.
+    pub os: Os,
+    /// The class of crash.
+    pub kind: CrashKind,
+    /// The stable name of the bug: the masked message plus the guilty function
+    /// (`kernel BUG in vmm_zsd_destroy`, `assertion failed: !zsd->vz_active in vmm_zsd_destroy`).
+    pub title: String,
+    /// The crash message as printed (first line of the report, prefixes stripped).
+    pub message: String,
+    /// The stack frames, innermost first.
+    pub frames: Vec<Frame>,
+    /// The report is truncated or mangled (stack missing, lines interleaved): trust the title less.
+    pub corrupted: bool,
+    /// The report excerpt: the console lines the report was read from.
+    pub text: String,
+}

@@ -1,0 +1,201 @@
+//! The streaming reader: fed console bytes as they arrive, it reports crashes as they start and end.
+
+use super::lines::{LineSplitter, clean};
+use super::report::{CrashKind, CrashReport, Os};
+
+/// A report holds at most this many lines; a longer one is closed there.
+pub const MAX_REPORT_LINES: usize = 1500;
+/// A report holds at most this many bytes of text.
+pub const MAX_REPORT_BYTES: usize = 256 * 1024;
+
+/// What the reader noticed in the bytes it was fed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// The first line of a crash just went by; the report is still being read.
+    CrashStarted {
+        /// The kind, as far as the first line tells.
+        kind: CrashKind,
+        /// That first line.
+        first_line: String,
+    },
+    /// A crash report is complete.
+    CrashComplete(CrashReport),
+}
+
+/// How a line inside a report ends it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// The line is the last of the report.
+    After,
+    /// The line belongs to what follows (e.g. a boot banner); the report ended before it.
+    Before,
+}
+
+/// One OS's console grammar, as the streaming reader needs it.
+pub trait Dialect: Send + Sync {
+    /// The OS.
+    fn os(&self) -> Os;
+    /// Cheap test on raw bytes: false means the line cannot start a crash.
+    fn may_start(&self, raw: &[u8]) -> bool;
+    /// Splits or cleans one console line into the logical lines it holds (syslog `#012`).
+    fn normalize(&self, line: String, out: &mut Vec<String>) {
+        out.push(line);
+    }
+    /// Whether this line starts a crash, and of what kind.
+    fn start(&self, line: &str) -> Option<CrashKind>;
+    /// Whether this line, inside a report, ends it.
+    fn end(&self, line: &str) -> Option<End>;
+    /// Whether the unterminated tail (a debugger prompt) ends the report.
+    fn end_on_tail(&self, _tail: &str) -> bool {
+        false
+    }
+    /// Builds the report from its lines; `ended` says an end marker was seen.
+    fn build(&self, lines: &[String], ended: bool) -> CrashReport;
+}
+
+/// The report being read.
+struct Pending {
+    lines: Vec<String>,
+    bytes: usize,
+}
+
+/// Streaming crash reader: feed console bytes as they arrive (any chunking; lines may be split,
+/// may hold `\r`, `\0` or invalid UTF-8). Memory is bounded by [`MAX_REPORT_BYTES`] plus one line.
+pub struct CrashReader {
+    dialect: Box<dyn Dialect>,
+    splitter: LineSplitter,
+    pending: Option<Pending>,
+    scratch: Vec<String>,
+    events: Vec<Event>,
+}
+
+impl CrashReader {
+    /// A reader for the given OS's console.
+    pub fn new(os: Os) -> Self {
+        let dialect: Box<dyn Dialect> = match os {
+            Os::Linux => Box::new(super::linux::Linux),
+            Os::Illumos => Box::new(super::illumos::Illumos),
+        };
+        CrashReader {
+            dialect,
+            splitter: LineSplitter::default(),
+            pending: None,
+            scratch: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// The OS this reader reads.
+    pub fn os(&self) -> Os {
+        self.dialect.os()
+    }
+
+    /// Whether a crash has started and its report is not complete yet.
+    pub fn in_crash(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Feeds bytes; returns what happened: crashes started, reports completed.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<Event> {
+        let mut splitter = std::mem::take(&mut self.splitter);
+        splitter.push(bytes, |line, _| self.line(line));
+        if self.pending.is_some() && !splitter.pending().is_empty() {
+            let tail = clean(splitter.pending());
+            if self.dialect.end_on_tail(&tail) {
+                self.push_line(tail);
+                self.complete(true);
+            }
+        }
+        self.splitter = splitter;
+        std::mem::take(&mut self.events)
+    }
+
+    /// The console has gone quiet (or the guest stopped): finish any pending report. A report
+    /// closed this way is marked corrupted if its stack is missing.
+    pub fn flush(&mut self) -> Vec<Event> {
+        let mut splitter = std::mem::take(&mut self.splitter);
+        splitter.finish(|line, _| self.line(line));
+        self.splitter = splitter;
+        if self.pending.is_some() {
+            self.complete(false);
+        }
+        std::mem::take(&mut self.events)
+    }
+
+    fn line(&mut self, raw: &[u8]) {
+        if self.pending.is_none() && !self.dialect.may_start(raw) {
+            return;
+        }
+        let mut logical = std::mem::take(&mut self.scratch);
+        self.dialect.normalize(clean(raw), &mut logical);
+        for line in logical.drain(..) {
+            self.logical(line);
+        }
+        self.scratch = logical;
+    }
+
+    fn logical(&mut self, line: String) {
+        if self.pending.is_some() {
+            match self.dialect.end(&line) {
+                Some(End::After) => {
+                    self.push_line(line);
+                    self.complete(true);
+                }
+                Some(End::Before) => {
+                    self.complete(true);
+                    self.idle(line);
+                }
+                None => {
+                    self.push_line(line);
+                    let p = self.pending.as_ref().expect("pending report");
+                    if p.lines.len() >= MAX_REPORT_LINES || p.bytes >= MAX_REPORT_BYTES {
+                        self.complete(false);
+                    }
+                }
+            }
+        } else {
+            self.idle(line);
+        }
+    }
+
+    fn idle(&mut self, line: String) {
+        if let Some(kind) = self.dialect.start(&line) {
+            self.events.push(Event::CrashStarted {
+                kind,
+                first_line: line.clone(),
+            });
+            self.pending = Some(Pending {
+                bytes: line.len(),
+                lines: vec![line],
+            });
+        }
+    }
+
+    fn push_line(&mut self, line: String) {
+        if let Some(p) = self.pending.as_mut() {
+            p.bytes += line.len() + 1;
+            p.lines.push(line);
+        }
+    }
+
+    fn complete(&mut self, ended: bool) {
+        if let Some(p) = self.pending.take() {
+            let report = self.dialect.build(&p.lines, ended);
+            self.events.push(Event::CrashComplete(report));
+        }
+    }
+}
+
+/// Reads a whole text at once (for triage and tests): every crash report in it, in order.
+pub fn read_all(os: Os, text: &[u8]) -> Vec<CrashReport> {
+    let mut reader = CrashReader::new(os);
+    let mut events = reader.feed(text);
+    events.extend(reader.flush());
+    events
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::CrashComplete(r) => Some(r),
+            Event::CrashStarted { .. } => None,
+        })
+        .collect()
+}
