@@ -95,9 +95,12 @@ impl Guest {
 
         let program = qemu_binary();
         let args = qemu_args(&spec, &fds);
-        std::fs::write(dir.join("qemu.cmdline"), shell_line(&program.display().to_string(), &args) + "\n")?;
+        let note = "# fd=N: socket pairs the rig passes to QEMU (QMP, serial ports). To run this by hand,\n\
+                    # replace `socket,id=X,fd=N` with `socket,id=X,path=/tmp/X.sock,server=on,wait=off`.\n";
+        std::fs::write(dir.join("qemu.cmdline"), format!("{note}{}\n", shell_line(&program.display().to_string(), &args)))?;
         let start = Instant::now();
         let mut qemu = QemuProcess::spawn(&program, &args, inherit, &dir.join("qemu.stderr"))?;
+        std::fs::write(dir.join("qemu.pid"), format!("{}\n", qemu.pid()))?;
         tracing::info!(pid = qemu.pid(), dir = %dir.display(), cpu = spec.cpu.name, accel = spec.accel.as_str(), "qemu started");
 
         let mut consoles = Vec::new();

@@ -52,6 +52,7 @@ pub struct RigArgs {
 }
 
 /// The validated form of the arguments.
+#[derive(Debug)]
 struct Plan {
     cpus: Vec<&'static CpuModel>,
     accel: AccelChoice,

@@ -1,0 +1,49 @@
+//! Shared set-up for the tests that boot real guests: the default image and QEMU must be
+//! there; a missing piece fails the test with what to do, never skips it.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use rig::image::LinuxImage;
+
+/// The workspace's build directory (`$RIG_BUILD_DIR` or `<workspace>/build`).
+pub fn build_dir() -> PathBuf {
+    std::env::var_os("RIG_BUILD_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../build"))
+}
+
+/// The default image, built once per test process (a cache hit after the first build).
+pub fn image() -> LinuxImage {
+    static IMAGE: OnceLock<LinuxImage> = OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            require_qemu();
+            rig::image::ensure_image(&build_dir(), "linux").expect("building the default image (run `cargo xtask test` to install host prerequisites)")
+        })
+        .clone()
+}
+
+/// Fails the test unless qemu-system-x86_64 is installed.
+pub fn require_qemu() {
+    assert!(
+        rig::host::prereqs::have_program("qemu-system-x86_64"),
+        "qemu-system-x86_64 is missing: these tests boot real guests. Install it with \
+         `apt-get install qemu-system-x86 qemu-utils` or run the suite through `cargo xtask test`, which installs it"
+    );
+}
+
+/// A fresh directory for one test's evidence.
+pub fn evidence_dir(name: &str) -> PathBuf {
+    let base = build_dir().join("test-runs");
+    rig::rundir::create(&base, name).expect("creating a test evidence directory")
+}
+
+/// Whether a process exists (and is not a zombie).
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}

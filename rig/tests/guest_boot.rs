@@ -1,0 +1,129 @@
+//! Boots the real default guest under QEMU (TCG here) through the rig and drives it over all
+//! three channels: console, SSH and QMP.
+
+mod common;
+
+use std::time::Duration;
+
+use rig::bootcheck::{self, BootCheckOptions};
+use rig::guest::{Guest, GuestError, SshKeys};
+use rig::machine::{Accel, cpu};
+use rig::profile::LINUX;
+use tokio::time::Instant;
+
+fn options(model: &str) -> BootCheckOptions {
+    BootCheckOptions {
+        cpu: cpu::lookup(model).unwrap(),
+        nested: true,
+        accel: Accel::Tcg,
+        memory_mib: 512,
+        vcpus: 2,
+        boot_timeout: Duration::from_secs(120),
+    }
+}
+
+fn keys(image: &rig::image::LinuxImage) -> SshKeys {
+    SshKeys { client_key: image.client_key.clone(), host_key: image.host_key.clone() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boots_and_drives_console_ssh_and_qmp() {
+    let image = common::image();
+    let dir = common::evidence_dir("guest-boot");
+    let spec = bootcheck::machine(&image, &options("epyc"));
+    let mut guest = Guest::launch(spec, LINUX, keys(&image), &dir).await.unwrap();
+    let boot = guest.wait_ready(Instant::now() + Duration::from_secs(120)).await.unwrap();
+
+    // The console carried the ready marker with this boot's nonce, and SSH agrees.
+    assert_eq!(boot.boot_id.len(), 36, "{boot:?}");
+    let id = guest.run(LINUX.boot_id_command, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(id.trim(), boot.boot_id);
+
+    // SSH exec returns stdout, stderr and the exit status.
+    let out = guest.ssh().unwrap().exec("echo out; echo err >&2; exit 7", Duration::from_secs(10)).await.unwrap();
+    assert_eq!(out.stdout, b"out\n");
+    assert_eq!(out.stderr, b"err\n");
+    assert_eq!(out.status, Some(7));
+
+    // The EPYC model shows SVM and kvm_amd loaded.
+    let cpuinfo = guest.run("cat /proc/cpuinfo", Duration::from_secs(10)).await.unwrap();
+    let idn = rig::identity::parse_cpuinfo(&cpuinfo);
+    assert_eq!(idn.vendor_id, "AuthenticAMD");
+    assert!(idn.flags.contains("svm"), "no svm in {:?}", idn.flags);
+    assert_eq!(idn.cpus, 2);
+    assert!(guest.run("cat /proc/modules", Duration::from_secs(10)).await.unwrap().contains("kvm_amd"));
+
+    // QMP: running, and system_reset gives a RESET event and a new boot.
+    let st = guest.qmp().execute(&qapi::qmp::query_status {}, Duration::from_secs(5)).await.unwrap();
+    assert!(st.running);
+    let ev = guest.qmp().event_cursor();
+    let con = guest.console().cursor();
+    let since = Instant::now();
+    guest.qmp().execute(&qapi::qmp::system_reset {}, Duration::from_secs(5)).await.unwrap();
+    let (_, reset) = guest.qmp().wait_event("RESET", ev, Instant::now() + Duration::from_secs(10)).await.unwrap();
+    assert_eq!(reset.data["guest"], false, "{reset:?}");
+    let second = guest.wait_boot(con, Some(&boot.boot_id), since, Instant::now() + Duration::from_secs(120)).await.unwrap();
+    assert_ne!(second.boot_id, boot.boot_id);
+    let id = guest.run(LINUX.boot_id_command, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(id.trim(), second.boot_id);
+
+    let pid = guest.pid();
+    guest.shutdown().await;
+    assert!(!common::alive(pid), "QEMU {pid} survived shutdown");
+    for f in ["qemu.cmdline", "qemu.stderr", "qmp.log", "ttyS0.log", "ttyS0.timed.log"] {
+        assert!(dir.join(f).exists(), "{f} missing from the evidence");
+    }
+    let transcript = std::fs::read_to_string(dir.join("qmp.log")).unwrap();
+    assert!(transcript.contains("\"system_reset\"") && transcript.contains("\"RESET\""));
+    let console = std::fs::read_to_string(dir.join("ttyS0.log")).unwrap();
+    assert_eq!(console.matches("RIG-READY boot_id=").count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootcheck_passes_for_epyc_and_skips_intel_nesting_under_tcg() {
+    let image = common::image();
+    let dir = common::evidence_dir("bootcheck");
+    let r = bootcheck::run(&image, &options("epyc"), &dir).await;
+    assert_eq!(r.outcome, bootcheck::Outcome::Pass, "{r:?}");
+    assert!(r.findings.iter().any(|f| f == "ok: flag svm present"), "{:?}", r.findings);
+    let r = bootcheck::run(&image, &options("cascadelake"), &dir).await;
+    assert!(matches!(r.outcome, bootcheck::Outcome::Skipped(ref w) if w.contains("needs KVM")), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_that_never_gets_ready_is_a_deadline_with_the_console_tail() {
+    let image = common::image();
+    let dir = common::evidence_dir("never-ready");
+    let mut spec = bootcheck::machine(&image, &options("epyc"));
+    // No init: the kernel panics ("No working init found") and the guest never gets ready.
+    if let rig::machine::Boot::Kernel { append, .. } = &mut spec.boot {
+        *append = append.replace("rdinit=/init", "rdinit=/no-such-init");
+    }
+    let mut guest = Guest::launch(spec, LINUX, keys(&image), &dir).await.unwrap();
+    let began = Instant::now();
+    let e = guest.wait_ready(Instant::now() + Duration::from_secs(20)).await.unwrap_err();
+    assert!(began.elapsed() < Duration::from_secs(25));
+    match &e {
+        GuestError::NotReady(w) => {
+            assert!(!w.tail.is_empty());
+            assert!(e.to_string().contains("last console lines"), "{e}");
+        }
+        other => panic!("expected NotReady, got {other}"),
+    }
+    guest.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qemu_dying_at_start_reports_its_stderr() {
+    let image = common::image();
+    let dir = common::evidence_dir("qemu-dies");
+    let mut spec = bootcheck::machine(&image, &options("epyc"));
+    spec.extra_args = vec!["-device".into(), "no-such-device".into()];
+    let e = match Guest::launch(spec, LINUX, keys(&image), &dir).await {
+        Ok(_) => panic!("QEMU accepted a bogus device"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(e.contains("no-such-device"), "{e}");
+    assert!(e.contains(&dir.display().to_string()), "the error points at the evidence: {e}");
+    assert!(std::fs::read_to_string(dir.join("qemu.stderr")).unwrap().contains("no-such-device"));
+}

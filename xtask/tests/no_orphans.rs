@@ -1,0 +1,98 @@
+//! Ctrl-C, SIGTERM and SIGKILL of the rig leave no QEMU behind. Runs the real `cargo xtask rig`
+//! binary on the real guest.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+fn start_rig(runs: &Path) -> Child {
+    assert!(
+        Command::new("qemu-system-x86_64").arg("--version").stdout(Stdio::null()).status().is_ok(),
+        "qemu-system-x86_64 is missing: run the suite through `cargo xtask test`, which installs it"
+    );
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["rig", "--cpu", "epyc", "--accel", "tcg", "--runs-dir"])
+        .arg(runs)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting the rig")
+}
+
+/// Waits until the rig has started QEMU, and returns QEMU's pid (from the run's evidence).
+fn wait_for_qemu(runs: &Path, rig: &mut Child) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while Instant::now() < deadline {
+        if let Some(st) = rig.try_wait().unwrap() {
+            panic!("the rig exited ({st}) before starting QEMU");
+        }
+        if let Some(pid) = find_pid(runs) {
+            return pid;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the rig did not start QEMU within 300 s");
+}
+
+fn find_pid(dir: &Path) -> Option<i32> {
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if let Some(pid) = find_pid(&p) {
+                return Some(pid);
+            }
+        } else if p.file_name().is_some_and(|n| n == "qemu.pid") {
+            return std::fs::read_to_string(&p).ok()?.trim().parse().ok();
+        }
+    }
+    None
+}
+
+fn runs_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rig-orphans-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn check_signal(sig: i32, name: &str) {
+    let runs = runs_dir(name);
+    let mut rig = start_rig(&runs);
+    let qemu = wait_for_qemu(&runs, &mut rig);
+    assert!(alive(qemu));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(rig.id() as i32, sig) };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while rig.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(rig.try_wait().unwrap().is_some(), "the rig did not exit on {name}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(qemu) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(qemu), "QEMU {qemu} outlived the rig after {name}");
+    let _ = std::fs::remove_dir_all(&runs);
+}
+
+#[test]
+fn ctrl_c_leaves_no_qemu() {
+    check_signal(libc::SIGINT, "sigint");
+}
+
+#[test]
+fn sigterm_leaves_no_qemu() {
+    check_signal(libc::SIGTERM, "sigterm");
+}
+
+#[test]
+fn a_killed_rig_leaves_no_qemu() {
+    check_signal(libc::SIGKILL, "sigkill");
+}
