@@ -101,7 +101,7 @@ mod tests {
 
     #[test]
     fn sanitizes_and_bounds() {
-        assert_eq!(sanitize("  a\t\tb \u{1}c\u{e9}  "), "a bc");
+        assert_eq!(sanitize("  a\t\tb \u{1}c\u{e9}  "), "a b c");
         assert_eq!(sanitize(&"x".repeat(500)).len(), MAX_TITLE_LEN);
     }
 }
