@@ -12,6 +12,8 @@ mod illumos_patterns;
 mod lines;
 mod linux;
 mod linux_patterns;
+#[cfg(test)]
+mod linux_tests;
 mod linux_title;
 mod report;
 mod signature;
