@@ -59,7 +59,7 @@ static T: LazyLock<Tables> = LazyLock::new(|| Tables {
     // mdb `$C`: `fffffe0021b5cc20 vmm_zsd_destroy+0xe8(5, fffffe17a84c8200)`
     mdb_frame: re(r"^\s*[0-9a-fA-F]{8,16} ([\w.$]+|0x[0-9a-fA-F]+)(?:\+0x([0-9a-fA-F]+))?\("),
     // one entry of fmdump's `panicstack`
-    stack_part: re(r"^\s*(?:([\w.$-]+):)?([\w.$]+)\+([0-9a-fA-F]+) \(\)"),
+    stack_part: re(r"^\s*(?:(?:([\w.$-]+):)?([\w.$]+)\+([0-9a-fA-F]+)|([0-9a-fA-F]{8,16})) \(\)"),
 });
 
 /// The illumos dialect of the streaming reader.
@@ -245,6 +245,14 @@ fn frame(line: &str) -> Option<Frame> {
 
 fn stack_part(part: &str) -> Option<Frame> {
     let c = T.stack_part.captures(part)?;
+    if let Some(pc) = c.get(4) {
+        return Some(Frame {
+            function: format!("0x{}", pc.as_str()),
+            module: None,
+            offset: None,
+            reliable: false,
+        });
+    }
     Some(Frame {
         function: c[2].to_string(),
         module: c.get(1).map(|m| m.as_str().to_string()),
