@@ -148,8 +148,7 @@ async fn ssh_drives_the_default_guest() {
     };
     let e = Ssh::connect(&bad, t)
         .await
-        .err()
-        .expect("wrong host key accepted");
+        .expect_err("wrong host key accepted");
     assert!(matches!(e, SshError::HostKeyMismatch { .. }), "{e}");
     let e = Ssh::connect_until(&bad, Instant::now() + t)
         .await
@@ -165,8 +164,7 @@ async fn ssh_drives_the_default_guest() {
     let e = frozen
         .exec("true", Duration::from_secs(30))
         .await
-        .err()
-        .expect("exec on a frozen guest");
+        .expect_err("exec on a frozen guest");
     unsafe { libc::kill(pid, libc::SIGCONT) };
     eprintln!("frozen guest noticed after {:.2?}: {e}", since.elapsed());
     assert!(matches!(e, SshError::Disconnected(_)), "{e}");
@@ -175,8 +173,7 @@ async fn ssh_drives_the_default_guest() {
     let e = ssh
         .exec("true", t)
         .await
-        .err()
-        .expect("session survived the freeze");
+        .expect_err("session survived the freeze");
     assert!(matches!(e, SshError::Disconnected(_)), "{e}");
     let ssh = Ssh::connect_until(&target, Instant::now() + Duration::from_secs(30))
         .await

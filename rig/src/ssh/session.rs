@@ -31,6 +31,15 @@ pub struct Ssh {
     seen: Arc<Mutex<Seen>>,
 }
 
+impl std::fmt::Debug for Ssh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ssh")
+            .field("addr", &self.addr)
+            .field("closed", &self.handle.is_closed())
+            .finish()
+    }
+}
+
 impl Ssh {
     /// One attempt: TCP connect, handshake and authentication, all under `timeout` (QEMU's
     /// hostfwd accepts the TCP connection before the guest listens, then hangs).
@@ -120,7 +129,10 @@ impl Ssh {
         let (stderr, status) = deadline(
             timeout,
             what,
-            self.run(cmd, |d| Ok(stdout.extend_from_slice(d))),
+            self.run(cmd, |d| {
+                stdout.extend_from_slice(d);
+                Ok(())
+            }),
         )
         .await?;
         Ok(ExecOutput {
