@@ -2,7 +2,8 @@
 
 use rig::crash::corpus::{load_dir, score};
 use rig::crash::{CrashReport, Os, detect_os, read_all};
-use std::io::Read;
+use std::fmt::Write as _;
+use std::io::{Read, Write as _};
 use std::path::PathBuf;
 
 /// Which console grammar to read with.
@@ -55,15 +56,17 @@ pub fn run(args: &TriageArgs) -> anyhow::Result<i32> {
         + usize::from(text.last().is_some_and(|&b| b != b'\n'));
     if args.json {
         let out = serde_json::json!({ "os": os, "bytes": text.len(), "lines": lines, "reports": reports });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        emit(&(serde_json::to_string_pretty(&out)? + "\n"));
         return Ok(0);
     }
+    let mut out = String::new();
     let n = reports.len();
     let how = os.map_or(
         "an unknown OS (tried linux and illumos)".to_string(),
         |os| os.to_string(),
     );
-    println!(
+    let _ = writeln!(
+        out,
         "read {} bytes, {lines} lines as {how}: {}",
         text.len(),
         match n {
@@ -73,8 +76,9 @@ pub fn run(args: &TriageArgs) -> anyhow::Result<i32> {
         }
     );
     for (i, r) in reports.iter().enumerate() {
-        print_report(i + 1, n, r);
+        print_report(&mut out, i + 1, n, r);
     }
+    emit(&out);
     Ok(0)
 }
 
@@ -110,11 +114,12 @@ fn read_with(os: OsArg, text: &[u8]) -> (Option<Os>, Vec<CrashReport>) {
     (Some(os), read_all(os, text))
 }
 
-fn print_report(i: usize, n: usize, r: &CrashReport) {
-    println!();
-    println!("crash {i} of {n}: {}", r.title);
-    println!("  kind:      {}", r.kind);
-    println!(
+fn print_report(out: &mut String, i: usize, n: usize, r: &CrashReport) {
+    out.push('\n');
+    let _ = writeln!(out, "crash {i} of {n}: {}", r.title);
+    let _ = writeln!(out, "  kind:      {}", r.kind);
+    let _ = writeln!(
+        out,
         "  corrupted: {}",
         if r.corrupted {
             "yes (truncated or mangled: trust the title less)"
@@ -122,12 +127,12 @@ fn print_report(i: usize, n: usize, r: &CrashReport) {
             "no"
         }
     );
-    println!("  message:   {}", r.message);
+    let _ = writeln!(out, "  message:   {}", r.message);
     if r.frames.is_empty() {
-        println!("  frames:    none");
+        let _ = writeln!(out, "  frames:    none");
         return;
     }
-    println!("  frames:");
+    let _ = writeln!(out, "  frames:");
     for f in &r.frames {
         let unreliable = if f.reliable { "" } else { "? " };
         let line = match (r.os, &f.module) {
@@ -147,7 +152,7 @@ fn print_report(i: usize, n: usize, r: &CrashReport) {
                 format!("{}{offset}{module}", f.function)
             }
         };
-        println!("    {unreliable}{line}");
+        let _ = writeln!(out, "    {unreliable}{line}");
     }
 }
 
@@ -179,23 +184,38 @@ fn run_score(args: &TriageArgs, dir: &std::path::Path) -> anyhow::Result<i32> {
         }
     };
     let s = score(os, &cases);
+    let mut out = String::new();
     if args.verbose {
         for m in &s.misses {
-            println!("{}: want {:?} got {:?}", m.path.display(), m.want, m.got);
+            let _ = writeln!(
+                out,
+                "{}: want {:?} got {:?}",
+                m.path.display(),
+                m.want,
+                m.got
+            );
         }
     }
-    println!("{} cases read as {os}", s.cases);
-    println!(
+    let _ = writeln!(out, "{} cases read as {os}", s.cases);
+    let _ = writeln!(
+        out,
         "crash/no-crash agreement: {:.1}% ({}/{})",
         s.crash_percent(),
         s.crash_agree,
         s.cases
     );
-    println!(
+    let _ = writeln!(
+        out,
         "title agreement:          {:.1}% ({}/{})",
         s.title_percent(),
         s.title_agree,
         s.with_title
     );
+    emit(&out);
     Ok(0)
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn emit(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
