@@ -90,7 +90,7 @@ impl Guest {
             inherit.push(fd);
         }
         let qmp_fd: OwnedFd = qmp_theirs.into();
-        let fds = ChannelFds { qmp: std::os::fd::AsRawFd::as_raw_fd(&qmp_fd), serials: serial_fds };
+        let fds = ChannelFds { qmp: Some(std::os::fd::AsRawFd::as_raw_fd(&qmp_fd)), serials: serial_fds };
         inherit.push(qmp_fd);
 
         let program = qemu_binary();

@@ -4,6 +4,7 @@
 //! the QMP, serial and SSH channels, crash reading, and the test engine. The `xtask` binary
 //! only parses the command line and calls in here.
 
+pub mod bench;
 pub mod bootcheck;
 pub mod console;
 pub mod crash;

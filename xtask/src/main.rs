@@ -1,14 +1,16 @@
 //! `cargo xtask`: the rig's command line. Thin: parse, fill defaults, call `rig`.
 
+mod bench_cmd;
 mod exit;
 mod paths;
 mod rig_cmd;
+mod test_cmd;
 mod triage;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "cargo xtask", about = "rig: boot guests under QEMU/KVM, race reboots against module reloads, read panics", after_help = exit::HELP)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", about = "rig: boot guests under QEMU/KVM, race reboots against module reloads, read panics", after_help = exit::HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,6 +22,10 @@ enum Command {
     Rig(rig_cmd::RigArgs),
     /// Read a console log and print the crash reports found in it.
     Triage(triage::TriageArgs),
+    /// Measure the rig's speed against baselines (boot overhead, ...).
+    Bench(bench_cmd::BenchArgs),
+    /// Install the host prerequisites, build the guest image, and run the whole test suite.
+    Test(test_cmd::TestArgs),
 }
 
 fn main() {
@@ -31,6 +37,8 @@ fn main() {
     let code = match cli.command {
         Command::Rig(args) => run_async(async move { rig_cmd::run(&args).await }),
         Command::Triage(args) => triage::run(&args),
+        Command::Test(args) => test_cmd::run(&args),
+        Command::Bench(args) => run_async(async move { bench_cmd::run(&args).await }),
     };
     match code {
         Ok(code) => std::process::exit(code),

@@ -9,8 +9,8 @@ use super::spec::{Boot, MachineSpec, PanicAction};
 /// guarantees the rig sees every byte from the first one.
 #[derive(Debug, Clone)]
 pub struct ChannelFds {
-    /// QEMU's end of the QMP socket pair.
-    pub qmp: RawFd,
+    /// QEMU's end of the QMP socket pair. Without one QEMU starts running at once (no `-S`).
+    pub qmp: Option<RawFd>,
     /// QEMU's ends of the serial socket pairs, one per serial port.
     pub serials: Vec<RawFd>,
 }
@@ -58,8 +58,10 @@ pub fn qemu_args(spec: &MachineSpec, fds: &ChannelFds) -> Vec<String> {
         push(&["-chardev", &format!("socket,id=serial{i},fd={fd}")]);
         push(&["-serial", &format!("chardev:serial{i}")]);
     }
-    push(&["-chardev", &format!("socket,id=qmp,fd={}", fds.qmp)]);
-    push(&["-mon", "chardev=qmp,mode=control"]);
+    if let Some(qmp) = fds.qmp {
+        push(&["-chardev", &format!("socket,id=qmp,fd={qmp}")]);
+        push(&["-mon", "chardev=qmp,mode=control"]);
+    }
     if spec.pvpanic {
         push(&["-device", "pvpanic"]);
         if spec.panic_action == PanicAction::Pause {
@@ -69,8 +71,10 @@ pub fn qemu_args(spec: &MachineSpec, fds: &ChannelFds) -> Vec<String> {
     if spec.vmcoreinfo {
         push(&["-device", "vmcoreinfo"]);
     }
-    // Start paused: the rig attaches to QMP, then sends `cont`, so no event is missed.
-    push(&["-S"]);
+    if fds.qmp.is_some() {
+        // Start paused: the rig attaches to QMP, then sends `cont`, so no event is missed.
+        push(&["-S"]);
+    }
     a.extend(spec.extra_args.iter().cloned());
     a
 }
@@ -106,7 +110,7 @@ mod tests {
     }
 
     fn fds() -> ChannelFds {
-        ChannelFds { qmp: 7, serials: vec![9] }
+        ChannelFds { qmp: Some(7), serials: vec![9] }
     }
 
     fn has_pair(a: &[String], flag: &str, value: &str) -> bool {
@@ -152,12 +156,20 @@ mod tests {
         s.disks.push(Disk { path: "/x/usb.qcow2".into(), format: "qcow2".into(), interface: "ide".into(), read_only: false });
         s.disks.push(Disk { path: "/x/zpool.qcow2".into(), format: "qcow2".into(), interface: "virtio".into(), read_only: true });
         s.nics[0].mac = Some("00:50:56:34:60:4c".into());
-        let a = qemu_args(&s, &ChannelFds { qmp: 3, serials: vec![4, 5] });
+        let a = qemu_args(&s, &ChannelFds { qmp: Some(3), serials: vec![4, 5] });
         assert!(has_pair(&a, "-drive", "file=/x/usb.qcow2,format=qcow2,if=ide,index=0"));
         assert!(has_pair(&a, "-drive", "file=/x/zpool.qcow2,format=qcow2,if=virtio,index=1,readonly=on"));
         assert!(has_pair(&a, "-serial", "chardev:serial1"));
         assert!(has_pair(&a, "-device", "virtio-net-pci,netdev=net0,mac=00:50:56:34:60:4c"));
         assert!(!a.contains(&"-kernel".to_string()));
+    }
+
+    #[test]
+    fn without_qmp_nothing_waits_for_a_monitor() {
+        let mut s = spec();
+        s.serial_ports = 0;
+        let a = qemu_args(&s, &ChannelFds { qmp: None, serials: vec![] });
+        assert!(!a.iter().any(|x| x == "-S" || x == "-mon" || x.contains("id=qmp")));
     }
 
     #[test]

@@ -1,0 +1,110 @@
+//! Boot overhead: QEMU start to SSH-ready through the rig (QMP, console task, ready marker,
+//! SSH) against bare QEMU with the same machine and a minimal SSH poll.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use tokio::time::Instant;
+
+use crate::bootcheck::{self, BootCheckOptions};
+use crate::guest::{Guest, SshKeys};
+use crate::image::LinuxImage;
+use crate::machine::{Accel, ChannelFds, cpu, qemu_args};
+use crate::profile::LINUX;
+use crate::qemu::qemu_binary;
+use crate::ssh::{Ssh, SshTarget};
+
+/// The measured figures.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BootBench {
+    /// Seconds to SSH-ready through the rig, per run.
+    pub rig_secs: Vec<f64>,
+    /// Seconds to SSH-ready with bare QEMU, per run.
+    pub bare_secs: Vec<f64>,
+    /// Median through the rig.
+    pub rig_median: f64,
+    /// Median of bare QEMU.
+    pub bare_median: f64,
+    /// What the rig adds, in percent of the bare median.
+    pub overhead_pct: f64,
+}
+
+fn options(accel: Accel) -> BootCheckOptions {
+    BootCheckOptions {
+        cpu: cpu::lookup("epyc").expect("epyc"),
+        nested: true,
+        accel,
+        memory_mib: 512,
+        vcpus: 2,
+        boot_timeout: Duration::from_secs(120),
+    }
+}
+
+/// One boot through the rig: launch to a working SSH session.
+pub async fn rig_once(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<f64> {
+    let keys = SshKeys { client_key: image.client_key.clone(), host_key: image.host_key.clone() };
+    let began = Instant::now();
+    let mut g = Guest::launch(bootcheck::machine(image, &options(accel)), LINUX, keys, dir).await?;
+    g.wait_ready(began + Duration::from_secs(120)).await?;
+    let secs = began.elapsed().as_secs_f64();
+    g.shutdown().await;
+    Ok(secs)
+}
+
+/// One boot of bare QEMU (same machine, serial to a file, no QMP) polled with plain SSH
+/// connects until `true` runs.
+pub async fn bare_once(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<f64> {
+    std::fs::create_dir_all(dir)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut spec = bootcheck::machine(image, &options(accel));
+    spec.nics[0].forwards[0].host_port = port;
+    spec.serial_ports = 0;
+    let mut args = qemu_args(&spec, &ChannelFds { qmp: None, serials: vec![] });
+    args.extend(["-serial".to_string(), format!("file:{}", dir.join("ttyS0.log").display())]);
+    let began = Instant::now();
+    let mut child = tokio::process::Command::new(qemu_binary())
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting bare QEMU")?;
+    let target = SshTarget {
+        addr: ([127, 0, 0, 1], port).into(),
+        user: LINUX.ssh_user.into(),
+        client_key: image.client_key.clone(),
+        host_key: image.host_key.clone(),
+    };
+    let deadline = began + Duration::from_secs(120);
+    let secs = loop {
+        if Instant::now() > deadline {
+            bail!("bare QEMU guest not reachable over SSH in 120 s");
+        }
+        // Short attempts: before the guest listens, QEMU accepts TCP and the handshake hangs.
+        if let Ok(s) = Ssh::connect(&target, Duration::from_millis(500)).await {
+            if s.exec("true", Duration::from_secs(5)).await.is_ok_and(|o| o.status == Some(0)) {
+                let secs = began.elapsed().as_secs_f64();
+                s.close().await;
+                break secs;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let _ = child.kill().await;
+    Ok(secs)
+}
+
+/// Alternates rig and bare boots, `runs` of each, and compares medians.
+pub async fn run(image: &LinuxImage, accel: Accel, runs: usize, dir: &Path) -> Result<BootBench> {
+    let (mut rig_secs, mut bare_secs) = (Vec::new(), Vec::new());
+    for i in 0..runs {
+        bare_secs.push(bare_once(image, accel, &dir.join(format!("bare-{i}"))).await?);
+        rig_secs.push(rig_once(image, accel, &dir.join(format!("rig-{i}"))).await?);
+        tracing::info!(run = i, rig = rig_secs[i], bare = bare_secs[i], "boot bench");
+    }
+    let (rig_median, bare_median) = (super::stats::median(&rig_secs), super::stats::median(&bare_secs));
+    Ok(BootBench { overhead_pct: (rig_median - bare_median) / bare_median * 100.0, rig_secs, bare_secs, rig_median, bare_median })
+}

@@ -1,0 +1,5 @@
+//! Benchmarks behind `cargo xtask bench`: measured on this machine, in one run, as ratios
+//! against a baseline, so the figures mean something on any host.
+
+pub mod boot;
+pub mod stats;

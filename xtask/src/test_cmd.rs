@@ -1,0 +1,39 @@
+//! `cargo xtask test`: the whole test suite, with its set-up. Installs the host prerequisites
+//! (QEMU, as root on Debian/Ubuntu), builds the default guest image once, then runs
+//! `cargo test --workspace` so the tests that boot real guests find everything they need.
+
+use std::process::Command;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::{exit, paths};
+
+/// Arguments of `cargo xtask test`.
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    /// Arguments passed on to `cargo test --workspace` (e.g. a test name filter; put `--` before
+    /// test-binary flags).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub cargo_args: Vec<String>,
+}
+
+/// Runs the suite; returns cargo's exit code.
+pub fn run(a: &TestArgs) -> Result<i32> {
+    let needs: Vec<_> = rig::host::prereqs::BASE_NEEDS.iter().chain(rig::setup::IMAGE_NEEDS).copied().collect();
+    if let Err(e) = rig::host::prereqs::ensure(&needs) {
+        eprintln!("error: {e:#}");
+        return Ok(exit::INFRA);
+    }
+    let started = std::time::Instant::now();
+    let image = rig::image::ensure_image(&paths::build_dir(), "linux").context("building the default guest image")?;
+    eprintln!("rig: image {} ready in {:.1}s ({})", image.name, started.elapsed().as_secs_f64(), image.dir.display());
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(paths::workspace())
+        .args(["test", "--workspace"])
+        .args(&a.cargo_args)
+        .status()
+        .context("running cargo test")?;
+    Ok(status.code().unwrap_or(exit::INFRA))
+}
