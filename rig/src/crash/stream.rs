@@ -123,7 +123,11 @@ impl CrashReader {
     }
 
     fn line(&mut self, raw: &[u8]) {
-        if self.pending.is_none() && !self.dialect.may_start(raw) {
+        // NULs can split a header ("kernel \0BUG"); look again without them.
+        if self.pending.is_none()
+            && !self.dialect.may_start(raw)
+            && !(raw.contains(&0) && self.dialect.may_start(clean(raw).as_bytes()))
+        {
             return;
         }
         let mut logical = std::mem::take(&mut self.scratch);
