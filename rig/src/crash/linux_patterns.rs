@@ -258,7 +258,12 @@ pub const OOPSES: &[OopsSpec] = &[
             f("BUG: non-zero nr_pmds on freeing mm", "BUG: non-zero nr_pmds on freeing mm").no_stack(),
             f("BUG: Dentry .* still in use", "BUG: Dentry still in use in {1}")
                 .report("BUG: Dentry .* still in use \\([0-9]+\\) \\[(unmount) of ([^\\]]+)\\]"),
-            f("BUG: Bad page state", "BUG: Bad page state").kind(HeapCorruption),
+            f("BUG: Bad page state", "BUG: Bad page state in {1}")
+                .stack(
+                    &["page last allocated via", "{{STACK}}"],
+                    &["page_owner", "post_alloc_hook", "get_page_from_freelist", "alloc", "page_pool", "folio", "pagecache_get_page"],
+                )
+                .kind(HeapCorruption),
             f("BUG: Bad page map", "BUG: Bad page map").kind(HeapCorruption),
             f("BUG: workqueue lockup", "BUG: workqueue lockup").no_stack().kind(Lockup),
             f(
@@ -293,14 +298,14 @@ pub const OOPSES: &[OopsSpec] = &[
         header: "WARNING:",
         kind: Warning,
         formats: &[
-            f("WARNING: .*lib/debugobjects\\.c.* (?:debug_print|debug_check)", "WARNING: ODEBUG bug in {1}").warn(&[
+            f("WARNING: .*lib/debugobjects\\.c.* (?:debug_print|debug_check|at )", "WARNING: ODEBUG bug in {1}").warn(&[
                 "debug_", "rcu", "hrtimer_", "timer_", "work_", "percpu_", "vunmap", "vfree", "__free_", "debug_check",
                 "kobject_",
             ]),
             f("WARNING: .*mm/usercopy\\.c.* usercopy_warn", "WARNING: bad usercopy in {1}").warn(&["usercopy", "__check"]),
             f("WARNING: .*lib/kobject\\.c.* kobject_", "WARNING: kobject bug in {1}").warn(&["kobject_"]),
             f("WARNING: .*fs/proc/generic\\.c.* proc_register", "WARNING: proc registration bug in {1}").warn(&["proc_"]),
-            f("WARNING: .*lib/refcount\\.c.* refcount_", "WARNING: refcount bug in {1}").warn(&["refcount", "kobject_"]),
+            f("WARNING: .*lib/refcount\\.c.* (?:refcount_|at )", "WARNING: refcount bug in {1}").warn(&["refcount", "kobject_"]),
             f("WARNING: .*kernel/locking/lockdep\\.c.*lock_", "WARNING: locking bug in {1}").warn(LOCK_SKIP).kind(Locking),
             f("WARNING: .*still has locks held!", "WARNING: still has locks held in {1}")
                 .report("WARNING: .*still has locks held!(?:.*\\n)+?.*at: {{FUNC}}")
@@ -314,6 +319,8 @@ pub const OOPSES: &[OopsSpec] = &[
             f("WARNING: .*mm/vmalloc.c.*__vmalloc_node", "WARNING: zero-size vmalloc in {1}").warn(&[]),
             f("WARNING: .* usb_submit_urb", "WARNING in {1}/usb_submit_urb").warn(USB),
             f("WARNING: .* at {{SRC}} {{FUNC}}", "WARNING in {3}").warn(&[]),
+            // Newer kernels: `WARNING: [cond] fs/dcache.c:829 at fast_dput+0x334/0x430, CPU#1: ...`.
+            f("WARNING: (?:\\[[^\\]]*\\] )?{{SRC}} at ", "WARNING in {2}").warn(&[]),
             f("WARNING: possible circular locking dependency detected", "possible deadlock in {1}")
                 .report("WARNING: possible circular locking dependency detected(?:.*\\n)+?.*is trying to acquire lock")
                 .stack(AT_AT, &["process_one_work", "flush_workqueue", "drain_workqueue", "destroy_workqueue"])
@@ -355,7 +362,11 @@ pub const OOPSES: &[OopsSpec] = &[
         suppress: &[
             "WARNING: /etc/ssh/moduli does not exist, using fixed modulus",
             "WARNING: workqueue cpumask: online intersect > possible intersect",
-            "WARNING: [Tt]he mand mount option (is being|has been) deprecated",
+            "WARNING: [Tt]he mand mount option",
+            "Speculative Return Stack Overflow: WARNING",
+            "(?i)uses deprecated v2 capabilities",
+            "(?i)uses wireless extensions",
+            "WARNING: Reset corrupted AGFL",
             "WARNING: Unsupported flag value\\(s\\) of 0x%x in DT_FLAGS_1",
             "WARNING: Unprivileged eBPF is enabled with eIBRS",
             "WARNING: fbcon: Driver '(.*)' missed to adjust virtual screen size",
@@ -390,7 +401,7 @@ pub const OOPSES: &[OopsSpec] = &[
             f("INFO: suspicious RCU usage", "INFO: suspicious RCU usage in {2}")
                 .report("INFO: suspicious RCU usage(?:.*\\n)+?.*?{{SRC}}")
                 .stack(CT, RCU_SKIP),
-            f("INFO: task .* blocked for more than [0-9]+ seconds", "INFO: task hung in {1}")
+            f("INFO: task .* blocked (?:in I/O wait )?for more than [0-9]+ seconds", "INFO: task hung in {1}")
                 .stack(CT, &[])
                 .with(Extractor::HungTask, &[])
                 .kind(HungTask),
@@ -411,6 +422,7 @@ pub const OOPSES: &[OopsSpec] = &[
             "INFO: no syscalls can create resource",
             "CAM_INFO:",
             "rmt_storage:INFO:",
+            "BTF_INFO:",
         ],
     },
     OopsSpec {
