@@ -3,6 +3,7 @@
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
@@ -59,20 +60,110 @@ pub enum GuestError {
     },
 }
 
-/// A running guest.
-pub struct Guest {
-    qemu: QemuProcess,
-    qmp: Qmp,
+/// The shareable part of a running guest: its channels and the current boot. Steps of a test
+/// case running concurrently (a background loop, the branches of a race) each hold a clone.
+#[derive(Clone)]
+pub struct GuestLink {
+    qmp: Arc<Qmp>,
     consoles: Vec<Console>,
     profile: Profile,
     ssh_target: SshTarget,
-    ssh: Option<Ssh>,
-    dir: PathBuf,
+    ssh: Arc<Mutex<Option<Arc<Ssh>>>>,
+    boot: Arc<Mutex<Option<BootInfo>>>,
     start: Instant,
-    spec: MachineSpec,
-    boot: Option<BootInfo>,
 }
 
+impl GuestLink {
+    /// Waits for a boot whose ready marker appears at or after `from` and whose nonce differs
+    /// from `previous`: proof that the guest really rebooted. `since` is when the reboot began.
+    pub async fn wait_boot(&self, from: Cursor, previous: Option<&str>, since: Instant, deadline: Instant) -> Result<BootInfo, GuestError> {
+        self.ssh.lock().unwrap().take();
+        let ready = Pattern::regex(self.profile.ready_pattern).expect("profile ready pattern is a valid regex");
+        let mut from = from;
+        let m = loop {
+            let m = self.console().wait_for(&ready, from, deadline).await.map_err(GuestError::NotReady)?;
+            if previous != Some(m.capture.as_str()) {
+                break m;
+            }
+            from = m.cursor + 1;
+        };
+        let ready_secs = (self.start + m.line.t).saturating_duration_since(since).as_secs_f64();
+        let ssh = Ssh::connect_until(&self.ssh_target, deadline).await.map_err(GuestError::Ssh)?;
+        *self.ssh.lock().unwrap() = Some(Arc::new(ssh));
+        let info = BootInfo { boot_id: m.capture, ready_secs, ssh_secs: since.elapsed().as_secs_f64() };
+        tracing::info!(boot_id = %info.boot_id, ready = info.ready_secs, ssh = info.ssh_secs, "guest ready");
+        *self.boot.lock().unwrap() = Some(info.clone());
+        Ok(info)
+    }
+
+    /// The SSH session of the current boot.
+    pub fn ssh(&self) -> Result<Arc<Ssh>> {
+        self.ssh.lock().unwrap().clone().ok_or_else(|| anyhow!("no SSH session: the guest is not ready"))
+    }
+
+    /// Runs a command over SSH, failing unless it exits 0; returns its stdout.
+    pub async fn run(&self, cmd: &str, timeout: Duration) -> Result<String> {
+        let out = self.ssh()?.exec(cmd, timeout).await.with_context(|| format!("running `{cmd}` in the guest"))?;
+        if out.status != Some(0) {
+            anyhow::bail!(
+                "`{cmd}` exited with {:?} in the guest; stderr: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The first serial console.
+    pub fn console(&self) -> &Console {
+        &self.consoles[0]
+    }
+
+    /// All serial consoles.
+    pub fn consoles(&self) -> &[Console] {
+        &self.consoles
+    }
+
+    /// The QMP monitor.
+    pub fn qmp(&self) -> &Qmp {
+        &self.qmp
+    }
+
+    /// The guest's profile.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// The current boot, once ready.
+    pub fn boot(&self) -> Option<BootInfo> {
+        self.boot.lock().unwrap().clone()
+    }
+
+    /// Where SSH reaches the guest.
+    pub fn ssh_target(&self) -> &SshTarget {
+        &self.ssh_target
+    }
+
+    /// When QEMU started.
+    pub fn started(&self) -> Instant {
+        self.start
+    }
+}
+
+/// A running guest: owns QEMU; dropping it kills QEMU.
+pub struct Guest {
+    qemu: QemuProcess,
+    link: GuestLink,
+    dir: PathBuf,
+    spec: MachineSpec,
+}
+
+impl std::ops::Deref for Guest {
+    type Target = GuestLink;
+    fn deref(&self) -> &GuestLink {
+        &self.link
+    }
+}
 impl Guest {
     /// Starts QEMU for `spec` with its evidence in `dir`, connects QMP and the consoles, reads
     /// the SSH port QEMU picked, and lets the vCPUs run.
@@ -136,90 +227,44 @@ impl Guest {
             client_key: keys.client_key,
             host_key: keys.host_key,
         };
-        Ok(Guest { qemu, qmp, consoles, profile, ssh_target, ssh: None, dir: dir.to_path_buf(), start, spec, boot: None })
+        let link = GuestLink {
+            qmp: Arc::new(qmp),
+            consoles,
+            profile,
+            ssh_target,
+            ssh: Arc::default(),
+            boot: Arc::default(),
+            start,
+        };
+        Ok(Guest { qemu, link, dir: dir.to_path_buf(), spec })
     }
 
     /// Waits for the first boot to be ready: the ready marker on the console, then SSH.
-    pub async fn wait_ready(&mut self, deadline: Instant) -> Result<BootInfo, GuestError> {
-        self.wait_boot(0, None, self.start, deadline).await
+    pub async fn wait_ready(&self, deadline: Instant) -> Result<BootInfo, GuestError> {
+        self.wait_boot_checked(0, None, self.link.start, deadline).await
     }
 
-    /// Waits for a boot whose ready marker appears at or after `from` and whose nonce differs
-    /// from `previous`: proof that the guest really rebooted. `since` is when the reboot began.
-    pub async fn wait_boot(&mut self, from: Cursor, previous: Option<&str>, since: Instant, deadline: Instant) -> Result<BootInfo, GuestError> {
-        if let Some(s) = self.ssh.take() {
-            s.close().await;
+    /// [`GuestLink::wait_boot`], but a QEMU that exited is reported as such, with its stderr.
+    pub async fn wait_boot_checked(&self, from: Cursor, previous: Option<&str>, since: Instant, deadline: Instant) -> Result<BootInfo, GuestError> {
+        match self.link.wait_boot(from, previous, since, deadline).await {
+            Ok(b) => Ok(b),
+            Err(e) => Err(self.exited_or(e).await),
         }
-        let ready = Pattern::regex(self.profile.ready_pattern).expect("profile ready pattern is a valid regex");
-        let mut from = from;
-        let m = loop {
-            let m = match self.console().wait_for(&ready, from, deadline).await {
-                Ok(m) => m,
-                Err(e) => return Err(self.exited_or(GuestError::NotReady(e)).await),
-            };
-            if previous != Some(m.capture.as_str()) {
-                break m;
-            }
-            from = m.cursor + 1;
-        };
-        let ready_secs = (self.start + m.line.t).saturating_duration_since(since).as_secs_f64();
-        let ssh = match Ssh::connect_until(&self.ssh_target, deadline).await {
-            Ok(s) => s,
-            Err(e) => return Err(self.exited_or(GuestError::Ssh(e)).await),
-        };
-        self.ssh = Some(ssh);
-        let info = BootInfo { boot_id: m.capture, ready_secs, ssh_secs: since.elapsed().as_secs_f64() };
-        tracing::info!(boot_id = %info.boot_id, ready = info.ready_secs, ssh = info.ssh_secs, "guest ready");
-        self.boot = Some(info.clone());
-        Ok(info)
     }
 
-    async fn exited_or(&mut self, e: GuestError) -> GuestError {
-        match self.qemu.try_exit() {
+    async fn exited_or(&self, e: GuestError) -> GuestError {
+        match self.qemu.exit_status() {
             Some(st) => {
                 self.console().drain(Duration::from_secs(1)).await;
-                GuestError::QemuExited { status: st.to_string(), stderr: self.qemu.stderr_tail(20) }
+                GuestError::QemuExited { status: st, stderr: self.qemu.stderr_tail(20) }
             }
             None => e,
         }
     }
 
-    /// The SSH session of the current boot.
-    pub fn ssh(&self) -> Result<&Ssh> {
-        self.ssh.as_ref().ok_or_else(|| anyhow!("no SSH session: the guest is not ready"))
-    }
-
-    /// Runs a command over SSH, failing unless it exits 0; returns its stdout.
-    pub async fn run(&self, cmd: &str, timeout: Duration) -> Result<String> {
-        let out = self.ssh()?.exec(cmd, timeout).await.with_context(|| format!("running `{cmd}` in the guest"))?;
-        if out.status != Some(0) {
-            anyhow::bail!(
-                "`{cmd}` exited with {:?} in the guest; stderr: {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    /// The first serial console.
-    pub fn console(&self) -> &Console {
-        &self.consoles[0]
-    }
-
-    /// All serial consoles.
-    pub fn consoles(&self) -> &[Console] {
-        &self.consoles
-    }
-
-    /// The QMP monitor.
-    pub fn qmp(&self) -> &Qmp {
-        &self.qmp
-    }
-
-    /// The guest's profile.
-    pub fn profile(&self) -> &Profile {
-        &self.profile
+    /// A clone of the shareable part, for concurrent steps.
+    pub fn link(&self) -> GuestLink {
+        self.link.clone()
     }
 
     /// The machine it runs.
@@ -232,39 +277,36 @@ impl Guest {
         &self.dir
     }
 
-    /// The current boot, once ready.
-    pub fn boot(&self) -> Option<&BootInfo> {
-        self.boot.as_ref()
-    }
-
-    /// Where SSH reaches the guest.
-    pub fn ssh_target(&self) -> &SshTarget {
-        &self.ssh_target
-    }
-
     /// QEMU's process id (its process group id too).
     pub fn pid(&self) -> i32 {
         self.qemu.pid()
     }
 
-    /// When QEMU started.
-    pub fn started(&self) -> Instant {
-        self.start
+    /// Whether QEMU is still running.
+    pub fn qemu_running(&self) -> bool {
+        self.qemu.exit_status().is_none()
     }
 
     /// Stops the guest: `quit` over QMP, then a kill if QEMU lingers. Logs are drained.
     pub async fn shutdown(mut self) {
-        if let Some(s) = self.ssh.take() {
-            s.close().await;
-        }
-        match self.qmp.execute(&qapi::qmp::quit {}, Duration::from_secs(2)).await {
+        self.link.ssh.lock().unwrap().take();
+        match self.link.qmp.execute(&qapi::qmp::quit {}, Duration::from_secs(2)).await {
             Ok(_) | Err(QmpError::Closed(_)) => {}
             Err(e) => tracing::warn!("quit: {e}"),
         }
         if self.qemu.wait(Duration::from_secs(5)).await.is_none() {
             self.qemu.kill().await;
         }
-        for c in &self.consoles {
+        for c in &self.link.consoles {
+            c.drain(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Kills QEMU at once (after a panic or a hang, when the evidence is taken).
+    pub async fn kill(mut self) {
+        self.link.ssh.lock().unwrap().take();
+        self.qemu.kill().await;
+        for c in &self.link.consoles {
             c.drain(Duration::from_secs(1)).await;
         }
     }

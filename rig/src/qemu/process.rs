@@ -65,9 +65,24 @@ impl QemuProcess {
         self.pid
     }
 
-    /// The exit status if QEMU has exited.
-    pub fn try_exit(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
+    /// The exit status, as text, if QEMU has exited (checked without reaping).
+    pub fn exit_status(&self) -> Option<String> {
+        // SAFETY: waitid with WNOWAIT only observes our own child; it does not reap it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let r = unsafe { libc::waitid(libc::P_PID, self.pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
+        if r != 0 {
+            // Already reaped (or not our child any more): it has exited.
+            return Some("exited".into());
+        }
+        // SAFETY: si_pid/si_status are valid for a WEXITED report.
+        let (pid, code) = unsafe { (info.si_pid(), info.si_status()) };
+        if pid == 0 {
+            return None;
+        }
+        Some(match info.si_code {
+            libc::CLD_EXITED => format!("exit status {code}"),
+            _ => format!("killed by signal {code}"),
+        })
     }
 
     /// Waits for QEMU to exit, up to `timeout`.
