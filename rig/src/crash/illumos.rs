@@ -198,7 +198,7 @@ fn frames(lines: &[String]) -> Vec<Frame> {
         if let Some(stack) = line.trim_start().strip_prefix("panicstack = ") {
             return stack
                 .split('|')
-                .filter_map(|p| stack_part(p))
+                .filter_map(stack_part)
                 .take(MAX_FRAMES)
                 .collect();
         }
