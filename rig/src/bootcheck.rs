@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::guest::{BootInfo, Guest, SshKeys};
+use crate::guest::{BootInfo, Guest, GuestLink, SshKeys};
 use crate::identity::{self, CpuIdentity};
 use crate::image::LinuxImage;
 use crate::machine::{Accel, Boot, CpuModel, MachineSpec, Vendor};
@@ -102,7 +102,7 @@ pub async fn run(image: &LinuxImage, o: &BootCheckOptions, dir: &Path) -> BootCh
         return r;
     }
     let keys = SshKeys { client_key: image.client_key.clone(), host_key: image.host_key.clone() };
-    let mut guest = match Guest::launch(machine(image, o), LINUX, keys, dir).await {
+    let guest = match Guest::launch(machine(image, o), LINUX, keys, dir).await {
         Ok(g) => g,
         Err(e) => {
             r.outcome = Outcome::Error(format!("{e:#}"));
@@ -118,28 +118,45 @@ pub async fn run(image: &LinuxImage, o: &BootCheckOptions, dir: &Path) -> BootCh
             return r;
         }
     }
-    match guest.run(LINUX.cpuinfo_command, Duration::from_secs(10)).await {
-        Ok(text) => {
-            let id = identity::parse_cpuinfo(&text);
-            let check = identity::check(o.cpu, o.nested, &id);
-            r.findings = check.findings;
-            if o.nested && let Some(module) = o.cpu.vendor.kvm_module() {
-                let lsmod = guest.run("cat /proc/modules", Duration::from_secs(10)).await.unwrap_or_default();
-                let loaded = lsmod.lines().any(|l| l.split_whitespace().next() == Some(module));
-                r.findings.push(format!("{}: {module} {}", if loaded { "ok" } else { "MISMATCH" }, if loaded { "loaded" } else { "not loaded" }));
-                if !loaded {
-                    r.outcome = Outcome::Mismatch;
-                }
-            }
+    match check_cpu(&guest.link(), o.cpu, o.nested).await {
+        Ok(check) => {
             if !check.ok {
                 r.outcome = Outcome::Mismatch;
             }
-            r.identity = Some(id);
+            r.findings = check.findings;
+            r.identity = Some(check.identity);
         }
         Err(e) => r.outcome = Outcome::Error(format!("{e:#}")),
     }
     guest.shutdown().await;
     r
+}
+
+/// What the guest's CPU check found.
+#[derive(Debug, Clone, Serialize)]
+pub struct GuestCpuCheck {
+    /// Everything asked for is there.
+    pub ok: bool,
+    /// One line per check.
+    pub findings: Vec<String>,
+    /// What the guest reported.
+    pub identity: CpuIdentity,
+}
+
+/// Checks from inside the guest that its CPU is `cpu` (vendor, model name) and, when `nested`,
+/// that the virtualization flag is there and the vendor's KVM module loaded.
+pub async fn check_cpu(link: &GuestLink, cpu: &CpuModel, nested: bool) -> anyhow::Result<GuestCpuCheck> {
+    let text = link.run(link.profile().cpuinfo_command, Duration::from_secs(10)).await?;
+    let id = identity::parse_cpuinfo(&text);
+    let check = identity::check(cpu, nested, &id);
+    let (mut ok, mut findings) = (check.ok, check.findings);
+    if nested && let Some(module) = cpu.vendor.kvm_module() {
+        let modules = link.run("cat /proc/modules", Duration::from_secs(10)).await?;
+        let loaded = modules.lines().any(|l| l.split_whitespace().next() == Some(module));
+        findings.push(format!("{}: {module} {}", if loaded { "ok" } else { "MISMATCH" }, if loaded { "loaded" } else { "not loaded" }));
+        ok &= loaded;
+    }
+    Ok(GuestCpuCheck { ok, findings, identity: id })
 }
 
 #[cfg(test)]

@@ -6,8 +6,10 @@
 
 pub mod bench;
 pub mod bootcheck;
+pub mod case;
 pub mod console;
 pub mod crash;
+pub mod engine;
 pub mod guest;
 pub mod host;
 pub mod identity;
@@ -17,6 +19,7 @@ pub mod machine;
 pub mod profile;
 pub mod qemu;
 pub mod qmp;
+pub mod report;
 pub mod rundir;
 pub mod setup;
 pub mod ssh;

@@ -1,6 +1,28 @@
 //! Guest profiles: how a guest OS says it is ready, how to reach it and what commands it
 //! understands. Guest differences are data here, not branches in the engine.
 
+use crate::machine::Vendor;
+
+/// How one module is forcibly unloaded and loaded again. `{kvm_vendor}` in a command stands for
+/// the CPU vendor's KVM module (`kvm_amd` or `kvm_intel`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleReload {
+    /// The name a test case uses (`reload_module: vmm`).
+    pub name: &'static str,
+    /// Unloads it (may fail when the module is busy; the reload goes on with the load).
+    pub unload: &'static str,
+    /// Loads it.
+    pub load: &'static str,
+}
+
+impl ModuleReload {
+    /// The shell command for one reload on a guest with this CPU vendor.
+    pub fn command(&self, vendor: Vendor) -> String {
+        let kvm = vendor.kvm_module().unwrap_or("kvm_amd");
+        format!("{}; {}", self.unload.replace("{kvm_vendor}", kvm), self.load.replace("{kvm_vendor}", kvm))
+    }
+}
+
 /// How the rig talks to one kind of guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
@@ -16,10 +38,19 @@ pub struct Profile {
     pub cpuinfo_command: &'static str,
     /// Reboots at once (run detached: it never returns).
     pub reboot_command: &'static str,
+    /// Modules a test case may reload.
+    pub modules: &'static [ModuleReload],
+}
+
+impl Profile {
+    /// The reload recipe for a module name.
+    pub fn module(&self, name: &str) -> Option<&ModuleReload> {
+        self.modules.iter().find(|m| m.name == name)
+    }
 }
 
 /// The embedded default Linux guest: its init prints `RIG-READY boot_id=<uuid>` when dropbear
-/// listens.
+/// listens. `vmm` is the virtualization module of the CPU's vendor, as on illumos.
 pub const LINUX: Profile = Profile {
     name: "linux",
     ready_pattern: r"RIG-READY boot_id=([0-9a-fA-F-]+)",
@@ -27,7 +58,54 @@ pub const LINUX: Profile = Profile {
     boot_id_command: "cat /proc/sys/kernel/random/boot_id",
     cpuinfo_command: "cat /proc/cpuinfo",
     reboot_command: "reboot -f",
+    modules: &[
+        ModuleReload { name: "vmm", unload: "rmmod {kvm_vendor}", load: "modprobe {kvm_vendor}" },
+        ModuleReload { name: "kvm_amd", unload: "rmmod kvm_amd", load: "modprobe kvm_amd" },
+        ModuleReload { name: "kvm_intel", unload: "rmmod kvm_intel", load: "modprobe kvm_intel" },
+        ModuleReload { name: "kvm", unload: "rmmod {kvm_vendor} kvm", load: "modprobe {kvm_vendor}" },
+    ],
 };
+
+/// The default guest with the OS-7410 fixture: `vmm` is the miniature vmm module.
+pub const LINUX_OS7410: Profile = Profile {
+    name: "linux-os7410",
+    modules: &[
+        ModuleReload { name: "vmm", unload: "rmmod vmm", load: "modprobe vmm" },
+        ModuleReload { name: "kvm_amd", unload: "rmmod kvm_amd", load: "modprobe kvm_amd" },
+        ModuleReload { name: "kvm_intel", unload: "rmmod kvm_intel", load: "modprobe kvm_intel" },
+    ],
+    ..LINUX
+};
+
+/// A SmartOS (illumos) guest, from `../shared/docs/smartos-coal.md`. vmm's module id changes
+/// with every load, so the unload looks it up with `modinfo` first.
+///
+/// Readiness: the serial login prompt. Its capture is the same on every boot, so telling boots
+/// apart needs the boot time from `kstat` over SSH (the SmartOS issue wires that in).
+pub const ILLUMOS: Profile = Profile {
+    name: "illumos",
+    ready_pattern: r"(\S+ console login:)",
+    ssh_user: "root",
+    boot_id_command: "kstat -p unix:0:system_misc:boot_time | awk '{print $2}'",
+    cpuinfo_command: "psrinfo -vp",
+    reboot_command: "reboot",
+    modules: &[ModuleReload {
+        name: "vmm",
+        unload: "modunload -i $(modinfo | awk '$6 == \"vmm\" {print $1}')",
+        load: "modload /kernel/drv/amd64/vmm",
+    }],
+};
+
+/// The profile of an image, by the image's name.
+pub fn for_image(image: &str) -> Option<&'static Profile> {
+    if image == "coal" || image.starts_with("smartos") {
+        return Some(&ILLUMOS);
+    }
+    if !crate::image::known_images().contains(&image) {
+        return None;
+    }
+    Some(if image.starts_with("linux-os7410") { &LINUX_OS7410 } else { &LINUX })
+}
 
 #[cfg(test)]
 mod tests {
@@ -41,5 +119,20 @@ mod tests {
             p.find("RIG-READY boot_id=0f6c1d2e-77aa-4bd1-9a51-3c1b7d0e9f00").as_deref(),
             Some("0f6c1d2e-77aa-4bd1-9a51-3c1b7d0e9f00")
         );
+    }
+
+    #[test]
+    fn vmm_means_the_vendors_kvm_module_on_stock_linux() {
+        let m = LINUX.module("vmm").unwrap();
+        assert_eq!(m.command(Vendor::Amd), "rmmod kvm_amd; modprobe kvm_amd");
+        assert_eq!(m.command(Vendor::Intel), "rmmod kvm_intel; modprobe kvm_intel");
+        assert_eq!(LINUX_OS7410.module("vmm").unwrap().command(Vendor::Amd), "rmmod vmm; modprobe vmm");
+        assert!(LINUX.module("zfs").is_none());
+    }
+
+    #[test]
+    fn images_map_to_profiles() {
+        assert_eq!(for_image("linux").unwrap().name, "linux");
+        assert!(for_image("nonesuch").is_none());
     }
 }

@@ -2,8 +2,6 @@
 
 /// Everything went as expected.
 pub const OK: i32 = 0;
-/// An expectation failed (a CPU check mismatched, a panic where none was expected, ...).
-pub const EXPECTATION_FAILED: i32 = 1;
 /// Bad usage or input.
 pub const USAGE: i32 = 2;
 /// Infrastructure failure: QEMU died, the guest never came up, the host is not usable.

@@ -1,18 +1,22 @@
 //! `cargo xtask rig`: boot guests with the chosen CPU models and check them.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use rig::bootcheck::{self, BootCheckOptions, BootCheckResult, Outcome};
+use rig::case::{self, LoadedCase};
+use rig::engine::campaign::{self, Plan, Progress};
 use rig::host::AccelChoice;
 use rig::machine::{CpuModel, cpu};
 
 use crate::{exit, paths};
 
 const EXAMPLES: &str = "Examples:
-  cargo xtask rig --cpu epyc                  boot the default guest on an AMD EPYC model
+  cargo xtask rig --cpu epyc                  the default set of cases on an AMD EPYC model
+  cargo xtask rig --list                      the test cases in testcases/
+  cargo xtask rig --cpu epyc --case kvm-reload-reboot-race --iterations 50
+  cargo xtask rig --cpu epyc,cascadelake --case testcases/my-case.yaml
   cargo xtask rig --cpu epyc,cascadelake      a matrix: one guest per model
   cargo xtask rig --cpu epyc --accel tcg      skip the KVM probe, emulate
   cargo xtask rig --cpu host --accel kvm      the host CPU; fail if KVM is unusable
@@ -24,28 +28,27 @@ const EXAMPLES: &str = "Examples:
 pub struct RigArgs {
     /// CPU model, or a comma-separated list (a matrix). Models: epyc, epyc-rome, epyc-milan,
     /// skylake, cascadelake, icelake, host (KVM only). AMD models get +svm,+npt,+nrip-save,
-    /// Intel models +vmx, unless --no-nested.
+    /// Intel models +vmx, when the case asks for nesting.
     #[arg(long, default_value = "epyc", value_name = "MODEL[,MODEL...]")]
     pub cpu: String,
+    /// Test case: a name from testcases/ or a path to a YAML file; repeat for several. Without
+    /// it, the default set runs (the cases marked `default_set: true`).
+    #[arg(long, value_name = "NAME|PATH")]
+    pub case: Vec<String>,
+    /// Iterations per case and CPU model (overrides each case's own count).
+    #[arg(long, value_name = "N")]
+    pub iterations: Option<u32>,
+    /// List the test cases and exit.
+    #[arg(long)]
+    pub list: bool,
     /// Accelerator: `auto` probes whether KVM really runs a guest (cached per host boot) and
     /// falls back to TCG with a warning; `kvm` fails if KVM is unusable; `tcg` emulates.
     #[arg(long, default_value = "auto", value_name = "auto|kvm|tcg")]
     pub accel: String,
-    /// Guest image.
-    #[arg(long, default_value = "linux")]
-    pub image: String,
-    /// Do not expose SVM/VMX to the guest.
-    #[arg(long)]
-    pub no_nested: bool,
-    /// Guest memory in MiB.
-    #[arg(long, default_value_t = 512, value_name = "MIB")]
-    pub memory: u32,
-    /// Guest vCPUs (races need real concurrency: at least 2 by default).
-    #[arg(long, default_value_t = 2, value_name = "N")]
-    pub vcpus: u32,
-    /// Seconds from QEMU start until the guest must answer over SSH.
-    #[arg(long, default_value_t = 120, value_name = "SECS")]
-    pub boot_timeout: u64,
+    /// Seed of every random choice (jitter, race offsets); printed in the report, so a run can
+    /// be replayed. Default: from the clock.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
     /// Where run directories are created [default: build/runs in the workspace].
     #[arg(long, value_name = "DIR")]
     pub runs_dir: Option<PathBuf>,
@@ -53,28 +56,62 @@ pub struct RigArgs {
 
 /// The validated form of the arguments.
 #[derive(Debug)]
-struct Plan {
+struct Plan0 {
     cpus: Vec<&'static CpuModel>,
     accel: AccelChoice,
+    cases: Vec<LoadedCase>,
 }
 
-fn validate(a: &RigArgs) -> Result<Plan, String> {
+fn cases_dir() -> PathBuf {
+    paths::workspace().join("testcases")
+}
+
+fn validate(a: &RigArgs) -> Result<Plan0, String> {
     let cpus = cpu::parse_list(&a.cpu).map_err(|e| e.to_string())?;
     let accel = a.accel.parse()?;
-    if a.memory < 128 {
-        return Err(format!("--memory {} is too small: the guest needs at least 128 MiB", a.memory));
+    if a.iterations == Some(0) {
+        return Err("--iterations must be at least 1".into());
     }
-    if a.vcpus == 0 {
-        return Err("--vcpus must be at least 1".into());
+    let cases = if a.case.is_empty() {
+        let mut set = Vec::new();
+        for c in case::list(&cases_dir()) {
+            let c = c.map_err(|e| e.to_string())?;
+            if c.case.default_set {
+                set.push(c);
+            }
+        }
+        set
+    } else {
+        a.case.iter().map(|n| case::find(&cases_dir(), n).map_err(|e| e.to_string())).collect::<Result<_, _>>()?
+    };
+    if cases.is_empty() {
+        return Err(format!("no test case to run: none in {} is marked default_set", cases_dir().display()));
     }
-    if a.boot_timeout == 0 {
-        return Err("--boot-timeout must be at least 1 second".into());
+    Ok(Plan0 { cpus, accel, cases })
+}
+
+fn list() -> i32 {
+    let mut code = exit::OK;
+    for c in case::list(&cases_dir()) {
+        match c {
+            Ok(c) => {
+                let k = &c.case;
+                println!("{:<26} {:<8} {:>4} it  {:<20} {}", k.name, if k.default_set { "default" } else { "" }, k.iterations, k.guest.image, k.description);
+            }
+            Err(e) => {
+                println!("error: {e}");
+                code = exit::USAGE;
+            }
+        }
     }
-    Ok(Plan { cpus, accel })
+    code
 }
 
 /// Runs the command; returns the exit code.
 pub async fn run(a: &RigArgs) -> Result<i32> {
+    if a.list {
+        return Ok(list());
+    }
     let plan = match validate(a) {
         Ok(p) => p,
         Err(e) => {
@@ -82,11 +119,7 @@ pub async fn run(a: &RigArgs) -> Result<i32> {
             return Ok(exit::USAGE);
         }
     };
-    if !rig::image::known_images().contains(&a.image.as_str()) {
-        eprintln!("error: unknown image '{}'; known images: {}", a.image, rig::image::known_images().join(", "));
-        return Ok(exit::USAGE);
-    }
-    let setup = match rig::setup::prepare(&paths::build_dir(), &a.image, plan.accel).await {
+    let setup = match rig::setup::prepare(&paths::build_dir(), "linux", plan.accel).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -97,55 +130,38 @@ pub async fn run(a: &RigArgs) -> Result<i32> {
         eprintln!("\n*** WARNING: {w} ***\n");
     }
     let run_dir = rig::rundir::create(&a.runs_dir.clone().unwrap_or_else(paths::runs_dir), "rig")?;
-    println!("rig: image {} (kernel {}), accelerator {}, evidence in {}", setup.image.name, setup.image.kernel_release, setup.accel.as_str(), run_dir.display());
-    let mut results: Vec<BootCheckResult> = Vec::new();
-    for model in &plan.cpus {
-        let o = BootCheckOptions {
-            cpu: model,
-            nested: !a.no_nested,
-            accel: setup.accel,
-            memory_mib: a.memory,
-            vcpus: a.vcpus,
-            boot_timeout: Duration::from_secs(a.boot_timeout),
-        };
-        let dir = rig::rundir::subdir(&run_dir, model.name)?;
-        let r = bootcheck::run(&setup.image, &o, &dir).await;
-        print_row(&r);
-        results.push(r);
-        write_summary(&run_dir, &setup, &results)?;
+    let seed = a.seed.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1));
+    let names: Vec<&str> = plan.cases.iter().map(|c| c.case.name.as_str()).collect();
+    println!(
+        "rig: {} on {} under {}, seed {seed}; evidence in {}",
+        names.join(", "),
+        plan.cpus.iter().map(|c| c.name).collect::<Vec<_>>().join(","),
+        setup.accel.as_str(),
+        run_dir.display()
+    );
+    let p = Plan { cases: plan.cases, cpus: plan.cpus, accel: setup.accel, iterations: a.iterations, build_dir: paths::build_dir(), run_dir: run_dir.clone(), seed };
+    let tty = std::io::stderr().is_terminal();
+    let mut progress = |p: &Progress| show(p, tty);
+    let report = campaign::run(&p, &mut progress).await;
+    if tty {
+        eprintln!();
     }
-    println!("evidence: {}", run_dir.display());
-    let code = if results.iter().any(|r| matches!(r.outcome, Outcome::Error(_))) {
-        exit::INFRA
-    } else if results.iter().any(|r| r.outcome == Outcome::Mismatch) {
-        exit::EXPECTATION_FAILED
+    print!("{}", rig::report::table::render(&report));
+    println!("report: {}  junit: {}", run_dir.join("report.json").display(), run_dir.join("junit.xml").display());
+    Ok(report.exit_code())
+}
+
+fn show(p: &Progress, tty: bool) {
+    let eta = if p.done > 0 { p.elapsed / f64::from(p.done) * f64::from(p.of - p.done) } else { 0.0 };
+    let line = format!(
+        "{} on {}: iteration {}/{} ({}), {:.0}s elapsed, ETA {:.0}s, panics {}",
+        p.case, p.cpu, p.done, p.of, p.last, p.elapsed, eta, p.panics
+    );
+    if tty {
+        eprint!("\r\x1b[2K{line}");
     } else {
-        exit::OK
-    };
-    Ok(code)
-}
-
-fn print_row(r: &BootCheckResult) {
-    let (word, detail) = match &r.outcome {
-        Outcome::Pass => ("pass", r.findings.iter().map(|f| f.trim_start_matches("ok: ")).collect::<Vec<_>>().join(", ")),
-        Outcome::Mismatch => ("MISMATCH", r.findings.iter().filter(|f| f.starts_with("MISMATCH")).cloned().collect::<Vec<_>>().join(", ")),
-        Outcome::Skipped(why) => ("skipped", why.clone()),
-        Outcome::Error(e) => ("ERROR", e.clone()),
-    };
-    let ssh = r.boot.as_ref().map(|b| format!("ssh {:.1}s", b.ssh_secs)).unwrap_or_else(|| "-".into());
-    println!("  {:<12} {:<9} {:<10} {detail}", r.cpu, word, ssh);
-}
-
-fn write_summary(dir: &std::path::Path, setup: &rig::setup::Setup, results: &[BootCheckResult]) -> Result<()> {
-    let summary = serde_json::json!({
-        "image": { "name": setup.image.name, "kernel_release": setup.image.kernel_release, "manifest": setup.image.manifest },
-        "accel": setup.accel.as_str(),
-        "warning": setup.warning,
-        "kvm_probe": setup.kvm,
-        "results": results,
-    });
-    std::fs::write(dir.join("summary.json"), serde_json::to_vec_pretty(&summary)?)?;
-    Ok(())
+        eprintln!("{line}");
+    }
 }
 
 #[cfg(test)]
@@ -159,22 +175,26 @@ mod tests {
         a: RigArgs,
     }
 
-    fn plan(args: &[&str]) -> Result<Plan, String> {
+    fn plan(args: &[&str]) -> Result<Plan0, String> {
         validate(&T::parse_from(std::iter::once("rig").chain(args.iter().copied())).a)
     }
 
     #[test]
-    fn defaults_to_epyc_auto() {
+    fn defaults_to_epyc_auto_and_the_default_set() {
         let p = plan(&[]).unwrap();
         assert_eq!(p.cpus[0].name, "epyc");
         assert_eq!(p.accel, AccelChoice::Auto);
+        assert!(p.cases.iter().any(|c| c.case.name == "boot-smoke"));
+        assert!(p.cases.iter().all(|c| c.case.default_set));
     }
 
     #[test]
     fn bad_input_is_explained() {
         assert!(plan(&["--cpu", "pentium"]).unwrap_err().contains("valid models: epyc"));
         assert!(plan(&["--accel", "xen"]).unwrap_err().contains("auto, kvm, tcg"));
-        assert!(plan(&["--vcpus", "0"]).is_err());
-        assert_eq!(plan(&["--cpu", "epyc,cascadelake"]).unwrap().cpus.len(), 2);
+        assert!(plan(&["--iterations", "0"]).is_err());
+        let e = plan(&["--case", "no-such-case"]).unwrap_err();
+        assert!(e.contains("no such test case") && e.contains("boot-smoke"), "{e}");
+        assert_eq!(plan(&["--cpu", "epyc,cascadelake", "--case", "boot-smoke"]).unwrap().cpus.len(), 2);
     }
 }

@@ -1,0 +1,167 @@
+//! Finding, reading and validating test cases. Errors name the file, line and column and say
+//! what was expected; nothing here starts a VM.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::model::{Case, ExpectOutcome};
+use super::step::{Step, StepKind};
+use crate::profile;
+
+/// A test case that cannot be used, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line (0 when the file could not be read at all).
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for CaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
+        }
+    }
+}
+
+impl std::error::Error for CaseError {}
+
+/// A loaded, validated case and where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedCase {
+    /// The case.
+    pub case: Case,
+    /// Its file.
+    pub file: PathBuf,
+}
+
+/// Resolves `--case` (a name in `dir` or a path) and loads it.
+pub fn find(dir: &Path, name_or_path: &str) -> Result<LoadedCase, CaseError> {
+    let as_path = Path::new(name_or_path);
+    let file = if name_or_path.ends_with(".yaml") || name_or_path.ends_with(".yml") || name_or_path.contains('/') {
+        as_path.to_path_buf()
+    } else {
+        dir.join(format!("{name_or_path}.yaml"))
+    };
+    if !file.is_file() {
+        let known: Vec<String> = list(dir).into_iter().filter_map(|c| c.ok()).map(|c| c.case.name).collect();
+        return Err(CaseError {
+            file,
+            line: 0,
+            column: 0,
+            message: format!("no such test case; known cases in {}: {}", dir.display(), known.join(", ")),
+        });
+    }
+    load(&file)
+}
+
+/// Every `*.yaml` case in `dir`, sorted by file name, each loaded or with its error.
+pub fn list(dir: &Path) -> Vec<Result<LoadedCase, CaseError>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yaml")).collect())
+        .unwrap_or_default();
+    files.sort();
+    files.iter().map(|f| load(f)).collect()
+}
+
+/// Reads and validates one case file.
+pub fn load(file: &Path) -> Result<LoadedCase, CaseError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| CaseError { file: file.to_path_buf(), line: 0, column: 0, message: format!("cannot read: {e}") })?;
+    let case = parse(&text).map_err(|(line, column, message)| CaseError { file: file.to_path_buf(), line, column, message })?;
+    Ok(LoadedCase { case, file: file.to_path_buf() })
+}
+
+/// Parses and validates case text. Errors are (line, column, message).
+pub fn parse(text: &str) -> Result<Case, (usize, usize, String)> {
+    let case: Case = serde_yaml::from_str(text).map_err(|e| {
+        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+        // serde_yaml appends " at line N column M"; the location is reported separately.
+        let msg = e.to_string();
+        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        (line, column, msg)
+    })?;
+    validate(&case).map_err(|(needle, msg)| {
+        let (line, column) = locate(text, &needle);
+        (line, column, msg)
+    })?;
+    Ok(case)
+}
+
+/// Checks that need the whole case. Errors are (text to locate, message).
+fn validate(c: &Case) -> Result<(), (String, String)> {
+    let err = |needle: &str, msg: String| Err((needle.to_string(), msg));
+    if c.name.trim().is_empty() {
+        return err("name:", "name: must not be empty".into());
+    }
+    if c.iterations == 0 {
+        return err("iterations:", "iterations: must be at least 1".into());
+    }
+    if c.steps.is_empty() {
+        return err("steps:", "steps: a case needs at least one step".into());
+    }
+    let d = &c.deadlines;
+    for (key, v) in [("boot_secs", d.boot_secs), ("iteration_secs", d.iteration_secs), ("run_secs", d.run_secs)] {
+        if v == 0 {
+            return err(key, format!("deadlines.{key}: must be at least 1"));
+        }
+    }
+    if c.guest.vcpus == 0 {
+        return err("vcpus:", "guest.vcpus: must be at least 1".into());
+    }
+    if c.guest.memory_mib < 128 {
+        return err("memory_mib:", format!("guest.memory_mib: {} is too small, the guest needs at least 128", c.guest.memory_mib));
+    }
+    let Some(profile) = profile::for_image(&c.guest.image) else {
+        return err("image:", format!("guest.image: unknown image '{}'; known images: {}", c.guest.image, crate::image::known_images().join(", ")));
+    };
+    let e = &c.expect;
+    if e.outcome == ExpectOutcome::NoPanic && (e.title.is_some() || e.message.is_some() || e.function.is_some()) {
+        return err("expect:", "expect: title, message and function describe an expected panic; add `outcome: panic`".into());
+    }
+    if let Some(m) = &e.message
+        && let Err(x) = regex::Regex::new(m)
+    {
+        return err("message:", format!("expect.message: not a valid regex: {x}"));
+    }
+    for s in all_steps(&c.setup).chain(all_steps(&c.steps)) {
+        if let StepKind::ReloadModule(m) = &s.kind
+            && profile.module(m).is_none()
+        {
+            let known: Vec<&str> = profile.modules.iter().map(|m| m.name).collect();
+            return err(
+                &format!("reload_module: {m}"),
+                format!("reload_module: the '{}' profile cannot reload '{m}'; it can reload: {}", profile.name, known.join(", ")),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Every step, nested ones included.
+pub fn all_steps(steps: &[Step]) -> Box<dyn Iterator<Item = &Step> + '_> {
+    Box::new(steps.iter().flat_map(|s| {
+        let inner: Box<dyn Iterator<Item = &Step>> = match &s.kind {
+            StepKind::Background(b) => all_steps(&b.steps),
+            StepKind::Repeat(r) => all_steps(&r.steps),
+            StepKind::Race(r) => Box::new(r.branches.iter().flat_map(|b| all_steps(b))),
+            _ => Box::new(std::iter::empty()),
+        };
+        std::iter::once(s).chain(inner)
+    }))
+}
+
+/// 1-based line and column of the first occurrence of `needle` in `text` ((1, 1) if absent).
+fn locate(text: &str, needle: &str) -> (usize, usize) {
+    text.lines()
+        .enumerate()
+        .find_map(|(i, l)| l.find(needle).map(|c| (i + 1, c + 1)))
+        .unwrap_or((1, 1))
+}

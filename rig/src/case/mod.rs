@@ -1,0 +1,9 @@
+//! Test cases: the YAML format (`model`, `step`) and loading with located errors (`load`).
+
+pub mod load;
+pub mod model;
+pub mod step;
+
+pub use load::{CaseError, LoadedCase, find, list, load, parse};
+pub use model::{Case, ExpectOutcome, HangMeaning, Jitter, RebootVia, VendorReq};
+pub use step::{Step, StepKind};

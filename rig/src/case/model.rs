@@ -1,0 +1,277 @@
+//! The YAML test-case format, as serde reads it. Every struct denies unknown fields, and the
+//! checks that need more than one field run in `TryFrom`, so each error carries the file's
+//! line and column. `testcases/README.md` documents the format for case writers.
+
+use serde::{Deserialize, Serialize};
+
+use super::step::Step;
+
+/// A test case: a guest, steps, iterations, deadlines and what counts as a pass.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// The case's name (`kvm-reload-reboot-race`).
+    pub name: String,
+    /// What it does, in a sentence or two.
+    #[serde(default)]
+    pub description: String,
+    /// Part of the default set run by a plain `cargo xtask rig`.
+    #[serde(default)]
+    pub default_set: bool,
+    /// The guest it needs.
+    #[serde(default)]
+    pub guest: GuestReq,
+    /// How many times the steps run (overridable with `--iterations`).
+    #[serde(default = "one")]
+    pub iterations: u32,
+    /// Deadlines.
+    #[serde(default)]
+    pub deadlines: Deadlines,
+    /// What counts as a pass.
+    #[serde(default)]
+    pub expect: Expect,
+    /// Steps run once per boot of the guest, before the iterations that use that boot.
+    #[serde(default)]
+    pub setup: Vec<Step>,
+    /// The steps of one iteration.
+    pub steps: Vec<Step>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The guest a case needs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuestReq {
+    /// Image name (`linux`, `linux-os7410-debug`, ...).
+    #[serde(default = "default_image")]
+    pub image: String,
+    /// Which CPU vendor the case needs.
+    #[serde(default)]
+    pub vendor: VendorReq,
+    /// Expose SVM/VMX to the guest.
+    #[serde(default)]
+    pub nested: bool,
+    /// Guest memory in MiB.
+    #[serde(default = "default_memory")]
+    pub memory_mib: u32,
+    /// vCPUs; races need real concurrency, so at least 2 by default.
+    #[serde(default = "default_vcpus")]
+    pub vcpus: u32,
+    /// Extra kernel command-line arguments (direct-boot images).
+    #[serde(default)]
+    pub kernel_args: Vec<String>,
+}
+
+impl Default for GuestReq {
+    fn default() -> Self {
+        GuestReq { image: default_image(), vendor: VendorReq::Any, nested: false, memory_mib: default_memory(), vcpus: default_vcpus(), kernel_args: Vec::new() }
+    }
+}
+
+fn default_image() -> String {
+    "linux".into()
+}
+fn default_memory() -> u32 {
+    512
+}
+fn default_vcpus() -> u32 {
+    2
+}
+
+/// A CPU-vendor requirement.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VendorReq {
+    /// Any CPU model.
+    #[default]
+    Any,
+    /// An AMD model (SVM).
+    Amd,
+    /// An Intel model (VMX).
+    Intel,
+}
+
+/// Deadlines, in seconds.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deadlines {
+    /// From QEMU start (or a reboot) to SSH-ready.
+    #[serde(default = "default_boot_secs")]
+    pub boot_secs: u64,
+    /// One iteration; past it the iteration is a hang.
+    #[serde(default = "default_iteration_secs")]
+    pub iteration_secs: u64,
+    /// The whole run; past it the remaining iterations are not run.
+    #[serde(default = "default_run_secs")]
+    pub run_secs: u64,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Deadlines { boot_secs: default_boot_secs(), iteration_secs: default_iteration_secs(), run_secs: default_run_secs() }
+    }
+}
+
+fn default_boot_secs() -> u64 {
+    120
+}
+fn default_iteration_secs() -> u64 {
+    300
+}
+fn default_run_secs() -> u64 {
+    6 * 3600
+}
+
+/// What a passing iteration looks like.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// `no_panic` (the default) or `panic`.
+    #[serde(default)]
+    pub outcome: ExpectOutcome,
+    /// With `panic`: the crash title that must match exactly.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// With `panic`: a regex the crash message must match.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// With `panic`: a function that must be on the crash's stack.
+    #[serde(default)]
+    pub function: Option<String>,
+    /// What a hang means: `fail` (the default) or `pass`.
+    #[serde(default)]
+    pub hang: HangMeaning,
+}
+
+/// The expected outcome of an iteration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectOutcome {
+    /// The guest must not panic.
+    #[default]
+    NoPanic,
+    /// The guest must panic (matching the signature, if one is given).
+    Panic,
+}
+
+/// What a hang counts as.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HangMeaning {
+    /// A hang fails the iteration.
+    #[default]
+    Fail,
+    /// A hang is tolerated (counted, but the iteration passes).
+    Pass,
+}
+
+/// A random duration range, in milliseconds.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, try_from = "RawJitter")]
+pub struct Jitter {
+    /// Shortest.
+    pub min_ms: u64,
+    /// Longest.
+    pub max_ms: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJitter {
+    min_ms: u64,
+    max_ms: u64,
+}
+
+impl TryFrom<RawJitter> for Jitter {
+    type Error = String;
+    fn try_from(r: RawJitter) -> Result<Self, String> {
+        if r.min_ms > r.max_ms {
+            return Err(format!("min_ms ({}) is greater than max_ms ({})", r.min_ms, r.max_ms));
+        }
+        Ok(Jitter { min_ms: r.min_ms, max_ms: r.max_ms })
+    }
+}
+
+/// How a reboot is issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RebootVia {
+    /// The guest's own reboot command over SSH (detached: it never returns).
+    Ssh,
+    /// QMP `system_reset`.
+    Qmp,
+}
+
+/// A QMP command.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QmpStep {
+    /// The command (`system_reset`, `inject-nmi`, `query-status`).
+    pub execute: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub arguments: Option<serde_yaml::Value>,
+}
+
+/// Steps that run concurrently with the rest of their block until the block ends.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Background {
+    /// The steps; repeated while the block runs when `repeat` is true.
+    pub steps: Vec<Step>,
+    /// Repeat the steps until the enclosing block ends (the default).
+    #[serde(default = "yes")]
+    pub repeat: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Branches that start together, each after a random offset.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, try_from = "RawRace")]
+pub struct Race {
+    /// Each branch starts after a random delay in this range.
+    pub offset_ms: Jitter,
+    /// The branches (at least two).
+    pub branches: Vec<Vec<Step>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRace {
+    #[serde(default = "no_offset")]
+    offset_ms: Jitter,
+    branches: Vec<Vec<Step>>,
+}
+
+fn no_offset() -> Jitter {
+    Jitter { min_ms: 0, max_ms: 0 }
+}
+
+impl TryFrom<RawRace> for Race {
+    type Error = String;
+    fn try_from(r: RawRace) -> Result<Self, String> {
+        if r.branches.len() < 2 {
+            return Err(format!("a race needs at least two branches, this one has {}", r.branches.len()));
+        }
+        if let Some(i) = r.branches.iter().position(Vec::is_empty) {
+            return Err(format!("race branch {i} has no steps"));
+        }
+        Ok(Race { offset_ms: r.offset_ms, branches: r.branches })
+    }
+}
+
+/// Steps repeated a number of times.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Repeat {
+    /// How many times.
+    pub times: u32,
+    /// The steps.
+    pub steps: Vec<Step>,
+}

@@ -1,0 +1,86 @@
+//! The state steps share while an iteration runs: the guest's channels, the CPU asked for,
+//! the random source, the reboot epoch and a transcript of what was done.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::guest::GuestLink;
+use crate::machine::CpuModel;
+
+/// One line of the step transcript.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    /// Seconds since the iteration began.
+    pub t: f64,
+    /// The step.
+    pub step: String,
+    /// What came of it (`ok`, `exit 1`, `interrupted by reboot`, ...).
+    pub result: String,
+}
+
+/// Shared by every step of an iteration (cheap to clone).
+#[derive(Clone)]
+pub struct Ctx {
+    /// The guest.
+    pub link: GuestLink,
+    /// The CPU model it runs.
+    pub cpu: &'static CpuModel,
+    /// Whether nesting was asked.
+    pub nested: bool,
+    /// Deadline for a reboot to reach SSH again.
+    pub boot_timeout: Duration,
+    /// The iteration's seeded random source (jitter and race offsets are reproducible).
+    pub rng: Arc<Mutex<fastrand::Rng>>,
+    /// Bumped whenever a reboot starts: an SSH step that loses its connection across a bump
+    /// was interrupted by the reboot, not failed.
+    pub epoch: Arc<AtomicU64>,
+    /// The step in progress (for hang reports).
+    pub current: Arc<Mutex<String>>,
+    /// What was done.
+    pub log: Arc<Mutex<Vec<StepRecord>>>,
+    /// When the iteration began.
+    pub began: Instant,
+}
+
+impl Ctx {
+    /// A context for one iteration.
+    pub fn new(link: GuestLink, cpu: &'static CpuModel, nested: bool, boot_timeout: Duration, seed: u64) -> Ctx {
+        Ctx {
+            link,
+            cpu,
+            nested,
+            boot_timeout,
+            rng: Arc::new(Mutex::new(fastrand::Rng::with_seed(seed))),
+            epoch: Arc::default(),
+            current: Arc::default(),
+            log: Arc::default(),
+            began: Instant::now(),
+        }
+    }
+
+    /// A random duration in `[min_ms, max_ms]`.
+    pub fn jitter(&self, min_ms: u64, max_ms: u64) -> Duration {
+        Duration::from_millis(self.rng.lock().unwrap().u64(min_ms..=max_ms))
+    }
+
+    /// A fresh seed for an in-guest loop.
+    pub fn seed(&self) -> u32 {
+        self.rng.lock().unwrap().u32(..)
+    }
+
+    /// The current reboot epoch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Records a step's result.
+    pub fn note(&self, step: &str, result: impl Into<String>) {
+        let r = StepRecord { t: self.began.elapsed().as_secs_f64(), step: step.to_string(), result: result.into() };
+        tracing::debug!(step = %r.step, result = %r.result, "step");
+        self.log.lock().unwrap().push(r);
+    }
+}

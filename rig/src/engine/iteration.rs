@@ -1,0 +1,96 @@
+//! One iteration: the case's steps against the panic watcher and the iteration deadline.
+//! Whatever the guest does, this returns by the deadline with an outcome and its evidence.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::ctx::{Ctx, StepRecord};
+use super::outcome::Outcome;
+use super::steps::{StepError, run_block};
+use super::watch::{Sighting, Watcher};
+use crate::case::Step;
+use crate::guest::GuestLink;
+use crate::machine::CpuModel;
+
+/// How long to wait, after the guest stops answering, for a panic to show itself.
+const PANIC_GRACE: Duration = Duration::from_secs(4);
+
+/// What one iteration did.
+#[derive(Debug, Clone, Serialize)]
+pub struct IterationRun {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// Seconds it took.
+    pub secs: f64,
+    /// The step transcript.
+    pub steps: Vec<StepRecord>,
+}
+
+/// Everything an iteration needs to know.
+pub struct IterationSpec<'a> {
+    /// The steps.
+    pub steps: &'a [Step],
+    /// The CPU model.
+    pub cpu: &'static CpuModel,
+    /// Whether nesting was asked.
+    pub nested: bool,
+    /// Reboot-to-SSH deadline.
+    pub boot_timeout: Duration,
+    /// The iteration's deadline.
+    pub deadline: Instant,
+    /// The seed of its random choices.
+    pub seed: u64,
+}
+
+/// Runs the steps on `link`, watched by `watcher`.
+pub async fn run(link: &GuestLink, watcher: &Watcher, spec: &IterationSpec<'_>) -> IterationRun {
+    let ctx = Ctx::new(link.clone(), spec.cpu, spec.nested, spec.boot_timeout, spec.seed);
+    let from = watcher.cursor();
+    let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    let outcome = tokio::select! {
+        r = run_block(&ctx, spec.steps) => match r {
+            Ok(()) | Err(StepError::Interrupted) => match late_panic(watcher, from).await {
+                Some(s) => panic_outcome(link, watcher, from, s).await,
+                None => Outcome::Completed,
+            },
+            Err(StepError::Failed { step, reason }) => match late_panic(watcher, from).await {
+                Some(s) => panic_outcome(link, watcher, from, s).await,
+                None => Outcome::StepFailed { step, reason },
+            },
+            Err(StepError::Guest { step, reason }) => match watcher.wait_fatal(from, Instant::now() + PANIC_GRACE).await {
+                Some(s) => panic_outcome(link, watcher, from, s).await,
+                None => Outcome::Hang { awaited: format!("{step}: {reason}"), tail: tail(link) },
+            },
+            Err(StepError::Infra(reason)) => Outcome::Infra { reason },
+        },
+        Some(s) = watcher.wait_fatal(from, far) => panic_outcome(link, watcher, from, s).await,
+        _ = tokio::time::sleep_until(spec.deadline) => {
+            let awaited = ctx.current.lock().unwrap().clone();
+            Outcome::Hang { awaited: format!("iteration deadline passed during: {awaited}"), tail: tail(link) }
+        }
+    };
+    let steps = ctx.log.lock().unwrap().clone();
+    IterationRun { outcome, secs: ctx.began.elapsed().as_secs_f64(), steps }
+}
+
+/// A panic that came as the steps ended (or one whose report is still being read).
+async fn late_panic(watcher: &Watcher, from: u64) -> Option<Sighting> {
+    let wait = if watcher.crash_in_progress() { PANIC_GRACE } else { Duration::ZERO };
+    watcher.wait_fatal(from, Instant::now() + wait).await
+}
+
+async fn panic_outcome(link: &GuestLink, watcher: &Watcher, from: u64, s: Sighting) -> Outcome {
+    let report = match s {
+        Sighting::Crash(r) => Some(r),
+        Sighting::GuestPanicked => watcher.report(from, Duration::from_secs(2)).await,
+    };
+    let title = report.as_ref().map(|r| r.title.clone()).unwrap_or_else(|| "guest panicked (GUEST_PANICKED, nothing readable on the console)".into());
+    let excerpt = report.as_ref().map(|r| r.text.clone()).unwrap_or_else(|| tail(link));
+    Outcome::Panic { report, title, excerpt }
+}
+
+fn tail(link: &GuestLink) -> String {
+    link.console().tail(40).join("\n")
+}

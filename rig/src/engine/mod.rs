@@ -1,0 +1,12 @@
+//! The race engine: runs a test case's steps on guests, iteration after iteration, turns
+//! what happens into outcomes and verdicts, and keeps the evidence.
+
+pub mod campaign;
+pub mod ctx;
+pub mod iteration;
+pub mod outcome;
+pub mod shell;
+pub mod steps;
+pub mod watch;
+
+pub use outcome::{Outcome, Verdict};

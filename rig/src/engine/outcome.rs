@@ -1,0 +1,155 @@
+//! What an iteration came to, and whether that is what the case expected.
+
+use serde::Serialize;
+
+use crate::case::model::{Expect, ExpectOutcome, HangMeaning};
+use crate::crash::{CrashMatcher, CrashReport};
+
+/// What happened in one iteration.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every step did what it should; no panic.
+    Completed,
+    /// The guest panicked.
+    Panic {
+        /// The crash report read off the console (None when only QMP's GUEST_PANICKED told).
+        report: Option<CrashReport>,
+        /// The title (the report's, or a placeholder when there was no report).
+        title: String,
+        /// The console lines around the panic.
+        excerpt: String,
+    },
+    /// A deadline passed: the guest stopped answering.
+    Hang {
+        /// What the rig was waiting for.
+        awaited: String,
+        /// The last console lines.
+        tail: String,
+    },
+    /// A step's expectation failed (an exit status, a CPU check).
+    StepFailed {
+        /// The step.
+        step: String,
+        /// Why.
+        reason: String,
+    },
+    /// The rig or QEMU failed: kept apart from test failures.
+    Infra {
+        /// What failed.
+        reason: String,
+    },
+    /// Not run here.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Outcome {
+    /// One word for tables.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Panic { .. } => "panic",
+            Outcome::Hang { .. } => "hang",
+            Outcome::StepFailed { .. } => "step_failed",
+            Outcome::Infra { .. } => "infra",
+            Outcome::Skipped { .. } => "skipped",
+        }
+    }
+}
+
+/// The verdict on an iteration, against the case's expectation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// As expected.
+    Pass,
+    /// Not as expected.
+    Fail,
+    /// The rig could not tell (infrastructure).
+    Error,
+    /// Not run.
+    Skipped,
+}
+
+/// The matchers an expectation names (all must hold).
+pub fn matchers(e: &Expect) -> Vec<CrashMatcher> {
+    let mut m = Vec::new();
+    if let Some(t) = &e.title {
+        m.push(CrashMatcher::Title(t.clone()));
+    }
+    if let Some(re) = e.message.as_deref().and_then(|s| regex::Regex::new(s).ok()) {
+        m.push(CrashMatcher::Message(re));
+    }
+    if let Some(f) = &e.function {
+        m.push(CrashMatcher::Function(f.clone()));
+    }
+    m
+}
+
+/// Judges an outcome. Pure.
+pub fn judge(e: &Expect, o: &Outcome) -> Verdict {
+    match (o, e.outcome) {
+        (Outcome::Skipped { .. }, _) => Verdict::Skipped,
+        (Outcome::Infra { .. }, _) => Verdict::Error,
+        (Outcome::Hang { .. }, _) => {
+            if e.hang == HangMeaning::Pass { Verdict::Pass } else { Verdict::Fail }
+        }
+        (Outcome::StepFailed { .. }, _) => Verdict::Fail,
+        (Outcome::Completed, ExpectOutcome::NoPanic) => Verdict::Pass,
+        (Outcome::Completed, ExpectOutcome::Panic) => Verdict::Fail,
+        (Outcome::Panic { .. }, ExpectOutcome::NoPanic) => Verdict::Fail,
+        (Outcome::Panic { report, title, .. }, ExpectOutcome::Panic) => {
+            let ms = matchers(e);
+            let ok = match report {
+                Some(r) => ms.iter().all(|m| m.matches(r)),
+                None => ms.is_empty() || e.title.as_deref() == Some(title.as_str()),
+            };
+            if ok { Verdict::Pass } else { Verdict::Fail }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crash::{Os, read_all};
+
+    fn panic_outcome(text: &str) -> Outcome {
+        let r = read_all(Os::Linux, text.as_bytes()).into_iter().next().expect("a report");
+        Outcome::Panic { title: r.title.clone(), report: Some(r), excerpt: String::new() }
+    }
+
+    const BUG: &str = "[   10.1] kernel BUG at /build/vmm.c:120!\n[   10.1] invalid opcode: 0000 [#1] PREEMPT SMP NOPTI\n\
+[   10.1] RIP: 0010:vmm_zsd_destroy+0x1a/0x30 [vmm]\n[   10.1] Call Trace:\n[   10.1]  <TASK>\n\
+[   10.1]  zsd_apply_destroy+0x40/0x80 [zones]\n[   10.1]  </TASK>\n[   10.1] Kernel panic - not syncing: Fatal exception\n";
+
+    #[test]
+    fn no_panic_expectation() {
+        let e = Expect::default();
+        assert_eq!(judge(&e, &Outcome::Completed), Verdict::Pass);
+        assert_eq!(judge(&e, &panic_outcome(BUG)), Verdict::Fail);
+        assert_eq!(judge(&e, &Outcome::Hang { awaited: "x".into(), tail: String::new() }), Verdict::Fail);
+        assert_eq!(judge(&e, &Outcome::Infra { reason: "x".into() }), Verdict::Error);
+    }
+
+    #[test]
+    fn panic_expectation_with_signature() {
+        let mut e = Expect { outcome: ExpectOutcome::Panic, ..Expect::default() };
+        assert_eq!(judge(&e, &Outcome::Completed), Verdict::Fail, "a case expecting a panic fails when none comes");
+        assert_eq!(judge(&e, &panic_outcome(BUG)), Verdict::Pass);
+        e.title = Some("kernel BUG in vmm_zsd_destroy".into());
+        e.function = Some("zsd_apply_destroy".into());
+        assert_eq!(judge(&e, &panic_outcome(BUG)), Verdict::Pass);
+        e.title = Some("kernel BUG in something_else".into());
+        assert_eq!(judge(&e, &panic_outcome(BUG)), Verdict::Fail);
+    }
+
+    #[test]
+    fn hang_can_be_tolerated() {
+        let e = Expect { hang: HangMeaning::Pass, ..Expect::default() };
+        assert_eq!(judge(&e, &Outcome::Hang { awaited: "x".into(), tail: String::new() }), Verdict::Pass);
+    }
+}

@@ -1,0 +1,290 @@
+//! Runs steps on a guest: sequential blocks, background loops, races, reboots. Every wait is
+//! bounded; a connection lost to a reboot the case asked for is expected, not an error.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::ctx::Ctx;
+use super::shell;
+use crate::case::model::Background;
+use crate::case::{RebootVia, Step, StepKind};
+use crate::console::Pattern;
+use crate::guest::GuestError;
+use crate::ssh::SshError;
+
+/// Default deadline of an SSH command.
+const SSH_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default deadline of a console wait.
+const CONSOLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// QMP command deadline.
+const QMP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a step did not complete.
+#[derive(Debug, Clone)]
+pub enum StepError {
+    /// The step's expectation failed (exit status, CPU check).
+    Failed {
+        /// The step.
+        step: String,
+        /// Why.
+        reason: String,
+    },
+    /// The guest stopped answering (SSH dropped or timed out, no new boot): a panic or a hang.
+    Guest {
+        /// The step.
+        step: String,
+        /// What was seen.
+        reason: String,
+    },
+    /// Cut short by a reboot the case itself issued (background work and race branches).
+    Interrupted,
+    /// The rig or QEMU failed.
+    Infra(String),
+}
+
+static LOOP_IDS: AtomicU64 = AtomicU64::new(1);
+
+type BoxFut<'a> = Pin<Box<dyn Future<Output = Result<(), StepError>> + Send + 'a>>;
+
+/// Runs a block: steps in order, with its background steps stopped when the block ends.
+pub fn run_block<'a>(ctx: &'a Ctx, steps: &'a [Step]) -> BoxFut<'a> {
+    Box::pin(async move {
+        let mut bgs: Vec<Bg> = Vec::new();
+        let mut result = Ok(());
+        for s in steps {
+            if let StepKind::Background(b) = &s.kind {
+                bgs.push(Bg::start(ctx, b));
+                continue;
+            }
+            if let Err(e) = run_step(ctx, s).await {
+                result = Err(e);
+                break;
+            }
+        }
+        for bg in bgs {
+            let r = bg.stop(ctx).await;
+            if result.is_ok() && !matches!(r, Ok(()) | Err(StepError::Interrupted)) {
+                result = r;
+            }
+        }
+        result
+    })
+}
+
+/// Runs one step (not a background one: those belong to a block).
+pub async fn run_step(ctx: &Ctx, s: &Step) -> Result<(), StepError> {
+    let desc = s.kind.describe();
+    *ctx.current.lock().unwrap() = desc.clone();
+    let timeout = s.timeout_secs.map(Duration::from_secs);
+    match &s.kind {
+        StepKind::Ssh { cmd, expect_status } => ssh(ctx, &desc, cmd, *expect_status, timeout.unwrap_or(SSH_TIMEOUT)).await,
+        StepKind::ReloadModule(m) => {
+            let Some(reload) = ctx.link.profile().module(m) else {
+                return Err(StepError::Infra(format!("profile cannot reload {m}")));
+            };
+            ssh(ctx, &desc, &reload.command(ctx.cpu.vendor), None, timeout.unwrap_or(SSH_TIMEOUT)).await
+        }
+        StepKind::Qmp { execute, arguments } => {
+            match ctx.link.qmp().execute_raw(execute, arguments.clone(), timeout.unwrap_or(QMP_TIMEOUT)).await {
+                Ok(v) => {
+                    ctx.note(&desc, format!("ok {v}"));
+                    Ok(())
+                }
+                Err(crate::qmp::QmpError::Command { class, desc: d, .. }) => Err(StepError::Failed { step: desc, reason: format!("{class}: {d}") }),
+                Err(e) => Err(StepError::Infra(e.to_string())),
+            }
+        }
+        StepKind::WaitConsole(p) => {
+            let pattern = Pattern::regex(p).map_err(|e| StepError::Infra(e.to_string()))?;
+            let from = ctx.link.console().cursor();
+            let deadline = Instant::now() + timeout.unwrap_or(CONSOLE_TIMEOUT);
+            match ctx.link.console().wait_for(&pattern, from, deadline).await {
+                Ok(m) => {
+                    ctx.note(&desc, format!("matched: {}", m.line.text));
+                    Ok(())
+                }
+                Err(e) => Err(StepError::Guest { step: desc, reason: e.to_string() }),
+            }
+        }
+        StepKind::Sleep(j) => {
+            let d = ctx.jitter(j.min_ms, j.max_ms);
+            tokio::time::sleep(d).await;
+            ctx.note(&desc, format!("slept {} ms", d.as_millis()));
+            Ok(())
+        }
+        StepKind::Reboot(via) => reboot(ctx, &desc, Some(*via), timeout.unwrap_or(ctx.boot_timeout)).await,
+        StepKind::WaitBoot => reboot(ctx, &desc, None, timeout.unwrap_or(ctx.boot_timeout)).await,
+        StepKind::Race(r) => {
+            let mut tasks = Vec::new();
+            for branch in &r.branches {
+                let offset = ctx.jitter(r.offset_ms.min_ms, r.offset_ms.max_ms);
+                let (c, b) = (ctx.clone(), branch.clone());
+                tasks.push(tokio::spawn(async move {
+                    tokio::time::sleep(offset).await;
+                    run_block(&c, &b).await
+                }));
+            }
+            let mut result = Ok(());
+            for t in tasks {
+                let r = t.await.unwrap_or_else(|e| Err(StepError::Infra(format!("race branch panicked: {e}"))));
+                result = worse(result, r);
+            }
+            ctx.note(&desc, if result.is_ok() { "ok".into() } else { format!("{result:?}") });
+            match result {
+                Err(StepError::Interrupted) => Ok(()),
+                r => r,
+            }
+        }
+        StepKind::Repeat(r) => {
+            for _ in 0..r.times {
+                run_block(ctx, &r.steps).await?;
+            }
+            Ok(())
+        }
+        StepKind::CheckCpu => {
+            let check = crate::bootcheck::check_cpu(&ctx.link, ctx.cpu, ctx.nested).await.map_err(|e| StepError::Guest { step: desc.clone(), reason: format!("{e:#}") })?;
+            ctx.note(&desc, check.findings.join("; "));
+            if check.ok { Ok(()) } else { Err(StepError::Failed { step: desc, reason: check.findings.join("; ") }) }
+        }
+        StepKind::Background(_) => unreachable!("background steps are started by run_block"),
+    }
+}
+
+/// Keeps the more serious of two results.
+fn worse(a: Result<(), StepError>, b: Result<(), StepError>) -> Result<(), StepError> {
+    fn rank(r: &Result<(), StepError>) -> u8 {
+        match r {
+            Ok(()) => 0,
+            Err(StepError::Interrupted) => 1,
+            Err(StepError::Failed { .. }) => 2,
+            Err(StepError::Guest { .. }) => 3,
+            Err(StepError::Infra(_)) => 4,
+        }
+    }
+    if rank(&b) > rank(&a) { b } else { a }
+}
+
+async fn ssh(ctx: &Ctx, desc: &str, cmd: &str, expect: Option<u32>, timeout: Duration) -> Result<(), StepError> {
+    let epoch = ctx.epoch();
+    let lost = |e: String| {
+        if ctx.epoch() != epoch {
+            ctx.note(desc, "interrupted by reboot");
+            StepError::Interrupted
+        } else {
+            StepError::Guest { step: desc.to_string(), reason: e }
+        }
+    };
+    let session = ctx.link.ssh().map_err(|e| lost(e.to_string()))?;
+    match session.exec(cmd, timeout).await {
+        Ok(out) => {
+            let status = out.status.map(|s| s.to_string()).unwrap_or_else(|| "none".into());
+            ctx.note(desc, format!("exit {status}"));
+            match expect {
+                Some(want) if out.status != Some(want) => Err(StepError::Failed {
+                    step: desc.to_string(),
+                    reason: format!("exit status {status}, expected {want}; stderr: {}", String::from_utf8_lossy(&out.stderr).trim()),
+                }),
+                _ => Ok(()),
+            }
+        }
+        Err(e @ (SshError::Disconnected(_) | SshError::Timeout { .. })) => Err(lost(e.to_string())),
+        Err(e) => Err(StepError::Infra(format!("{desc}: {e}"))),
+    }
+}
+
+/// Reboots (or, with `via` None, waits for a reboot something else caused) and waits for the
+/// new boot: a new nonce on the console and SSH answering.
+async fn reboot(ctx: &Ctx, desc: &str, via: Option<RebootVia>, timeout: Duration) -> Result<(), StepError> {
+    let from = ctx.link.console().cursor();
+    let previous = ctx.link.boot().map(|b| b.boot_id);
+    let since = Instant::now();
+    ctx.epoch.fetch_add(1, Ordering::SeqCst);
+    match via {
+        Some(RebootVia::Ssh) => {
+            let session = ctx.link.ssh().map_err(|e| StepError::Guest { step: desc.into(), reason: e.to_string() })?;
+            match session.spawn_detached(ctx.link.profile().reboot_command, Duration::from_secs(10)).await {
+                Ok(()) | Err(SshError::Disconnected(_)) => {}
+                Err(e) => return Err(StepError::Guest { step: desc.into(), reason: format!("issuing the reboot: {e}") }),
+            }
+        }
+        Some(RebootVia::Qmp) => {
+            ctx.link.qmp().execute(&qapi::qmp::system_reset {}, QMP_TIMEOUT).await.map_err(|e| StepError::Infra(e.to_string()))?;
+        }
+        None => {}
+    }
+    match ctx.link.wait_boot(from, previous.as_deref(), since, Instant::now() + timeout).await {
+        Ok(b) => {
+            ctx.note(desc, format!("new boot {} ready in {:.1}s", b.boot_id, b.ssh_secs));
+            Ok(())
+        }
+        Err(GuestError::NotReady(e)) => Err(StepError::Guest { step: desc.into(), reason: format!("the guest did not come back: {e}") }),
+        Err(e) => Err(StepError::Guest { step: desc.into(), reason: e.to_string() }),
+    }
+}
+
+/// A running background step.
+struct Bg {
+    task: JoinHandle<Result<(), StepError>>,
+    stop: Arc<AtomicBool>,
+    loop_id: Option<u64>,
+}
+
+impl Bg {
+    fn start(ctx: &Ctx, b: &Background) -> Bg {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c, steps, repeat, flag) = (ctx.clone(), b.steps.clone(), b.repeat, stop.clone());
+        let script = repeat
+            .then(|| {
+                let id = LOOP_IDS.fetch_add(1, Ordering::Relaxed);
+                shell::loop_script(&steps, ctx.link.profile(), ctx.cpu.vendor, id, ctx.seed()).map(|s| (id, s))
+            })
+            .flatten();
+        let loop_id = script.as_ref().map(|(id, _)| *id);
+        let task = tokio::spawn(async move {
+            if let Some((_, script)) = script {
+                // One in-guest loop; it ends when the stop file appears (or the guest reboots).
+                let epoch = c.epoch();
+                let session = c.link.ssh().map_err(|e| StepError::Guest { step: "background".into(), reason: e.to_string() })?;
+                return match session.exec(&script, Duration::from_secs(24 * 3600)).await {
+                    Ok(out) => {
+                        c.note("background loop", format!("{} rounds", String::from_utf8_lossy(&out.stdout).trim()));
+                        Ok(())
+                    }
+                    Err(_) if c.epoch() != epoch => {
+                        c.note("background loop", "ended by reboot");
+                        Err(StepError::Interrupted)
+                    }
+                    Err(e) => Err(StepError::Guest { step: "background loop".into(), reason: e.to_string() }),
+                };
+            }
+            loop {
+                run_block(&c, &steps).await?;
+                if !repeat || flag.load(Ordering::SeqCst) {
+                    return Ok(());
+                }
+            }
+        });
+        Bg { task, stop, loop_id }
+    }
+
+    async fn stop(self, ctx: &Ctx) -> Result<(), StepError> {
+        self.stop.store(true, Ordering::SeqCst);
+        if let (Some(id), Ok(session)) = (self.loop_id, ctx.link.ssh()) {
+            let _ = session.exec(&format!("touch {}", shell::stop_file(id)), Duration::from_secs(10)).await;
+        }
+        let mut task = self.task;
+        match tokio::time::timeout(Duration::from_secs(15), &mut task).await {
+            Ok(r) => r.unwrap_or_else(|e| Err(StepError::Infra(format!("background step panicked: {e}")))),
+            Err(_) => {
+                task.abort();
+                Err(StepError::Guest { step: "background".into(), reason: "did not stop within 15 s".into() })
+            }
+        }
+    }
+}

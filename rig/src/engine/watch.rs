@@ -1,0 +1,145 @@
+//! The panic watcher of a guest session: feeds the console to the crash reader as it arrives
+//! and listens for QMP's GUEST_PANICKED (pvpanic), so the engine learns of a panic at once,
+//! whatever step is running.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::RecvError;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::crash::{CrashReader, CrashReport, Event, Os};
+use crate::guest::GuestLink;
+use crate::journal::{Cursor, Journal};
+
+/// The console has been quiet this long after a crash began: the report is complete.
+const QUIET: Duration = Duration::from_millis(1500);
+
+/// What the watcher saw.
+#[derive(Debug, Clone)]
+pub enum Sighting {
+    /// A crash report finished (fatal or not).
+    Crash(CrashReport),
+    /// QEMU said the guest panicked (pvpanic).
+    GuestPanicked,
+}
+
+/// A running watcher; dropping it stops its tasks.
+pub struct Watcher {
+    seen: Journal<Sighting>,
+    started: Arc<Mutex<Option<Instant>>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Watcher {
+    /// Starts watching `link`'s first console and its QMP events.
+    pub fn start(link: &GuestLink, os: Os) -> Watcher {
+        let seen = Journal::new(1000);
+        let started: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let reader = Arc::new(Mutex::new(CrashReader::new(os)));
+        let mut chunks = link.console().subscribe();
+        let (s, st, r) = (seen.clone(), started.clone(), reader.clone());
+        let console = tokio::spawn(async move {
+            loop {
+                let pending = st.lock().unwrap().is_some();
+                let next = if pending { tokio::time::timeout(QUIET, chunks.recv()).await } else { Ok(chunks.recv().await) };
+                let closed = matches!(next, Ok(Err(RecvError::Closed)));
+                let events = match next {
+                    Ok(Ok(bytes)) => r.lock().unwrap().feed(&bytes),
+                    Ok(Err(RecvError::Lagged(_))) => continue,
+                    Ok(Err(RecvError::Closed)) | Err(_) => r.lock().unwrap().flush(),
+                };
+                record(&s, &st, events);
+                if closed {
+                    break;
+                }
+            }
+        });
+        let qmp_link = link.clone();
+        let (s, st, r) = (seen.clone(), started.clone(), reader);
+        let qmp = tokio::spawn(async move {
+            let mut from = qmp_link.qmp().event_cursor();
+            loop {
+                let far = Instant::now() + Duration::from_secs(24 * 3600);
+                let Ok((at, _)) = qmp_link.qmp().wait_event("GUEST_PANICKED", from, far).await else { break };
+                from = at + 1;
+                s.push(Sighting::GuestPanicked);
+                // The guest is paused: what the console had is all there will be.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let events = r.lock().unwrap().flush();
+                record(&s, &st, events);
+            }
+        });
+        Watcher { seen, started, tasks: vec![console, qmp] }
+    }
+
+    /// The position after everything seen so far.
+    pub fn cursor(&self) -> Cursor {
+        self.seen.cursor()
+    }
+
+    /// Whether a crash has begun on the console and is still being read.
+    pub fn crash_in_progress(&self) -> bool {
+        self.started.lock().unwrap().is_some()
+    }
+
+    /// Everything seen from `from` on.
+    pub fn since(&self, from: Cursor) -> Vec<Sighting> {
+        self.seen.since(from)
+    }
+
+    /// Waits for a fatal sighting from `from` on: GUEST_PANICKED or a fatal crash report.
+    pub async fn wait_fatal(&self, from: Cursor, deadline: Instant) -> Option<Sighting> {
+        self.seen.wait_for(from, deadline, |s| is_fatal(s).then(|| s.clone())).await.ok().map(|(_, s)| s)
+    }
+
+    /// After a fatal sighting: the crash report, waiting (bounded) for the reader to finish it.
+    pub async fn report(&self, from: Cursor, wait: Duration) -> Option<CrashReport> {
+        let deadline = Instant::now() + wait;
+        let found = self
+            .seen
+            .wait_for(from, deadline, |s| match s {
+                Sighting::Crash(r) if is_fatal(s) => Some(r.clone()),
+                _ => None,
+            })
+            .await;
+        match found {
+            Ok((_, r)) => Some(r),
+            // No fatal report: take any report (e.g. an oops whose panic line never came).
+            Err(_) => self.since(from).into_iter().find_map(|s| if let Sighting::Crash(r) = s { Some(r) } else { None }),
+        }
+    }
+}
+
+fn record(seen: &Journal<Sighting>, started: &Mutex<Option<Instant>>, events: Vec<Event>) {
+    for e in events {
+        match e {
+            Event::CrashStarted { .. } => *started.lock().unwrap() = Some(Instant::now()),
+            Event::CrashComplete(r) => {
+                *started.lock().unwrap() = None;
+                tracing::info!(title = %r.title, "crash read off the console");
+                seen.push(Sighting::Crash(r));
+            }
+        }
+    }
+}
+
+/// A panic ends the iteration; a WARNING or an oops the kernel survives does not.
+pub fn is_fatal(s: &Sighting) -> bool {
+    match s {
+        Sighting::GuestPanicked => true,
+        Sighting::Crash(r) => {
+            use crate::crash::CrashKind::*;
+            matches!(r.kind, Panic | Assertion) || r.text.contains("Kernel panic - not syncing")
+        }
+    }
+}

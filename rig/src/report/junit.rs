@@ -1,0 +1,95 @@
+//! JUnit XML: one testcase per case × CPU model × iteration, which CI systems read.
+
+use std::fmt::Write;
+
+use super::model::RunReport;
+use crate::engine::{Outcome, Verdict};
+
+/// Escapes text for XML attributes and bodies.
+pub fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t') => o.push('?'),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// Renders the report.
+pub fn render(r: &RunReport) -> String {
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"rig\">\n");
+    for run in &r.runs {
+        let suite = format!("{}.{}", run.case, run.cpu);
+        let t = &run.tally;
+        let _ = writeln!(
+            x,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
+            escape(&suite),
+            t.ran.max(u32::from(run.not_run.is_some())),
+            t.fail,
+            t.error + u32::from(matches!(run.not_run, Some(Outcome::Infra { .. }))),
+            t.skipped + u32::from(matches!(run.not_run, Some(Outcome::Skipped { .. })))
+        );
+        if let Some(o) = &run.not_run {
+            let _ = writeln!(x, "    <testcase classname=\"{}\" name=\"not run\">", escape(&suite));
+            match o {
+                Outcome::Skipped { reason } => {
+                    let _ = writeln!(x, "      <skipped message=\"{}\"/>", escape(reason));
+                }
+                other => {
+                    let _ = writeln!(x, "      <error message=\"{}\"/>", escape(&format!("{other:?}")));
+                }
+            }
+            x.push_str("    </testcase>\n");
+        }
+        for it in &run.iterations {
+            let _ = writeln!(x, "    <testcase classname=\"{}\" name=\"iteration {}\" time=\"{:.3}\">", escape(&suite), it.index, it.secs);
+            let detail = detail(&it.outcome);
+            match it.verdict {
+                Verdict::Pass => {}
+                Verdict::Fail => {
+                    let _ = writeln!(x, "      <failure message=\"{}\">{}\nevidence: {}</failure>", escape(it.outcome.word()), escape(&detail), escape(&it.evidence));
+                }
+                Verdict::Error => {
+                    let _ = writeln!(x, "      <error message=\"{}\">{}\nevidence: {}</error>", escape(it.outcome.word()), escape(&detail), escape(&it.evidence));
+                }
+                Verdict::Skipped => {
+                    let _ = writeln!(x, "      <skipped message=\"{}\"/>", escape(&detail));
+                }
+            }
+            x.push_str("    </testcase>\n");
+        }
+        x.push_str("  </testsuite>\n");
+    }
+    x.push_str("</testsuites>\n");
+    x
+}
+
+/// A short text for an outcome.
+pub fn detail(o: &Outcome) -> String {
+    match o {
+        Outcome::Completed => "completed".into(),
+        Outcome::Panic { title, excerpt, .. } => format!("panic: {title}\n{excerpt}"),
+        Outcome::Hang { awaited, tail } => format!("hang: {awaited}\nlast console lines:\n{tail}"),
+        Outcome::StepFailed { step, reason } => format!("{step}: {reason}"),
+        Outcome::Infra { reason } => reason.clone(),
+        Outcome::Skipped { reason } => reason.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_control_bytes() {
+        assert_eq!(escape("a<b & \"c\"\u{1b}"), "a&lt;b &amp; &quot;c&quot;?");
+    }
+}

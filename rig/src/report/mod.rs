@@ -1,0 +1,23 @@
+//! Run reports: the data (`model`), `report.json`, JUnit XML and the human table.
+
+pub mod junit;
+pub mod model;
+pub mod table;
+
+pub use model::{CaseRun, IterationResult, RunReport, Tally};
+
+use std::path::Path;
+
+/// Writes `report.json` and `junit.xml` into `dir` (replacing earlier versions atomically, so
+/// an interrupted run still leaves a complete report of what ran).
+pub fn write(dir: &Path, report: &RunReport) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
+    replace(&dir.join("report.json"), &json)?;
+    replace(&dir.join("junit.xml"), junit::render(report).as_bytes())
+}
+
+fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,150 @@
+//! What a run found, as written to `report.json` (schema documented in `testcases/README.md`).
+
+use serde::Serialize;
+
+use crate::engine::ctx::StepRecord;
+use crate::engine::{Outcome, Verdict};
+
+/// `report.json` schema version; bump on incompatible changes.
+pub const SCHEMA: u32 = 1;
+
+/// A whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Schema version.
+    pub schema: u32,
+    /// The accelerator.
+    pub accel: String,
+    /// The seed of every random choice (pass `--seed` to replay the same jitter).
+    pub seed: u64,
+    /// The run directory.
+    pub run_dir: String,
+    /// Set when the run stopped early (Ctrl-C, run deadline).
+    pub stopped_early: Option<String>,
+    /// One entry per case × CPU model.
+    pub runs: Vec<CaseRun>,
+}
+
+/// One case on one CPU model.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseRun {
+    /// The case.
+    pub case: String,
+    /// The case file.
+    pub file: String,
+    /// The CPU model.
+    pub cpu: String,
+    /// The image.
+    pub image: String,
+    /// The iterations asked for.
+    pub iterations_planned: u32,
+    /// Set when the case could not run at all (skipped or an infrastructure error).
+    pub not_run: Option<Outcome>,
+    /// The iterations that ran.
+    pub iterations: Vec<IterationResult>,
+    /// Counts.
+    pub tally: Tally,
+}
+
+/// One iteration.
+#[derive(Debug, Clone, Serialize)]
+pub struct IterationResult {
+    /// 1-based.
+    pub index: u32,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Against the expectation.
+    pub verdict: Verdict,
+    /// Seconds it took.
+    pub secs: f64,
+    /// Its random seed.
+    pub seed: u64,
+    /// The guest session's evidence directory.
+    pub evidence: String,
+    /// What the steps did.
+    pub steps: Vec<StepRecord>,
+}
+
+/// Counts for a case × CPU model.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Tally {
+    /// Iterations run.
+    pub ran: u32,
+    /// Verdict pass.
+    pub pass: u32,
+    /// Verdict fail.
+    pub fail: u32,
+    /// Verdict error (infrastructure).
+    pub error: u32,
+    /// Verdict skipped.
+    pub skipped: u32,
+    /// Outcome panic.
+    pub panics: u32,
+    /// Outcome hang.
+    pub hangs: u32,
+    /// Panics per iteration run.
+    pub panic_rate: f64,
+    /// Distinct crash titles seen, with counts.
+    pub titles: Vec<(String, u32)>,
+}
+
+impl CaseRun {
+    /// Recomputes the tally from the iterations.
+    pub fn retally(&mut self) {
+        let mut t = Tally::default();
+        for it in &self.iterations {
+            t.ran += 1;
+            match it.verdict {
+                Verdict::Pass => t.pass += 1,
+                Verdict::Fail => t.fail += 1,
+                Verdict::Error => t.error += 1,
+                Verdict::Skipped => t.skipped += 1,
+            }
+            match &it.outcome {
+                Outcome::Panic { title, .. } => {
+                    t.panics += 1;
+                    match t.titles.iter_mut().find(|(x, _)| x == title) {
+                        Some((_, n)) => *n += 1,
+                        None => t.titles.push((title.clone(), 1)),
+                    }
+                }
+                Outcome::Hang { .. } => t.hangs += 1,
+                _ => {}
+            }
+        }
+        t.panic_rate = if t.ran == 0 { 0.0 } else { f64::from(t.panics) / f64::from(t.ran) };
+        self.tally = t;
+    }
+
+    /// The verdict of the whole case × CPU: fail if any iteration failed, error if any could not
+    /// be judged, skipped if nothing ran, else pass.
+    pub fn verdict(&self) -> Verdict {
+        if let Some(o) = &self.not_run {
+            return if matches!(o, Outcome::Skipped { .. }) { Verdict::Skipped } else { Verdict::Error };
+        }
+        let t = &self.tally;
+        if t.fail > 0 {
+            Verdict::Fail
+        } else if t.error > 0 {
+            Verdict::Error
+        } else if t.pass == 0 {
+            Verdict::Skipped
+        } else {
+            Verdict::Pass
+        }
+    }
+}
+
+impl RunReport {
+    /// The process exit code: 0 all as expected, 1 an expectation failed, 3 infrastructure.
+    pub fn exit_code(&self) -> i32 {
+        let verdicts: Vec<Verdict> = self.runs.iter().map(CaseRun::verdict).collect();
+        if verdicts.contains(&Verdict::Fail) {
+            1
+        } else if verdicts.contains(&Verdict::Error) {
+            3
+        } else {
+            0
+        }
+    }
+}

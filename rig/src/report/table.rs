@@ -1,0 +1,35 @@
+//! The short human summary printed at the end of a run.
+
+use super::model::RunReport;
+use crate::engine::Verdict;
+
+/// Renders one line per case × CPU model, then the evidence of failing iterations.
+pub fn render(r: &RunReport) -> String {
+    let mut s = format!("{:<26} {:<12} {:>5} {:>5} {:>5} {:>6} {:>5} {:>5}  {}\n", "CASE", "CPU", "RUN", "PASS", "FAIL", "PANIC", "HANG", "ERR", "VERDICT");
+    for run in &r.runs {
+        let t = &run.tally;
+        let verdict = match (run.verdict(), &run.not_run) {
+            (_, Some(o)) => crate::report::junit::detail(o),
+            (Verdict::Pass, _) => "pass".into(),
+            (Verdict::Fail, _) => "FAIL".into(),
+            (Verdict::Error, _) => "ERROR".into(),
+            (Verdict::Skipped, _) => "skipped".into(),
+        };
+        s.push_str(&format!(
+            "{:<26} {:<12} {:>5} {:>5} {:>5} {:>6} {:>5} {:>5}  {verdict}\n",
+            run.case, run.cpu, t.ran, t.pass, t.fail, t.panics, t.hangs, t.error
+        ));
+        for (title, n) in &t.titles {
+            s.push_str(&format!("    {n} x {title}\n"));
+        }
+        for it in run.iterations.iter().filter(|i| matches!(i.verdict, Verdict::Fail | Verdict::Error)) {
+            let first = crate::report::junit::detail(&it.outcome);
+            let first = first.lines().next().unwrap_or("");
+            s.push_str(&format!("    iteration {}: {} -- {first}\n      evidence: {}\n", it.index, it.outcome.word(), it.evidence));
+        }
+    }
+    if let Some(why) = &r.stopped_early {
+        s.push_str(&format!("stopped early: {why}\n"));
+    }
+    s
+}
