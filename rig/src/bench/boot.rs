@@ -46,7 +46,7 @@ fn options(accel: Accel) -> BootCheckOptions {
 pub async fn rig_once(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<f64> {
     let keys = SshKeys { client_key: image.client_key.clone(), host_key: image.host_key.clone() };
     let began = Instant::now();
-    let mut g = Guest::launch(bootcheck::machine(image, &options(accel)), LINUX, keys, dir).await?;
+    let g = Guest::launch(bootcheck::machine(image, &options(accel)), LINUX, keys, dir).await?;
     g.wait_ready(began + Duration::from_secs(120)).await?;
     let secs = began.elapsed().as_secs_f64();
     g.shutdown().await;
