@@ -86,7 +86,7 @@ pub fn parse(text: &str) -> Result<Case, (usize, usize, String)> {
         // serde_yaml appends " at line N column M"; the location is reported separately.
         let msg = e.to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-        (line, column, msg)
+        item_location(text, line, column, &msg).unwrap_or((line, column, msg))
     })?;
     validate(&case).map_err(|(needle, msg)| {
         let (line, column) = locate(text, &needle);
@@ -158,10 +158,36 @@ pub fn all_steps(steps: &[Step]) -> Box<dyn Iterator<Item = &Step> + '_> {
     }))
 }
 
+/// A step-list error says `<path>: item N: ...` at the list's own position; this finds item N
+/// of that block sequence and names it `<path>[N-1]`, at the item's line and column.
+fn item_location(text: &str, line: usize, column: usize, msg: &str) -> Option<(usize, usize, String)> {
+    let (path, rest) = msg.split_once(": item ")?;
+    let (n, what) = rest.split_once(": ")?;
+    let n: usize = n.parse().ok()?;
+    let lines: Vec<&str> = text.lines().collect();
+    let dash = column - 1;
+    let mut seen = 0;
+    for (i, l) in lines.iter().enumerate().skip(line - 1) {
+        let indent = l.len() - l.trim_start().len();
+        let blank = l.trim().is_empty() || l.trim_start().starts_with('#');
+        if !blank && indent < dash {
+            break;
+        }
+        if indent == dash && l[dash..].starts_with('-') {
+            seen += 1;
+            if seen == n {
+                return Some((i + 1, dash + 3, format!("{path}[{}]: {what}", n - 1)));
+            }
+        }
+    }
+    None
+}
+
 /// 1-based line and column of the first occurrence of `needle` in `text` ((1, 1) if absent).
 fn locate(text: &str, needle: &str) -> (usize, usize) {
     text.lines()
         .enumerate()
+        .filter(|(_, l)| !l.trim_start().starts_with('#'))
         .find_map(|(i, l)| l.find(needle).map(|c| (i + 1, c + 1)))
         .unwrap_or((1, 1))
 }

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::step::Step;
+use super::step::Steps;
 
 /// A test case: a guest, steps, iterations, deadlines and what counts as a pass.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -32,9 +32,9 @@ pub struct Case {
     pub expect: Expect,
     /// Steps run once per boot of the guest, before the iterations that use that boot.
     #[serde(default)]
-    pub setup: Vec<Step>,
+    pub setup: Steps,
     /// The steps of one iteration.
-    pub steps: Vec<Step>,
+    pub steps: Steps,
 }
 
 fn one() -> u32 {
@@ -189,7 +189,7 @@ impl TryFrom<RawJitter> for Jitter {
     type Error = String;
     fn try_from(r: RawJitter) -> Result<Self, String> {
         if r.min_ms > r.max_ms {
-            return Err(format!("min_ms ({}) is greater than max_ms ({})", r.min_ms, r.max_ms));
+            return Err(format!("jitter range: min_ms ({}) is greater than max_ms ({})", r.min_ms, r.max_ms));
         }
         Ok(Jitter { min_ms: r.min_ms, max_ms: r.max_ms })
     }
@@ -221,7 +221,7 @@ pub struct QmpStep {
 #[serde(deny_unknown_fields)]
 pub struct Background {
     /// The steps; repeated while the block runs when `repeat` is true.
-    pub steps: Vec<Step>,
+    pub steps: Steps,
     /// Repeat the steps until the enclosing block ends (the default).
     #[serde(default = "yes")]
     pub repeat: bool,
@@ -238,7 +238,7 @@ pub struct Race {
     /// Each branch starts after a random delay in this range.
     pub offset_ms: Jitter,
     /// The branches (at least two).
-    pub branches: Vec<Vec<Step>>,
+    pub branches: Vec<Steps>,
 }
 
 #[derive(Deserialize)]
@@ -246,7 +246,7 @@ pub struct Race {
 struct RawRace {
     #[serde(default = "no_offset")]
     offset_ms: Jitter,
-    branches: Vec<Vec<Step>>,
+    branches: Vec<Steps>,
 }
 
 fn no_offset() -> Jitter {
@@ -259,7 +259,7 @@ impl TryFrom<RawRace> for Race {
         if r.branches.len() < 2 {
             return Err(format!("a race needs at least two branches, this one has {}", r.branches.len()));
         }
-        if let Some(i) = r.branches.iter().position(Vec::is_empty) {
+        if let Some(i) = r.branches.iter().position(|b| b.is_empty()) {
             return Err(format!("race branch {i} has no steps"));
         }
         Ok(Race { offset_ms: r.offset_ms, branches: r.branches })
@@ -273,5 +273,5 @@ pub struct Repeat {
     /// How many times.
     pub times: u32,
     /// The steps.
-    pub steps: Vec<Step>,
+    pub steps: Steps,
 }

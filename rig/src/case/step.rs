@@ -7,9 +7,43 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{Background, Jitter, QmpStep, Race, RebootVia, Repeat};
 
+/// A list of steps. Each item is checked as it is read; a bad item's error says which item it
+/// is (`item N:`), which `load` turns into the item's line and column.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(transparent)]
+pub struct Steps(pub Vec<Step>);
+
+impl std::ops::Deref for Steps {
+    type Target = [Step];
+    fn deref(&self) -> &[Step] {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Steps {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Steps, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Steps;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of steps")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Steps, A::Error> {
+                let mut out = Vec::new();
+                while let Some(raw) = seq.next_element::<RawStep>()? {
+                    let step = Step::try_from(raw).map_err(|e| serde::de::Error::custom(format!("item {}: {e}", out.len() + 1)))?;
+                    out.push(step);
+                }
+                Ok(Steps(out))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
 /// A validated step.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(try_from = "RawStep", into = "RawStep")]
+#[derive(Debug, Clone, Serialize)]
+#[serde(into = "RawStep")]
 pub struct Step {
     /// What it does.
     pub kind: StepKind,
