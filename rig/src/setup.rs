@@ -16,6 +16,9 @@ use crate::qemu::qemu_binary;
 pub const IMAGE_NEEDS: &[Need] = &[
     Need { program: "apt-get", package: "apt" },
     Need { program: "dpkg-deb", package: "dpkg" },
+    // The linux-os7410-* images compile their modules against the guest kernel's headers.
+    Need { program: "make", package: "make" },
+    Need { program: "gcc", package: "gcc" },
 ];
 
 /// A host ready to boot guests.

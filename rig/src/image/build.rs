@@ -33,7 +33,11 @@ pub fn build(
     std::fs::create_dir_all(&recipe_dir)
         .with_context(|| format!("creating {}", recipe_dir.display()))?;
     for f in recipe.files() {
-        std::fs::write(recipe_dir.join(f.name), f.contents)?;
+        let path = recipe_dir.join(f.name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, f.contents)?;
     }
     keys::generate_client_key(
         &work.join(CLIENT_KEY),
@@ -52,19 +56,28 @@ pub fn build(
         .arg(&debs[kernel_idx]);
     cmd.args(
         debs.iter()
+            .zip(packages)
             .enumerate()
-            .filter(|(i, _)| *i != kernel_idx)
-            .map(|(_, d)| d),
+            .filter(|(i, (_, p))| *i != kernel_idx && !p.build_only)
+            .map(|(_, (d, _))| d),
     );
-    let out = cmd.output().context("running build.sh")?;
-    if !out.status.success() {
-        bail!(
-            "images/{}/build.sh failed ({}); work directory kept at {}:\n{}",
-            recipe.name,
-            out.status,
-            work.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+    run_script(cmd, "build.sh", recipe, work)?;
+
+    let build_debs: Vec<&PathBuf> = debs
+        .iter()
+        .zip(packages)
+        .filter(|(_, p)| p.build_only)
+        .map(|(d, _)| d)
+        .collect();
+    for hook in recipe.hooks {
+        tracing::info!(image = recipe.name, hook = hook.script, args = ?hook.args, "running a build hook");
+        let mut cmd = Command::new("sh");
+        cmd.arg(recipe_dir.join(hook.script))
+            .arg(work)
+            .arg(kernel_release)
+            .args(hook.args)
+            .args(&build_debs);
+        run_script(cmd, hook.script, recipe, work)?;
     }
 
     let vmlinuz = std::fs::read(work.join("vmlinuz")).context("reading vmlinuz")?;
@@ -99,4 +112,19 @@ pub fn build(
         serde_json::to_string_pretty(&manifest)? + "\n",
     )?;
     Ok(manifest)
+}
+
+/// Runs a recipe script; on failure the error carries its stderr and keeps `work` for a look.
+fn run_script(mut cmd: Command, script: &str, recipe: &Recipe, work: &Path) -> Result<()> {
+    let out = cmd.output().with_context(|| format!("running {script}"))?;
+    if !out.status.success() {
+        bail!(
+            "{script} of image {} failed ({}); work directory kept at {}:\n{}",
+            recipe.name,
+            out.status,
+            work.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
 }

@@ -46,10 +46,14 @@ pub fn cache_key(recipe: &Recipe, packages: &[Package]) -> String {
         recipe.cmdline()
     ));
     for p in packages {
+        let role = if p.build_only { " build-only" } else { "" };
         h.update(format!(
-            "pkg={} {} {} {}\n",
+            "pkg={} {} {} {}{role}\n",
             p.name, p.version, p.architecture, p.sha256
         ));
+    }
+    for hook in recipe.hooks {
+        h.update(format!("hook={} {}\n", hook.script, hook.args.join(" ")));
     }
     for f in recipe.files() {
         h.update(format!("file={} {}\n", f.name, f.contents.len()));

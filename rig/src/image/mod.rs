@@ -4,7 +4,8 @@
 //! installed on the host) by the recipe in `images/linux/`, and cached in
 //! `<build>/images/<name>-<key>/`, where the key hashes the exact package versions and the
 //! recipe files: it is rebuilt only when one of those changes. Downloads are cached in
-//! `<build>/debs/`.
+//! `<build>/debs/`. Variants (`linux-os7410-debug`, `linux-os7410-fixed`) add files, kernel
+//! arguments and build hooks, e.g. out-of-tree modules compiled against the kernel's headers.
 
 mod build;
 pub mod cache;
@@ -92,7 +93,19 @@ pub fn ensure_image(build_dir: &Path, name: &str) -> Result<LinuxImage> {
     let packages_file = recipe
         .file("packages")
         .context("recipe has no packages file")?;
-    let pkgs = packages::resolve(packages_file).context("resolving the image's Debian packages")?;
+    let mut pkgs =
+        packages::resolve(packages_file).context("resolving the image's Debian packages")?;
+    if recipe.kernel_headers {
+        let release = pkgs
+            .iter()
+            .find_map(|p| p.kernel.then(|| p.kernel_release()).flatten())
+            .context("no kernel package")?
+            .to_string();
+        let (headers, compiler) = packages::resolve_headers(&release)
+            .with_context(|| format!("resolving the headers of kernel {release}"))?;
+        packages::check_build_tools(compiler.as_deref())?;
+        pkgs.extend(headers);
+    }
     let key = cache::cache_key(recipe, &pkgs);
     let images_dir = build_dir.join("images");
     let dir_name = format!("{name}-{key}");

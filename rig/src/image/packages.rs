@@ -31,6 +31,9 @@ pub struct Package {
     pub sha256: String,
     /// True for the guest kernel (`linux-image-<abi>`).
     pub kernel: bool,
+    /// Needed only to build (kernel headers for out-of-tree modules); not put in the guest.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub build_only: bool,
 }
 
 impl Package {
@@ -108,9 +111,81 @@ pub fn resolve(packages_file: &str) -> Result<Vec<Package>> {
                 architecture: field("Architecture")?,
                 sha256: field("SHA256")?,
                 kernel: *name == kernel,
+                build_only: false,
             })
         })
         .collect()
+}
+
+/// The guest kernel's headers: `linux-headers-<release>` and the `linux-headers-*` and
+/// `linux-kbuild-*` packages it depends on (build-only), and the compiler the kernel was
+/// built with, named by its `linux-compiler-gcc-<N>-<arch>` dependency (e.g. `gcc-12`).
+pub fn resolve_headers(kernel_release: &str) -> Result<(Vec<Package>, Option<String>)> {
+    let top = format!("linux-headers-{kernel_release}");
+    let stanza = apt_show(std::slice::from_ref(&top))?.remove(0);
+    let (mut names, compiler) =
+        headers_dependencies(stanza.get("Depends").map(String::as_str).unwrap_or(""));
+    names.insert(0, top);
+    let stanzas = apt_show(&names)?;
+    let pkgs = names
+        .iter()
+        .zip(stanzas)
+        .map(|(name, s)| {
+            let field = |f: &str| {
+                s.get(f)
+                    .cloned()
+                    .with_context(|| format!("apt-cache show {name}: no {f} field"))
+            };
+            Ok(Package {
+                name: name.clone(),
+                version: field("Version")?,
+                architecture: field("Architecture")?,
+                sha256: field("SHA256")?,
+                kernel: false,
+                build_only: true,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((pkgs, compiler))
+}
+
+/// From a headers package's Depends: the `linux-headers-*`/`linux-kbuild-*` packages to
+/// fetch, and the compiler (`linux-compiler-gcc-12-x86` → `gcc-12`).
+pub fn headers_dependencies(depends: &str) -> (Vec<String>, Option<String>) {
+    let mut fetch = Vec::new();
+    let mut compiler = None;
+    for name in depends
+        .split(',')
+        .filter_map(|d| d.split('|').next()?.split_whitespace().next())
+    {
+        if name.starts_with("linux-headers-") || name.starts_with("linux-kbuild-") {
+            fetch.push(name.to_string());
+        } else if let Some(rest) = name.strip_prefix("linux-compiler-") {
+            // gcc-12-x86 → gcc-12
+            compiler = rest.rsplit_once('-').map(|(cc, _arch)| cc.to_string());
+        }
+    }
+    (fetch, compiler)
+}
+
+/// Fails with what to install when a program a recipe's hooks run is missing: `make`,
+/// `gcc` and the kernel's compiler (`gcc-12`), each from the Debian package of that name.
+pub fn check_build_tools(compiler: Option<&str>) -> Result<()> {
+    let mut missing: Vec<&str> = ["make", "gcc"]
+        .into_iter()
+        .filter(|t| !on_path(t))
+        .collect();
+    if let Some(cc) = compiler.filter(|cc| !on_path(cc) && !missing.contains(cc)) {
+        missing.push(cc);
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "building this image's kernel modules needs {} on the host: install with `apt-get install {}`",
+        missing.join(", "),
+        missing.join(" ")
+    )
 }
 
 /// The `linux-image-*` package in a Depends field (`linux-image-6.1.0-41-amd64 (= 6.1.158-1)`).
@@ -260,6 +335,16 @@ mod tests {
     }
 
     #[test]
+    fn headers_dependencies_split_fetch_and_compiler() {
+        let d = "linux-headers-6.1.0-56-common (= 6.1.192-2), linux-kbuild-6.1 (>= 6.1.192-2), \
+                 linux-compiler-gcc-12-x86";
+        let (fetch, cc) = headers_dependencies(d);
+        assert_eq!(fetch, ["linux-headers-6.1.0-56-common", "linux-kbuild-6.1"]);
+        assert_eq!(cc.as_deref(), Some("gcc-12"));
+        assert_eq!(headers_dependencies(""), (vec![], None));
+    }
+
+    #[test]
     fn parses_stanzas() {
         let t = "Package: a\nVersion: 1:2.0-1\nDescription: x\n more\n\nPackage: b\nVersion: 3\n";
         let s = parse_stanzas(t);
@@ -276,6 +361,7 @@ mod tests {
             architecture: "amd64".into(),
             sha256: String::new(),
             kernel: false,
+            build_only: false,
         };
         assert_eq!(p.deb_file_name(), "busybox-static_1%3a1.35.0-4_amd64.deb");
     }

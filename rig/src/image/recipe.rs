@@ -24,6 +24,19 @@ pub struct Recipe {
     pub extra_files: &'static [RecipeFile],
     /// Kernel command-line arguments after [`BASE_CMDLINE`].
     pub extra_cmdline: &'static [&'static str],
+    /// Whether the build needs the guest kernel's headers (`linux-headers-<abi>` and the
+    /// `linux-*` packages it depends on), fetched for the hooks and kept out of the guest.
+    pub kernel_headers: bool,
+    /// Scripts run after `build.sh`, in order, while the unpacked packages are still there.
+    pub hooks: &'static [Hook],
+}
+
+/// A build step of a variant: `sh recipe/<script> WORK ABI <args>... <build-only .debs>...`.
+#[derive(Debug, Clone, Copy)]
+pub struct Hook {
+    /// The script, a recipe file name (e.g. `os7410/build.sh`).
+    pub script: &'static str,
+    pub args: &'static [&'static str],
 }
 
 /// The command line every Linux image boots with; the rig appends per-run extras.
@@ -54,13 +67,58 @@ pub const LINUX_FILES: &[RecipeFile] = &[
     recipe_file!("linux", "build.sh"),
 ];
 
+/// The OS-7410 fixture (`images/linux/os7410/`): miniature illumos zones and vmm as two
+/// out-of-tree modules, built against the guest kernel's headers, plus the guest scripts.
+pub const OS7410_FILES: &[RecipeFile] = &[
+    recipe_file!("linux", "os7410/build.sh"),
+    recipe_file!("linux", "os7410/Kbuild"),
+    recipe_file!("linux", "os7410/zones.h"),
+    recipe_file!("linux", "os7410/zones.c"),
+    recipe_file!("linux", "os7410/vmm.c"),
+    recipe_file!("linux", "os7410/zoneadm"),
+    recipe_file!("linux", "os7410/os7410-iteration.sh"),
+    recipe_file!("linux", "os7410/os7410-reload-loop.sh"),
+];
+
+/// A BUG (the fixture's ASSERT) panics, as a DEBUG illumos kernel does. (`oops=panic` is
+/// the boot parameter behind the `kernel.panic_on_oops` sysctl; `panic_on_oops=1` is not one.)
+const OS7410_CMDLINE: &[&str] = &["oops=panic"];
+
 /// Every image the rig knows how to build.
-pub const RECIPES: &[Recipe] = &[Recipe {
-    name: "linux",
-    base_files: LINUX_FILES,
-    extra_files: &[],
-    extra_cmdline: &[],
-}];
+pub const RECIPES: &[Recipe] = &[
+    Recipe {
+        name: "linux",
+        base_files: LINUX_FILES,
+        extra_files: &[],
+        extra_cmdline: &[],
+        kernel_headers: false,
+        hooks: &[],
+    },
+    // OS-7410 before the fix: vmm_zsd_destroy() asserts !vz_active and a reload trips it.
+    Recipe {
+        name: "linux-os7410-debug",
+        base_files: LINUX_FILES,
+        extra_files: OS7410_FILES,
+        extra_cmdline: OS7410_CMDLINE,
+        kernel_headers: true,
+        hooks: &[Hook {
+            script: "os7410/build.sh",
+            args: &["debug"],
+        }],
+    },
+    // OS-7410 with illumos-joyent a454ac291ee3: the same race, no panic.
+    Recipe {
+        name: "linux-os7410-fixed",
+        base_files: LINUX_FILES,
+        extra_files: OS7410_FILES,
+        extra_cmdline: OS7410_CMDLINE,
+        kernel_headers: true,
+        hooks: &[Hook {
+            script: "os7410/build.sh",
+            args: &["fixed"],
+        }],
+    },
+];
 
 impl Recipe {
     /// Looks a recipe up by name.
@@ -112,6 +170,36 @@ mod tests {
             assert!(r.file(f).is_some_and(|c| !c.is_empty()), "{f}");
         }
         assert!(r.cmdline().starts_with("console=ttyS0"));
+        assert!(!r.kernel_headers && r.hooks.is_empty());
+    }
+
+    #[test]
+    fn os7410_variants_build_their_modules_and_panic_on_oops() {
+        for (name, flavour) in [
+            ("linux-os7410-debug", "debug"),
+            ("linux-os7410-fixed", "fixed"),
+        ] {
+            let r = Recipe::find(name).unwrap();
+            assert!(r.kernel_headers, "{name}");
+            assert_eq!(r.hooks[0].args, [flavour]);
+            assert!(
+                r.file(r.hooks[0].script).is_some(),
+                "{name}: hook script not embedded"
+            );
+            for f in ["os7410/zones.c", "os7410/vmm.c", "init", "packages"] {
+                assert!(r.file(f).is_some(), "{name}: {f}");
+            }
+            assert!(
+                r.cmdline().split(' ').any(|a| a == "oops=panic"),
+                "{name}"
+            );
+        }
+        assert!(
+            !Recipe::find("linux")
+                .unwrap()
+                .cmdline()
+                .contains("oops=panic")
+        );
     }
 
     #[test]

@@ -1,0 +1,62 @@
+#!/bin/sh
+# One iteration of the OS-7410 race, for the rig's engine to run over SSH:
+#
+#   /usr/lib/rig/os7410-iteration.sh [ZONES]      (default 3)
+#
+# Creates and boots ZONES zones with vmm loaded, starts the vmm reload loop
+# (os7410-reload-loop.sh) in the background, halts the zones one after the
+# other with a random 0-JITTER_MS pause between halts, waits until every halt
+# is over, stops the loop and destroys the zones. Prints one line:
+#
+#   os7410: iteration N: ZONES zones halted, reloads=R, window_hits=H, no panic
+#
+# window_hits counts destroy callbacks that ran without a shutdown before: the
+# OS-7410 window was hit (on the fixed build; the debug build panics there).
+#
+# On the debug build a reload that lands in a zone's drain window makes
+# vmm_zsd_destroy() trip its assertion: the guest panics instead
+# (panic_on_oops=1) and this script never returns.
+set -eu
+zones=${1:-3}
+jitter=${OS7410_JITTER_MS:-150}
+lib=/usr/lib/rig
+stop=/run/os7410.stop
+count=/run/os7410.iterations
+
+it=$(($(cat $count 2>/dev/null || echo 0) + 1))
+echo $it >$count
+names=
+for i in $(seq 1 "$zones"); do
+	names="$names i$it-z$i"
+done
+
+hits=/sys/module/zones/parameters/destroy_without_shutdown
+hits0=$(cat $hits)
+modprobe vmm
+for z in $names; do
+	zoneadm -z "$z" create
+	zoneadm -z "$z" boot
+done
+
+rm -f $stop
+trap 'touch $stop' EXIT
+sh $lib/os7410-reload-loop.sh $stop >/run/os7410.loop.out 2>&1 &
+loop=$!
+
+for z in $names; do
+	r=$RANDOM
+	[ -n "$r" ] || r=$(od -An -N2 -tu2 /dev/urandom)
+	usleep $((r % (jitter + 1) * 1000))
+	zoneadm -z "$z" halt
+done
+for z in $names; do
+	timeout 60 zoneadm -z "$z" wait
+done
+
+touch $stop
+wait $loop || { cat /run/os7410.loop.out >&2; exit 1; }
+for z in $names; do
+	zoneadm -z "$z" destroy
+done
+echo "os7410: iteration $it: $zones zones halted, $(cat /run/os7410.loop.out)," \
+	"window_hits=$(($(cat $hits) - hits0)), no panic"
