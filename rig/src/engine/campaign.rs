@@ -138,15 +138,15 @@ async fn run_case(plan: &Plan, lc: &LoadedCase, cpu: &'static CpuModel, planned:
             break;
         }
         let seed = plan.seed ^ (u64::from(i) << 32) ^ fxhash(&c.name) ^ fxhash(cpu.name);
-        let iteration_deadline = (Instant::now() + Duration::from_secs(c.deadlines.iteration_secs)).min(run_deadline);
+        let iteration_secs = Duration::from_secs(c.deadlines.iteration_secs);
         let (outcome, secs, steps, evidence) = match &session {
-            Some(s) => ran(s, c, cpu, boot_timeout, iteration_deadline, seed).await,
+            Some(s) => ran(s, c, cpu, boot_timeout, (Instant::now() + iteration_secs).min(run_deadline), seed).await,
             None => {
                 boots += 1;
                 let gdir = dir.join(format!("boot-{boots}"));
                 match boot(plan, &image, c, cpu, &gdir, boot_timeout).await {
                     Ok(s) => {
-                        let r = ran(&s, c, cpu, boot_timeout, iteration_deadline, seed).await;
+                        let r = ran(&s, c, cpu, boot_timeout, (Instant::now() + iteration_secs).min(run_deadline), seed).await;
                         session = Some(s);
                         r
                     }

@@ -1,0 +1,119 @@
+//! The race engine against the real guest under QEMU: races complete and are counted, reboots
+//! are proven by new boot nonces, panics and hangs become verdicts with evidence.
+
+mod common;
+
+use std::path::PathBuf;
+
+use rig::case::LoadedCase;
+use rig::engine::campaign::{self, Plan};
+use rig::engine::{Outcome, Verdict};
+use rig::machine::{Accel, cpu};
+use rig::report::RunReport;
+
+fn case(name: &str, yaml: &str) -> LoadedCase {
+    let dir = common::build_dir().join("test-cases");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{name}-{}.yaml", std::process::id()));
+    std::fs::write(&file, yaml).unwrap();
+    rig::case::load(&file).unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn run(cases: Vec<LoadedCase>, label: &str) -> (RunReport, PathBuf) {
+    common::image();
+    let run_dir = common::evidence_dir(label);
+    let plan = Plan {
+        cases,
+        cpus: vec![cpu::lookup("epyc").unwrap()],
+        accel: Accel::Tcg,
+        iterations: None,
+        build_dir: common::build_dir(),
+        run_dir: run_dir.clone(),
+        seed: 7,
+    };
+    let report = campaign::run(&plan, &mut |_| {}).await;
+    (report, run_dir)
+}
+
+fn boot_ids(r: &rig::report::IterationResult) -> Vec<String> {
+    r.steps.iter().filter_map(|s| s.result.strip_prefix("new boot ").map(|x| x.split(' ').next().unwrap().to_string())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_reboot_race_iterations_complete_with_new_boots() {
+    let c = case(
+        "race",
+        "name: race\nguest: { nested: true }\niterations: 2\ndeadlines: { iteration_secs: 120 }\nsteps:\n\
+         \x20 - background:\n      steps:\n        - reload_module: vmm\n  - sleep: { min_ms: 300, max_ms: 600 }\n  - reboot: ssh\n",
+    );
+    let (r, dir) = run(vec![c], "engine-race").await;
+    let run = &r.runs[0];
+    assert_eq!(run.tally.ran, 2, "{run:#?}");
+    assert_eq!(run.tally.pass, 2, "{run:#?}");
+    let ids: Vec<String> = run.iterations.iter().flat_map(boot_ids).collect();
+    assert_eq!(ids.len(), 2, "each iteration proves its reboot: {run:#?}");
+    assert_ne!(ids[0], ids[1]);
+    assert_eq!(r.exit_code(), 0);
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["runs"][0]["tally"]["pass"], 2);
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testcase ").count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_background_reload_loop_really_reloads() {
+    let c = case(
+        "bg",
+        "name: bg\nguest: { nested: true }\nsteps:\n  - background:\n      steps:\n        - reload_module: vmm\n\
+         \x20 - sleep: { min_ms: 3000, max_ms: 3000 }\n  - ssh: grep -q '^kvm_amd ' /proc/modules || modprobe kvm_amd\n",
+    );
+    let (r, _) = run(vec![c], "engine-bg").await;
+    let it = &r.runs[0].iterations[0];
+    assert_eq!(it.verdict, Verdict::Pass, "{it:#?}");
+    let rounds: u32 = it
+        .steps
+        .iter()
+        .find(|s| s.step == "background loop")
+        .and_then(|s| s.result.strip_suffix(" rounds"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no round count in {:#?}", it.steps));
+    assert!(rounds >= 1, "the loop never reloaded kvm_amd");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panics_and_missing_panics_and_hangs_become_verdicts() {
+    let sysrq = case(
+        "sysrq",
+        "name: sysrq\nexpect: { outcome: panic, message: sysrq }\nsteps:\n  - ssh: echo c > /proc/sysrq-trigger\n    ignore_status: true\n",
+    );
+    let no_panic = case("nopanic", "name: nopanic\nexpect: { outcome: panic }\nsteps:\n  - ssh: \"true\"\n");
+    let hang = case("hang", "name: hang\ndeadlines: { iteration_secs: 8 }\nsteps:\n  - ssh: sleep 600\n    timeout_secs: 600\n");
+    let (r, _) = run(vec![sysrq, no_panic, hang], "engine-verdicts").await;
+
+    let it = &r.runs[0].iterations[0];
+    match &it.outcome {
+        Outcome::Panic { title, excerpt, report } => {
+            assert!(report.is_some(), "the console report was read");
+            assert!(title.contains("sysrq"), "{title}");
+            assert!(excerpt.contains("Kernel panic - not syncing"), "{excerpt}");
+        }
+        other => panic!("expected a panic, got {other:?}"),
+    }
+    assert_eq!(it.verdict, Verdict::Pass, "the case expected this panic");
+
+    let it = &r.runs[1].iterations[0];
+    assert!(matches!(it.outcome, Outcome::Completed));
+    assert_eq!(it.verdict, Verdict::Fail, "a case expecting a panic fails when none comes");
+
+    let it = &r.runs[2].iterations[0];
+    match &it.outcome {
+        Outcome::Hang { awaited, tail } => {
+            assert!(awaited.contains("sleep 600"), "{awaited}");
+            assert!(!tail.is_empty());
+        }
+        other => panic!("expected a hang, got {other:?}"),
+    }
+    assert!(it.secs < 20.0, "the deadline was 8 s, the iteration took {}", it.secs);
+    assert_eq!(it.verdict, Verdict::Fail);
+    assert_eq!(r.exit_code(), 1);
+}
