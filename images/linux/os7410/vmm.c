@@ -33,7 +33,7 @@
 
 #define ASSERT(EX) do {							\
 	bool __ok = (EX);						\
-	if (unlikely(!__ok))						\
+	if (!__ok)							\
 		pr_emerg("assertion failed: %s, file: %s, line: %d\n",	\
 			 #EX, __FILE__, __LINE__);			\
 	BUG_ON(!__ok);							\
@@ -98,7 +98,7 @@ static void vmm_zsd_shutdown(zoneid_t zid, void *data)
 	mutex_unlock(&zsd->vz_lock);
 }
 
-static noinline void vmm_zsd_destroy(zoneid_t zid, void *data)
+static noinline __attribute__((__noipa__)) void vmm_zsd_destroy(zoneid_t zid, void *data)
 {
 	vmm_zsd_t *zsd = data;
 

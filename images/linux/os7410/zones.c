@@ -59,6 +59,9 @@ module_param(destroy_without_shutdown, uint, 0444);
 MODULE_PARM_DESC(destroy_without_shutdown, "destroy callbacks run without a shutdown before (OS-7410 window hits)");
 static DEFINE_SPINLOCK(zsd_stats_lock);
 
+/* A frame that stays in stack traces, named as in illumos (no inlining, no clones). */
+#define ZSD_FRAME	noinline __attribute__((__noipa__))
+
 #define ZSD_MAX_KEYS	16
 #define ZSD_MAX_ZONES	64
 
@@ -234,7 +237,7 @@ static struct zsd_entry *zsd_wait_idle(zone_t *zone, zone_key_t key, u16 busy)
 	}
 }
 
-static noinline void zsd_apply_create(zone_t *zone, zone_key_t key)
+static ZSD_FRAME void zsd_apply_create(zone_t *zone, zone_key_t key)
 {
 	struct zsd_entry *t;
 	void *data;
@@ -260,7 +263,7 @@ static noinline void zsd_apply_create(zone_t *zone, zone_key_t key)
 	mutex_unlock(&zone->zone_lock);
 }
 
-static noinline void zsd_apply_shutdown(zone_t *zone, zone_key_t key)
+static ZSD_FRAME void zsd_apply_shutdown(zone_t *zone, zone_key_t key)
 {
 	struct zsd_entry *t;
 
@@ -285,7 +288,7 @@ static noinline void zsd_apply_shutdown(zone_t *zone, zone_key_t key)
 	mutex_unlock(&zone->zone_lock);
 }
 
-static noinline void zsd_apply_destroy(zone_t *zone, zone_key_t key)
+static ZSD_FRAME void zsd_apply_destroy(zone_t *zone, zone_key_t key)
 {
 	struct zsd_entry *t;
 
@@ -321,7 +324,7 @@ static noinline void zsd_apply_destroy(zone_t *zone, zone_key_t key)
 typedef void (*zsd_applyfn_t)(zone_t *, zone_key_t);
 
 /* Applies `applyfn` to every key of one zone. */
-static noinline void zsd_apply_all_keys(zsd_applyfn_t applyfn, zone_t *zone)
+static ZSD_FRAME void zsd_apply_all_keys(zsd_applyfn_t applyfn, zone_t *zone)
 {
 	zone_key_t keys[ZSD_MAX_KEYS];
 	struct zsd_entry *t;
@@ -337,7 +340,7 @@ static noinline void zsd_apply_all_keys(zsd_applyfn_t applyfn, zone_t *zone)
 }
 
 /* Applies `applyfn` for one key to every active zone (no global lock held). */
-static noinline void zsd_apply_all_zones(zsd_applyfn_t applyfn, zone_key_t key)
+static ZSD_FRAME void zsd_apply_all_zones(zsd_applyfn_t applyfn, zone_key_t key)
 {
 	zone_t **zones;
 	zone_t *zone;
@@ -360,7 +363,7 @@ static noinline void zsd_apply_all_zones(zsd_applyfn_t applyfn, zone_key_t key)
 }
 
 /* Marks every entry of the zone for `ct` and runs the callbacks. */
-static noinline void zone_zsd_callbacks(zone_t *zone, enum zsd_callback_type ct)
+static ZSD_FRAME void zone_zsd_callbacks(zone_t *zone, enum zsd_callback_type ct)
 {
 	struct zsd_entry *t;
 
@@ -540,7 +543,7 @@ static int zone_create(const char *name)
 	return 0;
 }
 
-static noinline int zone_destroy(zoneid_t zoneid)
+static ZSD_FRAME int zone_destroy(zoneid_t zoneid)
 {
 	zone_t *zone = zone_find_by_id(zoneid);
 
@@ -557,7 +560,7 @@ static noinline int zone_destroy(zoneid_t zoneid)
 	return 0;
 }
 
-static noinline void zone_shutdown(zone_t *zone)
+static ZSD_FRAME void zone_shutdown(zone_t *zone)
 {
 	if (kill_ms)
 		msleep(kill_ms);			/* killall() */
@@ -566,7 +569,7 @@ static noinline void zone_shutdown(zone_t *zone)
 }
 
 /* What zoneadmd does for `zoneadm halt`, on a work item. Holds a reference. */
-static void zoneadmd_halt(struct work_struct *work)
+static ZSD_FRAME void zoneadmd_halt(struct work_struct *work)
 {
 	zone_t *zone = container_of(work, zone_t, zone_halt_work);
 
