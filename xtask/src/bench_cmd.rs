@@ -10,12 +10,16 @@ use crate::paths;
 /// Arguments of `cargo xtask bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Which benchmarks: `boot` (rig vs bare QEMU to SSH-ready), or `all`.
+    /// Which benchmarks: `boot` (rig vs bare QEMU to SSH-ready), `engine` (race iterations per
+    /// minute and the engine's overhead per iteration), `crash` (crash reader throughput), `all`.
     #[arg(default_value = "all")]
     pub which: String,
     /// Boots per side for the boot benchmark (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// Iterations of the engine benchmark.
+    #[arg(long, default_value_t = 10)]
+    pub iterations: u32,
     /// Accelerator, as for `rig`.
     #[arg(long, default_value = "auto")]
     pub accel: String,
@@ -23,7 +27,7 @@ pub struct BenchArgs {
 
 /// Runs the benchmarks; returns the exit code.
 pub async fn run(a: &BenchArgs) -> Result<i32> {
-    let known = ["boot", "all"];
+    let known = ["boot", "engine", "crash", "all"];
     if !known.contains(&a.which.as_str()) {
         eprintln!("error: unknown benchmark '{}'; known: {}", a.which, known.join(", "));
         return Ok(crate::exit::USAGE);
@@ -47,6 +51,27 @@ pub async fn run(a: &BenchArgs) -> Result<i32> {
             b.overhead_pct
         );
         std::fs::write(out.join("boot.json"), serde_json::to_vec_pretty(&b)?)?;
+    }
+    if matches!(a.which.as_str(), "engine" | "all") {
+        let setup = rig::setup::prepare(&paths::build_dir(), "linux", accel).await?;
+        let case = rig::case::find(&paths::workspace().join("testcases"), "kvm-reload-reboot-race").map_err(anyhow::Error::msg)?;
+        let dir = rig::rundir::create(&out, "engine")?;
+        let e = rig::bench::engine::run(case, setup.accel, a.iterations, &paths::build_dir(), &dir).await?;
+        println!(
+            "kvm-reload-reboot-race ({}, {} iterations): {:.1} iterations/min; per iteration {:.2}s = reboot {:.2}s + jitter {:.2}s + engine {:.2}s ({:+.1}% of the reboot; target <= 10%)",
+            setup.accel.as_str(),
+            e.iterations,
+            e.per_minute,
+            e.iteration_secs,
+            e.reboot_secs,
+            e.sleep_secs,
+            e.overhead_secs,
+            e.overhead_pct
+        );
+        std::fs::write(out.join("engine.json"), serde_json::to_vec_pretty(&e)?)?;
+    }
+    if matches!(a.which.as_str(), "crash" | "all") {
+        crate::bench_crash::run()?;
     }
     Ok(crate::exit::OK)
 }

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the rig's command line. Thin: parse, fill defaults, call `rig`.
 
 mod bench_cmd;
+mod bench_crash;
 mod exit;
 mod paths;
 mod rig_cmd;

@@ -2,4 +2,5 @@
 //! against a baseline, so the figures mean something on any host.
 
 pub mod boot;
+pub mod engine;
 pub mod stats;

@@ -20,6 +20,9 @@ pub struct StepRecord {
     pub step: String,
     /// What came of it (`ok`, `exit 1`, `interrupted by reboot`, ...).
     pub result: String,
+    /// For reboots: the new boot's nonce and timings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot: Option<crate::guest::BootInfo>,
 }
 
 /// Shared by every step of an iteration (cheap to clone).
@@ -79,7 +82,12 @@ impl Ctx {
 
     /// Records a step's result.
     pub fn note(&self, step: &str, result: impl Into<String>) {
-        let r = StepRecord { t: self.began.elapsed().as_secs_f64(), step: step.to_string(), result: result.into() };
+        self.note_boot(step, result, None);
+    }
+
+    /// Records a step's result, with the boot it brought up.
+    pub fn note_boot(&self, step: &str, result: impl Into<String>, boot: Option<crate::guest::BootInfo>) {
+        let r = StepRecord { t: self.began.elapsed().as_secs_f64(), step: step.to_string(), result: result.into(), boot };
         tracing::debug!(step = %r.step, result = %r.result, "step");
         self.log.lock().unwrap().push(r);
     }

@@ -220,7 +220,7 @@ async fn reboot(ctx: &Ctx, desc: &str, via: Option<RebootVia>, timeout: Duration
     }
     match ctx.link.wait_boot(from, previous.as_deref(), since, Instant::now() + timeout).await {
         Ok(b) => {
-            ctx.note(desc, format!("new boot {} ready in {:.1}s", b.boot_id, b.ssh_secs));
+            ctx.note_boot(desc, format!("new boot {} ready in {:.1}s", b.boot_id, b.ssh_secs), Some(b));
             Ok(())
         }
         Err(GuestError::NotReady(e)) => Err(StepError::Guest { step: desc.into(), reason: format!("the guest did not come back: {e}") }),
