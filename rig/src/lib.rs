@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod bootcheck;
 pub mod case;
+pub mod coal;
 pub mod console;
 pub mod crash;
 pub mod engine;
@@ -22,5 +23,6 @@ pub mod qmp;
 pub mod report;
 pub mod rundir;
 pub mod setup;
+pub mod stats;
 pub mod ssh;
 pub mod usernet;

@@ -30,6 +30,8 @@ async fn run(cases: Vec<LoadedCase>, label: &str) -> (RunReport, PathBuf) {
         build_dir: common::build_dir(),
         run_dir: run_dir.clone(),
         seed: 7,
+        compare: None,
+        until_panic: None,
     };
     let report = campaign::run(&plan, &mut |_| {}).await;
     (report, run_dir)

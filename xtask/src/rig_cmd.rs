@@ -41,6 +41,15 @@ pub struct RigArgs {
     /// List the test cases and exit.
     #[arg(long)]
     pub list: bool,
+    /// Run each case on these images and compare them: the reference (the buggy build) first,
+    /// then candidates. Prints per build the hit rate with its 95% interval and whether each
+    /// candidate is fixed, with Fisher's exact test.
+    #[arg(long, value_name = "IMAGE,IMAGE[,...]")]
+    pub compare: Option<String>,
+    /// Keep iterating until the first panic matching TITLE (or the case's hunted signature, or
+    /// any panic), up to --iterations: for reproducing a customer's panic.
+    #[arg(long, value_name = "TITLE", num_args = 0..=1, default_missing_value = "")]
+    pub until_panic: Option<String>,
     /// Accelerator: `auto` probes whether KVM really runs a guest (cached per host boot) and
     /// falls back to TCG with a warning; `kvm` fails if KVM is unusable; `tcg` emulates.
     #[arg(long, default_value = "auto", value_name = "auto|kvm|tcg")]
@@ -60,6 +69,7 @@ struct Plan0 {
     cpus: Vec<&'static CpuModel>,
     accel: AccelChoice,
     cases: Vec<LoadedCase>,
+    compare: Option<Vec<String>>,
 }
 
 fn cases_dir() -> PathBuf {
@@ -72,6 +82,21 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
     if a.iterations == Some(0) {
         return Err("--iterations must be at least 1".into());
     }
+    let compare = match &a.compare {
+        None => None,
+        Some(list) => {
+            let images: Vec<String> = list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+            if images.len() < 2 {
+                return Err(format!("--compare needs at least two images (the reference first, then candidates), got '{list}'"));
+            }
+            for i in &images {
+                if rig::profile::for_image(i).is_none() {
+                    return Err(format!("--compare: unknown image '{i}'; known images: {}", rig::image::known_images().join(", ")));
+                }
+            }
+            Some(images)
+        }
+    };
     let cases = if a.case.is_empty() {
         let mut set = Vec::new();
         for c in case::list(&cases_dir()) {
@@ -87,7 +112,7 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
     if cases.is_empty() {
         return Err(format!("no test case to run: none in {} is marked default_set", cases_dir().display()));
     }
-    Ok(Plan0 { cpus, accel, cases })
+    Ok(Plan0 { cpus, accel, cases, compare })
 }
 
 fn list() -> i32 {
@@ -139,7 +164,18 @@ pub async fn run(a: &RigArgs) -> Result<i32> {
         setup.accel.as_str(),
         run_dir.display()
     );
-    let p = Plan { cases: plan.cases, cpus: plan.cpus, accel: setup.accel, iterations: a.iterations, build_dir: paths::build_dir(), run_dir: run_dir.clone(), seed };
+    let until_panic = a.until_panic.as_ref().map(|t| (!t.is_empty()).then(|| t.clone()));
+    let p = Plan {
+        cases: plan.cases,
+        cpus: plan.cpus,
+        accel: setup.accel,
+        iterations: a.iterations,
+        build_dir: paths::build_dir(),
+        run_dir: run_dir.clone(),
+        seed,
+        compare: plan.compare,
+        until_panic,
+    };
     let tty = std::io::stderr().is_terminal();
     let mut progress = |p: &Progress| show(p, tty);
     let report = campaign::run(&p, &mut progress).await;
@@ -196,5 +232,7 @@ mod tests {
         let e = plan(&["--case", "no-such-case"]).unwrap_err();
         assert!(e.contains("no such test case") && e.contains("boot-smoke"), "{e}");
         assert_eq!(plan(&["--cpu", "epyc,cascadelake", "--case", "boot-smoke"]).unwrap().cpus.len(), 2);
+        assert!(plan(&["--compare", "linux"]).unwrap_err().contains("at least two images"));
+        assert!(plan(&["--compare", "linux,nonesuch"]).unwrap_err().contains("unknown image 'nonesuch'"));
     }
 }

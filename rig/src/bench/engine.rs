@@ -39,6 +39,8 @@ pub async fn run(case: LoadedCase, accel: Accel, iterations: u32, build_dir: &Pa
         build_dir: build_dir.to_path_buf(),
         run_dir: run_dir.to_path_buf(),
         seed: 1,
+        compare: None,
+        until_panic: None,
     };
     let report = campaign::run(&plan, &mut |_| {}).await;
     let run = report.runs.first().context("no run")?;

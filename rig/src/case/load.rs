@@ -131,6 +131,24 @@ fn validate(c: &Case) -> Result<(), (String, String)> {
     {
         return err("message:", format!("expect.message: not a valid regex: {x}"));
     }
+    if let Some(h) = &c.hunts {
+        if h.title.is_none() && h.message.is_none() && h.function.is_none() {
+            return err("hunts:", "hunts: name a title, a message regex or a function".into());
+        }
+        if let Some(m) = &h.message
+            && let Err(x) = regex::Regex::new(m)
+        {
+            return err("hunts:", format!("hunts.message: not a valid regex: {x}"));
+        }
+    }
+    if c.compare.len() == 1 {
+        return err("compare:", "compare: name at least two images (the reference first, then candidates)".into());
+    }
+    for img in &c.compare {
+        if profile::for_image(img).is_none() {
+            return err("compare:", format!("compare: unknown image '{img}'; known images: {}", crate::image::known_images().join(", ")));
+        }
+    }
     for s in all_steps(&c.setup).chain(all_steps(&c.steps)) {
         if let StepKind::ReloadModule(m) = &s.kind
             && profile.module(m).is_none()

@@ -30,6 +30,14 @@ pub struct Case {
     /// What counts as a pass.
     #[serde(default)]
     pub expect: Expect,
+    /// The known bug this case hunts: what a panic must match to count as "reproduces" in
+    /// comparisons and `--until-panic` (any panic, when absent).
+    #[serde(default)]
+    pub hunts: Option<Signature>,
+    /// Images to compare (first the reference, e.g. the buggy build, then candidates); the case
+    /// runs on each. `--compare` overrides.
+    #[serde(default)]
+    pub compare: Vec<String>,
     /// Steps run once per boot of the guest, before the iterations that use that boot.
     #[serde(default)]
     pub setup: Steps,
@@ -144,6 +152,21 @@ pub struct Expect {
     /// What a hang means: `fail` (the default) or `pass`.
     #[serde(default)]
     pub hang: HangMeaning,
+}
+
+/// A crash signature to match: every field given must hold.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signature {
+    /// The crash title, exactly (`kernel BUG in vmm_zsd_destroy`).
+    #[serde(default)]
+    pub title: Option<String>,
+    /// A regex the crash message must match.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// A function that must be on the stack.
+    #[serde(default)]
+    pub function: Option<String>,
 }
 
 /// The expected outcome of an iteration.

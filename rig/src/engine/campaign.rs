@@ -35,6 +35,11 @@ pub struct Plan {
     pub run_dir: PathBuf,
     /// The seed of all random choices.
     pub seed: u64,
+    /// Run every case on each of these images and compare them (overrides a case's `compare`).
+    pub compare: Option<Vec<String>>,
+    /// Stop a case × CPU × image at its first panic matching this (Some(None): the case's
+    /// hunted signature, or any panic).
+    pub until_panic: Option<Option<String>>,
 }
 
 /// Progress, for the command line's progress line.
@@ -78,24 +83,44 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
         run_dir: plan.run_dir.display().to_string(),
         stopped_early: None,
         runs: Vec::new(),
+        comparisons: Vec::new(),
     };
     for lc in &plan.cases {
+        let images: Vec<String> = match (&plan.compare, lc.case.compare.is_empty()) {
+            (Some(list), _) => list.clone(),
+            (None, false) => lc.case.compare.clone(),
+            (None, true) => vec![lc.case.guest.image.clone()],
+        };
         for &cpu in &plan.cpus {
-            let c = &lc.case;
-            let planned = plan.iterations.unwrap_or(c.iterations);
-            report.runs.push(CaseRun {
-                case: c.name.clone(),
-                file: lc.file.display().to_string(),
-                cpu: cpu.name.into(),
-                image: c.guest.image.clone(),
-                iterations_planned: planned,
-                not_run: None,
-                iterations: Vec::new(),
-                tally: Default::default(),
-            });
-            let idx = report.runs.len() - 1;
-            run_case(plan, lc, cpu, planned, &mut report, idx, progress).await;
-            write_report(plan, &report);
+            let mut group = Vec::new();
+            for image in &images {
+                let mut lc = lc.clone();
+                lc.case.guest.image = image.clone();
+                let c = &lc.case;
+                let planned = plan.iterations.unwrap_or(c.iterations);
+                report.runs.push(CaseRun {
+                    case: c.name.clone(),
+                    file: lc.file.display().to_string(),
+                    cpu: cpu.name.into(),
+                    image: image.clone(),
+                    iterations_planned: planned,
+                    compared: images.len() > 1,
+                    stopped: None,
+                    not_run: None,
+                    iterations: Vec::new(),
+                    tally: Default::default(),
+                });
+                let idx = report.runs.len() - 1;
+                group.push(idx);
+                run_case(plan, &lc, cpu, planned, &mut report, idx, progress).await;
+                write_report(plan, &report);
+            }
+            if group.len() > 1 {
+                let runs: Vec<&CaseRun> = group.iter().map(|&i| &report.runs[i]).collect();
+                let cmp = super::compare::compare(&runs, lc.case.hunts.as_ref());
+                report.comparisons.push(cmp);
+                write_report(plan, &report);
+            }
         }
     }
     report
@@ -172,6 +197,29 @@ async fn run_case(plan: &Plan, lc: &LoadedCase, cpu: &'static CpuModel, planned:
         if fresh_boot_next && let Some(s) = session.take() {
             s.guest.kill().await;
         }
+        if let Some(wanted) = &plan.until_panic {
+            let last = &report.runs[idx].iterations.last().expect("just pushed").outcome;
+            let hit = match wanted {
+                Some(title) => matches!(last, Outcome::Panic { title: t, .. } if t == title),
+                None => super::compare::matches(c.hunts.as_ref(), last),
+            };
+            if hit {
+                report.runs[idx].stopped = Some(format!("--until-panic: first matching panic at iteration {i}"));
+                break;
+            }
+        }
+    }
+    if let Some(wanted) = &plan.until_panic
+        && report.runs[idx].stopped.is_none()
+        && report.runs[idx].not_run.is_none()
+    {
+        let seen: Vec<String> = report.runs[idx].tally.titles.iter().map(|(t, _)| t.clone()).collect();
+        report.runs[idx].stopped = Some(format!(
+            "--until-panic: no panic matching {} in {} iterations{}",
+            wanted.as_deref().map(|t| format!("'{t}'")).unwrap_or_else(|| "the hunted signature".into()),
+            report.runs[idx].iterations.len(),
+            if seen.is_empty() { String::new() } else { format!(" (seen: {})", seen.join("; ")) }
+        ));
     }
     if let Some(s) = session.take() {
         s.guest.shutdown().await;

@@ -2,6 +2,7 @@
 //! what happens into outcomes and verdicts, and keeps the evidence.
 
 pub mod campaign;
+pub mod compare;
 pub mod ctx;
 pub mod iteration;
 pub mod outcome;

@@ -21,8 +21,10 @@ pub struct RunReport {
     pub run_dir: String,
     /// Set when the run stopped early (Ctrl-C, run deadline).
     pub stopped_early: Option<String>,
-    /// One entry per case × CPU model.
+    /// One entry per case × CPU model × image.
     pub runs: Vec<CaseRun>,
+    /// Build comparisons (`--compare`, or a case's `compare`).
+    pub comparisons: Vec<crate::engine::compare::Comparison>,
 }
 
 /// One case on one CPU model.
@@ -38,6 +40,10 @@ pub struct CaseRun {
     pub image: String,
     /// The iterations asked for.
     pub iterations_planned: u32,
+    /// Part of a comparison: judged by the comparison's conclusion, not iteration verdicts.
+    pub compared: bool,
+    /// Why it stopped before the planned iterations (`--until-panic`).
+    pub stopped: Option<String>,
     /// Set when the case could not run at all (skipped or an infrastructure error).
     pub not_run: Option<Outcome>,
     /// The iterations that ran.
@@ -138,10 +144,12 @@ impl CaseRun {
 impl RunReport {
     /// The process exit code: 0 all as expected, 1 an expectation failed, 3 infrastructure.
     pub fn exit_code(&self) -> i32 {
-        let verdicts: Vec<Verdict> = self.runs.iter().map(CaseRun::verdict).collect();
-        if verdicts.contains(&Verdict::Fail) {
+        let verdicts: Vec<Verdict> = self.runs.iter().filter(|r| !r.compared).map(CaseRun::verdict).collect();
+        let compared_errors = self.runs.iter().any(|r| r.compared && r.verdict() == Verdict::Error && r.iterations.is_empty());
+        let unfixed = self.comparisons.iter().flat_map(|c| &c.conclusions).any(|c| c.status != "fixed");
+        if verdicts.contains(&Verdict::Fail) || unfixed {
             1
-        } else if verdicts.contains(&Verdict::Error) {
+        } else if verdicts.contains(&Verdict::Error) || compared_errors {
             3
         } else {
             0

@@ -5,7 +5,7 @@ use crate::engine::Verdict;
 
 /// Renders one line per case × CPU model, then the evidence of failing iterations.
 pub fn render(r: &RunReport) -> String {
-    let mut s = format!("{:<26} {:<12} {:>5} {:>5} {:>5} {:>6} {:>5} {:>5}  {}\n", "CASE", "CPU", "RUN", "PASS", "FAIL", "PANIC", "HANG", "ERR", "VERDICT");
+    let mut s = format!("{:<26} {:<12} {:<20} {:>5} {:>5} {:>5} {:>6} {:>5} {:>5}  {}\n", "CASE", "CPU", "IMAGE", "RUN", "PASS", "FAIL", "PANIC", "HANG", "ERR", "VERDICT");
     for run in &r.runs {
         let t = &run.tally;
         let verdict = match (run.verdict(), &run.not_run) {
@@ -16,16 +16,31 @@ pub fn render(r: &RunReport) -> String {
             (Verdict::Skipped, _) => "skipped".into(),
         };
         s.push_str(&format!(
-            "{:<26} {:<12} {:>5} {:>5} {:>5} {:>6} {:>5} {:>5}  {verdict}\n",
-            run.case, run.cpu, t.ran, t.pass, t.fail, t.panics, t.hangs, t.error
+            "{:<26} {:<12} {:<20} {:>5} {:>5} {:>5} {:>6} {:>5} {:>5}  {verdict}\n",
+            run.case, run.cpu, run.image, t.ran, t.pass, t.fail, t.panics, t.hangs, t.error
         ));
         for (title, n) in &t.titles {
             s.push_str(&format!("    {n} x {title}\n"));
+        }
+        if let Some(why) = &run.stopped {
+            s.push_str(&format!("    {why}\n"));
         }
         for it in run.iterations.iter().filter(|i| matches!(i.verdict, Verdict::Fail | Verdict::Error)) {
             let first = crate::report::junit::detail(&it.outcome);
             let first = first.lines().next().unwrap_or("");
             s.push_str(&format!("    iteration {}: {} -- {first}\n      evidence: {}\n", it.index, it.outcome.word(), it.evidence));
+        }
+    }
+    for c in &r.comparisons {
+        s.push_str(&format!("\n{} on {}: hunting {}\n", c.case, c.cpu, c.hunts));
+        for b in &c.builds {
+            s.push_str(&format!("  {:<22} {}\n", b.image, b.verdict));
+            for (title, n) in &b.titles {
+                s.push_str(&format!("      {n} x {title}\n"));
+            }
+        }
+        for k in &c.conclusions {
+            s.push_str(&format!("  => {}\n", k.text));
         }
     }
     if let Some(why) = &r.stopped_early {

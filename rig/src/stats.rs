@@ -1,0 +1,95 @@
+//! The statistics behind "reproduces" and "fixed": binomial confidence intervals, the rule of
+//! three for zero hits, and Fisher's exact test between two builds. Pure and unit-tested
+//! against known values.
+
+/// z for a two-sided 95% interval.
+const Z95: f64 = 1.959_963_984_540_054;
+
+/// The Wilson score interval for `k` hits in `n` trials, 95%. `(0, 1)` when `n == 0`.
+pub fn wilson(k: u32, n: u32) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let (k, n) = (f64::from(k), f64::from(n));
+    let p = k / n;
+    let z2 = Z95 * Z95;
+    let denom = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denom;
+    let half = Z95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+/// The exact 95% upper bound on the rate after zero hits in `n` trials: `1 - 0.05^(1/n)`
+/// (the rule of three, `3/n`, approximates it).
+pub fn zero_hit_upper(n: u32) -> f64 {
+    if n == 0 { 1.0 } else { 1.0 - 0.05f64.powf(1.0 / f64::from(n)) }
+}
+
+fn ln_factorial(n: u32) -> f64 {
+    (2..=n).map(|i| f64::from(i).ln()).sum()
+}
+
+fn ln_choose(n: u32, k: u32) -> f64 {
+    ln_factorial(n) - ln_factorial(k) - ln_factorial(n - k)
+}
+
+/// One-sided Fisher's exact test: the probability of seeing at least `a` hits in the first
+/// group (`a` of `n1`, against `c` of `n2`) if both groups had the same rate. Small means the
+/// first group's rate is really higher (e.g. the buggy build panics more than the candidate).
+pub fn fisher_greater(a: u32, n1: u32, c: u32, n2: u32) -> f64 {
+    let hits = a + c;
+    let total = n1 + n2;
+    if total == 0 || n1 == 0 || n2 == 0 {
+        return 1.0;
+    }
+    let denom = ln_choose(total, hits);
+    let lo = a;
+    let hi = hits.min(n1);
+    let p: f64 = (lo..=hi)
+        .filter(|&x| hits - x <= n2)
+        .map(|x| (ln_choose(n1, x) + ln_choose(n2, hits - x) - denom).exp())
+        .sum();
+    p.min(1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64, eps: f64) -> bool {
+        (a - b).abs() < eps
+    }
+
+    #[test]
+    fn wilson_known_values() {
+        // 10 of 30: [0.1923, 0.5122] (standard tables).
+        let (lo, hi) = wilson(10, 30);
+        assert!(close(lo, 0.1923, 1e-3) && close(hi, 0.5122, 1e-3), "{lo} {hi}");
+        // 0 of 30: [0, 0.1135].
+        let (lo, hi) = wilson(0, 30);
+        assert!(close(lo, 0.0, 1e-9) && close(hi, 0.1135, 1e-3), "{lo} {hi}");
+        // 30 of 30: [0.8865, 1].
+        let (lo, hi) = wilson(30, 30);
+        assert!(close(lo, 0.8865, 1e-3) && close(hi, 1.0, 1e-9), "{lo} {hi}");
+        assert_eq!(wilson(0, 0), (0.0, 1.0));
+    }
+
+    #[test]
+    fn zero_hits_bound_is_near_the_rule_of_three() {
+        assert!(close(zero_hit_upper(200), 0.01487, 1e-4));
+        assert!(close(zero_hit_upper(30), 0.0950, 1e-3));
+        assert!(zero_hit_upper(200) < 3.0 / 200.0);
+    }
+
+    #[test]
+    fn fisher_known_values() {
+        // 10/30 vs 0/30: one-sided p = C(30,10) / C(60,10) = 30045015 / 75394027566.
+        assert!(close(fisher_greater(10, 30, 0, 30), 30_045_015.0 / 75_394_027_566.0, 1e-9), "{}", fisher_greater(10, 30, 0, 30));
+        // Lady tasting tea: 3/4 vs 1/4 → 0.2429.
+        assert!(close(fisher_greater(3, 4, 1, 4), 0.2429, 1e-3));
+        // No difference: p = 1 at a = 0.
+        assert!(close(fisher_greater(0, 10, 0, 10), 1.0, 1e-12));
+        // 1/30 vs 0/30: p = 0.5.
+        assert!(close(fisher_greater(1, 30, 0, 30), 0.5, 1e-9));
+    }
+}
