@@ -13,12 +13,16 @@
 # window_hits counts destroy callbacks that ran without a shutdown before: the
 # OS-7410 window was hit (on the fixed build; the debug build panics there).
 #
+# OS7410_RELOAD=0 leaves vmm alone (no initial load, no reload loop), for a
+# caller that reloads vmm itself (e.g. the engine's background reload_module).
+#
 # On the debug build a reload that lands in a zone's drain window makes
 # vmm_zsd_destroy() trip its assertion: the guest panics instead
-# (panic_on_oops=1) and this script never returns.
+# (oops=panic) and this script never returns.
 set -eu
 zones=${1:-3}
 jitter=${OS7410_JITTER_MS:-150}
+reload=${OS7410_RELOAD:-1}
 lib=/usr/lib/rig
 stop=/run/os7410.stop
 count=/run/os7410.iterations
@@ -32,7 +36,7 @@ done
 
 hits=/sys/module/zones/parameters/destroy_without_shutdown
 hits0=$(cat $hits)
-modprobe vmm
+[ "$reload" = 0 ] || modprobe vmm
 for z in $names; do
 	zoneadm -z "$z" create
 	zoneadm -z "$z" boot
@@ -40,8 +44,14 @@ done
 
 rm -f $stop
 trap 'touch $stop' EXIT
-sh $lib/os7410-reload-loop.sh $stop >/run/os7410.loop.out 2>&1 &
-loop=$!
+if [ "$reload" = 0 ]; then
+	echo "reloads=external" >/run/os7410.loop.out
+	touch $stop
+	loop=
+else
+	sh $lib/os7410-reload-loop.sh $stop >/run/os7410.loop.out 2>&1 &
+	loop=$!
+fi
 
 for z in $names; do
 	r=$RANDOM
@@ -54,7 +64,7 @@ for z in $names; do
 done
 
 touch $stop
-wait $loop || { cat /run/os7410.loop.out >&2; exit 1; }
+[ -z "$loop" ] || wait $loop || { cat /run/os7410.loop.out >&2; exit 1; }
 for z in $names; do
 	zoneadm -z "$z" destroy
 done
