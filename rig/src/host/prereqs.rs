@@ -130,6 +130,19 @@ pub fn ensure(needs: &[Need]) -> Result<()> {
     Ok(())
 }
 
+/// Makes sure apt knows the packages images are built from (a fresh machine may have no
+/// package lists): runs `apt-get update` once when `probe_package` has no candidate.
+pub fn ensure_apt_lists(probe_package: &str) -> Result<()> {
+    if !have_program("apt-cache") || candidate(probe_package).is_some() {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!("apt has no package lists (it does not know {probe_package}); run `sudo apt-get update` first");
+    }
+    eprintln!("rig: apt has no package lists; running apt-get update");
+    run(&["apt-get", "update", "-qq"])
+}
+
 fn run(argv: &[&str]) -> Result<()> {
     let status = Command::new(argv[0])
         .args(&argv[1..])
