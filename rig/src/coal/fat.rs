@@ -1,0 +1,339 @@
+//! Files in the FAT (pcfs) partition of a raw USB image, read and written with the pure-Rust
+//! `fatfs` crate.
+//!
+//! Why `fatfs` and a raw copy: it needs no host tools (mtools, dosfstools) and no root
+//! (qemu-nbd needs the nbd kernel module), so image preparation and its tests run anywhere the
+//! rig builds. It works on any `Read + Write + Seek`, here a window onto the partition of a raw
+//! file. The rig therefore edits its own raw, sparse working copy of the USB image (never the
+//! user's file); QEMU then boots a qcow2 overlay on top of that copy, so runs and snapshots
+//! never touch it either.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use super::parts::{self, Partition};
+
+/// A FAT problem, naming the image file.
+#[derive(Debug, thiserror::Error)]
+pub enum FatError {
+    /// No partition of the image holds a FAT file system.
+    #[error(
+        "{file}: no FAT partition found ({found}); expected a SmartOS USB image whose first partition is FAT (pcfs)"
+    )]
+    NoFat {
+        /// The image.
+        file: PathBuf,
+        /// What the partition table held.
+        found: String,
+    },
+    /// A file the rig needs is not on the image.
+    #[error("{file}: the FAT partition has no {inner}")]
+    Missing {
+        /// The image.
+        file: PathBuf,
+        /// The path inside the partition.
+        inner: String,
+    },
+    /// Reading or writing failed.
+    #[error("{file}: {what}: {err}")]
+    Io {
+        /// The image.
+        file: PathBuf,
+        /// What was being done.
+        what: String,
+        /// The error.
+        err: io::Error,
+    },
+}
+
+/// A window onto part of a file: what `fatfs` sees as its whole disk.
+pub struct Slice {
+    file: File,
+    start: u64,
+    len: u64,
+    pos: u64,
+}
+
+impl Slice {
+    fn new(mut file: File, start: u64, len: u64) -> io::Result<Slice> {
+        file.seek(SeekFrom::Start(start))?;
+        Ok(Slice {
+            file,
+            start,
+            len,
+            pos: 0,
+        })
+    }
+}
+
+impl Read for Slice {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.len.saturating_sub(self.pos) as usize);
+        let n = self.file.read(&mut buf[..n])?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Write for Slice {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.len.saturating_sub(self.pos) as usize);
+        if n == 0 && !buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "write past the end of the partition",
+            ));
+        }
+        let n = self.file.write(&buf[..n])?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Seek for Slice {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let pos = match to {
+            SeekFrom::Start(p) => p as i128,
+            SeekFrom::Current(d) => self.pos as i128 + d as i128,
+            SeekFrom::End(d) => self.len as i128 + d as i128,
+        };
+        if pos < 0 || pos > self.len as i128 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek outside the partition",
+            ));
+        }
+        self.pos = pos as u64;
+        self.file.seek(SeekFrom::Start(self.start + self.pos))?;
+        Ok(self.pos)
+    }
+}
+
+/// The FAT file system of an image, open for reading and writing. Call [`FatFs::close`] to
+/// flush it; edits are not guaranteed on disk before that.
+pub struct FatFs {
+    file: PathBuf,
+    fs: fatfs::FileSystem<Slice>,
+    /// The partition it lives in.
+    pub partition: Partition,
+}
+
+fn partitions(file: &Path, f: &mut File) -> io::Result<(Vec<Partition>, String)> {
+    let mut head = vec![0u8; 1024];
+    f.seek(SeekFrom::Start(0))?;
+    let n = f.read(&mut head)?;
+    head.truncate(n);
+    let Some(mbr) = parts::mbr(&head) else {
+        return Ok((
+            Vec::new(),
+            format!(
+                "no partition table: {} has no MBR boot signature",
+                file.display()
+            ),
+        ));
+    };
+    if mbr.iter().any(|(_, ty)| *ty == 0xee) && head.len() >= 1024 {
+        let mut read = |off: u64, len: usize| {
+            let mut b = vec![0u8; len];
+            f.seek(SeekFrom::Start(off))?;
+            f.read_exact(&mut b)?;
+            Ok(b)
+        };
+        if let Some(g) = parts::gpt(&head[512..1024], &mut read)? {
+            let desc = format!(
+                "GPT with {} partition(s), {} of a FAT type",
+                g.len(),
+                g.iter().filter(|p| p.fat_type).count()
+            );
+            return Ok((g, desc));
+        }
+    }
+    let desc = if mbr.is_empty() {
+        "an MBR with no partitions".to_string()
+    } else {
+        let types: Vec<String> = mbr
+            .iter()
+            .map(|(p, ty)| format!("{}: type 0x{ty:02x}", p.index))
+            .collect();
+        format!("MBR partitions {}", types.join(", "))
+    };
+    Ok((mbr.into_iter().map(|(p, _)| p).collect(), desc))
+}
+
+impl FatFs {
+    /// Opens the FAT partition of `image` for writing. With several, the first whose root holds
+    /// `os/` or `boot/` (the SmartOS layout) wins, else the first FAT one.
+    pub fn open(image: &Path) -> Result<FatFs, FatError> {
+        let io_err = |what: &str, err| FatError::Io {
+            file: image.to_path_buf(),
+            what: what.into(),
+            err,
+        };
+        let open = || {
+            File::options()
+                .read(true)
+                .write(true)
+                .open(image)
+                .map_err(|e| io_err("opening", e))
+        };
+        let (list, found) = partitions(image, &mut open()?)
+            .map_err(|e| io_err("reading the partition table", e))?;
+        let mut fallback = None;
+        for p in list
+            .iter()
+            .filter(|p| p.fat_type)
+            .chain(list.iter().filter(|p| !p.fat_type))
+        {
+            let Ok(slice) = Slice::new(open()?, p.start, p.len) else {
+                continue;
+            };
+            let Ok(fs) = fatfs::FileSystem::new(slice, fatfs::FsOptions::new()) else {
+                continue;
+            };
+            let smartos = ["os", "boot"]
+                .iter()
+                .any(|d| fs.root_dir().open_dir(d).is_ok());
+            let fat = FatFs {
+                file: image.to_path_buf(),
+                fs,
+                partition: *p,
+            };
+            if smartos {
+                return Ok(fat);
+            }
+            fallback.get_or_insert(fat);
+        }
+        fallback.ok_or_else(|| FatError::NoFat {
+            file: image.to_path_buf(),
+            found,
+        })
+    }
+
+    fn err(&self, what: String, err: io::Error) -> FatError {
+        FatError::Io {
+            file: self.file.clone(),
+            what,
+            err,
+        }
+    }
+
+    /// Reads a file; [`FatError::Missing`] when it is not there.
+    pub fn read(&self, inner: &str) -> Result<Vec<u8>, FatError> {
+        let inner = inner.trim_start_matches('/');
+        let mut f = self
+            .fs
+            .root_dir()
+            .open_file(inner)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => FatError::Missing {
+                    file: self.file.clone(),
+                    inner: format!("/{inner}"),
+                },
+                _ => self.err(format!("opening /{inner}"), e),
+            })?;
+        let mut out = Vec::new();
+        f.read_to_end(&mut out)
+            .map_err(|e| self.err(format!("reading /{inner}"), e))?;
+        Ok(out)
+    }
+
+    /// Whether a file or directory exists.
+    pub fn exists(&self, inner: &str) -> bool {
+        let inner = inner.trim_start_matches('/');
+        let root = self.fs.root_dir();
+        root.open_file(inner).is_ok() || root.open_dir(inner).is_ok()
+    }
+
+    /// The names in a directory (without `.` and `..`).
+    pub fn list(&self, dir: &str) -> Result<Vec<String>, FatError> {
+        let dir = dir.trim_matches('/');
+        let d = if dir.is_empty() {
+            self.fs.root_dir()
+        } else {
+            self.fs
+                .root_dir()
+                .open_dir(dir)
+                .map_err(|_| FatError::Missing {
+                    file: self.file.clone(),
+                    inner: format!("/{dir}/"),
+                })?
+        };
+        let mut out = Vec::new();
+        for e in d.iter() {
+            let name = e
+                .map_err(|e| self.err(format!("listing /{dir}"), e))?
+                .file_name();
+            if name != "." && name != ".." {
+                out.push(name);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes a file from a reader, creating its directories and replacing an existing file.
+    pub fn write_from(&self, inner: &str, data: &mut dyn Read) -> Result<u64, FatError> {
+        let inner = inner.trim_start_matches('/');
+        let root = self.fs.root_dir();
+        if let Some((dirs, _)) = inner.rsplit_once('/') {
+            let mut path = String::new();
+            for part in dirs.split('/').filter(|p| !p.is_empty()) {
+                if !path.is_empty() {
+                    path.push('/');
+                }
+                path.push_str(part);
+                root.create_dir(&path)
+                    .map_err(|e| self.err(format!("creating /{path}"), e))?;
+            }
+        }
+        let mut f = root
+            .create_file(inner)
+            .map_err(|e| self.err(format!("creating /{inner}"), e))?;
+        f.truncate()
+            .map_err(|e| self.err(format!("truncating /{inner}"), e))?;
+        let n = io::copy(data, &mut f).map_err(|e| self.err(format!("writing /{inner}"), e))?;
+        f.flush()
+            .map_err(|e| self.err(format!("writing /{inner}"), e))?;
+        Ok(n)
+    }
+
+    /// Writes a file from bytes.
+    pub fn write(&self, inner: &str, data: &[u8]) -> Result<(), FatError> {
+        self.write_from(inner, &mut &data[..]).map(|_| ())
+    }
+
+    /// Flushes and closes the file system.
+    pub fn close(self) -> Result<(), FatError> {
+        let file = self.file.clone();
+        self.fs.unmount().map_err(|err| FatError::Io {
+            file,
+            what: "flushing the FAT".into(),
+            err,
+        })
+    }
+}
+
+/// Creates a sparse raw disk image of `size_mib` MiB with an MBR and one FAT32-LBA partition
+/// (type 0x0c) from sector 2048 to the end, formatted empty. For tests and fixtures: what a
+/// SmartOS USB image looks like to the rig, without the OS on it.
+pub fn create_image(path: &Path, size_mib: u64) -> io::Result<()> {
+    let mut f = File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    let total = size_mib * 1024 * 1024;
+    f.set_len(total)?;
+    let sectors = (total / 512 - 2048) as u32;
+    let mut s0 = vec![0u8; 512];
+    parts::write_mbr(&mut s0, 0x0c, 2048, sectors);
+    f.write_all(&s0)?;
+    let slice = Slice::new(f, 2048 * 512, sectors as u64 * 512)?;
+    fatfs::format_volume(
+        slice,
+        fatfs::FormatVolumeOptions::new().volume_label(*b"SMARTOSTEST"),
+    )
+}

@@ -1,0 +1,9 @@
+//! SmartOS coal as a rig target: the USB image prepared from the user's coal tarball or
+//! image (loader.conf, answers.json, the rig's SSH key, optionally a platform), the machine
+//! that boots it, setup progress read off the console, and the snapshot plan that makes later
+//! runs start from a set-up headnode. Facts from `../shared/docs/smartos-coal.md`.
+
+pub mod answers;
+pub mod fat;
+pub mod loader;
+pub mod parts;
