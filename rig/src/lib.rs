@@ -10,6 +10,7 @@ pub mod case;
 pub mod coal;
 pub mod console;
 pub mod crash;
+pub mod dump;
 pub mod engine;
 pub mod guest;
 pub mod host;

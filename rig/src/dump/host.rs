@@ -1,0 +1,325 @@
+//! Host-side memory dumps over QMP: pause the guest, `dump-guest-memory` detached, wait for
+//! `DUMP_COMPLETED` under a deadline. Never fails: whatever goes wrong (a full disk, QEMU
+//! dying mid-dump, a timeout) is recorded in [`DumpInfo::error`] next to what was written.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use qapi::qmp::{DUMP_COMPLETED, DumpGuestMemoryFormat, DumpStatus};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::options::DumpOptions;
+use crate::guest::GuestLink;
+use crate::qmp::{Qmp, QmpError};
+
+/// Longest wait for one QMP reply (not for the dump itself).
+pub(crate) const QMP_CALL: Duration = Duration::from_secs(5);
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// The dump's file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DumpFormat {
+    /// An ELF core of all guest RAM (fast; as large as the RAM, sparse where it is zero).
+    Elf,
+    /// kdump-compressed, zlib (what `crash` and `makedumpfile` read; a few percent of RAM).
+    KdumpZlib,
+}
+
+impl DumpFormat {
+    /// The name on the command line and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DumpFormat::Elf => "elf",
+            DumpFormat::KdumpZlib => "kdump-zlib",
+        }
+    }
+
+    /// The file extension the rig gives dumps of this format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            DumpFormat::Elf => "elf",
+            DumpFormat::KdumpZlib => "kdump",
+        }
+    }
+
+    fn qapi(self) -> DumpGuestMemoryFormat {
+        match self {
+            DumpFormat::Elf => DumpGuestMemoryFormat::elf,
+            DumpFormat::KdumpZlib => DumpGuestMemoryFormat::kdump_zlib,
+        }
+    }
+}
+
+impl std::fmt::Display for DumpFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DumpFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "elf" => Ok(DumpFormat::Elf),
+            "kdump" | "kdump-zlib" => Ok(DumpFormat::KdumpZlib),
+            _ => Err(format!("unknown dump format {s:?}: expected elf or kdump")),
+        }
+    }
+}
+
+/// One dump as it ended: where, how big, how long, and why it failed if it did.
+#[derive(Debug, Clone, Serialize)]
+pub struct DumpInfo {
+    /// The dump file (absolute).
+    pub path: PathBuf,
+    /// Its format.
+    pub format: DumpFormat,
+    /// Bytes in the file (its apparent size; whatever exists when the dump failed).
+    pub bytes: u64,
+    /// Seconds from the call to the end (completion, failure or timeout).
+    pub secs: f64,
+    /// Milliseconds from the call to QEMU accepting the dump command (pause included).
+    pub start_latency_ms: f64,
+    /// Why there is no complete dump, if there is none.
+    pub error: Option<String>,
+}
+
+impl DumpInfo {
+    /// Whether the dump completed.
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+
+    /// One report line: path and size, or why it failed.
+    pub fn summary(&self) -> String {
+        let size = format!("{:.1} MiB", self.bytes as f64 / MIB);
+        match &self.error {
+            None => format!(
+                "dump {} ({}, {size}, {:.2} s)",
+                self.path.display(),
+                self.format,
+                self.secs
+            ),
+            Some(why) => format!(
+                "dump {} ({}) FAILED: {why} ({size} on disk)",
+                self.path.display(),
+                self.format
+            ),
+        }
+    }
+
+    fn new(path: PathBuf, format: DumpFormat) -> DumpInfo {
+        DumpInfo {
+            path,
+            format,
+            bytes: 0,
+            secs: 0.0,
+            start_latency_ms: 0.0,
+            error: None,
+        }
+    }
+}
+
+/// Dumps the guest's memory to `path`: pauses the guest if it runs (it stays paused),
+/// starts a detached `dump-guest-memory` and waits for `DUMP_COMPLETED` until `timeout`.
+/// Never panics and never waits past `timeout` (plus one QMP reply at most).
+pub async fn host_dump(
+    link: &GuestLink,
+    path: &Path,
+    format: DumpFormat,
+    timeout: Duration,
+) -> DumpInfo {
+    let began = Instant::now();
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut info = DumpInfo::new(path.clone(), format);
+    let r = run(link.qmp(), &path, format, began, began + timeout, &mut info).await;
+    info.secs = began.elapsed().as_secs_f64();
+    info.bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    match r {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), %format, bytes = info.bytes, secs = info.secs, latency_ms = info.start_latency_ms, "dump written")
+        }
+        Err(why) => {
+            tracing::warn!(path = %path.display(), %format, error = %why, "dump failed");
+            info.error = Some(why);
+        }
+    }
+    info
+}
+
+async fn run(
+    qmp: &Qmp,
+    path: &Path,
+    format: DumpFormat,
+    began: Instant,
+    deadline: Instant,
+    info: &mut DumpInfo,
+) -> Result<(), String> {
+    let call = || {
+        QMP_CALL
+            .min(deadline.saturating_duration_since(Instant::now()))
+            .max(Duration::from_millis(100))
+    };
+    qmp.execute(&qapi::qmp::stop {}, call())
+        .await
+        .map_err(|e| explain(e, "pausing the guest"))?;
+    let from = qmp.event_cursor();
+    let cmd = qapi::qmp::dump_guest_memory {
+        paging: false,
+        protocol: format!("file:{}", path.display()),
+        detach: Some(true),
+        format: Some(format.qapi()),
+        begin: None,
+        length: None,
+    };
+    qmp.execute(&cmd, call())
+        .await
+        .map_err(|e| explain(e, "starting the dump"))?;
+    info.start_latency_ms = began.elapsed().as_secs_f64() * 1000.0;
+    match qmp.wait_event("DUMP_COMPLETED", from, deadline).await {
+        Ok((_, ev)) => match ev.decode::<DUMP_COMPLETED>() {
+            Some(d) if d.error.is_none() && d.result.status == DumpStatus::completed => Ok(()),
+            Some(d) => Err(match d.error {
+                Some(e) => format!("QEMU: {e}"),
+                None => format!(
+                    "QEMU ended the dump as {:?} after {} of {} bytes",
+                    d.result.status, d.result.completed, d.result.total
+                ),
+            }),
+            None => Err(format!("unreadable DUMP_COMPLETED event: {}", ev.data)),
+        },
+        Err(QmpError::Closed(_)) => Err("QEMU exited during the dump".into()),
+        Err(e) => {
+            let waited = began.elapsed().as_secs_f64();
+            let progress = match qmp
+                .execute(&qapi::qmp::query_dump {}, Duration::from_secs(1))
+                .await
+            {
+                Ok(q) => format!(
+                    "{} of {} bytes of guest memory written",
+                    q.completed, q.total
+                ),
+                Err(q) => format!("progress unknown: {q}"),
+            };
+            tracing::debug!("dump wait ended: {e}");
+            Err(format!(
+                "not finished after {waited:.1} s ({progress}); QEMU may still be writing it"
+            ))
+        }
+    }
+}
+
+fn explain(e: QmpError, what: &str) -> String {
+    match e {
+        QmpError::Closed(_) => format!("{what}: QEMU has exited"),
+        QmpError::Command { desc, .. } => format!("{what}: QEMU refused: {desc}"),
+        e => format!("{what}: {e}"),
+    }
+}
+
+/// [`host_dump`] under the options' size cap and timeout: an ELF dump of a guest whose RAM
+/// exceeds the cap is skipped; any dump written over the cap is deleted. Either way the
+/// reason is in [`DumpInfo::error`].
+pub async fn dump_capped(link: &GuestLink, path: &Path, opts: &DumpOptions) -> DumpInfo {
+    let Some(cap) = opts.max_bytes else {
+        return host_dump(link, path, opts.format, opts.timeout).await;
+    };
+    if opts.format == DumpFormat::Elf {
+        let mem = link
+            .qmp()
+            .execute(&qapi::qmp::query_memory_size_summary {}, QMP_CALL)
+            .await;
+        if let Ok(m) = mem {
+            let ram = m.base_memory + m.plugged_memory.unwrap_or(0);
+            if ram > cap {
+                let mut info = DumpInfo::new(
+                    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+                    opts.format,
+                );
+                info.error = Some(format!(
+                    "skipped: an ELF dump holds all {:.0} MiB of guest memory, over the {:.0} MiB cap (use the kdump format or raise the cap)",
+                    ram as f64 / MIB,
+                    cap as f64 / MIB
+                ));
+                return info;
+            }
+        }
+    }
+    let mut info = host_dump(link, path, opts.format, opts.timeout).await;
+    if info.bytes > cap {
+        let removed = std::fs::remove_file(&info.path).is_ok();
+        let why = format!(
+            "{:.1} MiB is over the {:.0} MiB cap",
+            info.bytes as f64 / MIB,
+            cap as f64 / MIB
+        );
+        info.error = Some(if removed {
+            format!("deleted: {why}")
+        } else {
+            format!("{why} (and could not be deleted)")
+        });
+        if removed {
+            info.bytes = 0;
+        }
+    }
+    info
+}
+
+/// The dump after a panic, as the options ask: `None` when the policy skips panics, else a
+/// dump to `<dir>/vmcore.<ext>`. The guest is normally already paused by pvpanic; it is
+/// paused here if not (a panic read off the console, without pvpanic).
+pub async fn capture_panic(link: &GuestLink, dir: &Path, opts: &DumpOptions) -> Option<DumpInfo> {
+    if !opts.policy.on_panic() {
+        return None;
+    }
+    Some(dump_capped(link, &dir.join(opts.file_name("vmcore")), opts).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_parse_and_name() {
+        assert_eq!("elf".parse::<DumpFormat>().unwrap(), DumpFormat::Elf);
+        assert_eq!(
+            "kdump".parse::<DumpFormat>().unwrap(),
+            DumpFormat::KdumpZlib
+        );
+        assert_eq!(
+            "kdump-zlib".parse::<DumpFormat>().unwrap(),
+            DumpFormat::KdumpZlib
+        );
+        assert!("lzo".parse::<DumpFormat>().is_err());
+        assert_eq!(
+            serde_json::to_value(DumpFormat::KdumpZlib).unwrap(),
+            "kdump-zlib"
+        );
+        assert_eq!(
+            serde_json::to_string(&DumpFormat::KdumpZlib.qapi()).unwrap(),
+            "\"kdump-zlib\""
+        );
+    }
+
+    #[test]
+    fn summary_says_size_or_failure() {
+        let mut d = DumpInfo::new("/r/vmcore.kdump".into(), DumpFormat::KdumpZlib);
+        d.bytes = 30 * 1024 * 1024;
+        d.secs = 0.8;
+        assert_eq!(
+            d.summary(),
+            "dump /r/vmcore.kdump (kdump-zlib, 30.0 MiB, 0.80 s)"
+        );
+        d.error = Some("QEMU: No space left on device".into());
+        assert!(
+            d.summary()
+                .contains("FAILED: QEMU: No space left on device"),
+            "{}",
+            d.summary()
+        );
+    }
+}

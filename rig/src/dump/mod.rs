@@ -1,0 +1,18 @@
+//! Crash dumps and hang evidence: host-side memory dumps over QMP, the hang escalation
+//! (registers, console tail, dump, NMI) and a short text triage of what was collected.
+//!
+//! The engine calls [`capture_panic`] when a panic is seen (the guest is already paused by
+//! pvpanic) and [`capture_hang`] when a step or the iteration passes its deadline.
+
+pub mod bench;
+pub mod debuginfo;
+pub mod elf;
+pub mod hang;
+pub mod host;
+pub mod options;
+pub mod triage;
+
+pub use hang::{HangEvidence, NmiResult, capture_hang};
+pub use host::{DumpFormat, DumpInfo, capture_panic, dump_capped, host_dump};
+pub use options::{DumpOptions, DumpPolicy};
+pub use triage::{crash_triage, triage_text};
