@@ -7,3 +7,4 @@ pub mod answers;
 pub mod fat;
 pub mod loader;
 pub mod parts;
+pub mod setup;
