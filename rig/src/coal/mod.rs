@@ -5,6 +5,11 @@
 
 pub mod answers;
 pub mod fat;
+pub mod image;
 pub mod loader;
+pub mod machine;
 pub mod parts;
 pub mod setup;
+pub mod source;
+
+pub use image::{CoalImage, Manifest, PrepareOptions, prepare};

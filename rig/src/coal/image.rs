@@ -1,0 +1,394 @@
+//! `cargo xtask image coal`: prepares a coal headnode from the user's coal tarball or USB
+//! image under `<build>/images/coal-<key>/`, never writing the input.
+//!
+//! The directory: `usb.img` (the rig's raw, sparse copy of the USB image, edited through
+//! [`FatFs`] and then made read-only), `usb.qcow2` (the overlay QEMU boots, backed by
+//! `usb.img`), `zpool.qcow2` (the empty 60 GiB zpool disk), `client_key` (+`.pub`, also put in
+//! `/config.inc/root.authorized_keys`) and `coal.json`. The key hashes the input's path, size
+//! and modification time (hashing 3 GB on every run would cost more than it saves), the
+//! platform tarball's likewise, and the preparation's version; the directory is filled under
+//! a temporary name and renamed when complete, like the Linux images.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, anyhow, bail};
+use sha2::{Digest, Sha256};
+
+use super::answers::{ADMIN_MAC, Answers, EXTERNAL_MAC, check_macs};
+use super::fat::{FatError, FatFs};
+use super::loader::{LoaderOptions, merge};
+use super::source::{
+    SourceKind, classify, extract_usb_image, is_stamp, sparse_copy, unpack_platform,
+};
+use crate::image::cache::{Lock, remove_stale_tmp, tmp_dir};
+
+/// Bump when the preparation changes what it writes.
+const PREP_VERSION: u32 = 1;
+/// The manifest's name.
+pub const MANIFEST: &str = "coal.json";
+
+/// What to prepare.
+#[derive(Debug, Clone)]
+pub struct PrepareOptions {
+    /// The coal tarball or raw USB image.
+    pub from: PathBuf,
+    /// A platform tarball to add and boot (e.g. a DEBUG platform).
+    pub platform: Option<PathBuf>,
+    /// The build directory (`images/` goes under it).
+    pub build_dir: PathBuf,
+    /// loader.conf settings (`platform` is filled from `--platform`).
+    pub loader: LoaderOptions,
+    /// root's and admin's password on the headnode.
+    pub password: String,
+    /// Size of the sparse zpool disk.
+    pub zpool_gib: u32,
+}
+
+impl PrepareOptions {
+    /// The rig's defaults for an input.
+    pub fn new(from: PathBuf, platform: Option<PathBuf>, build_dir: PathBuf) -> Self {
+        PrepareOptions {
+            from,
+            platform,
+            build_dir,
+            loader: LoaderOptions::default(),
+            password: "rig-coal-1".into(),
+            zpool_gib: 60,
+        }
+    }
+}
+
+/// `coal.json`: what was prepared from what.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The input, as given.
+    pub source: PathBuf,
+    /// The USB image's name inside a tarball, if the input was one.
+    pub source_entry: Option<String>,
+    /// The platform tarball, if any.
+    pub platform_source: Option<PathBuf>,
+    /// The platform stamp booted.
+    pub platform: String,
+    /// The platforms on the image.
+    pub platforms_on_image: Vec<String>,
+    /// loader.conf settings applied.
+    pub loader: LoaderOptions,
+    /// The admin NIC's MAC.
+    pub admin_mac: String,
+    /// The external NIC's MAC.
+    pub external_mac: String,
+    /// root's password.
+    pub root_password: String,
+    /// The pinned host key file, once the first boot has read it.
+    pub host_key: Option<PathBuf>,
+    /// The snapshot of a set-up headnode in `usb.qcow2`/`zpool.qcow2`, once saved.
+    pub setup_snapshot: Option<String>,
+}
+
+/// A prepared coal headnode.
+#[derive(Debug, Clone)]
+pub struct CoalImage {
+    /// The image directory.
+    pub dir: PathBuf,
+    /// The qcow2 overlay QEMU boots (backed by `usb_base`).
+    pub usb: PathBuf,
+    /// The rig's raw, edited copy of the USB image (read-only).
+    pub usb_base: PathBuf,
+    /// The sparse zpool disk.
+    pub zpool: PathBuf,
+    /// ed25519 private key for root@headnode.
+    pub client_key: PathBuf,
+    /// The headnode's pinned host key: unknown until the first boot generated it.
+    pub host_key: Option<PathBuf>,
+    /// The platform stamp booted.
+    pub platform: String,
+    /// The admin NIC's MAC (the answers file's).
+    pub admin_mac: String,
+    /// The external NIC's MAC.
+    pub external_mac: String,
+    /// The manifest.
+    pub manifest: Manifest,
+}
+
+impl CoalImage {
+    /// Loads a prepared image directory.
+    pub fn load(dir: &Path) -> Result<CoalImage> {
+        let path = dir.join(MANIFEST);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let m: Manifest =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        for f in ["usb.img", "usb.qcow2", "zpool.qcow2", "client_key"] {
+            if !dir.join(f).is_file() {
+                bail!(
+                    "{}: incomplete coal image, {f} is missing; prepare it again",
+                    dir.display()
+                );
+            }
+        }
+        Ok(CoalImage {
+            dir: dir.to_path_buf(),
+            usb: dir.join("usb.qcow2"),
+            usb_base: dir.join("usb.img"),
+            zpool: dir.join("zpool.qcow2"),
+            client_key: dir.join("client_key"),
+            host_key: m.host_key.as_ref().map(|h| dir.join(h)),
+            platform: m.platform.clone(),
+            admin_mac: m.admin_mac.clone(),
+            external_mac: m.external_mac.clone(),
+            manifest: m,
+        })
+    }
+
+    /// Records a fact learnt later (the host key, the setup snapshot) in `coal.json`.
+    pub fn update_manifest(&mut self, f: impl FnOnce(&mut Manifest)) -> Result<()> {
+        f(&mut self.manifest);
+        write_manifest(&self.dir, &self.manifest)?;
+        *self = CoalImage::load(&self.dir)?;
+        Ok(())
+    }
+}
+
+fn write_manifest(dir: &Path, m: &Manifest) -> Result<()> {
+    let path = dir.join(MANIFEST);
+    std::fs::write(&path, serde_json::to_string_pretty(m)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn identity(h: &mut Sha256, path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    let abs =
+        std::fs::canonicalize(path).with_context(|| format!("resolving {}", path.display()))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    h.update(format!("{}\0{}\0{mtime}\0", abs.display(), meta.len()));
+    Ok(())
+}
+
+/// The directory name for these options (`coal-<16 hex>`).
+pub fn dir_name(opts: &PrepareOptions) -> Result<String> {
+    let mut h = Sha256::new();
+    h.update(format!("coal prep {PREP_VERSION}\0"));
+    identity(&mut h, &opts.from)?;
+    if let Some(p) = &opts.platform {
+        identity(&mut h, p)?;
+    }
+    h.update(serde_json::to_string(&opts.loader)?);
+    h.update(format!("\0{}\0{}", opts.password, opts.zpool_gib));
+    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("coal-{}", &hex[..16]))
+}
+
+/// Prepares (or finds already prepared) the coal image for `opts`.
+pub fn prepare(opts: &PrepareOptions) -> Result<CoalImage> {
+    let images = opts.build_dir.join("images");
+    std::fs::create_dir_all(&images).with_context(|| format!("creating {}", images.display()))?;
+    let name = dir_name(opts)?;
+    let dir = images.join(&name);
+    let _lock = Lock::acquire(&images.join(format!(".{name}.lock")))?;
+    if dir.join(MANIFEST).is_file() {
+        if let Ok(img) = CoalImage::load(&dir) {
+            tracing::info!(dir = %dir.display(), "coal image already prepared");
+            return Ok(img);
+        }
+        std::fs::remove_dir_all(&dir)
+            .with_context(|| format!("removing the incomplete {}", dir.display()))?;
+    }
+    remove_stale_tmp(&images, &name)?;
+    let tmp = tmp_dir(&images, &name);
+    std::fs::create_dir_all(&tmp)?;
+    match fill(opts, &tmp) {
+        Ok(()) => {
+            std::fs::rename(&tmp, &dir).with_context(|| format!("publishing {}", dir.display()))?;
+            CoalImage::load(&dir)
+        }
+        Err(e) => {
+            let _ = make_writable_and_remove(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn make_writable_and_remove(dir: &Path) -> std::io::Result<()> {
+    let _ = std::fs::set_permissions(dir.join("usb.img"), std::fs::Permissions::from_mode(0o644));
+    std::fs::remove_dir_all(dir)
+}
+
+/// Fills `dir` with a prepared image.
+fn fill(opts: &PrepareOptions, dir: &Path) -> Result<()> {
+    let input = &opts.from;
+    let usb = dir.join("usb.img");
+    let source_entry = match classify(input)? {
+        kind @ (SourceKind::TarGz | SourceKind::Tar) => Some(extract_usb_image(input, kind, &usb)?),
+        SourceKind::RawImage => {
+            let mut f = std::fs::File::open(input)
+                .with_context(|| format!("opening {}", input.display()))?;
+            sparse_copy(&mut f, &usb)?;
+            None
+        }
+    };
+    let named = |e: FatError| -> anyhow::Error {
+        match e {
+            FatError::NoFat { found, .. } => anyhow!(FatError::NoFat {
+                file: input.clone(),
+                found
+            }),
+            other => anyhow!(other).context(format!("editing the copy of {}", input.display())),
+        }
+    };
+    let fat = FatFs::open(&usb).map_err(named)?;
+    let not_smartos = |what: &str| {
+        anyhow!(
+            "{}: the FAT partition has no {what}: not a SmartOS/coal USB image (expected /boot/loader.conf and \
+             /os/<PI>/platform/i86pc/kernel/amd64/unix)",
+            input.display()
+        )
+    };
+    let mut platforms: Vec<String> = fat
+        .list("os")
+        .map_err(|_| not_smartos("/os/ directory"))?
+        .into_iter()
+        .filter(|s| is_stamp(s))
+        .collect();
+    platforms.sort();
+    let platform = match &opts.platform {
+        Some(p) => unpack_platform(p, &fat)?,
+        None => platforms
+            .last()
+            .cloned()
+            .ok_or_else(|| not_smartos("platform under /os/"))?,
+    };
+    let mut loader = opts.loader.clone();
+    loader.platform = opts.platform.as_ref().map(|_| platform.clone());
+    let conf = match fat.read("boot/loader.conf") {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(FatError::Missing { .. }) => return Err(not_smartos("/boot/loader.conf")),
+        Err(e) => return Err(named(e)),
+    };
+    fat.write("boot/loader.conf", merge(&conf, &loader).as_bytes())
+        .map_err(named)?;
+
+    let answers = Answers::coal(ADMIN_MAC, EXTERNAL_MAC, &opts.password).to_json();
+    fat.write("private/answers.json", answers.as_bytes())
+        .map_err(named)?;
+    let client_key = dir.join("client_key");
+    let public = generate_client_key(&client_key, "rig@coal")?;
+    fat.write("config.inc/root.authorized_keys", public.as_bytes())
+        .map_err(named)?;
+    fat.close().map_err(named)?;
+
+    // Read back what setup will read, and check it against the machine the rig will start.
+    let fat = FatFs::open(&usb).map_err(named)?;
+    let written =
+        String::from_utf8_lossy(&fat.read("private/answers.json").map_err(named)?).into_owned();
+    drop(fat);
+    qemu_img(
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            "usb.img",
+            "-F",
+            "raw",
+            "usb.qcow2",
+        ],
+        dir,
+    )?;
+    qemu_img(
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "zpool.qcow2",
+            &format!("{}G", opts.zpool_gib),
+        ],
+        dir,
+    )?;
+    std::fs::set_permissions(&usb, std::fs::Permissions::from_mode(0o444))?;
+    let manifest = Manifest {
+        source: input.clone(),
+        source_entry,
+        platform_source: opts.platform.clone(),
+        platform,
+        platforms_on_image: platforms,
+        loader,
+        admin_mac: ADMIN_MAC.into(),
+        external_mac: EXTERNAL_MAC.into(),
+        root_password: opts.password.clone(),
+        host_key: None,
+        setup_snapshot: None,
+    };
+    write_manifest(dir, &manifest)?;
+    let img = CoalImage::load(dir)?;
+    let spec = img.machine(
+        crate::machine::cpu::lookup("epyc").expect("epyc model"),
+        crate::machine::Accel::Kvm,
+        8192,
+        4,
+    );
+    let mac = |i: usize| spec.nics[i].mac.clone().unwrap_or_default();
+    check_macs(
+        Path::new(&format!("{}:/private/answers.json", usb.display())),
+        &written,
+        &mac(0),
+        &mac(1),
+    )?;
+    Ok(())
+}
+
+fn qemu_img(args: &[&str], dir: &Path) -> Result<()> {
+    let out = Command::new("qemu-img")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .context("running qemu-img (Debian package qemu-utils)")?;
+    if !out.status.success() {
+        bail!(
+            "qemu-img {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Writes a fresh ed25519 key: `path` (OpenSSH private, 0600) and `path.pub`; returns the
+/// public line. (`rig::image`'s generator is private to it; this is the same recipe.)
+fn generate_client_key(path: &Path, comment: &str) -> Result<String> {
+    use russh::keys::ssh_key::{LineEnding, PrivateKey, private::Ed25519Keypair};
+    let mut seed = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut seed))
+        .context("reading /dev/urandom")?;
+    let mut key = PrivateKey::from(Ed25519Keypair::from_seed(&seed));
+    key.set_comment(comment);
+    let private = key
+        .to_openssh(LineEnding::LF)
+        .context("encoding the client key")?;
+    std::fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(private.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))?;
+    let public = format!(
+        "{}\n",
+        key.public_key()
+            .to_openssh()
+            .context("encoding the public key")?
+    );
+    std::fs::write(path.with_extension("pub"), &public)
+        .with_context(|| format!("writing {}.pub", path.display()))?;
+    Ok(public)
+}

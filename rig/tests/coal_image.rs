@@ -1,0 +1,380 @@
+//! `cargo xtask image coal` without a real coal image: a small FAT USB image made in the test
+//! stands in for coal's, raw and inside a tarball; bad inputs give errors naming the file; the
+//! inputs are never modified; the machine's QEMU command line is checked.
+
+use std::path::{Path, PathBuf};
+
+use rig::coal::fat::{FatFs, create_image};
+use rig::coal::{PrepareOptions, prepare};
+use rig::machine::{Accel, ChannelFds, cpu::lookup, qemu_args};
+use sha2::{Digest, Sha256};
+
+const PI: &str = "20181206T011455Z";
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rig-coal-img-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// What coal's USB image looks like to the rig: loader.conf and one platform under /os/.
+fn fake_usb(path: &Path) {
+    create_image(path, 40).unwrap();
+    let fs = FatFs::open(path).unwrap();
+    let conf =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/coal/loader.conf.in"))
+            .unwrap();
+    fs.write("boot/loader.conf", &conf).unwrap();
+    fs.write(
+        &format!("os/{PI}/platform/i86pc/kernel/amd64/unix"),
+        b"\x7fELF unix",
+    )
+    .unwrap();
+    fs.write(
+        &format!("os/{PI}/platform/i86pc/amd64/boot_archive"),
+        b"archive",
+    )
+    .unwrap();
+    fs.close().unwrap();
+}
+
+fn tarball(path: &Path, files: &[(&str, &[u8])]) {
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(path).unwrap(),
+        flate2::Compression::fast(),
+    );
+    let mut t = tar::Builder::new(gz);
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        t.append_data(&mut h, name, *data).unwrap();
+    }
+    t.into_inner().unwrap().finish().unwrap();
+}
+
+/// Content hash and mtime: the proof an input was not touched.
+fn fingerprint(p: &Path) -> (String, std::time::SystemTime) {
+    let h = Sha256::digest(std::fs::read(p).unwrap());
+    (
+        h.iter().map(|b| format!("{b:02x}")).collect(),
+        std::fs::metadata(p).unwrap().modified().unwrap(),
+    )
+}
+
+fn read(img: &Path, inner: &str) -> String {
+    String::from_utf8(FatFs::open(img).unwrap().read(inner).unwrap()).unwrap()
+}
+
+#[test]
+fn raw_image_is_prepared_and_left_alone() {
+    let d = scratch("raw");
+    let usb = d.join("usb-8gb.img");
+    fake_usb(&usb);
+    let before = fingerprint(&usb);
+    let img = prepare(&PrepareOptions::new(usb.clone(), None, d.join("build"))).unwrap();
+    assert_eq!(fingerprint(&usb), before, "the input was modified");
+    assert!(
+        img.dir
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("coal-")
+    );
+    assert_eq!(img.platform, PI);
+
+    let conf = read(&img.usb_base, "boot/loader.conf");
+    for want in [
+        "console=\"ttyb,ttya,text\"",
+        "os_console=\"ttyb\"",
+        "ttyb-mode=\"115200,8,n,1,-\"",
+        "nmi=\"panic\"",
+        "headnode=\"true\"",
+    ] {
+        assert!(conf.contains(want), "loader.conf lacks {want}:\n{conf}");
+    }
+    assert!(
+        !conf.contains("platform-version"),
+        "no --platform: the image's own choice is kept"
+    );
+    let answers = read(&img.usb_base, "private/answers.json");
+    assert!(
+        answers.contains("\"admin_nic\": \"00:50:56:34:60:4c\""),
+        "{answers}"
+    );
+    let keys = read(&img.usb_base, "config.inc/root.authorized_keys");
+    assert_eq!(
+        keys,
+        std::fs::read_to_string(img.client_key.with_extension("pub")).unwrap()
+    );
+    assert!(keys.starts_with("ssh-ed25519 "));
+    assert!(
+        std::fs::metadata(&img.usb_base)
+            .unwrap()
+            .permissions()
+            .readonly()
+    );
+
+    let info = std::process::Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(&img.usb)
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["backing-filename"], "usb.img");
+    assert_eq!(info["backing-filename-format"], "raw");
+    let info = std::process::Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(&img.zpool)
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["virtual-size"], 60u64 << 30);
+    assert!(
+        info["actual-size"].as_u64().unwrap() < 16 << 20,
+        "the zpool disk is sparse"
+    );
+
+    // Prepared once: the same options find it again.
+    let again = prepare(&PrepareOptions::new(usb.clone(), None, d.join("build"))).unwrap();
+    assert_eq!(again.dir, img.dir);
+    assert_eq!(fingerprint(&usb), before);
+    let _ = std::fs::set_permissions(
+        &img.usb_base,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn coal_tarball_and_debug_platform() {
+    let d = scratch("tgz");
+    let usb = d.join("usb.img");
+    fake_usb(&usb);
+    let coal = d.join("coal-latest.tgz");
+    let bytes = std::fs::read(&usb).unwrap();
+    tarball(
+        &coal,
+        &[
+            (
+                "coal-master-20181206T011455Z-g1234567-4gb.vmwarevm/USB-headnode.vmx",
+                b"config",
+            ),
+            (
+                "coal-master-20181206T011455Z-g1234567-4gb.vmwarevm/coal-master-20181206T011455Z-g1234567-8gb.img",
+                &bytes,
+            ),
+        ],
+    );
+    let platform = d.join("platform-debug-20190101T000000Z.tgz");
+    tarball(
+        &platform,
+        &[
+            (
+                "platform-20190101T000000Z/i86pc/kernel/amd64/unix",
+                b"\x7fELF debug unix",
+            ),
+            (
+                "platform-20190101T000000Z/i86pc/amd64/boot_archive",
+                b"debug archive",
+            ),
+            ("platform-20190101T000000Z/root.password", b"secret"),
+        ],
+    );
+    let (c0, p0) = (fingerprint(&coal), fingerprint(&platform));
+    let img = prepare(&PrepareOptions::new(
+        coal.clone(),
+        Some(platform.clone()),
+        d.join("build"),
+    ))
+    .unwrap();
+    assert_eq!(
+        (fingerprint(&coal), fingerprint(&platform)),
+        (c0, p0),
+        "an input was modified"
+    );
+    assert_eq!(img.platform, "20190101T000000Z");
+    assert!(
+        img.manifest
+            .source_entry
+            .as_deref()
+            .unwrap()
+            .ends_with("-8gb.img")
+    );
+    assert_eq!(
+        read(
+            &img.usb_base,
+            "os/20190101T000000Z/platform/i86pc/kernel/amd64/unix"
+        ),
+        "\x7fELF debug unix"
+    );
+    let conf = read(&img.usb_base, "boot/loader.conf");
+    assert!(
+        conf.contains("platform-version=\"20190101T000000Z\""),
+        "{conf}"
+    );
+    assert!(
+        conf.contains("bootfile=\"/os/20190101T000000Z/platform/i86pc/kernel/amd64/unix\""),
+        "{conf}"
+    );
+    let _ = std::fs::set_permissions(
+        &img.usb_base,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn bad_inputs_are_named() {
+    let d = scratch("bad");
+    let build = d.join("build");
+    let err = |from: &Path, platform: Option<&Path>| {
+        let e = prepare(&PrepareOptions::new(
+            from.to_path_buf(),
+            platform.map(Path::to_path_buf),
+            build.clone(),
+        ))
+        .unwrap_err();
+        format!("{e:#}")
+    };
+
+    let not_coal = d.join("something.tgz");
+    tarball(
+        &not_coal,
+        &[("src/main.rs", b"fn main() {}"), ("README", b"hi")],
+    );
+    let before = fingerprint(&not_coal);
+    let e = err(&not_coal, None);
+    assert!(
+        e.contains(&not_coal.display().to_string())
+            && e.contains("not a coal tarball")
+            && e.contains("*-8gb.img"),
+        "{e}"
+    );
+    assert!(e.contains("src/main.rs"), "says what it found: {e}");
+    assert_eq!(fingerprint(&not_coal), before);
+
+    let blank = d.join("blank.img");
+    let mut b = vec![0u8; 2 << 20];
+    rig::coal::parts::write_mbr(&mut b[..512], 0x83, 2048, 2048);
+    std::fs::write(&blank, &b).unwrap();
+    let e = err(&blank, None);
+    assert!(
+        e.starts_with(&format!("{}: no FAT partition", blank.display())),
+        "{e}"
+    );
+
+    let text = d.join("notes.txt");
+    std::fs::write(&text, "hello").unwrap();
+    let e = err(&text, None);
+    assert!(e.contains("notes.txt: neither a coal tarball"), "{e}");
+
+    let usb = d.join("usb.img");
+    fake_usb(&usb);
+    let wrong = d.join("platform-wrong.tgz");
+    tarball(&wrong, &[("platform/i86pc/kernel/amd64/unix", b"x")]);
+    let e = err(&usb, Some(&wrong));
+    assert!(
+        e.contains("platform-wrong.tgz: not a SmartOS platform tarball")
+            && e.contains("entry platform/i86pc"),
+        "{e}"
+    );
+    let partial = d.join("platform-partial.tgz");
+    tarball(
+        &partial,
+        &[("platform-20190101T000000Z/i86pc/kernel/amd64/unix", b"x")],
+    );
+    let e = err(&usb, Some(&partial));
+    assert!(
+        e.contains("platform-20190101T000000Z/i86pc/amd64/boot_archive is missing"),
+        "{e}"
+    );
+
+    let plain_fat = d.join("plain.img");
+    create_image(&plain_fat, 34).unwrap();
+    let e = err(&plain_fat, None);
+    assert!(
+        e.contains("plain.img: the FAT partition has no /os/ directory"),
+        "{e}"
+    );
+    // Nothing half-made is left behind.
+    let left: Vec<_> = std::fs::read_dir(build.join("images"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        left.iter().all(|n| n.to_string_lossy().ends_with(".lock")),
+        "{left:?}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn coal_qemu_command_line() {
+    let d = scratch("cmdline");
+    let usb = d.join("usb.img");
+    fake_usb(&usb);
+    let img = prepare(&PrepareOptions::new(usb, None, d.join("build"))).unwrap();
+    let spec = img.machine(lookup("epyc").unwrap(), Accel::Kvm, 8192, 4);
+    let a = qemu_args(
+        &spec,
+        &ChannelFds {
+            qmp: Some(3),
+            serials: vec![4, 5],
+        },
+    );
+    let pair = |f: &str, v: &str| a.windows(2).any(|w| w[0] == f && w[1] == v);
+    let usb = img.usb.display();
+    let zpool = img.zpool.display();
+    assert!(pair("-boot", "order=c"));
+    assert!(pair("-m", "8192") && pair("-smp", "4"));
+    assert!(
+        pair("-drive", &format!("file={usb},format=qcow2,if=ide,index=0")),
+        "{a:?}"
+    );
+    assert!(
+        pair(
+            "-drive",
+            &format!("file={zpool},format=qcow2,if=virtio,index=1")
+        ),
+        "{a:?}"
+    );
+    assert!(pair("-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:0-:22"));
+    assert!(pair("-netdev", "user,id=net1"));
+    assert!(pair("-device", "e1000,netdev=net0,mac=00:50:56:34:60:4c"));
+    assert!(pair("-device", "e1000,netdev=net1,mac=00:50:56:3d:a7:95"));
+    for set in [
+        "net0.net=10.99.99.0/24",
+        "net0.host=10.99.99.254",
+        "net0.dhcpstart=10.99.99.7",
+        "net0.restrict=on",
+        "net1.net=10.88.88.0/24",
+        "net1.host=10.88.88.2",
+        "net1.dns=10.88.88.3",
+    ] {
+        assert!(
+            pair("-set", &format!("netdev.{set}")),
+            "no -set netdev.{set}: {a:?}"
+        );
+    }
+    let set_at = a.iter().position(|x| x == "-set").unwrap();
+    let netdev_at = a.iter().rposition(|x| x == "-netdev").unwrap();
+    assert!(
+        set_at > netdev_at,
+        "-set must follow the -netdev it changes"
+    );
+    assert!(pair("-serial", "chardev:serial0") && pair("-serial", "chardev:serial1"));
+    assert!(!a.iter().any(|x| x == "pvpanic"
+        || x == "vmcoreinfo"
+        || x.contains("kvm-pit")
+        || x.contains("-no-hpet")));
+    let _ = std::fs::set_permissions(
+        &img.usb_base,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
