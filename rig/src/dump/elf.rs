@@ -1,5 +1,6 @@
-//! Reading a dump's headers without `crash`: is it an ELF core or a kdump file, how much
-//! memory its ELF load segments cover, and the kernel release from its VMCOREINFO. Pure.
+//! Reading a dump's headers without `crash`: is it an ELF core or a kdump file (plain, or
+//! in makedumpfile's flattened stream, which is what QEMU 7.2 writes for `kdump-zlib`), how
+//! much memory its ELF load segments cover, and the kernel release from its VMCOREINFO. Pure.
 
 use std::io::Read;
 use std::path::Path;
@@ -13,6 +14,12 @@ const ET_CORE: u16 = 4;
 const PT_LOAD: u32 = 1;
 /// The kdump-compressed signature (`makedumpfile`'s `KDUMP_SIGNATURE`).
 pub const KDUMP_SIGNATURE: &[u8; 8] = b"KDUMP   ";
+/// The flattened-format signature: a 4 KiB header, then (offset, size) records, big-endian,
+/// each followed by its data; `makedumpfile -R` turns it into a plain kdump file and
+/// `crash` reads it as it is.
+pub const FLATTENED_SIGNATURE: &[u8; 13] = b"makedumpfile\0";
+/// Size of the flattened format's file header.
+const FLATTENED_HEADER: usize = 4096;
 /// How much of a dump's head is read: the headers, notes and VMCOREINFO live there.
 const HEAD_BYTES: u64 = 1 << 20;
 
@@ -31,6 +38,8 @@ pub enum CoreKind {
 pub struct CoreSummary {
     /// ELF core or kdump.
     pub kind: CoreKind,
+    /// A kdump file in makedumpfile's flattened format.
+    pub flattened: bool,
     /// ELF: the number of `PT_LOAD` segments (0 for kdump).
     pub load_segments: usize,
     /// ELF: guest memory the `PT_LOAD` segments cover, in bytes (0 for kdump).
@@ -51,13 +60,25 @@ pub fn inspect(path: &Path) -> Result<CoreSummary> {
 /// Reads a dump's head from memory (at least its headers, ideally the first MiB).
 pub fn inspect_bytes(head: &[u8]) -> Result<CoreSummary> {
     let osrelease = osrelease(head);
+    let kdump = |flattened| CoreSummary {
+        kind: CoreKind::Kdump,
+        flattened,
+        load_segments: 0,
+        load_bytes: 0,
+        osrelease: osrelease.clone(),
+    };
     if head.starts_with(KDUMP_SIGNATURE) {
-        return Ok(CoreSummary {
-            kind: CoreKind::Kdump,
-            load_segments: 0,
-            load_bytes: 0,
-            osrelease,
-        });
+        return Ok(kdump(false));
+    }
+    if head.starts_with(FLATTENED_SIGNATURE) {
+        // The first record is the kdump header, written at offset 0 of the plain file.
+        let first = head
+            .get(FLATTENED_HEADER..FLATTENED_HEADER + 24)
+            .context("flattened kdump file shorter than its header")?;
+        if first[..8] != [0; 8] || &first[16..] != KDUMP_SIGNATURE {
+            bail!("flattened makedumpfile stream whose first record is not a kdump header");
+        }
+        return Ok(kdump(true));
     }
     if !head.starts_with(b"\x7fELF") {
         bail!("neither the ELF magic nor the kdump signature");
@@ -87,6 +108,7 @@ pub fn inspect_bytes(head: &[u8]) -> Result<CoreSummary> {
     }
     Ok(CoreSummary {
         kind: CoreKind::Elf,
+        flattened: false,
         load_segments,
         load_bytes,
         osrelease,
@@ -174,6 +196,28 @@ mod tests {
         b.extend(b"OSRELEASE=6.1.0-56-amd64\n");
         let s = inspect_bytes(&b).unwrap();
         assert_eq!(s.kind, CoreKind::Kdump);
+        assert!(!s.flattened);
         assert_eq!(s.osrelease.as_deref(), Some("6.1.0-56-amd64"));
+    }
+
+    #[test]
+    fn reads_a_flattened_kdump_stream() {
+        let mut b = FLATTENED_SIGNATURE.to_vec();
+        b.resize(FLATTENED_HEADER, 0);
+        b.extend(0u64.to_be_bytes());
+        b.extend(0x1d0u64.to_be_bytes());
+        b.extend(KDUMP_SIGNATURE);
+        b.extend(b"\0OSRELEASE=6.1.0-56-amd64\n");
+        let s = inspect_bytes(&b).unwrap();
+        assert_eq!((s.kind, s.flattened), (CoreKind::Kdump, true));
+        assert_eq!(s.osrelease.as_deref(), Some("6.1.0-56-amd64"));
+        b[FLATTENED_HEADER + 16] = b'X';
+        assert!(
+            inspect_bytes(&b)
+                .unwrap_err()
+                .to_string()
+                .contains("not a kdump header")
+        );
+        assert!(inspect_bytes(&b[..FLATTENED_HEADER + 4]).is_err());
     }
 }

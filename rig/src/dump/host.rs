@@ -25,7 +25,8 @@ const MIB: f64 = 1024.0 * 1024.0;
 pub enum DumpFormat {
     /// An ELF core of all guest RAM (fast; as large as the RAM, sparse where it is zero).
     Elf,
-    /// kdump-compressed, zlib (what `crash` and `makedumpfile` read; a few percent of RAM).
+    /// kdump-compressed, zlib: a few percent of RAM. QEMU 7.2 writes it in makedumpfile's
+    /// flattened format, which `crash` reads as it is (`makedumpfile -R` makes it plain).
     KdumpZlib,
 }
 
@@ -143,7 +144,10 @@ pub async fn host_dump(
         Ok(()) => {
             tracing::info!(path = %path.display(), %format, bytes = info.bytes, secs = info.secs, latency_ms = info.start_latency_ms, "dump written")
         }
-        Err(why) => {
+        Err(mut why) => {
+            if let Some(full) = full_disk(&path) {
+                why.push_str(&full);
+            }
             tracing::warn!(path = %path.display(), %format, error = %why, "dump failed");
             info.error = Some(why);
         }
@@ -211,6 +215,26 @@ async fn run(
             ))
         }
     }
+}
+
+/// QEMU's write errors drop errno ("failed to write ..."): say when the dump's filesystem
+/// is full, the likely cause.
+fn full_disk(path: &Path) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = path.parent()?;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid C string and `st` a writable statvfs.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    let free = st.f_bavail as u64 * st.f_frsize as u64;
+    (free < 1 << 20).then(|| {
+        format!(
+            " (the filesystem holding {} is full: {free} bytes free)",
+            dir.display()
+        )
+    })
 }
 
 fn explain(e: QmpError, what: &str) -> String {
