@@ -65,11 +65,14 @@ pub async fn panicked_guest(
     let guest = Guest::launch(bootcheck::machine(image, &opts), LINUX, keys, dir).await?;
     guest.wait_ready(Instant::now() + opts.boot_timeout).await?;
     let from = guest.qmp().event_cursor();
-    // The session dies with the guest: the command never returns.
-    let _ = guest
-        .ssh()?
-        .exec("echo c > /proc/sysrq-trigger", Duration::from_secs(2))
-        .await;
+    // The session dies with the guest: the command never returns, so it runs on the side
+    // while the event is awaited.
+    let ssh = guest.ssh()?;
+    let trigger = tokio::spawn(async move {
+        let _ = ssh
+            .exec("echo c > /proc/sysrq-trigger", Duration::from_secs(5))
+            .await;
+    });
     let (_, ev) = guest
         .qmp()
         .wait_event(
@@ -79,6 +82,7 @@ pub async fn panicked_guest(
         )
         .await
         .context("waiting for the sysrq-c panic")?;
+    trigger.abort();
     Ok((guest, ev))
 }
 
