@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use rig::dump::elf::{CoreKind, inspect};
 use rig::dump::{
-    DumpFormat, DumpOptions, capture_hang, capture_panic, dump_capped, hang, host_dump,
+    DumpFormat, DumpOptions, capture_hang, capture_panic, dump_capped, flush_panic_console, hang,
+    host_dump,
 };
 use rig::guest::{Guest, SshKeys};
 use rig::machine::{Accel, cpu};
@@ -89,6 +90,21 @@ async fn panic_dumps_are_valid_cores_and_faults_end_in_reasons() {
         .await
         .expect("default policy dumps panics");
     assert!(d.ok() && d.path == dir.join("vmcore.kdump"), "{d:?}");
+
+    // Resuming after the dump lets panic() flush what pvpanic held back.
+    let flushed = flush_panic_console(&guest, Duration::from_secs(5)).await;
+    assert!(
+        flushed
+            .iter()
+            .any(|l| l.contains("end Kernel panic - not syncing: sysrq triggered crash")),
+        "{flushed:?}"
+    );
+    let st = guest
+        .qmp()
+        .execute(&qapi::qmp::query_status {}, T)
+        .await
+        .unwrap();
+    assert!(!st.running, "paused again after the flush: {st:?}");
 
     // Bad paths: a missing directory, a directory, /proc. Each a reason, no file.
     for bad in [
@@ -358,6 +374,13 @@ async fn a_wedged_guest_gives_registers_tail_dump_and_an_nmi_panic() {
     assert!(n.ok(), "{}", n.summary());
     assert!(ev.notes.is_empty(), "{:?}", ev.notes);
 
+    // The NMI panic reached the console once the guest was resumed after the dump.
+    let after = ev.nmi.console_after.join("\n");
+    assert!(
+        after.contains("NMI") && after.contains("end Kernel panic"),
+        "{after}"
+    );
+
     let triage = rig::dump::triage_text(None, &ev.console_tail, &[d.clone(), n.clone()]);
     assert!(
         triage.contains("hang.kdump (kdump-zlib") && triage.contains("nmi-panic.kdump (kdump-zlib"),
@@ -372,7 +395,9 @@ async fn a_wedged_guest_gives_registers_tail_dump_and_an_nmi_panic() {
 async fn bench_figures() {
     let image = common::image();
     let dir = common::evidence_dir("dumps-bench");
-    let b = rig::dump::bench::bench(&image, Accel::Tcg, &dir, 3).await.unwrap();
+    let b = rig::dump::bench::bench(&image, Accel::Tcg, &dir, 3)
+        .await
+        .unwrap();
     eprintln!("{}", serde_json::to_string_pretty(&b).unwrap());
     assert!(b.panic_to_dump_start_ms < 100.0, "{b:?}");
 }

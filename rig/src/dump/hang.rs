@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::flush::flush_panic_console;
 use super::host::{DumpInfo, QMP_CALL, dump_capped};
 use super::options::DumpOptions;
 use crate::console::{Console, Pattern};
@@ -19,6 +20,8 @@ use crate::qmp::QmpError;
 
 /// How long the guest gets to panic after the NMI.
 pub const NMI_WAIT: Duration = Duration::from_secs(5);
+/// How long the NMI panic gets to reach the console once the guest is resumed.
+const FLUSH_WAIT: Duration = Duration::from_secs(3);
 /// Console lines kept as the tail.
 const TAIL_LINES: usize = 50;
 /// After the NMI panic, the console counts as drained once quiet this long.
@@ -50,8 +53,9 @@ pub struct NmiResult {
     pub injected: bool,
     /// A `GUEST_PANICKED` event followed within [`NMI_WAIT`].
     pub guest_panicked: bool,
-    /// Console lines printed after the NMI (Linux with pvpanic prints little: the NMI panic
-    /// text is in the dump's log buffer).
+    /// Console lines printed after the NMI. Linux prints the NMI panic in NMI context and
+    /// pvpanic pauses it before the flush, so the rig resumes the guest after the dump until
+    /// `end Kernel panic` shows (see [`flush_panic_console`]).
     pub console_after: Vec<String>,
     /// A host-side dump of the NMI panic (when it panicked and the policy asks for hang dumps):
     /// its log buffer holds the kernel's own NMI report.
@@ -59,9 +63,9 @@ pub struct NmiResult {
 }
 
 /// The longest [`capture_hang`] takes with these options: one QMP timeout (after which the
-/// monitor counts as gone), two dumps, the NMI wait, the console drain and slack.
+/// monitor counts as gone), two dumps, the NMI wait, the console flush and slack.
 pub fn hang_budget(opts: &DumpOptions) -> Duration {
-    QMP_CALL * 2 + opts.timeout * 2 + NMI_WAIT + Duration::from_secs(5)
+    QMP_CALL * 2 + opts.timeout * 2 + NMI_WAIT + FLUSH_WAIT + Duration::from_secs(5)
 }
 
 /// QMP calls that stop after the monitor is gone (closed, or stuck past a timeout), so a
@@ -220,16 +224,14 @@ async fn nmi(link: &GuestLink, dir: &Path, opts: &DumpOptions, c: &mut Calls) ->
             }
         }
     }
-    drain(link.console()).await;
-    r.console_after = link
-        .console()
-        .lines_since(lines)
-        .into_iter()
-        .map(|l| l.text)
-        .collect();
-    if r.guest_panicked && opts.policy.on_hang() && !c.gone {
-        r.dump = Some(dump_capped(link, &dir.join(opts.file_name("nmi-panic")), opts).await);
+    if r.guest_panicked && !c.gone {
+        if opts.policy.on_hang() {
+            r.dump = Some(dump_capped(link, &dir.join(opts.file_name("nmi-panic")), opts).await);
+        }
+        // The NMI panic was printed in NMI context: it reaches the console only now.
+        flush_panic_console(link, FLUSH_WAIT).await;
     } else {
+        drain(link.console()).await;
         // Keep the state still for whoever looks next.
         c.run(
             "pausing the guest after the NMI",
@@ -237,11 +239,17 @@ async fn nmi(link: &GuestLink, dir: &Path, opts: &DumpOptions, c: &mut Calls) ->
         )
         .await;
     }
+    r.console_after = link
+        .console()
+        .lines_since(lines)
+        .into_iter()
+        .map(|l| l.text)
+        .collect();
     r
 }
 
-/// Waits until the console has been quiet for [`QUIET`] (at most two seconds): the guest is
-/// stopped, but its last bytes may still be on their way through the socket.
+/// Waits until the console has been quiet for [`QUIET`] (at most two seconds), to collect
+/// what an NMI that caused no panic made the guest print.
 async fn drain(console: &Console) {
     let any = Pattern::literal("");
     let end = Instant::now() + Duration::from_secs(2);

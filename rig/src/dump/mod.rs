@@ -7,11 +7,13 @@
 pub mod bench;
 pub mod debuginfo;
 pub mod elf;
+pub mod flush;
 pub mod hang;
 pub mod host;
 pub mod options;
 pub mod triage;
 
+pub use flush::flush_panic_console;
 pub use hang::{HangEvidence, NmiResult, capture_hang};
 pub use host::{DumpFormat, DumpInfo, capture_panic, dump_capped, host_dump};
 pub use options::{DumpOptions, DumpPolicy};
