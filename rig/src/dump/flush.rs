@@ -21,6 +21,10 @@ pub const END_OF_PANIC: &str = "---[ end Kernel panic";
 /// or a guest that prints nothing gives what arrived.
 pub async fn flush_panic_console(link: &GuestLink, timeout: Duration) -> Vec<String> {
     let console = link.console();
+    if console.tail(40).iter().any(|l| l.contains(END_OF_PANIC)) {
+        // Already flushed (no pvpanic, or flushed before): nothing held back.
+        return Vec::new();
+    }
     let from = console.cursor();
     let qmp = link.qmp();
     if let Err(e) = qmp.execute(&qapi::qmp::cont {}, QMP_CALL).await {
