@@ -184,7 +184,9 @@ async fn ssh(ctx: &Ctx, desc: &str, cmd: &str, expect: Option<u32>, timeout: Dur
     match session.exec(cmd, timeout).await {
         Ok(out) => {
             let status = out.status.map(|s| s.to_string()).unwrap_or_else(|| "none".into());
-            ctx.note(desc, format!("exit {status}"));
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let last = stdout.lines().last().unwrap_or("").chars().take(200).collect::<String>();
+            ctx.note(desc, if last.is_empty() { format!("exit {status}") } else { format!("exit {status}: {last}") });
             match expect {
                 Some(want) if out.status != Some(want) => Err(StepError::Failed {
                     step: desc.to_string(),

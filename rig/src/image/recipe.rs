@@ -65,7 +65,12 @@ pub const LINUX_FILES: &[RecipeFile] = &[
     recipe_file!("linux", "modules"),
     recipe_file!("linux", "init"),
     recipe_file!("linux", "build.sh"),
+    recipe_file!("linux", "tools/build.sh"),
+    recipe_file!("linux", "tools/kvm-churn.c"),
 ];
+
+/// Every Linux image builds the guest tools (`images/linux/tools/`: kvm-churn).
+const TOOLS: Hook = Hook { script: "tools/build.sh", args: &[] };
 
 /// The OS-7410 fixture (`images/linux/os7410/`): miniature illumos zones and vmm as two
 /// out-of-tree modules, built against the guest kernel's headers, plus the guest scripts.
@@ -92,7 +97,7 @@ pub const RECIPES: &[Recipe] = &[
         extra_files: &[],
         extra_cmdline: &[],
         kernel_headers: false,
-        hooks: &[],
+        hooks: &[TOOLS],
     },
     // OS-7410 before the fix: vmm_zsd_destroy() asserts !vz_active and a reload trips it.
     Recipe {
@@ -101,10 +106,7 @@ pub const RECIPES: &[Recipe] = &[
         extra_files: OS7410_FILES,
         extra_cmdline: OS7410_CMDLINE,
         kernel_headers: true,
-        hooks: &[Hook {
-            script: "os7410/build.sh",
-            args: &["debug"],
-        }],
+        hooks: &[TOOLS, Hook { script: "os7410/build.sh", args: &["debug"] }],
     },
     // OS-7410 with illumos-joyent a454ac291ee3: the same race, no panic.
     Recipe {
@@ -113,10 +115,7 @@ pub const RECIPES: &[Recipe] = &[
         extra_files: OS7410_FILES,
         extra_cmdline: OS7410_CMDLINE,
         kernel_headers: true,
-        hooks: &[Hook {
-            script: "os7410/build.sh",
-            args: &["fixed"],
-        }],
+        hooks: &[TOOLS, Hook { script: "os7410/build.sh", args: &["fixed"] }],
     },
 ];
 
