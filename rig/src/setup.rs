@@ -37,7 +37,7 @@ pub struct Setup {
 /// Installs what is missing, builds (or finds) the image, and resolves the accelerator.
 pub async fn prepare(build_dir: &Path, image_name: &str, choice: AccelChoice) -> Result<Setup> {
     let needs: Vec<Need> = prereqs::BASE_NEEDS.iter().chain(IMAGE_NEEDS).copied().collect();
-    tokio::task::spawn_blocking(move || prereqs::ensure(&needs)).await??;
+    tokio::task::spawn_blocking(move || prereqs::ensure(&needs).and_then(|()| prereqs::ensure_apt_lists("linux-image-amd64"))).await??;
     let dir = build_dir.to_path_buf();
     let name = image_name.to_string();
     let image = tokio::task::spawn_blocking(move || image::ensure_image(&dir, &name))
