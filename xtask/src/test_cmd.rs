@@ -1,5 +1,5 @@
 //! `cargo xtask test`: the whole test suite, with its set-up. Installs the host prerequisites
-//! (QEMU, as root on Debian/Ubuntu), builds the default guest image once, then runs
+//! (QEMU, as root on Debian/Ubuntu), builds the guest images once, then runs
 //! `cargo test --workspace` so the tests that boot real guests find everything they need.
 
 use std::process::Command;
@@ -25,9 +25,12 @@ pub fn run(a: &TestArgs) -> Result<i32> {
         eprintln!("error: {e:#}");
         return Ok(exit::INFRA);
     }
-    let started = std::time::Instant::now();
-    let image = rig::image::ensure_image(&paths::build_dir(), "linux").context("building the default guest image")?;
-    eprintln!("rig: image {} ready in {:.1}s ({})", image.name, started.elapsed().as_secs_f64(), image.dir.display());
+    // Build every image the tests boot up front, so no test spends its time building one.
+    for name in rig::image::known_images() {
+        let started = std::time::Instant::now();
+        let image = rig::image::ensure_image(&paths::build_dir(), name).with_context(|| format!("building the guest image {name}"))?;
+        eprintln!("rig: image {} ready in {:.1}s ({})", image.name, started.elapsed().as_secs_f64(), image.dir.display());
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(paths::workspace())
