@@ -32,6 +32,7 @@ async fn run(cases: Vec<LoadedCase>, label: &str) -> (RunReport, PathBuf) {
         seed: 7,
         compare: None,
         until_panic: None,
+        dumps: Default::default(),
     };
     let report = campaign::run(&plan, &mut |_| {}).await;
     (report, run_dir)
@@ -94,10 +95,14 @@ async fn panics_and_missing_panics_and_hangs_become_verdicts() {
 
     let it = &r.runs[0].iterations[0];
     match &it.outcome {
-        Outcome::Panic { title, excerpt, report } => {
+        Outcome::Panic { title, excerpt, report, dumps, triage } => {
             assert!(report.is_some(), "the console report was read");
             assert!(title.contains("sysrq"), "{title}");
             assert!(excerpt.contains("Kernel panic - not syncing"), "{excerpt}");
+            assert_eq!(dumps.len(), 1, "a dump for every panic");
+            assert!(dumps[0].error.is_none(), "{:?}", dumps[0]);
+            assert!(dumps[0].path.is_file() && dumps[0].bytes > 1 << 20, "{:?}", dumps[0]);
+            assert!(triage.contains("sysrq"), "{triage}");
         }
         other => panic!("expected a panic, got {other:?}"),
     }
@@ -109,13 +114,17 @@ async fn panics_and_missing_panics_and_hangs_become_verdicts() {
 
     let it = &r.runs[2].iterations[0];
     match &it.outcome {
-        Outcome::Hang { awaited, tail } => {
+        Outcome::Hang { awaited, tail, evidence } => {
             assert!(awaited.contains("sleep 600"), "{awaited}");
             assert!(!tail.is_empty());
+            let ev = evidence.as_ref().expect("hang evidence");
+            assert!(ev.registers.contains("RIP="), "registers of every vCPU: {}", ev.registers);
+            assert!(ev.dump.as_ref().is_some_and(|d| d.error.is_none()), "{:?}", ev.dump);
+            assert!(ev.nmi.injected);
         }
         other => panic!("expected a hang, got {other:?}"),
     }
-    assert!(it.secs < 20.0, "the deadline was 8 s, the iteration took {}", it.secs);
+    assert!(it.secs < 60.0, "the deadline was 8 s (plus a bounded capture), the iteration took {}", it.secs);
     assert_eq!(it.verdict, Verdict::Fail);
     assert_eq!(r.exit_code(), 1);
 }

@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::Args;
 use rig::case::{self, LoadedCase};
 use rig::engine::campaign::{self, Plan, Progress};
+use rig::dump::DumpOptions;
 use rig::host::AccelChoice;
 use rig::machine::{CpuModel, cpu};
 
@@ -58,6 +59,15 @@ pub struct RigArgs {
     /// be replayed. Default: from the clock.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    /// Host-side memory dumps: at every panic and hang (`all`), panics only, or `none`.
+    #[arg(long, default_value = "all", value_name = "all|panic|none")]
+    pub dumps: String,
+    /// Dump format: `kdump` (kdump-compressed, small; `crash` reads it) or `elf` (full size).
+    #[arg(long, default_value = "kdump", value_name = "kdump|elf")]
+    pub dump_format: String,
+    /// Skip or delete a dump larger than this many MiB.
+    #[arg(long, value_name = "MIB")]
+    pub dump_max_mib: Option<u64>,
     /// Where run directories are created [default: build/runs in the workspace].
     #[arg(long, value_name = "DIR")]
     pub runs_dir: Option<PathBuf>,
@@ -70,6 +80,7 @@ struct Plan0 {
     accel: AccelChoice,
     cases: Vec<LoadedCase>,
     compare: Option<Vec<String>>,
+    dumps: DumpOptions,
 }
 
 fn cases_dir() -> PathBuf {
@@ -112,7 +123,13 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
     if cases.is_empty() {
         return Err(format!("no test case to run: none in {} is marked default_set", cases_dir().display()));
     }
-    Ok(Plan0 { cpus, accel, cases, compare })
+    let dumps = DumpOptions {
+        policy: a.dumps.parse().map_err(|e| format!("--dumps: {e}"))?,
+        format: a.dump_format.parse().map_err(|e| format!("--dump-format: {e}"))?,
+        max_bytes: a.dump_max_mib.map(|m| m * 1024 * 1024),
+        ..DumpOptions::default()
+    };
+    Ok(Plan0 { cpus, accel, cases, compare, dumps })
 }
 
 fn list() -> i32 {
@@ -175,6 +192,7 @@ pub async fn run(a: &RigArgs) -> Result<i32> {
         seed,
         compare: plan.compare,
         until_panic,
+        dumps: plan.dumps,
     };
     let tty = std::io::stderr().is_terminal();
     let mut progress = |p: &Progress| show(p, tty);

@@ -41,6 +41,7 @@ pub async fn run(case: LoadedCase, accel: Accel, iterations: u32, build_dir: &Pa
         seed: 1,
         compare: None,
         until_panic: None,
+        dumps: Default::default(),
     };
     let report = campaign::run(&plan, &mut |_| {}).await;
     let run = report.runs.first().context("no run")?;

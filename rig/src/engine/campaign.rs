@@ -40,6 +40,8 @@ pub struct Plan {
     /// Stop a case × CPU × image at its first panic matching this (Some(None): the case's
     /// hunted signature, or any panic).
     pub until_panic: Option<Option<String>>,
+    /// Dumps at panics and hangs.
+    pub dumps: crate::dump::DumpOptions,
 }
 
 /// Progress, for the command line's progress line.
@@ -165,13 +167,13 @@ async fn run_case(plan: &Plan, lc: &LoadedCase, cpu: &'static CpuModel, planned:
         let seed = plan.seed ^ (u64::from(i) << 32) ^ fxhash(&c.name) ^ fxhash(cpu.name);
         let iteration_secs = Duration::from_secs(c.deadlines.iteration_secs);
         let (outcome, secs, steps, evidence) = match &session {
-            Some(s) => ran(s, c, cpu, boot_timeout, (Instant::now() + iteration_secs).min(run_deadline), seed).await,
+            Some(s) => ran(plan, s, c, cpu, boot_timeout, (Instant::now() + iteration_secs).min(run_deadline), seed, i).await,
             None => {
                 boots += 1;
                 let gdir = dir.join(format!("boot-{boots}"));
                 match boot(plan, &image, c, cpu, &gdir, boot_timeout).await {
                     Ok(s) => {
-                        let r = ran(&s, c, cpu, boot_timeout, (Instant::now() + iteration_secs).min(run_deadline), seed).await;
+                        let r = ran(plan, &s, c, cpu, boot_timeout, (Instant::now() + iteration_secs).min(run_deadline), seed, i).await;
                         session = Some(s);
                         r
                     }
@@ -226,8 +228,19 @@ async fn run_case(plan: &Plan, lc: &LoadedCase, cpu: &'static CpuModel, planned:
     }
 }
 
-async fn ran(s: &Session, c: &crate::case::Case, cpu: &'static CpuModel, boot_timeout: Duration, deadline: Instant, seed: u64) -> (Outcome, f64, Vec<crate::engine::ctx::StepRecord>, String) {
-    let spec = IterationSpec { steps: &c.steps, cpu, nested: c.guest.nested, boot_timeout, deadline, seed };
+#[allow(clippy::too_many_arguments)]
+async fn ran(
+    plan: &Plan,
+    s: &Session,
+    c: &crate::case::Case,
+    cpu: &'static CpuModel,
+    boot_timeout: Duration,
+    deadline: Instant,
+    seed: u64,
+    index: u32,
+) -> (Outcome, f64, Vec<crate::engine::ctx::StepRecord>, String) {
+    let dir = s.guest.dir().join(format!("iteration-{index}"));
+    let spec = IterationSpec { steps: &c.steps, cpu, nested: c.guest.nested, boot_timeout, deadline, seed, dir: &dir, dumps: &plan.dumps };
     let r = iteration::run(&s.guest.link(), &s.watcher, &spec).await;
     (r.outcome, r.secs, r.steps, s.guest.dir().display().to_string())
 }

@@ -1,6 +1,7 @@
 //! One iteration: the case's steps against the panic watcher and the iteration deadline.
 //! Whatever the guest does, this returns by the deadline with an outcome and its evidence.
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -11,6 +12,7 @@ use super::outcome::Outcome;
 use super::steps::{StepError, run_block};
 use super::watch::{Sighting, Watcher};
 use crate::case::Step;
+use crate::dump::{self, DumpOptions};
 use crate::guest::GuestLink;
 use crate::machine::CpuModel;
 
@@ -42,6 +44,10 @@ pub struct IterationSpec<'a> {
     pub deadline: Instant,
     /// The seed of its random choices.
     pub seed: u64,
+    /// Where this iteration's dumps and hang evidence go (created when needed).
+    pub dir: &'a Path,
+    /// What to dump.
+    pub dumps: &'a DumpOptions,
 }
 
 /// Runs the steps on `link`, watched by `watcher`.
@@ -49,26 +55,27 @@ pub async fn run(link: &GuestLink, watcher: &Watcher, spec: &IterationSpec<'_>) 
     let ctx = Ctx::new(link.clone(), spec.cpu, spec.nested, spec.boot_timeout, spec.seed);
     let from = watcher.cursor();
     let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    let e = Evidence { link, watcher, from, dir: spec.dir, dumps: spec.dumps };
     let outcome = tokio::select! {
         r = run_block(&ctx, spec.steps) => match r {
             Ok(()) | Err(StepError::Interrupted) => match late_panic(watcher, from).await {
-                Some(s) => panic_outcome(link, watcher, from, s).await,
+                Some(s) => e.panic(s).await,
                 None => Outcome::Completed,
             },
             Err(StepError::Failed { step, reason }) => match late_panic(watcher, from).await {
-                Some(s) => panic_outcome(link, watcher, from, s).await,
+                Some(s) => e.panic(s).await,
                 None => Outcome::StepFailed { step, reason },
             },
             Err(StepError::Guest { step, reason }) => match watcher.wait_fatal(from, Instant::now() + PANIC_GRACE).await {
-                Some(s) => panic_outcome(link, watcher, from, s).await,
-                None => Outcome::Hang { awaited: format!("{step}: {reason}"), tail: tail(link) },
+                Some(s) => e.panic(s).await,
+                None => e.hang(format!("{step}: {reason}")).await,
             },
             Err(StepError::Infra(reason)) => Outcome::Infra { reason },
         },
-        Some(s) = watcher.wait_fatal(from, far) => panic_outcome(link, watcher, from, s).await,
+        Some(s) = watcher.wait_fatal(from, far) => e.panic(s).await,
         _ = tokio::time::sleep_until(spec.deadline) => {
             let awaited = ctx.current.lock().unwrap().clone();
-            Outcome::Hang { awaited: format!("iteration deadline passed during: {awaited}"), tail: tail(link) }
+            e.hang(format!("iteration deadline passed during: {awaited}")).await
         }
     };
     let steps = ctx.log.lock().unwrap().clone();
@@ -81,14 +88,42 @@ async fn late_panic(watcher: &Watcher, from: u64) -> Option<Sighting> {
     watcher.wait_fatal(from, Instant::now() + wait).await
 }
 
-async fn panic_outcome(link: &GuestLink, watcher: &Watcher, from: u64, s: Sighting) -> Outcome {
-    let report = match s {
-        Sighting::Crash(r) => Some(r),
-        Sighting::GuestPanicked => watcher.report(from, Duration::from_secs(2)).await,
-    };
-    let title = report.as_ref().map(|r| r.title.clone()).unwrap_or_else(|| "guest panicked (GUEST_PANICKED, nothing readable on the console)".into());
-    let excerpt = report.as_ref().map(|r| r.text.clone()).unwrap_or_else(|| tail(link));
-    Outcome::Panic { report, title, excerpt }
+/// Collects the evidence of a panic or a hang.
+struct Evidence<'a> {
+    link: &'a GuestLink,
+    watcher: &'a Watcher,
+    from: u64,
+    dir: &'a Path,
+    dumps: &'a DumpOptions,
+}
+
+impl Evidence<'_> {
+    /// The guest panicked (pvpanic paused it): dump first, then let the panic text finish, then
+    /// name it.
+    async fn panic(&self, s: Sighting) -> Outcome {
+        let _ = std::fs::create_dir_all(self.dir);
+        let dump = dump::capture_panic(self.link, self.dir, self.dumps).await;
+        dump::flush_panic_console(self.link, Duration::from_secs(3)).await;
+        let report = match s {
+            Sighting::Crash(r) => Some(r),
+            Sighting::GuestPanicked => self.watcher.report(self.from, Duration::from_secs(2)).await,
+        };
+        let title = report.as_ref().map(|r| r.title.clone()).unwrap_or_else(|| "guest panicked (GUEST_PANICKED, nothing readable on the console)".into());
+        let excerpt = report.as_ref().map(|r| r.text.clone()).unwrap_or_else(|| tail(self.link));
+        let dumps: Vec<_> = dump.into_iter().collect();
+        let triage = dump::triage_text(report.as_ref(), &self.link.console().tail(40), &dumps);
+        let _ = std::fs::write(self.dir.join("triage.txt"), &triage);
+        Outcome::Panic { report, title, excerpt, dumps, triage }
+    }
+
+    /// The guest stopped answering: registers, console tail, a dump, then an NMI. The verdict
+    /// stays `hang` even when the NMI makes the guest panic.
+    async fn hang(&self, awaited: String) -> Outcome {
+        let _ = std::fs::create_dir_all(self.dir);
+        let tail = tail(self.link);
+        let ev = dump::capture_hang(self.link, self.dir, self.dumps).await;
+        Outcome::Hang { awaited, tail, evidence: Some(Box::new(ev)) }
+    }
 }
 
 fn tail(link: &GuestLink) -> String {

@@ -19,6 +19,10 @@ pub enum Outcome {
         title: String,
         /// The console lines around the panic.
         excerpt: String,
+        /// Host-side dumps taken (paths, sizes, or why they failed).
+        dumps: Vec<crate::dump::DumpInfo>,
+        /// A short text summary (message, stack, last kernel messages, dumps).
+        triage: String,
     },
     /// A deadline passed: the guest stopped answering.
     Hang {
@@ -26,6 +30,8 @@ pub enum Outcome {
         awaited: String,
         /// The last console lines.
         tail: String,
+        /// Registers of every vCPU, dumps, and what an NMI did (files in the iteration's directory).
+        evidence: Option<Box<crate::dump::HangEvidence>>,
     },
     /// A step's expectation failed (an exit status, a CPU check).
     StepFailed {
@@ -119,7 +125,7 @@ mod tests {
 
     fn panic_outcome(text: &str) -> Outcome {
         let r = read_all(Os::Linux, text.as_bytes()).into_iter().next().expect("a report");
-        Outcome::Panic { title: r.title.clone(), report: Some(r), excerpt: String::new() }
+        Outcome::Panic { title: r.title.clone(), report: Some(r), excerpt: String::new(), dumps: vec![], triage: String::new() }
     }
 
     const BUG: &str = "[   10.1] kernel BUG at /build/vmm.c:120!\n[   10.1] invalid opcode: 0000 [#1] PREEMPT SMP NOPTI\n\
@@ -131,7 +137,7 @@ mod tests {
         let e = Expect::default();
         assert_eq!(judge(&e, &Outcome::Completed), Verdict::Pass);
         assert_eq!(judge(&e, &panic_outcome(BUG)), Verdict::Fail);
-        assert_eq!(judge(&e, &Outcome::Hang { awaited: "x".into(), tail: String::new() }), Verdict::Fail);
+        assert_eq!(judge(&e, &Outcome::Hang { awaited: "x".into(), tail: String::new(), evidence: None }), Verdict::Fail);
         assert_eq!(judge(&e, &Outcome::Infra { reason: "x".into() }), Verdict::Error);
     }
 
@@ -150,6 +156,6 @@ mod tests {
     #[test]
     fn hang_can_be_tolerated() {
         let e = Expect { hang: HangMeaning::Pass, ..Expect::default() };
-        assert_eq!(judge(&e, &Outcome::Hang { awaited: "x".into(), tail: String::new() }), Verdict::Pass);
+        assert_eq!(judge(&e, &Outcome::Hang { awaited: "x".into(), tail: String::new(), evidence: None }), Verdict::Pass);
     }
 }

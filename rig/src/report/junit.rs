@@ -76,8 +76,19 @@ pub fn render(r: &RunReport) -> String {
 pub fn detail(o: &Outcome) -> String {
     match o {
         Outcome::Completed => "completed".into(),
-        Outcome::Panic { title, excerpt, .. } => format!("panic: {title}\n{excerpt}"),
-        Outcome::Hang { awaited, tail } => format!("hang: {awaited}\nlast console lines:\n{tail}"),
+        Outcome::Panic { title, triage, excerpt, .. } => {
+            format!("panic: {title}\n{}", if triage.is_empty() { excerpt } else { triage })
+        }
+        Outcome::Hang { awaited, tail, evidence } => {
+            let mut s = format!("hang: {awaited}\nlast console lines:\n{tail}");
+            if let Some(ev) = evidence {
+                for d in ev.dump.iter().chain(ev.nmi.dump.iter()) {
+                    s.push_str(&format!("\ndump: {}", d.summary()));
+                }
+                s.push_str(&format!("\nNMI injected: {}, guest panicked: {}", ev.nmi.injected, ev.nmi.guest_panicked));
+            }
+            s
+        }
         Outcome::StepFailed { step, reason } => format!("{step}: {reason}"),
         Outcome::Infra { reason } => reason.clone(),
         Outcome::Skipped { reason } => reason.clone(),
