@@ -11,7 +11,7 @@ use crate::paths;
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Which benchmarks: `boot` (rig vs bare QEMU to SSH-ready), `engine` (race iterations per
-    /// minute and the engine's overhead per iteration), `crash` (crash reader throughput), `all`.
+    /// minute and the engine's overhead per iteration), `dumps` (panic to dump start, dump times), `crash` (crash reader throughput), `all`.
     #[arg(default_value = "all")]
     pub which: String,
     /// Boots per side for the boot benchmark (the median is reported).
@@ -27,7 +27,7 @@ pub struct BenchArgs {
 
 /// Runs the benchmarks; returns the exit code.
 pub async fn run(a: &BenchArgs) -> Result<i32> {
-    let known = ["boot", "engine", "crash", "all"];
+    let known = ["boot", "engine", "dumps", "crash", "all"];
     if !known.contains(&a.which.as_str()) {
         eprintln!("error: unknown benchmark '{}'; known: {}", a.which, known.join(", "));
         return Ok(crate::exit::USAGE);
@@ -69,6 +69,24 @@ pub async fn run(a: &BenchArgs) -> Result<i32> {
             e.overhead_pct
         );
         std::fs::write(out.join("engine.json"), serde_json::to_vec_pretty(&e)?)?;
+    }
+    if matches!(a.which.as_str(), "dumps" | "all") {
+        let setup = rig::setup::prepare(&paths::build_dir(), "linux", accel).await?;
+        let dir = rig::rundir::create(&out, "dumps")?;
+        let d = rig::dump::bench::bench(&setup.image, setup.accel, &dir, 3).await?;
+        println!(
+            "dumps ({} MiB guest, {}): panic to dump start {:.1} ms (target < 100 ms); ELF {:.2}s ({} MiB), kdump-zlib {:.2}s ({} MiB)",
+            d.memory_mib,
+            setup.accel.as_str(),
+            d.panic_to_dump_start_ms,
+            d.elf_secs,
+            d.elf_bytes >> 20,
+            d.kdump_secs,
+            d.kdump_bytes >> 20
+        );
+        std::fs::write(out.join("dumps.json"), serde_json::to_vec_pretty(&d)?)?;
+        // The ELF dumps are as big as the guest: keep the figures, not the files.
+        let _ = std::fs::remove_dir_all(&dir);
     }
     if matches!(a.which.as_str(), "crash" | "all") {
         crate::bench_crash::run()?;
