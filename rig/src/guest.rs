@@ -31,7 +31,7 @@ pub struct SshKeys {
 }
 
 /// One boot of the guest, as seen by the rig.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BootInfo {
     /// The per-boot nonce the guest printed.
     pub boot_id: String,

@@ -20,6 +20,10 @@ fn case(name: &str, yaml: &str) -> LoadedCase {
 }
 
 async fn run(cases: Vec<LoadedCase>, label: &str) -> (RunReport, PathBuf) {
+    run_jobs(cases, label, 1).await
+}
+
+async fn run_jobs(cases: Vec<LoadedCase>, label: &str, jobs: usize) -> (RunReport, PathBuf) {
     common::image();
     let run_dir = common::evidence_dir(label);
     let plan = Plan {
@@ -33,6 +37,9 @@ async fn run(cases: Vec<LoadedCase>, label: &str) -> (RunReport, PathBuf) {
         compare: None,
         until_panic: None,
         dumps: Default::default(),
+        jobs,
+        memory_budget_mib: None,
+        shard: None,
     };
     let report = campaign::run(&plan, &mut |_| {}).await;
     (report, run_dir)
@@ -127,4 +134,27 @@ async fn panics_and_missing_panics_and_hangs_become_verdicts() {
     assert!(it.secs < 60.0, "the deadline was 8 s (plus a bounded capture), the iteration took {}", it.secs);
     assert_eq!(it.verdict, Verdict::Fail);
     assert_eq!(r.exit_code(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guests_keep_their_evidence_apart() {
+    let c = case("par", "name: par\niterations: 4\nsteps:\n  - ssh: cat /proc/sys/kernel/random/boot_id\n  - reboot: qmp\n");
+    let (r, dir) = run_jobs(vec![c], "engine-parallel", 2).await;
+    let run = &r.runs[0];
+    assert_eq!(run.tally.pass, 4, "{run:#?}");
+    let mut dirs: Vec<&str> = run.iterations.iter().map(|i| i.evidence.as_str()).collect();
+    dirs.sort();
+    dirs.dedup();
+    assert_eq!(dirs.len(), 2, "two guests, two evidence directories: {dirs:?}");
+    for d in &dirs {
+        assert!(d.starts_with(&dir.display().to_string()), "{d}");
+        let console = std::fs::read_to_string(std::path::Path::new(d).join("ttyS0.log")).unwrap();
+        assert!(console.contains("RIG-READY"), "each guest has its own console log");
+    }
+    assert_eq!(run.iterations.iter().map(|i| i.index).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    let ids: Vec<String> = run.iterations.iter().flat_map(boot_ids).collect();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 4, "every iteration proved its own reboot: {ids:?}");
 }

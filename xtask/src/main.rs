@@ -4,6 +4,7 @@ mod bench_cmd;
 mod bench_crash;
 mod exit;
 mod paths;
+mod report_cmd;
 mod rig_cmd;
 mod test_cmd;
 mod triage;
@@ -25,6 +26,8 @@ enum Command {
     Triage(triage::TriageArgs),
     /// Measure the rig's speed against baselines (boot overhead, ...).
     Bench(bench_cmd::BenchArgs),
+    /// Work with run reports (merge the reports of sharded runs).
+    Report(report_cmd::ReportArgs),
     /// Install the host prerequisites, build the guest image, and run the whole test suite.
     Test(test_cmd::TestArgs),
 }
@@ -39,6 +42,7 @@ fn main() {
         Command::Rig(args) => run_async(async move { rig_cmd::run(&args).await }),
         Command::Triage(args) => triage::run(&args),
         Command::Test(args) => test_cmd::run(&args),
+        Command::Report(args) => report_cmd::run(&args),
         Command::Bench(args) => run_async(async move { bench_cmd::run(&args).await }),
     };
     match code {

@@ -59,6 +59,17 @@ pub struct RigArgs {
     /// be replayed. Default: from the clock.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    /// Guests run in parallel (per case, CPU model and image) [default: one per core, as many
+    /// as fit in memory].
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Memory all guests may use together, MiB [default: 80% of what is available].
+    #[arg(long, value_name = "MIB")]
+    pub memory_budget: Option<u64>,
+    /// Run only shard K of N: a deterministic 1/N share of the campaign (cases × CPU models ×
+    /// images × iterations), for N CI runners; join their reports with `cargo xtask report merge`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
     /// Host-side memory dumps: at every panic and hang (`all`), panics only, or `none`.
     #[arg(long, default_value = "all", value_name = "all|panic|none")]
     pub dumps: String,
@@ -81,6 +92,8 @@ struct Plan0 {
     cases: Vec<LoadedCase>,
     compare: Option<Vec<String>>,
     dumps: DumpOptions,
+    jobs: usize,
+    shard: Option<rig::engine::shard::Shard>,
 }
 
 fn cases_dir() -> PathBuf {
@@ -129,7 +142,21 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
         max_bytes: a.dump_max_mib.map(|m| m * 1024 * 1024),
         ..DumpOptions::default()
     };
-    Ok(Plan0 { cpus, accel, cases, compare, dumps })
+    if a.jobs == Some(0) {
+        return Err("--jobs must be at least 1".into());
+    }
+    let shard = a.shard.as_deref().map(str::parse).transpose()?;
+    let biggest = cases.iter().map(|c| c.case.guest.memory_mib).max().unwrap_or(512);
+    if let Some(budget) = a.memory_budget
+        && rig::host::memory::guests_that_fit(budget, biggest) == 0
+    {
+        return Err(format!(
+            "--memory-budget {budget} MiB: no guest fits (the largest case needs {biggest} MiB plus {} MiB for QEMU)",
+            rig::host::memory::QEMU_OVERHEAD_MIB
+        ));
+    }
+    let jobs = a.jobs.unwrap_or_else(|| rig::host::memory::default_jobs(biggest));
+    Ok(Plan0 { cpus, accel, cases, compare, dumps, jobs, shard })
 }
 
 fn list() -> i32 {
@@ -175,10 +202,12 @@ pub async fn run(a: &RigArgs) -> Result<i32> {
     let seed = a.seed.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1));
     let names: Vec<&str> = plan.cases.iter().map(|c| c.case.name.as_str()).collect();
     println!(
-        "rig: {} on {} under {}, seed {seed}; evidence in {}",
+        "rig: {} on {} under {}, {} guest(s) at a time{}, seed {seed}; evidence in {}",
         names.join(", "),
         plan.cpus.iter().map(|c| c.name).collect::<Vec<_>>().join(","),
         setup.accel.as_str(),
+        plan.jobs,
+        plan.shard.map(|s| format!(", shard {s}")).unwrap_or_default(),
         run_dir.display()
     );
     let until_panic = a.until_panic.as_ref().map(|t| (!t.is_empty()).then(|| t.clone()));
@@ -193,6 +222,9 @@ pub async fn run(a: &RigArgs) -> Result<i32> {
         compare: plan.compare,
         until_panic,
         dumps: plan.dumps,
+        jobs: plan.jobs,
+        memory_budget_mib: a.memory_budget,
+        shard: plan.shard,
     };
     let tty = std::io::stderr().is_terminal();
     let mut progress = |p: &Progress| show(p, tty);
@@ -252,5 +284,9 @@ mod tests {
         assert_eq!(plan(&["--cpu", "epyc,cascadelake", "--case", "boot-smoke"]).unwrap().cpus.len(), 2);
         assert!(plan(&["--compare", "linux"]).unwrap_err().contains("at least two images"));
         assert!(plan(&["--compare", "linux,nonesuch"]).unwrap_err().contains("unknown image 'nonesuch'"));
+        assert!(plan(&["--jobs", "0"]).unwrap_err().contains("--jobs"));
+        assert!(plan(&["--shard", "3/2"]).unwrap_err().contains("between 1 and N"));
+        assert!(plan(&["--memory-budget", "100"]).unwrap_err().contains("no guest fits"));
+        assert_eq!(plan(&["--shard", "2/3"]).unwrap().shard.unwrap().to_string(), "2/3");
     }
 }

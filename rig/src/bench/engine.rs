@@ -42,6 +42,9 @@ pub async fn run(case: LoadedCase, accel: Accel, iterations: u32, build_dir: &Pa
         compare: None,
         until_panic: None,
         dumps: Default::default(),
+        jobs: 1,
+        memory_budget_mib: None,
+        shard: None,
     };
     let report = campaign::run(&plan, &mut |_| {}).await;
     let run = report.runs.first().context("no run")?;

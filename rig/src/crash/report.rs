@@ -1,9 +1,9 @@
 //! The crash report: what a reader hands back for one crash (kind, title, message, frames).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Which OS's console we are reading.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Os {
     /// A Linux kernel console (printk output, optionally with `[ time]` prefixes).
@@ -22,7 +22,7 @@ impl std::fmt::Display for Os {
 }
 
 /// The class of a crash, coarse enough for an engine to branch on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CrashKind {
     /// A plain panic (`Kernel panic - not syncing`, illumos `panic[cpuN]`).
@@ -57,7 +57,7 @@ impl std::fmt::Display for CrashKind {
 }
 
 /// One stack frame as printed on the console.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Frame {
     /// The function name (`zsd_apply_destroy`), or the raw hex PC when unresolved.
     pub function: String,
@@ -80,7 +80,7 @@ impl Frame {
 }
 
 /// A crash read off the console: the parts a kernel engineer looks at first.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CrashReport {
     /// The OS whose reader produced this report.
     pub os: Os,

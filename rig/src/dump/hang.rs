@@ -7,7 +7,7 @@ use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -28,7 +28,7 @@ const TAIL_LINES: usize = 50;
 const QUIET: Duration = Duration::from_millis(300);
 
 /// Everything the rig collected about a hung guest.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HangEvidence {
     /// HMP `info registers -a`: every vCPU's registers, taken with the guest paused.
     pub registers: String,
@@ -47,7 +47,7 @@ pub struct HangEvidence {
 }
 
 /// What injecting an NMI did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NmiResult {
     /// QEMU accepted `inject-nmi`.
     pub injected: bool,

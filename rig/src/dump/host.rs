@@ -73,7 +73,7 @@ impl FromStr for DumpFormat {
 }
 
 /// One dump as it ended: where, how big, how long, and why it failed if it did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DumpInfo {
     /// The dump file (absolute).
     pub path: PathBuf,

@@ -2,7 +2,7 @@
 //! between the reference build and each candidate, Fisher's exact test, so "fixed" is a claim
 //! with a number. Pure: works on the finished runs.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::outcome::Outcome;
 use crate::case::model::Signature;
@@ -34,7 +34,7 @@ pub fn matches(sig: Option<&Signature>, o: &Outcome) -> bool {
 }
 
 /// One build's figures.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BuildStats {
     /// The image.
     pub image: String,
@@ -55,7 +55,7 @@ pub struct BuildStats {
 }
 
 /// A comparison of builds for one case on one CPU model.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Comparison {
     /// The case.
     pub case: String,
@@ -70,7 +70,7 @@ pub struct Comparison {
 }
 
 /// What the numbers say about one candidate.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Conclusion {
     /// The candidate image.
     pub candidate: String,

@@ -6,8 +6,10 @@ pub mod compare;
 pub mod ctx;
 pub mod iteration;
 pub mod outcome;
+pub mod shard;
 pub mod shell;
 pub mod steps;
 pub mod watch;
+pub mod worker;
 
 pub use outcome::{Outcome, Verdict};

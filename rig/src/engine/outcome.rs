@@ -1,12 +1,12 @@
 //! What an iteration came to, and whether that is what the case expected.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::case::model::{Expect, ExpectOutcome, HangMeaning};
 use crate::crash::{CrashMatcher, CrashReport};
 
 /// What happened in one iteration.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Outcome {
     /// Every step did what it should; no panic.
@@ -67,7 +67,7 @@ impl Outcome {
 }
 
 /// The verdict on an iteration, against the case's expectation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// As expected.

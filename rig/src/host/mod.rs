@@ -2,6 +2,7 @@
 
 pub mod accel;
 pub mod kvm_probe;
+pub mod memory;
 pub mod nested;
 pub mod prereqs;
 

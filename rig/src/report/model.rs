@@ -1,6 +1,6 @@
 //! What a run found, as written to `report.json` (schema documented in `testcases/README.md`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::ctx::StepRecord;
 use crate::engine::{Outcome, Verdict};
@@ -9,7 +9,7 @@ use crate::engine::{Outcome, Verdict};
 pub const SCHEMA: u32 = 1;
 
 /// A whole run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
     /// Schema version.
     pub schema: u32,
@@ -19,6 +19,8 @@ pub struct RunReport {
     pub seed: u64,
     /// The run directory.
     pub run_dir: String,
+    /// The shard this run was (`K/N`), when the campaign was split.
+    pub shard: Option<String>,
     /// Set when the run stopped early (Ctrl-C, run deadline).
     pub stopped_early: Option<String>,
     /// One entry per case × CPU model × image.
@@ -28,7 +30,7 @@ pub struct RunReport {
 }
 
 /// One case on one CPU model.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CaseRun {
     /// The case.
     pub case: String,
@@ -40,6 +42,10 @@ pub struct CaseRun {
     pub image: String,
     /// The iterations asked for.
     pub iterations_planned: u32,
+    /// The iteration indices this run was assigned (all of them unless sharded).
+    pub assigned: Vec<u32>,
+    /// The signature the case hunts (what a comparison counts as a hit).
+    pub hunts: Option<crate::case::model::Signature>,
     /// Part of a comparison: judged by the comparison's conclusion, not iteration verdicts.
     pub compared: bool,
     /// Why it stopped before the planned iterations (`--until-panic`).
@@ -53,7 +59,7 @@ pub struct CaseRun {
 }
 
 /// One iteration.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IterationResult {
     /// 1-based.
     pub index: u32,
@@ -72,7 +78,7 @@ pub struct IterationResult {
 }
 
 /// Counts for a case × CPU model.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Tally {
     /// Iterations run.
     pub ran: u32,

@@ -1,0 +1,252 @@
+//! The workers of one case × CPU × image: each owns a guest (booted when needed, replaced
+//! after a panic, a hang or a failure, so the next iteration starts from a fresh boot) and
+//! takes iterations off a shared queue. `--jobs N` runs N of them at once, within the memory
+//! budget.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::campaign::{Plan, Progress, Shared, skip_reason};
+use super::iteration::{self, IterationSpec};
+use super::outcome::{Outcome, judge};
+use super::steps::{StepError, run_block};
+use super::watch::Watcher;
+use crate::case::{Case, LoadedCase};
+use crate::crash::Os;
+use crate::guest::{Guest, SshKeys};
+use crate::host::memory;
+use crate::image::LinuxImage;
+use crate::machine::{Boot, CpuModel, MachineSpec};
+use crate::report::IterationResult;
+
+/// A booted guest with its watcher.
+struct Session {
+    guest: Guest,
+    watcher: Watcher,
+}
+
+/// Runs the assigned iterations of one case × CPU × image on up to `plan.jobs` guests at once.
+pub async fn run_case(plan: &Plan, lc: &LoadedCase, cpu: &'static CpuModel, indices: &[u32], idx: usize, shared: &Shared<'_>) {
+    let c = &lc.case;
+    let not_run = |o: Outcome| shared.report.lock().unwrap().runs[idx].not_run = Some(o);
+    if indices.is_empty() {
+        return;
+    }
+    if let Some(reason) = skip_reason(c.guest.vendor, c.guest.nested, cpu, plan.accel) {
+        return not_run(Outcome::Skipped { reason });
+    }
+    let budget = plan.memory_budget_mib.or_else(|| memory::available_mib().map(|m| m * 4 / 5)).unwrap_or(u64::MAX);
+    let fit = memory::guests_that_fit(budget, c.guest.memory_mib);
+    if fit == 0 {
+        return not_run(Outcome::Infra {
+            reason: format!(
+                "memory budget {budget} MiB: no guest fits (each needs {} MiB of guest memory plus {} MiB for QEMU)",
+                c.guest.memory_mib,
+                memory::QEMU_OVERHEAD_MIB
+            ),
+        });
+    }
+    let image = match load_image(&plan.build_dir, &c.guest.image).await {
+        Ok(i) => i,
+        Err(e) => return not_run(Outcome::Infra { reason: format!("{e:#}") }),
+    };
+    let dir = crate::rundir::subdir(&plan.run_dir, &format!("{}/{}/{}", c.name, cpu.name, c.guest.image)).unwrap_or_else(|_| plan.run_dir.clone());
+    let jobs = plan.jobs.max(1).min(fit as usize).min(indices.len());
+    let w = Work {
+        plan,
+        c,
+        cpu,
+        image: &image,
+        dir: &dir,
+        idx,
+        shared,
+        began: Instant::now(),
+        run_deadline: Instant::now() + Duration::from_secs(c.deadlines.run_secs),
+        queue: Mutex::new(indices.iter().copied().collect()),
+        stop: AtomicBool::new(false),
+        total: indices.len() as u32,
+    };
+    futures::future::join_all((1..=jobs).map(|k| w.worker(k))).await;
+    let mut r = shared.report.lock().unwrap();
+    let run = &mut r.runs[idx];
+    run.iterations.sort_by_key(|i| i.index);
+    if let Some(wanted) = &plan.until_panic
+        && run.stopped.is_none()
+    {
+        let seen: Vec<String> = run.tally.titles.iter().map(|(t, _)| t.clone()).collect();
+        run.stopped = Some(format!(
+            "--until-panic: no panic matching {} in {} iterations{}",
+            wanted.as_deref().map(|t| format!("'{t}'")).unwrap_or_else(|| "the hunted signature".into()),
+            run.iterations.len(),
+            if seen.is_empty() { String::new() } else { format!(" (seen: {})", seen.join("; ")) }
+        ));
+    }
+}
+
+/// One case × CPU × image being worked on by several workers.
+struct Work<'a, 's> {
+    plan: &'a Plan,
+    c: &'a Case,
+    cpu: &'static CpuModel,
+    image: &'a LinuxImage,
+    dir: &'a Path,
+    idx: usize,
+    shared: &'a Shared<'s>,
+    began: Instant,
+    run_deadline: Instant,
+    queue: Mutex<VecDeque<u32>>,
+    stop: AtomicBool,
+    total: u32,
+}
+
+impl Work<'_, '_> {
+    /// Worker `k`: takes iterations off the queue on its own guest, booting a fresh one after a
+    /// panic, a hang or a failure.
+    async fn worker(&self, k: usize) {
+        let (c, cpu) = (self.c, self.cpu);
+        let boot_timeout = Duration::from_secs(c.deadlines.boot_secs);
+        let mut session: Option<Session> = None;
+        let mut boots = 0u32;
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let Some(i) = self.queue.lock().unwrap().pop_front() else { break };
+            if Instant::now() >= self.run_deadline {
+                self.stop.store(true, Ordering::SeqCst);
+                self.shared.report.lock().unwrap().stopped_early =
+                    Some(format!("{} on {}: the run deadline ({} s) passed", c.name, cpu.name, c.deadlines.run_secs));
+                break;
+            }
+            let seed = self.plan.seed ^ (u64::from(i) << 32) ^ fxhash(&c.name) ^ fxhash(cpu.name) ^ fxhash(&c.guest.image);
+            let deadline = || (Instant::now() + Duration::from_secs(c.deadlines.iteration_secs)).min(self.run_deadline);
+            let (outcome, secs, steps, evidence) = match &session {
+                Some(s) => ran(self.plan, s, c, cpu, boot_timeout, deadline(), seed, i).await,
+                None => {
+                    boots += 1;
+                    let name = if self.plan.jobs > 1 { format!("guest-{k}-boot-{boots}") } else { format!("boot-{boots}") };
+                    let gdir = self.dir.join(name);
+                    match boot(self.plan, self.image, c, cpu, &gdir, boot_timeout).await {
+                        Ok(s) => {
+                            let r = ran(self.plan, &s, c, cpu, boot_timeout, deadline(), seed, i).await;
+                            session = Some(s);
+                            r
+                        }
+                        Err(o) => (o, 0.0, Vec::new(), gdir.display().to_string()),
+                    }
+                }
+            };
+            let verdict = judge(&c.expect, &outcome);
+            let fresh_boot_next = !matches!(outcome, Outcome::Completed);
+            let hit = self.plan.until_panic.as_ref().map(|wanted| match wanted {
+                Some(title) => matches!(&outcome, Outcome::Panic { title: t, .. } if t == title),
+                None => super::compare::matches(c.hunts.as_ref(), &outcome),
+            });
+            let p = {
+                let mut r = self.shared.report.lock().unwrap();
+                let run = &mut r.runs[self.idx];
+                run.iterations.push(IterationResult { index: i, outcome, verdict, secs, seed, evidence, steps });
+                run.retally();
+                if hit == Some(true) && run.stopped.is_none() {
+                    run.stopped = Some(format!("--until-panic: first matching panic at iteration {i}"));
+                    self.stop.store(true, Ordering::SeqCst);
+                }
+                Progress {
+                    case: c.name.clone(),
+                    cpu: cpu.name.into(),
+                    done: run.iterations.len() as u32,
+                    of: self.total,
+                    panics: run.tally.panics,
+                    elapsed: self.began.elapsed().as_secs_f64(),
+                    last: run.iterations.last().map(|x| x.outcome.word().to_string()).unwrap_or_default(),
+                }
+            };
+            (self.shared.progress.lock().unwrap())(&p);
+            self.shared.write(self.plan);
+            if fresh_boot_next && let Some(s) = session.take() {
+                s.guest.kill().await;
+            }
+        }
+        if let Some(s) = session.take() {
+            s.guest.shutdown().await;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn ran(
+    plan: &Plan,
+    s: &Session,
+    c: &Case,
+    cpu: &'static CpuModel,
+    boot_timeout: Duration,
+    deadline: Instant,
+    seed: u64,
+    index: u32,
+) -> (Outcome, f64, Vec<crate::engine::ctx::StepRecord>, String) {
+    let dir = s.guest.dir().join(format!("iteration-{index}"));
+    let spec = IterationSpec { steps: &c.steps, cpu, nested: c.guest.nested, boot_timeout, deadline, seed, dir: &dir, dumps: &plan.dumps };
+    let r = iteration::run(&s.guest.link(), &s.watcher, &spec).await;
+    (r.outcome, r.secs, r.steps, s.guest.dir().display().to_string())
+}
+
+/// Boots a fresh guest for the case, waits until it is ready and runs the case's setup steps.
+async fn boot(plan: &Plan, image: &LinuxImage, c: &Case, cpu: &'static CpuModel, dir: &std::path::Path, boot_timeout: Duration) -> Result<Session, Outcome> {
+    let mut append = image.cmdline.clone();
+    for a in &c.guest.kernel_args {
+        append.push(' ');
+        append.push_str(a);
+    }
+    let boot = Boot::Kernel { kernel: image.kernel.clone(), initrd: image.initrd.clone(), append };
+    let mut spec = MachineSpec::kernel_boot(cpu, plan.accel, boot);
+    spec.nested = c.guest.nested;
+    spec.memory_mib = c.guest.memory_mib;
+    spec.vcpus = c.guest.vcpus;
+    let profile = crate::profile::for_image(&c.guest.image).cloned().unwrap_or(crate::profile::LINUX);
+    let keys = SshKeys { client_key: image.client_key.clone(), host_key: image.host_key.clone() };
+    let guest = Guest::launch(spec, profile, keys, dir).await.map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?;
+    let watcher = Watcher::start(&guest.link(), Os::Linux);
+    if let Err(e) = guest.wait_ready(Instant::now() + boot_timeout).await {
+        let tail = guest.console().tail(30).join("\n");
+        guest.kill().await;
+        return Err(Outcome::Infra { reason: format!("the guest never became ready: {e}\nlast console lines:\n{tail}\nevidence: {}", dir.display()) });
+    }
+    if !c.setup.is_empty() {
+        let ctx = super::ctx::Ctx::new(guest.link(), cpu, c.guest.nested, boot_timeout, plan.seed);
+        if let Err(e) = run_block(&ctx, &c.setup).await {
+            guest.kill().await;
+            return Err(match e {
+                StepError::Failed { step, reason } | StepError::Guest { step, reason } => Outcome::StepFailed { step: format!("setup: {step}"), reason },
+                StepError::Infra(reason) => Outcome::Infra { reason },
+                StepError::Interrupted => Outcome::Infra { reason: "setup interrupted by a reboot".into() },
+            });
+        }
+    }
+    Ok(Session { guest, watcher })
+}
+
+async fn load_image(build_dir: &std::path::Path, name: &str) -> anyhow::Result<LinuxImage> {
+    let (dir, n) = (build_dir.to_path_buf(), name.to_string());
+    tokio::task::spawn_blocking(move || crate::image::ensure_image(&dir, &n)).await?
+}
+
+/// A small stable hash for seeding (FNV-1a).
+fn fxhash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_are_stable() {
+        assert_eq!(fxhash("a"), 0xaf63dc4c8601ec8c);
+    }
+}

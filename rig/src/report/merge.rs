@@ -1,0 +1,160 @@
+//! Joins the reports of a sharded campaign (`--shard K/N` on N runners) into one: iterations
+//! of the same case × CPU × image are put together, counts and comparisons recomputed, so the
+//! merged verdict equals what one runner doing everything would have said.
+
+use anyhow::{Result, bail};
+
+use super::model::{CaseRun, RunReport};
+use crate::engine::compare;
+
+/// Merges reports; fails on an iteration that two reports both ran.
+pub fn merge(reports: Vec<RunReport>) -> Result<RunReport> {
+    let Some(first) = reports.first() else { bail!("nothing to merge") };
+    let mut out = RunReport {
+        schema: first.schema,
+        accel: first.accel.clone(),
+        seed: first.seed,
+        run_dir: first.run_dir.clone(),
+        shard: None,
+        stopped_early: None,
+        runs: Vec::new(),
+        comparisons: Vec::new(),
+    };
+    let mut shards: Vec<String> = Vec::new();
+    for r in reports {
+        if r.seed != out.seed {
+            tracing::warn!(seed = r.seed, first = out.seed, "merging reports with different seeds");
+        }
+        shards.extend(r.shard.clone());
+        if out.stopped_early.is_none() {
+            out.stopped_early = r.stopped_early.clone();
+        }
+        for run in r.runs {
+            match out.runs.iter_mut().find(|o| o.case == run.case && o.cpu == run.cpu && o.image == run.image) {
+                None => out.runs.push(run),
+                Some(o) => absorb(o, run)?,
+            }
+        }
+    }
+    for run in &mut out.runs {
+        run.iterations.sort_by_key(|i| i.index);
+        run.assigned.sort();
+        run.retally();
+    }
+    out.comparisons = comparisons(&out.runs);
+    if !shards.is_empty() {
+        out.run_dir = format!("merged from shards {}", shards.join(", "));
+    }
+    Ok(out)
+}
+
+fn absorb(into: &mut CaseRun, run: CaseRun) -> Result<()> {
+    for it in run.iterations {
+        if into.iterations.iter().any(|x| x.index == it.index) {
+            bail!("iteration {} of {} on {} ({}) is in two reports: were the shards of different campaigns?", it.index, into.case, into.cpu, into.image);
+        }
+        into.iterations.push(it);
+    }
+    into.assigned.extend(run.assigned);
+    into.stopped = into.stopped.take().or(run.stopped);
+    // A run that could not start on one runner may have run on another.
+    if into.not_run.is_some() && run.not_run.is_none() {
+        into.not_run = None;
+    }
+    Ok(())
+}
+
+/// Comparisons for compared runs, grouped by case and CPU in report order.
+fn comparisons(runs: &[CaseRun]) -> Vec<compare::Comparison> {
+    let mut keys: Vec<(&str, &str)> = Vec::new();
+    for r in runs.iter().filter(|r| r.compared) {
+        if !keys.contains(&(r.case.as_str(), r.cpu.as_str())) {
+            keys.push((&r.case, &r.cpu));
+        }
+    }
+    keys.into_iter()
+        .map(|(case, cpu)| {
+            let group: Vec<&CaseRun> = runs.iter().filter(|r| r.compared && r.case == case && r.cpu == cpu).collect();
+            compare::compare(&group, group[0].hunts.as_ref())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::shard::{Shard, assign};
+    use crate::engine::{Outcome, Verdict};
+    use crate::report::IterationResult;
+
+    fn run(image: &str, outcomes: &[(u32, bool)]) -> CaseRun {
+        let mut r = CaseRun {
+            case: "c".into(),
+            file: "c.yaml".into(),
+            cpu: "epyc".into(),
+            image: image.into(),
+            iterations_planned: 6,
+            assigned: outcomes.iter().map(|(i, _)| *i).collect(),
+            hunts: None,
+            compared: true,
+            stopped: None,
+            not_run: None,
+            iterations: outcomes
+                .iter()
+                .map(|&(index, panic)| IterationResult {
+                    index,
+                    outcome: if panic {
+                        Outcome::Panic { report: None, title: "kernel BUG in f".into(), excerpt: String::new(), dumps: vec![], triage: String::new() }
+                    } else {
+                        Outcome::Completed
+                    },
+                    verdict: if panic { Verdict::Fail } else { Verdict::Pass },
+                    secs: 1.0,
+                    seed: u64::from(index),
+                    evidence: String::new(),
+                    steps: vec![],
+                })
+                .collect(),
+            tally: Default::default(),
+        };
+        r.retally();
+        r
+    }
+
+    fn report(runs: Vec<CaseRun>, shard: Option<&str>) -> RunReport {
+        let comparisons = comparisons(&runs);
+        RunReport { schema: 1, accel: "tcg".into(), seed: 9, run_dir: "x".into(), shard: shard.map(String::from), stopped_early: None, runs, comparisons }
+    }
+
+    #[test]
+    fn merged_shards_equal_the_single_run() {
+        let debug: Vec<(u32, bool)> = (1..=6).map(|i| (i, i % 3 != 0)).collect();
+        let fixed: Vec<(u32, bool)> = (1..=6).map(|i| (i, false)).collect();
+        let single = report(vec![run("debug", &debug), run("fixed", &fixed)], None);
+
+        let mut parts = Vec::new();
+        for k in 1..=2 {
+            let a = assign(&[6, 6], Some(Shard { index: k, count: 2 }));
+            let pick = |all: &[(u32, bool)], mine: &[u32]| all.iter().copied().filter(|(i, _)| mine.contains(i)).collect::<Vec<_>>();
+            parts.push(report(vec![run("debug", &pick(&debug, &a[0])), run("fixed", &pick(&fixed, &a[1]))], Some(&format!("{k}/2"))));
+        }
+        let merged = merge(parts).unwrap();
+        for (m, s) in merged.runs.iter().zip(&single.runs) {
+            assert_eq!(m.tally, s.tally);
+            assert_eq!(m.assigned, (1..=6).collect::<Vec<_>>());
+        }
+        assert_eq!(merged.comparisons.len(), 1);
+        let (mc, sc) = (&merged.comparisons[0], &single.comparisons[0]);
+        assert_eq!(mc.conclusions[0].status, sc.conclusions[0].status);
+        assert_eq!(mc.conclusions[0].p_value, sc.conclusions[0].p_value);
+        assert_eq!(merged.exit_code(), single.exit_code());
+        assert!(merged.run_dir.contains("1/2") && merged.run_dir.contains("2/2"));
+    }
+
+    #[test]
+    fn overlapping_reports_are_refused() {
+        let a = report(vec![run("debug", &[(1, true)])], Some("1/2"));
+        let b = report(vec![run("debug", &[(1, false)])], Some("1/2"));
+        assert!(merge(vec![a, b]).unwrap_err().to_string().contains("iteration 1 of c on epyc (debug) is in two reports"));
+    }
+}
