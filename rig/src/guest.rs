@@ -96,6 +96,32 @@ impl GuestLink {
         Ok(info)
     }
 
+    /// Drops the SSH session and logs in again (after a snapshot restore the guest's TCP state
+    /// no longer matches the old connection).
+    pub async fn reconnect(&self, deadline: Instant) -> Result<(), GuestError> {
+        self.ssh.lock().unwrap().take();
+        let ssh = Ssh::connect_until(&self.ssh_target, deadline).await.map_err(GuestError::Ssh)?;
+        *self.ssh.lock().unwrap() = Some(Arc::new(ssh));
+        Ok(())
+    }
+
+    /// Saves the whole VM state under `tag` (HMP `savevm`; needs the machine's state disk).
+    pub async fn save_snapshot(&self, tag: &str) -> Result<()> {
+        hmp_ok(&self.qmp, &format!("savevm {tag}")).await
+    }
+
+    /// Restores the VM state saved under `tag` (HMP `loadvm`) and logs in again over SSH.
+    /// Returns the seconds it took.
+    pub async fn restore_snapshot(&self, tag: &str, deadline: Instant) -> Result<f64> {
+        let began = Instant::now();
+        hmp_ok(&self.qmp, &format!("loadvm {tag}")).await?;
+        if !self.qmp.execute(&qapi::qmp::query_status {}, QMP_TIMEOUT).await?.running {
+            self.qmp.execute(&qapi::qmp::cont {}, QMP_TIMEOUT).await?;
+        }
+        self.reconnect(deadline).await?;
+        Ok(began.elapsed().as_secs_f64())
+    }
+
     /// The SSH session of the current boot.
     pub fn ssh(&self) -> Result<Arc<Ssh>> {
         self.ssh.lock().unwrap().clone().ok_or_else(|| anyhow!("no SSH session: the guest is not ready"))
@@ -148,6 +174,15 @@ impl GuestLink {
     pub fn started(&self) -> Instant {
         self.start
     }
+}
+
+/// HMP commands report failure as text; an empty answer is success.
+async fn hmp_ok(qmp: &Qmp, command: &str) -> Result<()> {
+    let out = qmp.hmp(command, Duration::from_secs(120)).await?;
+    if !out.trim().is_empty() {
+        anyhow::bail!("`{command}` failed: {}", out.trim());
+    }
+    Ok(())
 }
 
 /// A running guest: owns QEMU; dropping it kills QEMU.

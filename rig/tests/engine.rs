@@ -40,6 +40,7 @@ async fn run_jobs(cases: Vec<LoadedCase>, label: &str, jobs: usize) -> (RunRepor
         jobs,
         memory_budget_mib: None,
         shard: None,
+        snapshots: true,
     };
     let report = campaign::run(&plan, &mut |_| {}).await;
     (report, run_dir)
@@ -157,4 +158,23 @@ async fn parallel_guests_keep_their_evidence_apart() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), 4, "every iteration proved its own reboot: {ids:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_restore_iterations_start_clean_with_fresh_jitter() {
+    // The marker file would survive into the next iteration without a restore.
+    let c = case(
+        "snap",
+        "name: snap\nsnapshot: true\niterations: 3\nsteps:\n  - sleep: { min_ms: 1, max_ms: 2000 }\n  - ssh: test ! -e /run/rig-mark && touch /run/rig-mark\n",
+    );
+    let (r, _) = run(vec![c], "engine-snapshot").await;
+    let run = &r.runs[0];
+    assert_eq!(run.mode, "snapshot-restore");
+    assert_eq!(run.tally.pass, 3, "every iteration started from the saved state: {run:#?}");
+    for it in &run.iterations[1..] {
+        assert!(it.steps[0].result.starts_with("restored rig-base in"), "{:?}", it.steps);
+    }
+    let slept: Vec<&str> = run.iterations.iter().flat_map(|i| i.steps.iter().filter(|s| s.result.starts_with("slept")).map(|s| s.result.as_str())).collect();
+    assert_eq!(slept.len(), 3);
+    assert!(slept[0] != slept[1] && slept[1] != slept[2], "fresh jitter per iteration: {slept:?}");
 }

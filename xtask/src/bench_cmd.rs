@@ -11,7 +11,8 @@ use crate::paths;
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Which benchmarks: `boot` (rig vs bare QEMU to SSH-ready), `engine` (race iterations per
-    /// minute and the engine's overhead per iteration), `dumps` (panic to dump start, dump times), `crash` (crash reader throughput), `all`.
+    /// minute and the engine's overhead per iteration), `dumps` (panic to dump start, dump times), `snapshot` (restore against reboot
+    /// iterations), `parallel` (throughput with 1..N guests, rig memory), `crash` (crash reader throughput), `all`.
     #[arg(default_value = "all")]
     pub which: String,
     /// Boots per side for the boot benchmark (the median is reported).
@@ -27,7 +28,7 @@ pub struct BenchArgs {
 
 /// Runs the benchmarks; returns the exit code.
 pub async fn run(a: &BenchArgs) -> Result<i32> {
-    let known = ["boot", "engine", "dumps", "crash", "all"];
+    let known = ["boot", "engine", "dumps", "snapshot", "parallel", "crash", "all"];
     if !known.contains(&a.which.as_str()) {
         eprintln!("error: unknown benchmark '{}'; known: {}", a.which, known.join(", "));
         return Ok(crate::exit::USAGE);
@@ -87,6 +88,32 @@ pub async fn run(a: &BenchArgs) -> Result<i32> {
         std::fs::write(out.join("dumps.json"), serde_json::to_vec_pretty(&d)?)?;
         // The ELF dumps are as big as the guest: keep the figures, not the files.
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    if matches!(a.which.as_str(), "snapshot" | "all") {
+        let setup = rig::setup::prepare(&paths::build_dir(), "linux", accel).await?;
+        let dir = rig::rundir::create(&out, "snapshot")?;
+        let s = rig::bench::scale::snapshot(setup.accel, 6, &paths::build_dir(), &dir).await?;
+        println!(
+            "snapshot-restore iteration {:.2}s against a reboot iteration {:.2}s on the same guest: {:.0}% (target <= 25%)",
+            s.restore_iteration_secs, s.reboot_iteration_secs, s.ratio_pct
+        );
+        std::fs::write(out.join("snapshot.json"), serde_json::to_vec_pretty(&s)?)?;
+    }
+    if matches!(a.which.as_str(), "parallel" | "all") {
+        let setup = rig::setup::prepare(&paths::build_dir(), "linux", accel).await?;
+        let dir = rig::rundir::create(&out, "parallel")?;
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let p = rig::bench::scale::parallel(setup.accel, 8, cores.max(2), &paths::build_dir(), &dir).await?;
+        let curve: Vec<String> = p.curve.iter().map(|(j, t)| format!("{j} guest(s) {t:.1}/min")).collect();
+        let guests = p.curve.last().map(|c| c.0).unwrap_or(1);
+        println!(
+            "parallel reboot iterations ({cores} cores): {}; speedup {:.2}x (target >= 1.6x for 2 guests); rig peak memory {:.1} MiB (target < {} MiB)",
+            curve.join(", "),
+            p.speedup,
+            p.rig_peak_mib,
+            50 + 10 * guests
+        );
+        std::fs::write(out.join("parallel.json"), serde_json::to_vec_pretty(&p)?)?;
     }
     if matches!(a.which.as_str(), "crash" | "all") {
         crate::bench_crash::run()?;

@@ -70,6 +70,9 @@ pub struct RigArgs {
     /// images × iterations), for N CI runners; join their reports with `cargo xtask report merge`.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
+    /// Reboot between iterations even where a case allows restoring a snapshot.
+    #[arg(long)]
+    pub no_snapshot: bool,
     /// Host-side memory dumps: at every panic and hang (`all`), panics only, or `none`.
     #[arg(long, default_value = "all", value_name = "all|panic|none")]
     pub dumps: String,
@@ -225,6 +228,7 @@ pub async fn run(a: &RigArgs) -> Result<i32> {
         jobs: plan.jobs,
         memory_budget_mib: a.memory_budget,
         shard: plan.shard,
+        snapshots: !a.no_snapshot,
     };
     let tty = std::io::stderr().is_terminal();
     let mut progress = |p: &Progress| show(p, tty);

@@ -45,6 +45,7 @@ pub async fn run(case: LoadedCase, accel: Accel, iterations: u32, build_dir: &Pa
         jobs: 1,
         memory_budget_mib: None,
         shard: None,
+        snapshots: true,
     };
     let report = campaign::run(&plan, &mut |_| {}).await;
     let run = report.runs.first().context("no run")?;

@@ -3,4 +3,5 @@
 
 pub mod boot;
 pub mod engine;
+pub mod scale;
 pub mod stats;

@@ -38,6 +38,10 @@ pub struct Case {
     /// runs on each. `--compare` overrides.
     #[serde(default)]
     pub compare: Vec<String>,
+    /// The race can start from a snapshot: boot once, run `setup`, save the VM state, and
+    /// restore it before each iteration instead of rebooting (`--no-snapshot` overrides).
+    #[serde(default)]
+    pub snapshot: bool,
     /// Steps run once per boot of the guest, before the iterations that use that boot.
     #[serde(default)]
     pub setup: Steps,

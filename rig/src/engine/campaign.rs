@@ -39,6 +39,8 @@ pub struct Plan {
     pub memory_budget_mib: Option<u64>,
     /// Run only this shard's share of the iterations.
     pub shard: Option<super::shard::Shard>,
+    /// Let cases that allow it restore a snapshot instead of rebooting (`--no-snapshot`: false).
+    pub snapshots: bool,
 }
 
 /// Progress, for the command line's progress line.
@@ -119,6 +121,7 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
             assigned: assigned[k].clone(),
             hunts: c.hunts.clone(),
             compared: *compared > 1,
+            mode: if c.snapshot && plan.snapshots { "snapshot-restore" } else { "boot" }.into(),
             stopped: None,
             not_run: None,
             iterations: Vec::new(),

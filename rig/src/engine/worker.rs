@@ -24,10 +24,17 @@ use crate::image::LinuxImage;
 use crate::machine::{Boot, CpuModel, MachineSpec};
 use crate::report::IterationResult;
 
+/// The VM state snapshot-restore iterations start from.
+const SNAPSHOT_TAG: &str = "rig-base";
+
 /// A booted guest with its watcher.
 struct Session {
     guest: Guest,
     watcher: Watcher,
+    /// Iterations restore the saved state first.
+    snapshot: bool,
+    /// The guest is still in the saved state (nothing ran since the snapshot or the restore).
+    pristine: std::cell::Cell<bool>,
 }
 
 /// Runs the assigned iterations of one case × CPU × image on up to `plan.jobs` guests at once.
@@ -189,10 +196,27 @@ async fn ran(
     seed: u64,
     index: u32,
 ) -> (Outcome, f64, Vec<crate::engine::ctx::StepRecord>, String) {
+    let evidence = s.guest.dir().display().to_string();
+    let mut restore = None;
+    if s.snapshot && !s.pristine.get() {
+        match s.guest.restore_snapshot(SNAPSHOT_TAG, Instant::now() + boot_timeout).await {
+            Ok(secs) => restore = Some(secs),
+            Err(e) => return (Outcome::Infra { reason: format!("restoring the snapshot: {e:#}") }, 0.0, Vec::new(), evidence),
+        }
+        // The restored guest would replay the same random numbers: give it fresh entropy.
+        let _ = s.guest.run(&format!("echo {seed:x}{index} > /dev/urandom"), Duration::from_secs(10)).await;
+    }
+    s.pristine.set(false);
     let dir = s.guest.dir().join(format!("iteration-{index}"));
     let spec = IterationSpec { steps: &c.steps, cpu, nested: c.guest.nested, boot_timeout, deadline, seed, dir: &dir, dumps: &plan.dumps };
     let r = iteration::run(&s.guest.link(), &s.watcher, &spec).await;
-    (r.outcome, r.secs, r.steps, s.guest.dir().display().to_string())
+    let mut steps = r.steps;
+    let mut secs = r.secs;
+    if let Some(t) = restore {
+        secs += t;
+        steps.insert(0, crate::engine::ctx::StepRecord { t: 0.0, step: "restore snapshot".into(), result: format!("restored {SNAPSHOT_TAG} in {t:.2}s"), boot: None });
+    }
+    (r.outcome, secs, steps, evidence)
 }
 
 /// Boots a fresh guest for the case, waits until it is ready and runs the case's setup steps.
@@ -209,6 +233,10 @@ async fn boot(plan: &Plan, image: &LinuxImage, c: &Case, cpu: &'static CpuModel,
     spec.vcpus = c.guest.vcpus;
     let profile = crate::profile::for_image(&c.guest.image).cloned().unwrap_or(crate::profile::LINUX);
     let keys = SshKeys { client_key: image.client_key.clone(), host_key: image.host_key.clone() };
+    let snapshot = c.snapshot && plan.snapshots;
+    if snapshot {
+        spec.state_disk = Some(state_disk(dir).map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?);
+    }
     let guest = Guest::launch(spec, profile, keys, dir).await.map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?;
     let watcher = Watcher::start(&guest.link(), Os::Linux);
     if let Err(e) = guest.wait_ready(Instant::now() + boot_timeout).await {
@@ -227,7 +255,20 @@ async fn boot(plan: &Plan, image: &LinuxImage, c: &Case, cpu: &'static CpuModel,
             });
         }
     }
-    Ok(Session { guest, watcher })
+    if snapshot && let Err(e) = guest.save_snapshot(SNAPSHOT_TAG).await {
+        guest.kill().await;
+        return Err(Outcome::Infra { reason: format!("saving the snapshot: {e:#}") });
+    }
+    Ok(Session { guest, watcher, snapshot, pristine: std::cell::Cell::new(true) })
+}
+
+/// Creates the qcow2 file that holds saved VM states.
+fn state_disk(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("state.qcow2");
+    let out = std::process::Command::new("qemu-img").args(["create", "-q", "-f", "qcow2"]).arg(&path).arg("4G").output()?;
+    anyhow::ensure!(out.status.success(), "qemu-img create {}: {}", path.display(), String::from_utf8_lossy(&out.stderr).trim());
+    Ok(path)
 }
 
 async fn load_image(build_dir: &std::path::Path, name: &str) -> anyhow::Result<LinuxImage> {

@@ -42,6 +42,9 @@ pub fn qemu_args(spec: &MachineSpec, fds: &ChannelFds) -> Vec<String> {
         }
         push(&["-drive", &drive]);
     }
+    if let Some(state) = &spec.state_disk {
+        push(&["-drive", &format!("if=none,id=rigstate,file={},format=qcow2", state.display())]);
+    }
     for (i, nic) in spec.nics.iter().enumerate() {
         let mut netdev = format!("user,id=net{i}");
         for f in &nic.forwards {
@@ -170,6 +173,14 @@ mod tests {
         s.serial_ports = 0;
         let a = qemu_args(&s, &ChannelFds { qmp: None, serials: vec![] });
         assert!(!a.iter().any(|x| x == "-S" || x == "-mon" || x.contains("id=qmp")));
+    }
+
+    #[test]
+    fn snapshot_state_disk_is_attached_to_no_device() {
+        let mut s = spec();
+        s.state_disk = Some("/run/x/state.qcow2".into());
+        let a = qemu_args(&s, &fds());
+        assert!(has_pair(&a, "-drive", "if=none,id=rigstate,file=/run/x/state.qcow2,format=qcow2"));
     }
 
     #[test]

@@ -109,6 +109,9 @@ pub struct MachineSpec {
     pub panic_action: PanicAction,
     /// `-device vmcoreinfo`, so host-side dumps carry the kernel's vmcoreinfo.
     pub vmcoreinfo: bool,
+    /// A qcow2 file attached to no device, holding saved VM states (`savevm`/`loadvm`) for
+    /// snapshot-restore iterations.
+    pub state_disk: Option<PathBuf>,
     /// Arguments appended verbatim.
     pub extra_args: Vec<String>,
 }
@@ -134,6 +137,7 @@ impl MachineSpec {
             pvpanic: true,
             panic_action: PanicAction::Pause,
             vmcoreinfo: true,
+            state_disk: None,
             extra_args: Vec::new(),
         }
     }

@@ -97,6 +97,7 @@ mod tests {
             assigned: outcomes.iter().map(|(i, _)| *i).collect(),
             hunts: None,
             compared: true,
+            mode: "boot".into(),
             stopped: None,
             not_run: None,
             iterations: outcomes

@@ -48,6 +48,10 @@ pub struct CaseRun {
     pub hunts: Option<crate::case::model::Signature>,
     /// Part of a comparison: judged by the comparison's conclusion, not iteration verdicts.
     pub compared: bool,
+    /// How iterations started: `boot` (each from the state the last one left, a fresh boot
+    /// after a failure) or `snapshot-restore` (each from the saved post-setup state).
+    #[serde(default)]
+    pub mode: String,
     /// Why it stopped before the planned iterations (`--until-panic`).
     pub stopped: Option<String>,
     /// Set when the case could not run at all (skipped or an infrastructure error).
