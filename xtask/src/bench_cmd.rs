@@ -107,7 +107,7 @@ pub async fn run(a: &BenchArgs) -> Result<i32> {
         let curve: Vec<String> = p.curve.iter().map(|(j, t)| format!("{j} guest(s) {t:.1}/min")).collect();
         let guests = p.curve.last().map(|c| c.0).unwrap_or(1);
         println!(
-            "parallel reboot iterations ({cores} cores): {}; speedup {:.2}x (target >= 1.6x for 2 guests); rig peak memory {:.1} MiB (target < {} MiB)",
+            "parallel reboot iterations (1-vCPU guests, {cores} cores): {}; speedup {:.2}x (target >= 1.6x for 2 guests); rig peak memory {:.1} MiB (target < {} MiB)",
             curve.join(", "),
             p.speedup,
             p.rig_peak_mib,

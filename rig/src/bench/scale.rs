@@ -79,7 +79,8 @@ pub async fn snapshot(accel: Accel, iterations: u32, build_dir: &Path, dir: &Pat
 pub async fn parallel(accel: Accel, iterations: u32, max_jobs: usize, build_dir: &Path, dir: &Path) -> Result<ParallelBench> {
     let mut curve = Vec::new();
     for jobs in 1..=max_jobs.max(1) {
-        let c = case("name: bench-parallel\nsteps:\n  - sleep: { min_ms: 0, max_ms: 500 }\n  - reboot: ssh\n")?;
+        // One vCPU per guest: under TCG a 2-vCPU guest alone keeps two host cores busy.
+        let c = case("name: bench-parallel\nguest: { vcpus: 1 }\nsteps:\n  - sleep: { min_ms: 0, max_ms: 500 }\n  - reboot: ssh\n")?;
         let p = plan(c, accel, iterations, jobs, build_dir, &dir.join(format!("jobs-{jobs}")));
         let began = Instant::now();
         let r = campaign::run(&p, &mut |_| {}).await;
