@@ -42,6 +42,10 @@ pub struct RigArgs {
     /// List the test cases and exit.
     #[arg(long)]
     pub list: bool,
+    /// Run every case on this image instead of the one it names (e.g. `linux-os7410-fixed`,
+    /// `coal`).
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
     /// Run each case on these images and compare them: the reference (the buggy build) first,
     /// then candidates. Prints per build the hit rate with its 95% interval and whether each
     /// candidate is fixed, with Fisher's exact test.
@@ -145,6 +149,16 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
         max_bytes: a.dump_max_mib.map(|m| m * 1024 * 1024),
         ..DumpOptions::default()
     };
+    let mut cases = cases;
+    if let Some(image) = &a.image {
+        if rig::profile::for_image(image).is_none() {
+            return Err(format!("--image: unknown image '{image}'; known images: {}", rig::image::known_images().join(", ")));
+        }
+        for c in &mut cases {
+            c.case.guest.image = image.clone();
+            c.case.compare.clear();
+        }
+    }
     if a.jobs == Some(0) {
         return Err("--jobs must be at least 1".into());
     }

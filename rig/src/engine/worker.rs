@@ -47,6 +47,12 @@ pub async fn run_case(plan: &Plan, lc: &LoadedCase, cpu: &'static CpuModel, indi
     if let Some(reason) = skip_reason(c.guest.vendor, c.guest.nested, cpu, plan.accel) {
         return not_run(Outcome::Skipped { reason });
     }
+    if plan.accel == crate::machine::Accel::Kvm
+        && c.guest.nested
+        && let Err(reason) = crate::host::nested::check(Path::new("/sys"), cpu.vendor)
+    {
+        return not_run(Outcome::Infra { reason });
+    }
     let budget = plan.memory_budget_mib.or_else(|| memory::available_mib().map(|m| m * 4 / 5)).unwrap_or(u64::MAX);
     let fit = memory::guests_that_fit(budget, c.guest.memory_mib);
     if fit == 0 {
