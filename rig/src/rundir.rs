@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 /// never share a directory).
 pub fn create(base: &Path, label: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(base).with_context(|| format!("creating run directory base {}", base.display()))?;
-    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(':', "").replace('Z', "");
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace([':', 'Z'], "");
     let label = sanitize(label);
     for n in 0..1000 {
         let name = if n == 0 { format!("{stamp}-{label}") } else { format!("{stamp}-{label}-{n}") };

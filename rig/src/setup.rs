@@ -63,7 +63,7 @@ pub async fn kvm_status(build_dir: &Path, image: &LinuxImage) -> KvmStatus {
     let _ = std::fs::remove_dir_all(&dir);
     let timeout = kvm_probe::probe_timeout();
     eprintln!("rig: probing KVM (a test boot, at most {:.0}s; the answer is cached until the host reboots)", timeout.as_secs_f64());
-    let s = kvm_probe::probe(&image, &dir, timeout).await;
+    let s = kvm_probe::probe(image, &dir, timeout).await;
     accel::store(&cache, &key, &s);
     s
 }

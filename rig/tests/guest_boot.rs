@@ -31,7 +31,7 @@ async fn boots_and_drives_console_ssh_and_qmp() {
     let image = common::image();
     let dir = common::evidence_dir("guest-boot");
     let spec = bootcheck::machine(&image, &options("epyc"));
-    let mut guest = Guest::launch(spec, LINUX, keys(&image), &dir).await.unwrap();
+    let guest = Guest::launch(spec, LINUX, keys(&image), &dir).await.unwrap();
     let boot = guest.wait_ready(Instant::now() + Duration::from_secs(120)).await.unwrap();
 
     // The console carried the ready marker with this boot's nonce, and SSH agrees.
@@ -99,7 +99,7 @@ async fn a_guest_that_never_gets_ready_is_a_deadline_with_the_console_tail() {
     if let rig::machine::Boot::Kernel { append, .. } = &mut spec.boot {
         *append = append.replace("rdinit=/init", "rdinit=/no-such-init");
     }
-    let mut guest = Guest::launch(spec, LINUX, keys(&image), &dir).await.unwrap();
+    let guest = Guest::launch(spec, LINUX, keys(&image), &dir).await.unwrap();
     let began = Instant::now();
     let e = guest.wait_ready(Instant::now() + Duration::from_secs(20)).await.unwrap_err();
     assert!(began.elapsed() < Duration::from_secs(25));
