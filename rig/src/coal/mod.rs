@@ -9,6 +9,8 @@ pub mod image;
 pub mod loader;
 pub mod machine;
 pub mod parts;
+pub mod replay;
+pub mod savecore;
 pub mod setup;
 pub mod source;
 
