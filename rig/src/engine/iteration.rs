@@ -105,7 +105,7 @@ impl Evidence<'_> {
         let dump = dump::capture_panic(self.link, self.dir, self.dumps).await;
         dump::flush_panic_console(self.link, Duration::from_secs(3)).await;
         let report = match s {
-            Sighting::Crash(r) => Some(r),
+            Sighting::Crash(r) => Some(super::watch::cause(r, &self.watcher.reports_since(self.from))),
             Sighting::GuestPanicked => self.watcher.report(self.from, Duration::from_secs(2)).await,
         };
         let title = report.as_ref().map(|r| r.title.clone()).unwrap_or_else(|| "guest panicked (GUEST_PANICKED, nothing readable on the console)".into());

@@ -14,7 +14,7 @@ use crate::guest::GuestLink;
 use crate::journal::{Cursor, Journal};
 
 /// The console has been quiet this long after a crash began: the report is complete.
-const QUIET: Duration = Duration::from_millis(1500);
+const QUIET: Duration = Duration::from_millis(3000);
 
 /// What the watcher saw.
 #[derive(Debug, Clone)]
@@ -97,6 +97,11 @@ impl Watcher {
         self.seen.since(from)
     }
 
+    /// The crash reports read from `from` on.
+    pub fn reports_since(&self, from: Cursor) -> Vec<CrashReport> {
+        self.since(from).into_iter().filter_map(|s| if let Sighting::Crash(r) = s { Some(r) } else { None }).collect()
+    }
+
     /// Waits for a fatal sighting from `from` on: GUEST_PANICKED or a fatal crash report.
     pub async fn wait_fatal(&self, from: Cursor, deadline: Instant) -> Option<Sighting> {
         self.seen.wait_for(from, deadline, |s| is_fatal(s).then(|| s.clone())).await.ok().map(|(_, s)| s)
@@ -112,10 +117,11 @@ impl Watcher {
                 _ => None,
             })
             .await;
+        let earlier = self.reports_since(from);
         match found {
-            Ok((_, r)) => Some(r),
+            Ok((_, r)) => Some(cause(r, &earlier)),
             // No fatal report: take any report (e.g. an oops whose panic line never came).
-            Err(_) => self.since(from).into_iter().find_map(|s| if let Sighting::Crash(r) = s { Some(r) } else { None }),
+            Err(_) => earlier.into_iter().next(),
         }
     }
 }
@@ -133,6 +139,20 @@ fn record(seen: &Journal<Sighting>, started: &Mutex<Option<Instant>>, events: Ve
     }
 }
 
+/// The report that names the bug. `Kernel panic - not syncing: Fatal exception` is the
+/// follow-on of an oops or BUG (panic_on_oops); when the console was quiet long enough between
+/// the two for them to be read as separate reports, the earlier one is the cause.
+pub fn cause(fatal: CrashReport, earlier: &[CrashReport]) -> CrashReport {
+    if !fatal.message.contains("Fatal exception") {
+        return fatal;
+    }
+    earlier
+        .iter()
+        .find(|r| r.text != fatal.text && !matches!(r.kind, crate::crash::CrashKind::Warning | crate::crash::CrashKind::Panic))
+        .cloned()
+        .unwrap_or(fatal)
+}
+
 /// A panic ends the iteration; a WARNING or an oops the kernel survives does not.
 pub fn is_fatal(s: &Sighting) -> bool {
     match s {
@@ -141,5 +161,25 @@ pub fn is_fatal(s: &Sighting) -> bool {
             use crate::crash::CrashKind::*;
             matches!(r.kind, Panic | Assertion) || r.text.contains("Kernel panic - not syncing")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crash::read_all;
+
+    #[test]
+    fn a_fatal_exception_panic_is_named_by_the_oops_before_it() {
+        let bug = "[    8.57] kernel BUG at vmm.c:106!\n[    8.57] invalid opcode: 0000 [#1] PREEMPT SMP NOPTI\n\
+[    8.57] RIP: 0010:vmm_zsd_destroy+0x97/0xa0 [vmm]\n[    8.57] Call Trace:\n[    8.57]  <TASK>\n\
+[    8.57]  zsd_apply_destroy+0x9e/0x120 [zones]\n[    8.57]  </TASK>\n[    8.59] ---[ end trace 0000000000000000 ]---\n";
+        let panic = "[    8.59] Kernel panic - not syncing: Fatal exception\n[    8.60] Kernel Offset: disabled\n";
+        let earlier = read_all(Os::Linux, bug.as_bytes());
+        let fatal = read_all(Os::Linux, panic.as_bytes()).pop().unwrap();
+        assert_eq!(cause(fatal.clone(), &earlier).title, "kernel BUG in vmm_zsd_destroy");
+        assert_eq!(cause(fatal.clone(), &[]).title, fatal.title);
+        let sysrq = read_all(Os::Linux, b"[ 3.1] Kernel panic - not syncing: sysrq triggered crash\n").pop().unwrap();
+        assert_eq!(cause(sysrq.clone(), &earlier).title, sysrq.title, "only Fatal exception panics are follow-ons");
     }
 }
