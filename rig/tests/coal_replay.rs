@@ -63,10 +63,10 @@ async fn setup_completes_then_the_login_prompt_is_ready() {
     let mut p = SetupProgress::default();
     let mut stages = Vec::new();
     for l in con.lines_since(0) {
-        if let Some(rig::coal::setup::SetupEvent::Stage { stage, .. }) = p.feed(&l.text) {
-            if stages.last() != Some(&stage) {
-                stages.push(stage);
-            }
+        if let Some(rig::coal::setup::SetupEvent::Stage { stage, .. }) = p.feed(&l.text)
+            && stages.last() != Some(&stage)
+        {
+            stages.push(stage);
         }
     }
     assert_eq!(p.complete, Some(842));
