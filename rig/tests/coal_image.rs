@@ -141,6 +141,11 @@ fn raw_image_is_prepared_and_left_alone() {
     // Prepared once: the same options find it again.
     let again = prepare(&PrepareOptions::new(usb.clone(), None, d.join("build"))).unwrap();
     assert_eq!(again.dir, img.dir);
+    let found = rig::coal::prepared(&d.join("build"));
+    assert_eq!(
+        found.iter().map(|i| i.dir.clone()).collect::<Vec<_>>(),
+        [img.dir.clone()]
+    );
     assert_eq!(fingerprint(&usb), before);
     let _ = std::fs::set_permissions(
         &img.usb_base,

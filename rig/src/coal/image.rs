@@ -392,3 +392,24 @@ fn generate_client_key(path: &Path, comment: &str) -> Result<String> {
         .with_context(|| format!("writing {}.pub", path.display()))?;
     Ok(public)
 }
+
+/// The prepared coal images under `build_dir`, newest first (for `--image coal` without
+/// `--from`: the engine takes the first).
+pub fn prepared(build_dir: &Path) -> Vec<CoalImage> {
+    let Ok(rd) = std::fs::read_dir(build_dir.join("images")) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(std::time::SystemTime, CoalImage)> = rd
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("coal-"))
+        .filter_map(|e| {
+            let img = CoalImage::load(&e.path()).ok()?;
+            let t = std::fs::metadata(e.path().join(MANIFEST))
+                .and_then(|m| m.modified())
+                .ok()?;
+            Some((t, img))
+        })
+        .collect();
+    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.into_iter().map(|(_, i)| i).collect()
+}

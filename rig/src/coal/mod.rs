@@ -14,4 +14,4 @@ pub mod savecore;
 pub mod setup;
 pub mod source;
 
-pub use image::{CoalImage, Manifest, PrepareOptions, prepare};
+pub use image::{CoalImage, Manifest, PrepareOptions, prepare, prepared};
