@@ -3,6 +3,7 @@
 mod bench_cmd;
 mod bench_crash;
 mod exit;
+mod image_cmd;
 mod paths;
 mod report_cmd;
 mod rig_cmd;
@@ -26,6 +27,8 @@ enum Command {
     Triage(triage::TriageArgs),
     /// Measure the rig's speed against baselines (boot overhead, ...).
     Bench(bench_cmd::BenchArgs),
+    /// Prepare a guest image from a user's file (SmartOS coal).
+    Image(image_cmd::ImageArgs),
     /// Work with run reports (merge the reports of sharded runs).
     Report(report_cmd::ReportArgs),
     /// Install the host prerequisites, build the guest image, and run the whole test suite.
@@ -43,6 +46,11 @@ fn main() {
         Command::Triage(args) => triage::run(&args),
         Command::Test(args) => test_cmd::run(&args),
         Command::Report(args) => report_cmd::run(&args),
+        // A file that is not what it should be is bad input (exit 2), not an infrastructure failure.
+        Command::Image(args) => image_cmd::run(&args).or_else(|e| {
+            eprintln!("error: {e:#}");
+            Ok(exit::USAGE)
+        }),
         Command::Bench(args) => run_async(async move { bench_cmd::run(&args).await }),
     };
     match code {
