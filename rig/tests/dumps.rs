@@ -392,15 +392,3 @@ async fn a_wedged_guest_gives_registers_tail_dump_and_an_nmi_panic() {
     guest.kill().await;
 }
 
-/// The figures `cargo xtask bench dumps` reports (run with `--ignored`: one more boot).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
-async fn bench_figures() {
-    let image = common::image();
-    let dir = common::evidence_dir("dumps-bench");
-    let b = rig::dump::bench::bench(&image, Accel::Tcg, &dir, 3)
-        .await
-        .unwrap();
-    eprintln!("{}", serde_json::to_string_pretty(&b).unwrap());
-    assert!(b.panic_to_dump_start_ms < 100.0, "{b:?}");
-}
