@@ -178,3 +178,35 @@ async fn snapshot_restore_iterations_start_clean_with_fresh_jitter() {
     assert_eq!(slept.len(), 3);
     assert!(slept[0] != slept[1] && slept[1] != slept[2], "fresh jitter per iteration: {slept:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_debug_build_reproduces_os7410_and_the_fixed_build_does_not() {
+    let c = rig::case::find(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testcases"), "os-7410-miniature").unwrap();
+    common::image();
+    let run_dir = common::evidence_dir("engine-os7410");
+    let plan = Plan {
+        cases: vec![c],
+        cpus: vec![cpu::lookup("epyc").unwrap()],
+        accel: Accel::Tcg,
+        iterations: Some(4),
+        build_dir: common::build_dir(),
+        run_dir: run_dir.clone(),
+        seed: 11,
+        compare: None,
+        until_panic: None,
+        dumps: rig::dump::DumpOptions { policy: rig::dump::DumpPolicy::None, ..Default::default() },
+        jobs: 2,
+        memory_budget_mib: None,
+        shard: None,
+        snapshots: true,
+    };
+    let r = campaign::run(&plan, &mut |_| {}).await;
+    assert_eq!(r.comparisons.len(), 1, "{r:#?}");
+    let cmp = &r.comparisons[0];
+    let (debug, fixed) = (&cmp.builds[0], &cmp.builds[1]);
+    assert_eq!(debug.image, "linux-os7410-debug");
+    assert!(debug.hits >= 1, "the debug build reproduces OS-7410 in 4 iterations: {debug:#?}");
+    assert!(debug.titles.iter().any(|(t, _)| t == "kernel BUG in vmm_zsd_destroy"), "{debug:#?}");
+    assert_eq!((fixed.iterations, fixed.panics), (4, 0), "{fixed:#?}");
+    assert_ne!(cmp.conclusions[0].status, "not_fixed");
+}

@@ -13,6 +13,10 @@ fn alive(pid: i32) -> bool {
 }
 
 fn start_rig(runs: &Path) -> Child {
+    start_rig_with(runs, &[])
+}
+
+fn start_rig_with(runs: &Path, extra: &[&str]) -> Child {
     assert!(
         Command::new("qemu-system-x86_64").arg("--version").stdout(Stdio::null()).status().is_ok(),
         "qemu-system-x86_64 is missing: run the suite through `cargo xtask test`, which installs it"
@@ -20,6 +24,7 @@ fn start_rig(runs: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["rig", "--cpu", "epyc", "--accel", "tcg", "--runs-dir"])
         .arg(runs)
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -42,17 +47,23 @@ fn wait_for_qemu(runs: &Path, rig: &mut Child) -> i32 {
 }
 
 fn find_pid(dir: &Path) -> Option<i32> {
-    for e in std::fs::read_dir(dir).ok()?.flatten() {
+    find_pids(dir).into_iter().next()
+}
+
+/// Every QEMU pid the rig recorded under `dir`.
+fn find_pids(dir: &Path) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let p = e.path();
         if p.is_dir() {
-            if let Some(pid) = find_pid(&p) {
-                return Some(pid);
-            }
-        } else if p.file_name().is_some_and(|n| n == "qemu.pid") {
-            return std::fs::read_to_string(&p).ok()?.trim().parse().ok();
+            out.extend(find_pids(&p));
+        } else if p.file_name().is_some_and(|n| n == "qemu.pid")
+            && let Some(pid) = std::fs::read_to_string(&p).ok().and_then(|s| s.trim().parse().ok())
+        {
+            out.push(pid);
         }
     }
-    None
+    out
 }
 
 fn runs_dir(name: &str) -> PathBuf {
@@ -95,4 +106,33 @@ fn sigterm_leaves_no_qemu() {
 #[test]
 fn a_killed_rig_leaves_no_qemu() {
     check_signal(libc::SIGKILL, "sigkill");
+}
+
+#[test]
+fn a_killed_rig_leaves_no_qemu_with_parallel_guests() {
+    let runs = runs_dir("parallel");
+    let mut rig = start_rig_with(&runs, &["--case", "kvm-reload-reboot-race", "--iterations", "4", "--jobs", "2"]);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let pids = loop {
+        if let Some(st) = rig.try_wait().unwrap() {
+            panic!("the rig exited ({st}) before starting two guests");
+        }
+        let pids: Vec<i32> = find_pids(&runs).into_iter().filter(|&p| alive(p)).collect();
+        if pids.len() >= 2 {
+            break pids;
+        }
+        assert!(Instant::now() < deadline, "two guests never ran at once");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(rig.id() as i32, libc::SIGKILL) };
+    let _ = rig.wait();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|&p| alive(p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for p in pids {
+        assert!(!alive(p), "QEMU {p} outlived the killed rig");
+    }
+    let _ = std::fs::remove_dir_all(&runs);
 }

@@ -10,6 +10,8 @@ pub fn render(r: &RunReport) -> String {
         let t = &run.tally;
         let verdict = match (run.verdict(), &run.not_run) {
             (_, Some(o)) => crate::report::junit::detail(o),
+            // A build in a comparison is judged by the comparison below, not by its iterations.
+            _ if run.compared => "compared below".into(),
             (Verdict::Pass, _) => "pass".into(),
             (Verdict::Fail, _) => "FAIL".into(),
             (Verdict::Error, _) => "ERROR".into(),
