@@ -278,6 +278,16 @@ fn state_disk(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
 }
 
 async fn load_image(build_dir: &std::path::Path, name: &str) -> anyhow::Result<LinuxImage> {
+    if crate::profile::for_image(name).is_some_and(|p| p.name == "illumos") {
+        let prepared = crate::coal::prepared(build_dir);
+        anyhow::bail!(
+            "image '{name}': {}; running cases on SmartOS is not wired into the engine yet (see images/coal/README.md)",
+            match prepared.first() {
+                Some(c) => format!("prepared in {}", c.dir.display()),
+                None => "not prepared: get one with `cargo xtask image coal --from coal-latest.tgz`".into(),
+            }
+        );
+    }
     let (dir, n) = (build_dir.to_path_buf(), name.to_string());
     tokio::task::spawn_blocking(move || crate::image::ensure_image(&dir, &n)).await?
 }
