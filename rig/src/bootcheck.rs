@@ -75,7 +75,8 @@ pub fn skip_reason(cpu: &CpuModel, nested: bool, accel: Accel) -> Option<String>
 
 /// The machine for a boot of the default Linux image.
 pub fn machine(image: &LinuxImage, o: &BootCheckOptions) -> MachineSpec {
-    let boot = Boot::Kernel { kernel: image.kernel.clone(), initrd: image.initrd.clone(), append: image.cmdline.clone() };
+    let boot =
+        Boot::Kernel { kernel: image.kernel.clone(), initrd: image.initrd.clone(), append: image.cmdline.clone() };
     let mut spec = MachineSpec::kernel_boot(o.cpu, o.accel, boot);
     spec.nested = o.nested;
     spec.memory_mib = o.memory_mib;
@@ -97,7 +98,10 @@ pub async fn run(image: &LinuxImage, o: &BootCheckOptions, dir: &Path) -> BootCh
         r.outcome = Outcome::Skipped(why);
         return r;
     }
-    if o.accel == Accel::Kvm && o.nested && let Err(why) = crate::host::nested::check(Path::new("/sys"), o.cpu.vendor) {
+    if o.accel == Accel::Kvm
+        && o.nested
+        && let Err(why) = crate::host::nested::check(Path::new("/sys"), o.cpu.vendor)
+    {
         r.outcome = Outcome::Error(why);
         return r;
     }
@@ -153,7 +157,11 @@ pub async fn check_cpu(link: &GuestLink, cpu: &CpuModel, nested: bool) -> anyhow
     if nested && let Some(module) = cpu.vendor.kvm_module() {
         let modules = link.run("cat /proc/modules", Duration::from_secs(10)).await?;
         let loaded = modules.lines().any(|l| l.split_whitespace().next() == Some(module));
-        findings.push(format!("{}: {module} {}", if loaded { "ok" } else { "MISMATCH" }, if loaded { "loaded" } else { "not loaded" }));
+        findings.push(format!(
+            "{}: {module} {}",
+            if loaded { "ok" } else { "MISMATCH" },
+            if loaded { "loaded" } else { "not loaded" }
+        ));
         ok &= loaded;
     }
     Ok(GuestCpuCheck { ok, findings, identity: id })

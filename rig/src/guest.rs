@@ -76,7 +76,13 @@ pub struct GuestLink {
 impl GuestLink {
     /// Waits for a boot whose ready marker appears at or after `from` and whose nonce differs
     /// from `previous`: proof that the guest really rebooted. `since` is when the reboot began.
-    pub async fn wait_boot(&self, from: Cursor, previous: Option<&str>, since: Instant, deadline: Instant) -> Result<BootInfo, GuestError> {
+    pub async fn wait_boot(
+        &self,
+        from: Cursor,
+        previous: Option<&str>,
+        since: Instant,
+        deadline: Instant,
+    ) -> Result<BootInfo, GuestError> {
         self.ssh.lock().unwrap().take();
         let ready = Pattern::regex(self.profile.ready_pattern).expect("profile ready pattern is a valid regex");
         let mut from = from;
@@ -223,7 +229,10 @@ impl Guest {
         let args = qemu_args(&spec, &fds);
         let note = "# fd=N: socket pairs the rig passes to QEMU (QMP, serial ports). To run this by hand,\n\
                     # replace `socket,id=X,fd=N` with `socket,id=X,path=/tmp/X.sock,server=on,wait=off`.\n";
-        std::fs::write(dir.join("qemu.cmdline"), format!("{note}{}\n", shell_line(&program.display().to_string(), &args)))?;
+        std::fs::write(
+            dir.join("qemu.cmdline"),
+            format!("{note}{}\n", shell_line(&program.display().to_string(), &args)),
+        )?;
         let start = Instant::now();
         let mut qemu = QemuProcess::spawn(&program, &args, inherit, &dir.join("qemu.stderr"))?;
         std::fs::write(dir.join("qemu.pid"), format!("{}\n", qemu.pid()))?;
@@ -250,8 +259,9 @@ impl Guest {
         let forwards_ssh = spec.nics.iter().flat_map(|n| &n.forwards).any(|f| f.guest_port == 22);
         let port = if forwards_ssh {
             let usernet = qmp.hmp("info usernet", QMP_TIMEOUT).await.context("reading the SSH port forward")?;
-            crate::usernet::forwarded_port(&usernet, 22)
-                .ok_or_else(|| anyhow!("QEMU set up no SSH forward to guest port 22; `info usernet` said:\n{usernet}"))?
+            crate::usernet::forwarded_port(&usernet, 22).ok_or_else(|| {
+                anyhow!("QEMU set up no SSH forward to guest port 22; `info usernet` said:\n{usernet}")
+            })?
         } else {
             0
         };
@@ -280,7 +290,13 @@ impl Guest {
     }
 
     /// [`GuestLink::wait_boot`], but a QEMU that exited is reported as such, with its stderr.
-    pub async fn wait_boot_checked(&self, from: Cursor, previous: Option<&str>, since: Instant, deadline: Instant) -> Result<BootInfo, GuestError> {
+    pub async fn wait_boot_checked(
+        &self,
+        from: Cursor,
+        previous: Option<&str>,
+        since: Instant,
+        deadline: Instant,
+    ) -> Result<BootInfo, GuestError> {
         match self.link.wait_boot(from, previous, since, deadline).await {
             Ok(b) => Ok(b),
             Err(e) => Err(self.exited_or(e).await),

@@ -62,7 +62,10 @@ pub fn check(model: &CpuModel, nested: bool, id: &CpuIdentity) -> CpuCheck {
         note(good, format!("model name '{}' (want '{}')", id.model_name, model.model_name_hint));
     }
     if nested && let Some(flag) = model.vendor.virt_flag() {
-        note(id.flags.contains(flag), format!("flag {flag} {}", if id.flags.contains(flag) { "present" } else { "absent" }));
+        note(
+            id.flags.contains(flag),
+            format!("flag {flag} {}", if id.flags.contains(flag) { "present" } else { "absent" }),
+        );
     }
     if model.vendor == Vendor::Host {
         note(true, format!("host CPU: {} {}", id.vendor_id, id.model_name));
@@ -96,7 +99,8 @@ flags\t\t: fpu vme de pse svm npt nrip_save\n\nprocessor\t: 1\nvendor_id\t: Auth
 
     #[test]
     fn intel_without_vmx_is_a_mismatch() {
-        let text = "processor: 0\nvendor_id: GenuineIntel\nmodel name: Intel Xeon Processor (Cascadelake)\nflags: fpu sse\n";
+        let text =
+            "processor: 0\nvendor_id: GenuineIntel\nmodel name: Intel Xeon Processor (Cascadelake)\nflags: fpu sse\n";
         let c = check(lookup("cascadelake").unwrap(), true, &parse_cpuinfo(text));
         assert!(!c.ok);
         assert!(c.findings.contains(&"MISMATCH: flag vmx absent".to_string()), "{:?}", c.findings);

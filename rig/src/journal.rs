@@ -159,7 +159,8 @@ mod tests {
     async fn close_ends_the_wait() {
         let j: Journal<u32> = Journal::new(10);
         let w = j.clone();
-        let h = tokio::spawn(async move { w.wait_for(0, Instant::now() + Duration::from_secs(5), |_| None::<()>).await });
+        let h =
+            tokio::spawn(async move { w.wait_for(0, Instant::now() + Duration::from_secs(5), |_| None::<()>).await });
         tokio::task::yield_now().await;
         j.close();
         assert_eq!(h.await.unwrap(), Err(WaitEnd::Closed));

@@ -24,6 +24,6 @@ pub mod qmp;
 pub mod report;
 pub mod rundir;
 pub mod setup;
-pub mod stats;
 pub mod ssh;
+pub mod stats;
 pub mod usernet;

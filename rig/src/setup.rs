@@ -6,8 +6,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::host::accel::{self, AccelChoice, KvmStatus, ProbeKey};
-use crate::host::prereqs::{self, Need};
 use crate::host::kvm_probe;
+use crate::host::prereqs::{self, Need};
 use crate::image::{self, LinuxImage};
 use crate::machine::Accel;
 use crate::qemu::qemu_binary;
@@ -37,7 +37,10 @@ pub struct Setup {
 /// Installs what is missing, builds (or finds) the image, and resolves the accelerator.
 pub async fn prepare(build_dir: &Path, image_name: &str, choice: AccelChoice) -> Result<Setup> {
     let needs: Vec<Need> = prereqs::BASE_NEEDS.iter().chain(IMAGE_NEEDS).copied().collect();
-    tokio::task::spawn_blocking(move || prereqs::ensure(&needs).and_then(|()| prereqs::ensure_apt_lists("linux-image-amd64"))).await??;
+    tokio::task::spawn_blocking(move || {
+        prereqs::ensure(&needs).and_then(|()| prereqs::ensure_apt_lists("linux-image-amd64"))
+    })
+    .await??;
     let dir = build_dir.to_path_buf();
     let name = image_name.to_string();
     let image = tokio::task::spawn_blocking(move || image::ensure_image(&dir, &name))
@@ -62,7 +65,10 @@ pub async fn kvm_status(build_dir: &Path, image: &LinuxImage) -> KvmStatus {
     let dir = build_dir.join("host/kvm-probe");
     let _ = std::fs::remove_dir_all(&dir);
     let timeout = kvm_probe::probe_timeout();
-    eprintln!("rig: probing KVM (a test boot, at most {:.0}s; the answer is cached until the host reboots)", timeout.as_secs_f64());
+    eprintln!(
+        "rig: probing KVM (a test boot, at most {:.0}s; the answer is cached until the host reboots)",
+        timeout.as_secs_f64()
+    );
     let s = kvm_probe::probe(image, &dir, timeout).await;
     accel::store(&cache, &key, &s);
     s

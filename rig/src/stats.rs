@@ -45,10 +45,8 @@ pub fn fisher_greater(a: u32, n1: u32, c: u32, n2: u32) -> f64 {
     let denom = ln_choose(total, hits);
     let lo = a;
     let hi = hits.min(n1);
-    let p: f64 = (lo..=hi)
-        .filter(|&x| hits - x <= n2)
-        .map(|x| (ln_choose(n1, x) + ln_choose(n2, hits - x) - denom).exp())
-        .sum();
+    let p: f64 =
+        (lo..=hi).filter(|&x| hits - x <= n2).map(|x| (ln_choose(n1, x) + ln_choose(n2, hits - x) - denom).exp()).sum();
     p.min(1.0)
 }
 
@@ -84,7 +82,11 @@ mod tests {
     #[test]
     fn fisher_known_values() {
         // 10/30 vs 0/30: one-sided p = C(30,10) / C(60,10) = 30045015 / 75394027566.
-        assert!(close(fisher_greater(10, 30, 0, 30), 30_045_015.0 / 75_394_027_566.0, 1e-9), "{}", fisher_greater(10, 30, 0, 30));
+        assert!(
+            close(fisher_greater(10, 30, 0, 30), 30_045_015.0 / 75_394_027_566.0, 1e-9),
+            "{}",
+            fisher_greater(10, 30, 0, 30)
+        );
         // Lady tasting tea: 3/4 vs 1/4 → 0.2429.
         assert!(close(fisher_greater(3, 4, 1, 4), 0.2429, 1e-3));
         // No difference: p = 1 at a = 0.

@@ -30,7 +30,11 @@ fn bad_cases_fail_with_file_line_column_and_message() {
     for e in std::fs::read_dir(&dir).unwrap() {
         let path = e.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
-        let want = text.lines().next().and_then(|l| l.strip_prefix("# ERROR: ")).unwrap_or_else(|| panic!("{} lacks an ERROR line", path.display()));
+        let want = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# ERROR: "))
+            .unwrap_or_else(|| panic!("{} lacks an ERROR line", path.display()));
         let err = rig::case::load(&path).expect_err(&format!("{} should not load", path.display()));
         let got = err.to_string();
         let prefix = format!("{}:", path.display());
@@ -92,6 +96,8 @@ steps:
     assert!(matches!(&c.steps[1].kind, Ssh { expect_status: Some(3), .. }));
     assert!(matches!(&c.steps[2].kind, Ssh { expect_status: None, .. }));
     assert_eq!(c.steps[2].timeout_secs, Some(5));
-    assert!(matches!(&c.steps[3].kind, Qmp { execute, arguments } if execute == "human-monitor-command" && arguments["command-line"] == "info status"));
+    assert!(
+        matches!(&c.steps[3].kind, Qmp { execute, arguments } if execute == "human-monitor-command" && arguments["command-line"] == "info status")
+    );
     assert!(matches!(&c.steps[7].kind, Race(r) if r.branches.len() == 2 && r.offset_ms.max_ms == 100));
 }

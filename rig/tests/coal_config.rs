@@ -8,9 +8,7 @@ use rig::coal::fat::{FatError, FatFs, create_image};
 use rig::coal::loader::{Kmdb, LoaderOptions, Nmi, merge};
 
 fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata/coal")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/coal").join(name)
 }
 
 fn golden(name: &str, actual: &str) {
@@ -18,14 +16,9 @@ fn golden(name: &str, actual: &str) {
     if std::env::var_os("RIG_BLESS").is_some() {
         std::fs::write(&path, actual).unwrap();
     }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (RIG_BLESS=1 writes it)", path.display()));
-    assert_eq!(
-        actual,
-        want,
-        "{} differs; RIG_BLESS=1 rewrites it",
-        path.display()
-    );
+    let want =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (RIG_BLESS=1 writes it)", path.display()));
+    assert_eq!(actual, want, "{} differs; RIG_BLESS=1 rewrites it", path.display());
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -38,10 +31,7 @@ fn scratch(name: &str) -> PathBuf {
 #[test]
 fn loader_conf_golden() {
     let input = std::fs::read_to_string(testdata("loader.conf.in")).unwrap();
-    golden(
-        "loader.conf.golden",
-        &merge(&input, &LoaderOptions::default()),
-    );
+    golden("loader.conf.golden", &merge(&input, &LoaderOptions::default()));
     let debug = LoaderOptions {
         autoboot_delay_secs: 0,
         nmi: Nmi::Kmdb,
@@ -56,13 +46,7 @@ fn answers_golden_and_mac_check() {
     let json = Answers::coal(ADMIN_MAC, EXTERNAL_MAC, "rig-coal-pw").to_json();
     golden("answers.json.golden", &json);
     check_macs(Path::new("answers.json"), &json, ADMIN_MAC, EXTERNAL_MAC).unwrap();
-    let e = check_macs(
-        Path::new("/x/private/answers.json"),
-        &json,
-        "52:54:00:12:34:56",
-        EXTERNAL_MAC,
-    )
-    .unwrap_err();
+    let e = check_macs(Path::new("/x/private/answers.json"), &json, "52:54:00:12:34:56", EXTERNAL_MAC).unwrap_err();
     assert_eq!(
         e.to_string(),
         "/x/private/answers.json: admin_nic is 00:50:56:34:60:4c, but the machine's admin_nic MAC is 52:54:00:12:34:56; \
@@ -77,29 +61,16 @@ fn fat_write_read_back_and_reopen() {
     create_image(&img, 40).unwrap();
     let fs = FatFs::open(&img).unwrap();
     assert_eq!(fs.partition.start, 2048 * 512);
-    assert!(matches!(
-        fs.read("boot/loader.conf"),
-        Err(FatError::Missing { .. })
-    ));
-    fs.write("/boot/loader.conf", b"console=\"ttyb\"\n")
-        .unwrap();
+    assert!(matches!(fs.read("boot/loader.conf"), Err(FatError::Missing { .. })));
+    fs.write("/boot/loader.conf", b"console=\"ttyb\"\n").unwrap();
     fs.write("private/answers.json", b"{}\n").unwrap();
-    fs.write("config.inc/root.authorized_keys", b"ssh-ed25519 AAAA rig\n")
-        .unwrap();
-    fs.write("boot/loader.conf", b"os_console=\"ttyb\"\n")
-        .unwrap();
+    fs.write("config.inc/root.authorized_keys", b"ssh-ed25519 AAAA rig\n").unwrap();
+    fs.write("boot/loader.conf", b"os_console=\"ttyb\"\n").unwrap();
     fs.close().unwrap();
 
     let fs = FatFs::open(&img).unwrap();
-    assert_eq!(
-        fs.read("boot/loader.conf").unwrap(),
-        b"os_console=\"ttyb\"\n",
-        "rewritten, not appended"
-    );
-    assert_eq!(
-        fs.read("/config.inc/root.authorized_keys").unwrap(),
-        b"ssh-ed25519 AAAA rig\n"
-    );
+    assert_eq!(fs.read("boot/loader.conf").unwrap(), b"os_console=\"ttyb\"\n", "rewritten, not appended");
+    assert_eq!(fs.read("/config.inc/root.authorized_keys").unwrap(), b"ssh-ed25519 AAAA rig\n");
     let mut root = fs.list("/").unwrap();
     root.sort();
     assert_eq!(root, ["boot", "config.inc", "private"]);
@@ -113,9 +84,7 @@ fn image_without_fat_is_named() {
     std::fs::write(&img, vec![0u8; 1 << 20]).unwrap();
     let e = FatFs::open(&img).err().unwrap().to_string();
     assert!(
-        e.contains(&img.display().to_string())
-            && e.contains("no FAT partition")
-            && e.contains("no MBR boot signature"),
+        e.contains(&img.display().to_string()) && e.contains("no FAT partition") && e.contains("no MBR boot signature"),
         "{e}"
     );
 
@@ -124,9 +93,6 @@ fn image_without_fat_is_named() {
     rig::coal::parts::write_mbr(&mut s0[..512], 0x83, 1, 2000);
     std::fs::write(&img, &s0).unwrap();
     let e = FatFs::open(&img).err().unwrap().to_string();
-    assert!(
-        e.contains("MBR partitions 1: type 0x83") && e.contains("expected a SmartOS USB image"),
-        "{e}"
-    );
+    assert!(e.contains("MBR partitions 1: type 0x83") && e.contains("expected a SmartOS USB image"), "{e}");
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -22,28 +22,15 @@ fn scratch(name: &str) -> PathBuf {
 fn fake_usb(path: &Path) {
     create_image(path, 40).unwrap();
     let fs = FatFs::open(path).unwrap();
-    let conf =
-        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/coal/loader.conf.in"))
-            .unwrap();
+    let conf = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/coal/loader.conf.in")).unwrap();
     fs.write("boot/loader.conf", &conf).unwrap();
-    fs.write(
-        &format!("os/{PI}/platform/i86pc/kernel/amd64/unix"),
-        b"\x7fELF unix",
-    )
-    .unwrap();
-    fs.write(
-        &format!("os/{PI}/platform/i86pc/amd64/boot_archive"),
-        b"archive",
-    )
-    .unwrap();
+    fs.write(&format!("os/{PI}/platform/i86pc/kernel/amd64/unix"), b"\x7fELF unix").unwrap();
+    fs.write(&format!("os/{PI}/platform/i86pc/amd64/boot_archive"), b"archive").unwrap();
     fs.close().unwrap();
 }
 
 fn tarball(path: &Path, files: &[(&str, &[u8])]) {
-    let gz = flate2::write::GzEncoder::new(
-        std::fs::File::create(path).unwrap(),
-        flate2::Compression::fast(),
-    );
+    let gz = flate2::write::GzEncoder::new(std::fs::File::create(path).unwrap(), flate2::Compression::fast());
     let mut t = tar::Builder::new(gz);
     for (name, data) in files {
         let mut h = tar::Header::new_gnu();
@@ -58,10 +45,7 @@ fn tarball(path: &Path, files: &[(&str, &[u8])]) {
 /// Content hash and mtime: the proof an input was not touched.
 fn fingerprint(p: &Path) -> (String, std::time::SystemTime) {
     let h = Sha256::digest(std::fs::read(p).unwrap());
-    (
-        h.iter().map(|b| format!("{b:02x}")).collect(),
-        std::fs::metadata(p).unwrap().modified().unwrap(),
-    )
+    (h.iter().map(|b| format!("{b:02x}")).collect(), std::fs::metadata(p).unwrap().modified().unwrap())
 }
 
 fn read(img: &Path, inner: &str) -> String {
@@ -76,14 +60,7 @@ fn raw_image_is_prepared_and_left_alone() {
     let before = fingerprint(&usb);
     let img = prepare(&PrepareOptions::new(usb.clone(), None, d.join("build"))).unwrap();
     assert_eq!(fingerprint(&usb), before, "the input was modified");
-    assert!(
-        img.dir
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .starts_with("coal-")
-    );
+    assert!(img.dir.file_name().unwrap().to_str().unwrap().starts_with("coal-"));
     assert_eq!(img.platform, PI);
 
     let conf = read(&img.usb_base, "boot/loader.conf");
@@ -96,61 +73,30 @@ fn raw_image_is_prepared_and_left_alone() {
     ] {
         assert!(conf.contains(want), "loader.conf lacks {want}:\n{conf}");
     }
-    assert!(
-        !conf.contains("platform-version"),
-        "no --platform: the image's own choice is kept"
-    );
+    assert!(!conf.contains("platform-version"), "no --platform: the image's own choice is kept");
     let answers = read(&img.usb_base, "private/answers.json");
-    assert!(
-        answers.contains("\"admin_nic\": \"00:50:56:34:60:4c\""),
-        "{answers}"
-    );
+    assert!(answers.contains("\"admin_nic\": \"00:50:56:34:60:4c\""), "{answers}");
     let keys = read(&img.usb_base, "config.inc/root.authorized_keys");
-    assert_eq!(
-        keys,
-        std::fs::read_to_string(img.client_key.with_extension("pub")).unwrap()
-    );
+    assert_eq!(keys, std::fs::read_to_string(img.client_key.with_extension("pub")).unwrap());
     assert!(keys.starts_with("ssh-ed25519 "));
-    assert!(
-        std::fs::metadata(&img.usb_base)
-            .unwrap()
-            .permissions()
-            .readonly()
-    );
+    assert!(std::fs::metadata(&img.usb_base).unwrap().permissions().readonly());
 
-    let info = std::process::Command::new("qemu-img")
-        .args(["info", "--output=json"])
-        .arg(&img.usb)
-        .output()
-        .unwrap();
+    let info = std::process::Command::new("qemu-img").args(["info", "--output=json"]).arg(&img.usb).output().unwrap();
     let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
     assert_eq!(info["backing-filename"], "usb.img");
     assert_eq!(info["backing-filename-format"], "raw");
-    let info = std::process::Command::new("qemu-img")
-        .args(["info", "--output=json"])
-        .arg(&img.zpool)
-        .output()
-        .unwrap();
+    let info = std::process::Command::new("qemu-img").args(["info", "--output=json"]).arg(&img.zpool).output().unwrap();
     let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
     assert_eq!(info["virtual-size"], 60u64 << 30);
-    assert!(
-        info["actual-size"].as_u64().unwrap() < 16 << 20,
-        "the zpool disk is sparse"
-    );
+    assert!(info["actual-size"].as_u64().unwrap() < 16 << 20, "the zpool disk is sparse");
 
     // Prepared once: the same options find it again.
     let again = prepare(&PrepareOptions::new(usb.clone(), None, d.join("build"))).unwrap();
     assert_eq!(again.dir, img.dir);
     let found = rig::coal::prepared(&d.join("build"));
-    assert_eq!(
-        found.iter().map(|i| i.dir.clone()).collect::<Vec<_>>(),
-        [img.dir.clone()]
-    );
+    assert_eq!(found.iter().map(|i| i.dir.clone()).collect::<Vec<_>>(), [img.dir.clone()]);
     assert_eq!(fingerprint(&usb), before);
-    let _ = std::fs::set_permissions(
-        &img.usb_base,
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    );
+    let _ = std::fs::set_permissions(&img.usb_base, std::os::unix::fs::PermissionsExt::from_mode(0o644));
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -164,10 +110,7 @@ fn coal_tarball_and_debug_platform() {
     tarball(
         &coal,
         &[
-            (
-                "coal-master-20181206T011455Z-g1234567-4gb.vmwarevm/USB-headnode.vmx",
-                b"config",
-            ),
+            ("coal-master-20181206T011455Z-g1234567-4gb.vmwarevm/USB-headnode.vmx", b"config"),
             (
                 "coal-master-20181206T011455Z-g1234567-4gb.vmwarevm/coal-master-20181206T011455Z-g1234567-8gb.img",
                 &bytes,
@@ -178,57 +121,21 @@ fn coal_tarball_and_debug_platform() {
     tarball(
         &platform,
         &[
-            (
-                "platform-20190101T000000Z/i86pc/kernel/amd64/unix",
-                b"\x7fELF debug unix",
-            ),
-            (
-                "platform-20190101T000000Z/i86pc/amd64/boot_archive",
-                b"debug archive",
-            ),
+            ("platform-20190101T000000Z/i86pc/kernel/amd64/unix", b"\x7fELF debug unix"),
+            ("platform-20190101T000000Z/i86pc/amd64/boot_archive", b"debug archive"),
             ("platform-20190101T000000Z/root.password", b"secret"),
         ],
     );
     let (c0, p0) = (fingerprint(&coal), fingerprint(&platform));
-    let img = prepare(&PrepareOptions::new(
-        coal.clone(),
-        Some(platform.clone()),
-        d.join("build"),
-    ))
-    .unwrap();
-    assert_eq!(
-        (fingerprint(&coal), fingerprint(&platform)),
-        (c0, p0),
-        "an input was modified"
-    );
+    let img = prepare(&PrepareOptions::new(coal.clone(), Some(platform.clone()), d.join("build"))).unwrap();
+    assert_eq!((fingerprint(&coal), fingerprint(&platform)), (c0, p0), "an input was modified");
     assert_eq!(img.platform, "20190101T000000Z");
-    assert!(
-        img.manifest
-            .source_entry
-            .as_deref()
-            .unwrap()
-            .ends_with("-8gb.img")
-    );
-    assert_eq!(
-        read(
-            &img.usb_base,
-            "os/20190101T000000Z/platform/i86pc/kernel/amd64/unix"
-        ),
-        "\x7fELF debug unix"
-    );
+    assert!(img.manifest.source_entry.as_deref().unwrap().ends_with("-8gb.img"));
+    assert_eq!(read(&img.usb_base, "os/20190101T000000Z/platform/i86pc/kernel/amd64/unix"), "\x7fELF debug unix");
     let conf = read(&img.usb_base, "boot/loader.conf");
-    assert!(
-        conf.contains("platform-version=\"20190101T000000Z\""),
-        "{conf}"
-    );
-    assert!(
-        conf.contains("bootfile=\"/os/20190101T000000Z/platform/i86pc/kernel/amd64/unix\""),
-        "{conf}"
-    );
-    let _ = std::fs::set_permissions(
-        &img.usb_base,
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    );
+    assert!(conf.contains("platform-version=\"20190101T000000Z\""), "{conf}");
+    assert!(conf.contains("bootfile=\"/os/20190101T000000Z/platform/i86pc/kernel/amd64/unix\""), "{conf}");
+    let _ = std::fs::set_permissions(&img.usb_base, std::os::unix::fs::PermissionsExt::from_mode(0o644));
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -237,26 +144,17 @@ fn bad_inputs_are_named() {
     let d = scratch("bad");
     let build = d.join("build");
     let err = |from: &Path, platform: Option<&Path>| {
-        let e = prepare(&PrepareOptions::new(
-            from.to_path_buf(),
-            platform.map(Path::to_path_buf),
-            build.clone(),
-        ))
-        .unwrap_err();
+        let e = prepare(&PrepareOptions::new(from.to_path_buf(), platform.map(Path::to_path_buf), build.clone()))
+            .unwrap_err();
         format!("{e:#}")
     };
 
     let not_coal = d.join("something.tgz");
-    tarball(
-        &not_coal,
-        &[("src/main.rs", b"fn main() {}"), ("README", b"hi")],
-    );
+    tarball(&not_coal, &[("src/main.rs", b"fn main() {}"), ("README", b"hi")]);
     let before = fingerprint(&not_coal);
     let e = err(&not_coal, None);
     assert!(
-        e.contains(&not_coal.display().to_string())
-            && e.contains("not a coal tarball")
-            && e.contains("*-8gb.img"),
+        e.contains(&not_coal.display().to_string()) && e.contains("not a coal tarball") && e.contains("*-8gb.img"),
         "{e}"
     );
     assert!(e.contains("src/main.rs"), "says what it found: {e}");
@@ -267,10 +165,7 @@ fn bad_inputs_are_named() {
     rig::coal::parts::write_mbr(&mut b[..512], 0x83, 2048, 2048);
     std::fs::write(&blank, &b).unwrap();
     let e = err(&blank, None);
-    assert!(
-        e.starts_with(&format!("{}: no FAT partition", blank.display())),
-        "{e}"
-    );
+    assert!(e.starts_with(&format!("{}: no FAT partition", blank.display())), "{e}");
 
     let text = d.join("notes.txt");
     std::fs::write(&text, "hello").unwrap();
@@ -283,38 +178,21 @@ fn bad_inputs_are_named() {
     tarball(&wrong, &[("platform/i86pc/kernel/amd64/unix", b"x")]);
     let e = err(&usb, Some(&wrong));
     assert!(
-        e.contains("platform-wrong.tgz: not a SmartOS platform tarball")
-            && e.contains("entry platform/i86pc"),
+        e.contains("platform-wrong.tgz: not a SmartOS platform tarball") && e.contains("entry platform/i86pc"),
         "{e}"
     );
     let partial = d.join("platform-partial.tgz");
-    tarball(
-        &partial,
-        &[("platform-20190101T000000Z/i86pc/kernel/amd64/unix", b"x")],
-    );
+    tarball(&partial, &[("platform-20190101T000000Z/i86pc/kernel/amd64/unix", b"x")]);
     let e = err(&usb, Some(&partial));
-    assert!(
-        e.contains("platform-20190101T000000Z/i86pc/amd64/boot_archive is missing"),
-        "{e}"
-    );
+    assert!(e.contains("platform-20190101T000000Z/i86pc/amd64/boot_archive is missing"), "{e}");
 
     let plain_fat = d.join("plain.img");
     create_image(&plain_fat, 34).unwrap();
     let e = err(&plain_fat, None);
-    assert!(
-        e.contains("plain.img: the FAT partition has no /os/ directory"),
-        "{e}"
-    );
+    assert!(e.contains("plain.img: the FAT partition has no /os/ directory"), "{e}");
     // Nothing half-made is left behind.
-    let left: Vec<_> = std::fs::read_dir(build.join("images"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
-    assert!(
-        left.iter().all(|n| n.to_string_lossy().ends_with(".lock")),
-        "{left:?}"
-    );
+    let left: Vec<_> = std::fs::read_dir(build.join("images")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.iter().all(|n| n.to_string_lossy().ends_with(".lock")), "{left:?}");
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -325,29 +203,14 @@ fn coal_qemu_command_line() {
     fake_usb(&usb);
     let img = prepare(&PrepareOptions::new(usb, None, d.join("build"))).unwrap();
     let spec = img.machine(lookup("epyc").unwrap(), Accel::Kvm, 8192, 4);
-    let a = qemu_args(
-        &spec,
-        &ChannelFds {
-            qmp: Some(3),
-            serials: vec![4, 5],
-        },
-    );
+    let a = qemu_args(&spec, &ChannelFds { qmp: Some(3), serials: vec![4, 5] });
     let pair = |f: &str, v: &str| a.windows(2).any(|w| w[0] == f && w[1] == v);
     let usb = img.usb.display();
     let zpool = img.zpool.display();
     assert!(pair("-boot", "order=c"));
     assert!(pair("-m", "8192") && pair("-smp", "4"));
-    assert!(
-        pair("-drive", &format!("file={usb},format=qcow2,if=ide,index=0")),
-        "{a:?}"
-    );
-    assert!(
-        pair(
-            "-drive",
-            &format!("file={zpool},format=qcow2,if=virtio,index=1")
-        ),
-        "{a:?}"
-    );
+    assert!(pair("-drive", &format!("file={usb},format=qcow2,if=ide,index=0")), "{a:?}");
+    assert!(pair("-drive", &format!("file={zpool},format=qcow2,if=virtio,index=1")), "{a:?}");
     assert!(pair("-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:0-:22"));
     assert!(pair("-netdev", "user,id=net1"));
     assert!(pair("-device", "e1000,netdev=net0,mac=00:50:56:34:60:4c"));
@@ -361,25 +224,13 @@ fn coal_qemu_command_line() {
         "net1.host=10.88.88.2",
         "net1.dns=10.88.88.3",
     ] {
-        assert!(
-            pair("-set", &format!("netdev.{set}")),
-            "no -set netdev.{set}: {a:?}"
-        );
+        assert!(pair("-set", &format!("netdev.{set}")), "no -set netdev.{set}: {a:?}");
     }
     let set_at = a.iter().position(|x| x == "-set").unwrap();
     let netdev_at = a.iter().rposition(|x| x == "-netdev").unwrap();
-    assert!(
-        set_at > netdev_at,
-        "-set must follow the -netdev it changes"
-    );
+    assert!(set_at > netdev_at, "-set must follow the -netdev it changes");
     assert!(pair("-serial", "chardev:serial0") && pair("-serial", "chardev:serial1"));
-    assert!(!a.iter().any(|x| x == "pvpanic"
-        || x == "vmcoreinfo"
-        || x.contains("kvm-pit")
-        || x.contains("-no-hpet")));
-    let _ = std::fs::set_permissions(
-        &img.usb_base,
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    );
+    assert!(!a.iter().any(|x| x == "pvpanic" || x == "vmcoreinfo" || x.contains("kvm-pit") || x.contains("-no-hpet")));
+    let _ = std::fs::set_permissions(&img.usb_base, std::os::unix::fs::PermissionsExt::from_mode(0o644));
     let _ = std::fs::remove_dir_all(&d);
 }

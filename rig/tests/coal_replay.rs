@@ -26,12 +26,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn script(name: &str) -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("testdata/coal")
-            .join(name),
-    )
-    .unwrap()
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/coal").join(name)).unwrap()
 }
 
 /// A console task on one end of a socket pair, the replay on the other.
@@ -91,20 +86,10 @@ async fn setup_completes_then_the_login_prompt_is_ready() {
     // ILLUMOS ready pattern matches; a wait on complete lines does not see it.
     let ready = Pattern::regex(ILLUMOS.ready_pattern).unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(
-        ready.find(&con.partial()).as_deref(),
-        Some("headnode console login:")
-    );
-    assert!(
-        con.wait_for(&ready, 0, Instant::now() + Duration::from_millis(200))
-            .await
-            .is_err()
-    );
+    assert_eq!(ready.find(&con.partial()).as_deref(), Some("headnode console login:"));
+    assert!(con.wait_for(&ready, 0, Instant::now() + Duration::from_millis(200)).await.is_err());
     let timed = std::fs::read_to_string(dir.join("ttyS1.timed.log")).unwrap();
-    assert!(
-        timed.contains("] ==> Setup complete (in 842 seconds)."),
-        "{timed}"
-    );
+    assert!(timed.contains("] ==> Setup complete (in 842 seconds)."), "{timed}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -118,42 +103,23 @@ async fn os7410_panic_dump_reboot_and_savecore() {
         let mut r = CrashReader::new(Os::Illumos);
         let mut events = Vec::new();
         // As the watcher does: a quiet console (or a closed one) flushes the pending report.
-        while let Ok(Ok(bytes)) =
-            tokio::time::timeout(Duration::from_secs(1), chunks_rx.recv()).await
-        {
+        while let Ok(Ok(bytes)) = tokio::time::timeout(Duration::from_secs(1), chunks_rx.recv()).await {
             events.extend(r.feed(&bytes).into_iter().map(|e| (Instant::now(), e)));
         }
         events.extend(r.flush().into_iter().map(|e| (Instant::now(), e)));
         events
     });
-    let rebooting = con
-        .wait_for(&Pattern::literal("rebooting..."), 0, soon(30))
-        .await
-        .unwrap();
-    let next_boot = con
-        .wait_for(
-            &Pattern::literal("SunOS Release"),
-            rebooting.cursor,
-            soon(30),
-        )
-        .await
-        .unwrap();
+    let rebooting = con.wait_for(&Pattern::literal("rebooting..."), 0, soon(30)).await.unwrap();
+    let next_boot = con.wait_for(&Pattern::literal("SunOS Release"), rebooting.cursor, soon(30)).await.unwrap();
     let theirs = player.await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let ready = Pattern::regex(ILLUMOS.ready_pattern).unwrap();
-    assert_eq!(
-        ready.find(&con.partial()).as_deref(),
-        Some("headnode console login:"),
-        "ready again after the reboot"
-    );
+    assert_eq!(ready.find(&con.partial()).as_deref(), Some("headnode console login:"), "ready again after the reboot");
     drop(theirs);
     con.drain(Duration::from_secs(2)).await;
     let events = reader.await.unwrap();
 
-    let started: Vec<_> = events
-        .iter()
-        .filter(|(_, e)| matches!(e, Event::CrashStarted { .. }))
-        .collect();
+    let started: Vec<_> = events.iter().filter(|(_, e)| matches!(e, Event::CrashStarted { .. })).collect();
     let reports: Vec<_> = events
         .iter()
         .filter_map(|(t, e)| match e {
@@ -161,62 +127,32 @@ async fn os7410_panic_dump_reboot_and_savecore() {
             _ => None,
         })
         .collect();
-    assert_eq!(
-        started.len(),
-        2,
-        "the panic and savecore's `reboot after panic`: {events:?}"
-    );
+    assert_eq!(started.len(), 2, "the panic and savecore's `reboot after panic`: {events:?}");
     assert_eq!(reports.len(), 2, "{events:?}");
     let (at, panic) = reports[0];
-    assert_eq!(
-        panic.title,
-        "assertion failed: !zsd->vz_active in vmm_zsd_destroy"
-    );
+    assert_eq!(panic.title, "assertion failed: !zsd->vz_active in vmm_zsd_destroy");
     assert_eq!(panic.kind, CrashKind::Assertion);
     assert!(!panic.corrupted);
     assert_eq!(panic.frames.len(), 8);
-    assert!(
-        panic
-            .text
-            .ends_with("100% done: 412346 pages dumped, dump succeeded"),
-        "{}",
-        panic.text
-    );
-    assert!(
-        panic.text.contains("dumping:  0:01  37% done"),
-        "the \\r progress rewrites are lines of the report"
-    );
+    assert!(panic.text.ends_with("100% done: 412346 pages dumped, dump succeeded"), "{}", panic.text);
+    assert!(panic.text.contains("dumping:  0:01  37% done"), "the \\r progress rewrites are lines of the report");
     // Complete when the dump ended: before the next boot's banner reached the console.
     let banner = &con.lines_since(next_boot.cursor)[0];
-    assert!(
-        *at <= start + banner.t,
-        "the report completed only after the next boot's banner"
-    );
+    assert!(*at <= start + banner.t, "the report completed only after the next boot's banner");
 
     let (_, saved) = reports[1];
-    assert_eq!(
-        saved.title, "assertion failed: !zsd->vz_active",
-        "savecore's line carries the message, no stack"
-    );
+    assert_eq!(saved.title, "assertion failed: !zsd->vz_active", "savecore's line carries the message, no stack");
     assert!(saved.corrupted);
 
-    let lines: Vec<SavecoreLine> = con
-        .lines_since(0)
-        .iter()
-        .filter_map(|l| savecore::parse(&l.text))
-        .collect();
+    let lines: Vec<SavecoreLine> = con.lines_since(0).iter().filter_map(|l| savecore::parse(&l.text)).collect();
     assert_eq!(
         lines,
         [
             SavecoreLine::RebootAfterPanic(
-                "assertion failed: !zsd->vz_active, file: ../../i86pc/io/vmm/vmm_zsd.c, line: 162"
-                    .into()
+                "assertion failed: !zsd->vz_active, file: ../../i86pc/io/vmm/vmm_zsd.c, line: 162".into()
             ),
             SavecoreLine::DumpTime("Thu Dec  6 01:30:12 2018".into()),
-            SavecoreLine::Saving {
-                path: "/var/crash/volatile/vmdump.0".into(),
-                compressed: true
-            },
+            SavecoreLine::Saving { path: "/var/crash/volatile/vmdump.0".into(), compressed: true },
             SavecoreLine::Decompress("savecore -vf /var/crash/volatile/vmdump.0".into()),
         ]
     );
@@ -226,17 +162,10 @@ async fn os7410_panic_dump_reboot_and_savecore() {
         .lines_since(0)
         .iter()
         .filter_map(|l| match p.feed(&l.text) {
-            Some(rig::coal::setup::SetupEvent::Stage {
-                stage: Stage::Reboot,
-                detail,
-            }) => Some(detail),
+            Some(rig::coal::setup::SetupEvent::Stage { stage: Stage::Reboot, detail }) => Some(detail),
             _ => None,
         })
         .collect();
-    assert_eq!(
-        halts,
-        ["22", ""],
-        "`reboot: Halting 22 zones.` then the panic's `rebooting...`"
-    );
+    assert_eq!(halts, ["22", ""], "`reboot: Halting 22 zones.` then the panic's `rebooting...`");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -15,10 +15,7 @@ const TITLE_AGREEMENT_FLOOR: f64 = 93.6;
 fn corpus_dir() -> PathBuf {
     match std::env::var_os("RIG_SYZKALLER_CORPUS") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/corpus/syzkaller-linux/cases"
-        )),
+        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus/syzkaller-linux/cases")),
     }
 }
 
@@ -27,17 +24,9 @@ fn scored() -> &'static Score {
     SCORE.get_or_init(|| {
         let dir = corpus_dir();
         let cases = load_dir(&dir).unwrap_or_else(|e| {
-            panic!(
-                "syzkaller corpus not found at {} ({e}); set RIG_SYZKALLER_CORPUS",
-                dir.display()
-            )
+            panic!("syzkaller corpus not found at {} ({e}); set RIG_SYZKALLER_CORPUS", dir.display())
         });
-        assert!(
-            cases.len() > 100,
-            "only {} cases in {}",
-            cases.len(),
-            dir.display()
-        );
+        assert!(cases.len() > 100, "only {} cases in {}", cases.len(), dir.display());
         score(Os::Linux, &cases)
     })
 }
@@ -52,12 +41,7 @@ fn report(s: &Score) -> String {
         s.with_title
     );
     for m in &s.misses {
-        out += &format!(
-            "  {}: want {:?} got {:?}\n",
-            m.path.display(),
-            m.want,
-            m.got
-        );
+        out += &format!("  {}: want {:?} got {:?}\n", m.path.display(), m.want, m.got);
     }
     out
 }
@@ -65,30 +49,14 @@ fn report(s: &Score) -> String {
 #[test]
 fn crash_no_crash_agreement_holds() {
     let s = scored();
-    assert!(
-        s.crash_percent() >= 98.0,
-        "below the 98% target\n{}",
-        report(s)
-    );
-    assert!(
-        s.crash_percent() >= CRASH_AGREEMENT_FLOOR,
-        "slid below the floor\n{}",
-        report(s)
-    );
+    assert!(s.crash_percent() >= 98.0, "below the 98% target\n{}", report(s));
+    assert!(s.crash_percent() >= CRASH_AGREEMENT_FLOOR, "slid below the floor\n{}", report(s));
 }
 
 #[test]
 fn title_agreement_holds() {
     let s = scored();
     eprintln!("{}", report(s));
-    assert!(
-        s.title_percent() >= 70.0,
-        "below the 70% target\n{}",
-        report(s)
-    );
-    assert!(
-        s.title_percent() >= TITLE_AGREEMENT_FLOOR,
-        "slid below the floor\n{}",
-        report(s)
-    );
+    assert!(s.title_percent() >= 70.0, "below the 70% target\n{}", report(s));
+    assert!(s.title_percent() >= TITLE_AGREEMENT_FLOOR, "slid below the floor\n{}", report(s));
 }

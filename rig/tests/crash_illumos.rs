@@ -7,8 +7,7 @@ use std::path::Path;
 
 fn cases() -> Vec<Case> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/illumos");
-    let cases = load_dir(&dir)
-        .unwrap_or_else(|e| panic!("illumos fixtures missing at {}: {e}", dir.display()));
+    let cases = load_dir(&dir).unwrap_or_else(|e| panic!("illumos fixtures missing at {}: {e}", dir.display()));
     assert!(cases.len() >= 15, "only {} illumos fixtures", cases.len());
     cases
 }
@@ -17,20 +16,11 @@ fn cases() -> Vec<Case> {
 fn every_fixture_reads_to_its_titles() {
     let mut failures = Vec::new();
     for case in cases() {
-        assert!(
-            case.origin.is_some(),
-            "{}: no ORIGIN header",
-            case.path.display()
-        );
+        assert!(case.origin.is_some(), "{}: no ORIGIN header", case.path.display());
         let reports = read_all(Os::Illumos, &case.text);
         let got: Vec<&str> = reports.iter().map(|r| r.title.as_str()).collect();
         if got != case.titles {
-            failures.push(format!(
-                "{}: want {:?} got {:?}",
-                case.path.display(),
-                case.titles,
-                got
-            ));
+            failures.push(format!("{}: want {:?} got {:?}", case.path.display(), case.titles, got));
             continue;
         }
         if let Some(first) = reports.first() {
@@ -50,22 +40,14 @@ fn every_fixture_reads_to_its_titles() {
 #[test]
 fn fixtures_are_detected_as_illumos() {
     for case in cases() {
-        assert_eq!(
-            detect_os(&case.text),
-            Some(Os::Illumos),
-            "{}",
-            case.path.display()
-        );
+        assert_eq!(detect_os(&case.text), Some(Os::Illumos), "{}", case.path.display());
     }
 }
 
 #[test]
 fn chunking_does_not_change_the_reading() {
     for case in cases() {
-        let whole: Vec<String> = read_all(Os::Illumos, &case.text)
-            .into_iter()
-            .map(|r| r.title)
-            .collect();
+        let whole: Vec<String> = read_all(Os::Illumos, &case.text).into_iter().map(|r| r.title).collect();
         for size in [1usize, 3, 7, 64, 4093] {
             let mut reader = CrashReader::new(Os::Illumos);
             let mut events = Vec::new();
@@ -73,10 +55,7 @@ fn chunking_does_not_change_the_reading() {
                 events.extend(reader.feed(chunk));
             }
             events.extend(reader.flush());
-            let started = events
-                .iter()
-                .filter(|e| matches!(e, Event::CrashStarted { .. }))
-                .count();
+            let started = events.iter().filter(|e| matches!(e, Event::CrashStarted { .. })).count();
             let titles: Vec<String> = events
                 .into_iter()
                 .filter_map(|e| match e {
@@ -85,35 +64,17 @@ fn chunking_does_not_change_the_reading() {
                 })
                 .collect();
             assert_eq!(titles, whole, "{} in chunks of {size}", case.path.display());
-            assert_eq!(
-                started,
-                titles.len(),
-                "{}: every report was announced",
-                case.path.display()
-            );
+            assert_eq!(started, titles.len(), "{}: every report was announced", case.path.display());
         }
     }
 }
 
 #[test]
 fn seed_stack_and_signature() {
-    let case = cases()
-        .into_iter()
-        .find(|c| c.path.ends_with("os-7410-seed"))
-        .expect("seed fixture");
+    let case = cases().into_iter().find(|c| c.path.ends_with("os-7410-seed")).expect("seed fixture");
     let r = &read_all(Os::Illumos, &case.text)[0];
     let sig = r.signature();
-    assert_eq!(
-        sig.title,
-        "assertion failed: !zsd->vz_active in vmm_zsd_destroy"
-    );
-    assert_eq!(
-        &sig.frames[..3],
-        [
-            "genunix:process_type",
-            "vmm:vmm_zsd_destroy",
-            "genunix:zsd_apply_destroy"
-        ]
-    );
+    assert_eq!(sig.title, "assertion failed: !zsd->vz_active in vmm_zsd_destroy");
+    assert_eq!(&sig.frames[..3], ["genunix:process_type", "vmm:vmm_zsd_destroy", "genunix:zsd_apply_destroy"]);
     assert!(r.message.ends_with("line: 162"));
 }

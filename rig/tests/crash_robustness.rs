@@ -48,11 +48,7 @@ fn feed_chunked(os: Os, text: &[u8], rng: &mut Rng, max_chunk: usize) -> Vec<Cra
 
 fn bounded(reports: &[CrashReport]) {
     for r in reports {
-        assert!(
-            r.text.len() <= MAX_REPORT_BYTES + 2 * MAX_LINE,
-            "report text of {} bytes",
-            r.text.len()
-        );
+        assert!(r.text.len() <= MAX_REPORT_BYTES + 2 * MAX_LINE, "report text of {} bytes", r.text.len());
         assert!(r.title.len() <= 120, "title of {} bytes", r.title.len());
     }
 }
@@ -83,11 +79,7 @@ fn binary_noise_around_a_crash_keeps_its_title() {
     let mut rng = Rng(42);
     for (os, crash, title) in [
         (Os::Linux, GUEST_BUG, "kernel BUG in vmm_zsd_destroy"),
-        (
-            Os::Illumos,
-            ILLUMOS_PANIC,
-            "assertion failed: !zsd->vz_active in vmm_zsd_destroy",
-        ),
+        (Os::Illumos, ILLUMOS_PANIC, "assertion failed: !zsd->vz_active in vmm_zsd_destroy"),
     ] {
         let mut text = rng.bytes(256 * 1024);
         text.retain(|&b| b != b'\n' && b != b'\r');
@@ -115,11 +107,7 @@ fn crlf_cr_and_nul_do_not_change_titles() {
             crash.replace(' ', " \0"),
         ] {
             let got = read_all(os, variant.as_bytes());
-            assert_eq!(
-                got.first().map(|r| r.title.as_str()),
-                Some(want.as_str()),
-                "{os}: {variant:?}"
-            );
+            assert_eq!(got.first().map(|r| r.title.as_str()), Some(want.as_str()), "{os}: {variant:?}");
         }
     }
 }
@@ -128,16 +116,12 @@ fn crlf_cr_and_nul_do_not_change_titles() {
 fn very_long_lines_are_bounded() {
     let start = Instant::now();
     let long = "A".repeat(8 << 20);
-    for (os, head) in [
-        (Os::Linux, "BUG: KASAN: use-after-free in f+0x1/0x2 "),
-        (Os::Illumos, "panic[cpu0]/thread=ffff0000: "),
-    ] {
+    for (os, head) in
+        [(Os::Linux, "BUG: KASAN: use-after-free in f+0x1/0x2 "), (Os::Illumos, "panic[cpu0]/thread=ffff0000: ")]
+    {
         let text = format!("{head}{long}\n{long}{head}\n{long}");
         let reports = read_all(os, text.as_bytes());
-        assert!(
-            !reports.is_empty(),
-            "{os}: the header line still starts a report"
-        );
+        assert!(!reports.is_empty(), "{os}: the header line still starts a report");
         bounded(&reports);
     }
     assert!(start.elapsed() < HANG_GUARD);
@@ -146,19 +130,15 @@ fn very_long_lines_are_bounded() {
 #[test]
 fn endless_reports_and_header_storms_are_bounded() {
     let start = Instant::now();
-    let storm = "[ 1.0] BUG: KASAN: use-after-free in tcp_foo+0x10/0x20\n[ 1.1] Read of size 8 at addr ffff88801 by task a/1\n".repeat(20_000);
+    let storm =
+        "[ 1.0] BUG: KASAN: use-after-free in tcp_foo+0x10/0x20\n[ 1.1] Read of size 8 at addr ffff88801 by task a/1\n"
+            .repeat(20_000);
     let reports = read_all(Os::Linux, storm.as_bytes());
     assert!(!reports.is_empty());
     bounded(&reports);
-    let endless = format!(
-        "{GUEST_BUG}{}",
-        "[ 2.0] zsd_apply_destroy+0x55/0x90 [zones]\n".repeat(200_000)
-    );
+    let endless = format!("{GUEST_BUG}{}", "[ 2.0] zsd_apply_destroy+0x55/0x90 [zones]\n".repeat(200_000));
     bounded(&read_all(Os::Linux, endless.as_bytes()));
-    let illumos = format!(
-        "{ILLUMOS_PANIC}{}",
-        "fffffe0021b5cca0 genunix:zsd_apply_destroy+165 ()\n".repeat(200_000)
-    );
+    let illumos = format!("{ILLUMOS_PANIC}{}", "fffffe0021b5cca0 genunix:zsd_apply_destroy+165 ()\n".repeat(200_000));
     bounded(&read_all(Os::Illumos, illumos.as_bytes()));
     assert!(start.elapsed() < HANG_GUARD);
 }
@@ -166,13 +146,7 @@ fn endless_reports_and_header_storms_are_bounded() {
 #[test]
 fn megabytes_of_boot_noise_hold_exactly_the_one_crash() {
     let noise: String = (0..40_000)
-        .map(|i| {
-            format!(
-                "[{:5}.{:06}] systemd[1]: Started unit-{i}.service - Some Service.\n",
-                i / 100,
-                i
-            )
-        })
+        .map(|i| format!("[{:5}.{:06}] systemd[1]: Started unit-{i}.service - Some Service.\n", i / 100, i))
         .collect();
     let text = format!("{noise}{GUEST_BUG}[ 43.0] Kernel Offset: disabled\n{noise}");
     assert!(text.len() > 4 << 20);
@@ -181,34 +155,21 @@ fn megabytes_of_boot_noise_hold_exactly_the_one_crash() {
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].title, "kernel BUG in vmm_zsd_destroy");
     let illumos_noise = "NOTICE: vnic1001 link up, 10000 Mbps, full duplex\n".repeat(100_000);
-    let text = format!(
-        "{illumos_noise}{ILLUMOS_PANIC}100% done: 1 pages dumped, dump succeeded\n{illumos_noise}"
-    );
+    let text = format!("{illumos_noise}{ILLUMOS_PANIC}100% done: 1 pages dumped, dump succeeded\n{illumos_noise}");
     assert_eq!(read_all(Os::Illumos, text.as_bytes()).len(), 1);
 }
 
 #[test]
 fn corpus_reads_the_same_whatever_the_chunking() {
-    let dir = std::env::var_os("RIG_SYZKALLER_CORPUS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../shared/corpus/syzkaller-linux/cases"
-            ))
-        });
-    let cases = load_dir(&dir)
-        .unwrap_or_else(|e| panic!("syzkaller corpus not found at {}: {e}", dir.display()));
+    let dir = std::env::var_os("RIG_SYZKALLER_CORPUS").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus/syzkaller-linux/cases"))
+    });
+    let cases = load_dir(&dir).unwrap_or_else(|e| panic!("syzkaller corpus not found at {}: {e}", dir.display()));
     let mut rng = Rng(1234);
     for case in cases.iter().step_by(5) {
-        let whole: Vec<String> = read_all(Os::Linux, &case.text)
-            .into_iter()
-            .map(|r| r.title)
-            .collect();
-        let chunked: Vec<String> = feed_chunked(Os::Linux, &case.text, &mut rng, 300)
-            .into_iter()
-            .map(|r| r.title)
-            .collect();
+        let whole: Vec<String> = read_all(Os::Linux, &case.text).into_iter().map(|r| r.title).collect();
+        let chunked: Vec<String> =
+            feed_chunked(Os::Linux, &case.text, &mut rng, 300).into_iter().map(|r| r.title).collect();
         assert_eq!(chunked, whole, "{}", case.path.display());
     }
 }

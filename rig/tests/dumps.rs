@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use rig::dump::elf::{CoreKind, inspect};
 use rig::dump::{
-    DumpFormat, DumpOptions, capture_hang, capture_panic, dump_capped, flush_panic_console, hang,
-    host_dump,
+    DumpFormat, DumpOptions, capture_hang, capture_panic, dump_capped, flush_panic_console, hang, host_dump,
 };
 use rig::guest::{Guest, SshKeys};
 use rig::machine::{Accel, cpu};
@@ -25,15 +24,9 @@ const T: Duration = Duration::from_secs(60);
 async fn panic_dumps_are_valid_cores_and_faults_end_in_reasons() {
     let image = common::image();
     let dir = common::evidence_dir("dumps-panic");
-    let (guest, panicked) = rig::dump::bench::panicked_guest(&image, Accel::Tcg, &dir)
-        .await
-        .unwrap();
+    let (guest, panicked) = rig::dump::bench::panicked_guest(&image, Accel::Tcg, &dir).await.unwrap();
     assert_eq!(panicked.data["action"], "pause", "{panicked:?}");
-    let st = guest
-        .qmp()
-        .execute(&qapi::qmp::query_status {}, T)
-        .await
-        .unwrap();
+    let st = guest.qmp().execute(&qapi::qmp::query_status {}, T).await.unwrap();
     assert!(!st.running, "pvpanic paused the guest: {st:?}");
 
     // ELF: an ET_CORE covering the guest's 512 MiB (plus the 256 KiB BIOS ROM), with the
@@ -42,84 +35,43 @@ async fn panic_dumps_are_valid_cores_and_faults_end_in_reasons() {
     assert!(elf.ok(), "{}", elf.summary());
     let core = inspect(&elf.path).unwrap();
     assert_eq!(core.kind, CoreKind::Elf);
-    assert!(
-        core.load_bytes >= 500 * MIB && core.load_bytes <= 513 * MIB,
-        "{core:?}"
-    );
+    assert!(core.load_bytes >= 500 * MIB && core.load_bytes <= 513 * MIB, "{core:?}");
     assert!(elf.bytes >= core.load_bytes, "{elf:?} {core:?}");
-    assert_eq!(
-        core.osrelease.as_deref(),
-        Some(image.kernel_release.as_str()),
-        "VMCOREINFO from -device vmcoreinfo"
-    );
+    assert_eq!(core.osrelease.as_deref(), Some(image.kernel_release.as_str()), "VMCOREINFO from -device vmcoreinfo");
 
     // kdump-zlib: the signature, the same VMCOREINFO, a fraction of the size.
     let kdump = host_dump(&guest, &dir.join("vmcore.kdump"), DumpFormat::KdumpZlib, T).await;
     assert!(kdump.ok(), "{}", kdump.summary());
     let core = inspect(&kdump.path).unwrap();
     assert_eq!(core.kind, CoreKind::Kdump);
-    assert_eq!(
-        core.osrelease.as_deref(),
-        Some(image.kernel_release.as_str())
-    );
-    assert!(
-        kdump.bytes * 4 < elf.bytes,
-        "kdump {} vs ELF {}",
-        kdump.bytes,
-        elf.bytes
-    );
-    eprintln!(
-        "ELF: {:.0} ms to start, {:.2} s, {} MiB",
-        elf.start_latency_ms,
-        elf.secs,
-        elf.bytes / MIB
-    );
+    assert_eq!(core.osrelease.as_deref(), Some(image.kernel_release.as_str()));
+    assert!(kdump.bytes * 4 < elf.bytes, "kdump {} vs ELF {}", kdump.bytes, elf.bytes);
+    eprintln!("ELF: {:.0} ms to start, {:.2} s, {} MiB", elf.start_latency_ms, elf.secs, elf.bytes / MIB);
     eprintln!(
         "kdump-zlib: {:.0} ms to start, {:.2} s, {:.1} MiB",
         kdump.start_latency_ms,
         kdump.secs,
         kdump.bytes as f64 / MIB as f64
     );
-    assert!(
-        elf.start_latency_ms < 100.0 && kdump.start_latency_ms < 100.0,
-        "{elf:?} {kdump:?}"
-    );
+    assert!(elf.start_latency_ms < 100.0 && kdump.start_latency_ms < 100.0, "{elf:?} {kdump:?}");
 
     // 512 MiB per run is too much to keep as evidence.
     std::fs::remove_file(&elf.path).unwrap();
 
     // The engine's call after a panic: the default options give a kdump in the directory.
-    let d = capture_panic(&guest, &dir, &DumpOptions::default())
-        .await
-        .expect("default policy dumps panics");
+    let d = capture_panic(&guest, &dir, &DumpOptions::default()).await.expect("default policy dumps panics");
     assert!(d.ok() && d.path == dir.join("vmcore.kdump"), "{d:?}");
 
     // Resuming after the dump lets panic() flush what pvpanic held back.
     let flushed = flush_panic_console(&guest, Duration::from_secs(5)).await;
-    assert!(
-        flushed
-            .iter()
-            .any(|l| l.contains("end Kernel panic - not syncing: sysrq triggered crash")),
-        "{flushed:?}"
-    );
-    let st = guest
-        .qmp()
-        .execute(&qapi::qmp::query_status {}, T)
-        .await
-        .unwrap();
+    assert!(flushed.iter().any(|l| l.contains("end Kernel panic - not syncing: sysrq triggered crash")), "{flushed:?}");
+    let st = guest.qmp().execute(&qapi::qmp::query_status {}, T).await.unwrap();
     assert!(!st.running, "paused again after the flush: {st:?}");
 
     // Bad paths: a missing directory, a directory, /proc. Each a reason, no file.
-    for bad in [
-        dir.join("no/such/dir/vmcore.elf"),
-        dir.clone(),
-        "/proc/rig-vmcore.elf".into(),
-    ] {
+    for bad in [dir.join("no/such/dir/vmcore.elf"), dir.clone(), "/proc/rig-vmcore.elf".into()] {
         let d = host_dump(&guest, &bad, DumpFormat::Elf, T).await;
-        let why = d
-            .error
-            .as_deref()
-            .unwrap_or_else(|| panic!("dump to {} succeeded", bad.display()));
+        let why = d.error.as_deref().unwrap_or_else(|| panic!("dump to {} succeeded", bad.display()));
         assert!(why.contains("QEMU refused"), "{why}");
     }
     assert!(!dir.join("no").exists());
@@ -133,57 +85,21 @@ async fn panic_dumps_are_valid_cores_and_faults_end_in_reasons() {
 
     // The size cap: an ELF dump of 512 MiB under a 100 MiB cap is skipped; a written dump over
     // the cap is deleted.
-    let capped = DumpOptions {
-        format: DumpFormat::Elf,
-        max_bytes: Some(100 * MIB),
-        ..DumpOptions::default()
-    };
+    let capped = DumpOptions { format: DumpFormat::Elf, max_bytes: Some(100 * MIB), ..DumpOptions::default() };
     let d = dump_capped(&guest, &dir.join("capped.elf"), &capped).await;
-    assert!(
-        d.error
-            .as_deref()
-            .is_some_and(|e| e.starts_with("skipped: an ELF dump holds all 512 MiB")),
-        "{d:?}"
-    );
+    assert!(d.error.as_deref().is_some_and(|e| e.starts_with("skipped: an ELF dump holds all 512 MiB")), "{d:?}");
     assert!(!dir.join("capped.elf").exists());
-    let tiny = DumpOptions {
-        max_bytes: Some(MIB),
-        ..DumpOptions::default()
-    };
+    let tiny = DumpOptions { max_bytes: Some(MIB), ..DumpOptions::default() };
     let d = dump_capped(&guest, &dir.join("capped.kdump"), &tiny).await;
-    assert!(
-        d.error
-            .as_deref()
-            .is_some_and(|e| e.starts_with("deleted:")),
-        "{d:?}"
-    );
+    assert!(d.error.as_deref().is_some_and(|e| e.starts_with("deleted:")), "{d:?}");
     assert!(!dir.join("capped.kdump").exists());
 
     // A timeout: said, with the progress, and bounded.
     let (began, from) = (Instant::now(), guest.qmp().event_cursor());
-    let d = host_dump(
-        &guest,
-        &dir.join("slow.kdump"),
-        DumpFormat::KdumpZlib,
-        Duration::from_millis(1),
-    )
-    .await;
-    assert!(
-        d.error
-            .as_deref()
-            .is_some_and(|e| e.contains("not finished")),
-        "{d:?}"
-    );
-    assert!(
-        began.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        began.elapsed()
-    );
-    guest
-        .qmp()
-        .wait_event("DUMP_COMPLETED", from, Instant::now() + T)
-        .await
-        .unwrap();
+    let d = host_dump(&guest, &dir.join("slow.kdump"), DumpFormat::KdumpZlib, Duration::from_millis(1)).await;
+    assert!(d.error.as_deref().is_some_and(|e| e.contains("not finished")), "{d:?}");
+    assert!(began.elapsed() < Duration::from_secs(3), "{:?}", began.elapsed());
+    guest.qmp().wait_event("DUMP_COMPLETED", from, Instant::now() + T).await.unwrap();
 
     // QEMU dying during a dump, then gone: reasons, quickly.
     let link = guest.link();
@@ -195,28 +111,13 @@ async fn panic_dumps_are_valid_cores_and_faults_end_in_reasons() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     guest.kill().await;
     let d = task.await.unwrap();
-    assert!(
-        d.error.as_deref().is_some_and(|e| e.contains("QEMU")),
-        "{d:?}"
-    );
+    assert!(d.error.as_deref().is_some_and(|e| e.contains("QEMU")), "{d:?}");
     let began = Instant::now();
     let d = host_dump(&link, &dir.join("dead.elf"), DumpFormat::Elf, T).await;
-    assert!(
-        d.error
-            .as_deref()
-            .is_some_and(|e| e.contains("QEMU has exited")),
-        "{d:?}"
-    );
+    assert!(d.error.as_deref().is_some_and(|e| e.contains("QEMU has exited")), "{d:?}");
     let ev = capture_hang(&link, &dir, &DumpOptions::default()).await;
-    assert!(
-        !ev.nmi.injected && ev.dump.is_none() && !ev.notes.is_empty(),
-        "{ev:?}"
-    );
-    assert!(
-        began.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        began.elapsed()
-    );
+    assert!(!ev.nmi.injected && ev.dump.is_none() && !ev.notes.is_empty(), "{ev:?}");
+    assert!(began.elapsed() < Duration::from_secs(2), "{:?}", began.elapsed());
 }
 
 /// A static x86-64 program that makes itself SCHED_FIFO 99 and spins: with RT throttling
@@ -272,17 +173,9 @@ async fn a_wedged_guest_gives_registers_tail_dump_and_an_nmi_panic() {
         vcpus: 2,
         boot_timeout: Duration::from_secs(120),
     };
-    let keys = SshKeys {
-        client_key: image.client_key.clone(),
-        host_key: image.host_key.clone(),
-    };
-    let guest = Guest::launch(rig::bootcheck::machine(&image, &opts), LINUX, keys, &dir)
-        .await
-        .unwrap();
-    guest
-        .wait_ready(Instant::now() + opts.boot_timeout)
-        .await
-        .unwrap();
+    let keys = SshKeys { client_key: image.client_key.clone(), host_key: image.host_key.clone() };
+    let guest = Guest::launch(rig::bootcheck::machine(&image, &opts), LINUX, keys, &dir).await.unwrap();
+    guest.wait_ready(Instant::now() + opts.boot_timeout).await.unwrap();
 
     let hex: String = rt_spinner().iter().map(|b| format!("{b:02x}")).collect();
     guest.run(&format!("echo {hex} | xxd -r -p > /tmp/spin && chmod +x /tmp/spin && echo -1 > /proc/sys/kernel/sched_rt_runtime_us"), T).await.unwrap();
@@ -300,15 +193,8 @@ async fn a_wedged_guest_gives_registers_tail_dump_and_an_nmi_panic() {
 
     // The hang as the engine sees it: SSH stops answering within its deadline.
     let wedged = guest.run("true", Duration::from_secs(5)).await;
-    assert!(
-        wedged.is_err(),
-        "the guest still answers SSH: the spinners did not wedge it"
-    );
-    let status = guest
-        .qmp()
-        .execute(&qapi::qmp::query_status {}, T)
-        .await
-        .unwrap();
+    assert!(wedged.is_err(), "the guest still answers SSH: the spinners did not wedge it");
+    let status = guest.qmp().execute(&qapi::qmp::query_status {}, T).await.unwrap();
     assert!(status.running, "QMP still says running: {status:?}");
 
     let dopts = DumpOptions::default();
@@ -327,68 +213,30 @@ async fn a_wedged_guest_gives_registers_tail_dump_and_an_nmi_panic() {
 
     // Registers of every vCPU, one of them caught in the spin loop (user RIP 0x400000 + 145).
     for cpu in 0..ncpu {
-        assert!(
-            ev.registers.contains(&format!("CPU#{cpu}")),
-            "no CPU#{cpu} in:\n{}",
-            ev.registers
-        );
+        assert!(ev.registers.contains(&format!("CPU#{cpu}")), "no CPU#{cpu} in:\n{}", ev.registers);
     }
-    assert_eq!(
-        ev.registers.matches("RIP=").count(),
-        ncpu,
-        "{}",
-        ev.registers
-    );
-    assert_eq!(
-        ev.registers.matches("RAX=").count(),
-        ncpu,
-        "{}",
-        ev.registers
-    );
-    assert!(
-        ev.registers.contains("RIP=0000000000400091"),
-        "no vCPU in the spin loop:\n{}",
-        ev.registers
-    );
+    assert_eq!(ev.registers.matches("RIP=").count(), ncpu, "{}", ev.registers);
+    assert_eq!(ev.registers.matches("RAX=").count(), ncpu, "{}", ev.registers);
+    assert!(ev.registers.contains("RIP=0000000000400091"), "no vCPU in the spin loop:\n{}", ev.registers);
     assert_eq!(ev.cpus.as_array().map(Vec::len), Some(ncpu), "{}", ev.cpus);
-    assert!(
-        std::fs::read_to_string(dir.join("registers.txt"))
-            .unwrap()
-            .contains("RIP=")
-    );
+    assert!(std::fs::read_to_string(dir.join("registers.txt")).unwrap().contains("RIP="));
     assert!(dir.join("cpus.json").exists());
-    assert!(
-        ev.console_tail.iter().any(|l| l.contains("RIG-READY")),
-        "{:?}",
-        ev.console_tail
-    );
+    assert!(ev.console_tail.iter().any(|l| l.contains("RIG-READY")), "{:?}", ev.console_tail);
 
     // A dump of the hang, then the NMI panics the guest (unknown_nmi_panic=1) and is dumped too.
     let d = ev.dump.as_ref().expect("default policy dumps hangs");
     assert!(d.ok(), "{}", d.summary());
     assert_eq!(inspect(&d.path).unwrap().kind, CoreKind::Kdump);
-    assert!(
-        ev.nmi.injected && ev.nmi.guest_panicked,
-        "{:?} {:?}",
-        ev.nmi,
-        ev.notes
-    );
+    assert!(ev.nmi.injected && ev.nmi.guest_panicked, "{:?} {:?}", ev.nmi, ev.notes);
     let n = ev.nmi.dump.as_ref().expect("the NMI panic is dumped");
     assert!(n.ok(), "{}", n.summary());
     assert!(ev.notes.is_empty(), "{:?}", ev.notes);
 
     // The NMI panic reached the console once the guest was resumed after the dump.
     let after = ev.nmi.console_after.join("\n");
-    assert!(
-        after.contains("NMI") && after.contains("end Kernel panic"),
-        "{after}"
-    );
+    assert!(after.contains("NMI") && after.contains("end Kernel panic"), "{after}");
 
     let triage = rig::dump::triage_text(None, &ev.console_tail, &[d.clone(), n.clone()]);
-    assert!(
-        triage.contains("hang.kdump (kdump-zlib") && triage.contains("nmi-panic.kdump (kdump-zlib"),
-        "{triage}"
-    );
+    assert!(triage.contains("hang.kdump (kdump-zlib") && triage.contains("nmi-panic.kdump (kdump-zlib"), "{triage}");
     guest.kill().await;
 }
-

@@ -47,7 +47,10 @@ async fn run_jobs(cases: Vec<LoadedCase>, label: &str, jobs: usize) -> (RunRepor
 }
 
 fn boot_ids(r: &rig::report::IterationResult) -> Vec<String> {
-    r.steps.iter().filter_map(|s| s.result.strip_prefix("new boot ").map(|x| x.split(' ').next().unwrap().to_string())).collect()
+    r.steps
+        .iter()
+        .filter_map(|s| s.result.strip_prefix("new boot ").map(|x| x.split(' ').next().unwrap().to_string()))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,7 +101,10 @@ async fn panics_and_missing_panics_and_hangs_become_verdicts() {
         "name: sysrq\nexpect: { outcome: panic, message: sysrq }\nsteps:\n  - ssh: echo c > /proc/sysrq-trigger\n    ignore_status: true\n",
     );
     let no_panic = case("nopanic", "name: nopanic\nexpect: { outcome: panic }\nsteps:\n  - ssh: \"true\"\n");
-    let hang = case("hang", "name: hang\ndeadlines: { iteration_secs: 8 }\nsteps:\n  - ssh: sleep 600\n    timeout_secs: 600\n");
+    let hang = case(
+        "hang",
+        "name: hang\ndeadlines: { iteration_secs: 8 }\nsteps:\n  - ssh: sleep 600\n    timeout_secs: 600\n",
+    );
     let (r, _) = run(vec![sysrq, no_panic, hang], "engine-verdicts").await;
 
     let it = &r.runs[0].iterations[0];
@@ -139,7 +145,10 @@ async fn panics_and_missing_panics_and_hangs_become_verdicts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_guests_keep_their_evidence_apart() {
-    let c = case("par", "name: par\niterations: 4\nsteps:\n  - ssh: cat /proc/sys/kernel/random/boot_id\n  - reboot: qmp\n");
+    let c = case(
+        "par",
+        "name: par\niterations: 4\nsteps:\n  - ssh: cat /proc/sys/kernel/random/boot_id\n  - reboot: qmp\n",
+    );
     let (r, dir) = run_jobs(vec![c], "engine-parallel", 2).await;
     let run = &r.runs[0];
     assert_eq!(run.tally.pass, 4, "{run:#?}");
@@ -174,14 +183,22 @@ async fn snapshot_restore_iterations_start_clean_with_fresh_jitter() {
     for it in &run.iterations[1..] {
         assert!(it.steps[0].result.starts_with("restored rig-base in"), "{:?}", it.steps);
     }
-    let slept: Vec<&str> = run.iterations.iter().flat_map(|i| i.steps.iter().filter(|s| s.result.starts_with("slept")).map(|s| s.result.as_str())).collect();
+    let slept: Vec<&str> = run
+        .iterations
+        .iter()
+        .flat_map(|i| i.steps.iter().filter(|s| s.result.starts_with("slept")).map(|s| s.result.as_str()))
+        .collect();
     assert_eq!(slept.len(), 3);
     assert!(slept[0] != slept[1] && slept[1] != slept[2], "fresh jitter per iteration: {slept:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_debug_build_reproduces_os7410_and_the_fixed_build_does_not() {
-    let c = rig::case::find(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testcases"), "os-7410-miniature").unwrap();
+    let c = rig::case::find(
+        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testcases"),
+        "os-7410-miniature",
+    )
+    .unwrap();
     common::image();
     let run_dir = common::evidence_dir("engine-os7410");
     let plan = Plan {

@@ -62,7 +62,8 @@ async fn boots_and_drives_console_ssh_and_qmp() {
     guest.qmp().execute(&qapi::qmp::system_reset {}, Duration::from_secs(5)).await.unwrap();
     let (_, reset) = guest.qmp().wait_event("RESET", ev, Instant::now() + Duration::from_secs(10)).await.unwrap();
     assert_eq!(reset.data["guest"], false, "{reset:?}");
-    let second = guest.wait_boot(con, Some(&boot.boot_id), since, Instant::now() + Duration::from_secs(120)).await.unwrap();
+    let second =
+        guest.wait_boot(con, Some(&boot.boot_id), since, Instant::now() + Duration::from_secs(120)).await.unwrap();
     assert_ne!(second.boot_id, boot.boot_id);
     let id = guest.run(LINUX.boot_id_command, Duration::from_secs(10)).await.unwrap();
     assert_eq!(id.trim(), second.boot_id);

@@ -13,31 +13,17 @@ fn build_dir() -> PathBuf {
 fn linux_image_builds_and_is_cached() {
     let started = Instant::now();
     let img = ensure_image(&build_dir(), "linux").expect("building the linux image");
-    eprintln!(
-        "ensure_image (first call): {:.2?} -> {}",
-        started.elapsed(),
-        img.dir.display()
-    );
+    eprintln!("ensure_image (first call): {:.2?} -> {}", started.elapsed(), img.dir.display());
 
     // The manifest names the kernel package and the exact versions.
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&img.manifest).unwrap()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&img.manifest).unwrap()).unwrap();
     let pkgs = manifest["packages"].as_array().unwrap();
     let kernel_pkg = format!("linux-image-{}", img.kernel_release);
-    let kernel = pkgs
-        .iter()
-        .find(|p| p["name"] == kernel_pkg.as_str())
-        .expect("kernel in manifest");
+    let kernel = pkgs.iter().find(|p| p["name"] == kernel_pkg.as_str()).expect("kernel in manifest");
     assert!(!kernel["version"].as_str().unwrap().is_empty());
     for name in ["busybox-static", "dropbear-bin", "libgmp10", "libc6"] {
-        let p = pkgs
-            .iter()
-            .find(|p| p["name"] == name)
-            .unwrap_or_else(|| panic!("{name} missing"));
-        assert!(
-            !p["version"].as_str().unwrap().is_empty(),
-            "{name} has no version"
-        );
+        let p = pkgs.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{name} missing"));
+        assert!(!p["version"].as_str().unwrap().is_empty(), "{name} has no version");
     }
     assert_eq!(manifest["kernel_release"], img.kernel_release.as_str());
 
@@ -46,20 +32,9 @@ fn linux_image_builds_and_is_cached() {
     assert_eq!(&head[..4], b"\x7fELF", "kernel is not an ELF");
 
     // The initramfs holds init, the SSH server, its hidden library, and kvm_amd.
-    let names: Vec<String> = cpio::list_gz(&img.initrd)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
+    let names: Vec<String> = cpio::list_gz(&img.initrd).unwrap().into_iter().map(|e| e.name).collect();
     let has = |suffix: &str| names.iter().any(|n| n.ends_with(suffix));
-    for want in [
-        "init",
-        "usr/sbin/dropbear",
-        "libgmp.so.10",
-        "kvm-amd.ko",
-        "modules.dep",
-        "dev/console",
-    ] {
+    for want in ["init", "usr/sbin/dropbear", "libgmp.so.10", "kvm-amd.ko", "modules.dep", "dev/console"] {
         assert!(has(want), "initrd lacks {want}");
     }
     assert!(names.iter().any(|n| n == "root/.ssh/authorized_keys"));
@@ -81,11 +56,6 @@ fn linux_image_builds_and_is_cached() {
 
 #[test]
 fn unknown_image_names_the_known_ones() {
-    let err = ensure_image(&build_dir(), "no-such-image")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("no-such-image") && err.contains("linux"),
-        "{err}"
-    );
+    let err = ensure_image(&build_dir(), "no-such-image").unwrap_err().to_string();
+    assert!(err.contains("no-such-image") && err.contains("linux"), "{err}");
 }

@@ -28,8 +28,7 @@ const SHORT: Duration = Duration::from_secs(20);
 
 fn image(name: &str) -> LinuxImage {
     common::require_qemu();
-    rig::image::ensure_image(&common::build_dir(), name)
-        .unwrap_or_else(|e| panic!("building image {name}: {e:#}"))
+    rig::image::ensure_image(&common::build_dir(), name).unwrap_or_else(|e| panic!("building image {name}: {e:#}"))
 }
 
 async fn boot(image: &LinuxImage, evidence: &str) -> Guest {
@@ -42,16 +41,10 @@ async fn boot(image: &LinuxImage, evidence: &str) -> Guest {
         boot_timeout: Duration::from_secs(120),
     };
     let spec = bootcheck::machine(image, &opts);
-    let keys = SshKeys {
-        client_key: image.client_key.clone(),
-        host_key: image.host_key.clone(),
-    };
+    let keys = SshKeys { client_key: image.client_key.clone(), host_key: image.host_key.clone() };
     let dir = common::evidence_dir(evidence);
     let guest = Guest::launch(spec, LINUX, keys, &dir).await.unwrap();
-    guest
-        .wait_ready(Instant::now() + Duration::from_secs(120))
-        .await
-        .unwrap();
+    guest.wait_ready(Instant::now() + Duration::from_secs(120)).await.unwrap();
     guest
 }
 
@@ -100,37 +93,23 @@ async fn fixed_build_loads_modules_walks_zone_states_and_survives_the_race() {
     assert!(!run("cat /proc/modules").await.unwrap().contains("vmm "));
 
     // A zone's life, observed through /proc/zones, with a long drain to catch EMPTY.
-    run("echo 3000 >/sys/module/zones/parameters/drain_ms")
-        .await
-        .unwrap();
+    run("echo 3000 >/sys/module/zones/parameters/drain_ms").await.unwrap();
     run("modprobe vmm && zoneadm -z z1 create").await.unwrap();
     let status = |list: String| {
-        list.lines()
-            .find(|l| l.contains(" z1 "))
-            .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+        list.lines().find(|l| l.contains(" z1 ")).map(|l| l.split_whitespace().nth(1).unwrap().to_string())
     };
-    assert_eq!(
-        status(run("zoneadm list").await.unwrap()).as_deref(),
-        Some("ready")
-    );
+    assert_eq!(status(run("zoneadm list").await.unwrap()).as_deref(), Some("ready"));
     run("zoneadm -z z1 boot").await.unwrap();
     let list = run("zoneadm list").await.unwrap();
     assert_eq!(status(list.clone()).as_deref(), Some("running"));
     // vmm's key is there, created (ZSD_CREATE_COMPLETED = 0x4).
-    assert!(
-        list.lines()
-            .any(|l| l.contains(" z1 ") && l.ends_with(":0x4")),
-        "{list}"
-    );
+    assert!(list.lines().any(|l| l.contains(" z1 ") && l.ends_with(":0x4")), "{list}");
     run("zoneadm -z z1 halt").await.unwrap();
     let list = run("zoneadm list").await.unwrap();
     // Shutdown callbacks done (0x40), destroy pending: the OS-7410 window.
     assert_eq!(status(list.clone()).as_deref(), Some("empty"), "{list}");
     assert!(list.contains(":0x44"), "{list}");
-    assert!(
-        run("zoneadm -z z1 destroy").await.is_err(),
-        "destroying a halting zone must fail"
-    );
+    assert!(run("zoneadm -z z1 destroy").await.is_err(), "destroying a halting zone must fail");
     run("zoneadm -z z1 wait").await.unwrap();
     let list = run("zoneadm list").await.unwrap();
     assert_eq!(status(list.clone()).as_deref(), Some("dead"), "{list}");
@@ -139,14 +118,9 @@ async fn fixed_build_loads_modules_walks_zone_states_and_survives_the_race() {
     assert_eq!(status(run("zoneadm list").await.unwrap()), None);
     let console = guest.console().tail(200).join("\n");
     for state in ["shutting_down", "empty", "down", "dying", "dead"] {
-        assert!(
-            console.contains(&format!("zone 1 (z1) is {state}")),
-            "no {state} on the console"
-        );
+        assert!(console.contains(&format!("zone 1 (z1) is {state}")), "no {state} on the console");
     }
-    run("echo 300 >/sys/module/zones/parameters/drain_ms")
-        .await
-        .unwrap();
+    run("echo 300 >/sys/module/zones/parameters/drain_ms").await.unwrap();
 
     // The race: every iteration survives.
     let began = Instant::now();
@@ -154,10 +128,7 @@ async fn fixed_build_loads_modules_walks_zone_states_and_survives_the_race() {
         match iteration(&guest, ITERATION).await {
             Iteration::Survived(line) => eprintln!("fixed {i}: {line} ({:.1?})", began.elapsed()),
             Iteration::Panicked => {
-                panic!(
-                    "the fixed build panicked in iteration {i}:\n{}",
-                    guest.console().tail(60).join("\n")
-                )
+                panic!("the fixed build panicked in iteration {i}:\n{}", guest.console().tail(60).join("\n"))
             }
         }
     }
@@ -168,14 +139,7 @@ async fn fixed_build_loads_modules_walks_zone_states_and_survives_the_race() {
 async fn debug_build_panics_in_vmm_zsd_destroy_under_the_race() {
     let image = image("linux-os7410-debug");
     let guest = boot(&image, "os7410-debug").await;
-    assert_eq!(
-        guest
-            .run("cat /etc/os7410-build", SHORT)
-            .await
-            .unwrap()
-            .trim(),
-        "debug"
-    );
+    assert_eq!(guest.run("cat /etc/os7410-build", SHORT).await.unwrap().trim(), "debug");
 
     let began = Instant::now();
     let mut panicked_at = None;
@@ -189,10 +153,7 @@ async fn debug_build_panics_in_vmm_zsd_destroy_under_the_race() {
             }
         }
     }
-    assert!(
-        panicked_at.is_some(),
-        "no panic in {ITERATIONS} iterations of the debug build"
-    );
+    assert!(panicked_at.is_some(), "no panic in {ITERATIONS} iterations of the debug build");
 
     // The panic text is on the serial console, in illumos' words and Linux's.
     guest.console().drain(Duration::from_secs(2)).await;
@@ -207,18 +168,10 @@ async fn debug_build_panics_in_vmm_zsd_destroy_under_the_race() {
         "zone_destroy",
         "Kernel panic - not syncing",
     ] {
-        assert!(
-            text.contains(want),
-            "console lacks {want:?}:\n{}",
-            guest.console().tail(60).join("\n")
-        );
+        assert!(text.contains(want), "console lacks {want:?}:\n{}", guest.console().tail(60).join("\n"));
     }
     let reports = crash::read_all(Os::Linux, &log);
     let titles: Vec<&str> = reports.iter().map(|r| r.title.as_str()).collect();
-    assert!(
-        titles.contains(&"kernel BUG in vmm_zsd_destroy"),
-        "crash titles: {titles:?}"
-    );
+    assert!(titles.contains(&"kernel BUG in vmm_zsd_destroy"), "crash titles: {titles:?}");
     guest.kill().await;
 }
-

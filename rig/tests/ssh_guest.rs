@@ -11,7 +11,8 @@ use tokio::time::Instant;
 
 const QEMU: &str = "qemu-system-x86_64";
 /// A valid ed25519 key that is not the guest's.
-const WRONG_HOST_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ not-the-guest";
+const WRONG_HOST_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ not-the-guest";
 
 /// Kills QEMU when the test ends, however it ends.
 struct QemuGuard(Child);
@@ -24,24 +25,14 @@ impl Drop for QemuGuard {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn boot(img: &LinuxImage, dir: &Path, port: u16) -> QemuGuard {
-    let on_path = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .any(|d| d.join(QEMU).is_file());
-    assert!(
-        on_path,
-        "{QEMU} is missing: install it with `apt-get install qemu-system-x86 qemu-utils`"
-    );
+    let on_path = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|d| d.join(QEMU).is_file());
+    assert!(on_path, "{QEMU} is missing: install it with `apt-get install qemu-system-x86 qemu-utils`");
     let child = Command::new(QEMU)
-        .args([
-            "-accel", "tcg", "-M", "pc", "-cpu", "EPYC", "-smp", "2", "-m", "512",
-        ])
+        .args(["-accel", "tcg", "-M", "pc", "-cpu", "EPYC", "-smp", "2", "-m", "512"])
         .args(["-nodefaults", "-no-user-config", "-display", "none"])
         .arg("-kernel")
         .arg(&img.kernel)
@@ -50,10 +41,7 @@ fn boot(img: &LinuxImage, dir: &Path, port: u16) -> QemuGuard {
         .args(["-append", &img.cmdline])
         .arg("-serial")
         .arg(format!("file:{}", dir.join("serial.log").display()))
-        .args([
-            "-netdev",
-            &format!("user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:22"),
-        ])
+        .args(["-netdev", &format!("user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:22")])
         .args(["-device", "virtio-net-pci,netdev=n0", "-device", "pvpanic"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -70,27 +58,15 @@ fn serial(dir: &Path) -> String {
 /// Fails the test with the console's last lines as evidence.
 fn fail(dir: &Path, what: &str) -> ! {
     let log = serial(dir);
-    let tail: Vec<_> = log
-        .lines()
-        .rev()
-        .take(30)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    panic!(
-        "{what}\n--- last console lines ({}) ---\n{}",
-        dir.display(),
-        tail.join("\n")
-    );
+    let tail: Vec<_> = log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
+    panic!("{what}\n--- last console lines ({}) ---\n{}", dir.display(), tail.join("\n"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ssh_drives_the_default_guest() {
     let build = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../build"));
     let img = ensure_image(&build, "linux").expect("building the linux image");
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("ssh_guest-{}", std::process::id()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ssh_guest-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
     let target = SshTarget {
@@ -113,16 +89,10 @@ async fn ssh_drives_the_default_guest() {
     let out = ssh.exec("echo hi; exit 3", t).await.unwrap();
     assert_eq!((out.stdout_str().as_str(), out.status), ("hi\n", Some(3)));
     let out = ssh.exec("echo oops >&2", t).await.unwrap();
-    assert_eq!(
-        (out.stderr_str().as_str(), out.stdout.len(), out.status),
-        ("oops\n", 0, Some(0))
-    );
+    assert_eq!((out.stderr_str().as_str(), out.stdout.len(), out.status), ("oops\n", 0, Some(0)));
 
     // The CPU model and nested virtualization, two commands at once on one session.
-    let (svm, lsmod) = tokio::join!(
-        ssh.exec("grep -c svm /proc/cpuinfo", t),
-        ssh.exec("lsmod", t)
-    );
+    let (svm, lsmod) = tokio::join!(ssh.exec("grep -c svm /proc/cpuinfo", t), ssh.exec("lsmod", t));
     let svm: u32 = svm.unwrap().stdout_str().trim().parse().unwrap();
     assert!(svm > 0, "guest does not see svm");
     let lsmod = lsmod.unwrap().stdout_str();
@@ -134,26 +104,15 @@ async fn ssh_drives_the_default_guest() {
     let version = ssh.exec("cat /proc/version", t).await.unwrap().stdout;
     assert_eq!(std::fs::read(&local).unwrap(), version);
     assert_eq!(n, version.len() as u64);
-    assert!(matches!(
-        ssh.download("/no/such/file", &local, t).await,
-        Err(SshError::Io(_))
-    ));
+    assert!(matches!(ssh.download("/no/such/file", &local, t).await, Err(SshError::Io(_))));
 
     // A wrong pinned host key is refused at once, by connect and connect_until alike.
     let wrong = dir.join("wrong_host_key.pub");
     std::fs::write(&wrong, WRONG_HOST_KEY).unwrap();
-    let bad = SshTarget {
-        host_key: wrong,
-        ..target.clone()
-    };
-    let e = Ssh::connect(&bad, t)
-        .await
-        .expect_err("wrong host key accepted");
+    let bad = SshTarget { host_key: wrong, ..target.clone() };
+    let e = Ssh::connect(&bad, t).await.expect_err("wrong host key accepted");
     assert!(matches!(e, SshError::HostKeyMismatch { .. }), "{e}");
-    let e = Ssh::connect_until(&bad, Instant::now() + t)
-        .await
-        .err()
-        .unwrap();
+    let e = Ssh::connect_until(&bad, Instant::now() + t).await.err().unwrap();
     assert!(matches!(e, SshError::HostKeyMismatch { .. }), "{e}");
 
     // A frozen guest (QEMU stopped with SIGSTOP) is noticed through keepalives in seconds.
@@ -161,62 +120,35 @@ async fn ssh_drives_the_default_guest() {
     let pid = qemu.0.id() as i32;
     unsafe { libc::kill(pid, libc::SIGSTOP) };
     let since = Instant::now();
-    let e = frozen
-        .exec("true", Duration::from_secs(30))
-        .await
-        .expect_err("exec on a frozen guest");
+    let e = frozen.exec("true", Duration::from_secs(30)).await.expect_err("exec on a frozen guest");
     unsafe { libc::kill(pid, libc::SIGCONT) };
     eprintln!("frozen guest noticed after {:.2?}: {e}", since.elapsed());
     assert!(matches!(e, SshError::Disconnected(_)), "{e}");
     assert!(since.elapsed() < Duration::from_secs(8));
     // The freeze took every session down (keepalives went unanswered): log in again.
-    let e = ssh
-        .exec("true", t)
-        .await
-        .expect_err("session survived the freeze");
+    let e = ssh.exec("true", t).await.expect_err("session survived the freeze");
     assert!(matches!(e, SshError::Disconnected(_)), "{e}");
-    let ssh = Ssh::connect_until(&target, Instant::now() + Duration::from_secs(30))
-        .await
-        .unwrap();
+    let ssh = Ssh::connect_until(&target, Instant::now() + Duration::from_secs(30)).await.unwrap();
 
     // Reboot: the detached command returns at once, the session drops, a new boot answers.
-    let boot1 = ssh
-        .exec("cat /proc/sys/kernel/random/boot_id", t)
-        .await
-        .unwrap()
-        .stdout_str();
+    let boot1 = ssh.exec("cat /proc/sys/kernel/random/boot_id", t).await.unwrap().stdout_str();
     let since = Instant::now();
     ssh.spawn_detached("reboot -f", t).await.unwrap();
-    assert!(
-        since.elapsed() < Duration::from_secs(3),
-        "spawn_detached blocked"
-    );
+    assert!(since.elapsed() < Duration::from_secs(3), "spawn_detached blocked");
     let dropped = loop {
         match ssh.exec("true", Duration::from_secs(2)).await {
-            Ok(_) if since.elapsed() < Duration::from_secs(20) => {
-                tokio::time::sleep(Duration::from_millis(100)).await
-            }
+            Ok(_) if since.elapsed() < Duration::from_secs(20) => tokio::time::sleep(Duration::from_millis(100)).await,
             Ok(_) => fail(&dir, "the session survived `reboot -f`"),
             Err(e) => break e,
         }
     };
-    assert!(
-        matches!(
-            dropped,
-            SshError::Disconnected(_) | SshError::Timeout { .. }
-        ),
-        "{dropped}"
-    );
+    assert!(matches!(dropped, SshError::Disconnected(_) | SshError::Timeout { .. }), "{dropped}");
     let ssh2 = match Ssh::connect_until(&target, Instant::now() + Duration::from_secs(60)).await {
         Ok(s) => s,
         Err(e) => fail(&dir, &format!("guest did not come back after reboot: {e}")),
     };
     eprintln!("reboot -f -> SSH ready: {:.2?}", since.elapsed());
-    let boot2 = ssh2
-        .exec("cat /proc/sys/kernel/random/boot_id", t)
-        .await
-        .unwrap()
-        .stdout_str();
+    let boot2 = ssh2.exec("cat /proc/sys/kernel/random/boot_id", t).await.unwrap().stdout_str();
     assert_ne!(boot1, boot2, "boot_id did not change across the reboot");
 
     // The console carries the ready marker of both boots.

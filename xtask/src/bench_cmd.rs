@@ -55,7 +55,8 @@ pub async fn run(a: &BenchArgs) -> Result<i32> {
     }
     if matches!(a.which.as_str(), "engine" | "all") {
         let setup = rig::setup::prepare(&paths::build_dir(), "linux", accel).await?;
-        let case = rig::case::find(&paths::workspace().join("testcases"), "kvm-reload-reboot-race").map_err(anyhow::Error::msg)?;
+        let case = rig::case::find(&paths::workspace().join("testcases"), "kvm-reload-reboot-race")
+            .map_err(anyhow::Error::msg)?;
         let dir = rig::rundir::create(&out, "engine")?;
         let e = rig::bench::engine::run(case, setup.accel, a.iterations, &paths::build_dir(), &dir).await?;
         println!(

@@ -41,9 +41,7 @@ fn linux_noise() -> Vec<u8> {
     let mut n: u64 = 0;
     while out.len() < TARGET_BYTES {
         let line = LINUX_NOISE[(n % LINUX_NOISE.len() as u64) as usize];
-        out.extend_from_slice(
-            format!("[{:5}.{:06}] {line}\r\n", n / 1000, (n * 7919) % 1_000_000).as_bytes(),
-        );
+        out.extend_from_slice(format!("[{:5}.{:06}] {line}\r\n", n / 1000, (n * 7919) % 1_000_000).as_bytes());
         n += 1;
     }
     out
@@ -62,14 +60,9 @@ fn illumos_noise() -> Vec<u8> {
 
 /// The syzkaller corpus logs concatenated and repeated: crash-dense text (a worst case).
 fn corpus_text() -> Option<Vec<u8>> {
-    let dir = std::env::var_os("RIG_SYZKALLER_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../shared/corpus/syzkaller-linux/cases"
-            ))
-        });
+    let dir = std::env::var_os("RIG_SYZKALLER_CORPUS").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus/syzkaller-linux/cases"))
+    });
     let cases = rig::crash::corpus::load_dir(&dir).ok()?;
     let mut once: Vec<u8> = Vec::new();
     for c in &cases {
@@ -92,11 +85,7 @@ fn measure(os: Os, text: &[u8]) -> (Duration, usize) {
     let mut reader = CrashReader::new(os);
     let mut reports = 0;
     for chunk in text.chunks(CHUNK) {
-        reports += reader
-            .feed(chunk)
-            .iter()
-            .filter(|e| matches!(e, Event::CrashComplete(_)))
-            .count();
+        reports += reader.feed(chunk).iter().filter(|e| matches!(e, Event::CrashComplete(_))).count();
     }
     reports += reader.flush().len();
     (start.elapsed(), reports)
@@ -108,10 +97,7 @@ fn line(what: &str, os: Os, text: &[u8]) -> f64 {
     let (took, reports) = measure(os, text);
     let mb = text.len() as f64 / 1e6;
     let rate = mb / took.as_secs_f64().max(1e-9);
-    println!(
-        "crash reader, {what}: {rate:.0} MB/s ({mb:.1} MB in {:.2} s, {reports} reports)",
-        took.as_secs_f64()
-    );
+    println!("crash reader, {what}: {rate:.0} MB/s ({mb:.1} MB in {:.2} s, {reports} reports)", took.as_secs_f64());
     rate
 }
 
@@ -125,19 +111,13 @@ pub fn run() -> anyhow::Result<()> {
         Some(text) => {
             line("syzkaller corpus (crash-dense)", Os::Linux, &text);
         }
-        None => println!(
-            "crash reader, syzkaller corpus: skipped (corpus not found; set RIG_SYZKALLER_CORPUS)"
-        ),
+        None => println!("crash reader, syzkaller corpus: skipped (corpus not found; set RIG_SYZKALLER_CORPUS)"),
     }
     if cfg!(debug_assertions) {
-        println!(
-            "crash reader: measured in a debug build of rig; a release build reads several times faster"
-        );
+        println!("crash reader: measured in a debug build of rig; a release build reads several times faster");
     }
     let worst = linux.min(illumos);
     let verdict = if worst >= 100.0 { "meets" } else { "BELOW" };
-    println!(
-        "crash reader: {verdict} the 100 MB/s target on ordinary console text ({worst:.0} MB/s)"
-    );
+    println!("crash reader: {verdict} the 100 MB/s target on ordinary console text ({worst:.0} MB/s)");
     Ok(())
 }

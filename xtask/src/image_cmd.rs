@@ -28,29 +28,15 @@ pub fn run(args: &ImageArgs) -> Result<i32> {
             args.name
         );
     }
-    let opts = rig::coal::PrepareOptions::new(
-        args.from.clone(),
-        args.platform.clone(),
-        crate::paths::build_dir(),
-    );
-    eprintln!(
-        "preparing coal from {} (the input is only read)...",
-        args.from.display()
-    );
+    let opts = rig::coal::PrepareOptions::new(args.from.clone(), args.platform.clone(), crate::paths::build_dir());
+    eprintln!("preparing coal from {} (the input is only read)...", args.from.display());
     let img = rig::coal::prepare(&opts)?;
     println!("coal image: {}", img.dir.display());
-    println!(
-        "  boot disk:   {} (overlay on {})",
-        img.usb.display(),
-        img.usb_base.display()
-    );
+    println!("  boot disk:   {} (overlay on {})", img.usb.display(), img.usb_base.display());
     println!("  zpool disk:  {}", img.zpool.display());
     println!("  platform:    {}", img.platform);
     println!("  client key:  {}", img.client_key.display());
-    println!(
-        "  admin NIC {} / external NIC {}",
-        img.admin_mac, img.external_mac
-    );
+    println!("  admin NIC {} / external NIC {}", img.admin_mac, img.external_mac);
     println!("next: cargo xtask rig --image coal --cpu epyc --case os-7410-vmm-zsd");
     Ok(0)
 }

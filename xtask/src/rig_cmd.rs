@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use rig::case::{self, LoadedCase};
-use rig::engine::campaign::{self, Plan, Progress};
 use rig::dump::DumpOptions;
+use rig::engine::campaign::{self, Plan, Progress};
 use rig::host::AccelChoice;
 use rig::machine::{CpuModel, cpu};
 
@@ -116,13 +116,19 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
     let compare = match &a.compare {
         None => None,
         Some(list) => {
-            let images: Vec<String> = list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+            let images: Vec<String> =
+                list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
             if images.len() < 2 {
-                return Err(format!("--compare needs at least two images (the reference first, then candidates), got '{list}'"));
+                return Err(format!(
+                    "--compare needs at least two images (the reference first, then candidates), got '{list}'"
+                ));
             }
             for i in &images {
                 if rig::profile::for_image(i).is_none() {
-                    return Err(format!("--compare: unknown image '{i}'; known images: {}", rig::image::known_images().join(", ")));
+                    return Err(format!(
+                        "--compare: unknown image '{i}'; known images: {}",
+                        rig::image::known_images().join(", ")
+                    ));
                 }
             }
             Some(images)
@@ -152,7 +158,10 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
     let mut cases = cases;
     if let Some(image) = &a.image {
         if rig::profile::for_image(image).is_none() {
-            return Err(format!("--image: unknown image '{image}'; known images: {}", rig::image::known_images().join(", ")));
+            return Err(format!(
+                "--image: unknown image '{image}'; known images: {}",
+                rig::image::known_images().join(", ")
+            ));
         }
         for c in &mut cases {
             c.case.guest.image = image.clone();
@@ -182,7 +191,14 @@ fn list() -> i32 {
         match c {
             Ok(c) => {
                 let k = &c.case;
-                println!("{:<26} {:<8} {:>4} it  {:<20} {}", k.name, if k.default_set { "default" } else { "" }, k.iterations, k.guest.image, k.description);
+                println!(
+                    "{:<26} {:<8} {:>4} it  {:<20} {}",
+                    k.name,
+                    if k.default_set { "default" } else { "" },
+                    k.iterations,
+                    k.guest.image,
+                    k.description
+                );
             }
             Err(e) => {
                 println!("error: {e}");
@@ -216,7 +232,9 @@ pub async fn run(a: &RigArgs) -> Result<i32> {
         eprintln!("\n*** WARNING: {w} ***\n");
     }
     let run_dir = rig::rundir::create(&a.runs_dir.clone().unwrap_or_else(paths::runs_dir), "rig")?;
-    let seed = a.seed.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1));
+    let seed = a.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+    });
     let names: Vec<&str> = plan.cases.iter().map(|c| c.case.name.as_str()).collect();
     println!(
         "rig: {} on {} under {}, {} guest(s) at a time{}, seed {seed}; evidence in {}",

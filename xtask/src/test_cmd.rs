@@ -21,15 +21,23 @@ pub struct TestArgs {
 /// Runs the suite; returns cargo's exit code.
 pub fn run(a: &TestArgs) -> Result<i32> {
     let needs: Vec<_> = rig::host::prereqs::BASE_NEEDS.iter().chain(rig::setup::IMAGE_NEEDS).copied().collect();
-    if let Err(e) = rig::host::prereqs::ensure(&needs).and_then(|()| rig::host::prereqs::ensure_apt_lists("linux-image-amd64")) {
+    if let Err(e) =
+        rig::host::prereqs::ensure(&needs).and_then(|()| rig::host::prereqs::ensure_apt_lists("linux-image-amd64"))
+    {
         eprintln!("error: {e:#}");
         return Ok(exit::INFRA);
     }
     // Build every image the tests boot up front, so no test spends its time building one.
     for name in rig::image::known_images() {
         let started = std::time::Instant::now();
-        let image = rig::image::ensure_image(&paths::build_dir(), name).with_context(|| format!("building the guest image {name}"))?;
-        eprintln!("rig: image {} ready in {:.1}s ({})", image.name, started.elapsed().as_secs_f64(), image.dir.display());
+        let image = rig::image::ensure_image(&paths::build_dir(), name)
+            .with_context(|| format!("building the guest image {name}"))?;
+        eprintln!(
+            "rig: image {} ready in {:.1}s ({})",
+            image.name,
+            started.elapsed().as_secs_f64(),
+            image.dir.display()
+        );
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)

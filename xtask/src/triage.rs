@@ -52,8 +52,7 @@ pub fn run(args: &TriageArgs) -> anyhow::Result<i32> {
         }
     };
     let (os, reports) = read_with(args.os, &text);
-    let lines = text.iter().filter(|&&b| b == b'\n').count()
-        + usize::from(text.last().is_some_and(|&b| b != b'\n'));
+    let lines = text.iter().filter(|&&b| b == b'\n').count() + usize::from(text.last().is_some_and(|&b| b != b'\n'));
     if args.json {
         let out = serde_json::json!({ "os": os, "bytes": text.len(), "lines": lines, "reports": reports });
         emit(&(serde_json::to_string_pretty(&out)? + "\n"));
@@ -61,10 +60,7 @@ pub fn run(args: &TriageArgs) -> anyhow::Result<i32> {
     }
     let mut out = String::new();
     let n = reports.len();
-    let how = os.map_or(
-        "an unknown OS (tried linux and illumos)".to_string(),
-        |os| os.to_string(),
-    );
+    let how = os.map_or("an unknown OS (tried linux and illumos)".to_string(), |os| os.to_string());
     let _ = writeln!(
         out,
         "read {} bytes, {lines} lines as {how}: {}",
@@ -121,11 +117,7 @@ fn print_report(out: &mut String, i: usize, n: usize, r: &CrashReport) {
     let _ = writeln!(
         out,
         "  corrupted: {}",
-        if r.corrupted {
-            "yes (truncated or mangled: trust the title less)"
-        } else {
-            "no"
-        }
+        if r.corrupted { "yes (truncated or mangled: trust the title less)" } else { "no" }
     );
     let _ = writeln!(out, "  message:   {}", r.message);
     if r.frames.is_empty() {
@@ -137,18 +129,12 @@ fn print_report(out: &mut String, i: usize, n: usize, r: &CrashReport) {
         let unreliable = if f.reliable { "" } else { "? " };
         let line = match (r.os, &f.module) {
             // As the OS prints them: `genunix:zone_destroy+124`, `zsd_apply_destroy+0x55 [zones]`.
-            (Os::Illumos, Some(m)) => format!(
-                "{m}:{}{}",
-                f.function,
-                f.offset.map(|o| format!("+{o:x}")).unwrap_or_default()
-            ),
+            (Os::Illumos, Some(m)) => {
+                format!("{m}:{}{}", f.function, f.offset.map(|o| format!("+{o:x}")).unwrap_or_default())
+            }
             _ => {
                 let offset = f.offset.map(|o| format!("+0x{o:x}")).unwrap_or_default();
-                let module = f
-                    .module
-                    .as_deref()
-                    .map(|m| format!(" [{m}]"))
-                    .unwrap_or_default();
+                let module = f.module.as_deref().map(|m| format!(" [{m}]")).unwrap_or_default();
                 format!("{}{offset}{module}", f.function)
             }
         };
@@ -168,49 +154,21 @@ fn run_score(args: &TriageArgs, dir: &std::path::Path) -> anyhow::Result<i32> {
         OsArg::Linux => Os::Linux,
         OsArg::Illumos => Os::Illumos,
         OsArg::Auto => {
-            let illumos = cases
-                .iter()
-                .filter(|c| detect_os(&c.text) == Some(Os::Illumos))
-                .count();
-            let linux = cases
-                .iter()
-                .filter(|c| detect_os(&c.text) == Some(Os::Linux))
-                .count();
-            if illumos > linux {
-                Os::Illumos
-            } else {
-                Os::Linux
-            }
+            let illumos = cases.iter().filter(|c| detect_os(&c.text) == Some(Os::Illumos)).count();
+            let linux = cases.iter().filter(|c| detect_os(&c.text) == Some(Os::Linux)).count();
+            if illumos > linux { Os::Illumos } else { Os::Linux }
         }
     };
     let s = score(os, &cases);
     let mut out = String::new();
     if args.verbose {
         for m in &s.misses {
-            let _ = writeln!(
-                out,
-                "{}: want {:?} got {:?}",
-                m.path.display(),
-                m.want,
-                m.got
-            );
+            let _ = writeln!(out, "{}: want {:?} got {:?}", m.path.display(), m.want, m.got);
         }
     }
     let _ = writeln!(out, "{} cases read as {os}", s.cases);
-    let _ = writeln!(
-        out,
-        "crash/no-crash agreement: {:.1}% ({}/{})",
-        s.crash_percent(),
-        s.crash_agree,
-        s.cases
-    );
-    let _ = writeln!(
-        out,
-        "title agreement:          {:.1}% ({}/{})",
-        s.title_percent(),
-        s.title_agree,
-        s.with_title
-    );
+    let _ = writeln!(out, "crash/no-crash agreement: {:.1}% ({}/{})", s.crash_percent(), s.crash_agree, s.cases);
+    let _ = writeln!(out, "title agreement:          {:.1}% ({}/{})", s.title_percent(), s.title_agree, s.with_title);
     emit(&out);
     Ok(0)
 }

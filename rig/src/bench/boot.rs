@@ -106,5 +106,11 @@ pub async fn run(image: &LinuxImage, accel: Accel, runs: usize, dir: &Path) -> R
         tracing::info!(run = i, rig = rig_secs[i], bare = bare_secs[i], "boot bench");
     }
     let (rig_median, bare_median) = (super::stats::median(&rig_secs), super::stats::median(&bare_secs));
-    Ok(BootBench { overhead_pct: (rig_median - bare_median) / bare_median * 100.0, rig_secs, bare_secs, rig_median, bare_median })
+    Ok(BootBench {
+        overhead_pct: (rig_median - bare_median) / bare_median * 100.0,
+        rig_secs,
+        bare_secs,
+        rig_median,
+        bare_median,
+    })
 }

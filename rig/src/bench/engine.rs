@@ -30,7 +30,13 @@ pub struct EngineBench {
 }
 
 /// Runs the race case `iterations` times on one guest and measures.
-pub async fn run(case: LoadedCase, accel: Accel, iterations: u32, build_dir: &Path, run_dir: &Path) -> Result<EngineBench> {
+pub async fn run(
+    case: LoadedCase,
+    accel: Accel,
+    iterations: u32,
+    build_dir: &Path,
+    run_dir: &Path,
+) -> Result<EngineBench> {
     let plan = Plan {
         cases: vec![case],
         cpus: vec![cpu::lookup("epyc").expect("epyc")],
@@ -55,7 +61,9 @@ pub async fn run(case: LoadedCase, accel: Accel, iterations: u32, build_dir: &Pa
         let slept: f64 = it
             .steps
             .iter()
-            .filter_map(|s| s.result.strip_prefix("slept ").and_then(|r| r.strip_suffix(" ms")).and_then(|n| n.parse::<f64>().ok()))
+            .filter_map(|s| {
+                s.result.strip_prefix("slept ").and_then(|r| r.strip_suffix(" ms")).and_then(|n| n.parse::<f64>().ok())
+            })
             .sum::<f64>()
             / 1000.0;
         its.push(it.secs);

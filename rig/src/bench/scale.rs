@@ -60,7 +60,11 @@ fn plan(c: LoadedCase, accel: Accel, iterations: u32, jobs: usize, build_dir: &P
 async fn iteration_median(p: &Plan) -> Result<f64> {
     let r = campaign::run(p, &mut |_| {}).await;
     let run = r.runs.first().context("no run")?;
-    anyhow::ensure!(run.tally.pass == run.tally.ran && run.tally.ran > 0, "bench iterations failed; see {}", p.run_dir.display());
+    anyhow::ensure!(
+        run.tally.pass == run.tally.ran && run.tally.ran > 0,
+        "bench iterations failed; see {}",
+        p.run_dir.display()
+    );
     let secs: Vec<f64> = run.iterations.iter().skip(1).map(|i| i.secs).collect();
     Ok(super::stats::median(&secs))
 }
@@ -76,17 +80,29 @@ pub async fn snapshot(accel: Accel, iterations: u32, build_dir: &Path, dir: &Pat
 }
 
 /// Throughput of reboot iterations with 1..=max_jobs guests.
-pub async fn parallel(accel: Accel, iterations: u32, max_jobs: usize, build_dir: &Path, dir: &Path) -> Result<ParallelBench> {
+pub async fn parallel(
+    accel: Accel,
+    iterations: u32,
+    max_jobs: usize,
+    build_dir: &Path,
+    dir: &Path,
+) -> Result<ParallelBench> {
     let mut curve = Vec::new();
     for jobs in 1..=max_jobs.max(1) {
         // One vCPU per guest: under TCG a 2-vCPU guest alone keeps two host cores busy.
-        let c = case("name: bench-parallel\nguest: { vcpus: 1 }\nsteps:\n  - sleep: { min_ms: 0, max_ms: 500 }\n  - reboot: ssh\n")?;
+        let c = case(
+            "name: bench-parallel\nguest: { vcpus: 1 }\nsteps:\n  - sleep: { min_ms: 0, max_ms: 500 }\n  - reboot: ssh\n",
+        )?;
         let p = plan(c, accel, iterations, jobs, build_dir, &dir.join(format!("jobs-{jobs}")));
         let began = Instant::now();
         let r = campaign::run(&p, &mut |_| {}).await;
         let wall = began.elapsed().as_secs_f64();
         let ran = r.runs.first().map(|x| x.tally.pass).unwrap_or(0);
-        anyhow::ensure!(ran == iterations, "{ran} of {iterations} iterations passed with {jobs} guests; see {}", p.run_dir.display());
+        anyhow::ensure!(
+            ran == iterations,
+            "{ran} of {iterations} iterations passed with {jobs} guests; see {}",
+            p.run_dir.display()
+        );
         curve.push((jobs, f64::from(iterations) / wall * 60.0));
     }
     let speedup = curve.last().map(|c| c.1).unwrap_or(0.0) / curve[0].1;
@@ -97,7 +113,11 @@ pub async fn parallel(accel: Accel, iterations: u32, max_jobs: usize, build_dir:
 pub fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
 }

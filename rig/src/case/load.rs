@@ -73,9 +73,18 @@ pub fn list(dir: &Path) -> Vec<Result<LoadedCase, CaseError>> {
 
 /// Reads and validates one case file.
 pub fn load(file: &Path) -> Result<LoadedCase, CaseError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| CaseError { file: file.to_path_buf(), line: 0, column: 0, message: format!("cannot read: {e}") })?;
-    let case = parse(&text).map_err(|(line, column, message)| CaseError { file: file.to_path_buf(), line, column, message })?;
+    let text = std::fs::read_to_string(file).map_err(|e| CaseError {
+        file: file.to_path_buf(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read: {e}"),
+    })?;
+    let case = parse(&text).map_err(|(line, column, message)| CaseError {
+        file: file.to_path_buf(),
+        line,
+        column,
+        message,
+    })?;
     Ok(LoadedCase { case, file: file.to_path_buf() })
 }
 
@@ -117,14 +126,27 @@ fn validate(c: &Case) -> Result<(), (String, String)> {
         return err("vcpus:", "guest.vcpus: must be at least 1".into());
     }
     if c.guest.memory_mib < 128 {
-        return err("memory_mib:", format!("guest.memory_mib: {} is too small, the guest needs at least 128", c.guest.memory_mib));
+        return err(
+            "memory_mib:",
+            format!("guest.memory_mib: {} is too small, the guest needs at least 128", c.guest.memory_mib),
+        );
     }
     let Some(profile) = profile::for_image(&c.guest.image) else {
-        return err("image:", format!("guest.image: unknown image '{}'; known images: {}", c.guest.image, crate::image::known_images().join(", ")));
+        return err(
+            "image:",
+            format!(
+                "guest.image: unknown image '{}'; known images: {}",
+                c.guest.image,
+                crate::image::known_images().join(", ")
+            ),
+        );
     };
     let e = &c.expect;
     if e.outcome == ExpectOutcome::NoPanic && (e.title.is_some() || e.message.is_some() || e.function.is_some()) {
-        return err("expect:", "expect: title, message and function describe an expected panic; add `outcome: panic`".into());
+        return err(
+            "expect:",
+            "expect: title, message and function describe an expected panic; add `outcome: panic`".into(),
+        );
     }
     if let Some(m) = &e.message
         && let Err(x) = regex::Regex::new(m)
@@ -146,7 +168,10 @@ fn validate(c: &Case) -> Result<(), (String, String)> {
     }
     for img in &c.compare {
         if profile::for_image(img).is_none() {
-            return err("compare:", format!("compare: unknown image '{img}'; known images: {}", crate::image::known_images().join(", ")));
+            return err(
+                "compare:",
+                format!("compare: unknown image '{img}'; known images: {}", crate::image::known_images().join(", ")),
+            );
         }
     }
     for s in all_steps(&c.setup).chain(all_steps(&c.steps)) {
@@ -156,7 +181,11 @@ fn validate(c: &Case) -> Result<(), (String, String)> {
             let known: Vec<&str> = profile.modules.iter().map(|m| m.name).collect();
             return err(
                 &format!("reload_module: {m}"),
-                format!("reload_module: the '{}' profile cannot reload '{m}'; it can reload: {}", profile.name, known.join(", ")),
+                format!(
+                    "reload_module: the '{}' profile cannot reload '{m}'; it can reload: {}",
+                    profile.name,
+                    known.join(", ")
+                ),
             );
         }
     }

@@ -79,7 +79,14 @@ pub struct GuestReq {
 
 impl Default for GuestReq {
     fn default() -> Self {
-        GuestReq { image: default_image(), vendor: VendorReq::Any, nested: false, memory_mib: default_memory(), vcpus: default_vcpus(), kernel_args: Vec::new() }
+        GuestReq {
+            image: default_image(),
+            vendor: VendorReq::Any,
+            nested: false,
+            memory_mib: default_memory(),
+            vcpus: default_vcpus(),
+            kernel_args: Vec::new(),
+        }
     }
 }
 
@@ -123,7 +130,11 @@ pub struct Deadlines {
 
 impl Default for Deadlines {
     fn default() -> Self {
-        Deadlines { boot_secs: default_boot_secs(), iteration_secs: default_iteration_secs(), run_secs: default_run_secs() }
+        Deadlines {
+            boot_secs: default_boot_secs(),
+            iteration_secs: default_iteration_secs(),
+            run_secs: default_run_secs(),
+        }
     }
 }
 

@@ -31,7 +31,8 @@ impl<'de> Deserialize<'de> for Steps {
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Steps, A::Error> {
                 let mut out = Vec::new();
                 while let Some(raw) = seq.next_element::<RawStep>()? {
-                    let step = Step::try_from(raw).map_err(|e| serde::de::Error::custom(format!("item {}: {e}", out.len() + 1)))?;
+                    let step = Step::try_from(raw)
+                        .map_err(|e| serde::de::Error::custom(format!("item {}: {e}", out.len() + 1)))?;
                     out.push(step);
                 }
                 Ok(Steps(out))
@@ -142,7 +143,8 @@ pub struct RawStep {
     ignore_status: Option<bool>,
 }
 
-const KINDS: &str = "ssh, qmp, wait_console, wait_boot, reboot, sleep, reload_module, background, race, repeat, check_cpu";
+const KINDS: &str =
+    "ssh, qmp, wait_console, wait_boot, reboot, sleep, reload_module, background, race, repeat, check_cpu";
 
 impl TryFrom<RawStep> for Step {
     type Error = String;
@@ -230,7 +232,8 @@ impl From<Step> for RawStep {
                 }
             }
             StepKind::Qmp { execute, arguments } => {
-                let arguments = (!arguments.is_null()).then(|| serde_yaml::to_value(arguments).unwrap_or(serde_yaml::Value::Null));
+                let arguments =
+                    (!arguments.is_null()).then(|| serde_yaml::to_value(arguments).unwrap_or(serde_yaml::Value::Null));
                 r.qmp = Some(QmpStep { execute, arguments });
             }
             StepKind::WaitConsole(p) => r.wait_console = Some(p),

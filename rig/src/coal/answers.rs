@@ -113,9 +113,7 @@ pub enum AnswersError {
         found: String,
     },
     /// The file is not an answers file.
-    #[error(
-        "{file}: not a coal answers file ({why}); expected JSON with admin_nic and external_nic MACs"
-    )]
+    #[error("{file}: not a coal answers file ({why}); expected JSON with admin_nic and external_nic MACs")]
     Unreadable {
         /// The answers file.
         file: String,
@@ -145,26 +143,15 @@ fn same_mac(a: &str, b: &str) -> bool {
 }
 
 /// Checks an answers file's text against the machine's admin and external MACs.
-pub fn check_macs(
-    file: &Path,
-    json: &str,
-    admin_mac: &str,
-    external_mac: &str,
-) -> Result<(), AnswersError> {
+pub fn check_macs(file: &Path, json: &str, admin_mac: &str, external_mac: &str) -> Result<(), AnswersError> {
     let file_s = file.display().to_string();
-    let v: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| AnswersError::Unreadable {
-            file: file_s.clone(),
-            why: e.to_string(),
-        })?;
+    let v: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| AnswersError::Unreadable { file: file_s.clone(), why: e.to_string() })?;
     for (role, expected) in [("admin_nic", admin_mac), ("external_nic", external_mac)] {
-        let found =
-            v.get(role)
-                .and_then(|x| x.as_str())
-                .ok_or_else(|| AnswersError::Unreadable {
-                    file: file_s.clone(),
-                    why: format!("no {role}"),
-                })?;
+        let found = v
+            .get(role)
+            .and_then(|x| x.as_str())
+            .ok_or_else(|| AnswersError::Unreadable { file: file_s.clone(), why: format!("no {role}") })?;
         if !same_mac(found, expected) {
             return Err(AnswersError::MacMismatch {
                 file: file_s,
@@ -194,17 +181,10 @@ mod tests {
         let p = Path::new("/img/private/answers.json");
         let a = Answers::coal(ADMIN_MAC, EXTERNAL_MAC, "pw").to_json();
         check_macs(p, &a, ADMIN_MAC, EXTERNAL_MAC).unwrap();
-        let e = check_macs(p, &a, EXTERNAL_MAC, ADMIN_MAC)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("/img/private/answers.json") && e.contains("admin_nic is 00:50:56:34:60:4c"),
-            "{e}"
-        );
+        let e = check_macs(p, &a, EXTERNAL_MAC, ADMIN_MAC).unwrap_err().to_string();
+        assert!(e.contains("/img/private/answers.json") && e.contains("admin_nic is 00:50:56:34:60:4c"), "{e}");
         assert!(e.contains("MAC is 00:50:56:3d:a7:95"), "{e}");
-        let e = check_macs(p, "{}", ADMIN_MAC, EXTERNAL_MAC)
-            .unwrap_err()
-            .to_string();
+        let e = check_macs(p, "{}", ADMIN_MAC, EXTERNAL_MAC).unwrap_err().to_string();
         assert!(e.contains("no admin_nic"), "{e}");
     }
 }

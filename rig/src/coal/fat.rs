@@ -58,12 +58,7 @@ pub struct Slice {
 impl Slice {
     fn new(mut file: File, start: u64, len: u64) -> io::Result<Slice> {
         file.seek(SeekFrom::Start(start))?;
-        Ok(Slice {
-            file,
-            start,
-            len,
-            pos: 0,
-        })
+        Ok(Slice { file, start, len, pos: 0 })
     }
 }
 
@@ -80,10 +75,7 @@ impl Write for Slice {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = buf.len().min(self.len.saturating_sub(self.pos) as usize);
         if n == 0 && !buf.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                "write past the end of the partition",
-            ));
+            return Err(io::Error::new(io::ErrorKind::WriteZero, "write past the end of the partition"));
         }
         let n = self.file.write(&buf[..n])?;
         self.pos += n as u64;
@@ -102,10 +94,7 @@ impl Seek for Slice {
             SeekFrom::End(d) => self.len as i128 + d as i128,
         };
         if pos < 0 || pos > self.len as i128 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "seek outside the partition",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "seek outside the partition"));
         }
         self.pos = pos as u64;
         self.file.seek(SeekFrom::Start(self.start + self.pos))?;
@@ -128,13 +117,7 @@ fn partitions(file: &Path, f: &mut File) -> io::Result<(Vec<Partition>, String)>
     let n = f.read(&mut head)?;
     head.truncate(n);
     let Some(mbr) = parts::mbr(&head) else {
-        return Ok((
-            Vec::new(),
-            format!(
-                "no partition table: {} has no MBR boot signature",
-                file.display()
-            ),
-        ));
+        return Ok((Vec::new(), format!("no partition table: {} has no MBR boot signature", file.display())));
     };
     if mbr.iter().any(|(_, ty)| *ty == 0xee) && head.len() >= 1024 {
         let mut read = |off: u64, len: usize| {
@@ -144,21 +127,15 @@ fn partitions(file: &Path, f: &mut File) -> io::Result<(Vec<Partition>, String)>
             Ok(b)
         };
         if let Some(g) = parts::gpt(&head[512..1024], &mut read)? {
-            let desc = format!(
-                "GPT with {} partition(s), {} of a FAT type",
-                g.len(),
-                g.iter().filter(|p| p.fat_type).count()
-            );
+            let desc =
+                format!("GPT with {} partition(s), {} of a FAT type", g.len(), g.iter().filter(|p| p.fat_type).count());
             return Ok((g, desc));
         }
     }
     let desc = if mbr.is_empty() {
         "an MBR with no partitions".to_string()
     } else {
-        let types: Vec<String> = mbr
-            .iter()
-            .map(|(p, ty)| format!("{}: type 0x{ty:02x}", p.index))
-            .collect();
+        let types: Vec<String> = mbr.iter().map(|(p, ty)| format!("{}: type 0x{ty:02x}", p.index)).collect();
         format!("MBR partitions {}", types.join(", "))
     };
     Ok((mbr.into_iter().map(|(p, _)| p).collect(), desc))
@@ -168,76 +145,40 @@ impl FatFs {
     /// Opens the FAT partition of `image` for writing. With several, the first whose root holds
     /// `os/` or `boot/` (the SmartOS layout) wins, else the first FAT one.
     pub fn open(image: &Path) -> Result<FatFs, FatError> {
-        let io_err = |what: &str, err| FatError::Io {
-            file: image.to_path_buf(),
-            what: what.into(),
-            err,
-        };
-        let open = || {
-            File::options()
-                .read(true)
-                .write(true)
-                .open(image)
-                .map_err(|e| io_err("opening", e))
-        };
-        let (list, found) = partitions(image, &mut open()?)
-            .map_err(|e| io_err("reading the partition table", e))?;
+        let io_err = |what: &str, err| FatError::Io { file: image.to_path_buf(), what: what.into(), err };
+        let open = || File::options().read(true).write(true).open(image).map_err(|e| io_err("opening", e));
+        let (list, found) = partitions(image, &mut open()?).map_err(|e| io_err("reading the partition table", e))?;
         let mut fallback = None;
-        for p in list
-            .iter()
-            .filter(|p| p.fat_type)
-            .chain(list.iter().filter(|p| !p.fat_type))
-        {
+        for p in list.iter().filter(|p| p.fat_type).chain(list.iter().filter(|p| !p.fat_type)) {
             let Ok(slice) = Slice::new(open()?, p.start, p.len) else {
                 continue;
             };
             let Ok(fs) = fatfs::FileSystem::new(slice, fatfs::FsOptions::new()) else {
                 continue;
             };
-            let smartos = ["os", "boot"]
-                .iter()
-                .any(|d| fs.root_dir().open_dir(d).is_ok());
-            let fat = FatFs {
-                file: image.to_path_buf(),
-                fs,
-                partition: *p,
-            };
+            let smartos = ["os", "boot"].iter().any(|d| fs.root_dir().open_dir(d).is_ok());
+            let fat = FatFs { file: image.to_path_buf(), fs, partition: *p };
             if smartos {
                 return Ok(fat);
             }
             fallback.get_or_insert(fat);
         }
-        fallback.ok_or_else(|| FatError::NoFat {
-            file: image.to_path_buf(),
-            found,
-        })
+        fallback.ok_or_else(|| FatError::NoFat { file: image.to_path_buf(), found })
     }
 
     fn err(&self, what: String, err: io::Error) -> FatError {
-        FatError::Io {
-            file: self.file.clone(),
-            what,
-            err,
-        }
+        FatError::Io { file: self.file.clone(), what, err }
     }
 
     /// Reads a file; [`FatError::Missing`] when it is not there.
     pub fn read(&self, inner: &str) -> Result<Vec<u8>, FatError> {
         let inner = inner.trim_start_matches('/');
-        let mut f = self
-            .fs
-            .root_dir()
-            .open_file(inner)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound => FatError::Missing {
-                    file: self.file.clone(),
-                    inner: format!("/{inner}"),
-                },
-                _ => self.err(format!("opening /{inner}"), e),
-            })?;
+        let mut f = self.fs.root_dir().open_file(inner).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => FatError::Missing { file: self.file.clone(), inner: format!("/{inner}") },
+            _ => self.err(format!("opening /{inner}"), e),
+        })?;
         let mut out = Vec::new();
-        f.read_to_end(&mut out)
-            .map_err(|e| self.err(format!("reading /{inner}"), e))?;
+        f.read_to_end(&mut out).map_err(|e| self.err(format!("reading /{inner}"), e))?;
         Ok(out)
     }
 
@@ -257,16 +198,11 @@ impl FatFs {
             self.fs
                 .root_dir()
                 .open_dir(dir)
-                .map_err(|_| FatError::Missing {
-                    file: self.file.clone(),
-                    inner: format!("/{dir}/"),
-                })?
+                .map_err(|_| FatError::Missing { file: self.file.clone(), inner: format!("/{dir}/") })?
         };
         let mut out = Vec::new();
         for e in d.iter() {
-            let name = e
-                .map_err(|e| self.err(format!("listing /{dir}"), e))?
-                .file_name();
+            let name = e.map_err(|e| self.err(format!("listing /{dir}"), e))?.file_name();
             if name != "." && name != ".." {
                 out.push(name);
             }
@@ -285,18 +221,13 @@ impl FatFs {
                     path.push('/');
                 }
                 path.push_str(part);
-                root.create_dir(&path)
-                    .map_err(|e| self.err(format!("creating /{path}"), e))?;
+                root.create_dir(&path).map_err(|e| self.err(format!("creating /{path}"), e))?;
             }
         }
-        let mut f = root
-            .create_file(inner)
-            .map_err(|e| self.err(format!("creating /{inner}"), e))?;
-        f.truncate()
-            .map_err(|e| self.err(format!("truncating /{inner}"), e))?;
+        let mut f = root.create_file(inner).map_err(|e| self.err(format!("creating /{inner}"), e))?;
+        f.truncate().map_err(|e| self.err(format!("truncating /{inner}"), e))?;
         let n = io::copy(data, &mut f).map_err(|e| self.err(format!("writing /{inner}"), e))?;
-        f.flush()
-            .map_err(|e| self.err(format!("writing /{inner}"), e))?;
+        f.flush().map_err(|e| self.err(format!("writing /{inner}"), e))?;
         Ok(n)
     }
 
@@ -308,11 +239,7 @@ impl FatFs {
     /// Flushes and closes the file system.
     pub fn close(self) -> Result<(), FatError> {
         let file = self.file.clone();
-        self.fs.unmount().map_err(|err| FatError::Io {
-            file,
-            what: "flushing the FAT".into(),
-            err,
-        })
+        self.fs.unmount().map_err(|err| FatError::Io { file, what: "flushing the FAT".into(), err })
     }
 }
 
@@ -320,11 +247,7 @@ impl FatFs {
 /// (type 0x0c) from sector 2048 to the end, formatted empty. For tests and fixtures: what a
 /// SmartOS USB image looks like to the rig, without the OS on it.
 pub fn create_image(path: &Path, size_mib: u64) -> io::Result<()> {
-    let mut f = File::options()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(path)?;
+    let mut f = File::options().read(true).write(true).create_new(true).open(path)?;
     let total = size_mib * 1024 * 1024;
     f.set_len(total)?;
     let sectors = (total / 512 - 2048) as u32;
@@ -332,8 +255,5 @@ pub fn create_image(path: &Path, size_mib: u64) -> io::Result<()> {
     parts::write_mbr(&mut s0, 0x0c, 2048, sectors);
     f.write_all(&s0)?;
     let slice = Slice::new(f, 2048 * 512, sectors as u64 * 512)?;
-    fatfs::format_volume(
-        slice,
-        fatfs::FormatVolumeOptions::new().volume_label(*b"SMARTOSTEST"),
-    )
+    fatfs::format_volume(slice, fatfs::FormatVolumeOptions::new().volume_label(*b"SMARTOSTEST"))
 }

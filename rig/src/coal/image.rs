@@ -20,9 +20,7 @@ use sha2::{Digest, Sha256};
 use super::answers::{ADMIN_MAC, Answers, EXTERNAL_MAC, check_macs};
 use super::fat::{FatError, FatFs};
 use super::loader::{LoaderOptions, merge};
-use super::source::{
-    SourceKind, classify, extract_usb_image, is_stamp, sparse_copy, unpack_platform,
-};
+use super::source::{SourceKind, classify, extract_usb_image, is_stamp, sparse_copy, unpack_platform};
 use crate::image::cache::{Lock, remove_stale_tmp, tmp_dir};
 
 /// Bump when the preparation changes what it writes.
@@ -118,16 +116,11 @@ impl CoalImage {
     /// Loads a prepared image directory.
     pub fn load(dir: &Path) -> Result<CoalImage> {
         let path = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let m: Manifest =
-            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let m: Manifest = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         for f in ["usb.img", "usb.qcow2", "zpool.qcow2", "client_key"] {
             if !dir.join(f).is_file() {
-                bail!(
-                    "{}: incomplete coal image, {f} is missing; prepare it again",
-                    dir.display()
-                );
+                bail!("{}: incomplete coal image, {f} is missing; prepare it again", dir.display());
             }
         }
         Ok(CoalImage {
@@ -161,13 +154,9 @@ fn write_manifest(dir: &Path, m: &Manifest) -> Result<()> {
 
 fn identity(h: &mut Sha256, path: &Path) -> Result<()> {
     let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    let abs =
-        std::fs::canonicalize(path).with_context(|| format!("resolving {}", path.display()))?;
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
+    let abs = std::fs::canonicalize(path).with_context(|| format!("resolving {}", path.display()))?;
+    let mtime =
+        meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
     h.update(format!("{}\0{}\0{mtime}\0", abs.display(), meta.len()));
     Ok(())
 }
@@ -198,8 +187,7 @@ pub fn prepare(opts: &PrepareOptions) -> Result<CoalImage> {
             tracing::info!(dir = %dir.display(), "coal image already prepared");
             return Ok(img);
         }
-        std::fs::remove_dir_all(&dir)
-            .with_context(|| format!("removing the incomplete {}", dir.display()))?;
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing the incomplete {}", dir.display()))?;
     }
     remove_stale_tmp(&images, &name)?;
     let tmp = tmp_dir(&images, &name);
@@ -228,18 +216,14 @@ fn fill(opts: &PrepareOptions, dir: &Path) -> Result<()> {
     let source_entry = match classify(input)? {
         kind @ (SourceKind::TarGz | SourceKind::Tar) => Some(extract_usb_image(input, kind, &usb)?),
         SourceKind::RawImage => {
-            let mut f = std::fs::File::open(input)
-                .with_context(|| format!("opening {}", input.display()))?;
+            let mut f = std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?;
             sparse_copy(&mut f, &usb)?;
             None
         }
     };
     let named = |e: FatError| -> anyhow::Error {
         match e {
-            FatError::NoFat { found, .. } => anyhow!(FatError::NoFat {
-                file: input.clone(),
-                found
-            }),
+            FatError::NoFat { found, .. } => anyhow!(FatError::NoFat { file: input.clone(), found }),
             other => anyhow!(other).context(format!("editing the copy of {}", input.display())),
         }
     };
@@ -251,19 +235,12 @@ fn fill(opts: &PrepareOptions, dir: &Path) -> Result<()> {
             input.display()
         )
     };
-    let mut platforms: Vec<String> = fat
-        .list("os")
-        .map_err(|_| not_smartos("/os/ directory"))?
-        .into_iter()
-        .filter(|s| is_stamp(s))
-        .collect();
+    let mut platforms: Vec<String> =
+        fat.list("os").map_err(|_| not_smartos("/os/ directory"))?.into_iter().filter(|s| is_stamp(s)).collect();
     platforms.sort();
     let platform = match &opts.platform {
         Some(p) => unpack_platform(p, &fat)?,
-        None => platforms
-            .last()
-            .cloned()
-            .ok_or_else(|| not_smartos("platform under /os/"))?,
+        None => platforms.last().cloned().ok_or_else(|| not_smartos("platform under /os/"))?,
     };
     let mut loader = opts.loader.clone();
     loader.platform = opts.platform.as_ref().map(|_| platform.clone());
@@ -272,48 +249,21 @@ fn fill(opts: &PrepareOptions, dir: &Path) -> Result<()> {
         Err(FatError::Missing { .. }) => return Err(not_smartos("/boot/loader.conf")),
         Err(e) => return Err(named(e)),
     };
-    fat.write("boot/loader.conf", merge(&conf, &loader).as_bytes())
-        .map_err(named)?;
+    fat.write("boot/loader.conf", merge(&conf, &loader).as_bytes()).map_err(named)?;
 
     let answers = Answers::coal(ADMIN_MAC, EXTERNAL_MAC, &opts.password).to_json();
-    fat.write("private/answers.json", answers.as_bytes())
-        .map_err(named)?;
+    fat.write("private/answers.json", answers.as_bytes()).map_err(named)?;
     let client_key = dir.join("client_key");
     let public = generate_client_key(&client_key, "rig@coal")?;
-    fat.write("config.inc/root.authorized_keys", public.as_bytes())
-        .map_err(named)?;
+    fat.write("config.inc/root.authorized_keys", public.as_bytes()).map_err(named)?;
     fat.close().map_err(named)?;
 
     // Read back what setup will read, and check it against the machine the rig will start.
     let fat = FatFs::open(&usb).map_err(named)?;
-    let written =
-        String::from_utf8_lossy(&fat.read("private/answers.json").map_err(named)?).into_owned();
+    let written = String::from_utf8_lossy(&fat.read("private/answers.json").map_err(named)?).into_owned();
     drop(fat);
-    qemu_img(
-        &[
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-b",
-            "usb.img",
-            "-F",
-            "raw",
-            "usb.qcow2",
-        ],
-        dir,
-    )?;
-    qemu_img(
-        &[
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "zpool.qcow2",
-            &format!("{}G", opts.zpool_gib),
-        ],
-        dir,
-    )?;
+    qemu_img(&["create", "-q", "-f", "qcow2", "-b", "usb.img", "-F", "raw", "usb.qcow2"], dir)?;
+    qemu_img(&["create", "-q", "-f", "qcow2", "zpool.qcow2", &format!("{}G", opts.zpool_gib)], dir)?;
     std::fs::set_permissions(&usb, std::fs::Permissions::from_mode(0o444))?;
     let manifest = Manifest {
         source: input.clone(),
@@ -330,19 +280,10 @@ fn fill(opts: &PrepareOptions, dir: &Path) -> Result<()> {
     };
     write_manifest(dir, &manifest)?;
     let img = CoalImage::load(dir)?;
-    let spec = img.machine(
-        crate::machine::cpu::lookup("epyc").expect("epyc model"),
-        crate::machine::Accel::Kvm,
-        8192,
-        4,
-    );
+    let spec =
+        img.machine(crate::machine::cpu::lookup("epyc").expect("epyc model"), crate::machine::Accel::Kvm, 8192, 4);
     let mac = |i: usize| spec.nics[i].mac.clone().unwrap_or_default();
-    check_macs(
-        Path::new(&format!("{}:/private/answers.json", usb.display())),
-        &written,
-        &mac(0),
-        &mac(1),
-    )?;
+    check_macs(Path::new(&format!("{}:/private/answers.json", usb.display())), &written, &mac(0), &mac(1))?;
     Ok(())
 }
 
@@ -353,11 +294,7 @@ fn qemu_img(args: &[&str], dir: &Path) -> Result<()> {
         .output()
         .context("running qemu-img (Debian package qemu-utils)")?;
     if !out.status.success() {
-        bail!(
-            "qemu-img {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        bail!("qemu-img {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(())
 }
@@ -367,14 +304,10 @@ fn qemu_img(args: &[&str], dir: &Path) -> Result<()> {
 fn generate_client_key(path: &Path, comment: &str) -> Result<String> {
     use russh::keys::ssh_key::{LineEnding, PrivateKey, private::Ed25519Keypair};
     let mut seed = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut seed))
-        .context("reading /dev/urandom")?;
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut seed)).context("reading /dev/urandom")?;
     let mut key = PrivateKey::from(Ed25519Keypair::from_seed(&seed));
     key.set_comment(comment);
-    let private = key
-        .to_openssh(LineEnding::LF)
-        .context("encoding the client key")?;
+    let private = key.to_openssh(LineEnding::LF).context("encoding the client key")?;
     std::fs::OpenOptions::new()
         .create_new(true)
         .write(true)
@@ -382,14 +315,8 @@ fn generate_client_key(path: &Path, comment: &str) -> Result<String> {
         .open(path)
         .and_then(|mut f| f.write_all(private.as_bytes()))
         .with_context(|| format!("writing {}", path.display()))?;
-    let public = format!(
-        "{}\n",
-        key.public_key()
-            .to_openssh()
-            .context("encoding the public key")?
-    );
-    std::fs::write(path.with_extension("pub"), &public)
-        .with_context(|| format!("writing {}.pub", path.display()))?;
+    let public = format!("{}\n", key.public_key().to_openssh().context("encoding the public key")?);
+    std::fs::write(path.with_extension("pub"), &public).with_context(|| format!("writing {}.pub", path.display()))?;
     Ok(public)
 }
 
@@ -404,9 +331,7 @@ pub fn prepared(build_dir: &Path) -> Vec<CoalImage> {
         .filter(|e| e.file_name().to_string_lossy().starts_with("coal-"))
         .filter_map(|e| {
             let img = CoalImage::load(&e.path()).ok()?;
-            let t = std::fs::metadata(e.path().join(MANIFEST))
-                .and_then(|m| m.modified())
-                .ok()?;
+            let t = std::fs::metadata(e.path().join(MANIFEST)).and_then(|m| m.modified()).ok()?;
             Some((t, img))
         })
         .collect();

@@ -43,12 +43,7 @@ pub struct LoaderOptions {
 
 impl Default for LoaderOptions {
     fn default() -> Self {
-        LoaderOptions {
-            autoboot_delay_secs: 2,
-            nmi: Nmi::Panic,
-            kmdb: Kmdb::LoadedPanicsDump,
-            platform: None,
-        }
+        LoaderOptions { autoboot_delay_secs: 2, nmi: Nmi::Panic, kmdb: Kmdb::LoadedPanicsDump, platform: None }
     }
 }
 
@@ -62,10 +57,7 @@ pub struct Edit {
 }
 
 fn set(key: &'static str, value: impl Into<String>) -> Edit {
-    Edit {
-        key,
-        value: Some(value.into()),
-    }
+    Edit { key, value: Some(value.into()) }
 }
 
 fn unset(key: &'static str) -> Edit {
@@ -98,37 +90,20 @@ impl LoaderOptions {
             ),
         ];
         match self.kmdb {
-            Kmdb::Off => e.extend([
-                set("boot_kmdb", "NO"),
-                unset("boot_drop_into_kmdb"),
-                unset("nopanicdebug"),
-            ]),
-            Kmdb::LoadedPanicsDump => e.extend([
-                set("boot_kmdb", "YES"),
-                unset("boot_drop_into_kmdb"),
-                set("nopanicdebug", "1"),
-            ]),
-            Kmdb::LoadedPanicsStop => e.extend([
-                set("boot_kmdb", "YES"),
-                unset("boot_drop_into_kmdb"),
-                unset("nopanicdebug"),
-            ]),
+            Kmdb::Off => e.extend([set("boot_kmdb", "NO"), unset("boot_drop_into_kmdb"), unset("nopanicdebug")]),
+            Kmdb::LoadedPanicsDump => {
+                e.extend([set("boot_kmdb", "YES"), unset("boot_drop_into_kmdb"), set("nopanicdebug", "1")])
+            }
+            Kmdb::LoadedPanicsStop => {
+                e.extend([set("boot_kmdb", "YES"), unset("boot_drop_into_kmdb"), unset("nopanicdebug")])
+            }
         }
         if let Some(pi) = &self.platform {
             e.extend([
                 set("platform-version", pi.clone()),
-                set(
-                    "bootfile",
-                    format!("/os/{pi}/platform/i86pc/kernel/amd64/unix"),
-                ),
-                set(
-                    "boot_archive_name",
-                    format!("/os/{pi}/platform/i86pc/amd64/boot_archive"),
-                ),
-                set(
-                    "boot_archive.hash_name",
-                    format!("/os/{pi}/platform/i86pc/amd64/boot_archive.hash"),
-                ),
+                set("bootfile", format!("/os/{pi}/platform/i86pc/kernel/amd64/unix")),
+                set("boot_archive_name", format!("/os/{pi}/platform/i86pc/amd64/boot_archive")),
+                set("boot_archive.hash_name", format!("/os/{pi}/platform/i86pc/amd64/boot_archive.hash")),
             ]);
         }
         e
@@ -143,10 +118,7 @@ fn key_of(line: &str) -> Option<&str> {
     }
     let (k, _) = t.split_once('=')?;
     let k = k.trim_end();
-    (!k.is_empty()
-        && k.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)))
-    .then_some(k)
+    (!k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))).then_some(k)
 }
 
 /// Merges `opts` into an existing loader.conf: a key the rig sets replaces the first line that
@@ -172,19 +144,11 @@ pub fn merge(existing: &str, opts: &LoaderOptions) -> String {
             }
         }
     }
-    let missing: Vec<&Edit> = edits
-        .iter()
-        .filter(|e| e.value.is_some() && !done.contains(&e.key))
-        .collect();
+    let missing: Vec<&Edit> = edits.iter().filter(|e| e.value.is_some() && !done.contains(&e.key)).collect();
     if !missing.is_empty() {
         out.push_str("# Set by the rig (cargo xtask image coal).\n");
         for e in missing {
-            let _ = writeln!(
-                out,
-                "{}=\"{}\"",
-                e.key,
-                e.value.as_deref().unwrap_or_default()
-            );
+            let _ = writeln!(out, "{}=\"{}\"", e.key, e.value.as_deref().unwrap_or_default());
         }
     }
     out
@@ -196,18 +160,11 @@ mod tests {
 
     #[test]
     fn replaces_keys_in_place_and_keeps_the_rest() {
-        let conf = "# coal\nconsole=\"text\"\nheadnode=\"true\"\n  nmi = \"kmdb\"\nconsole=\"ttya\"\n#os_console=\"ttya\"\n";
+        let conf =
+            "# coal\nconsole=\"text\"\nheadnode=\"true\"\n  nmi = \"kmdb\"\nconsole=\"ttya\"\n#os_console=\"ttya\"\n";
         let out = merge(conf, &LoaderOptions::default());
         let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(
-            lines[..4],
-            [
-                "# coal",
-                "console=\"ttyb,ttya,text\"",
-                "headnode=\"true\"",
-                "nmi=\"panic\""
-            ]
-        );
+        assert_eq!(lines[..4], ["# coal", "console=\"ttyb,ttya,text\"", "headnode=\"true\"", "nmi=\"panic\""]);
         assert_eq!(lines[4], "#os_console=\"ttya\"", "comments are kept");
         assert_eq!(
             out.lines().filter(|l| l.starts_with("console=")).count(),
@@ -221,26 +178,14 @@ mod tests {
     #[test]
     fn kmdb_off_removes_its_keys() {
         let conf = "boot_kmdb=\"YES\"\nnopanicdebug=\"1\"\nboot_drop_into_kmdb=\"YES\"\n";
-        let out = merge(
-            conf,
-            &LoaderOptions {
-                kmdb: Kmdb::Off,
-                ..Default::default()
-            },
-        );
+        let out = merge(conf, &LoaderOptions { kmdb: Kmdb::Off, ..Default::default() });
         assert!(out.starts_with("boot_kmdb=\"NO\"\n"), "{out}");
-        assert!(
-            !out.contains("nopanicdebug") && !out.contains("boot_drop_into_kmdb"),
-            "{out}"
-        );
+        assert!(!out.contains("nopanicdebug") && !out.contains("boot_drop_into_kmdb"), "{out}");
     }
 
     #[test]
     fn merging_twice_changes_nothing() {
-        let opts = LoaderOptions {
-            platform: Some("20181206T011455Z".into()),
-            ..Default::default()
-        };
+        let opts = LoaderOptions { platform: Some("20181206T011455Z".into()), ..Default::default() };
         let once = merge("x=\"1\"\n", &opts);
         assert_eq!(merge(&once, &opts), once);
     }

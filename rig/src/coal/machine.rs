@@ -26,61 +26,32 @@ pub const OS_CONSOLE_PORT: usize = 1;
 
 /// Per NIC, the user-network options that make QEMU's network look like coal's.
 fn usernet_options(i: usize, net: &str, host: &str, dns: Option<&str>, guest: &str) -> Vec<String> {
-    let mut opts = vec![
-        format!("net={net}"),
-        format!("host={host}"),
-        format!("dhcpstart={guest}"),
-        "restrict=on".to_string(),
-    ];
+    let mut opts =
+        vec![format!("net={net}"), format!("host={host}"), format!("dhcpstart={guest}"), "restrict=on".to_string()];
     if let Some(d) = dns {
         opts.push(format!("dns={d}"));
     }
-    opts.into_iter()
-        .flat_map(|o| ["-set".to_string(), format!("netdev.net{i}.{o}")])
-        .collect()
+    opts.into_iter().flat_map(|o| ["-set".to_string(), format!("netdev.net{i}.{o}")]).collect()
 }
 
 impl CoalImage {
     /// The machine that boots this image. `memory_mib` below [`MIN_MEMORY_MIB`] is taken as
     /// asked (a caller may know better) but setup is unlikely to finish.
-    pub fn machine(
-        &self,
-        cpu: &'static CpuModel,
-        accel: Accel,
-        memory_mib: u32,
-        vcpus: u32,
-    ) -> MachineSpec {
+    pub fn machine(&self, cpu: &'static CpuModel, accel: Accel, memory_mib: u32, vcpus: u32) -> MachineSpec {
         let mut s = MachineSpec::kernel_boot(cpu, accel, Boot::Disk);
         s.memory_mib = memory_mib;
         s.vcpus = vcpus;
         s.disks = vec![
-            Disk {
-                path: self.usb.clone(),
-                format: "qcow2".into(),
-                interface: "ide".into(),
-                read_only: false,
-            },
-            Disk {
-                path: self.zpool.clone(),
-                format: "qcow2".into(),
-                interface: "virtio".into(),
-                read_only: false,
-            },
+            Disk { path: self.usb.clone(), format: "qcow2".into(), interface: "ide".into(), read_only: false },
+            Disk { path: self.zpool.clone(), format: "qcow2".into(), interface: "virtio".into(), read_only: false },
         ];
         s.nics = vec![
             Nic {
                 model: "e1000".into(),
                 mac: Some(self.admin_mac.clone()),
-                forwards: vec![Forward {
-                    host_port: 0,
-                    guest_port: 22,
-                }],
+                forwards: vec![Forward { host_port: 0, guest_port: 22 }],
             },
-            Nic {
-                model: "e1000".into(),
-                mac: Some(self.external_mac.clone()),
-                forwards: vec![],
-            },
+            Nic { model: "e1000".into(), mac: Some(self.external_mac.clone()), forwards: vec![] },
         ];
         s.serial_ports = 2;
         // illumos has no pvpanic driver and no vmcoreinfo; panics are read off the console.
@@ -88,13 +59,7 @@ impl CoalImage {
         s.panic_action = PanicAction::None;
         s.vmcoreinfo = false;
         s.extra_args = usernet_options(0, "10.99.99.0/24", ADMIN_HOST, None, ADMIN_IP);
-        s.extra_args.extend(usernet_options(
-            1,
-            "10.88.88.0/24",
-            EXTERNAL_GATEWAY,
-            Some(EXTERNAL_DNS),
-            EXTERNAL_IP,
-        ));
+        s.extra_args.extend(usernet_options(1, "10.88.88.0/24", EXTERNAL_GATEWAY, Some(EXTERNAL_DNS), EXTERNAL_IP));
         s
     }
 }

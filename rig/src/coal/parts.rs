@@ -18,14 +18,8 @@ const SECTOR: u64 = 512;
 const MBR_FAT_TYPES: &[u8] = &[0x01, 0x04, 0x06, 0x0b, 0x0c, 0x0e, 0xef];
 /// Microsoft basic data and EFI System partition type GUIDs, as stored (mixed-endian).
 const GPT_FAT_TYPES: &[[u8; 16]] = &[
-    [
-        0xa2, 0xa0, 0xd0, 0xeb, 0xe5, 0xb9, 0x33, 0x44, 0x87, 0xc0, 0x68, 0xb6, 0xb7, 0x26, 0x99,
-        0xc7,
-    ],
-    [
-        0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e, 0xc9,
-        0x3b,
-    ],
+    [0xa2, 0xa0, 0xd0, 0xeb, 0xe5, 0xb9, 0x33, 0x44, 0x87, 0xc0, 0x68, 0xb6, 0xb7, 0x26, 0x99, 0xc7],
+    [0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e, 0xc9, 0x3b],
 ];
 
 fn u32_at(b: &[u8], at: usize) -> u64 {
@@ -66,11 +60,7 @@ pub fn gpt(
     if header.len() < 92 || &header[0..8] != b"EFI PART" {
         return Ok(None);
     }
-    let (entries_lba, count, size) = (
-        u64_at(header, 72),
-        u32_at(header, 80) as usize,
-        u32_at(header, 84) as usize,
-    );
+    let (entries_lba, count, size) = (u64_at(header, 72), u32_at(header, 80) as usize, u32_at(header, 84) as usize);
     if !(128..=4096).contains(&size) || count > 1024 {
         return Ok(None);
     }
@@ -114,18 +104,7 @@ mod tests {
         let mut s = vec![0u8; 512];
         write_mbr(&mut s, 0x0c, 2048, 4096);
         let p = mbr(&s).unwrap();
-        assert_eq!(
-            p,
-            vec![(
-                Partition {
-                    index: 1,
-                    start: 2048 * 512,
-                    len: 4096 * 512,
-                    fat_type: true
-                },
-                0x0c
-            )]
-        );
+        assert_eq!(p, vec![(Partition { index: 1, start: 2048 * 512, len: 4096 * 512, fat_type: true }, 0x0c)]);
         s[511] = 0;
         assert!(mbr(&s).is_none());
     }
@@ -147,14 +126,6 @@ mod tests {
         })
         .unwrap()
         .unwrap();
-        assert_eq!(
-            parts,
-            vec![Partition {
-                index: 1,
-                start: 34 * 512,
-                len: 66 * 512,
-                fat_type: true
-            }]
-        );
+        assert_eq!(parts, vec![Partition { index: 1, start: 34 * 512, len: 66 * 512, fat_type: true }]);
     }
 }

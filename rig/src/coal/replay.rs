@@ -28,11 +28,7 @@ pub fn chunks(script: &str, speed: f64) -> Vec<Chunk> {
     let mut pause = 0.0f64;
     for line in script.lines() {
         if let Some(d) = line.strip_prefix("@@") {
-            if let Some(ms) = d
-                .trim()
-                .strip_prefix("pause ")
-                .and_then(|m| m.trim().parse::<f64>().ok())
-            {
+            if let Some(ms) = d.trim().strip_prefix("pause ").and_then(|m| m.trim().parse::<f64>().ok()) {
                 pause += ms;
             }
             continue;
@@ -43,21 +39,14 @@ pub fn chunks(script: &str, speed: f64) -> Vec<Chunk> {
         };
         let bytes = format!("{}{end}", text.replace("\\r", "\r")).into_bytes();
         // Split longer lines so readers see lines cut across reads, as from a real port.
-        let cut = if bytes.len() > 24 {
-            bytes.len() / 3
-        } else {
-            bytes.len()
-        };
+        let cut = if bytes.len() > 24 { bytes.len() / 3 } else { bytes.len() };
         for (i, piece) in [&bytes[..cut], &bytes[cut..]].into_iter().enumerate() {
             if piece.is_empty() {
                 continue;
             }
             let wire = piece.len() as f64 / BYTES_PER_MS;
             let ms = if i == 0 { pause + wire } else { wire };
-            out.push(Chunk {
-                delay: Duration::from_secs_f64(ms / speed / 1000.0),
-                bytes: piece.to_vec(),
-            });
+            out.push(Chunk { delay: Duration::from_secs_f64(ms / speed / 1000.0), bytes: piece.to_vec() });
             pause = 0.0;
         }
     }
@@ -82,10 +71,7 @@ mod tests {
 
     #[test]
     fn script_to_chunks() {
-        let c = chunks(
-            "@@ # comment\nshort\n@@ pause 100\nprompt: \\c\n\\rdumping 0% done a long line here\\c",
-            1.0,
-        );
+        let c = chunks("@@ # comment\nshort\n@@ pause 100\nprompt: \\c\n\\rdumping 0% done a long line here\\c", 1.0);
         let all: Vec<u8> = c.iter().flat_map(|c| c.bytes.clone()).collect();
         assert_eq!(all, b"short\r\nprompt: \rdumping 0% done a long line here");
         assert!(c[1].delay >= Duration::from_millis(100), "{c:?}");

@@ -42,14 +42,9 @@ pub fn parse(line: &str) -> Option<SavecoreLine> {
         return Some(SavecoreLine::DumpTime(c[1].trim().to_string()));
     }
     if let Some(c) = saving.captures(line) {
-        return Some(SavecoreLine::Saving {
-            path: c[2].to_string(),
-            compressed: line.contains("compressed"),
-        });
+        return Some(SavecoreLine::Saving { path: c[2].to_string(), compressed: line.contains("compressed") });
     }
-    decompress
-        .captures(line)
-        .map(|c| SavecoreLine::Decompress(c[1].to_string()))
+    decompress.captures(line).map(|c| SavecoreLine::Decompress(c[1].to_string()))
 }
 
 #[cfg(test)]
@@ -60,23 +55,15 @@ mod tests {
     fn recognises_the_documented_lines() {
         assert_eq!(
             parse("Saving compressed system crash dump in /var/crash/volatile/vmdump.0"),
-            Some(SavecoreLine::Saving {
-                path: "/var/crash/volatile/vmdump.0".into(),
-                compressed: true
-            })
+            Some(SavecoreLine::Saving { path: "/var/crash/volatile/vmdump.0".into(), compressed: true })
         );
         assert_eq!(
             parse("saving system crash dump in /var/crash/volatile/{unix,vmcore}.1"),
-            Some(SavecoreLine::Saving {
-                path: "/var/crash/volatile/{unix,vmcore}.1".into(),
-                compressed: false
-            })
+            Some(SavecoreLine::Saving { path: "/var/crash/volatile/{unix,vmcore}.1".into(), compressed: false })
         );
         assert_eq!(
             parse("Decompress the crash dump with 'savecore -vf /var/crash/volatile/vmdump.0'"),
-            Some(SavecoreLine::Decompress(
-                "savecore -vf /var/crash/volatile/vmdump.0".into()
-            ))
+            Some(SavecoreLine::Decompress("savecore -vf /var/crash/volatile/vmdump.0".into()))
         );
         assert_eq!(
             parse("System dump time: Thu Dec  6 01:30:12 2018"),

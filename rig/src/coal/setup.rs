@@ -54,10 +54,7 @@ const STAGES: &[(&str, Stage)] = &[
     (r"(?i)adding volume:? (\S+?)(?:\.\.\.|\s|$)", Stage::Volume),
     (r"^\s*rebooting\.\.\.()", Stage::Reboot),
     (r"^\s*reboot: Halting ([0-9]+) zones", Stage::Reboot),
-    (
-        r"(?i)(?:creating|importing|setting up) (?:zone|image) '?([\w-]+?)'?(?:\.\.\.|\s|$)",
-        Stage::Zone,
-    ),
+    (r"(?i)(?:creating|importing|setting up) (?:zone|image) '?([\w-]+?)'?(?:\.\.\.|\s|$)", Stage::Zone),
     (r"^(\S+) console login:", Stage::Login),
 ];
 
@@ -67,27 +64,18 @@ struct Table {
 }
 
 static T: LazyLock<Table> = LazyLock::new(|| Table {
-    stages: STAGES
-        .iter()
-        .map(|(re, s)| (Regex::new(re).expect("setup stage pattern"), *s))
-        .collect(),
-    complete: Regex::new(r"==> Setup complete \(in ([0-9]+) seconds\)\.")
-        .expect("setup complete pattern"),
+    stages: STAGES.iter().map(|(re, s)| (Regex::new(re).expect("setup stage pattern"), *s)).collect(),
+    complete: Regex::new(r"==> Setup complete \(in ([0-9]+) seconds\)\.").expect("setup complete pattern"),
 });
 
 /// The event a console line stands for, if any.
 pub fn parse_line(line: &str) -> Option<SetupEvent> {
     if let Some(c) = T.complete.captures(line) {
-        return Some(SetupEvent::Complete {
-            secs: c[1].parse().unwrap_or(0),
-        });
+        return Some(SetupEvent::Complete { secs: c[1].parse().unwrap_or(0) });
     }
     T.stages.iter().find_map(|(re, stage)| {
         let c = re.captures(line)?;
-        Some(SetupEvent::Stage {
-            stage: *stage,
-            detail: c.get(1).map_or("", |m| m.as_str()).trim().to_string(),
-        })
+        Some(SetupEvent::Stage { stage: *stage, detail: c.get(1).map_or("", |m| m.as_str()).trim().to_string() })
     })
 }
 
@@ -144,11 +132,7 @@ impl SetupProgress {
             Some(Stage::Zone) => format!("zone {}", self.detail),
             Some(Stage::Login) => format!("login prompt ({})", self.detail),
         };
-        format!(
-            "coal setup: boot {}, zones {}/~{EXPECTED_ZONES}, {what}",
-            self.boots.max(1),
-            self.zones.len()
-        )
+        format!("coal setup: boot {}, zones {}/~{EXPECTED_ZONES}, {what}", self.boots.max(1), self.zones.len())
     }
 }
 
@@ -168,18 +152,14 @@ pub struct SnapshotPlan {
 /// Saving, once setup completed, the login prompt came and SSH answered: `savevm` pauses the
 /// guest while it writes, and the rig lists the snapshots to check it is there.
 pub fn save_plan(tag: &str) -> SnapshotPlan {
-    SnapshotPlan {
-        hmp: vec![format!("savevm {tag}"), "info snapshots".into()],
-    }
+    SnapshotPlan { hmp: vec![format!("savevm {tag}"), "info snapshots".into()] }
 }
 
 /// Resuming, right after QEMU starts paused (`-S`) and before `cont`: the guest continues
 /// where it was saved, so no console banner or login prompt comes again: readiness is SSH
 /// (the user network's forwards are re-made by QEMU; TCP connections from before are gone).
 pub fn restore_plan(tag: &str) -> SnapshotPlan {
-    SnapshotPlan {
-        hmp: vec!["info snapshots".into(), format!("loadvm {tag}")],
-    }
+    SnapshotPlan { hmp: vec!["info snapshots".into(), format!("loadvm {tag}")] }
 }
 
 /// Whether HMP `info snapshots` lists `tag` (its TAG column: second field, or first when a
@@ -197,30 +177,18 @@ mod tests {
 
     #[test]
     fn documented_lines() {
-        assert_eq!(
-            parse_line("==> Setup complete (in 842 seconds)."),
-            Some(SetupEvent::Complete { secs: 842 })
-        );
+        assert_eq!(parse_line("==> Setup complete (in 842 seconds)."), Some(SetupEvent::Complete { secs: 842 }));
         assert_eq!(
             parse_line("SunOS Release 5.11 Version joyent_20181206T011455Z 64-bit"),
-            Some(SetupEvent::Stage {
-                stage: Stage::Kernel,
-                detail: "joyent_20181206T011455Z".into()
-            })
+            Some(SetupEvent::Stage { stage: Stage::Kernel, detail: "joyent_20181206T011455Z".into() })
         );
         assert_eq!(
             parse_line("headnode console login: "),
-            Some(SetupEvent::Stage {
-                stage: Stage::Login,
-                detail: "headnode".into()
-            })
+            Some(SetupEvent::Stage { stage: Stage::Login, detail: "headnode".into() })
         );
         assert_eq!(
             parse_line("reboot: Halting 33 zones."),
-            Some(SetupEvent::Stage {
-                stage: Stage::Reboot,
-                detail: "33".into()
-            })
+            Some(SetupEvent::Stage { stage: Stage::Reboot, detail: "33".into() })
         );
         assert_eq!(parse_line("Setup complete"), None);
     }
@@ -228,10 +196,7 @@ mod tests {
     #[test]
     fn progress_line_counts_boots_and_zones() {
         let mut p = SetupProgress::default();
-        assert_eq!(
-            p.line(),
-            "coal setup: boot 1, zones 0/~22, waiting for the loader"
-        );
+        assert_eq!(p.line(), "coal setup: boot 1, zones 0/~22, waiting for the loader");
         for l in [
             "SunOS Release 5.11 Version joyent_1 64-bit",
             "creating zone assets... done",
@@ -247,21 +212,12 @@ mod tests {
 
     #[test]
     fn snapshot_commands() {
-        assert_eq!(
-            save_plan(SETUP_SNAPSHOT).hmp,
-            ["savevm rig-setup", "info snapshots"]
-        );
-        assert_eq!(
-            restore_plan(SETUP_SNAPSHOT).hmp,
-            ["info snapshots", "loadvm rig-setup"]
-        );
+        assert_eq!(save_plan(SETUP_SNAPSHOT).hmp, ["savevm rig-setup", "info snapshots"]);
+        assert_eq!(restore_plan(SETUP_SNAPSHOT).hmp, ["info snapshots", "loadvm rig-setup"]);
         let info = "List of snapshots present on all disks:\nID        TAG               VM SIZE                DATE     VM CLOCK     ICOUNT\n\
                     --        rig-setup         1.21 GiB 2026-11-27 13:00:00 00:20:10.123           \n";
         assert!(snapshot_listed(info, "rig-setup"));
         assert!(!snapshot_listed(info, "other"));
-        assert!(!snapshot_listed(
-            "There is no snapshot available.",
-            "rig-setup"
-        ));
+        assert!(!snapshot_listed("There is no snapshot available.", "rig-setup"));
     }
 }

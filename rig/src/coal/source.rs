@@ -55,11 +55,8 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Copies a stream into a new file, leaving holes where whole 64 KiB blocks are zero.
 pub fn sparse_copy(from: &mut dyn Read, to: &Path) -> Result<u64> {
-    let mut out = File::options()
-        .write(true)
-        .create_new(true)
-        .open(to)
-        .with_context(|| format!("creating {}", to.display()))?;
+    let mut out =
+        File::options().write(true).create_new(true).open(to).with_context(|| format!("creating {}", to.display()))?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
     loop {
@@ -70,8 +67,7 @@ pub fn sparse_copy(from: &mut dyn Read, to: &Path) -> Result<u64> {
         if buf[..n].iter().all(|b| *b == 0) {
             out.seek(SeekFrom::Current(n as i64))?;
         } else {
-            out.write_all(&buf[..n])
-                .with_context(|| format!("writing {}", to.display()))?;
+            out.write_all(&buf[..n]).with_context(|| format!("writing {}", to.display()))?;
         }
         total += n as u64;
     }
@@ -81,8 +77,7 @@ pub fn sparse_copy(from: &mut dyn Read, to: &Path) -> Result<u64> {
 }
 
 fn tar_reader(path: &Path, kind: SourceKind) -> Result<tar::Archive<Box<dyn Read>>> {
-    let f =
-        BufReader::new(File::open(path).with_context(|| format!("opening {}", path.display()))?);
+    let f = BufReader::new(File::open(path).with_context(|| format!("opening {}", path.display()))?);
     let r: Box<dyn Read> = match kind {
         SourceKind::TarGz => Box::new(flate2::read::GzDecoder::new(f)),
         _ => Box::new(f),
@@ -101,26 +96,19 @@ fn is_usb_image(name: &str) -> bool {
 pub fn extract_usb_image(tarball: &Path, kind: SourceKind, to: &Path) -> Result<String> {
     let mut archive = tar_reader(tarball, kind)?;
     let mut seen = Vec::new();
-    let entries = archive
-        .entries()
-        .with_context(|| format!("{}: reading the tarball", tarball.display()))?;
+    let entries = archive.entries().with_context(|| format!("{}: reading the tarball", tarball.display()))?;
     for e in entries {
         let mut e = e.with_context(|| format!("{}: reading the tarball", tarball.display()))?;
         let name = e.path()?.to_string_lossy().into_owned();
         if e.header().entry_type().is_file() && is_usb_image(&name) {
-            sparse_copy(&mut e, to)
-                .with_context(|| format!("{}: extracting {name}", tarball.display()))?;
+            sparse_copy(&mut e, to).with_context(|| format!("{}: extracting {name}", tarball.display()))?;
             return Ok(name);
         }
         if seen.len() < 8 {
             seen.push(name);
         }
     }
-    let held = if seen.is_empty() {
-        "nothing".to_string()
-    } else {
-        seen.join(", ")
-    };
+    let held = if seen.is_empty() { "nothing".to_string() } else { seen.join(", ") };
     Err(anyhow!(
         "{}: not a coal tarball: expected a USB image named *-8gb.img (coal's .vmwarevm bundle holds one), found {held}",
         tarball.display()
@@ -130,10 +118,7 @@ pub fn extract_usb_image(tarball: &Path, kind: SourceKind, to: &Path) -> Result<
 /// Whether `s` is a platform image stamp (`20181206T011455Z`).
 pub fn is_stamp(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 16
-        && b[8] == b'T'
-        && b[15] == b'Z'
-        && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit)
+    b.len() == 16 && b[8] == b'T' && b[15] == b'Z' && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit)
 }
 
 /// Files a platform must have, relative to its `platform-<PI>/` directory.
@@ -157,38 +142,22 @@ pub fn unpack_platform(tarball: &Path, fat: &FatFs) -> Result<String> {
     let mut archive = tar_reader(tarball, kind)?;
     let mut stamp: Option<String> = None;
     let mut found = Vec::new();
-    for e in archive
-        .entries()
-        .with_context(|| format!("{}: reading the tarball", tarball.display()))?
-    {
+    for e in archive.entries().with_context(|| format!("{}: reading the tarball", tarball.display()))? {
         let mut e = e.with_context(|| format!("{}: reading the tarball", tarball.display()))?;
-        let name = e
-            .path()?
-            .to_string_lossy()
-            .trim_start_matches("./")
-            .to_string();
+        let name = e.path()?.to_string_lossy().trim_start_matches("./").to_string();
         let Some((top, rest)) = name.split_once('/') else {
             if name.is_empty() || e.header().entry_type().is_dir() && top_stamp(&name).is_some() {
                 continue;
             }
-            return Err(platform_layout_error(
-                tarball,
-                &format!("entry {name} is not under platform-<PI>/"),
-            ));
+            return Err(platform_layout_error(tarball, &format!("entry {name} is not under platform-<PI>/")));
         };
         let Some(pi) = top_stamp(top) else {
-            return Err(platform_layout_error(
-                tarball,
-                &format!("entry {name} is not under platform-<PI>/"),
-            ));
+            return Err(platform_layout_error(tarball, &format!("entry {name} is not under platform-<PI>/")));
         };
         match &stamp {
             None => stamp = Some(pi.to_string()),
             Some(s) if s != pi => {
-                return Err(platform_layout_error(
-                    tarball,
-                    &format!("two platforms, {s} and {pi}"),
-                ));
+                return Err(platform_layout_error(tarball, &format!("two platforms, {s} and {pi}")));
             }
             Some(_) => {}
         }
@@ -200,22 +169,14 @@ pub fn unpack_platform(tarball: &Path, fat: &FatFs) -> Result<String> {
         found.push(rest.to_string());
     }
     let stamp = stamp.ok_or_else(|| platform_layout_error(tarball, "it is empty"))?;
-    if let Some(missing) = PLATFORM_REQUIRED
-        .iter()
-        .find(|r| !found.iter().any(|f| f == *r))
-    {
-        return Err(platform_layout_error(
-            tarball,
-            &format!("platform-{stamp}/{missing} is missing"),
-        ));
+    if let Some(missing) = PLATFORM_REQUIRED.iter().find(|r| !found.iter().any(|f| f == *r)) {
+        return Err(platform_layout_error(tarball, &format!("platform-{stamp}/{missing} is missing")));
     }
     Ok(stamp)
 }
 
 fn top_stamp(top: &str) -> Option<&str> {
-    top.trim_end_matches('/')
-        .strip_prefix("platform-")
-        .filter(|s| is_stamp(s))
+    top.trim_end_matches('/').strip_prefix("platform-").filter(|s| is_stamp(s))
 }
 
 #[cfg(test)]
@@ -227,15 +188,10 @@ mod tests {
         assert!(is_stamp("20181206T011455Z"));
         assert!(!is_stamp("20181206T011455"));
         assert!(!is_stamp("2018120xT011455Z"));
-        assert!(is_usb_image(
-            "coal-master-20181206T011455Z-g1a2b3c4-8gb.vmwarevm/usb-8gb.img"
-        ));
+        assert!(is_usb_image("coal-master-20181206T011455Z-g1a2b3c4-8gb.vmwarevm/usb-8gb.img"));
         assert!(is_usb_image("USB-headnode.img"));
         assert!(!is_usb_image("coal/zpool.vmdk"));
-        assert_eq!(
-            top_stamp("platform-20181206T011455Z"),
-            Some("20181206T011455Z")
-        );
+        assert_eq!(top_stamp("platform-20181206T011455Z"), Some("20181206T011455Z"));
         assert_eq!(top_stamp("platform-latest"), None);
     }
 }

@@ -89,11 +89,10 @@ mod tests {
 
     #[test]
     fn lone_cr_ends_a_line_for_progress_rewrites() {
-        assert_eq!(split(&[b"dumping: 0:01 10% done\rdumping: 0:02 50% done\r100% done\n"]), [
-            "dumping: 0:01 10% done",
-            "dumping: 0:02 50% done",
-            "100% done"
-        ]);
+        assert_eq!(
+            split(&[b"dumping: 0:01 10% done\rdumping: 0:02 50% done\r100% done\n"]),
+            ["dumping: 0:01 10% done", "dumping: 0:02 50% done", "100% done"]
+        );
     }
 
     #[test]

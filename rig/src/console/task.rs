@@ -126,7 +126,14 @@ impl Console {
             }
             j.close();
         });
-        Ok(Console { name: name.to_string(), lines, partial, writer: Arc::new(tokio::sync::Mutex::new(wr)), chunks, task: Arc::new(task) })
+        Ok(Console {
+            name: name.to_string(),
+            lines,
+            partial,
+            writer: Arc::new(tokio::sync::Mutex::new(wr)),
+            chunks,
+            task: Arc::new(task),
+        })
     }
 
     /// The console's name.
@@ -140,7 +147,12 @@ impl Console {
     }
 
     /// Waits for a line at or after `from` matching `pattern`, until `deadline`.
-    pub async fn wait_for(&self, pattern: &Pattern, from: Cursor, deadline: Instant) -> Result<ConsoleMatch, ConsoleWaitError> {
+    pub async fn wait_for(
+        &self,
+        pattern: &Pattern,
+        from: Cursor,
+        deadline: Instant,
+    ) -> Result<ConsoleMatch, ConsoleWaitError> {
         let began = Instant::now();
         let r = self.lines.wait_for(from, deadline, |l| pattern.find(&l.text).map(|c| (l.clone(), c))).await;
         match r {
@@ -199,7 +211,10 @@ impl Console {
     pub async fn drain(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         while !self.task.is_finished() && Instant::now() < deadline {
-            let _ = self.lines.wait_for(self.cursor(), deadline.min(Instant::now() + Duration::from_millis(50)), |_| None::<()>).await;
+            let _ = self
+                .lines
+                .wait_for(self.cursor(), deadline.min(Instant::now() + Duration::from_millis(50)), |_| None::<()>)
+                .await;
         }
     }
 }
@@ -222,7 +237,10 @@ mod tests {
         assert_eq!(m.cursor, 1);
 
         // A wait that cannot match reports the tail, including the unfinished prompt.
-        let e = con.wait_for(&Pattern::literal("never"), m.cursor + 1, Instant::now() + Duration::from_millis(100)).await.unwrap_err();
+        let e = con
+            .wait_for(&Pattern::literal("never"), m.cursor + 1, Instant::now() + Duration::from_millis(100))
+            .await
+            .unwrap_err();
         assert!(!e.closed);
         assert!(e.to_string().contains("RIG-READY boot_id=abc-1"), "{e}");
         assert!(e.tail.last().unwrap().starts_with("[0]>"));

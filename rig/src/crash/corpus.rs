@@ -36,10 +36,7 @@ pub fn parse_case(path: &Path, bytes: &[u8]) -> Case {
     };
     let mut pos = 0;
     while pos < bytes.len() {
-        let end = bytes[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(bytes.len(), |i| pos + i);
+        let end = bytes[pos..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| pos + i);
         let line = String::from_utf8_lossy(&bytes[pos..end]);
         pos = end + 1;
         let line = line.trim_end();
@@ -66,10 +63,7 @@ pub fn parse_case(path: &Path, bytes: &[u8]) -> Case {
 fn find_line(body: &[u8], want: &[u8]) -> Option<usize> {
     let mut pos = 0;
     while pos < body.len() {
-        let end = body[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(body.len(), |i| pos + i);
+        let end = body[pos..].iter().position(|&b| b == b'\n').map_or(body.len(), |i| pos + i);
         let line = &body[pos..end];
         if line.strip_suffix(b"\r").unwrap_or(line) == want {
             return Some(pos);
@@ -83,18 +77,10 @@ fn find_line(body: &[u8], want: &[u8]) -> Option<usize> {
 pub fn load_dir(dir: &Path) -> std::io::Result<Vec<Case>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_file()
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        })
+        .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
         .collect();
     paths.sort();
-    paths
-        .iter()
-        .map(|p| Ok(parse_case(p, &std::fs::read(p)?)))
-        .collect()
+    paths.iter().map(|p| Ok(parse_case(p, &std::fs::read(p)?))).collect()
 }
 
 /// One case the reader got wrong.
@@ -136,19 +122,12 @@ impl Score {
 }
 
 fn percent(n: usize, d: usize) -> f64 {
-    if d == 0 {
-        100.0
-    } else {
-        n as f64 * 100.0 / d as f64
-    }
+    if d == 0 { 100.0 } else { n as f64 * 100.0 / d as f64 }
 }
 
 /// Reads every case with the given OS's reader and scores the result.
 pub fn score(os: Os, cases: &[Case]) -> Score {
-    let mut s = Score {
-        cases: cases.len(),
-        ..Score::default()
-    };
+    let mut s = Score { cases: cases.len(), ..Score::default() };
     for case in cases {
         let reports: Vec<CrashReport> = read_all(os, &case.text);
         let want = case.titles.first().cloned();
@@ -163,11 +142,7 @@ pub fn score(os: Os, cases: &[Case]) -> Score {
             }
         }
         if want != got {
-            s.misses.push(Miss {
-                path: case.path.clone(),
-                want,
-                got,
-            });
+            s.misses.push(Miss { path: case.path.clone(), want, got });
         }
     }
     s

@@ -61,9 +61,11 @@ mod tests {
 
     #[test]
     fn tells_the_oses_apart() {
-        let illumos = b"panic[cpu3]/thread=fffffe17a84c8200: assertion failed: x\nfffffe0021b5cc20 vmm:vmm_zsd_destroy+e8 ()\n";
+        let illumos =
+            b"panic[cpu3]/thread=fffffe17a84c8200: assertion failed: x\nfffffe0021b5cc20 vmm:vmm_zsd_destroy+e8 ()\n";
         assert_eq!(detect_os(illumos), Some(Os::Illumos));
-        let linux = b"[    0.000000] Linux version 6.1.0\n[   10.1] Kernel panic - not syncing: sysrq triggered crash\n";
+        let linux =
+            b"[    0.000000] Linux version 6.1.0\n[   10.1] Kernel panic - not syncing: sysrq triggered crash\n";
         assert_eq!(detect_os(linux), Some(Os::Linux));
         assert_eq!(detect_os(b"hello world\n"), None);
         assert_eq!(detect_os(b""), None);

@@ -30,11 +30,7 @@ fn re(s: &str) -> Regex {
 }
 
 fn any(list: &[&str]) -> Regex {
-    re(&list
-        .iter()
-        .map(|s| format!("(?:{s})"))
-        .collect::<Vec<_>>()
-        .join("|"))
+    re(&list.iter().map(|s| format!("(?:{s})")).collect::<Vec<_>>().join("|"))
 }
 
 static T: LazyLock<Tables> = LazyLock::new(|| Tables {
@@ -43,15 +39,10 @@ static T: LazyLock<Tables> = LazyLock::new(|| Tables {
     end_after: any(pat::END_AFTER),
     end_before: any(pat::END_BEFORE),
     prompt: re(pat::PROMPT),
-    kinds: pat::KINDS
-        .iter()
-        .map(|(s, k, by)| (re(s), *k, *by))
-        .collect(),
+    kinds: pat::KINDS.iter().map(|(s, k, by)| (re(s), *k, *by)).collect(),
     masks: pat::MASKS.iter().map(|(s, w)| (re(s), *w)).collect(),
     // `Nov 29 16:40:31 headnode genunix: [ID 655072 kern.notice] `
-    syslog: re(
-        r"^(?:[A-Z][a-z]{2} +[0-9]+ [0-9:]+ \S+ )?[\w.-]+: \[ID [0-9]+ [a-z0-9]+\.[a-z]+\] ?",
-    ),
+    syslog: re(r"^(?:[A-Z][a-z]{2} +[0-9]+ [0-9:]+ \S+ )?[\w.-]+: \[ID [0-9]+ [a-z0-9]+\.[a-z]+\] ?"),
     // `fffffe0021b5cca0 genunix:zsd_apply_destroy+165 ()`
     frame: re(r"^\s*[0-9a-fA-F]{8,16} ([\w.$-]+):([\w.$]+)\+([0-9a-fA-F]+) \(\)"),
     // `fffffe0021b5cbf0 fffffffffbe156b8 ()`
@@ -69,18 +60,12 @@ pub struct Illumos;
 fn start_of(line: &str) -> Option<(Form, String)> {
     T.starts.iter().find_map(|(re, form)| {
         let c = re.captures(line)?;
-        Some((
-            *form,
-            c.name("msg").map_or("", |m| m.as_str()).trim().to_string(),
-        ))
+        Some((*form, c.name("msg").map_or("", |m| m.as_str()).trim().to_string()))
     })
 }
 
 fn kind_of(message: &str) -> (CrashKind, bool) {
-    T.kinds
-        .iter()
-        .find(|(re, _, _)| re.is_match(message))
-        .map_or((CrashKind::Panic, true), |(_, k, by)| (*k, *by))
+    T.kinds.iter().find(|(re, _, _)| re.is_match(message)).map_or((CrashKind::Panic, true), |(_, k, by)| (*k, *by))
 }
 
 impl Dialect for Illumos {
@@ -93,11 +78,7 @@ impl Dialect for Illumos {
     }
 
     fn normalize(&self, line: String, out: &mut Vec<String>) {
-        let stripped = if line.contains("[ID ") {
-            T.syslog.replace(&line, "").into_owned()
-        } else {
-            line
-        };
+        let stripped = if line.contains("[ID ") { T.syslog.replace(&line, "").into_owned() } else { line };
         if !stripped.contains("#01") && !stripped.contains("^M") {
             out.push(stripped);
             return;
@@ -112,11 +93,7 @@ impl Dialect for Illumos {
 
     fn start(&self, line: &str) -> Option<CrashKind> {
         let (_, message) = start_of(line)?;
-        Some(if message.is_empty() {
-            CrashKind::Panic
-        } else {
-            kind_of(&message).0
-        })
+        Some(if message.is_empty() { CrashKind::Panic } else { kind_of(&message).0 })
     }
 
     fn end(&self, line: &str) -> Option<End> {
@@ -139,16 +116,10 @@ impl Dialect for Illumos {
 }
 
 fn build(lines: &[String], ended: bool) -> CrashReport {
-    let (form, mut message) =
-        start_of(&lines[0]).unwrap_or((Form::Bare, lines[0].trim().to_string()));
+    let (form, mut message) = start_of(&lines[0]).unwrap_or((Form::Bare, lines[0].trim().to_string()));
     if message.is_empty() {
         // msgbuf/syslog layout: the message is on the next line.
-        message = lines[1..]
-            .iter()
-            .map(|l| l.trim())
-            .find(|l| !l.is_empty())
-            .unwrap_or_default()
-            .to_string();
+        message = lines[1..].iter().map(|l| l.trim()).find(|l| !l.is_empty()).unwrap_or_default().to_string();
     }
     let frames = frames(lines);
     let (kind, by_stack) = kind_of(&message);
@@ -159,18 +130,8 @@ fn build(lines: &[String], ended: bool) -> CrashReport {
         }
     }
     let stack_missing = frames.is_empty();
-    let corrupted = form == Form::Savecore
-        || stack_missing
-        || (!ended && frames.iter().all(|f| !meaningful(f)));
-    CrashReport {
-        os: Os::Illumos,
-        kind,
-        title: sanitize(&title),
-        message,
-        frames,
-        corrupted,
-        text: lines.join("\n"),
-    }
+    let corrupted = form == Form::Savecore || stack_missing || (!ended && frames.iter().all(|f| !meaningful(f)));
+    CrashReport { os: Os::Illumos, kind, title: sanitize(&title), message, frames, corrupted, text: lines.join("\n") }
 }
 
 /// Masks the parts of a panic message that change between builds and runs.
@@ -196,11 +157,7 @@ fn frames(lines: &[String]) -> Vec<Frame> {
     let mut out = Vec::new();
     for line in lines {
         if let Some(stack) = line.trim_start().strip_prefix("panicstack = ") {
-            return stack
-                .split('|')
-                .filter_map(stack_part)
-                .take(MAX_FRAMES)
-                .collect();
+            return stack.split('|').filter_map(stack_part).take(MAX_FRAMES).collect();
         }
         match frame(line) {
             Some(f) => out.push(f),
@@ -224,21 +181,14 @@ fn frame(line: &str) -> Option<Frame> {
         });
     }
     if let Some(c) = T.raw_pc.captures(line) {
-        return Some(Frame {
-            function: format!("0x{}", &c[1]),
-            module: None,
-            offset: None,
-            reliable: false,
-        });
+        return Some(Frame { function: format!("0x{}", &c[1]), module: None, offset: None, reliable: false });
     }
     let c = T.mdb_frame.captures(line)?;
     let raw = c[1].starts_with("0x");
     Some(Frame {
         function: c[1].to_string(),
         module: None,
-        offset: c
-            .get(2)
-            .and_then(|m| u64::from_str_radix(m.as_str(), 16).ok()),
+        offset: c.get(2).and_then(|m| u64::from_str_radix(m.as_str(), 16).ok()),
         reliable: !raw,
     })
 }
@@ -246,12 +196,7 @@ fn frame(line: &str) -> Option<Frame> {
 fn stack_part(part: &str) -> Option<Frame> {
     let c = T.stack_part.captures(part)?;
     if let Some(pc) = c.get(4) {
-        return Some(Frame {
-            function: format!("0x{}", pc.as_str()),
-            module: None,
-            offset: None,
-            reliable: false,
-        });
+        return Some(Frame { function: format!("0x{}", pc.as_str()), module: None, offset: None, reliable: false });
     }
     Some(Frame {
         function: c[2].to_string(),
@@ -278,25 +223,17 @@ dumping: 0:02 100% done\n100% done: 123456 pages dumped, dump succeeded\nrebooti
     fn live_console_assertion() {
         let r = read_all(Os::Illumos, LIVE.as_bytes());
         assert_eq!(r.len(), 1);
-        assert_eq!(
-            r[0].title,
-            "assertion failed: !zsd->vz_active in vmm_zsd_destroy"
-        );
+        assert_eq!(r[0].title, "assertion failed: !zsd->vz_active in vmm_zsd_destroy");
         assert_eq!(r[0].kind, CrashKind::Assertion);
         assert_eq!(r[0].frames.len(), 4);
         assert!(!r[0].corrupted);
-        assert!(
-            r[0].text.ends_with("dump succeeded"),
-            "the dump outcome completes the report"
-        );
+        assert!(r[0].text.ends_with("dump succeeded"), "the dump outcome completes the report");
     }
 
     #[test]
     fn masks_messages() {
         assert_eq!(
-            mask(
-                "assertion failed: a == b (0x5 == 0x6), file: ../../common/fs/zfs/dbuf.c, line: 1234"
-            ),
+            mask("assertion failed: a == b (0x5 == 0x6), file: ../../common/fs/zfs/dbuf.c, line: 1234"),
             "assertion failed: a == b"
         );
         assert_eq!(
@@ -306,9 +243,7 @@ dumping: 0:02 100% done\n100% done: 123456 pages dumped, dump succeeded\nrebooti
             "BAD TRAP: type=e (#pf Page fault) due to a NULL pointer dereference"
         );
         assert_eq!(
-            mask(
-                "recursive mutex_enter, lp=fffffe16f0c3a1b8 owner=fffffe000f4a5c20 thread=fffffe000f4a5c20"
-            ),
+            mask("recursive mutex_enter, lp=fffffe16f0c3a1b8 owner=fffffe000f4a5c20 thread=fffffe000f4a5c20"),
             "recursive mutex_enter"
         );
         assert_eq!(
@@ -336,8 +271,6 @@ dumping: 0:02 100% done\n100% done: 123456 pages dumped, dump succeeded\nrebooti
     fn kmdb_prompt_without_newline_completes() {
         let mut reader = super::super::CrashReader::new(Os::Illumos);
         let ev = reader.feed(b"panic[cpu0]/thread=fffffe000f4a5c20: NMI received\n\nfffffe000f4a5b00 unix:nmiint+1a ()\n\npanic: entering debugger (continue to save dump)\n\n[0]> ");
-        assert!(
-            matches!(ev.last(), Some(super::super::Event::CrashComplete(r)) if r.title == "NMI received")
-        );
+        assert!(matches!(ev.last(), Some(super::super::Event::CrashComplete(r)) if r.title == "NMI received"));
     }
 }

@@ -21,37 +21,23 @@ pub enum Form {
 /// Lines that start a report; the `msg` group holds the panic message (may be empty: it then
 /// follows on the next line).
 pub const STARTS: &[(&str, Form)] = &[
-    (
-        r"panic\[cpu[0-9]+\]/thread=[0-9a-fA-F]+: ?(?P<msg>.*)$",
-        Form::Banner,
-    ),
+    (r"panic\[cpu[0-9]+\]/thread=[0-9a-fA-F]+: ?(?P<msg>.*)$", Form::Banner),
     (r"^\s*panicstr = (?P<msg>.*)$", Form::Fmdump),
     (r"^\s*panic message: ?(?P<msg>.*)$", Form::MdbStatus),
     (r"reboot after panic: (?P<msg>.*)$", Form::Savecore),
-    (
-        r"^\s*(?P<msg>assertion failed: .*, file: .*, line: [0-9]+.*)$",
-        Form::Bare,
-    ),
+    (r"^\s*(?P<msg>assertion failed: .*, file: .*, line: [0-9]+.*)$", Form::Bare),
     (r"^\s*(?P<msg>BAD TRAP: type=[0-9a-f]+ .*)$", Form::Bare),
 ];
 
 /// The cheap test run on every console line: any of these may start a report.
-pub const PREFILTER: &str = r"panic\[cpu|panicstr = |panic message:|reboot after panic: |assertion failed: |BAD TRAP: type=";
+pub const PREFILTER: &str =
+    r"panic\[cpu|panicstr = |panic message:|reboot after panic: |assertion failed: |BAD TRAP: type=";
 
 /// Lines that close a report and belong to it: the dump's outcome, the reboot, a debugger prompt.
-pub const END_AFTER: &[&str] = &[
-    r"dump succeeded",
-    r"dump failed",
-    r"^\s*rebooting\.\.\.",
-    r"^\s*\[[0-9]+\]> ",
-];
+pub const END_AFTER: &[&str] = &[r"dump succeeded", r"dump failed", r"^\s*rebooting\.\.\.", r"^\s*\[[0-9]+\]> "];
 
 /// Lines that belong to the next boot: the report ended before them.
-pub const END_BEFORE: &[&str] = &[
-    r"^\s*SunOS Release [0-9]",
-    r"^\s*Loading kmdb",
-    r"^\s*Welcome to kmdb",
-];
+pub const END_BEFORE: &[&str] = &[r"^\s*SunOS Release [0-9]", r"^\s*Loading kmdb", r"^\s*Welcome to kmdb"];
 
 /// An unterminated tail that is a kmdb prompt waiting for input (`[3]> `).
 pub const PROMPT: &str = r"^\s*\[[0-9]+\]> ?$";
@@ -61,11 +47,7 @@ pub const PROMPT: &str = r"^\s*\[[0-9]+\]> ?$";
 pub const KINDS: &[(&str, CrashKind, bool)] = &[
     (r"^assertion failed:", Assertion, true),
     (r"^BAD TRAP:", Trap, true),
-    (
-        r"mutex_enter: bad mutex|mutex_exit: not owner|recursive mutex_enter|lp=[0-9a-f]+ owner=",
-        Locking,
-        true,
-    ),
+    (r"mutex_enter: bad mutex|mutex_exit: not owner|recursive mutex_enter|lp=[0-9a-f]+ owner=", Locking, true),
     (r"^Deadlock: cycle in blocking chain", Locking, true),
     (r"^deadman: ", Lockup, false),
     (r"kernel heap corruption detected", HeapCorruption, true),
@@ -84,10 +66,7 @@ pub const MASKS: &[(&str, &str)] = &[
     (r" addr=[0-9a-fA-F]+", ""),
     (r#" occurred in module "[^"]*""#, ""),
     // Mutex panics: lock, owner and thread pointers.
-    (
-        r",? ?lp=[0-9a-fA-F]+ owner=[0-9a-fA-F]+ thread=[0-9a-fA-F]+",
-        "",
-    ),
+    (r",? ?lp=[0-9a-fA-F]+ owner=[0-9a-fA-F]+ thread=[0-9a-fA-F]+", ""),
     // Timeouts and remaining addresses.
     (r"after [0-9]+ seconds", "after NUM seconds"),
     (r"\b(?:0x)?[0-9a-fA-F]{8,16}\b", "ADDR"),
@@ -129,8 +108,4 @@ pub const SKIP_PREFIXES: &[&str] = &["real_mode_stop_cpu_stage2_end"];
 pub const MAX_SANE_OFFSET: u64 = 0x10000;
 
 /// Lines that may sit inside a stack without ending it.
-pub const STACK_NOISE: &[&str] = &[
-    "Warning - stack not written to the dump buffer",
-    ">> warning!",
-    ">> mis-aligned",
-];
+pub const STACK_NOISE: &[&str] = &["Warning - stack not written to the dump buffer", ">> warning!", ">> mis-aligned"];

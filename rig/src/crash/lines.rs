@@ -18,10 +18,7 @@ impl LineSplitter {
     /// Feeds bytes; calls `line(bytes, truncated)` for every complete line.
     pub fn push(&mut self, bytes: &[u8], mut line: impl FnMut(&[u8], bool)) {
         let mut start = 0;
-        while let Some(off) = bytes[start..]
-            .iter()
-            .position(|&b| b == b'\n' || b == b'\r')
-        {
+        while let Some(off) = bytes[start..].iter().position(|&b| b == b'\n' || b == b'\r') {
             let end = start + off;
             let term = bytes[end];
             let seg = &bytes[start..end];
@@ -78,9 +75,7 @@ pub fn clean(bytes: &[u8]) -> String {
     if s.bytes().all(|b| b >= 0x20 || b == b'\t') {
         return s.into_owned();
     }
-    s.chars()
-        .filter(|&c| c == '\t' || !c.is_control())
-        .collect()
+    s.chars().filter(|&c| c == '\t' || !c.is_control()).collect()
 }
 
 #[cfg(test)]
@@ -99,10 +94,7 @@ mod tests {
 
     #[test]
     fn handles_crlf_and_lfcr_and_chunking() {
-        let want: Vec<(String, bool)> = ["a", "b", "", "c", "d"]
-            .iter()
-            .map(|s| (s.to_string(), false))
-            .collect();
+        let want: Vec<(String, bool)> = ["a", "b", "", "c", "d"].iter().map(|s| (s.to_string(), false)).collect();
         assert_eq!(split(&[b"a\r\nb\n\nc\n\rd"]), want);
         assert_eq!(split(&[b"a\r", b"\nb\n", b"\nc", b"\n", b"\rd"]), want);
     }

@@ -13,10 +13,7 @@ const MAX_FRAMES: usize = 64;
 
 /// Matches any oops header: the cheap test run on every console line.
 static PREFILTER: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
-    let alts: Vec<String> = pat::OOPSES
-        .iter()
-        .map(|o| regex::escape(o.header))
-        .collect();
+    let alts: Vec<String> = pat::OOPSES.iter().map(|o| regex::escape(o.header)).collect();
     regex::bytes::Regex::new(&alts.join("|")).expect("prefilter regex")
 });
 
@@ -55,9 +52,7 @@ enum Context {
 fn context(line: &str) -> Context {
     match PREFIX.captures(line) {
         None => Context::Bare,
-        Some(c) => c.get(1).map_or(Context::Console, |m| {
-            Context::Caller(m.as_str().to_string())
-        }),
+        Some(c) => c.get(1).map_or(Context::Console, |m| Context::Caller(m.as_str().to_string())),
     }
 }
 
@@ -99,10 +94,7 @@ impl Dialect for Linux {
     }
 
     fn end(&self, line: &str) -> Option<End> {
-        pat::END_MARKERS
-            .iter()
-            .any(|m| line.contains(m))
-            .then_some(End::After)
+        pat::END_MARKERS.iter().any(|m| line.contains(m)).then_some(End::After)
     }
 
     fn build(&self, lines: &[String], _ended: bool) -> CrashReport {
@@ -160,11 +152,7 @@ fn select(lines: &[String]) -> Selected {
             end = text.len();
         }
     }
-    Selected {
-        text,
-        end,
-        stripped,
-    }
+    Selected { text, end, stripped }
 }
 
 fn build(lines: &[String]) -> CrashReport {
@@ -210,18 +198,11 @@ fn frames(lines: &[(String, bool)]) -> Vec<Frame> {
                     continue;
                 }
             }
-            in_trace = line.contains("Call Trace")
-                || line.contains("Call trace")
-                || line.ends_with("backtrace:");
+            in_trace = line.contains("Call Trace") || line.contains("Call trace") || line.ends_with("backtrace:");
             continue;
         }
         let l = line.trim();
-        if l.is_empty()
-            || matches!(
-                l,
-                "<TASK>" | "<IRQ>" | "</IRQ>" | "<EOI>" | "<NMI>" | "</NMI>"
-            )
-        {
+        if l.is_empty() || matches!(l, "<TASK>" | "<IRQ>" | "</IRQ>" | "<EOI>" | "<NMI>" | "</NMI>") {
             continue;
         }
         match FRAME.captures(line) {

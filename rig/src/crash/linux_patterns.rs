@@ -68,77 +68,34 @@ pub struct OopsSpec {
 }
 
 const fn f(title: &'static str, fmt: &'static str) -> FormatSpec {
-    FormatSpec {
-        title,
-        report: None,
-        fmt,
-        stack: None,
-        no_stack_trace: false,
-        corrupted: false,
-        kind: None,
-    }
+    FormatSpec { title, report: None, fmt, stack: None, no_stack_trace: false, corrupted: false, kind: None }
 }
 
 impl FormatSpec {
     const fn report(self, report: &'static str) -> Self {
-        Self {
-            report: Some(report),
-            ..self
-        }
+        Self { report: Some(report), ..self }
     }
     const fn stack(self, parts: &'static [&'static str], skip: &'static [&'static str]) -> Self {
-        Self {
-            stack: Some(StackSpec {
-                parts,
-                parts2: &[],
-                skip,
-                extractor: Extractor::First,
-            }),
-            ..self
-        }
+        Self { stack: Some(StackSpec { parts, parts2: &[], skip, extractor: Extractor::First }), ..self }
     }
     const fn warn(self, skip: &'static [&'static str]) -> Self {
         let parts2 = CT;
-        Self {
-            stack: Some(StackSpec {
-                parts: WARN,
-                parts2,
-                skip,
-                extractor: Extractor::First,
-            }),
-            ..self
-        }
+        Self { stack: Some(StackSpec { parts: WARN, parts2, skip, extractor: Extractor::First }), ..self }
     }
     const fn with(self, extractor: Extractor, parts2: &'static [&'static str]) -> Self {
         match self.stack {
-            Some(s) => Self {
-                stack: Some(StackSpec {
-                    extractor,
-                    parts2,
-                    ..s
-                }),
-                ..self
-            },
+            Some(s) => Self { stack: Some(StackSpec { extractor, parts2, ..s }), ..self },
             None => self,
         }
     }
     const fn no_stack(self) -> Self {
-        Self {
-            no_stack_trace: true,
-            ..self
-        }
+        Self { no_stack_trace: true, ..self }
     }
     const fn corrupted(self) -> Self {
-        Self {
-            corrupted: true,
-            ..self
-        }
+        Self { corrupted: true, ..self }
     }
     const fn kind(self, kind: CrashKind) -> Self {
-        Self {
-            kind: Some(kind),
-            ..self
-        }
+        Self { kind: Some(kind), ..self }
     }
 }
 
@@ -146,25 +103,11 @@ const RIP: &[&str] = &["{{RIP}}", "{{CALLTRACE}}", "{{STACK}}"];
 const CT: &[&str] = &["{{CALLTRACE}}", "{{STACK}}"];
 const WARN: &[&str] = &["(?:{{RIP}}|--- interrupt: [0-9]+ at {{FUNC}})", "{{STACK}}"];
 const ONLY_RIP: &[&str] = &["{{RIP}}"];
-const KMSAN: &[&str] = &[
-    "{{STACK}}",
-    "(Local variable .* created at:|Uninit was created at:)",
-    "{{STACK}}",
-];
+const KMSAN: &[&str] = &["{{STACK}}", "(Local variable .* created at:|Uninit was created at:)", "{{STACK}}"];
 const KFENCE: &[&str] = &["BUG: KFENCE: (?:[a-z\\- ]+) in {{FUNC}}", "{{STACK}}"];
-const AT_AT: &[&str] = &[
-    "at: (?:{{PC}} +)?{{FUNC}}",
-    "at: (?:{{PC}} +)?{{FUNC}}",
-    "{{STACK}}",
-];
+const AT_AT: &[&str] = &["at: (?:{{PC}} +)?{{FUNC}}", "at: (?:{{PC}} +)?{{FUNC}}", "{{STACK}}"];
 const PC_CT: &[&str] = &["{{PC}} +{{FUNC}}", "{{CALLTRACE}}", "{{STACK}}"];
-const USB: &[&str] = &[
-    "usb_submit_urb",
-    "usb_start_wait_urb",
-    "usb_bulk_msg",
-    "usb_interrupt_msg",
-    "usb_control_msg",
-];
+const USB: &[&str] = &["usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg", "usb_interrupt_msg", "usb_control_msg"];
 const UBSAN_SKIP: &[&str] = &["ubsan", "overflow"];
 const RCU_SKIP: &[&str] = &["rcu", "kmem", "slab"];
 const LOCK_SKIP: &[&str] = &["lock_sock", "release_sock"];
@@ -608,19 +551,12 @@ pub const OOPSES: &[OopsSpec] = &[
 ];
 
 /// Lines inside a report that do not start a second report.
-pub const REPORT_START_IGNORES: &[&str] = &[
-    "invalid opcode: 0000",
-    "Kernel panic - not syncing",
-    "unregister_netdevice: waiting for",
-    "PANIC: double fault",
-];
+pub const REPORT_START_IGNORES: &[&str] =
+    &["invalid opcode: 0000", "Kernel panic - not syncing", "unregister_netdevice: waiting for", "PANIC: double fault"];
 
 /// Reports that carry a stack but are not bugs: seen inside a report, they mean interleaving.
-pub const INFO_WITH_STACK: &[&str] = &[
-    "vmalloc: allocation failure:",
-    "FAULT_INJECTION: forcing a failure",
-    "FAULT_FLAG_ALLOW_RETRY missing",
-];
+pub const INFO_WITH_STACK: &[&str] =
+    &["vmalloc: allocation failure:", "FAULT_INJECTION: forcing a failure", "FAULT_FLAG_ALLOW_RETRY missing"];
 
 /// Lines that hold an oops header but never start a crash, whatever the family.
 pub const GLOBAL_IGNORES: &[&str] = &["---[ end Kernel panic"];
@@ -648,14 +584,11 @@ pub const STACK_STARTS: &[&str] = &[
 ];
 
 /// Lines that hold one stack frame (capturing the function).
-pub const FRAME_LINES: &[&str] = &[
-    "^ *(?:{{PC}} ){0,2}{{FUNC}}",
-    "^ *{{PC}} \\(([a-zA-Z0-9_.]+)\\) from {{PC}} \\({{FUNC}}",
-];
+pub const FRAME_LINES: &[&str] =
+    &["^ *(?:{{PC}} ){0,2}{{FUNC}}", "^ *{{PC}} \\(([a-zA-Z0-9_.]+)\\) from {{PC}} \\({{FUNC}}"];
 
 /// Frames seen while reading a stack that mean fault injection is interleaved.
-pub const CORRUPTED_LINES: &[&str] =
-    &["^( \\[<?(?:0x)?[0-9a-f]+>?\\])? should_fail(slab)?(\\.[a-z0-9.]+)?\\+0x"];
+pub const CORRUPTED_LINES: &[&str] = &["^( \\[<?(?:0x)?[0-9a-f]+>?\\])? should_fail(slab)?(\\.[a-z0-9.]+)?\\+0x"];
 
 /// Syscall-entry prefixes stripped from frame names (`__x64_sys_read` reads as `sys_read`).
 pub const STRIP_FRAME_PREFIXES: &[&str] = &[

@@ -40,11 +40,7 @@ fn guest_bug_on_in_a_module() {
     assert_eq!(r[0].title, "kernel BUG in vmm_zsd_destroy");
     assert_eq!(r[0].kind, CrashKind::Bug);
     assert!(!r[0].corrupted);
-    let f: Vec<_> = r[0]
-        .frames
-        .iter()
-        .map(|f| (f.function.as_str(), f.module.as_deref(), f.reliable))
-        .collect();
+    let f: Vec<_> = r[0].frames.iter().map(|f| (f.function.as_str(), f.module.as_deref(), f.reliable)).collect();
     assert_eq!(f[0], ("vmm_zsd_destroy", Some("vmm"), true));
     assert_eq!(f[1], ("__die_body.cold", None, false));
     assert!(f.contains(&("zsd_apply_destroy", Some("zones"), true)));
@@ -63,9 +59,7 @@ fn pvpanic_guest_completes_on_flush_and_start_is_immediate() {
     assert!(reader.feed(tail.as_bytes()).is_empty(), "no end marker yet");
     assert!(reader.in_crash());
     let ev = reader.flush();
-    assert!(
-        matches!(&ev[..], [Event::CrashComplete(r)] if r.title == "kernel BUG in vmm_zsd_destroy")
-    );
+    assert!(matches!(&ev[..], [Event::CrashComplete(r)] if r.title == "kernel BUG in vmm_zsd_destroy"));
 }
 
 #[test]
@@ -78,14 +72,8 @@ fn end_markers_complete_the_report() {
         let text = format!("{GUEST_BUG}[   42.2] {end}\n");
         let mut reader = CrashReader::new(Os::Linux);
         let ev = reader.feed(text.as_bytes());
-        assert!(
-            matches!(ev.last(), Some(Event::CrashComplete(_))),
-            "{end}: {ev:?}"
-        );
-        assert!(
-            reader.flush().is_empty(),
-            "{end}: nothing left, and no second report"
-        );
+        assert!(matches!(ev.last(), Some(Event::CrashComplete(_))), "{end}: {ev:?}");
+        assert!(reader.flush().is_empty(), "{end}: nothing left, and no second report");
     }
 }
 
@@ -158,18 +146,13 @@ fn benign_lines_are_not_crashes() {
 
 #[test]
 fn lost_header_is_corrupted() {
-    let r = read_all(
-        Os::Linux,
-        b"[ 1.0] Kernel panic - not syncing: Fatal exception\n",
-    );
+    let r = read_all(Os::Linux, b"[ 1.0] Kernel panic - not syncing: Fatal exception\n");
     assert_eq!(r[0].title, "kernel panic: Fatal exception");
     assert!(r[0].corrupted);
 }
 
 #[test]
 fn a_second_crash_after_the_reboot_is_a_second_report() {
-    let text = format!(
-        "{GUEST_BUG}[ 42.3] Kernel Offset: disabled\n[ 0.0] Linux version 6.1\n{GUEST_BUG}"
-    );
+    let text = format!("{GUEST_BUG}[ 42.3] Kernel Offset: disabled\n[ 0.0] Linux version 6.1\n{GUEST_BUG}");
     assert_eq!(read_all(Os::Linux, text.as_bytes()).len(), 2);
 }

@@ -24,13 +24,7 @@ pub fn compile(re: &str) -> Regex {
 }
 
 fn any_of(list: &[&str]) -> Regex {
-    compile(
-        &list
-            .iter()
-            .map(|s| format!("(?:{s})"))
-            .collect::<Vec<_>>()
-            .join("|"),
-    )
+    compile(&list.iter().map(|s| format!("(?:{s})")).collect::<Vec<_>>().join("|"))
 }
 
 /// One step of a stack rule.
@@ -97,16 +91,7 @@ pub struct Tables {
 }
 
 fn compile_parts(parts: &[&str]) -> Vec<Part> {
-    parts
-        .iter()
-        .map(|p| {
-            if *p == "{{STACK}}" {
-                Part::Parse
-            } else {
-                Part::Re(compile(p))
-            }
-        })
-        .collect()
+    parts.iter().map(|p| if *p == "{{STACK}}" { Part::Parse } else { Part::Re(compile(p)) }).collect()
 }
 
 fn compile_oops(o: &OopsSpec) -> Oops {
@@ -129,12 +114,7 @@ fn compile_oops(o: &OopsSpec) -> Oops {
         })
         .collect();
     let suppress = (!o.suppress.is_empty()).then(|| any_of(o.suppress));
-    Oops {
-        header: o.header,
-        kind: o.kind,
-        formats,
-        suppress,
-    }
+    Oops { header: o.header, kind: o.kind, formats, suppress }
 }
 
 /// The compiled tables.
@@ -200,14 +180,8 @@ pub fn describe<'t>(oops: &'t Oops, text: &str) -> Description<'t> {
             }
             args.extend(frames);
         }
-        let corrupted = corrupted.or(f
-            .corrupted
-            .then_some("report format is marked as corrupted"));
-        desc = Some(Description {
-            title: render(f.fmt, &args),
-            corrupted,
-            format: Some(f),
-        });
+        let corrupted = corrupted.or(f.corrupted.then_some("report format is marked as corrupted"));
+        desc = Some(Description { title: render(f.fmt, &args), corrupted, format: Some(f) });
     }
     if let Some(d) = desc {
         return d;
@@ -217,18 +191,11 @@ pub fn describe<'t>(oops: &'t Oops, text: &str) -> Description<'t> {
         .map(|pos| text[pos..].lines().next().unwrap_or_default().to_string())
         .unwrap_or_default();
     let corrupted = matched_title.then_some("matched title but not report regexp");
-    Description {
-        title,
-        corrupted,
-        format: None,
-    }
+    Description { title, corrupted, format: None }
 }
 
 fn groups(caps: &Captures<'_>) -> Vec<String> {
-    caps.iter()
-        .skip(1)
-        .map(|g| g.map_or(String::new(), |m| m.as_str().to_string()))
-        .collect()
+    caps.iter().skip(1).map(|g| g.map_or(String::new(), |m| m.as_str().to_string())).collect()
 }
 
 /// Fills `{1}`, `{2}`... of a title template.
@@ -238,16 +205,9 @@ fn render(fmt: &str, args: &[String]) -> String {
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        match after
-            .find('}')
-            .and_then(|close| Some((close, after[..close].parse::<usize>().ok()?)))
-        {
+        match after.find('}').and_then(|close| Some((close, after[..close].parse::<usize>().ok()?))) {
             Some((close, n)) => {
-                out.push_str(
-                    n.checked_sub(1)
-                        .and_then(|i| args.get(i))
-                        .map_or("", |s| s.as_str()),
-                );
+                out.push_str(n.checked_sub(1).and_then(|i| args.get(i)).map_or("", |s| s.as_str()));
                 rest = &after[close + 1..];
             }
             None => {
@@ -375,10 +335,7 @@ fn hung_frame(frames: &[String]) -> Option<String> {
             return Some(with.map_or_else(|| frame.clone(), str::to_string));
         }
     }
-    frames
-        .iter()
-        .find(|f| !pat::HUNG_SKIP.iter().any(|s| f.contains(s)))
-        .cloned()
+    frames.iter().find(|f| !pat::HUNG_SKIP.iter().any(|s| f.contains(s))).cloned()
 }
 
 /// Why a titled report looks truncated or mangled (syzkaller's checks), if it does.

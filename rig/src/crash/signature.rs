@@ -30,12 +30,7 @@ impl CrashReport {
     pub fn signature(&self) -> Signature {
         Signature {
             title: self.title.clone(),
-            frames: self
-                .frames
-                .iter()
-                .filter(|f| f.reliable)
-                .map(|f| f.qualified())
-                .collect(),
+            frames: self.frames.iter().filter(|f| f.reliable).map(|f| f.qualified()).collect(),
         }
     }
 }
@@ -57,10 +52,7 @@ impl CrashMatcher {
         match self {
             CrashMatcher::Title(t) => r.title == *t,
             CrashMatcher::Message(re) => re.is_match(&r.message),
-            CrashMatcher::Function(name) => r
-                .frames
-                .iter()
-                .any(|f| f.function == *name || f.qualified() == *name),
+            CrashMatcher::Function(name) => r.frames.iter().any(|f| f.function == *name || f.qualified() == *name),
         }
     }
 }
@@ -75,9 +67,7 @@ mod tests {
             os: Os::Illumos,
             kind: CrashKind::Assertion,
             title: title.to_string(),
-            message:
-                "assertion failed: !zsd->vz_active, file: ../../i86pc/io/vmm/vmm_zsd.c, line: 162"
-                    .to_string(),
+            message: "assertion failed: !zsd->vz_active, file: ../../i86pc/io/vmm/vmm_zsd.c, line: 162".to_string(),
             frames: frames
                 .iter()
                 .map(|(f, m, r)| Frame {
@@ -97,27 +87,17 @@ mod tests {
         let a = report("t", &[("f", Some("vmm"), true), ("g", None, false)]);
         let b = report("t", &[("f", Some("vmm"), true)]);
         assert!(a.signature().same_bug(&b.signature()));
-        assert!(
-            a.signature().same_stack(&b.signature()),
-            "unreliable frames do not count"
-        );
+        assert!(a.signature().same_stack(&b.signature()), "unreliable frames do not count");
         assert!(!a.signature().same_bug(&report("u", &[]).signature()));
     }
 
     #[test]
     fn matchers() {
-        let r = report(
-            "assertion failed: !zsd->vz_active in vmm_zsd_destroy",
-            &[("vmm_zsd_destroy", Some("vmm"), true)],
-        );
-        assert!(
-            CrashMatcher::Title("assertion failed: !zsd->vz_active in vmm_zsd_destroy".into())
-                .matches(&r)
-        );
+        let r =
+            report("assertion failed: !zsd->vz_active in vmm_zsd_destroy", &[("vmm_zsd_destroy", Some("vmm"), true)]);
+        assert!(CrashMatcher::Title("assertion failed: !zsd->vz_active in vmm_zsd_destroy".into()).matches(&r));
         assert!(!CrashMatcher::Title("assertion failed".into()).matches(&r));
-        assert!(
-            CrashMatcher::Message(regex::Regex::new(r"vz_active.*line: \d+").unwrap()).matches(&r)
-        );
+        assert!(CrashMatcher::Message(regex::Regex::new(r"vz_active.*line: \d+").unwrap()).matches(&r));
         assert!(CrashMatcher::Function("vmm_zsd_destroy".into()).matches(&r));
         assert!(CrashMatcher::Function("vmm:vmm_zsd_destroy".into()).matches(&r));
         assert!(!CrashMatcher::Function("zone_destroy".into()).matches(&r));

@@ -164,14 +164,8 @@ impl CrashReader {
 
     fn idle(&mut self, line: String) {
         if let Some(kind) = self.dialect.start(&line) {
-            self.events.push(Event::CrashStarted {
-                kind,
-                first_line: line.clone(),
-            });
-            self.pending = Some(Pending {
-                bytes: line.len(),
-                lines: vec![line],
-            });
+            self.events.push(Event::CrashStarted { kind, first_line: line.clone() });
+            self.pending = Some(Pending { bytes: line.len(), lines: vec![line] });
         }
     }
 

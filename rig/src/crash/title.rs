@@ -78,14 +78,8 @@ mod tests {
             mask("BUG: unable to handle kernel paging request at ffff88002bde1e40"),
             "BUG: unable to handle kernel paging request at ADDR"
         );
-        assert_eq!(
-            mask("kernel BUG at fs/ext4/inode.c:2172!"),
-            "kernel BUG at fs/ext4/inode.c:LINE!"
-        );
-        assert_eq!(
-            mask("failed(-12) to start app 3"),
-            "failed(-NUM) to start app NUM"
-        );
+        assert_eq!(mask("kernel BUG at fs/ext4/inode.c:2172!"), "kernel BUG at fs/ext4/inode.c:LINE!");
+        assert_eq!(mask("failed(-12) to start app 3"), "failed(-NUM) to start app NUM");
         assert_eq!(mask("WARNING in foo+0x1052/0x2d80"), "WARNING in foo");
         assert_eq!(mask("stall on CPU#3"), "stall on CPU");
         assert_eq!(mask("a 0,1,2 b"), "a NUM,NUM,NUM b");

@@ -45,11 +45,7 @@ pub struct DumpBench {
 
 /// Boots the default guest in `dir`, panics it with sysrq-c and waits for `GUEST_PANICKED`
 /// (pvpanic pauses it). Returns the guest and the event.
-pub async fn panicked_guest(
-    image: &LinuxImage,
-    accel: Accel,
-    dir: &Path,
-) -> Result<(Guest, QmpEvent)> {
+pub async fn panicked_guest(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<(Guest, QmpEvent)> {
     let opts = BootCheckOptions {
         cpu: cpu::lookup("epyc").expect("epyc"),
         nested: true,
@@ -58,10 +54,7 @@ pub async fn panicked_guest(
         vcpus: 2,
         boot_timeout: Duration::from_secs(120),
     };
-    let keys = SshKeys {
-        client_key: image.client_key.clone(),
-        host_key: image.host_key.clone(),
-    };
+    let keys = SshKeys { client_key: image.client_key.clone(), host_key: image.host_key.clone() };
     let guest = Guest::launch(bootcheck::machine(image, &opts), LINUX, keys, dir).await?;
     guest.wait_ready(Instant::now() + opts.boot_timeout).await?;
     let from = guest.qmp().event_cursor();
@@ -69,17 +62,11 @@ pub async fn panicked_guest(
     // while the event is awaited.
     let ssh = guest.ssh()?;
     let trigger = tokio::spawn(async move {
-        let _ = ssh
-            .exec("echo c > /proc/sysrq-trigger", Duration::from_secs(5))
-            .await;
+        let _ = ssh.exec("echo c > /proc/sysrq-trigger", Duration::from_secs(5)).await;
     });
     let (_, ev) = guest
         .qmp()
-        .wait_event(
-            "GUEST_PANICKED",
-            from,
-            Instant::now() + Duration::from_secs(30),
-        )
+        .wait_event("GUEST_PANICKED", from, Instant::now() + Duration::from_secs(30))
         .await
         .context("waiting for the sysrq-c panic")?;
     trigger.abort();
@@ -99,10 +86,7 @@ pub async fn bench(image: &LinuxImage, accel: Accel, dir: &Path, rounds: u32) ->
             let path = dir.join(format!("bench-{i}.{}", format.extension()));
             let d = host_dump(&guest, &path, format, DUMP_TIMEOUT).await;
             if first {
-                let accepted = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_secs_f64()
+                let accepted = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64()
                     - (d.secs - d.start_latency_ms / 1000.0);
                 panic_to_dump_start_ms = (accepted - ev.timestamp) * 1000.0;
                 first = false;
@@ -110,18 +94,12 @@ pub async fn bench(image: &LinuxImage, accel: Accel, dir: &Path, rounds: u32) ->
             let _ = std::fs::remove_file(&path);
             ensure!(d.ok(), "{}", d.summary());
             starts.push(d.start_latency_ms);
-            if format == DumpFormat::Elf {
-                &mut elf
-            } else {
-                &mut kdump
-            }
-            .push(d);
+            if format == DumpFormat::Elf { &mut elf } else { &mut kdump }.push(d);
         }
     }
     guest.kill().await;
     let secs = |v: &[DumpInfo]| median(&v.iter().map(|d| d.secs).collect::<Vec<_>>());
-    let bytes =
-        |v: &[DumpInfo]| median(&v.iter().map(|d| d.bytes as f64).collect::<Vec<_>>()) as u64;
+    let bytes = |v: &[DumpInfo]| median(&v.iter().map(|d| d.bytes as f64).collect::<Vec<_>>()) as u64;
     Ok(DumpBench {
         memory_mib: MEMORY_MIB,
         rounds,

@@ -10,9 +10,7 @@ use anyhow::{Context, Result, bail};
 /// Where the debug vmlinux of `kernel_release` lives once fetched:
 /// `<build>/debug/vmlinux-<release>`.
 pub fn debug_vmlinux_path(build_dir: &Path, kernel_release: &str) -> PathBuf {
-    build_dir
-        .join("debug")
-        .join(format!("vmlinux-{kernel_release}"))
+    build_dir.join("debug").join(format!("vmlinux-{kernel_release}"))
 }
 
 /// The Debian package that holds the debug vmlinux of `kernel_release` (`6.1.0-56-amd64`).
@@ -42,22 +40,12 @@ pub fn fetch_debug_vmlinux(build_dir: &Path, kernel_release: &str) -> Result<Pat
                 // As root apt drops to the _apt user, who cannot write to our cache.
                 cmd.args(["-o", "APT::Sandbox::User=root"]);
             }
-            let o = cmd
-                .arg(&package)
-                .output()
-                .context("running apt-get download")?;
+            let o = cmd.arg(&package).output().context("running apt-get download")?;
             if !o.status.success() {
-                bail!(
-                    "apt-get download {package} failed: {}",
-                    String::from_utf8_lossy(&o.stderr).trim()
-                );
+                bail!("apt-get download {package} failed: {}", String::from_utf8_lossy(&o.stderr).trim());
             }
-            find_deb(&debs, &package)?.with_context(|| {
-                format!(
-                    "apt-get download {package} left no .deb in {}",
-                    debs.display()
-                )
-            })?
+            find_deb(&debs, &package)?
+                .with_context(|| format!("apt-get download {package} left no .deb in {}", debs.display()))?
         }
     };
     extract_vmlinux(&deb, kernel_release, &out)?;
@@ -81,8 +69,7 @@ fn extract_vmlinux(deb: &Path, kernel_release: &str, out: &Path) -> Result<()> {
     let member = format!("./usr/lib/debug/boot/vmlinux-{kernel_release}");
     std::fs::create_dir_all(out.parent().expect("has a parent"))?;
     let tmp = out.with_extension("partial");
-    let file =
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let mut dpkg = Command::new("dpkg-deb")
         .arg("--fsys-tarfile")
         .arg(deb)
@@ -110,10 +97,7 @@ mod tests {
 
     #[test]
     fn names_follow_debian() {
-        assert_eq!(
-            debug_package("6.1.0-56-amd64"),
-            "linux-image-6.1.0-56-amd64-dbg"
-        );
+        assert_eq!(debug_package("6.1.0-56-amd64"), "linux-image-6.1.0-56-amd64-dbg");
         assert_eq!(
             debug_vmlinux_path(Path::new("/b"), "6.1.0-56-amd64"),
             PathBuf::from("/b/debug/vmlinux-6.1.0-56-amd64")

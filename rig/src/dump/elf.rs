@@ -86,12 +86,7 @@ pub fn inspect_bytes(head: &[u8]) -> Result<CoreSummary> {
     if head.len() < 64 || head[4] != 2 || head[5] != 1 {
         bail!("not a little-endian ELF64 file");
     }
-    let (e_type, phoff, phentsize, phnum) = (
-        u16_at(head, 16),
-        u64_at(head, 32),
-        u16_at(head, 54),
-        u16_at(head, 56),
-    );
+    let (e_type, phoff, phentsize, phnum) = (u16_at(head, 16), u64_at(head, 32), u16_at(head, 54), u16_at(head, 56));
     if e_type != ET_CORE {
         bail!("ELF e_type is {e_type}, not ET_CORE ({ET_CORE})");
     }
@@ -106,22 +101,13 @@ pub fn inspect_bytes(head: &[u8]) -> Result<CoreSummary> {
             load_bytes += u64_at(head, at + 40);
         }
     }
-    Ok(CoreSummary {
-        kind: CoreKind::Elf,
-        flattened: false,
-        load_segments,
-        load_bytes,
-        osrelease,
-    })
+    Ok(CoreSummary { kind: CoreKind::Elf, flattened: false, load_segments, load_bytes, osrelease })
 }
 
 fn osrelease(head: &[u8]) -> Option<String> {
     let key = b"OSRELEASE=";
     let at = head.windows(key.len()).position(|w| w == key)? + key.len();
-    let end = head[at..]
-        .iter()
-        .position(|&b| b == b'\n' || b == 0)
-        .map_or(head.len(), |n| at + n);
+    let end = head[at..].iter().position(|&b| b == b'\n' || b == 0).map_or(head.len(), |n| at + n);
     Some(String::from_utf8_lossy(&head[at..end]).into_owned())
 }
 
@@ -172,21 +158,11 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_a_core() {
-        assert!(
-            inspect_bytes(&core(2))
-                .unwrap_err()
-                .to_string()
-                .contains("not ET_CORE")
-        );
+        assert!(inspect_bytes(&core(2)).unwrap_err().to_string().contains("not ET_CORE"));
         assert!(inspect_bytes(b"hello").is_err());
         let mut cut = core(ET_CORE);
         cut.truncate(100);
-        assert!(
-            inspect_bytes(&cut)
-                .unwrap_err()
-                .to_string()
-                .contains("past the bytes read")
-        );
+        assert!(inspect_bytes(&cut).unwrap_err().to_string().contains("past the bytes read"));
     }
 
     #[test]
@@ -212,12 +188,7 @@ mod tests {
         assert_eq!((s.kind, s.flattened), (CoreKind::Kdump, true));
         assert_eq!(s.osrelease.as_deref(), Some("6.1.0-56-amd64"));
         b[FLATTENED_HEADER + 16] = b'X';
-        assert!(
-            inspect_bytes(&b)
-                .unwrap_err()
-                .to_string()
-                .contains("not a kdump header")
-        );
+        assert!(inspect_bytes(&b).unwrap_err().to_string().contains("not a kdump header"));
         assert!(inspect_bytes(&b[..FLATTENED_HEADER + 4]).is_err());
     }
 }

@@ -39,9 +39,5 @@ pub async fn flush_panic_console(link: &GuestLink, timeout: Duration) -> Vec<Str
     if r.is_err() {
         tracing::debug!("no end-of-panic line within {timeout:?}");
     }
-    console
-        .lines_since(from)
-        .into_iter()
-        .map(|l| l.text)
-        .collect()
+    console.lines_since(from).into_iter().map(|l| l.text).collect()
 }

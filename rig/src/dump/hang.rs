@@ -76,11 +76,7 @@ struct Calls {
 }
 
 impl Calls {
-    async fn run<T>(
-        &mut self,
-        what: &str,
-        call: impl Future<Output = Result<T, QmpError>>,
-    ) -> Option<T> {
+    async fn run<T>(&mut self, what: &str, call: impl Future<Output = Result<T, QmpError>>) -> Option<T> {
         if self.gone {
             return None;
         }
@@ -104,121 +100,58 @@ pub async fn capture_hang(link: &GuestLink, dir: &Path, opts: &DumpOptions) -> H
     let began = Instant::now();
     let qmp = link.qmp();
     let console_tail = link.console().tail(TAIL_LINES);
-    let mut c = Calls {
-        gone: qmp.is_closed(),
-        notes: Vec::new(),
-    };
+    let mut c = Calls { gone: qmp.is_closed(), notes: Vec::new() };
     if c.gone {
-        c.notes
-            .push("QEMU had exited: only the console tail is left".into());
+        c.notes.push("QEMU had exited: only the console tail is left".into());
     }
 
-    let status = c
-        .run(
-            "query-status",
-            qmp.execute(&qapi::qmp::query_status {}, QMP_CALL),
-        )
-        .await;
-    let already_panicked = status
-        .as_ref()
-        .is_some_and(|s| matches!(s.status, qapi::qmp::RunState::guest_panicked));
-    c.run(
-        "pausing the guest",
-        qmp.execute(&qapi::qmp::stop {}, QMP_CALL),
-    )
-    .await;
-    let registers = c
-        .run("info registers", qmp.hmp("info registers -a", QMP_CALL))
-        .await
-        .unwrap_or_default();
+    let status = c.run("query-status", qmp.execute(&qapi::qmp::query_status {}, QMP_CALL)).await;
+    let already_panicked = status.as_ref().is_some_and(|s| matches!(s.status, qapi::qmp::RunState::guest_panicked));
+    c.run("pausing the guest", qmp.execute(&qapi::qmp::stop {}, QMP_CALL)).await;
+    let registers = c.run("info registers", qmp.hmp("info registers -a", QMP_CALL)).await.unwrap_or_default();
     let cpus = c
-        .run(
-            "query-cpus-fast",
-            qmp.execute_raw("query-cpus-fast", Value::Null, QMP_CALL),
-        )
+        .run("query-cpus-fast", qmp.execute_raw("query-cpus-fast", Value::Null, QMP_CALL))
         .await
         .unwrap_or(Value::Null);
-    write(
-        &mut c.notes,
-        &dir.join("registers.txt"),
-        registers.as_bytes(),
-    );
-    write(
-        &mut c.notes,
-        &dir.join("cpus.json"),
-        serde_json::to_string_pretty(&cpus)
-            .unwrap_or_default()
-            .as_bytes(),
-    );
+    write(&mut c.notes, &dir.join("registers.txt"), registers.as_bytes());
+    write(&mut c.notes, &dir.join("cpus.json"), serde_json::to_string_pretty(&cpus).unwrap_or_default().as_bytes());
 
     let dump = match (opts.policy.on_hang(), c.gone) {
         (true, false) => Some(dump_capped(link, &dir.join(opts.file_name("hang")), opts).await),
         _ => None,
     };
-    if dump.as_ref().is_some_and(|d| {
-        d.error
-            .as_deref()
-            .is_some_and(|e| e.contains("QEMU exited") || e.contains("QEMU has exited"))
-    }) {
+    if dump
+        .as_ref()
+        .is_some_and(|d| d.error.as_deref().is_some_and(|e| e.contains("QEMU exited") || e.contains("QEMU has exited")))
+    {
         c.gone = true;
     }
 
     let nmi = if already_panicked {
-        c.notes
-            .push("the guest had already panicked: no NMI injected".into());
-        NmiResult {
-            guest_panicked: true,
-            ..NmiResult::default()
-        }
+        c.notes.push("the guest had already panicked: no NMI injected".into());
+        NmiResult { guest_panicked: true, ..NmiResult::default() }
     } else {
         nmi(link, dir, opts, &mut c).await
     };
     let secs = began.elapsed().as_secs_f64();
-    tracing::info!(
-        secs,
-        nmi_panicked = nmi.guest_panicked,
-        notes = c.notes.len(),
-        "hang evidence captured"
-    );
-    HangEvidence {
-        registers,
-        cpus,
-        console_tail,
-        dump,
-        nmi,
-        secs,
-        notes: c.notes,
-    }
+    tracing::info!(secs, nmi_panicked = nmi.guest_panicked, notes = c.notes.len(), "hang evidence captured");
+    HangEvidence { registers, cpus, console_tail, dump, nmi, secs, notes: c.notes }
 }
 
 /// Resumes the guest, injects an NMI and waits for the panic it should cause.
 async fn nmi(link: &GuestLink, dir: &Path, opts: &DumpOptions, c: &mut Calls) -> NmiResult {
     let qmp = link.qmp();
     let mut r = NmiResult::default();
-    c.run(
-        "resuming the guest for the NMI",
-        qmp.execute(&qapi::qmp::cont {}, QMP_CALL),
-    )
-    .await;
+    c.run("resuming the guest for the NMI", qmp.execute(&qapi::qmp::cont {}, QMP_CALL)).await;
     let (events, lines) = (qmp.event_cursor(), link.console().cursor());
-    r.injected = c
-        .run(
-            "inject-nmi",
-            qmp.execute(&qapi::qmp::inject_nmi {}, QMP_CALL),
-        )
-        .await
-        .is_some();
+    r.injected = c.run("inject-nmi", qmp.execute(&qapi::qmp::inject_nmi {}, QMP_CALL)).await.is_some();
     if !r.injected {
         return r;
     }
-    match qmp
-        .wait_event("GUEST_PANICKED", events, Instant::now() + NMI_WAIT)
-        .await
-    {
+    match qmp.wait_event("GUEST_PANICKED", events, Instant::now() + NMI_WAIT).await {
         Ok(_) => r.guest_panicked = true,
         Err(e) => {
-            c.notes
-                .push(format!("the guest did not panic after the NMI: {e}"));
+            c.notes.push(format!("the guest did not panic after the NMI: {e}"));
             if matches!(e, QmpError::Closed(_)) {
                 c.gone = true;
             }
@@ -233,18 +166,9 @@ async fn nmi(link: &GuestLink, dir: &Path, opts: &DumpOptions, c: &mut Calls) ->
     } else {
         drain(link.console()).await;
         // Keep the state still for whoever looks next.
-        c.run(
-            "pausing the guest after the NMI",
-            qmp.execute(&qapi::qmp::stop {}, QMP_CALL),
-        )
-        .await;
+        c.run("pausing the guest after the NMI", qmp.execute(&qapi::qmp::stop {}, QMP_CALL)).await;
     }
-    r.console_after = link
-        .console()
-        .lines_since(lines)
-        .into_iter()
-        .map(|l| l.text)
-        .collect();
+    r.console_after = link.console().lines_since(lines).into_iter().map(|l| l.text).collect();
     r
 }
 
@@ -255,11 +179,7 @@ async fn drain(console: &Console) {
     let end = Instant::now() + Duration::from_secs(2);
     while Instant::now() < end {
         let quiet_until = (Instant::now() + QUIET).min(end);
-        if console
-            .wait_for(&any, console.cursor(), quiet_until)
-            .await
-            .is_err()
-        {
+        if console.wait_for(&any, console.cursor(), quiet_until).await.is_err() {
             break;
         }
     }

@@ -99,41 +99,20 @@ impl DumpInfo {
     pub fn summary(&self) -> String {
         let size = format!("{:.1} MiB", self.bytes as f64 / MIB);
         match &self.error {
-            None => format!(
-                "dump {} ({}, {size}, {:.2} s)",
-                self.path.display(),
-                self.format,
-                self.secs
-            ),
-            Some(why) => format!(
-                "dump {} ({}) FAILED: {why} ({size} on disk)",
-                self.path.display(),
-                self.format
-            ),
+            None => format!("dump {} ({}, {size}, {:.2} s)", self.path.display(), self.format, self.secs),
+            Some(why) => format!("dump {} ({}) FAILED: {why} ({size} on disk)", self.path.display(), self.format),
         }
     }
 
     fn new(path: PathBuf, format: DumpFormat) -> DumpInfo {
-        DumpInfo {
-            path,
-            format,
-            bytes: 0,
-            secs: 0.0,
-            start_latency_ms: 0.0,
-            error: None,
-        }
+        DumpInfo { path, format, bytes: 0, secs: 0.0, start_latency_ms: 0.0, error: None }
     }
 }
 
 /// Dumps the guest's memory to `path`: pauses the guest if it runs (it stays paused),
 /// starts a detached `dump-guest-memory` and waits for `DUMP_COMPLETED` until `timeout`.
 /// Never panics and never waits past `timeout` (plus one QMP reply at most).
-pub async fn host_dump(
-    link: &GuestLink,
-    path: &Path,
-    format: DumpFormat,
-    timeout: Duration,
-) -> DumpInfo {
+pub async fn host_dump(link: &GuestLink, path: &Path, format: DumpFormat, timeout: Duration) -> DumpInfo {
     let began = Instant::now();
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut info = DumpInfo::new(path.clone(), format);
@@ -163,14 +142,8 @@ async fn run(
     deadline: Instant,
     info: &mut DumpInfo,
 ) -> Result<(), String> {
-    let call = || {
-        QMP_CALL
-            .min(deadline.saturating_duration_since(Instant::now()))
-            .max(Duration::from_millis(100))
-    };
-    qmp.execute(&qapi::qmp::stop {}, call())
-        .await
-        .map_err(|e| explain(e, "pausing the guest"))?;
+    let call = || QMP_CALL.min(deadline.saturating_duration_since(Instant::now())).max(Duration::from_millis(100));
+    qmp.execute(&qapi::qmp::stop {}, call()).await.map_err(|e| explain(e, "pausing the guest"))?;
     let from = qmp.event_cursor();
     let cmd = qapi::qmp::dump_guest_memory {
         paging: false,
@@ -180,9 +153,7 @@ async fn run(
         begin: None,
         length: None,
     };
-    qmp.execute(&cmd, call())
-        .await
-        .map_err(|e| explain(e, "starting the dump"))?;
+    qmp.execute(&cmd, call()).await.map_err(|e| explain(e, "starting the dump"))?;
     info.start_latency_ms = began.elapsed().as_secs_f64() * 1000.0;
     match qmp.wait_event("DUMP_COMPLETED", from, deadline).await {
         Ok((_, ev)) => match ev.decode::<DUMP_COMPLETED>() {
@@ -199,20 +170,12 @@ async fn run(
         Err(QmpError::Closed(_)) => Err("QEMU exited during the dump".into()),
         Err(e) => {
             let waited = began.elapsed().as_secs_f64();
-            let progress = match qmp
-                .execute(&qapi::qmp::query_dump {}, Duration::from_secs(1))
-                .await
-            {
-                Ok(q) => format!(
-                    "{} of {} bytes of guest memory written",
-                    q.completed, q.total
-                ),
+            let progress = match qmp.execute(&qapi::qmp::query_dump {}, Duration::from_secs(1)).await {
+                Ok(q) => format!("{} of {} bytes of guest memory written", q.completed, q.total),
                 Err(q) => format!("progress unknown: {q}"),
             };
             tracing::debug!("dump wait ended: {e}");
-            Err(format!(
-                "not finished after {waited:.1} s ({progress}); QEMU may still be writing it"
-            ))
+            Err(format!("not finished after {waited:.1} s ({progress}); QEMU may still be writing it"))
         }
     }
 }
@@ -229,12 +192,7 @@ fn full_disk(path: &Path) -> Option<String> {
         return None;
     }
     let free = st.f_bavail as u64 * st.f_frsize as u64;
-    (free < 1 << 20).then(|| {
-        format!(
-            " (the filesystem holding {} is full: {free} bytes free)",
-            dir.display()
-        )
-    })
+    (free < 1 << 20).then(|| format!(" (the filesystem holding {} is full: {free} bytes free)", dir.display()))
 }
 
 fn explain(e: QmpError, what: &str) -> String {
@@ -253,17 +211,12 @@ pub async fn dump_capped(link: &GuestLink, path: &Path, opts: &DumpOptions) -> D
         return host_dump(link, path, opts.format, opts.timeout).await;
     };
     if opts.format == DumpFormat::Elf {
-        let mem = link
-            .qmp()
-            .execute(&qapi::qmp::query_memory_size_summary {}, QMP_CALL)
-            .await;
+        let mem = link.qmp().execute(&qapi::qmp::query_memory_size_summary {}, QMP_CALL).await;
         if let Ok(m) = mem {
             let ram = m.base_memory + m.plugged_memory.unwrap_or(0);
             if ram > cap {
-                let mut info = DumpInfo::new(
-                    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
-                    opts.format,
-                );
+                let mut info =
+                    DumpInfo::new(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()), opts.format);
                 info.error = Some(format!(
                     "skipped: an ELF dump holds all {:.0} MiB of guest memory, over the {:.0} MiB cap (use the kdump format or raise the cap)",
                     ram as f64 / MIB,
@@ -276,16 +229,9 @@ pub async fn dump_capped(link: &GuestLink, path: &Path, opts: &DumpOptions) -> D
     let mut info = host_dump(link, path, opts.format, opts.timeout).await;
     if info.bytes > cap {
         let removed = std::fs::remove_file(&info.path).is_ok();
-        let why = format!(
-            "{:.1} MiB is over the {:.0} MiB cap",
-            info.bytes as f64 / MIB,
-            cap as f64 / MIB
-        );
-        info.error = Some(if removed {
-            format!("deleted: {why}")
-        } else {
-            format!("{why} (and could not be deleted)")
-        });
+        let why = format!("{:.1} MiB is over the {:.0} MiB cap", info.bytes as f64 / MIB, cap as f64 / MIB);
+        info.error =
+            Some(if removed { format!("deleted: {why}") } else { format!("{why} (and could not be deleted)") });
         if removed {
             info.bytes = 0;
         }
@@ -310,23 +256,11 @@ mod tests {
     #[test]
     fn formats_parse_and_name() {
         assert_eq!("elf".parse::<DumpFormat>().unwrap(), DumpFormat::Elf);
-        assert_eq!(
-            "kdump".parse::<DumpFormat>().unwrap(),
-            DumpFormat::KdumpZlib
-        );
-        assert_eq!(
-            "kdump-zlib".parse::<DumpFormat>().unwrap(),
-            DumpFormat::KdumpZlib
-        );
+        assert_eq!("kdump".parse::<DumpFormat>().unwrap(), DumpFormat::KdumpZlib);
+        assert_eq!("kdump-zlib".parse::<DumpFormat>().unwrap(), DumpFormat::KdumpZlib);
         assert!("lzo".parse::<DumpFormat>().is_err());
-        assert_eq!(
-            serde_json::to_value(DumpFormat::KdumpZlib).unwrap(),
-            "kdump-zlib"
-        );
-        assert_eq!(
-            serde_json::to_string(&DumpFormat::KdumpZlib.qapi()).unwrap(),
-            "\"kdump-zlib\""
-        );
+        assert_eq!(serde_json::to_value(DumpFormat::KdumpZlib).unwrap(), "kdump-zlib");
+        assert_eq!(serde_json::to_string(&DumpFormat::KdumpZlib.qapi()).unwrap(), "\"kdump-zlib\"");
     }
 
     #[test]
@@ -334,16 +268,8 @@ mod tests {
         let mut d = DumpInfo::new("/r/vmcore.kdump".into(), DumpFormat::KdumpZlib);
         d.bytes = 30 * 1024 * 1024;
         d.secs = 0.8;
-        assert_eq!(
-            d.summary(),
-            "dump /r/vmcore.kdump (kdump-zlib, 30.0 MiB, 0.80 s)"
-        );
+        assert_eq!(d.summary(), "dump /r/vmcore.kdump (kdump-zlib, 30.0 MiB, 0.80 s)");
         d.error = Some("QEMU: No space left on device".into());
-        assert!(
-            d.summary()
-                .contains("FAILED: QEMU: No space left on device"),
-            "{}",
-            d.summary()
-        );
+        assert!(d.summary().contains("FAILED: QEMU: No space left on device"), "{}", d.summary());
     }
 }

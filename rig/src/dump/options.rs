@@ -39,9 +39,7 @@ impl FromStr for DumpPolicy {
             "none" => Ok(DumpPolicy::None),
             "panic" => Ok(DumpPolicy::Panic),
             "all" => Ok(DumpPolicy::All),
-            _ => Err(format!(
-                "unknown dump policy {s:?}: expected none, panic or all"
-            )),
+            _ => Err(format!("unknown dump policy {s:?}: expected none, panic or all")),
         }
     }
 }
@@ -89,12 +87,7 @@ mod tests {
         assert_eq!("none".parse::<DumpPolicy>().unwrap(), DumpPolicy::None);
         assert_eq!("panic".parse::<DumpPolicy>().unwrap(), DumpPolicy::Panic);
         assert_eq!("all".parse::<DumpPolicy>().unwrap(), DumpPolicy::All);
-        assert!(
-            "some"
-                .parse::<DumpPolicy>()
-                .unwrap_err()
-                .contains("none, panic or all")
-        );
+        assert!("some".parse::<DumpPolicy>().unwrap_err().contains("none, panic or all"));
         assert!(!DumpPolicy::None.on_panic() && !DumpPolicy::None.on_hang());
         assert!(DumpPolicy::Panic.on_panic() && !DumpPolicy::Panic.on_hang());
         assert!(DumpPolicy::All.on_panic() && DumpPolicy::All.on_hang());

@@ -23,11 +23,7 @@ const CRASH_COMMANDS: &str = "set scroll off\nsys\nbt\nlog | tail -40\nquit\n";
 
 /// The summary: the crash report's message and stack (when the console gave one), the last
 /// console lines, and one line per dump. Pure.
-pub fn triage_text(
-    report: Option<&CrashReport>,
-    console_tail: &[String],
-    dumps: &[DumpInfo],
-) -> String {
+pub fn triage_text(report: Option<&CrashReport>, console_tail: &[String], dumps: &[DumpInfo]) -> String {
     let mut s = String::new();
     match report {
         Some(r) => {
@@ -42,11 +38,7 @@ pub fn triage_text(
                 s.push_str("stack:\n");
                 for f in r.frames.iter().take(FRAMES) {
                     let off = f.offset.map(|o| format!("+{o:#x}")).unwrap_or_default();
-                    let module = f
-                        .module
-                        .as_ref()
-                        .map(|m| format!(" [{m}]"))
-                        .unwrap_or_default();
+                    let module = f.module.as_ref().map(|m| format!(" [{m}]")).unwrap_or_default();
                     let unsure = if f.reliable { "" } else { " ?" };
                     let _ = writeln!(s, "  {}{off}{module}{unsure}", f.function);
                 }
@@ -61,10 +53,7 @@ pub fn triage_text(
     if console_tail.is_empty() {
         s.push_str("  (none)\n");
     }
-    for l in console_tail
-        .iter()
-        .skip(console_tail.len().saturating_sub(LAST_LINES))
-    {
+    for l in console_tail.iter().skip(console_tail.len().saturating_sub(LAST_LINES)) {
         let _ = writeln!(s, "  {l}");
     }
     if dumps.is_empty() {
@@ -80,9 +69,7 @@ pub fn triage_text(
 /// returns its output. Fails with a plain reason when `crash` or the symbols are missing.
 pub async fn crash_triage(vmcore: &Path, vmlinux_debug: &Path) -> Result<String> {
     if !crate::host::prereqs::have_program("crash") {
-        bail!(
-            "no `crash` on this host (install it with `apt-get install crash`): dump triage without symbols"
-        );
+        bail!("no `crash` on this host (install it with `apt-get install crash`): dump triage without symbols");
     }
     if !vmlinux_debug.is_file() {
         bail!(
@@ -92,8 +79,7 @@ pub async fn crash_triage(vmcore: &Path, vmlinux_debug: &Path) -> Result<String>
         );
     }
     let script = vmcore.with_extension("crash-commands");
-    std::fs::write(&script, CRASH_COMMANDS)
-        .with_context(|| format!("writing {}", script.display()))?;
+    std::fs::write(&script, CRASH_COMMANDS).with_context(|| format!("writing {}", script.display()))?;
     let child = tokio::process::Command::new("crash")
         .arg("-s")
         .arg(vmlinux_debug)
@@ -108,20 +94,11 @@ pub async fn crash_triage(vmcore: &Path, vmlinux_debug: &Path) -> Result<String>
         .context("starting crash")?;
     let out = tokio::time::timeout(CRASH_TIMEOUT, child.wait_with_output())
         .await
-        .with_context(|| {
-            format!(
-                "crash did not finish within {CRASH_TIMEOUT:?} on {}",
-                vmcore.display()
-            )
-        })?
+        .with_context(|| format!("crash did not finish within {CRASH_TIMEOUT:?} on {}", vmcore.display()))?
         .context("running crash")?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() && text.trim().is_empty() {
-        bail!(
-            "crash failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        bail!("crash failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(text)
 }
@@ -138,7 +115,9 @@ pub async fn triage_with_crash(
     for d in dumps.iter().filter(|d| d.ok()) {
         let _ = writeln!(s, "\ncrash on {}:", d.path.display());
         match vmlinux_debug {
-            None => s.push_str("  debug symbols missing: no debug vmlinux was given (fetching it is an explicit option)\n"),
+            None => {
+                s.push_str("  debug symbols missing: no debug vmlinux was given (fetching it is an explicit option)\n")
+            }
             Some(v) => match crash_triage(&d.path, v).await {
                 Ok(out) => s.push_str(&out),
                 Err(e) => {
@@ -168,10 +147,7 @@ mod tests {
             kind: CrashKind::Panic,
             title: "sysrq: Trigger a crash".into(),
             message: "Kernel panic - not syncing: sysrq triggered crash".into(),
-            frames: vec![
-                f("sysrq_handle_crash", None, true),
-                f("kvm_arch_hardware_enable", Some("kvm"), false),
-            ],
+            frames: vec![f("sysrq_handle_crash", None, true), f("kvm_arch_hardware_enable", Some("kvm"), false)],
             corrupted: false,
             text: String::new(),
         }
@@ -195,47 +171,31 @@ mod tests {
             ..ok.clone()
         };
         let t = triage_text(Some(&report()), &tail, &[ok, bad]);
-        assert!(t.starts_with("panic: sysrq: Trigger a crash\nmessage: Kernel panic - not syncing: sysrq triggered crash\n"), "{t}");
         assert!(
-            t.contains("  sysrq_handle_crash+0x1c\n  kvm_arch_hardware_enable+0x1c [kvm] ?\n"),
+            t.starts_with(
+                "panic: sysrq: Trigger a crash\nmessage: Kernel panic - not syncing: sysrq triggered crash\n"
+            ),
             "{t}"
         );
-        assert!(
-            t.contains("  line 29\n") && t.contains("  line 15\n") && !t.contains("  line 14\n"),
-            "{t}"
-        );
-        assert!(
-            t.contains("dump /r/vmcore.kdump (kdump-zlib, 31.0 MiB, 0.80 s)"),
-            "{t}"
-        );
-        assert!(
-            t.contains("dump /r/hang.elf (elf) FAILED: QEMU: No space left on device"),
-            "{t}"
-        );
+        assert!(t.contains("  sysrq_handle_crash+0x1c\n  kvm_arch_hardware_enable+0x1c [kvm] ?\n"), "{t}");
+        assert!(t.contains("  line 29\n") && t.contains("  line 15\n") && !t.contains("  line 14\n"), "{t}");
+        assert!(t.contains("dump /r/vmcore.kdump (kdump-zlib, 31.0 MiB, 0.80 s)"), "{t}");
+        assert!(t.contains("dump /r/hang.elf (elf) FAILED: QEMU: No space left on device"), "{t}");
     }
 
     #[test]
     fn says_what_is_missing() {
         let t = triage_text(None, &[], &[]);
-        assert_eq!(
-            t,
-            "no crash report on the console\nlast console lines:\n  (none)\nno dump taken\n"
-        );
+        assert_eq!(t, "no crash report on the console\nlast console lines:\n  (none)\nno dump taken\n");
     }
 
     #[tokio::test]
     async fn crash_without_symbols_says_so() {
-        let e = crash_triage(
-            Path::new("/nonexistent/vmcore"),
-            Path::new("/nonexistent/vmlinux"),
-        )
-        .await
-        .unwrap_err()
-        .to_string();
-        assert!(
-            e.contains("no `crash`") || e.contains("debug symbols missing"),
-            "{e}"
-        );
+        let e = crash_triage(Path::new("/nonexistent/vmcore"), Path::new("/nonexistent/vmlinux"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no `crash`") || e.contains("debug symbols missing"), "{e}");
         let ok = DumpInfo {
             path: "/r/vmcore.kdump".into(),
             format: DumpFormat::KdumpZlib,

@@ -173,7 +173,8 @@ mod tests {
         let why = skip_reason(VendorReq::Amd, false, lookup("cascadelake").unwrap(), Accel::Kvm).unwrap();
         assert!(why.contains("needs an Amd CPU model"), "{why}");
         assert!(skip_reason(VendorReq::Amd, true, lookup("epyc").unwrap(), Accel::Tcg).is_none());
-        assert!(skip_reason(VendorReq::Any, true, lookup("icelake").unwrap(), Accel::Tcg).unwrap().contains("needs KVM"));
+        assert!(
+            skip_reason(VendorReq::Any, true, lookup("icelake").unwrap(), Accel::Tcg).unwrap().contains("needs KVM")
+        );
     }
-
 }

@@ -103,8 +103,12 @@ fn describe(sig: Option<&Signature>) -> String {
 
 /// The figures of one build from its run.
 pub fn build_stats(run: &CaseRun, sig: Option<&Signature>) -> BuildStats {
-    let judged: Vec<&Outcome> =
-        run.iterations.iter().map(|i| &i.outcome).filter(|o| !matches!(o, Outcome::Infra { .. } | Outcome::Skipped { .. })).collect();
+    let judged: Vec<&Outcome> = run
+        .iterations
+        .iter()
+        .map(|i| &i.outcome)
+        .filter(|o| !matches!(o, Outcome::Infra { .. } | Outcome::Skipped { .. }))
+        .collect();
     let n = judged.len() as u32;
     let hits = judged.iter().filter(|o| matches(sig, o)).count() as u32;
     let panics = judged.iter().filter(|o| matches!(o, Outcome::Panic { .. })).count() as u32;
@@ -115,11 +119,23 @@ pub fn build_stats(run: &CaseRun, sig: Option<&Signature>) -> BuildStats {
     } else if hits > 0 {
         format!("reproduces: {hits}/{n} = {:.0}% (95% CI {:.0}-{:.0}%)", rate * 100.0, ci95.0 * 100.0, ci95.1 * 100.0)
     } else if panics > 0 {
-        format!("no matching panic in {n} runs ({panics} other panics): rate < {:.1}% at 95%", stats::zero_hit_upper(n) * 100.0)
+        format!(
+            "no matching panic in {n} runs ({panics} other panics): rate < {:.1}% at 95%",
+            stats::zero_hit_upper(n) * 100.0
+        )
     } else {
         format!("no panic in {n} runs: rate < {:.1}% at 95%", stats::zero_hit_upper(n) * 100.0)
     };
-    BuildStats { image: run.image.clone(), iterations: n, panics, hits, rate, ci95, titles: run.tally.titles.clone(), verdict }
+    BuildStats {
+        image: run.image.clone(),
+        iterations: n,
+        panics,
+        hits,
+        rate,
+        ci95,
+        titles: run.tally.titles.clone(),
+        verdict,
+    }
 }
 
 /// Compares `runs` (same case and CPU; the first is the reference).
@@ -135,11 +151,29 @@ pub fn compare(runs: &[&CaseRun], sig: Option<&Signature>) -> Comparison {
             } else if cand.hits > 0 {
                 ("not_fixed", format!("NOT FIXED: {} still hits it ({}/{})", cand.image, cand.hits, cand.iterations))
             } else if reference.hits == 0 {
-                ("inconclusive", format!("inconclusive: the reference {} did not reproduce in {} runs, so {}'s clean runs prove nothing", reference.image, reference.iterations, cand.image))
+                (
+                    "inconclusive",
+                    format!(
+                        "inconclusive: the reference {} did not reproduce in {} runs, so {}'s clean runs prove nothing",
+                        reference.image, reference.iterations, cand.image
+                    ),
+                )
             } else if p < ALPHA {
-                ("fixed", format!("FIXED: {} 0/{} against {} {}/{}; Fisher's exact test p = {p:.2e} (< {ALPHA})", cand.image, cand.iterations, reference.image, reference.hits, reference.iterations))
+                (
+                    "fixed",
+                    format!(
+                        "FIXED: {} 0/{} against {} {}/{}; Fisher's exact test p = {p:.2e} (< {ALPHA})",
+                        cand.image, cand.iterations, reference.image, reference.hits, reference.iterations
+                    ),
+                )
             } else {
-                ("inconclusive", format!("inconclusive: {} 0/{} against {} {}/{} is not significant (p = {p:.3}); run more iterations", cand.image, cand.iterations, reference.image, reference.hits, reference.iterations))
+                (
+                    "inconclusive",
+                    format!(
+                        "inconclusive: {} 0/{} against {} {}/{} is not significant (p = {p:.3}); run more iterations",
+                        cand.image, cand.iterations, reference.image, reference.hits, reference.iterations
+                    ),
+                )
             };
             Conclusion { candidate: cand.image.clone(), status: status.into(), p_value: Some(p), text }
         })

@@ -87,7 +87,8 @@ impl Ctx {
 
     /// Records a step's result, with the boot it brought up.
     pub fn note_boot(&self, step: &str, result: impl Into<String>, boot: Option<crate::guest::BootInfo>) {
-        let r = StepRecord { t: self.began.elapsed().as_secs_f64(), step: step.to_string(), result: result.into(), boot };
+        let r =
+            StepRecord { t: self.began.elapsed().as_secs_f64(), step: step.to_string(), result: result.into(), boot };
         tracing::debug!(step = %r.step, result = %r.result, "step");
         self.log.lock().unwrap().push(r);
     }

@@ -108,7 +108,10 @@ impl Evidence<'_> {
             Sighting::Crash(r) => Some(super::watch::cause(r, &self.watcher.reports_since(self.from))),
             Sighting::GuestPanicked => self.watcher.report(self.from, Duration::from_secs(2)).await,
         };
-        let title = report.as_ref().map(|r| r.title.clone()).unwrap_or_else(|| "guest panicked (GUEST_PANICKED, nothing readable on the console)".into());
+        let title = report
+            .as_ref()
+            .map(|r| r.title.clone())
+            .unwrap_or_else(|| "guest panicked (GUEST_PANICKED, nothing readable on the console)".into());
         let excerpt = report.as_ref().map(|r| r.text.clone()).unwrap_or_else(|| tail(self.link));
         let dumps: Vec<_> = dump.into_iter().collect();
         let triage = dump::triage_text(report.as_ref(), &self.link.console().tail(40), &dumps);

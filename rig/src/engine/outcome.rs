@@ -101,7 +101,11 @@ pub fn judge(e: &Expect, o: &Outcome) -> Verdict {
         (Outcome::Skipped { .. }, _) => Verdict::Skipped,
         (Outcome::Infra { .. }, _) => Verdict::Error,
         (Outcome::Hang { .. }, _) => {
-            if e.hang == HangMeaning::Pass { Verdict::Pass } else { Verdict::Fail }
+            if e.hang == HangMeaning::Pass {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            }
         }
         (Outcome::StepFailed { .. }, _) => Verdict::Fail,
         (Outcome::Completed, ExpectOutcome::NoPanic) => Verdict::Pass,
@@ -125,7 +129,13 @@ mod tests {
 
     fn panic_outcome(text: &str) -> Outcome {
         let r = read_all(Os::Linux, text.as_bytes()).into_iter().next().expect("a report");
-        Outcome::Panic { title: r.title.clone(), report: Some(r), excerpt: String::new(), dumps: vec![], triage: String::new() }
+        Outcome::Panic {
+            title: r.title.clone(),
+            report: Some(r),
+            excerpt: String::new(),
+            dumps: vec![],
+            triage: String::new(),
+        }
     }
 
     const BUG: &str = "[   10.1] kernel BUG at /build/vmm.c:120!\n[   10.1] invalid opcode: 0000 [#1] PREEMPT SMP NOPTI\n\
@@ -137,7 +147,10 @@ mod tests {
         let e = Expect::default();
         assert_eq!(judge(&e, &Outcome::Completed), Verdict::Pass);
         assert_eq!(judge(&e, &panic_outcome(BUG)), Verdict::Fail);
-        assert_eq!(judge(&e, &Outcome::Hang { awaited: "x".into(), tail: String::new(), evidence: None }), Verdict::Fail);
+        assert_eq!(
+            judge(&e, &Outcome::Hang { awaited: "x".into(), tail: String::new(), evidence: None }),
+            Verdict::Fail
+        );
         assert_eq!(judge(&e, &Outcome::Infra { reason: "x".into() }), Verdict::Error);
     }
 
@@ -156,6 +169,9 @@ mod tests {
     #[test]
     fn hang_can_be_tolerated() {
         let e = Expect { hang: HangMeaning::Pass, ..Expect::default() };
-        assert_eq!(judge(&e, &Outcome::Hang { awaited: "x".into(), tail: String::new(), evidence: None }), Verdict::Pass);
+        assert_eq!(
+            judge(&e, &Outcome::Hang { awaited: "x".into(), tail: String::new(), evidence: None }),
+            Verdict::Pass
+        );
     }
 }

@@ -76,7 +76,8 @@ mod tests {
     fn shards_are_disjoint_and_cover_the_campaign() {
         let planned = [5, 3, 7, 1];
         let total: u32 = planned.iter().sum();
-        let shards: Vec<Vec<Vec<u32>>> = (1..=3).map(|k| assign(&planned, Some(Shard { index: k, count: 3 }))).collect();
+        let shards: Vec<Vec<Vec<u32>>> =
+            (1..=3).map(|k| assign(&planned, Some(Shard { index: k, count: 3 }))).collect();
         for run in 0..planned.len() {
             let mut all: Vec<u32> = shards.iter().flat_map(|s| s[run].clone()).collect();
             all.sort();

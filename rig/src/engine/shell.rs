@@ -46,7 +46,8 @@ mod tests {
 
     #[test]
     fn reload_loop_becomes_one_script() {
-        let steps = [step(StepKind::ReloadModule("vmm".into())), step(StepKind::Sleep(Jitter { min_ms: 5, max_ms: 20 }))];
+        let steps =
+            [step(StepKind::ReloadModule("vmm".into())), step(StepKind::Sleep(Jitter { min_ms: 5, max_ms: 20 }))];
         let s = loop_script(&steps, &LINUX, Vendor::Amd, 3, 42).unwrap();
         assert_eq!(
             s,

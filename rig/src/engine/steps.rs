@@ -83,7 +83,9 @@ pub async fn run_step(ctx: &Ctx, s: &Step) -> Result<(), StepError> {
     *ctx.current.lock().unwrap() = desc.clone();
     let timeout = s.timeout_secs.map(Duration::from_secs);
     match &s.kind {
-        StepKind::Ssh { cmd, expect_status } => ssh(ctx, &desc, cmd, *expect_status, timeout.unwrap_or(SSH_TIMEOUT)).await,
+        StepKind::Ssh { cmd, expect_status } => {
+            ssh(ctx, &desc, cmd, *expect_status, timeout.unwrap_or(SSH_TIMEOUT)).await
+        }
         StepKind::ReloadModule(m) => {
             let Some(reload) = ctx.link.profile().module(m) else {
                 return Err(StepError::Infra(format!("profile cannot reload {m}")));
@@ -96,7 +98,9 @@ pub async fn run_step(ctx: &Ctx, s: &Step) -> Result<(), StepError> {
                     ctx.note(&desc, format!("ok {v}"));
                     Ok(())
                 }
-                Err(crate::qmp::QmpError::Command { class, desc: d, .. }) => Err(StepError::Failed { step: desc, reason: format!("{class}: {d}") }),
+                Err(crate::qmp::QmpError::Command { class, desc: d, .. }) => {
+                    Err(StepError::Failed { step: desc, reason: format!("{class}: {d}") })
+                }
                 Err(e) => Err(StepError::Infra(e.to_string())),
             }
         }
@@ -148,7 +152,9 @@ pub async fn run_step(ctx: &Ctx, s: &Step) -> Result<(), StepError> {
             Ok(())
         }
         StepKind::CheckCpu => {
-            let check = crate::bootcheck::check_cpu(&ctx.link, ctx.cpu, ctx.nested).await.map_err(|e| StepError::Guest { step: desc.clone(), reason: format!("{e:#}") })?;
+            let check = crate::bootcheck::check_cpu(&ctx.link, ctx.cpu, ctx.nested)
+                .await
+                .map_err(|e| StepError::Guest { step: desc.clone(), reason: format!("{e:#}") })?;
             ctx.note(&desc, check.findings.join("; "));
             if check.ok { Ok(()) } else { Err(StepError::Failed { step: desc, reason: check.findings.join("; ") }) }
         }
@@ -190,7 +196,10 @@ async fn ssh(ctx: &Ctx, desc: &str, cmd: &str, expect: Option<u32>, timeout: Dur
             match expect {
                 Some(want) if out.status != Some(want) => Err(StepError::Failed {
                     step: desc.to_string(),
-                    reason: format!("exit status {status}, expected {want}; stderr: {}", String::from_utf8_lossy(&out.stderr).trim()),
+                    reason: format!(
+                        "exit status {status}, expected {want}; stderr: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ),
                 }),
                 _ => Ok(()),
             }
@@ -212,11 +221,17 @@ async fn reboot(ctx: &Ctx, desc: &str, via: Option<RebootVia>, timeout: Duration
             let session = ctx.link.ssh().map_err(|e| StepError::Guest { step: desc.into(), reason: e.to_string() })?;
             match session.spawn_detached(ctx.link.profile().reboot_command, Duration::from_secs(10)).await {
                 Ok(()) | Err(SshError::Disconnected(_)) => {}
-                Err(e) => return Err(StepError::Guest { step: desc.into(), reason: format!("issuing the reboot: {e}") }),
+                Err(e) => {
+                    return Err(StepError::Guest { step: desc.into(), reason: format!("issuing the reboot: {e}") });
+                }
             }
         }
         Some(RebootVia::Qmp) => {
-            ctx.link.qmp().execute(&qapi::qmp::system_reset {}, QMP_TIMEOUT).await.map_err(|e| StepError::Infra(e.to_string()))?;
+            ctx.link
+                .qmp()
+                .execute(&qapi::qmp::system_reset {}, QMP_TIMEOUT)
+                .await
+                .map_err(|e| StepError::Infra(e.to_string()))?;
         }
         None => {}
     }
@@ -225,7 +240,9 @@ async fn reboot(ctx: &Ctx, desc: &str, via: Option<RebootVia>, timeout: Duration
             ctx.note_boot(desc, format!("new boot {} ready in {:.1}s", b.boot_id, b.ssh_secs), Some(b));
             Ok(())
         }
-        Err(GuestError::NotReady(e)) => Err(StepError::Guest { step: desc.into(), reason: format!("the guest did not come back: {e}") }),
+        Err(GuestError::NotReady(e)) => {
+            Err(StepError::Guest { step: desc.into(), reason: format!("the guest did not come back: {e}") })
+        }
         Err(e) => Err(StepError::Guest { step: desc.into(), reason: e.to_string() }),
     }
 }
@@ -252,7 +269,8 @@ impl Bg {
             if let Some((_, script)) = script {
                 // One in-guest loop; it ends when the stop file appears (or the guest reboots).
                 let epoch = c.epoch();
-                let session = c.link.ssh().map_err(|e| StepError::Guest { step: "background".into(), reason: e.to_string() })?;
+                let session =
+                    c.link.ssh().map_err(|e| StepError::Guest { step: "background".into(), reason: e.to_string() })?;
                 return match session.exec(&script, Duration::from_secs(24 * 3600)).await {
                     Ok(out) => {
                         c.note("background loop", format!("{} rounds", String::from_utf8_lossy(&out.stdout).trim()));

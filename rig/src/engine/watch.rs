@@ -51,7 +51,8 @@ impl Watcher {
         let console = tokio::spawn(async move {
             loop {
                 let pending = st.lock().unwrap().is_some();
-                let next = if pending { tokio::time::timeout(QUIET, chunks.recv()).await } else { Ok(chunks.recv().await) };
+                let next =
+                    if pending { tokio::time::timeout(QUIET, chunks.recv()).await } else { Ok(chunks.recv().await) };
                 let closed = matches!(next, Ok(Err(RecvError::Closed)));
                 let events = match next {
                     Ok(Ok(bytes)) => r.lock().unwrap().feed(&bytes),
@@ -148,7 +149,9 @@ pub fn cause(fatal: CrashReport, earlier: &[CrashReport]) -> CrashReport {
     }
     earlier
         .iter()
-        .find(|r| r.text != fatal.text && !matches!(r.kind, crate::crash::CrashKind::Warning | crate::crash::CrashKind::Panic))
+        .find(|r| {
+            r.text != fatal.text && !matches!(r.kind, crate::crash::CrashKind::Warning | crate::crash::CrashKind::Panic)
+        })
         .cloned()
         .unwrap_or(fatal)
 }

@@ -38,7 +38,14 @@ struct Session {
 }
 
 /// Runs the assigned iterations of one case × CPU × image on up to `plan.jobs` guests at once.
-pub async fn run_case(plan: &Plan, lc: &LoadedCase, cpu: &'static CpuModel, indices: &[u32], idx: usize, shared: &Shared<'_>) {
+pub async fn run_case(
+    plan: &Plan,
+    lc: &LoadedCase,
+    cpu: &'static CpuModel,
+    indices: &[u32],
+    idx: usize,
+    shared: &Shared<'_>,
+) {
     let c = &lc.case;
     let not_run = |o: Outcome| shared.report.lock().unwrap().runs[idx].not_run = Some(o);
     if indices.is_empty() {
@@ -68,7 +75,8 @@ pub async fn run_case(plan: &Plan, lc: &LoadedCase, cpu: &'static CpuModel, indi
         Ok(i) => i,
         Err(e) => return not_run(Outcome::Infra { reason: format!("{e:#}") }),
     };
-    let dir = crate::rundir::subdir(&plan.run_dir, &format!("{}/{}/{}", c.name, cpu.name, c.guest.image)).unwrap_or_else(|_| plan.run_dir.clone());
+    let dir = crate::rundir::subdir(&plan.run_dir, &format!("{}/{}/{}", c.name, cpu.name, c.guest.image))
+        .unwrap_or_else(|_| plan.run_dir.clone());
     let jobs = plan.jobs.max(1).min(fit as usize).min(indices.len());
     let w = Work {
         plan,
@@ -136,13 +144,15 @@ impl Work<'_, '_> {
                     Some(format!("{} on {}: the run deadline ({} s) passed", c.name, cpu.name, c.deadlines.run_secs));
                 break;
             }
-            let seed = self.plan.seed ^ (u64::from(i) << 32) ^ fxhash(&c.name) ^ fxhash(cpu.name) ^ fxhash(&c.guest.image);
+            let seed =
+                self.plan.seed ^ (u64::from(i) << 32) ^ fxhash(&c.name) ^ fxhash(cpu.name) ^ fxhash(&c.guest.image);
             let deadline = || (Instant::now() + Duration::from_secs(c.deadlines.iteration_secs)).min(self.run_deadline);
             let (outcome, secs, steps, evidence) = match &session {
                 Some(s) => ran(self.plan, s, c, cpu, boot_timeout, deadline(), seed, i).await,
                 None => {
                     boots += 1;
-                    let name = if self.plan.jobs > 1 { format!("guest-{k}-boot-{boots}") } else { format!("boot-{boots}") };
+                    let name =
+                        if self.plan.jobs > 1 { format!("guest-{k}-boot-{boots}") } else { format!("boot-{boots}") };
                     let gdir = self.dir.join(name);
                     match boot(self.plan, self.image, c, cpu, &gdir, boot_timeout).await {
                         Ok(s) => {
@@ -207,26 +217,52 @@ async fn ran(
     if s.snapshot && !s.pristine.get() {
         match s.guest.restore_snapshot(SNAPSHOT_TAG, Instant::now() + boot_timeout).await {
             Ok(secs) => restore = Some(secs),
-            Err(e) => return (Outcome::Infra { reason: format!("restoring the snapshot: {e:#}") }, 0.0, Vec::new(), evidence),
+            Err(e) => {
+                return (Outcome::Infra { reason: format!("restoring the snapshot: {e:#}") }, 0.0, Vec::new(), evidence);
+            }
         }
         // The restored guest would replay the same random numbers: give it fresh entropy.
         let _ = s.guest.run(&format!("echo {seed:x}{index} > /dev/urandom"), Duration::from_secs(10)).await;
     }
     s.pristine.set(false);
     let dir = s.guest.dir().join(format!("iteration-{index}"));
-    let spec = IterationSpec { steps: &c.steps, cpu, nested: c.guest.nested, boot_timeout, deadline, seed, dir: &dir, dumps: &plan.dumps };
+    let spec = IterationSpec {
+        steps: &c.steps,
+        cpu,
+        nested: c.guest.nested,
+        boot_timeout,
+        deadline,
+        seed,
+        dir: &dir,
+        dumps: &plan.dumps,
+    };
     let r = iteration::run(&s.guest.link(), &s.watcher, &spec).await;
     let mut steps = r.steps;
     let mut secs = r.secs;
     if let Some(t) = restore {
         secs += t;
-        steps.insert(0, crate::engine::ctx::StepRecord { t: 0.0, step: "restore snapshot".into(), result: format!("restored {SNAPSHOT_TAG} in {t:.2}s"), boot: None });
+        steps.insert(
+            0,
+            crate::engine::ctx::StepRecord {
+                t: 0.0,
+                step: "restore snapshot".into(),
+                result: format!("restored {SNAPSHOT_TAG} in {t:.2}s"),
+                boot: None,
+            },
+        );
     }
     (r.outcome, secs, steps, evidence)
 }
 
 /// Boots a fresh guest for the case, waits until it is ready and runs the case's setup steps.
-async fn boot(plan: &Plan, image: &LinuxImage, c: &Case, cpu: &'static CpuModel, dir: &std::path::Path, boot_timeout: Duration) -> Result<Session, Outcome> {
+async fn boot(
+    plan: &Plan,
+    image: &LinuxImage,
+    c: &Case,
+    cpu: &'static CpuModel,
+    dir: &std::path::Path,
+    boot_timeout: Duration,
+) -> Result<Session, Outcome> {
     let mut append = image.cmdline.clone();
     for a in &c.guest.kernel_args {
         append.push(' ');
@@ -243,19 +279,27 @@ async fn boot(plan: &Plan, image: &LinuxImage, c: &Case, cpu: &'static CpuModel,
     if snapshot {
         spec.state_disk = Some(state_disk(dir).map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?);
     }
-    let guest = Guest::launch(spec, profile, keys, dir).await.map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?;
+    let guest =
+        Guest::launch(spec, profile, keys, dir).await.map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?;
     let watcher = Watcher::start(&guest.link(), Os::Linux);
     if let Err(e) = guest.wait_ready(Instant::now() + boot_timeout).await {
         let tail = guest.console().tail(30).join("\n");
         guest.kill().await;
-        return Err(Outcome::Infra { reason: format!("the guest never became ready: {e}\nlast console lines:\n{tail}\nevidence: {}", dir.display()) });
+        return Err(Outcome::Infra {
+            reason: format!(
+                "the guest never became ready: {e}\nlast console lines:\n{tail}\nevidence: {}",
+                dir.display()
+            ),
+        });
     }
     if !c.setup.is_empty() {
         let ctx = super::ctx::Ctx::new(guest.link(), cpu, c.guest.nested, boot_timeout, plan.seed);
         if let Err(e) = run_block(&ctx, &c.setup).await {
             guest.kill().await;
             return Err(match e {
-                StepError::Failed { step, reason } | StepError::Guest { step, reason } => Outcome::StepFailed { step: format!("setup: {step}"), reason },
+                StepError::Failed { step, reason } | StepError::Guest { step, reason } => {
+                    Outcome::StepFailed { step: format!("setup: {step}"), reason }
+                }
                 StepError::Infra(reason) => Outcome::Infra { reason },
                 StepError::Interrupted => Outcome::Infra { reason: "setup interrupted by a reboot".into() },
             });
@@ -272,8 +316,14 @@ async fn boot(plan: &Plan, image: &LinuxImage, c: &Case, cpu: &'static CpuModel,
 fn state_disk(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join("state.qcow2");
-    let out = std::process::Command::new("qemu-img").args(["create", "-q", "-f", "qcow2"]).arg(&path).arg("4G").output()?;
-    anyhow::ensure!(out.status.success(), "qemu-img create {}: {}", path.display(), String::from_utf8_lossy(&out.stderr).trim());
+    let out =
+        std::process::Command::new("qemu-img").args(["create", "-q", "-f", "qcow2"]).arg(&path).arg("4G").output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "qemu-img create {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
     Ok(path)
 }
 
@@ -296,7 +346,6 @@ async fn load_image(build_dir: &std::path::Path, name: &str) -> anyhow::Result<L
 fn fxhash(s: &str) -> u64 {
     s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
 }
-
 
 #[cfg(test)]
 mod tests {

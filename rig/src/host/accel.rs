@@ -102,7 +102,8 @@ pub struct ProbeKey {
 impl ProbeKey {
     /// The key for the current host and `qemu` binary.
     pub fn current(qemu: &Path) -> ProbeKey {
-        let host_boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default().trim().to_string();
+        let host_boot_id =
+            std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default().trim().to_string();
         let resolved = crate::host::prereqs::which(qemu).unwrap_or_else(|| qemu.to_path_buf());
         let meta = std::fs::metadata(&resolved).ok();
         let stamp = meta.map(|m| format!("{}:{:?}", m.len(), m.modified().ok())).unwrap_or_default();
@@ -136,7 +137,10 @@ mod tests {
     use super::*;
 
     fn status(usable: bool) -> KvmStatus {
-        KvmStatus { usable, detail: if usable { "booted in 0.8s" } else { "guest hung: no console output in 8s" }.into() }
+        KvmStatus {
+            usable,
+            detail: if usable { "booted in 0.8s" } else { "guest hung: no console output in 8s" }.into(),
+        }
     }
 
     #[test]

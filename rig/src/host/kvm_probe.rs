@@ -25,7 +25,8 @@ pub async fn probe(image: &LinuxImage, dir: &Path, timeout: Duration) -> KvmStat
     if let Err(detail) = super::accel::dev_kvm(Path::new("/dev/kvm")) {
         return KvmStatus { usable: false, detail };
     }
-    let boot = Boot::Kernel { kernel: image.kernel.clone(), initrd: image.initrd.clone(), append: image.cmdline.clone() };
+    let boot =
+        Boot::Kernel { kernel: image.kernel.clone(), initrd: image.initrd.clone(), append: image.cmdline.clone() };
     let model = cpu::CPU_MODELS.iter().find(|m| m.name == "epyc").expect("epyc in table");
     let mut spec = MachineSpec::kernel_boot(model, Accel::Kvm, boot);
     spec.nested = false;
@@ -37,15 +38,25 @@ pub async fn probe(image: &LinuxImage, dir: &Path, timeout: Duration) -> KvmStat
     let began = Instant::now();
     let guest = match Guest::launch(spec, LINUX, keys, dir).await {
         Ok(g) => g,
-        Err(e) => return KvmStatus { usable: false, detail: format!("QEMU failed to start a KVM guest: {}", one_line(&format!("{e:#}"))) },
+        Err(e) => {
+            return KvmStatus {
+                usable: false,
+                detail: format!("QEMU failed to start a KVM guest: {}", one_line(&format!("{e:#}"))),
+            };
+        }
     };
     let ready = Pattern::regex(LINUX.ready_pattern).expect("valid pattern");
     let r = guest.console().wait_for(&ready, 0, began + timeout).await;
     let status = match r {
-        Ok(_) => KvmStatus { usable: true, detail: format!("a KVM guest booted in {:.1}s", began.elapsed().as_secs_f64()) },
+        Ok(_) => {
+            KvmStatus { usable: true, detail: format!("a KVM guest booted in {:.1}s", began.elapsed().as_secs_f64()) }
+        }
         Err(e) if e.closed => KvmStatus {
             usable: false,
-            detail: format!("QEMU exited during a KVM boot: {}", one_line(&std::fs::read_to_string(dir.join("qemu.stderr")).unwrap_or_default())),
+            detail: format!(
+                "QEMU exited during a KVM boot: {}",
+                one_line(&std::fs::read_to_string(dir.join("qemu.stderr")).unwrap_or_default())
+            ),
         },
         Err(e) => KvmStatus {
             usable: false,

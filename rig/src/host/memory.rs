@@ -10,7 +10,10 @@ pub fn available_mib() -> Option<u64> {
 
 /// Reads `MemAvailable` (kB) from meminfo text, in MiB. Pure.
 pub fn parse_meminfo(text: &str) -> Option<u64> {
-    text.lines().find_map(|l| l.strip_prefix("MemAvailable:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()).map(|kb| kb / 1024)
+    text.lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb / 1024)
 }
 
 /// How many guests of `guest_mib` fit in `budget_mib`. Pure.

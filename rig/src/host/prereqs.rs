@@ -173,7 +173,10 @@ mod tests {
 
     #[test]
     fn other_packages_install_plainly() {
-        assert_eq!(apt_command(&["qemu-utils"], None).join(" "), "apt-get install -y --no-install-recommends qemu-utils");
+        assert_eq!(
+            apt_command(&["qemu-utils"], None).join(" "),
+            "apt-get install -y --no-install-recommends qemu-utils"
+        );
     }
 
     #[test]

@@ -13,25 +13,13 @@ use super::{cpio, keys, vmlinux};
 
 /// Builds `recipe` from `packages` (with their .debs at `debs`, same order) into `work`,
 /// which ends up holding exactly the files of a published image.
-pub fn build(
-    recipe: &Recipe,
-    packages: &[Package],
-    debs: &[PathBuf],
-    work: &Path,
-    key: &str,
-) -> Result<Manifest> {
+pub fn build(recipe: &Recipe, packages: &[Package], debs: &[PathBuf], work: &Path, key: &str) -> Result<Manifest> {
     let started = Instant::now();
-    let kernel_idx = packages
-        .iter()
-        .position(|p| p.kernel)
-        .context("no kernel package")?;
-    let kernel_release = packages[kernel_idx]
-        .kernel_release()
-        .context("kernel package name")?;
+    let kernel_idx = packages.iter().position(|p| p.kernel).context("no kernel package")?;
+    let kernel_release = packages[kernel_idx].kernel_release().context("kernel package name")?;
 
     let recipe_dir = work.join("recipe");
-    std::fs::create_dir_all(&recipe_dir)
-        .with_context(|| format!("creating {}", recipe_dir.display()))?;
+    std::fs::create_dir_all(&recipe_dir).with_context(|| format!("creating {}", recipe_dir.display()))?;
     for f in recipe.files() {
         let path = recipe_dir.join(f.name);
         if let Some(parent) = path.parent() {
@@ -39,21 +27,11 @@ pub fn build(
         }
         std::fs::write(path, f.contents)?;
     }
-    keys::generate_client_key(
-        &work.join(CLIENT_KEY),
-        &format!("rig@{}-{key}", recipe.name),
-    )?;
+    keys::generate_client_key(&work.join(CLIENT_KEY), &format!("rig@{}-{key}", recipe.name))?;
 
-    tracing::info!(
-        image = recipe.name,
-        kernel = kernel_release,
-        "assembling the guest tree"
-    );
+    tracing::info!(image = recipe.name, kernel = kernel_release, "assembling the guest tree");
     let mut cmd = Command::new("sh");
-    cmd.arg(recipe_dir.join("build.sh"))
-        .arg(work)
-        .arg(kernel_release)
-        .arg(&debs[kernel_idx]);
+    cmd.arg(recipe_dir.join("build.sh")).arg(work).arg(kernel_release).arg(&debs[kernel_idx]);
     cmd.args(
         debs.iter()
             .zip(packages)
@@ -63,20 +41,11 @@ pub fn build(
     );
     run_script(cmd, "build.sh", recipe, work)?;
 
-    let build_debs: Vec<&PathBuf> = debs
-        .iter()
-        .zip(packages)
-        .filter(|(_, p)| p.build_only)
-        .map(|(d, _)| d)
-        .collect();
+    let build_debs: Vec<&PathBuf> = debs.iter().zip(packages).filter(|(_, p)| p.build_only).map(|(d, _)| d).collect();
     for hook in recipe.hooks {
         tracing::info!(image = recipe.name, hook = hook.script, args = ?hook.args, "running a build hook");
         let mut cmd = Command::new("sh");
-        cmd.arg(recipe_dir.join(hook.script))
-            .arg(work)
-            .arg(kernel_release)
-            .args(hook.args)
-            .args(&build_debs);
+        cmd.arg(recipe_dir.join(hook.script)).arg(work).arg(kernel_release).args(hook.args).args(&build_debs);
         run_script(cmd, hook.script, recipe, work)?;
     }
 
@@ -86,8 +55,7 @@ pub fn build(
     cpio::write_gz(&work.join("root"), cpio::DEV_NODES, &work.join(INITRD))?;
 
     for scratch in ["root", "pkg"] {
-        std::fs::remove_dir_all(work.join(scratch))
-            .with_context(|| format!("removing {scratch}/"))?;
+        std::fs::remove_dir_all(work.join(scratch)).with_context(|| format!("removing {scratch}/"))?;
     }
     std::fs::remove_file(work.join("vmlinuz"))?;
     if !work.join(HOST_KEY).is_file() {
@@ -101,16 +69,10 @@ pub fn build(
         cmdline: recipe.cmdline(),
         packages: packages.to_vec(),
         recipe_files: cache::recipe_hashes(recipe),
-        built_at_unix: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
+        built_at_unix: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
         build_seconds: started.elapsed().as_secs_f64(),
     };
-    std::fs::write(
-        work.join(MANIFEST),
-        serde_json::to_string_pretty(&manifest)? + "\n",
-    )?;
+    std::fs::write(work.join(MANIFEST), serde_json::to_string_pretty(&manifest)? + "\n")?;
     Ok(manifest)
 }
 

@@ -40,17 +40,10 @@ pub struct Manifest {
 /// The cache key: a hash of the recipe (name, command line, files) and the exact packages.
 pub fn cache_key(recipe: &Recipe, packages: &[Package]) -> String {
     let mut h = Sha256::new();
-    h.update(format!(
-        "name={}\ncmdline={}\n",
-        recipe.name,
-        recipe.cmdline()
-    ));
+    h.update(format!("name={}\ncmdline={}\n", recipe.name, recipe.cmdline()));
     for p in packages {
         let role = if p.build_only { " build-only" } else { "" };
-        h.update(format!(
-            "pkg={} {} {} {}{role}\n",
-            p.name, p.version, p.architecture, p.sha256
-        ));
+        h.update(format!("pkg={} {} {} {}{role}\n", p.name, p.version, p.architecture, p.sha256));
     }
     for hook in recipe.hooks {
         h.update(format!("hook={} {}\n", hook.script, hook.args.join(" ")));
@@ -64,24 +57,14 @@ pub fn cache_key(recipe: &Recipe, packages: &[Package]) -> String {
 
 /// SHA256 of each recipe file, for the manifest.
 pub fn recipe_hashes(recipe: &Recipe) -> std::collections::BTreeMap<String, String> {
-    recipe
-        .files()
-        .map(|f| {
-            (
-                f.name.to_string(),
-                hex(&Sha256::digest(f.contents.as_bytes())),
-            )
-        })
-        .collect()
+    recipe.files().map(|f| (f.name.to_string(), hex(&Sha256::digest(f.contents.as_bytes())))).collect()
 }
 
 /// Reads the manifest of a published image directory, if it is complete.
 pub fn load_complete(dir: &Path) -> Option<Manifest> {
     let text = std::fs::read_to_string(dir.join(MANIFEST)).ok()?;
     let m: Manifest = serde_json::from_str(&text).ok()?;
-    let all_there = [KERNEL, INITRD, CLIENT_KEY, HOST_KEY]
-        .iter()
-        .all(|f| dir.join(f).is_file());
+    let all_there = [KERNEL, INITRD, CLIENT_KEY, HOST_KEY].iter().all(|f| dir.join(f).is_file());
     all_there.then_some(m)
 }
 
@@ -91,8 +74,7 @@ pub fn remove_stale_tmp(images_dir: &Path, dir_name: &str) -> Result<()> {
     for e in std::fs::read_dir(images_dir)?.flatten() {
         if e.file_name().to_string_lossy().starts_with(&prefix) {
             tracing::info!(path = %e.path().display(), "removing an unfinished image build");
-            std::fs::remove_dir_all(e.path())
-                .with_context(|| format!("removing {}", e.path().display()))?;
+            std::fs::remove_dir_all(e.path()).with_context(|| format!("removing {}", e.path().display()))?;
         }
     }
     Ok(())
@@ -119,8 +101,7 @@ impl Lock {
             .with_context(|| format!("opening lock file {}", path.display()))?;
         // SAFETY: flock on a file descriptor we own.
         if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("locking {}", path.display()));
+            return Err(std::io::Error::last_os_error()).with_context(|| format!("locking {}", path.display()));
         }
         Ok(Lock { _file: f })
     }

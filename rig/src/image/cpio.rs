@@ -29,22 +29,13 @@ pub struct CharDev {
 }
 
 /// The nodes every initramfs gets: the kernel opens /dev/console for init's stdio.
-pub const DEV_NODES: &[CharDev] = &[CharDev {
-    path: "dev/console",
-    mode: 0o600,
-    major: 5,
-    minor: 1,
-}];
+pub const DEV_NODES: &[CharDev] = &[CharDev { path: "dev/console", mode: 0o600, major: 5, minor: 1 }];
 
 /// Writes `root` (sorted, recursively) plus `nodes` as a gzip'd newc archive to `out`.
 pub fn write_gz(root: &Path, nodes: &[CharDev], out: &Path) -> Result<()> {
     let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
-    let mut w = Writer {
-        out: GzEncoder::new(io::BufWriter::new(file), Compression::default()),
-        ino: 0,
-    };
-    w.tree(root, Path::new(""))
-        .with_context(|| format!("archiving {}", root.display()))?;
+    let mut w = Writer { out: GzEncoder::new(io::BufWriter::new(file), Compression::default()), ino: 0 };
+    w.tree(root, Path::new("")).with_context(|| format!("archiving {}", root.display()))?;
     for n in nodes {
         w.entry(n.path, S_IFCHR | n.mode, (n.major, n.minor), &[])?;
     }
@@ -80,11 +71,7 @@ impl<W: Write> Writer<W> {
                 let data = std::fs::read(&path)?;
                 self.entry(name_str, S_IFREG | perm, (0, 0), &data)?;
             } else {
-                bail!(
-                    "{}: unsupported file type (mode {:o})",
-                    path.display(),
-                    meta.mode()
-                );
+                bail!("{}: unsupported file type (mode {:o})", path.display(), meta.mode());
             }
         }
         Ok(())
@@ -93,21 +80,8 @@ impl<W: Write> Writer<W> {
     fn entry(&mut self, name: &str, mode: u32, rdev: (u32, u32), data: &[u8]) -> io::Result<()> {
         self.ino += 1;
         let nlink = if mode & 0o170000 == S_IFDIR { 2 } else { 1 };
-        let fields = [
-            self.ino,
-            mode,
-            0,
-            0,
-            nlink,
-            0,
-            data.len() as u32,
-            0,
-            0,
-            rdev.0,
-            rdev.1,
-            name.len() as u32 + 1,
-            0,
-        ];
+        let fields =
+            [self.ino, mode, 0, 0, nlink, 0, data.len() as u32, 0, 0, rdev.0, rdev.1, name.len() as u32 + 1, 0];
         let mut hdr = String::from("070701");
         for f in fields {
             hdr.push_str(&format!("{f:08x}"));
@@ -136,11 +110,9 @@ pub struct Entry {
 /// Lists the entries of a gzip'd newc archive (for tests and checks).
 pub fn list_gz(path: &Path) -> Result<Vec<Entry>> {
     let mut bytes = Vec::new();
-    GzDecoder::new(
-        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
-    )
-    .read_to_end(&mut bytes)
-    .with_context(|| format!("decompressing {}", path.display()))?;
+    GzDecoder::new(std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("decompressing {}", path.display()))?;
     list(&bytes)
 }
 
@@ -159,9 +131,7 @@ pub fn list(bytes: &[u8]) -> Result<Vec<Entry>> {
             Ok(u32::from_str_radix(s, 16)?)
         };
         let (mode, size, namesize) = (field(1)?, field(6)?, field(11)? as usize);
-        let name_bytes = bytes
-            .get(pos + 110..pos + 110 + namesize - 1)
-            .context("truncated name")?;
+        let name_bytes = bytes.get(pos + 110..pos + 110 + namesize - 1).context("truncated name")?;
         let name = String::from_utf8_lossy(name_bytes).into_owned();
         pos = align(pos + 110 + namesize);
         pos = align(pos + size as usize);
@@ -188,10 +158,7 @@ mod tests {
         write_gz(&dir.join("root"), DEV_NODES, &out).unwrap();
         let e = list_gz(&out).unwrap();
         let names: Vec<_> = e.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(
-            names,
-            ["bin", "bin/busybox", "bin/sh", "init", "dev/console"]
-        );
+        assert_eq!(names, ["bin", "bin/busybox", "bin/sh", "init", "dev/console"]);
         assert_eq!(e[1].size, 1001);
         assert_eq!(e[2].mode & 0o170000, S_IFLNK);
         assert_eq!(e[4].mode, S_IFCHR | 0o600);

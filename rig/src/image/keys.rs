@@ -13,14 +13,10 @@ use russh::keys::ssh_key::{LineEnding, PrivateKey, private::Ed25519Keypair};
 /// Writes a new ed25519 key pair: `path` (private, mode 0600) and `path.pub` (one line).
 pub fn generate_client_key(path: &Path, comment: &str) -> Result<()> {
     let mut seed = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut seed))
-        .context("reading /dev/urandom")?;
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut seed)).context("reading /dev/urandom")?;
     let mut key = PrivateKey::from(Ed25519Keypair::from_seed(&seed));
     key.set_comment(comment);
-    let private = key
-        .to_openssh(LineEnding::LF)
-        .context("encoding the client key")?;
+    let private = key.to_openssh(LineEnding::LF).context("encoding the client key")?;
     std::fs::OpenOptions::new()
         .create_new(true)
         .write(true)
@@ -28,10 +24,7 @@ pub fn generate_client_key(path: &Path, comment: &str) -> Result<()> {
         .open(path)
         .and_then(|mut f| f.write_all(private.as_bytes()))
         .with_context(|| format!("writing {}", path.display()))?;
-    let public = key
-        .public_key()
-        .to_openssh()
-        .context("encoding the public key")?;
+    let public = key.public_key().to_openssh().context("encoding the public key")?;
     std::fs::write(path.with_extension("pub"), format!("{public}\n"))
         .with_context(|| format!("writing {}.pub", path.display()))?;
     Ok(())

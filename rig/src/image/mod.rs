@@ -83,18 +83,11 @@ pub fn host_packages() -> &'static [&'static str] {
 
 /// Builds (or finds in the cache) the named image under `build_dir`.
 pub fn ensure_image(build_dir: &Path, name: &str) -> Result<LinuxImage> {
-    let recipe = Recipe::find(name).ok_or_else(|| {
-        anyhow!(
-            "unknown image {name:?}; known images: {}",
-            known_images().join(", ")
-        )
-    })?;
+    let recipe = Recipe::find(name)
+        .ok_or_else(|| anyhow!("unknown image {name:?}; known images: {}", known_images().join(", ")))?;
     packages::check_host_tools()?;
-    let packages_file = recipe
-        .file("packages")
-        .context("recipe has no packages file")?;
-    let mut pkgs =
-        packages::resolve(packages_file).context("resolving the image's Debian packages")?;
+    let packages_file = recipe.file("packages").context("recipe has no packages file")?;
+    let mut pkgs = packages::resolve(packages_file).context("resolving the image's Debian packages")?;
     if recipe.kernel_headers {
         let release = pkgs
             .iter()
@@ -115,8 +108,7 @@ pub fn ensure_image(build_dir: &Path, name: &str) -> Result<LinuxImage> {
         return Ok(LinuxImage::new(dir, &m));
     }
 
-    std::fs::create_dir_all(&images_dir)
-        .with_context(|| format!("creating {}", images_dir.display()))?;
+    std::fs::create_dir_all(&images_dir).with_context(|| format!("creating {}", images_dir.display()))?;
     let _lock = Lock::acquire(&images_dir.join(format!(".{dir_name}.lock")))?;
     if let Some(m) = cache::load_complete(&dir) {
         return Ok(LinuxImage::new(dir, &m)); // another process built it while we waited
@@ -131,8 +123,7 @@ pub fn ensure_image(build_dir: &Path, name: &str) -> Result<LinuxImage> {
     let started = Instant::now();
     tracing::info!(image = name, key = %key, "building guest image");
     let tmp = cache::tmp_dir(&images_dir, &dir_name);
-    let manifest = build::build(recipe, &pkgs, &debs, &tmp, &key)
-        .with_context(|| format!("building image {name}"))?;
+    let manifest = build::build(recipe, &pkgs, &debs, &tmp, &key).with_context(|| format!("building image {name}"))?;
     std::fs::rename(&tmp, &dir).with_context(|| format!("publishing {}", dir.display()))?;
     tracing::info!(
         image = name,

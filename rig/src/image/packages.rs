@@ -12,12 +12,7 @@ use super::cache::Lock;
 use super::recipe::list_lines;
 
 /// Host tools a build runs, with the Debian package that provides each.
-const HOST_TOOLS: &[(&str, &str)] = &[
-    ("apt-get", "apt"),
-    ("apt-cache", "apt"),
-    ("dpkg-deb", "dpkg"),
-    ("tar", "tar"),
-];
+const HOST_TOOLS: &[(&str, &str)] = &[("apt-get", "apt"), ("apt-cache", "apt"), ("dpkg-deb", "dpkg"), ("tar", "tar")];
 
 /// The Debian packages the host needs to build images.
 pub const HOST_PACKAGES: &[&str] = &["apt", "dpkg", "tar"];
@@ -39,12 +34,7 @@ pub struct Package {
 impl Package {
     /// The file name `apt-get download` gives the package (`:` of an epoch becomes `%3a`).
     pub fn deb_file_name(&self) -> String {
-        format!(
-            "{}_{}_{}.deb",
-            self.name,
-            self.version.replace(':', "%3a"),
-            self.architecture
-        )
+        format!("{}_{}_{}.deb", self.name, self.version.replace(':', "%3a"), self.architecture)
     }
 
     /// The kernel release (`uname -r`) of a `linux-image-<release>` package.
@@ -55,10 +45,7 @@ impl Package {
 
 /// Fails with what to install when a tool the build needs is missing.
 pub fn check_host_tools() -> Result<()> {
-    let missing: Vec<_> = HOST_TOOLS
-        .iter()
-        .filter(|(tool, _)| !on_path(tool))
-        .collect();
+    let missing: Vec<_> = HOST_TOOLS.iter().filter(|(tool, _)| !on_path(tool)).collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -73,8 +60,7 @@ pub fn check_host_tools() -> Result<()> {
 }
 
 fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
 }
 
 /// Resolves the `packages` recipe file to the exact versions apt offers now.
@@ -91,8 +77,8 @@ pub fn resolve(packages_file: &str) -> Result<Vec<Package>> {
     let meta = kernel_meta.context("images/linux/packages names no `kernel <meta-package>`")?;
     let meta_stanza = apt_show(std::slice::from_ref(&meta))?.remove(0);
     let depends = meta_stanza.get("Depends").map(String::as_str).unwrap_or("");
-    let kernel = kernel_dependency(depends)
-        .with_context(|| format!("{meta} depends on no linux-image package: {depends:?}"))?;
+    let kernel =
+        kernel_dependency(depends).with_context(|| format!("{meta} depends on no linux-image package: {depends:?}"))?;
     names.insert(0, kernel.clone());
 
     let stanzas = apt_show(&names)?;
@@ -100,11 +86,7 @@ pub fn resolve(packages_file: &str) -> Result<Vec<Package>> {
         .iter()
         .zip(stanzas)
         .map(|(name, s)| {
-            let field = |f: &str| {
-                s.get(f)
-                    .cloned()
-                    .with_context(|| format!("apt-cache show {name}: no {f} field"))
-            };
+            let field = |f: &str| s.get(f).cloned().with_context(|| format!("apt-cache show {name}: no {f} field"));
             Ok(Package {
                 name: name.clone(),
                 version: field("Version")?,
@@ -123,19 +105,14 @@ pub fn resolve(packages_file: &str) -> Result<Vec<Package>> {
 pub fn resolve_headers(kernel_release: &str) -> Result<(Vec<Package>, Option<String>)> {
     let top = format!("linux-headers-{kernel_release}");
     let stanza = apt_show(std::slice::from_ref(&top))?.remove(0);
-    let (mut names, compiler) =
-        headers_dependencies(stanza.get("Depends").map(String::as_str).unwrap_or(""));
+    let (mut names, compiler) = headers_dependencies(stanza.get("Depends").map(String::as_str).unwrap_or(""));
     names.insert(0, top);
     let stanzas = apt_show(&names)?;
     let pkgs = names
         .iter()
         .zip(stanzas)
         .map(|(name, s)| {
-            let field = |f: &str| {
-                s.get(f)
-                    .cloned()
-                    .with_context(|| format!("apt-cache show {name}: no {f} field"))
-            };
+            let field = |f: &str| s.get(f).cloned().with_context(|| format!("apt-cache show {name}: no {f} field"));
             Ok(Package {
                 name: name.clone(),
                 version: field("Version")?,
@@ -154,10 +131,7 @@ pub fn resolve_headers(kernel_release: &str) -> Result<(Vec<Package>, Option<Str
 pub fn headers_dependencies(depends: &str) -> (Vec<String>, Option<String>) {
     let mut fetch = Vec::new();
     let mut compiler = None;
-    for name in depends
-        .split(',')
-        .filter_map(|d| d.split('|').next()?.split_whitespace().next())
-    {
+    for name in depends.split(',').filter_map(|d| d.split('|').next()?.split_whitespace().next()) {
         if name.starts_with("linux-headers-") || name.starts_with("linux-kbuild-") {
             fetch.push(name.to_string());
         } else if let Some(rest) = name.strip_prefix("linux-compiler-") {
@@ -171,10 +145,7 @@ pub fn headers_dependencies(depends: &str) -> (Vec<String>, Option<String>) {
 /// Fails with what to install when a program a recipe's hooks run is missing: `make`,
 /// `gcc` and the kernel's compiler (`gcc-12`), each from the Debian package of that name.
 pub fn check_build_tools(compiler: Option<&str>) -> Result<()> {
-    let mut missing: Vec<&str> = ["make", "gcc"]
-        .into_iter()
-        .filter(|t| !on_path(t))
-        .collect();
+    let mut missing: Vec<&str> = ["make", "gcc"].into_iter().filter(|t| !on_path(t)).collect();
     if let Some(cc) = compiler.filter(|cc| !on_path(cc) && !missing.contains(cc)) {
         missing.push(cc);
     }
@@ -248,18 +219,11 @@ pub fn parse_stanzas(text: &str) -> Vec<HashMap<String, String>> {
 /// Makes sure every package is in `debs_dir` with the right checksum, downloading what is
 /// missing with `apt-get download`; returns the .deb paths in the order of `packages`.
 pub fn download(debs_dir: &Path, packages: &[Package]) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(debs_dir)
-        .with_context(|| format!("creating {}", debs_dir.display()))?;
+    std::fs::create_dir_all(debs_dir).with_context(|| format!("creating {}", debs_dir.display()))?;
     let _lock = Lock::acquire(&debs_dir.join(".lock"))?;
-    let missing: Vec<&Package> = packages
-        .iter()
-        .filter(|p| !has_valid_deb(debs_dir, p))
-        .collect();
+    let missing: Vec<&Package> = packages.iter().filter(|p| !has_valid_deb(debs_dir, p)).collect();
     if !missing.is_empty() {
-        let specs: Vec<String> = missing
-            .iter()
-            .map(|p| format!("{}={}", p.name, p.version))
-            .collect();
+        let specs: Vec<String> = missing.iter().map(|p| format!("{}={}", p.name, p.version)).collect();
         tracing::info!(packages = %specs.join(" "), "downloading Debian packages");
         let mut cmd = Command::new("apt-get");
         cmd.current_dir(debs_dir).arg("download").arg("-q");
@@ -267,31 +231,17 @@ pub fn download(debs_dir: &Path, packages: &[Package]) -> Result<Vec<PathBuf>> {
             // As root apt drops to the _apt user, who cannot write to our cache.
             cmd.args(["-o", "APT::Sandbox::User=root"]);
         }
-        let out = cmd
-            .args(&specs)
-            .output()
-            .context("running apt-get download")?;
+        let out = cmd.args(&specs).output().context("running apt-get download")?;
         if !out.status.success() {
-            bail!(
-                "apt-get download {} failed: {}",
-                specs.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
+            bail!("apt-get download {} failed: {}", specs.join(" "), String::from_utf8_lossy(&out.stderr).trim());
         }
         for p in missing {
             if !has_valid_deb(debs_dir, p) {
-                bail!(
-                    "{} downloaded but its SHA256 is not {}",
-                    p.deb_file_name(),
-                    p.sha256
-                );
+                bail!("{} downloaded but its SHA256 is not {}", p.deb_file_name(), p.sha256);
             }
         }
     }
-    Ok(packages
-        .iter()
-        .map(|p| debs_dir.join(p.deb_file_name()))
-        .collect())
+    Ok(packages.iter().map(|p| debs_dir.join(p.deb_file_name())).collect())
 }
 
 fn has_valid_deb(debs_dir: &Path, p: &Package) -> bool {
@@ -327,10 +277,7 @@ mod tests {
     #[test]
     fn finds_kernel_dependency() {
         let d = "linux-image-6.1.0-41-amd64 (= 6.1.158-1), foo";
-        assert_eq!(
-            kernel_dependency(d).as_deref(),
-            Some("linux-image-6.1.0-41-amd64")
-        );
+        assert_eq!(kernel_dependency(d).as_deref(), Some("linux-image-6.1.0-41-amd64"));
         assert_eq!(kernel_dependency("foo, bar"), None);
     }
 

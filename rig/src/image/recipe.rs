@@ -43,19 +43,11 @@ pub struct Hook {
 ///
 /// `panic=0`: never reboot on panic (pvpanic + `-action panic=pause` stop the guest for a
 /// dump); `unknown_nmi_panic=1`: QMP `inject-nmi` turns a silent hang into a panic.
-pub const BASE_CMDLINE: &[&str] = &[
-    "console=ttyS0,115200",
-    "panic=0",
-    "unknown_nmi_panic=1",
-    "rdinit=/init",
-];
+pub const BASE_CMDLINE: &[&str] = &["console=ttyS0,115200", "panic=0", "unknown_nmi_panic=1", "rdinit=/init"];
 
 macro_rules! recipe_file {
     ($dir:literal, $name:literal) => {
-        RecipeFile {
-            name: $name,
-            contents: include_str!(concat!("../../../images/", $dir, "/", $name)),
-        }
+        RecipeFile { name: $name, contents: include_str!(concat!("../../../images/", $dir, "/", $name)) }
     };
 }
 
@@ -132,30 +124,18 @@ impl Recipe {
 
     /// The contents of one recipe file (an extra file overrides a base file of the same name).
     pub fn file(&self, name: &str) -> Option<&'static str> {
-        self.extra_files
-            .iter()
-            .chain(self.base_files.iter())
-            .find(|f| f.name == name)
-            .map(|f| f.contents)
+        self.extra_files.iter().chain(self.base_files.iter()).find(|f| f.name == name).map(|f| f.contents)
     }
 
     /// The kernel command line: the base one plus this variant's arguments.
     pub fn cmdline(&self) -> String {
-        BASE_CMDLINE
-            .iter()
-            .chain(self.extra_cmdline.iter())
-            .copied()
-            .collect::<Vec<_>>()
-            .join(" ")
+        BASE_CMDLINE.iter().chain(self.extra_cmdline.iter()).copied().collect::<Vec<_>>().join(" ")
     }
 }
 
 /// The lines of a recipe list file, without comments and blank lines.
 pub fn list_lines(contents: &str) -> impl Iterator<Item = &str> {
-    contents
-        .lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim())
-        .filter(|l| !l.is_empty())
+    contents.lines().map(|l| l.split('#').next().unwrap_or("").trim()).filter(|l| !l.is_empty())
 }
 
 #[cfg(test)]
@@ -178,10 +158,7 @@ mod tests {
 
     #[test]
     fn os7410_variants_build_their_modules_and_panic_on_oops() {
-        for (name, flavour) in [
-            ("linux-os7410-debug", "debug"),
-            ("linux-os7410-fixed", "fixed"),
-        ] {
+        for (name, flavour) in [("linux-os7410-debug", "debug"), ("linux-os7410-fixed", "fixed")] {
             let r = Recipe::find(name).unwrap();
             assert!(r.kernel_headers, "{name}");
             let hook = r.hooks.iter().find(|h| h.script == "os7410/build.sh").expect("the fixture hook");
@@ -190,23 +167,14 @@ mod tests {
             for f in ["os7410/zones.c", "os7410/vmm.c", "init", "packages"] {
                 assert!(r.file(f).is_some(), "{name}: {f}");
             }
-            assert!(
-                r.cmdline().split(' ').any(|a| a == "oops=panic"),
-                "{name}"
-            );
+            assert!(r.cmdline().split(' ').any(|a| a == "oops=panic"), "{name}");
         }
-        assert!(
-            !Recipe::find("linux")
-                .unwrap()
-                .cmdline()
-                .contains("oops=panic")
-        );
+        assert!(!Recipe::find("linux").unwrap().cmdline().contains("oops=panic"));
     }
 
     #[test]
     fn list_lines_skips_comments() {
-        let l: Vec<_> =
-            list_lines("# c\n\nkernel linux-image-amd64 # meta\n busybox-static\n").collect();
+        let l: Vec<_> = list_lines("# c\n\nkernel linux-image-amd64 # meta\n busybox-static\n").collect();
         assert_eq!(l, ["kernel linux-image-amd64", "busybox-static"]);
     }
 }

@@ -84,10 +84,7 @@ pub fn qemu_args(spec: &MachineSpec, fds: &ChannelFds) -> Vec<String> {
 
 /// Renders arguments as a shell command line a user can paste (for the run directory).
 pub fn shell_line(program: &str, args: &[String]) -> String {
-    std::iter::once(program.to_string())
-        .chain(args.iter().map(|a| shell_quote(a)))
-        .collect::<Vec<_>>()
-        .join(" ")
+    std::iter::once(program.to_string()).chain(args.iter().map(|a| shell_quote(a))).collect::<Vec<_>>().join(" ")
 }
 
 fn shell_quote(s: &str) -> String {
@@ -108,7 +105,11 @@ mod tests {
         MachineSpec::kernel_boot(
             lookup("epyc").unwrap(),
             Accel::Tcg,
-            Boot::Kernel { kernel: "/img/vmlinux".into(), initrd: "/img/initrd.gz".into(), append: "console=ttyS0 quiet".into() },
+            Boot::Kernel {
+                kernel: "/img/vmlinux".into(),
+                initrd: "/img/initrd.gz".into(),
+                append: "console=ttyS0 quiet".into(),
+            },
         )
     }
 
@@ -156,8 +157,18 @@ mod tests {
         let mut s = spec();
         s.boot = Boot::Disk;
         s.serial_ports = 2;
-        s.disks.push(Disk { path: "/x/usb.qcow2".into(), format: "qcow2".into(), interface: "ide".into(), read_only: false });
-        s.disks.push(Disk { path: "/x/zpool.qcow2".into(), format: "qcow2".into(), interface: "virtio".into(), read_only: true });
+        s.disks.push(Disk {
+            path: "/x/usb.qcow2".into(),
+            format: "qcow2".into(),
+            interface: "ide".into(),
+            read_only: false,
+        });
+        s.disks.push(Disk {
+            path: "/x/zpool.qcow2".into(),
+            format: "qcow2".into(),
+            interface: "virtio".into(),
+            read_only: true,
+        });
         s.nics[0].mac = Some("00:50:56:34:60:4c".into());
         let a = qemu_args(&s, &ChannelFds { qmp: Some(3), serials: vec![4, 5] });
         assert!(has_pair(&a, "-drive", "file=/x/usb.qcow2,format=qcow2,if=ide,index=0"));

@@ -25,7 +25,11 @@ impl QemuProcess {
         let raw: Vec<i32> = inherit.iter().map(|f| f.as_raw_fd()).collect();
         let parent = std::process::id() as i32;
         let mut cmd = Command::new(program);
-        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::from(stderr.try_clone()?)).stderr(Stdio::from(stderr)).kill_on_drop(true);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(stderr.try_clone()?))
+            .stderr(Stdio::from(stderr))
+            .kill_on_drop(true);
         // SAFETY: only async-signal-safe libc calls between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
@@ -50,7 +54,10 @@ impl QemuProcess {
         }
         let child = cmd.spawn().map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                anyhow::anyhow!("{} not found: install QEMU (Debian: apt-get install qemu-system-x86 qemu-utils)", program.display())
+                anyhow::anyhow!(
+                    "{} not found: install QEMU (Debian: apt-get install qemu-system-x86 qemu-utils)",
+                    program.display()
+                )
             } else {
                 anyhow::anyhow!("starting {}: {e}", program.display())
             }
@@ -69,7 +76,9 @@ impl QemuProcess {
     pub fn exit_status(&self) -> Option<String> {
         // SAFETY: waitid with WNOWAIT only observes our own child; it does not reap it.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let r = unsafe { libc::waitid(libc::P_PID, self.pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
+        let r = unsafe {
+            libc::waitid(libc::P_PID, self.pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT)
+        };
         if r != 0 {
             // Already reaped (or not our child any more): it has exited.
             return Some("exited".into());

@@ -76,8 +76,14 @@ impl Transcript {
 impl Qmp {
     /// Reads the greeting, negotiates capabilities and starts the reader task. The transcript
     /// goes to `transcript` (times relative to `start`).
-    pub async fn connect(stream: UnixStream, transcript: &Path, start: Instant, timeout: Duration) -> Result<Qmp, QmpError> {
-        let file = File::create(transcript).map_err(|e| QmpError::Protocol(format!("creating {}: {e}", transcript.display())))?;
+    pub async fn connect(
+        stream: UnixStream,
+        transcript: &Path,
+        start: Instant,
+        timeout: Duration,
+    ) -> Result<Qmp, QmpError> {
+        let file = File::create(transcript)
+            .map_err(|e| QmpError::Protocol(format!("creating {}: {e}", transcript.display())))?;
         let transcript = Transcript(Arc::new(Mutex::new(file)), start);
         let (rd, mut wr) = stream.into_split();
         let mut rd = BufReader::new(rd);
@@ -144,14 +150,17 @@ impl Qmp {
         match r {
             Err(_) => Err(QmpError::Timeout { what: name.into(), after: timeout }),
             Ok(Err(_)) => Err(QmpError::Closed(name.into())),
-            Ok(Ok(Err(QmpError::Command { class, desc, .. }))) => Err(QmpError::Command { command: name.into(), class, desc }),
+            Ok(Ok(Err(QmpError::Command { class, desc, .. }))) => {
+                Err(QmpError::Command { command: name.into(), class, desc })
+            }
             Ok(Ok(r)) => r,
         }
     }
 
     /// Runs an HMP command (e.g. `info registers -a`) and returns its text.
     pub async fn hmp(&self, command_line: &str, timeout: Duration) -> Result<String, QmpError> {
-        self.execute(&qapi::qmp::human_monitor_command { command_line: command_line.into(), cpu_index: None }, timeout).await
+        self.execute(&qapi::qmp::human_monitor_command { command_line: command_line.into(), cpu_index: None }, timeout)
+            .await
     }
 
     /// The position after the newest event: wait from here for events yet to come.
@@ -165,7 +174,12 @@ impl Qmp {
     }
 
     /// Waits for an event named `name` at or after `from`.
-    pub async fn wait_event(&self, name: &str, from: Cursor, deadline: Instant) -> Result<(Cursor, QmpEvent), QmpError> {
+    pub async fn wait_event(
+        &self,
+        name: &str,
+        from: Cursor,
+        deadline: Instant,
+    ) -> Result<(Cursor, QmpEvent), QmpError> {
         let began = Instant::now();
         self.events.wait_for(from, deadline, |e| (e.name == name).then(|| e.clone())).await.map_err(|end| match end {
             WaitEnd::Closed => QmpError::Closed(format!("waiting for {name}")),
@@ -179,7 +193,12 @@ impl Qmp {
     }
 }
 
-async fn read_json(rd: &mut BufReader<OwnedReadHalf>, deadline: Instant, t: &Transcript, what: &str) -> Result<Value, QmpError> {
+async fn read_json(
+    rd: &mut BufReader<OwnedReadHalf>,
+    deadline: Instant,
+    t: &Transcript,
+    what: &str,
+) -> Result<Value, QmpError> {
     let mut line = String::new();
     match tokio::time::timeout_at(deadline, rd.read_line(&mut line)).await {
         Err(_) => Err(QmpError::Timeout { what: what.into(), after: Duration::ZERO }),

@@ -50,15 +50,33 @@ pub fn render(r: &RunReport) -> String {
             x.push_str("    </testcase>\n");
         }
         for it in &run.iterations {
-            let _ = writeln!(x, "    <testcase classname=\"{}\" name=\"iteration {}\" time=\"{:.3}\">", escape(&suite), it.index, it.secs);
+            let _ = writeln!(
+                x,
+                "    <testcase classname=\"{}\" name=\"iteration {}\" time=\"{:.3}\">",
+                escape(&suite),
+                it.index,
+                it.secs
+            );
             let detail = detail(&it.outcome);
             match it.verdict {
                 Verdict::Pass => {}
                 Verdict::Fail => {
-                    let _ = writeln!(x, "      <failure message=\"{}\">{}\nevidence: {}</failure>", escape(it.outcome.word()), escape(&detail), escape(&it.evidence));
+                    let _ = writeln!(
+                        x,
+                        "      <failure message=\"{}\">{}\nevidence: {}</failure>",
+                        escape(it.outcome.word()),
+                        escape(&detail),
+                        escape(&it.evidence)
+                    );
                 }
                 Verdict::Error => {
-                    let _ = writeln!(x, "      <error message=\"{}\">{}\nevidence: {}</error>", escape(it.outcome.word()), escape(&detail), escape(&it.evidence));
+                    let _ = writeln!(
+                        x,
+                        "      <error message=\"{}\">{}\nevidence: {}</error>",
+                        escape(it.outcome.word()),
+                        escape(&detail),
+                        escape(&it.evidence)
+                    );
                 }
                 Verdict::Skipped => {
                     let _ = writeln!(x, "      <skipped message=\"{}\"/>", escape(&detail));

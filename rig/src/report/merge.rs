@@ -51,7 +51,13 @@ pub fn merge(reports: Vec<RunReport>) -> Result<RunReport> {
 fn absorb(into: &mut CaseRun, run: CaseRun) -> Result<()> {
     for it in run.iterations {
         if into.iterations.iter().any(|x| x.index == it.index) {
-            bail!("iteration {} of {} on {} ({}) is in two reports: were the shards of different campaigns?", it.index, into.case, into.cpu, into.image);
+            bail!(
+                "iteration {} of {} on {} ({}) is in two reports: were the shards of different campaigns?",
+                it.index,
+                into.case,
+                into.cpu,
+                into.image
+            );
         }
         into.iterations.push(it);
     }
@@ -105,7 +111,13 @@ mod tests {
                 .map(|&(index, panic)| IterationResult {
                     index,
                     outcome: if panic {
-                        Outcome::Panic { report: None, title: "kernel BUG in f".into(), excerpt: String::new(), dumps: vec![], triage: String::new() }
+                        Outcome::Panic {
+                            report: None,
+                            title: "kernel BUG in f".into(),
+                            excerpt: String::new(),
+                            dumps: vec![],
+                            triage: String::new(),
+                        }
                     } else {
                         Outcome::Completed
                     },
@@ -124,7 +136,16 @@ mod tests {
 
     fn report(runs: Vec<CaseRun>, shard: Option<&str>) -> RunReport {
         let comparisons = comparisons(&runs);
-        RunReport { schema: 1, accel: "tcg".into(), seed: 9, run_dir: "x".into(), shard: shard.map(String::from), stopped_early: None, runs, comparisons }
+        RunReport {
+            schema: 1,
+            accel: "tcg".into(),
+            seed: 9,
+            run_dir: "x".into(),
+            shard: shard.map(String::from),
+            stopped_early: None,
+            runs,
+            comparisons,
+        }
     }
 
     #[test]
@@ -136,8 +157,13 @@ mod tests {
         let mut parts = Vec::new();
         for k in 1..=2 {
             let a = assign(&[6, 6], Some(Shard { index: k, count: 2 }));
-            let pick = |all: &[(u32, bool)], mine: &[u32]| all.iter().copied().filter(|(i, _)| mine.contains(i)).collect::<Vec<_>>();
-            parts.push(report(vec![run("debug", &pick(&debug, &a[0])), run("fixed", &pick(&fixed, &a[1]))], Some(&format!("{k}/2"))));
+            let pick = |all: &[(u32, bool)], mine: &[u32]| {
+                all.iter().copied().filter(|(i, _)| mine.contains(i)).collect::<Vec<_>>()
+            };
+            parts.push(report(
+                vec![run("debug", &pick(&debug, &a[0])), run("fixed", &pick(&fixed, &a[1]))],
+                Some(&format!("{k}/2")),
+            ));
         }
         let merged = merge(parts).unwrap();
         for (m, s) in merged.runs.iter().zip(&single.runs) {
@@ -156,6 +182,8 @@ mod tests {
     fn overlapping_reports_are_refused() {
         let a = report(vec![run("debug", &[(1, true)])], Some("1/2"));
         let b = report(vec![run("debug", &[(1, false)])], Some("1/2"));
-        assert!(merge(vec![a, b]).unwrap_err().to_string().contains("iteration 1 of c on epyc (debug) is in two reports"));
+        assert!(
+            merge(vec![a, b]).unwrap_err().to_string().contains("iteration 1 of c on epyc (debug) is in two reports")
+        );
     }
 }

@@ -155,7 +155,8 @@ impl RunReport {
     /// The process exit code: 0 all as expected, 1 an expectation failed, 3 infrastructure.
     pub fn exit_code(&self) -> i32 {
         let verdicts: Vec<Verdict> = self.runs.iter().filter(|r| !r.compared).map(CaseRun::verdict).collect();
-        let compared_errors = self.runs.iter().any(|r| r.compared && r.verdict() == Verdict::Error && r.iterations.is_empty());
+        let compared_errors =
+            self.runs.iter().any(|r| r.compared && r.verdict() == Verdict::Error && r.iterations.is_empty());
         let unfixed = self.comparisons.iter().flat_map(|c| &c.conclusions).any(|c| c.status != "fixed");
         if verdicts.contains(&Verdict::Fail) || unfixed {
             1

@@ -5,7 +5,10 @@ use crate::engine::Verdict;
 
 /// Renders one line per case × CPU model, then the evidence of failing iterations.
 pub fn render(r: &RunReport) -> String {
-    let mut s = format!("{:<26} {:<12} {:<20} {:>5} {:>5} {:>5} {:>6} {:>5} {:>5}  {}\n", "CASE", "CPU", "IMAGE", "RUN", "PASS", "FAIL", "PANIC", "HANG", "ERR", "VERDICT");
+    let mut s = format!(
+        "{:<26} {:<12} {:<20} {:>5} {:>5} {:>5} {:>6} {:>5} {:>5}  {}\n",
+        "CASE", "CPU", "IMAGE", "RUN", "PASS", "FAIL", "PANIC", "HANG", "ERR", "VERDICT"
+    );
     for run in &r.runs {
         let t = &run.tally;
         let verdict = match (run.verdict(), &run.not_run) {
@@ -30,7 +33,12 @@ pub fn render(r: &RunReport) -> String {
         for it in run.iterations.iter().filter(|i| matches!(i.verdict, Verdict::Fail | Verdict::Error)) {
             let first = crate::report::junit::detail(&it.outcome);
             let first = first.lines().next().unwrap_or("");
-            s.push_str(&format!("    iteration {}: {} -- {first}\n      evidence: {}\n", it.index, it.outcome.word(), it.evidence));
+            s.push_str(&format!(
+                "    iteration {}: {} -- {first}\n      evidence: {}\n",
+                it.index,
+                it.outcome.word(),
+                it.evidence
+            ));
         }
     }
     for c in &r.comparisons {

@@ -33,18 +33,14 @@ pub fn from_russh(e: russh::Error) -> SshError {
     match e {
         E::KeepaliveTimeout => SshError::Disconnected("no answer to keepalives".into()),
         E::InactivityTimeout => SshError::Disconnected("inactivity timeout".into()),
-        E::Disconnect | E::HUP | E::SendError | E::RecvError => {
-            SshError::Disconnected(e.to_string())
-        }
+        E::Disconnect | E::HUP | E::SendError | E::RecvError => SshError::Disconnected(e.to_string()),
         E::IO(io) => match io.kind() {
             K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
                 SshError::Disconnected(io.to_string())
             }
             _ => SshError::Io(io.to_string()),
         },
-        E::NotAuthenticated | E::NoAuthMethod | E::UnsupportedAuthMethod | E::Keys(_) => {
-            SshError::Auth(e.to_string())
-        }
+        E::NotAuthenticated | E::NoAuthMethod | E::UnsupportedAuthMethod | E::Keys(_) => SshError::Auth(e.to_string()),
         other => SshError::Protocol(other.to_string()),
     }
 }
@@ -71,22 +67,13 @@ mod tests {
     fn other_errors_keep_their_kind() {
         let refused = russh::Error::IO(std::io::ErrorKind::ConnectionRefused.into());
         assert!(matches!(from_russh(refused), SshError::Io(_)));
-        assert!(matches!(
-            from_russh(russh::Error::NotAuthenticated),
-            SshError::Auth(_)
-        ));
-        assert!(matches!(
-            from_russh(russh::Error::Kex),
-            SshError::Protocol(_)
-        ));
+        assert!(matches!(from_russh(russh::Error::NotAuthenticated), SshError::Auth(_)));
+        assert!(matches!(from_russh(russh::Error::Kex), SshError::Protocol(_)));
     }
 
     #[test]
     fn timeout_message_says_what_and_how_long() {
-        let e = SshError::Timeout {
-            what: "ssh handshake".into(),
-            after: Duration::from_secs(2),
-        };
+        let e = SshError::Timeout { what: "ssh handshake".into(), after: Duration::from_secs(2) };
         assert_eq!(e.to_string(), "ssh handshake: no answer after 2.0s");
     }
 }

@@ -17,10 +17,7 @@ pub fn parse_pinned_key(line: &str) -> Result<PublicKey, SshError> {
     };
     let key = parse_public_key_base64(blob).map_err(|e| bad(&e.to_string()))?;
     if key.algorithm().as_str() != algo {
-        return Err(bad(&format!(
-            "the key is {}, not {algo}",
-            key.algorithm().as_str()
-        )));
+        return Err(bad(&format!("the key is {}, not {algo}", key.algorithm().as_str())));
     }
     Ok(key)
 }
@@ -41,8 +38,7 @@ pub fn load_pinned_key(path: &Path) -> Result<PublicKey, SshError> {
 pub fn key_line(key: &PublicKey) -> String {
     let mut k = key.clone();
     k.set_comment("");
-    k.to_openssh()
-        .unwrap_or_else(|e| format!("<unencodable key: {e}>"))
+    k.to_openssh().unwrap_or_else(|e| format!("<unencodable key: {e}>"))
 }
 
 /// What the handler saw, shared with the [`super::Ssh`] that owns the session.
@@ -63,14 +59,9 @@ pub struct Pinned {
 impl client::Handler for Pinned {
     type Error = russh::Error;
 
-    async fn check_server_key(
-        &mut self,
-        offered: &PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
+    async fn check_server_key(&mut self, offered: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
         let ok = match offered {
-            PublicKeyOrCertificate::PublicKey { key, .. } => {
-                key.key_data() == self.expected.key_data()
-            }
+            PublicKeyOrCertificate::PublicKey { key, .. } => key.key_data() == self.expected.key_data(),
             PublicKeyOrCertificate::Certificate(_) => false,
         };
         if !ok {
@@ -85,10 +76,7 @@ impl client::Handler for Pinned {
         Ok(ok)
     }
 
-    async fn disconnected(
-        &mut self,
-        reason: DisconnectReason<Self::Error>,
-    ) -> Result<(), Self::Error> {
+    async fn disconnected(&mut self, reason: DisconnectReason<Self::Error>) -> Result<(), Self::Error> {
         let why = match &reason {
             DisconnectReason::ReceivedDisconnect(info) => {
                 format!("server disconnected: {}", info.message)

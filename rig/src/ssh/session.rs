@@ -33,10 +33,7 @@ pub struct Ssh {
 
 impl std::fmt::Debug for Ssh {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ssh")
-            .field("addr", &self.addr)
-            .field("closed", &self.handle.is_closed())
-            .finish()
+        f.debug_struct("Ssh").field("addr", &self.addr).field("closed", &self.handle.is_closed()).finish()
     }
 }
 
@@ -60,36 +57,18 @@ impl Ssh {
             nodelay: true,
             ..Default::default()
         };
-        let handler = Pinned {
-            expected,
-            seen: seen.clone(),
-        };
+        let handler = Pinned { expected, seen: seen.clone() };
         let mismatch = |e: russh::Error| match lock(&seen).mismatch.take() {
-            Some(got) => SshError::HostKeyMismatch {
-                expected: expected_line.clone(),
-                got,
-            },
+            Some(got) => SshError::HostKeyMismatch { expected: expected_line.clone(), got },
             None => from_russh(e),
         };
-        let mut handle = client::connect(Arc::new(config), t.addr, handler)
-            .await
-            .map_err(mismatch)?;
+        let mut handle = client::connect(Arc::new(config), t.addr, handler).await.map_err(mismatch)?;
         let key = PrivateKeyWithHashAlg::new(Arc::new(key), None);
-        let auth = handle
-            .authenticate_publickey(&t.user, key)
-            .await
-            .map_err(from_russh)?;
+        let auth = handle.authenticate_publickey(&t.user, key).await.map_err(from_russh)?;
         if !auth.success() {
-            return Err(SshError::Auth(format!(
-                "{}@{} refused our key",
-                t.user, t.addr
-            )));
+            return Err(SshError::Auth(format!("{}@{} refused our key", t.user, t.addr)));
         }
-        Ok(Ssh {
-            handle,
-            addr: t.addr,
-            seen,
-        })
+        Ok(Ssh { handle, addr: t.addr, seen })
     }
 
     /// Retries [`Ssh::connect`] until a session is up and `true` runs in it, or `deadline`
@@ -101,10 +80,7 @@ impl Ssh {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 let what = format!("ssh to {} (last error: {last})", t.addr);
-                return Err(SshError::Timeout {
-                    what,
-                    after: started.elapsed(),
-                });
+                return Err(SshError::Timeout { what, after: started.elapsed() });
             }
             let attempt = left.min(ATTEMPT_TIMEOUT);
             match Self::connect(t, attempt).await {
@@ -117,8 +93,7 @@ impl Ssh {
                 Err(e) => last = e.to_string(),
             }
             tracing::trace!(addr = %t.addr, error = %last, "ssh not ready yet");
-            tokio::time::sleep(RETRY_PAUSE.min(deadline.saturating_duration_since(Instant::now())))
-                .await;
+            tokio::time::sleep(RETRY_PAUSE.min(deadline.saturating_duration_since(Instant::now()))).await;
         }
     }
 
@@ -135,20 +110,13 @@ impl Ssh {
             }),
         )
         .await?;
-        Ok(ExecOutput {
-            stdout,
-            stderr,
-            status,
-        })
+        Ok(ExecOutput { stdout, stderr, status })
     }
 
     /// Starts `cmd` detached from the session (new session, stdio on /dev/null, in the
     /// background) and returns once the shell has launched it: for `reboot -f` and the like.
     pub async fn spawn_detached(&self, cmd: &str, timeout: Duration) -> Result<(), SshError> {
-        let wrapped = format!(
-            "setsid sh -c {} </dev/null >/dev/null 2>&1 &",
-            shell_quote(cmd)
-        );
+        let wrapped = format!("setsid sh -c {} </dev/null >/dev/null 2>&1 &", shell_quote(cmd));
         let out = self.exec(&wrapped, timeout).await?;
         match out.status {
             Some(0) => Ok(()),
@@ -161,12 +129,7 @@ impl Ssh {
 
     /// Copies a guest file to `local` (through `cat`: dropbear has no sftp server); returns
     /// the number of bytes written.
-    pub async fn download(
-        &self,
-        remote: &str,
-        local: &Path,
-        timeout: Duration,
-    ) -> Result<u64, SshError> {
+    pub async fn download(&self, remote: &str, local: &Path, timeout: Duration) -> Result<u64, SshError> {
         let io = |e: std::io::Error| SshError::Io(format!("writing {}: {e}", local.display()));
         let mut file = std::io::BufWriter::new(std::fs::File::create(local).map_err(io)?);
         let mut bytes = 0u64;
@@ -189,10 +152,7 @@ impl Ssh {
 
     /// Ends the session politely.
     pub async fn close(self) {
-        let _ = self
-            .handle
-            .disconnect(Disconnect::ByApplication, "", "en")
-            .await;
+        let _ = self.handle.disconnect(Disconnect::ByApplication, "", "en").await;
     }
 
     /// Runs `cmd` on a new channel, feeding stdout to `sink`; returns stderr and exit status.
@@ -204,11 +164,7 @@ impl Ssh {
         if self.handle.is_closed() {
             return Err(self.disconnected());
         }
-        let mut channel = self
-            .handle
-            .channel_open_session()
-            .await
-            .map_err(|e| self.map(e))?;
+        let mut channel = self.handle.channel_open_session().await.map_err(|e| self.map(e))?;
         channel.exec(true, cmd).await.map_err(|e| self.map(e))?;
         let (mut stderr, mut status) = (Vec::new(), None);
         while let Some(msg) = channel.wait().await {
@@ -229,11 +185,7 @@ impl Ssh {
 
     /// Maps an error on a live session: once the session is gone, everything is `Disconnected`.
     fn map(&self, e: russh::Error) -> SshError {
-        if self.handle.is_closed() {
-            self.disconnected()
-        } else {
-            from_russh(e)
-        }
+        if self.handle.is_closed() { self.disconnected() } else { from_russh(e) }
     }
 
     fn disconnected(&self) -> SshError {
@@ -248,14 +200,7 @@ async fn deadline<T>(
     what: impl FnOnce() -> String,
     fut: impl Future<Output = Result<T, SshError>>,
 ) -> Result<T, SshError> {
-    tokio::time::timeout(timeout, fut)
-        .await
-        .unwrap_or_else(|_| {
-            Err(SshError::Timeout {
-                what: what(),
-                after: timeout,
-            })
-        })
+    tokio::time::timeout(timeout, fut).await.unwrap_or_else(|_| Err(SshError::Timeout { what: what(), after: timeout }))
 }
 
 /// Quotes `s` as one POSIX shell word.

@@ -20,9 +20,8 @@ pub fn image() -> LinuxImage {
     IMAGE
         .get_or_init(|| {
             require_qemu();
-            rig::image::ensure_image(&build_dir(), "linux").expect(
-                "building the default image (run `cargo xtask test` to install host prerequisites)",
-            )
+            rig::image::ensure_image(&build_dir(), "linux")
+                .expect("building the default image (run `cargo xtask test` to install host prerequisites)")
         })
         .clone()
 }
@@ -45,12 +44,7 @@ pub fn evidence_dir(name: &str) -> PathBuf {
 /// Whether a process exists (and is not a zombie).
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z'),
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
         Err(_) => false,
     }
 }
