@@ -184,6 +184,42 @@ pub struct Signature {
     pub function: Option<String>,
 }
 
+impl Signature {
+    /// The crash matchers it names (all must hold).
+    pub fn matchers(&self) -> Vec<crate::crash::CrashMatcher> {
+        use crate::crash::CrashMatcher;
+        let mut m = Vec::new();
+        if let Some(t) = &self.title {
+            m.push(CrashMatcher::Title(t.clone()));
+        }
+        if let Some(re) = self.message.as_deref().and_then(|s| regex::Regex::new(s).ok()) {
+            m.push(CrashMatcher::Message(re));
+        }
+        if let Some(f) = &self.function {
+            m.push(CrashMatcher::Function(f.clone()));
+        }
+        m
+    }
+
+    /// Whether a panic matches: its crash report when one was read, else only its title (a
+    /// message or function requirement cannot hold without a report).
+    pub fn matches_panic(&self, report: Option<&crate::crash::CrashReport>, title: &str) -> bool {
+        match report {
+            Some(r) => self.matchers().iter().all(|m| m.matches(r)),
+            None => {
+                self.message.is_none() && self.function.is_none() && self.title.as_deref().is_none_or(|t| t == title)
+            }
+        }
+    }
+}
+
+impl Expect {
+    /// The signature an expected panic must match.
+    pub fn signature(&self) -> Signature {
+        Signature { title: self.title.clone(), message: self.message.clone(), function: self.function.clone() }
+    }
+}
+
 /// The expected outcome of an iteration.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -9,8 +9,7 @@
 //! platform tarball's likewise, and the preparation's version; the directory is filled under
 //! a temporary name and renamed when complete, like the Linux images.
 
-use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -254,7 +253,7 @@ fn fill(opts: &PrepareOptions, dir: &Path) -> Result<()> {
     let answers = Answers::coal(ADMIN_MAC, EXTERNAL_MAC, &opts.password).to_json();
     fat.write("private/answers.json", answers.as_bytes()).map_err(named)?;
     let client_key = dir.join("client_key");
-    let public = generate_client_key(&client_key, "rig@coal")?;
+    let public = crate::image::keys::generate_client_key(&client_key, "rig@coal")?;
     fat.write("config.inc/root.authorized_keys", public.as_bytes()).map_err(named)?;
     fat.close().map_err(named)?;
 
@@ -297,27 +296,6 @@ fn qemu_img(args: &[&str], dir: &Path) -> Result<()> {
         bail!("qemu-img {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(())
-}
-
-/// Writes a fresh ed25519 key: `path` (OpenSSH private, 0600) and `path.pub`; returns the
-/// public line. (`rig::image`'s generator is private to it; this is the same recipe.)
-fn generate_client_key(path: &Path, comment: &str) -> Result<String> {
-    use russh::keys::ssh_key::{LineEnding, PrivateKey, private::Ed25519Keypair};
-    let mut seed = [0u8; 32];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut seed)).context("reading /dev/urandom")?;
-    let mut key = PrivateKey::from(Ed25519Keypair::from_seed(&seed));
-    key.set_comment(comment);
-    let private = key.to_openssh(LineEnding::LF).context("encoding the client key")?;
-    std::fs::OpenOptions::new()
-        .create_new(true)
-        .write(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut f| f.write_all(private.as_bytes()))
-        .with_context(|| format!("writing {}", path.display()))?;
-    let public = format!("{}\n", key.public_key().to_openssh().context("encoding the public key")?);
-    std::fs::write(path.with_extension("pub"), &public).with_context(|| format!("writing {}.pub", path.display()))?;
-    Ok(public)
 }
 
 /// The prepared coal images under `build_dir`, newest first (for `--image coal` without

@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 
 use super::outcome::Outcome;
 use crate::case::model::Signature;
-use crate::crash::CrashMatcher;
 use crate::report::CaseRun;
 use crate::stats;
 
@@ -16,21 +15,7 @@ pub const ALPHA: f64 = 0.05;
 /// Whether an outcome is a panic matching `sig` (any panic when `sig` is None).
 pub fn matches(sig: Option<&Signature>, o: &Outcome) -> bool {
     let Outcome::Panic { report, title, .. } = o else { return false };
-    let Some(sig) = sig else { return true };
-    let mut ms = Vec::new();
-    if let Some(t) = &sig.title {
-        ms.push(CrashMatcher::Title(t.clone()));
-    }
-    if let Some(re) = sig.message.as_deref().and_then(|m| regex::Regex::new(m).ok()) {
-        ms.push(CrashMatcher::Message(re));
-    }
-    if let Some(f) = &sig.function {
-        ms.push(CrashMatcher::Function(f.clone()));
-    }
-    match report {
-        Some(r) => ms.iter().all(|m| m.matches(r)),
-        None => sig.title.as_deref() == Some(title.as_str()) && sig.message.is_none() && sig.function.is_none(),
-    }
+    sig.is_none_or(|s| s.matches_panic(report.as_ref(), title))
 }
 
 /// One build's figures.

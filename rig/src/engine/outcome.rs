@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::case::model::{Expect, ExpectOutcome, HangMeaning};
-use crate::crash::{CrashMatcher, CrashReport};
+use crate::crash::CrashReport;
 
 /// What happened in one iteration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,21 +80,6 @@ pub enum Verdict {
     Skipped,
 }
 
-/// The matchers an expectation names (all must hold).
-pub fn matchers(e: &Expect) -> Vec<CrashMatcher> {
-    let mut m = Vec::new();
-    if let Some(t) = &e.title {
-        m.push(CrashMatcher::Title(t.clone()));
-    }
-    if let Some(re) = e.message.as_deref().and_then(|s| regex::Regex::new(s).ok()) {
-        m.push(CrashMatcher::Message(re));
-    }
-    if let Some(f) = &e.function {
-        m.push(CrashMatcher::Function(f.clone()));
-    }
-    m
-}
-
 /// Judges an outcome. Pure.
 pub fn judge(e: &Expect, o: &Outcome) -> Verdict {
     match (o, e.outcome) {
@@ -112,12 +97,7 @@ pub fn judge(e: &Expect, o: &Outcome) -> Verdict {
         (Outcome::Completed, ExpectOutcome::Panic) => Verdict::Fail,
         (Outcome::Panic { .. }, ExpectOutcome::NoPanic) => Verdict::Fail,
         (Outcome::Panic { report, title, .. }, ExpectOutcome::Panic) => {
-            let ms = matchers(e);
-            let ok = match report {
-                Some(r) => ms.iter().all(|m| m.matches(r)),
-                None => ms.is_empty() || e.title.as_deref() == Some(title.as_str()),
-            };
-            if ok { Verdict::Pass } else { Verdict::Fail }
+            if e.signature().matches_panic(report.as_ref(), title) { Verdict::Pass } else { Verdict::Fail }
         }
     }
 }

@@ -218,7 +218,12 @@ async fn ran(
         match s.guest.restore_snapshot(SNAPSHOT_TAG, Instant::now() + boot_timeout).await {
             Ok(secs) => restore = Some(secs),
             Err(e) => {
-                return (Outcome::Infra { reason: format!("restoring the snapshot: {e:#}") }, 0.0, Vec::new(), evidence);
+                return (
+                    Outcome::Infra { reason: format!("restoring the snapshot: {e:#}") },
+                    0.0,
+                    Vec::new(),
+                    evidence,
+                );
             }
         }
         // The restored guest would replay the same random numbers: give it fresh entropy.

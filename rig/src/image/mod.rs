@@ -10,7 +10,7 @@
 mod build;
 pub mod cache;
 pub mod cpio;
-mod keys;
+pub mod keys;
 pub mod packages;
 pub mod recipe;
 pub mod vmlinux;
