@@ -87,7 +87,13 @@ impl GuestLink {
         let ready = Pattern::regex(self.profile.ready_pattern).expect("profile ready pattern is a valid regex");
         let mut from = from;
         let m = loop {
-            let m = self.console().wait_for(&ready, from, deadline).await.map_err(GuestError::NotReady)?;
+            let console = self.console();
+            let m = if self.profile.ready_is_prompt {
+                console.wait_for_prompt(&ready, from, deadline).await
+            } else {
+                console.wait_for(&ready, from, deadline).await
+            }
+            .map_err(GuestError::NotReady)?;
             if previous != Some(m.capture.as_str()) {
                 break m;
             }
@@ -146,9 +152,9 @@ impl GuestLink {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// The first serial console.
+    /// The OS console: the serial port the profile names (the first one if there are fewer).
     pub fn console(&self) -> &Console {
-        &self.consoles[0]
+        &self.consoles[self.profile.console_port.min(self.consoles.len() - 1)]
     }
 
     /// All serial consoles.

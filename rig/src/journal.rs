@@ -68,6 +68,17 @@ impl<T: Clone> Journal<T> {
         self.notify.notify_waiters();
     }
 
+    /// Wakes the waiters without adding an entry (the source changed state elsewhere, e.g. an
+    /// unfinished console line grew).
+    pub fn poke(&self) {
+        self.notify.notify_waiters();
+    }
+
+    /// The notifier behind [`Journal::wait_for`], for callers that wait on more than entries.
+    pub fn notifier(&self) -> Arc<Notify> {
+        self.notify.clone()
+    }
+
     /// Whether the source has ended.
     pub fn is_closed(&self) -> bool {
         self.state.lock().unwrap().closed

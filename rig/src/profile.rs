@@ -30,6 +30,10 @@ pub struct Profile {
     pub name: &'static str,
     /// A console regex whose first group is the per-boot nonce, printed once the guest is ready.
     pub ready_pattern: &'static str,
+    /// The ready pattern is a prompt that does not end its line (matched on the unfinished line).
+    pub ready_is_prompt: bool,
+    /// Which serial port is the OS console (0 = the first `-serial`).
+    pub console_port: usize,
     /// The SSH user.
     pub ssh_user: &'static str,
     /// Prints the per-boot nonce over SSH.
@@ -54,6 +58,8 @@ impl Profile {
 pub const LINUX: Profile = Profile {
     name: "linux",
     ready_pattern: r"RIG-READY boot_id=([0-9a-fA-F-]+)",
+    ready_is_prompt: false,
+    console_port: 0,
     ssh_user: "root",
     boot_id_command: "cat /proc/sys/kernel/random/boot_id",
     cpuinfo_command: "cat /proc/cpuinfo",
@@ -85,6 +91,9 @@ pub const LINUX_OS7410: Profile = Profile {
 pub const ILLUMOS: Profile = Profile {
     name: "illumos",
     ready_pattern: r"(\S+ console login:)",
+    ready_is_prompt: true,
+    // coal's OS console is ttyb, the second serial port.
+    console_port: 1,
     ssh_user: "root",
     boot_id_command: "kstat -p unix:0:system_misc:boot_time | awk '{print $2}'",
     cpuinfo_command: "psrinfo -vp",
@@ -128,6 +137,15 @@ mod tests {
         assert_eq!(m.command(Vendor::Intel), "rmmod kvm_intel; modprobe kvm_intel");
         assert_eq!(LINUX_OS7410.module("vmm").unwrap().command(Vendor::Amd), "rmmod vmm; modprobe vmm");
         assert!(LINUX.module("zfs").is_none());
+    }
+
+    #[test]
+    fn illumos_is_ready_at_its_login_prompt_on_ttyb() {
+        let p = for_image("coal").unwrap();
+        assert_eq!((p.name, p.console_port, p.ready_is_prompt), ("illumos", 1, true));
+        let ready = Pattern::regex(p.ready_pattern).unwrap();
+        assert_eq!(ready.find("headnode console login: ").as_deref(), Some("headnode console login:"));
+        assert_eq!(LINUX.console_port, 0);
     }
 
     #[test]

@@ -120,6 +120,7 @@ impl Console {
                     record(line);
                 }
                 *p.lock().unwrap() = split.partial();
+                j.poke();
             }
             if let Some(line) = split.finish() {
                 record(line);
@@ -164,6 +165,44 @@ impl Console {
                 closed: end == WaitEnd::Closed,
                 tail: self.tail(20),
             }),
+        }
+    }
+
+    /// Like [`Console::wait_for`], but the unfinished last line counts too: for prompts that
+    /// wait for input without ending their line (`headnode console login: `, `[0]> `). Use it
+    /// only for patterns that cannot match a prefix of a line still arriving.
+    pub async fn wait_for_prompt(
+        &self,
+        pattern: &Pattern,
+        from: Cursor,
+        deadline: Instant,
+    ) -> Result<ConsoleMatch, ConsoleWaitError> {
+        let began = Instant::now();
+        let notify = self.lines.notifier();
+        loop {
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some((cursor, (line, capture))) =
+                self.lines.find(from, |l| pattern.find(&l.text).map(|c| (l.clone(), c)))
+            {
+                return Ok(ConsoleMatch { cursor, line, capture });
+            }
+            let partial = self.partial();
+            if let Some(capture) = pattern.find(&partial) {
+                let line = ConsoleLine { t: began.elapsed(), text: partial };
+                return Ok(ConsoleMatch { cursor: self.cursor(), line, capture });
+            }
+            let closed = self.is_closed();
+            if closed || tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(ConsoleWaitError {
+                    console: self.name.clone(),
+                    pattern: pattern.to_string(),
+                    waited: began.elapsed(),
+                    closed,
+                    tail: self.tail(20),
+                });
+            }
         }
     }
 
@@ -244,6 +283,12 @@ mod tests {
         assert!(!e.closed);
         assert!(e.to_string().contains("RIG-READY boot_id=abc-1"), "{e}");
         assert!(e.tail.last().unwrap().starts_with("[0]>"));
+
+        // The prompt has no line end: only a prompt wait sees it.
+        let prompt = Pattern::regex(r"^\[(\d+)\]> $").unwrap();
+        let m = con.wait_for_prompt(&prompt, 0, Instant::now() + Duration::from_secs(5)).await.unwrap();
+        assert_eq!(m.capture, "0");
+        assert!(con.wait_for(&prompt, 0, Instant::now() + Duration::from_millis(50)).await.is_err());
 
         con.send(b":c\n").await.unwrap();
         let mut typed = [0u8; 3];
