@@ -115,6 +115,16 @@ async fn ssh_drives_the_default_guest() {
     let e = Ssh::connect_until(&bad, Instant::now() + t).await.err().unwrap();
     assert!(matches!(e, SshError::HostKeyMismatch { .. }), "{e}");
 
+    // With no key pinned yet, the first key offered is trusted and pinned: it is the guest's.
+    let unpinned = dir.join("first_use_host_key.pub");
+    let _ = std::fs::remove_file(&unpinned);
+    let first = SshTarget { host_key: unpinned.clone(), ..target.clone() };
+    Ssh::connect(&first, t).await.expect("trust on first use").close().await;
+    let pinned = rig::ssh::parse_pinned_key(&std::fs::read_to_string(&unpinned).unwrap()).unwrap();
+    let built = rig::ssh::parse_pinned_key(&std::fs::read_to_string(&target.host_key).unwrap()).unwrap();
+    assert_eq!(pinned.key_data(), built.key_data());
+    Ssh::connect(&first, t).await.expect("the pinned key matches next time").close().await;
+
     // A frozen guest (QEMU stopped with SIGSTOP) is noticed through keepalives in seconds.
     let frozen = Ssh::connect(&target, t).await.unwrap();
     let pid = qemu.0.id() as i32;

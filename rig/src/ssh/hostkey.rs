@@ -48,11 +48,14 @@ pub struct Seen {
     pub mismatch: Option<String>,
     /// Why the session ended, once it has.
     pub disconnect: Option<String>,
+    /// The key accepted on first use (no key was pinned yet).
+    pub first_use: Option<PublicKey>,
 }
 
-/// The russh client handler: accepts only the pinned host key, records disconnects.
+/// The russh client handler: accepts only the pinned host key (or, with none pinned yet, the
+/// first key offered, which the caller then pins), records disconnects.
 pub struct Pinned {
-    pub expected: PublicKey,
+    pub expected: Option<PublicKey>,
     pub seen: Arc<Mutex<Seen>>,
 }
 
@@ -60,9 +63,13 @@ impl client::Handler for Pinned {
     type Error = russh::Error;
 
     async fn check_server_key(&mut self, offered: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
-        let ok = match offered {
-            PublicKeyOrCertificate::PublicKey { key, .. } => key.key_data() == self.expected.key_data(),
-            PublicKeyOrCertificate::Certificate(_) => false,
+        let ok = match (offered, &self.expected) {
+            (PublicKeyOrCertificate::PublicKey { key, .. }, Some(expected)) => key.key_data() == expected.key_data(),
+            (PublicKeyOrCertificate::PublicKey { key, .. }, None) => {
+                lock(&self.seen).first_use = Some(PublicKey::clone(key));
+                true
+            }
+            (PublicKeyOrCertificate::Certificate(_), _) => false,
         };
         if !ok {
             let got = match offered {

@@ -23,6 +23,8 @@ pub struct SshTarget {
     /// Private key, OpenSSH format.
     pub client_key: PathBuf,
     /// The pinned host public key: a file with one OpenSSH line (`ssh-ed25519 AAAA... comment`).
+    /// When the file does not exist yet, the first key the guest offers is trusted and written
+    /// there (for images whose host key is made at their first boot, like coal's).
     pub host_key: PathBuf,
 }
 

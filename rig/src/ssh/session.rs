@@ -48,8 +48,10 @@ impl Ssh {
     async fn connect_inner(t: &SshTarget) -> Result<Ssh, SshError> {
         let key = load_secret_key(&t.client_key, None)
             .map_err(|e| SshError::Auth(format!("loading {}: {e}", t.client_key.display())))?;
-        let expected = load_pinned_key(&t.host_key)?;
-        let expected_line = key_line(&expected);
+        // No pinned key yet (an image whose host key is made at its first boot, like coal's):
+        // trust the first key offered and pin it.
+        let expected = if t.host_key.exists() { Some(load_pinned_key(&t.host_key)?) } else { None };
+        let expected_line = expected.as_ref().map(key_line).unwrap_or_default();
         let seen = Arc::new(Mutex::new(Seen::default()));
         let config = client::Config {
             keepalive_interval: Some(KEEPALIVE_INTERVAL),
@@ -67,6 +69,12 @@ impl Ssh {
         let auth = handle.authenticate_publickey(&t.user, key).await.map_err(from_russh)?;
         if !auth.success() {
             return Err(SshError::Auth(format!("{}@{} refused our key", t.user, t.addr)));
+        }
+        if let Some(first) = lock(&seen).first_use.take() {
+            let line = format!("{}\n", key_line(&first));
+            std::fs::write(&t.host_key, line)
+                .map_err(|e| SshError::Io(format!("pinning the host key in {}: {e}", t.host_key.display())))?;
+            tracing::warn!(key = %key_line(&first), file = %t.host_key.display(), "no host key was pinned: trusting the first one offered");
         }
         Ok(Ssh { handle, addr: t.addr, seen })
     }
