@@ -86,7 +86,7 @@ impl GuestLink {
         self.ssh.lock().unwrap().take();
         let ready = Pattern::regex(self.profile.ready_pattern).expect("profile ready pattern is a valid regex");
         let mut from = from;
-        let m = loop {
+        let (m, boot_id) = loop {
             let console = self.console();
             let m = if self.profile.ready_is_prompt {
                 console.wait_for_prompt(&ready, from, deadline).await
@@ -94,15 +94,28 @@ impl GuestLink {
                 console.wait_for(&ready, from, deadline).await
             }
             .map_err(GuestError::NotReady)?;
-            if previous != Some(m.capture.as_str()) {
-                break m;
-            }
             from = m.cursor + 1;
+            if !self.profile.boot_id_over_ssh {
+                if previous == Some(m.capture.as_str()) {
+                    continue;
+                }
+                let ssh = Ssh::connect_until(&self.ssh_target, deadline).await.map_err(GuestError::Ssh)?;
+                *self.ssh.lock().unwrap() = Some(Arc::new(ssh));
+                let id = m.capture.clone();
+                break (m, id);
+            }
+            let ssh = Ssh::connect_until(&self.ssh_target, deadline).await.map_err(GuestError::Ssh)?;
+            let out = ssh.exec(self.profile.boot_id_command, Duration::from_secs(30)).await.map_err(GuestError::Ssh)?;
+            let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if id.is_empty() || previous == Some(id.as_str()) {
+                // The old boot's prompt, or no identity yet: wait for the next prompt.
+                continue;
+            }
+            *self.ssh.lock().unwrap() = Some(Arc::new(ssh));
+            break (m, id);
         };
         let ready_secs = (self.start + m.line.t).saturating_duration_since(since).as_secs_f64();
-        let ssh = Ssh::connect_until(&self.ssh_target, deadline).await.map_err(GuestError::Ssh)?;
-        *self.ssh.lock().unwrap() = Some(Arc::new(ssh));
-        let info = BootInfo { boot_id: m.capture, ready_secs, ssh_secs: since.elapsed().as_secs_f64() };
+        let info = BootInfo { boot_id, ready_secs, ssh_secs: since.elapsed().as_secs_f64() };
         tracing::info!(boot_id = %info.boot_id, ready = info.ready_secs, ssh = info.ssh_secs, "guest ready");
         *self.boot.lock().unwrap() = Some(info.clone());
         Ok(info)

@@ -34,6 +34,9 @@ pub struct Profile {
     pub ready_is_prompt: bool,
     /// Which serial port is the OS console (0 = the first `-serial`).
     pub console_port: usize,
+    /// The ready pattern's capture is the same on every boot: the boot's identity comes from
+    /// `boot_id_command` over SSH instead.
+    pub boot_id_over_ssh: bool,
     /// The SSH user.
     pub ssh_user: &'static str,
     /// Prints the per-boot nonce over SSH.
@@ -42,6 +45,8 @@ pub struct Profile {
     pub cpuinfo_command: &'static str,
     /// Reboots at once (run detached: it never returns).
     pub reboot_command: &'static str,
+    /// Sleeps `{ms}` milliseconds in the guest's shell (`{ms}` is an arithmetic expression).
+    pub sleep_ms: &'static str,
     /// Modules a test case may reload.
     pub modules: &'static [ModuleReload],
 }
@@ -60,10 +65,12 @@ pub const LINUX: Profile = Profile {
     ready_pattern: r"RIG-READY boot_id=([0-9a-fA-F-]+)",
     ready_is_prompt: false,
     console_port: 0,
+    boot_id_over_ssh: false,
     ssh_user: "root",
     boot_id_command: "cat /proc/sys/kernel/random/boot_id",
     cpuinfo_command: "cat /proc/cpuinfo",
     reboot_command: "reboot -f",
+    sleep_ms: "usleep $(( ({ms}) * 1000 ))",
     modules: &[
         ModuleReload { name: "vmm", unload: "rmmod {kvm_vendor}", load: "modprobe {kvm_vendor}" },
         ModuleReload { name: "kvm_amd", unload: "rmmod kvm_amd", load: "modprobe kvm_amd" },
@@ -86,18 +93,21 @@ pub const LINUX_OS7410: Profile = Profile {
 /// A SmartOS (illumos) guest, from `../shared/docs/smartos-coal.md`. vmm's module id changes
 /// with every load, so the unload looks it up with `modinfo` first.
 ///
-/// Readiness: the serial login prompt. Its capture is the same on every boot, so telling boots
-/// apart needs the boot time from `kstat` over SSH (the SmartOS issue wires that in).
+/// Readiness: the serial login prompt (on ttyb, without a line end), then SSH; the boot's
+/// identity is its boot time from `kstat`, read over SSH.
 pub const ILLUMOS: Profile = Profile {
     name: "illumos",
     ready_pattern: r"(\S+ console login:)",
     ready_is_prompt: true,
     // coal's OS console is ttyb, the second serial port.
     console_port: 1,
+    boot_id_over_ssh: true,
     ssh_user: "root",
     boot_id_command: "kstat -p unix:0:system_misc:boot_time | awk '{print $2}'",
     cpuinfo_command: "psrinfo -vp",
     reboot_command: "reboot",
+    // ksh93's sleep takes fractions of a second; illumos has no usleep.
+    sleep_ms: "ms=$(( {ms} )); sleep $((ms / 1000)).$(printf %03d $((ms % 1000)))",
     modules: &[ModuleReload {
         name: "vmm",
         unload: "modunload -i $(modinfo | awk '$6 == \"vmm\" {print $1}')",

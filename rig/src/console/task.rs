@@ -87,6 +87,7 @@ pub struct Console {
     writer: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
     chunks: broadcast::Sender<Arc<[u8]>>,
     task: Arc<JoinHandle<()>>,
+    start: Instant,
 }
 
 impl Console {
@@ -134,6 +135,7 @@ impl Console {
             writer: Arc::new(tokio::sync::Mutex::new(wr)),
             chunks,
             task: Arc::new(task),
+            start,
         })
     }
 
@@ -190,7 +192,7 @@ impl Console {
             }
             let partial = self.partial();
             if let Some(capture) = pattern.find(&partial) {
-                let line = ConsoleLine { t: began.elapsed(), text: partial };
+                let line = ConsoleLine { t: self.start.elapsed(), text: partial };
                 return Ok(ConsoleMatch { cursor: self.cursor(), line, capture });
             }
             let closed = self.is_closed();

@@ -9,6 +9,7 @@ pub mod outcome;
 pub mod shard;
 pub mod shell;
 pub mod steps;
+pub mod target;
 pub mod watch;
 pub mod worker;
 

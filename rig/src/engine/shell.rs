@@ -22,7 +22,7 @@ pub fn loop_script(steps: &[Step], profile: &Profile, vendor: Vendor, id: u64, s
             StepKind::Sleep(j) if j.max_ms == 0 => continue,
             StepKind::Sleep(j) => {
                 let span = j.max_ms - j.min_ms + 1;
-                format!("usleep $(( ({} + (RANDOM * 32768 + RANDOM) % {span}) * 1000 ))", j.min_ms)
+                profile.sleep_ms.replace("{ms}", &format!("{} + (RANDOM * 32768 + RANDOM) % {span}", j.min_ms))
             }
             _ => return None,
         });
@@ -54,6 +54,24 @@ mod tests {
             "rm -f /tmp/rig-stop-3; RANDOM=42; n=0; while [ ! -e /tmp/rig-stop-3 ]; do ( rmmod kvm_amd; modprobe kvm_amd ) >/dev/null 2>&1; \
              usleep $(( (5 + (RANDOM * 32768 + RANDOM) % 16) * 1000 )); n=$((n+1)); done; rm -f /tmp/rig-stop-3; echo $n"
         );
+    }
+
+    #[test]
+    fn illumos_loops_use_its_own_commands() {
+        let steps =
+            [step(StepKind::ReloadModule("vmm".into())), step(StepKind::Sleep(Jitter { min_ms: 0, max_ms: 200 }))];
+        let s = loop_script(&steps, &crate::profile::ILLUMOS, Vendor::Amd, 1, 7).unwrap();
+        assert!(
+            s.contains("modunload -i $(modinfo | awk '$6 == \"vmm\" {print $1}'); modload /kernel/drv/amd64/vmm"),
+            "{s}"
+        );
+        assert!(
+            s.contains(
+                "ms=$(( 0 + (RANDOM * 32768 + RANDOM) % 201 )); sleep $((ms / 1000)).$(printf %03d $((ms % 1000)))"
+            ),
+            "{s}"
+        );
+        assert!(!s.contains("usleep"), "{s}");
     }
 
     #[test]

@@ -15,13 +15,12 @@ use super::campaign::{Plan, Progress, Shared, skip_reason};
 use super::iteration::{self, IterationSpec};
 use super::outcome::{Outcome, judge};
 use super::steps::{StepError, run_block};
+use super::target::Target;
 use super::watch::Watcher;
 use crate::case::{Case, LoadedCase};
-use crate::crash::Os;
-use crate::guest::{Guest, SshKeys};
+use crate::guest::Guest;
 use crate::host::memory;
-use crate::image::LinuxImage;
-use crate::machine::{Boot, CpuModel, MachineSpec};
+use crate::machine::CpuModel;
 use crate::report::IterationResult;
 
 /// The VM state snapshot-restore iterations start from.
@@ -71,7 +70,7 @@ pub async fn run_case(
             ),
         });
     }
-    let image = match load_image(&plan.build_dir, &c.guest.image).await {
+    let image = match Target::load(&plan.build_dir, &c.guest.image).await {
         Ok(i) => i,
         Err(e) => return not_run(Outcome::Infra { reason: format!("{e:#}") }),
     };
@@ -114,7 +113,7 @@ struct Work<'a, 's> {
     plan: &'a Plan,
     c: &'a Case,
     cpu: &'static CpuModel,
-    image: &'a LinuxImage,
+    image: &'a Target,
     dir: &'a Path,
     idx: usize,
     shared: &'a Shared<'s>,
@@ -262,31 +261,22 @@ async fn ran(
 /// Boots a fresh guest for the case, waits until it is ready and runs the case's setup steps.
 async fn boot(
     plan: &Plan,
-    image: &LinuxImage,
+    image: &Target,
     c: &Case,
     cpu: &'static CpuModel,
     dir: &std::path::Path,
     boot_timeout: Duration,
 ) -> Result<Session, Outcome> {
-    let mut append = image.cmdline.clone();
-    for a in &c.guest.kernel_args {
-        append.push(' ');
-        append.push_str(a);
-    }
-    let boot = Boot::Kernel { kernel: image.kernel.clone(), initrd: image.initrd.clone(), append };
-    let mut spec = MachineSpec::kernel_boot(cpu, plan.accel, boot);
-    spec.nested = c.guest.nested;
-    spec.memory_mib = c.guest.memory_mib;
-    spec.vcpus = c.guest.vcpus;
-    let profile = crate::profile::for_image(&c.guest.image).cloned().unwrap_or(crate::profile::LINUX);
-    let keys = SshKeys { client_key: image.client_key.clone(), host_key: image.host_key.clone() };
+    let mut spec = image.machine(c, cpu, plan.accel).map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?;
+    let profile = image.profile(&c.guest.image);
+    let keys = image.keys();
     let snapshot = c.snapshot && plan.snapshots;
     if snapshot {
         spec.state_disk = Some(state_disk(dir).map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?);
     }
     let guest =
         Guest::launch(spec, profile, keys, dir).await.map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?;
-    let watcher = Watcher::start(&guest.link(), Os::Linux);
+    let watcher = Watcher::start(&guest.link(), image.os());
     if let Err(e) = guest.wait_ready(Instant::now() + boot_timeout).await {
         let tail = guest.console().tail(30).join("\n");
         guest.kill().await;
@@ -330,21 +320,6 @@ fn state_disk(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
         String::from_utf8_lossy(&out.stderr).trim()
     );
     Ok(path)
-}
-
-async fn load_image(build_dir: &std::path::Path, name: &str) -> anyhow::Result<LinuxImage> {
-    if crate::profile::for_image(name).is_some_and(|p| p.name == "illumos") {
-        let prepared = crate::coal::prepared(build_dir);
-        anyhow::bail!(
-            "image '{name}': {}; running cases on SmartOS is not wired into the engine yet (see images/coal/README.md)",
-            match prepared.first() {
-                Some(c) => format!("prepared in {}", c.dir.display()),
-                None => "not prepared: get one with `cargo xtask image coal --from coal-latest.tgz`".into(),
-            }
-        );
-    }
-    let (dir, n) = (build_dir.to_path_buf(), name.to_string());
-    tokio::task::spawn_blocking(move || crate::image::ensure_image(&dir, &n)).await?
 }
 
 /// A small stable hash for seeding (FNV-1a).

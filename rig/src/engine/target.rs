@@ -1,0 +1,96 @@
+//! What a case boots: the embedded Linux images, or a prepared SmartOS coal headnode. Each
+//! gives the machine, the SSH keys, the guest profile and which crash reader fits its console.
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+
+use crate::case::Case;
+use crate::coal::CoalImage;
+use crate::crash::Os;
+use crate::guest::SshKeys;
+use crate::image::LinuxImage;
+use crate::machine::{Accel, Boot, CpuModel, MachineSpec};
+use crate::profile::{self, Profile};
+
+/// A bootable guest image.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A Linux image built from Debian packages (direct kernel boot).
+    Linux(LinuxImage),
+    /// A prepared coal headnode (USB image boot).
+    Coal(Box<CoalImage>),
+}
+
+impl Target {
+    /// Finds (or builds, for Linux images) the image a case names.
+    pub async fn load(build_dir: &Path, name: &str) -> Result<Target> {
+        if profile::for_image(name).is_some_and(|p| p.name == "illumos") {
+            let dir = build_dir.to_path_buf();
+            let prepared = tokio::task::spawn_blocking(move || crate::coal::prepared(&dir)).await?;
+            return match prepared.into_iter().next() {
+                Some(c) => Ok(Target::Coal(Box::new(c))),
+                None => bail!(
+                    "image '{name}' is not prepared: get one with `cargo xtask image coal --from coal-latest.tgz`"
+                ),
+            };
+        }
+        let (dir, n) = (build_dir.to_path_buf(), name.to_string());
+        Ok(Target::Linux(tokio::task::spawn_blocking(move || crate::image::ensure_image(&dir, &n)).await??))
+    }
+
+    /// The machine for `case` on `cpu`.
+    pub fn machine(&self, c: &Case, cpu: &'static CpuModel, accel: Accel) -> Result<MachineSpec> {
+        let mut spec = match self {
+            Target::Linux(image) => {
+                let mut append = image.cmdline.clone();
+                for a in &c.guest.kernel_args {
+                    append.push(' ');
+                    append.push_str(a);
+                }
+                let boot = Boot::Kernel { kernel: image.kernel.clone(), initrd: image.initrd.clone(), append };
+                let mut spec = MachineSpec::kernel_boot(cpu, accel, boot);
+                spec.memory_mib = c.guest.memory_mib;
+                spec.vcpus = c.guest.vcpus;
+                spec
+            }
+            Target::Coal(coal) => {
+                let min = crate::coal::machine::MIN_MEMORY_MIB;
+                if c.guest.memory_mib < min {
+                    bail!("a coal headnode needs at least {min} MiB; the case asks for {}", c.guest.memory_mib);
+                }
+                coal.machine(cpu, accel, c.guest.memory_mib, c.guest.vcpus)
+            }
+        };
+        spec.nested = c.guest.nested;
+        Ok(spec)
+    }
+
+    /// How the rig logs in. Coal's host key is made at its first boot: until then it is trusted
+    /// on first use and pinned in the image directory.
+    pub fn keys(&self) -> SshKeys {
+        match self {
+            Target::Linux(i) => SshKeys { client_key: i.client_key.clone(), host_key: i.host_key.clone() },
+            Target::Coal(c) => SshKeys {
+                client_key: c.client_key.clone(),
+                host_key: c.host_key.clone().unwrap_or_else(|| c.dir.join("host_key.pub")),
+            },
+        }
+    }
+
+    /// The guest profile.
+    pub fn profile(&self, image_name: &str) -> Profile {
+        match self {
+            Target::Linux(_) => profile::for_image(image_name).cloned().unwrap_or(profile::LINUX),
+            Target::Coal(_) => profile::ILLUMOS,
+        }
+    }
+
+    /// Which crash reader reads its console.
+    pub fn os(&self) -> Os {
+        match self {
+            Target::Linux(_) => Os::Linux,
+            Target::Coal(_) => Os::Illumos,
+        }
+    }
+}
