@@ -45,6 +45,8 @@ pub struct Profile {
     pub cpuinfo_command: &'static str,
     /// Reboots at once (run detached: it never returns).
     pub reboot_command: &'static str,
+    /// A panic may stop at kmdb's prompt: answer `:c` so the dump gets written.
+    pub answers_kmdb: bool,
     /// Sleeps `{ms}` milliseconds in the guest's shell (`{ms}` is an arithmetic expression).
     pub sleep_ms: &'static str,
     /// Modules a test case may reload.
@@ -70,6 +72,7 @@ pub const LINUX: Profile = Profile {
     boot_id_command: "cat /proc/sys/kernel/random/boot_id",
     cpuinfo_command: "cat /proc/cpuinfo",
     reboot_command: "reboot -f",
+    answers_kmdb: false,
     sleep_ms: "usleep $(( ({ms}) * 1000 ))",
     modules: &[
         ModuleReload { name: "vmm", unload: "rmmod {kvm_vendor}", load: "modprobe {kvm_vendor}" },
@@ -106,6 +109,7 @@ pub const ILLUMOS: Profile = Profile {
     boot_id_command: "kstat -p unix:0:system_misc:boot_time | awk '{print $2}'",
     cpuinfo_command: "psrinfo -vp",
     reboot_command: "reboot",
+    answers_kmdb: true,
     // ksh93's sleep takes fractions of a second; illumos has no usleep.
     sleep_ms: "ms=$(( {ms} )); sleep $((ms / 1000)).$(printf %03d $((ms % 1000)))",
     modules: &[ModuleReload {

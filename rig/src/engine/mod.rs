@@ -5,6 +5,7 @@ pub mod campaign;
 pub mod compare;
 pub mod ctx;
 pub mod iteration;
+pub mod kmdb;
 pub mod outcome;
 pub mod shard;
 pub mod shell;

@@ -30,6 +30,8 @@ const SNAPSHOT_TAG: &str = "rig-base";
 struct Session {
     guest: Guest,
     watcher: Watcher,
+    /// Answers kmdb's prompt after a panic (illumos); stopped with the session.
+    _kmdb: Option<AbortOnDrop>,
     /// Iterations restore the saved state first.
     snapshot: bool,
     /// The guest is still in the saved state (nothing ran since the snapshot or the restore).
@@ -277,6 +279,7 @@ async fn boot(
     let guest =
         Guest::launch(spec, profile, keys, dir).await.map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?;
     let watcher = Watcher::start(&guest.link(), image.os());
+    let kmdb = guest.profile().answers_kmdb.then(|| AbortOnDrop(super::kmdb::spawn_continue(guest.console().clone())));
     if let Err(e) = guest.wait_ready(Instant::now() + boot_timeout).await {
         let tail = guest.console().tail(30).join("\n");
         guest.kill().await;
@@ -304,7 +307,16 @@ async fn boot(
         guest.kill().await;
         return Err(Outcome::Infra { reason: format!("saving the snapshot: {e:#}") });
     }
-    Ok(Session { guest, watcher, snapshot, pristine: std::cell::Cell::new(true) })
+    Ok(Session { guest, watcher, _kmdb: kmdb, snapshot, pristine: std::cell::Cell::new(true) })
+}
+
+/// Aborts a helper task when its session ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Creates the qcow2 file that holds saved VM states.
