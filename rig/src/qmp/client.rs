@@ -245,3 +245,111 @@ async fn reader(mut rd: BufReader<OwnedReadHalf>, pending: Pending, events: Jour
     pending.lock().unwrap().clear();
     events.close();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// A fake QEMU monitor on the other end of a socket pair.
+    struct Fake {
+        rd: BufReader<OwnedReadHalf>,
+        wr: OwnedWriteHalf,
+    }
+
+    impl Fake {
+        async fn send(&mut self, v: Value) {
+            self.wr.write_all(format!("{v}\r\n").as_bytes()).await.unwrap();
+        }
+        async fn recv(&mut self) -> Value {
+            let mut line = String::new();
+            self.rd.read_line(&mut line).await.unwrap();
+            serde_json::from_str(&line).unwrap()
+        }
+    }
+
+    async fn connected() -> (Qmp, Fake, std::path::PathBuf) {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let (rd, wr) = theirs.into_split();
+        let mut fake = Fake { rd: BufReader::new(rd), wr };
+        let transcript = std::env::temp_dir().join(format!(
+            "rig-qmp-test-{}-{:?}.log",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let path = transcript.clone();
+        let client =
+            tokio::spawn(async move { Qmp::connect(ours, &path, Instant::now(), Duration::from_secs(5)).await });
+        fake.send(json!({"QMP": {"version": {"qemu": {"micro": 0, "minor": 0, "major": 99}, "package": ""}, "capabilities": ["oob"]}})).await;
+        let caps = fake.recv().await;
+        assert_eq!(caps["execute"], "qmp_capabilities");
+        fake.send(json!({"return": {}, "id": caps["id"]})).await;
+        (client.await.unwrap().unwrap(), fake, transcript)
+    }
+
+    #[tokio::test]
+    async fn events_unknown_to_qapi_do_not_break_the_stream() {
+        let (qmp, mut fake, transcript) = connected().await;
+        assert_eq!(qmp.version, "99.0.0");
+        let from = qmp.event_cursor();
+        let server = tokio::spawn(async move {
+            let cmd = fake.recv().await;
+            assert_eq!(cmd["execute"], "query-status");
+            // A future QEMU's event qapi has never heard of, between command and reply.
+            fake.send(
+                json!({"event": "FUTURE_THING", "data": {"x": [1, 2]}, "timestamp": {"seconds": 1, "microseconds": 2}}),
+            )
+            .await;
+            fake.send(json!({"return": {"running": true, "status": "running", "newfield": 1}, "id": cmd["id"]})).await;
+            fake
+        });
+        let st = qmp.execute(&qapi::qmp::query_status {}, Duration::from_secs(5)).await.unwrap();
+        assert!(st.running);
+        let (_, ev) = qmp.wait_event("FUTURE_THING", from, Instant::now() + Duration::from_secs(5)).await.unwrap();
+        assert_eq!(ev.data["x"][1], 2);
+        drop(server.await.unwrap());
+        // QEMU gone: the next command fails as Closed, not as a hang.
+        assert!(matches!(
+            qmp.execute(&qapi::qmp::query_status {}, Duration::from_secs(5)).await,
+            Err(QmpError::Closed(_))
+        ));
+        let log = std::fs::read_to_string(&transcript).unwrap();
+        assert!(log.contains("FUTURE_THING") && log.contains("-> {"), "{log}");
+        let _ = std::fs::remove_file(transcript);
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_command_does_not_take_the_next_reply() {
+        let (qmp, mut fake, transcript) = connected().await;
+        let slow = qmp.execute_raw("slow-thing", Value::Null, Duration::from_millis(100)).await;
+        assert!(matches!(slow, Err(QmpError::Timeout { .. })), "{slow:?}");
+        let first = fake.recv().await;
+        let server = tokio::spawn(async move {
+            let second = fake.recv().await;
+            // The late reply to the first command arrives before the second's.
+            fake.send(json!({"return": "late", "id": first["id"]})).await;
+            fake.send(json!({"return": "mine", "id": second["id"]})).await;
+            let mut rest = Vec::new();
+            let _ = fake.rd.read_to_end(&mut rest).await;
+        });
+        let r = qmp.execute_raw("fast-thing", Value::Null, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(r, "mine");
+        drop(qmp);
+        server.abort();
+        let _ = std::fs::remove_file(transcript);
+    }
+
+    #[tokio::test]
+    async fn refused_commands_carry_qemus_error() {
+        let (qmp, mut fake, transcript) = connected().await;
+        let server = tokio::spawn(async move {
+            let cmd = fake.recv().await;
+            fake.send(json!({"error": {"class": "CommandNotFound", "desc": "The command nope has not been found"}, "id": cmd["id"]})).await;
+            fake
+        });
+        let e = qmp.execute_raw("nope", Value::Null, Duration::from_secs(5)).await.unwrap_err();
+        assert_eq!(e.to_string(), "QMP nope failed: CommandNotFound: The command nope has not been found");
+        drop(server.await.unwrap());
+        let _ = std::fs::remove_file(transcript);
+    }
+}
