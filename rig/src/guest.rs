@@ -121,6 +121,25 @@ impl GuestLink {
         Ok(info)
     }
 
+    /// Readiness of a machine restored from a saved state: no boot to watch, so SSH alone (and
+    /// the boot identity over SSH when the profile has one).
+    pub async fn wait_ssh_ready(&self, deadline: Instant) -> Result<BootInfo, GuestError> {
+        let since = Instant::now();
+        self.reconnect(deadline).await?;
+        let boot_id = match self.ssh() {
+            Ok(ssh) => ssh
+                .exec(self.profile.boot_id_command, Duration::from_secs(30))
+                .await
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .map_err(GuestError::Ssh)?,
+            Err(_) => String::new(),
+        };
+        let secs = since.elapsed().as_secs_f64();
+        let info = BootInfo { boot_id, ready_secs: secs, ssh_secs: secs };
+        *self.boot.lock().unwrap() = Some(info.clone());
+        Ok(info)
+    }
+
     /// Drops the SSH session and logs in again (after a snapshot restore the guest's TCP state
     /// no longer matches the old connection).
     pub async fn reconnect(&self, deadline: Instant) -> Result<(), GuestError> {

@@ -234,3 +234,42 @@ fn coal_qemu_command_line() {
     let _ = std::fs::set_permissions(&img.usb_base, std::os::unix::fs::PermissionsExt::from_mode(0o644));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[tokio::test]
+async fn the_engine_targets_coal_and_starts_from_the_setup_snapshot_once_saved() {
+    use rig::engine::target::Target;
+    let d = scratch("target");
+    let usb = d.join("usb.img");
+    fake_usb(&usb);
+    let build = d.join("build");
+    prepare(&PrepareOptions::new(usb, None, build.clone())).unwrap();
+    let case =
+        rig::case::find(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../testcases"), "os-7410-vmm-zsd").unwrap().case;
+    let epyc = lookup("epyc").unwrap();
+
+    let t = Target::load(&build, "coal").await.unwrap();
+    assert!(matches!(t, Target::Coal(_)) && !t.parallel_ok());
+    assert_eq!(t.os(), rig::crash::Os::Illumos);
+    assert_eq!(t.profile("coal").console_port, 1);
+    assert!(t.wants_setup_snapshot() && !t.starts_from_snapshot());
+    let spec = t.machine(&case, epyc, Accel::Kvm).unwrap();
+    assert!(!spec.nested, "the case hides SVM so vmm stays free to reload");
+    assert!(!spec.extra_args.iter().any(|a| a == "-loadvm"));
+    // coal's host key is made at its first boot: trusted on first use, pinned in the image.
+    let keys = t.keys();
+    assert!(keys.host_key.starts_with(&build) && !keys.host_key.exists());
+
+    t.record_setup_snapshot("rig-setup").unwrap();
+    let t = Target::load(&build, "coal").await.unwrap();
+    assert!(t.starts_from_snapshot() && !t.wants_setup_snapshot());
+    let spec = t.machine(&case, epyc, Accel::Kvm).unwrap();
+    assert!(spec.extra_args.windows(2).any(|w| w[0] == "-loadvm" && w[1] == "rig-setup"), "{:?}", spec.extra_args);
+
+    let mut small = case.clone();
+    small.guest.memory_mib = 2048;
+    assert!(t.machine(&small, epyc, Accel::Kvm).unwrap_err().to_string().contains("at least"));
+    if let Target::Coal(c) = &t {
+        let _ = std::fs::set_permissions(&c.usb_base, std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

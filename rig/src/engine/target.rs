@@ -59,11 +59,40 @@ impl Target {
                 if c.guest.memory_mib < min {
                     bail!("a coal headnode needs at least {min} MiB; the case asks for {}", c.guest.memory_mib);
                 }
-                coal.machine(cpu, accel, c.guest.memory_mib, c.guest.vcpus)
+                let mut spec = coal.machine(cpu, accel, c.guest.memory_mib, c.guest.vcpus);
+                // A set-up headnode was saved: start from it instead of 10-20 minutes of setup.
+                if let Some(tag) = &coal.manifest.setup_snapshot {
+                    spec.extra_args.extend(["-loadvm".to_string(), tag.clone()]);
+                }
+                spec
             }
         };
         spec.nested = c.guest.nested;
         Ok(spec)
+    }
+
+    /// The machine starts from a saved state (no boot to watch: readiness is SSH alone).
+    pub fn starts_from_snapshot(&self) -> bool {
+        matches!(self, Target::Coal(c) if c.manifest.setup_snapshot.is_some())
+    }
+
+    /// A fresh boot of this image should be saved once set up (coal: setup takes 10-20 min).
+    pub fn wants_setup_snapshot(&self) -> bool {
+        matches!(self, Target::Coal(c) if c.manifest.setup_snapshot.is_none())
+    }
+
+    /// Records the saved set-up state, so later runs start from it.
+    pub fn record_setup_snapshot(&self, tag: &str) -> Result<()> {
+        if let Target::Coal(c) = self {
+            let mut fresh = CoalImage::load(&c.dir)?;
+            fresh.update_manifest(|m| m.setup_snapshot = Some(tag.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Several guests may run this image at once (coal's disks are one set of files: no).
+    pub fn parallel_ok(&self) -> bool {
+        matches!(self, Target::Linux(_))
     }
 
     /// How the rig logs in. Coal's host key is made at its first boot: until then it is trusted

@@ -78,7 +78,7 @@ pub async fn run_case(
     };
     let dir = crate::rundir::subdir(&plan.run_dir, &format!("{}/{}/{}", c.name, cpu.name, c.guest.image))
         .unwrap_or_else(|_| plan.run_dir.clone());
-    let jobs = plan.jobs.max(1).min(fit as usize).min(indices.len());
+    let jobs = if image.parallel_ok() { plan.jobs.max(1).min(fit as usize).min(indices.len()) } else { 1 };
     let w = Work {
         plan,
         c,
@@ -280,7 +280,12 @@ async fn boot(
         Guest::launch(spec, profile, keys, dir).await.map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?;
     let watcher = Watcher::start(&guest.link(), image.os());
     let kmdb = guest.profile().answers_kmdb.then(|| AbortOnDrop(super::kmdb::spawn_continue(guest.console().clone())));
-    if let Err(e) = guest.wait_ready(Instant::now() + boot_timeout).await {
+    let ready = if image.starts_from_snapshot() {
+        guest.link().wait_ssh_ready(Instant::now() + boot_timeout).await
+    } else {
+        guest.wait_ready(Instant::now() + boot_timeout).await
+    };
+    if let Err(e) = ready {
         let tail = guest.console().tail(30).join("\n");
         guest.kill().await;
         return Err(Outcome::Infra {
@@ -289,6 +294,14 @@ async fn boot(
                 dir.display()
             ),
         });
+    }
+    if image.wants_setup_snapshot() {
+        // Saved before the case's own setup: later runs of any case start from here.
+        let tag = crate::coal::setup::SETUP_SNAPSHOT;
+        match guest.save_snapshot(tag).await.and_then(|()| image.record_setup_snapshot(tag)) {
+            Ok(()) => tracing::info!(tag, "saved the set-up headnode; later runs start from it"),
+            Err(e) => tracing::warn!("could not save the set-up headnode: {e:#}"),
+        }
     }
     if !c.setup.is_empty() {
         let ctx = super::ctx::Ctx::new(guest.link(), cpu, c.guest.nested, boot_timeout, plan.seed);
