@@ -41,6 +41,7 @@ async fn run_jobs(cases: Vec<LoadedCase>, label: &str, jobs: usize) -> (RunRepor
         memory_budget_mib: None,
         shard: None,
         snapshots: true,
+        interrupt: None,
     };
     let report = campaign::run(&plan, &mut |_| {}).await;
     (report, run_dir)
@@ -216,6 +217,7 @@ async fn the_debug_build_reproduces_os7410_and_the_fixed_build_does_not() {
         memory_budget_mib: None,
         shard: None,
         snapshots: true,
+        interrupt: None,
     };
     let r = campaign::run(&plan, &mut |_| {}).await;
     assert_eq!(r.comparisons.len(), 1, "{r:#?}");

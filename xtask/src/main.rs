@@ -42,7 +42,7 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let code = match cli.command {
-        Command::Rig(args) => run_async(async move { rig_cmd::run(&args).await }),
+        Command::Rig(args) => run_async(|interrupt| async move { rig_cmd::run(&args, interrupt).await }),
         Command::Triage(args) => triage::run(&args),
         Command::Test(args) => test_cmd::run(&args),
         Command::Report(args) => report_cmd::run(&args),
@@ -51,7 +51,7 @@ fn main() {
             eprintln!("error: {e:#}");
             Ok(exit::USAGE)
         }),
-        Command::Bench(args) => run_async(async move { bench_cmd::run(&args).await }),
+        Command::Bench(args) => run_async(|_| async move { bench_cmd::run(&args).await }),
     };
     match code {
         Ok(code) => std::process::exit(code),
@@ -62,16 +62,28 @@ fn main() {
     }
 }
 
-/// Runs `work` on a tokio runtime; Ctrl-C or SIGTERM drops it (guests die with it: dropping a
-/// guest kills its QEMU) and exits 130.
-fn run_async<F: std::future::Future<Output = anyhow::Result<i32>>>(work: F) -> anyhow::Result<i32> {
+/// Runs `work` on a tokio runtime. Ctrl-C or SIGTERM notifies `work` (a campaign then stops
+/// at once, kills its guests and writes the report of what ran) and exits 130; work that does
+/// not finish within a few seconds of the signal is dropped, which kills its guests too.
+fn run_async<F, Fut>(work: F) -> anyhow::Result<i32>
+where
+    F: FnOnce(std::sync::Arc<tokio::sync::Notify>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<i32>>,
+{
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            r = work => r,
-            _ = tokio::signal::ctrl_c() => { eprintln!("rig: interrupted; stopping guests"); Ok(exit::INTERRUPTED) }
-            _ = term.recv() => { eprintln!("rig: terminated; stopping guests"); Ok(exit::INTERRUPTED) }
-        }
+        let interrupt = std::sync::Arc::new(tokio::sync::Notify::new());
+        let work = work(interrupt.clone());
+        tokio::pin!(work);
+        let signal = tokio::select! {
+            r = &mut work => return r,
+            _ = tokio::signal::ctrl_c() => "interrupted",
+            _ = term.recv() => "terminated",
+        };
+        eprintln!("\nrig: {signal}; stopping guests and writing the report");
+        interrupt.notify_one();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), &mut work).await;
+        Ok(exit::INTERRUPTED)
     })
 }

@@ -210,7 +210,7 @@ fn list() -> i32 {
 }
 
 /// Runs the command; returns the exit code.
-pub async fn run(a: &RigArgs) -> Result<i32> {
+pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) -> Result<i32> {
     if a.list {
         return Ok(list());
     }
@@ -261,6 +261,7 @@ pub async fn run(a: &RigArgs) -> Result<i32> {
         memory_budget_mib: a.memory_budget,
         shard: plan.shard,
         snapshots: !a.no_snapshot,
+        interrupt: Some(interrupt),
     };
     let tty = std::io::stderr().is_terminal();
     let mut progress = |p: &Progress| show(p, tty);

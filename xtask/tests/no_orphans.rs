@@ -90,7 +90,28 @@ fn check_signal(sig: i32, name: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(!alive(qemu), "QEMU {qemu} outlived the rig after {name}");
+    if sig != libc::SIGKILL {
+        // Interrupted, the rig still leaves the report of what ran.
+        let report = find_file(&runs, "report.json").expect("a report.json after the interruption");
+        let r: serde_json::Value = serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
+        assert!(r["stopped_early"].as_str().is_some_and(|s| s.contains("interrupted")), "{r}");
+        assert_eq!(rig.try_wait().unwrap().and_then(|s| s.code()), Some(130));
+    }
     let _ = std::fs::remove_dir_all(&runs);
+}
+
+fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if let Some(f) = find_file(&p, name) {
+                return Some(f);
+            }
+        } else if p.file_name().is_some_and(|n| n == name) {
+            return Some(p);
+        }
+    }
+    None
 }
 
 #[test]

@@ -52,6 +52,7 @@ pub async fn run(
         memory_budget_mib: None,
         shard: None,
         snapshots: true,
+        interrupt: None,
     };
     let report = campaign::run(&plan, &mut |_| {}).await;
     let run = report.runs.first().context("no run")?;

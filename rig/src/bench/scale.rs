@@ -53,6 +53,7 @@ fn plan(c: LoadedCase, accel: Accel, iterations: u32, jobs: usize, build_dir: &P
         memory_budget_mib: None,
         shard: None,
         snapshots: true,
+        interrupt: None,
     }
 }
 

@@ -41,6 +41,9 @@ pub struct Plan {
     pub shard: Option<super::shard::Shard>,
     /// Let cases that allow it restore a snapshot instead of rebooting (`--no-snapshot`: false).
     pub snapshots: bool,
+    /// Notified on Ctrl-C or SIGTERM: the run stops at once (its guests are killed) and the
+    /// report of what ran is written.
+    pub interrupt: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 /// Progress, for the command line's progress line.
@@ -110,6 +113,45 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
     let planned: Vec<u32> = units.iter().map(|(lc, _, _)| plan.iterations.unwrap_or(lc.case.iterations)).collect();
     let assigned = super::shard::assign(&planned, plan.shard);
     let shared = Shared { report: Mutex::new(report), progress: Mutex::new(progress) };
+    shared.write(plan);
+    let interrupted = async {
+        match &plan.interrupt {
+            Some(n) => n.notified().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = run_units(plan, &units, &planned, &assigned, &shared) => {}
+        () = interrupted => {
+            shared.report.lock().unwrap().stopped_early = Some("interrupted (Ctrl-C or SIGTERM)".into());
+        }
+    }
+    let mut report = shared.report.into_inner().unwrap();
+    for run in &mut report.runs {
+        run.iterations.sort_by_key(|i| i.index);
+    }
+    for (group, hunts) in groups {
+        // An interrupted run may not have reached every build of a comparison.
+        if group.len() > 1 && group.iter().all(|&i| i < report.runs.len()) {
+            let runs: Vec<&CaseRun> = group.iter().map(|&i| &report.runs[i]).collect();
+            let cmp = super::compare::compare(&runs, hunts.as_ref());
+            report.comparisons.push(cmp);
+        }
+    }
+    if let Err(e) = report::write(&plan.run_dir, &report) {
+        tracing::error!("writing the report in {}: {e}", plan.run_dir.display());
+    }
+    report
+}
+
+/// Runs every unit in order (dropping this future kills the guests it runs).
+async fn run_units(
+    plan: &Plan,
+    units: &[(LoadedCase, &'static CpuModel, usize)],
+    planned: &[u32],
+    assigned: &[Vec<u32>],
+    shared: &Shared<'_>,
+) {
     for (k, (lc, cpu, compared)) in units.iter().enumerate() {
         let c = &lc.case;
         shared.report.lock().unwrap().runs.push(CaseRun {
@@ -127,21 +169,9 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
             iterations: Vec::new(),
             tally: Default::default(),
         });
-        super::worker::run_case(plan, lc, cpu, &assigned[k], k, &shared).await;
+        super::worker::run_case(plan, lc, cpu, &assigned[k], k, shared).await;
         shared.write(plan);
     }
-    let mut report = shared.report.into_inner().unwrap();
-    for (group, hunts) in groups {
-        if group.len() > 1 {
-            let runs: Vec<&CaseRun> = group.iter().map(|&i| &report.runs[i]).collect();
-            let cmp = super::compare::compare(&runs, hunts.as_ref());
-            report.comparisons.push(cmp);
-        }
-    }
-    if let Err(e) = report::write(&plan.run_dir, &report) {
-        tracing::error!("writing the report in {}: {e}", plan.run_dir.display());
-    }
-    report
 }
 
 /// What the workers of a run share: the report (rewritten after every iteration) and the
