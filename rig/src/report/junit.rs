@@ -86,6 +86,32 @@ pub fn render(r: &RunReport) -> String {
         }
         x.push_str("  </testsuite>\n");
     }
+    for c in &r.comparisons {
+        let suite = format!("{}.{}.compare", c.case, c.cpu);
+        let failures = c.conclusions.iter().filter(|k| k.status != "fixed").count();
+        let _ = writeln!(
+            x,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\">",
+            escape(&suite),
+            c.conclusions.len()
+        );
+        let builds: Vec<String> = c.builds.iter().map(|b| format!("{}: {}", b.image, b.verdict)).collect();
+        for k in &c.conclusions {
+            let _ =
+                writeln!(x, "    <testcase classname=\"{}\" name=\"{} fixed\">", escape(&suite), escape(&k.candidate));
+            if k.status != "fixed" {
+                let _ = writeln!(
+                    x,
+                    "      <failure message=\"{}\">{}</failure>",
+                    escape(&k.status),
+                    escape(&builds.join("\n"))
+                );
+            }
+            let _ = writeln!(x, "      <system-out>{}\n{}</system-out>", escape(&k.text), escape(&builds.join("\n")));
+            x.push_str("    </testcase>\n");
+        }
+        x.push_str("  </testsuite>\n");
+    }
     x.push_str("</testsuites>\n");
     x
 }

@@ -175,6 +175,9 @@ mod tests {
         assert_eq!(mc.conclusions[0].status, sc.conclusions[0].status);
         assert_eq!(mc.conclusions[0].p_value, sc.conclusions[0].p_value);
         assert_eq!(merged.exit_code(), single.exit_code());
+        let junit = crate::report::junit::render(&merged);
+        assert!(junit.contains("name=\"c.epyc.compare\""), "{junit}");
+        assert!(junit.contains("fixed fixed\">") || junit.contains("name=\"fixed fixed\""), "{junit}");
         assert!(merged.run_dir.contains("1/2") && merged.run_dir.contains("2/2"));
     }
 
