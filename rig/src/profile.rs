@@ -47,6 +47,9 @@ pub struct Profile {
     pub reboot_command: &'static str,
     /// A panic may stop at kmdb's prompt: answer `:c` so the dump gets written.
     pub answers_kmdb: bool,
+    /// After a panic the guest writes its own dump and reboots: wait for that and triage the
+    /// dump in the guest (savecore, mdb) instead of killing it.
+    pub savecore_after_panic: bool,
     /// Sleeps `{ms}` milliseconds in the guest's shell (`{ms}` is an arithmetic expression).
     pub sleep_ms: &'static str,
     /// Modules a test case may reload.
@@ -73,6 +76,7 @@ pub const LINUX: Profile = Profile {
     cpuinfo_command: "cat /proc/cpuinfo",
     reboot_command: "reboot -f",
     answers_kmdb: false,
+    savecore_after_panic: false,
     sleep_ms: "usleep $(( ({ms}) * 1000 ))",
     modules: &[
         ModuleReload { name: "vmm", unload: "rmmod {kvm_vendor}", load: "modprobe {kvm_vendor}" },
@@ -110,6 +114,7 @@ pub const ILLUMOS: Profile = Profile {
     cpuinfo_command: "psrinfo -vp",
     reboot_command: "reboot",
     answers_kmdb: true,
+    savecore_after_panic: true,
     // ksh93's sleep takes fractions of a second; illumos has no usleep.
     sleep_ms: "ms=$(( {ms} )); sleep $((ms / 1000)).$(printf %03d $((ms % 1000)))",
     modules: &[ModuleReload {

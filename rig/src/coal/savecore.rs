@@ -47,9 +47,38 @@ pub fn parse(line: &str) -> Option<SavecoreLine> {
     decompress.captures(line).map(|c| SavecoreLine::Decompress(c[1].to_string()))
 }
 
+/// Where SmartOS's savecore keeps dumps.
+pub const CRASH_DIR: &str = "/var/crash/volatile";
+
+/// Prints the newest saved dump's path (empty when there is none).
+pub fn newest_dump_command() -> String {
+    format!("ls -t {CRASH_DIR}/vmdump.* 2>/dev/null | head -1")
+}
+
+/// Decompresses `vmdump` (`/var/crash/volatile/vmdump.N`) into `unix.N`/`vmcore.N` and prints
+/// mdb's summary of it: status, the panic stack and the message buffer.
+pub fn triage_command(vmdump: &str) -> Option<String> {
+    let n = vmdump.rsplit('.').next().filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))?;
+    Some(format!(
+        "cd {CRASH_DIR} && savecore -vf {vmdump} >/dev/null 2>&1; mdb -e '::status; $C; ::msgbuf' unix.{n} vmcore.{n} 2>&1"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_triage_commands() {
+        assert_eq!(newest_dump_command(), "ls -t /var/crash/volatile/vmdump.* 2>/dev/null | head -1");
+        assert_eq!(
+            triage_command("/var/crash/volatile/vmdump.3").unwrap(),
+            "cd /var/crash/volatile && savecore -vf /var/crash/volatile/vmdump.3 >/dev/null 2>&1; \
+             mdb -e '::status; $C; ::msgbuf' unix.3 vmcore.3 2>&1"
+        );
+        assert!(triage_command("/var/crash/volatile/vmdump.x").is_none());
+        assert!(triage_command("").is_none());
+    }
 
     #[test]
     fn recognises_the_documented_lines() {

@@ -7,6 +7,7 @@ pub mod ctx;
 pub mod iteration;
 pub mod kmdb;
 pub mod outcome;
+pub mod savecore;
 pub mod shard;
 pub mod shell;
 pub mod steps;

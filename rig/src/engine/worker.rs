@@ -165,8 +165,20 @@ impl Work<'_, '_> {
                     }
                 }
             };
+            let mut outcome = outcome;
+            let mut fresh_boot_next = !matches!(outcome, Outcome::Completed);
+            if let (Outcome::Panic { triage, .. }, Some(s)) = (&mut outcome, &session)
+                && s.guest.profile().savecore_after_panic
+            {
+                let dir = s.guest.dir().join(format!("iteration-{i}"));
+                if let Some(text) = super::savecore::collect(&s.guest.link(), &dir, boot_timeout).await {
+                    triage.push_str("\n\n");
+                    triage.push_str(&text);
+                    // The guest rebooted cleanly into savecore: it can go on.
+                    fresh_boot_next = false;
+                }
+            }
             let verdict = judge(&c.expect, &outcome);
-            let fresh_boot_next = !matches!(outcome, Outcome::Completed);
             let hit = self.plan.until_panic.as_ref().map(|wanted| match wanted {
                 Some(title) => matches!(&outcome, Outcome::Panic { title: t, .. } if t == title),
                 None => super::compare::matches(c.hunts.as_ref(), &outcome),
