@@ -1,6 +1,7 @@
 //! Guest profiles: how a guest OS says it is ready, how to reach it and what commands it
 //! understands. Guest differences are data here, not branches in the engine.
 
+pub use crate::engine::after_panic::AfterPanic;
 use crate::machine::Vendor;
 
 /// How one module is forcibly unloaded and loaded again. `{kvm_vendor}` in a command stands for
@@ -47,9 +48,8 @@ pub struct Profile {
     pub reboot_command: &'static str,
     /// A panic may stop at kmdb's prompt: answer `:c` so the dump gets written.
     pub answers_kmdb: bool,
-    /// After a panic the guest writes its own dump and reboots: wait for that and triage the
-    /// dump in the guest (savecore, mdb) instead of killing it.
-    pub savecore_after_panic: bool,
+    /// What the guest does after a panic that the rig waits for (its own dump).
+    pub after_panic: AfterPanic,
     /// Sleeps `{ms}` milliseconds in the guest's shell (`{ms}` is an arithmetic expression).
     pub sleep_ms: &'static str,
     /// Modules a test case may reload.
@@ -76,7 +76,7 @@ pub const LINUX: Profile = Profile {
     cpuinfo_command: "cat /proc/cpuinfo",
     reboot_command: "reboot -f",
     answers_kmdb: false,
-    savecore_after_panic: false,
+    after_panic: AfterPanic::Kill,
     sleep_ms: "usleep $(( ({ms}) * 1000 ))",
     modules: &[
         ModuleReload { name: "vmm", unload: "rmmod {kvm_vendor}", load: "modprobe {kvm_vendor}" },
@@ -97,6 +97,10 @@ pub const LINUX_OS7410: Profile = Profile {
     ..LINUX
 };
 
+/// The default guest built with kdump (`linux-kdump`): after a panic it boots a capture
+/// kernel, and the rig copies `/proc/vmcore` out.
+pub const LINUX_KDUMP: Profile = Profile { name: "linux-kdump", after_panic: AfterPanic::Kdump, ..LINUX };
+
 /// A SmartOS (illumos) guest, from `../shared/docs/smartos-coal.md`. vmm's module id changes
 /// with every load, so the unload looks it up with `modinfo` first.
 ///
@@ -114,7 +118,7 @@ pub const ILLUMOS: Profile = Profile {
     cpuinfo_command: "psrinfo -vp",
     reboot_command: "reboot",
     answers_kmdb: true,
-    savecore_after_panic: true,
+    after_panic: AfterPanic::Savecore,
     // ksh93's sleep takes fractions of a second; illumos has no usleep.
     sleep_ms: "ms=$(( {ms} )); sleep $((ms / 1000)).$(printf %03d $((ms % 1000)))",
     modules: &[ModuleReload {
@@ -132,7 +136,13 @@ pub fn for_image(image: &str) -> Option<&'static Profile> {
     if !crate::image::known_images().contains(&image) {
         return None;
     }
-    Some(if image.starts_with("linux-os7410") { &LINUX_OS7410 } else { &LINUX })
+    Some(if image.starts_with("linux-os7410") {
+        &LINUX_OS7410
+    } else if image == "linux-kdump" {
+        &LINUX_KDUMP
+    } else {
+        &LINUX
+    })
 }
 
 #[cfg(test)]

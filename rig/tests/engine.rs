@@ -229,3 +229,42 @@ async fn the_debug_build_reproduces_os7410_and_the_fixed_build_does_not() {
     assert_eq!((fixed.iterations, fixed.panics), (4, 0), "{fixed:#?}");
     assert_ne!(cmp.conclusions[0].status, "not_fixed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kdump_guest_hands_over_its_own_vmcore() {
+    let c = case(
+        "kdump",
+        "name: kdump\nguest: { image: linux-kdump }\nexpect: { outcome: panic }\nsteps:\n\
+         \x20 - ssh: test \"$(cat /sys/kernel/kexec_crash_loaded)\" = 1\n\
+         \x20 - ssh: echo c > /proc/sysrq-trigger\n    ignore_status: true\n",
+    );
+    common::image();
+    let run_dir = common::evidence_dir("engine-kdump");
+    let plan = Plan {
+        cases: vec![c],
+        cpus: vec![cpu::lookup("epyc").unwrap()],
+        accel: Accel::Tcg,
+        iterations: None,
+        build_dir: common::build_dir(),
+        run_dir: run_dir.clone(),
+        seed: 5,
+        compare: None,
+        until_panic: None,
+        dumps: rig::dump::DumpOptions { policy: rig::dump::DumpPolicy::None, ..Default::default() },
+        jobs: 1,
+        memory_budget_mib: None,
+        shard: None,
+        snapshots: true,
+        interrupt: None,
+    };
+    let r = campaign::run(&plan, &mut |_| {}).await;
+    let it = &r.runs[0].iterations[0];
+    let Outcome::Panic { triage, .. } = &it.outcome else { panic!("expected a panic: {it:#?}") };
+    assert!(triage.contains("kdump: ") && triage.contains("/proc/vmcore"), "{triage}");
+    let vmcore = std::path::Path::new(&it.evidence).join("iteration-1/vmcore.guest");
+    let head = std::fs::read(&vmcore).map(|b| b[..18].to_vec()).unwrap_or_default();
+    assert_eq!(&head[..4], b"\x7fELF", "{}", vmcore.display());
+    assert_eq!(u16::from_le_bytes([head[16], head[17]]), 4, "an ELF core (ET_CORE)");
+    assert!(std::fs::metadata(&vmcore).unwrap().len() > 100 << 20, "the panicked kernel's memory");
+    let _ = std::fs::remove_file(&vmcore);
+}

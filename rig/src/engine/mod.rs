@@ -1,13 +1,13 @@
 //! The race engine: runs a test case's steps on guests, iteration after iteration, turns
 //! what happens into outcomes and verdicts, and keeps the evidence.
 
+pub mod after_panic;
 pub mod campaign;
 pub mod compare;
 pub mod ctx;
 pub mod iteration;
 pub mod kmdb;
 pub mod outcome;
-pub mod savecore;
 pub mod shard;
 pub mod shell;
 pub mod steps;

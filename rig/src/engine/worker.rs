@@ -167,15 +167,24 @@ impl Work<'_, '_> {
             };
             let mut outcome = outcome;
             let mut fresh_boot_next = !matches!(outcome, Outcome::Completed);
-            if let (Outcome::Panic { triage, .. }, Some(s)) = (&mut outcome, &session)
-                && s.guest.profile().savecore_after_panic
-            {
+            if let (Outcome::Panic { triage, .. }, Some(s)) = (&mut outcome, &session) {
+                use super::after_panic::{self, AfterPanic};
                 let dir = s.guest.dir().join(format!("iteration-{i}"));
-                if let Some(text) = super::savecore::collect(&s.guest.link(), &dir, boot_timeout).await {
+                let link = s.guest.link();
+                let text = match s.guest.profile().after_panic {
+                    AfterPanic::Kill => None,
+                    AfterPanic::Kdump => after_panic::kdump(&link, &dir, boot_timeout).await,
+                    AfterPanic::Savecore => {
+                        let text = after_panic::savecore(&link, &dir, boot_timeout).await;
+                        // The guest rebooted cleanly into savecore: it can go on.
+                        fresh_boot_next = text.is_none();
+                        text
+                    }
+                };
+                if let Some(text) = text {
                     triage.push_str("\n\n");
                     triage.push_str(&text);
-                    // The guest rebooted cleanly into savecore: it can go on.
-                    fresh_boot_next = false;
+                    let _ = std::fs::write(dir.join("triage.txt"), &*triage);
                 }
             }
             let verdict = judge(&c.expect, &outcome);

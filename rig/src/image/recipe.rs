@@ -77,6 +77,11 @@ pub const OS7410_FILES: &[RecipeFile] = &[
     recipe_file!("linux", "os7410/os7410-reload-loop.sh"),
 ];
 
+/// In-guest kdump (`images/linux/kdump/`): a kexec_file_load loader, the compressed kernel and
+/// a capture initramfs in the guest, loaded by init into the `crashkernel=` reservation.
+pub const KDUMP_FILES: &[RecipeFile] =
+    &[recipe_file!("linux", "kdump/build.sh"), recipe_file!("linux", "kdump/kexec-load.c")];
+
 /// A BUG (the fixture's ASSERT) panics, as a DEBUG illumos kernel does. (`oops=panic` is
 /// the boot parameter behind the `kernel.panic_on_oops` sysctl; `panic_on_oops=1` is not one.)
 const OS7410_CMDLINE: &[&str] = &["oops=panic"];
@@ -90,6 +95,16 @@ pub const RECIPES: &[Recipe] = &[
         extra_cmdline: &[],
         kernel_headers: false,
         hooks: &[TOOLS],
+    },
+    // The default guest, dumping itself through kdump after a panic (the capture kernel boots
+    // with rig.capture=1; the rig fetches /proc/vmcore over SSH).
+    Recipe {
+        name: "linux-kdump",
+        base_files: LINUX_FILES,
+        extra_files: KDUMP_FILES,
+        extra_cmdline: &["crashkernel=160M"],
+        kernel_headers: false,
+        hooks: &[TOOLS, Hook { script: "kdump/build.sh", args: &[] }],
     },
     // OS-7410 before the fix: vmm_zsd_destroy() asserts !vz_active and a reload trips it.
     Recipe {
