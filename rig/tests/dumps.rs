@@ -191,9 +191,18 @@ async fn a_wedged_guest_gives_registers_tail_dump_and_an_nmi_panic() {
         )
         .await;
 
-    // The hang as the engine sees it: SSH stops answering within its deadline.
-    let wedged = guest.run("true", Duration::from_secs(5)).await;
-    assert!(wedged.is_err(), "the guest still answers SSH: the spinners did not wedge it");
+    // The hang as the engine sees it: SSH stops answering within its deadline (the spinners
+    // take a moment to start and to starve everything else).
+    let until = Instant::now() + Duration::from_secs(30);
+    let mut wedged = false;
+    while Instant::now() < until {
+        if guest.run("true", Duration::from_secs(3)).await.is_err() {
+            wedged = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(wedged, "the guest still answers SSH after 30 s: the spinners did not wedge it");
     let status = guest.qmp().execute(&qapi::qmp::query_status {}, T).await.unwrap();
     assert!(status.running, "QMP still says running: {status:?}");
 
