@@ -27,21 +27,9 @@ async fn run_jobs(cases: Vec<LoadedCase>, label: &str, jobs: usize) -> (RunRepor
     common::image();
     let run_dir = common::evidence_dir(label);
     let plan = Plan {
-        cases,
-        cpus: vec![cpu::lookup("epyc").unwrap()],
-        accel: Accel::Tcg,
-        iterations: None,
-        build_dir: common::build_dir(),
-        run_dir: run_dir.clone(),
         seed: 7,
-        compare: None,
-        until_panic: None,
-        dumps: Default::default(),
         jobs,
-        memory_budget_mib: None,
-        shard: None,
-        snapshots: true,
-        interrupt: None,
+        ..Plan::new(cases, vec![cpu::lookup("epyc").unwrap()], Accel::Tcg, common::build_dir(), run_dir.clone())
     };
     let report = campaign::run(&plan, &mut |_| {}).await;
     (report, run_dir)
@@ -203,21 +191,11 @@ async fn the_debug_build_reproduces_os7410_and_the_fixed_build_does_not() {
     common::image();
     let run_dir = common::evidence_dir("engine-os7410");
     let plan = Plan {
-        cases: vec![c],
-        cpus: vec![cpu::lookup("epyc").unwrap()],
-        accel: Accel::Tcg,
         iterations: Some(4),
-        build_dir: common::build_dir(),
-        run_dir: run_dir.clone(),
         seed: 11,
-        compare: None,
-        until_panic: None,
         dumps: rig::dump::DumpOptions { policy: rig::dump::DumpPolicy::None, ..Default::default() },
         jobs: 2,
-        memory_budget_mib: None,
-        shard: None,
-        snapshots: true,
-        interrupt: None,
+        ..Plan::new(vec![c], vec![cpu::lookup("epyc").unwrap()], Accel::Tcg, common::build_dir(), run_dir.clone())
     };
     let r = campaign::run(&plan, &mut |_| {}).await;
     assert_eq!(r.comparisons.len(), 1, "{r:#?}");
@@ -241,21 +219,9 @@ async fn a_kdump_guest_hands_over_its_own_vmcore() {
     common::image();
     let run_dir = common::evidence_dir("engine-kdump");
     let plan = Plan {
-        cases: vec![c],
-        cpus: vec![cpu::lookup("epyc").unwrap()],
-        accel: Accel::Tcg,
-        iterations: None,
-        build_dir: common::build_dir(),
-        run_dir: run_dir.clone(),
         seed: 5,
-        compare: None,
-        until_panic: None,
         dumps: rig::dump::DumpOptions { policy: rig::dump::DumpPolicy::None, ..Default::default() },
-        jobs: 1,
-        memory_budget_mib: None,
-        shard: None,
-        snapshots: true,
-        interrupt: None,
+        ..Plan::new(vec![c], vec![cpu::lookup("epyc").unwrap()], Accel::Tcg, common::build_dir(), run_dir.clone())
     };
     let r = campaign::run(&plan, &mut |_| {}).await;
     let it = &r.runs[0].iterations[0];

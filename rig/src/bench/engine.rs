@@ -38,21 +38,14 @@ pub async fn run(
     run_dir: &Path,
 ) -> Result<EngineBench> {
     let plan = Plan {
-        cases: vec![case],
-        cpus: vec![cpu::lookup("epyc").expect("epyc")],
-        accel,
         iterations: Some(iterations),
-        build_dir: build_dir.to_path_buf(),
-        run_dir: run_dir.to_path_buf(),
-        seed: 1,
-        compare: None,
-        until_panic: None,
-        dumps: Default::default(),
-        jobs: 1,
-        memory_budget_mib: None,
-        shard: None,
-        snapshots: true,
-        interrupt: None,
+        ..Plan::new(
+            vec![case],
+            vec![cpu::lookup("epyc").expect("epyc")],
+            accel,
+            build_dir.to_path_buf(),
+            run_dir.to_path_buf(),
+        )
     };
     let report = campaign::run(&plan, &mut |_| {}).await;
     let run = report.runs.first().context("no run")?;

@@ -39,21 +39,16 @@ fn case(text: &str) -> Result<LoadedCase> {
 
 fn plan(c: LoadedCase, accel: Accel, iterations: u32, jobs: usize, build_dir: &Path, run_dir: &Path) -> Plan {
     Plan {
-        cases: vec![c],
-        cpus: vec![cpu::lookup("epyc").expect("epyc")],
-        accel,
         iterations: Some(iterations),
-        build_dir: build_dir.to_path_buf(),
-        run_dir: run_dir.to_path_buf(),
         seed: 3,
-        compare: None,
-        until_panic: None,
-        dumps: Default::default(),
         jobs,
-        memory_budget_mib: None,
-        shard: None,
-        snapshots: true,
-        interrupt: None,
+        ..Plan::new(
+            vec![c],
+            vec![cpu::lookup("epyc").expect("epyc")],
+            accel,
+            build_dir.to_path_buf(),
+            run_dir.to_path_buf(),
+        )
     }
 }
 

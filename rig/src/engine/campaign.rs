@@ -46,6 +46,36 @@ pub struct Plan {
     pub interrupt: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
+impl Plan {
+    /// A plan with the defaults: each case's own iteration count, one guest at a time, dumps of
+    /// every panic and hang, snapshots where cases allow them, no sharding, seed 1.
+    pub fn new(
+        cases: Vec<LoadedCase>,
+        cpus: Vec<&'static CpuModel>,
+        accel: Accel,
+        build_dir: PathBuf,
+        run_dir: PathBuf,
+    ) -> Plan {
+        Plan {
+            cases,
+            cpus,
+            accel,
+            iterations: None,
+            build_dir,
+            run_dir,
+            seed: 1,
+            compare: None,
+            until_panic: None,
+            dumps: Default::default(),
+            jobs: 1,
+            memory_budget_mib: None,
+            shard: None,
+            snapshots: true,
+            interrupt: None,
+        }
+    }
+}
+
 /// Progress, for the command line's progress line.
 #[derive(Debug, Clone)]
 pub struct Progress {
