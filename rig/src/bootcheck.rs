@@ -1,17 +1,16 @@
-//! The boot check: boot a guest with a CPU model, wait for SSH, and verify from inside that
-//! the CPU is what was asked (vendor, model name, the nested-virtualization flag).
+//! The boot check's pieces: which CPU model and accelerator combinations cannot run here, the
+//! machine for a boot of the default image, and the check from inside the guest that its CPU
+//! is what was asked (vendor, model name, the nested-virtualization flag, the KVM module). The
+//! `check_cpu` step of a test case uses them.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::time::Instant;
 
-use crate::guest::{BootInfo, Guest, GuestLink, SshKeys};
+use crate::guest::GuestLink;
 use crate::identity::{self, CpuIdentity};
 use crate::image::LinuxImage;
 use crate::machine::{Accel, Boot, CpuModel, MachineSpec, Vendor};
-use crate::profile::LINUX;
 
 /// What to boot.
 #[derive(Debug, Clone)]
@@ -28,38 +27,6 @@ pub struct BootCheckOptions {
     pub vcpus: u32,
     /// Deadline from QEMU start to SSH.
     pub boot_timeout: Duration,
-}
-
-/// How a boot check ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "outcome", content = "reason")]
-pub enum Outcome {
-    /// Booted, SSH answered, the CPU is what was asked.
-    Pass,
-    /// Booted, but the guest's CPU is not what was asked.
-    Mismatch,
-    /// Not run: this combination cannot work here (e.g. Intel nesting under TCG).
-    Skipped(String),
-    /// The rig or QEMU failed (QEMU died, the guest never became ready).
-    Error(String),
-}
-
-/// The result of one boot check, written to the run's summary.
-#[derive(Debug, Clone, Serialize)]
-pub struct BootCheckResult {
-    /// The CPU model's name.
-    pub cpu: String,
-    /// How it ended.
-    #[serde(flatten)]
-    pub outcome: Outcome,
-    /// The boot's timings and nonce.
-    pub boot: Option<BootInfo>,
-    /// What the guest reported about its CPU.
-    pub identity: Option<CpuIdentity>,
-    /// The checks made.
-    pub findings: Vec<String>,
-    /// The evidence directory.
-    pub dir: String,
 }
 
 /// Why a combination cannot run here, if it cannot. Pure.
@@ -82,58 +49,6 @@ pub fn machine(image: &LinuxImage, o: &BootCheckOptions) -> MachineSpec {
     spec.memory_mib = o.memory_mib;
     spec.vcpus = o.vcpus;
     spec
-}
-
-/// Boots, checks and shuts down; never hangs past `boot_timeout` plus a few seconds.
-pub async fn run(image: &LinuxImage, o: &BootCheckOptions, dir: &Path) -> BootCheckResult {
-    let mut r = BootCheckResult {
-        cpu: o.cpu.name.to_string(),
-        outcome: Outcome::Pass,
-        boot: None,
-        identity: None,
-        findings: Vec::new(),
-        dir: dir.display().to_string(),
-    };
-    if let Some(why) = skip_reason(o.cpu, o.nested, o.accel) {
-        r.outcome = Outcome::Skipped(why);
-        return r;
-    }
-    if o.accel == Accel::Kvm
-        && o.nested
-        && let Err(why) = crate::host::nested::check(Path::new("/sys"), o.cpu.vendor)
-    {
-        r.outcome = Outcome::Error(why);
-        return r;
-    }
-    let keys = SshKeys { client_key: image.client_key.clone(), host_key: image.host_key.clone() };
-    let guest = match Guest::launch(machine(image, o), LINUX, keys, dir).await {
-        Ok(g) => g,
-        Err(e) => {
-            r.outcome = Outcome::Error(format!("{e:#}"));
-            return r;
-        }
-    };
-    let deadline = Instant::now() + o.boot_timeout;
-    match guest.wait_ready(deadline).await {
-        Ok(b) => r.boot = Some(b),
-        Err(e) => {
-            r.outcome = Outcome::Error(format!("{e} (evidence in {})", dir.display()));
-            guest.shutdown().await;
-            return r;
-        }
-    }
-    match check_cpu(&guest.link(), o.cpu, o.nested).await {
-        Ok(check) => {
-            if !check.ok {
-                r.outcome = Outcome::Mismatch;
-            }
-            r.findings = check.findings;
-            r.identity = Some(check.identity);
-        }
-        Err(e) => r.outcome = Outcome::Error(format!("{e:#}")),
-    }
-    guest.shutdown().await;
-    r
 }
 
 /// What the guest's CPU check found.

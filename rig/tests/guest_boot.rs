@@ -81,14 +81,25 @@ async fn boots_and_drives_console_ssh_and_qmp() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bootcheck_passes_for_epyc_and_skips_intel_nesting_under_tcg() {
-    let image = common::image();
-    let dir = common::evidence_dir("bootcheck");
-    let r = bootcheck::run(&image, &options("epyc"), &dir).await;
-    assert_eq!(r.outcome, bootcheck::Outcome::Pass, "{r:?}");
-    assert!(r.findings.iter().any(|f| f == "ok: flag svm present"), "{:?}", r.findings);
-    let r = bootcheck::run(&image, &options("cascadelake"), &dir).await;
-    assert!(matches!(r.outcome, bootcheck::Outcome::Skipped(ref w) if w.contains("needs KVM")), "{r:?}");
+async fn boot_smoke_passes_for_epyc_and_skips_intel_nesting_under_tcg() {
+    use rig::engine::campaign::{self, Plan};
+    common::image();
+    let case =
+        rig::case::find(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testcases"), "boot-smoke")
+            .unwrap();
+    let cpus = vec![cpu::lookup("epyc").unwrap(), cpu::lookup("cascadelake").unwrap()];
+    let plan = Plan::new(vec![case], cpus, Accel::Tcg, common::build_dir(), common::evidence_dir("boot-smoke"));
+    let r = campaign::run(&plan, &mut |_| {}).await;
+    let epyc = &r.runs[0];
+    assert_eq!(epyc.tally.pass, 1, "{epyc:#?}");
+    let check = epyc.iterations[0].steps.iter().find(|s| s.step == "check_cpu").expect("the CPU was checked");
+    assert!(check.result.contains("ok: flag svm present") && check.result.contains("ok: kvm_amd loaded"), "{check:?}");
+    let intel = &r.runs[1];
+    assert!(
+        matches!(&intel.not_run, Some(rig::engine::Outcome::Skipped { reason }) if reason.contains("needs KVM")),
+        "{intel:#?}"
+    );
+    assert_eq!(r.exit_code(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
