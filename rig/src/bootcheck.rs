@@ -29,6 +29,14 @@ pub struct BootCheckOptions {
     pub boot_timeout: Duration,
 }
 
+impl BootCheckOptions {
+    /// The rig's usual guest on `cpu`: nested virtualization asked, 512 MiB, 2 vCPUs (a race
+    /// needs real concurrency), two minutes to reach SSH.
+    pub fn new(cpu: &'static CpuModel, accel: Accel) -> Self {
+        BootCheckOptions { cpu, nested: true, accel, memory_mib: 512, vcpus: 2, boot_timeout: Duration::from_secs(120) }
+    }
+}
+
 /// Why a combination cannot run here, if it cannot. Pure.
 pub fn skip_reason(cpu: &CpuModel, nested: bool, accel: Accel) -> Option<String> {
     if accel == Accel::Tcg && cpu.kvm_only {

@@ -12,7 +12,7 @@ use rig::dump::elf::{CoreKind, inspect};
 use rig::dump::{
     DumpFormat, DumpOptions, capture_hang, capture_panic, dump_capped, flush_panic_console, hang, host_dump,
 };
-use rig::guest::{Guest, SshKeys};
+use rig::guest::Guest;
 use rig::machine::{Accel, cpu};
 use rig::profile::LINUX;
 use tokio::time::Instant;
@@ -165,15 +165,8 @@ fn rt_spinner() -> Vec<u8> {
 async fn a_wedged_guest_gives_registers_tail_dump_and_an_nmi_panic() {
     let image = common::image();
     let dir = common::evidence_dir("dumps-hang");
-    let opts = rig::bootcheck::BootCheckOptions {
-        cpu: cpu::lookup("epyc").unwrap(),
-        nested: true,
-        accel: Accel::Tcg,
-        memory_mib: 512,
-        vcpus: 2,
-        boot_timeout: Duration::from_secs(120),
-    };
-    let keys = SshKeys { client_key: image.client_key.clone(), host_key: image.host_key.clone() };
+    let opts = rig::bootcheck::BootCheckOptions::new(cpu::lookup("epyc").unwrap(), Accel::Tcg);
+    let keys = image.ssh_keys();
     let guest = Guest::launch(rig::bootcheck::machine(&image, &opts), LINUX, keys, &dir).await.unwrap();
     guest.wait_ready(Instant::now() + opts.boot_timeout).await.unwrap();
 

@@ -12,18 +12,11 @@ use rig::profile::LINUX;
 use tokio::time::Instant;
 
 fn options(model: &str) -> BootCheckOptions {
-    BootCheckOptions {
-        cpu: cpu::lookup(model).unwrap(),
-        nested: true,
-        accel: Accel::Tcg,
-        memory_mib: 512,
-        vcpus: 2,
-        boot_timeout: Duration::from_secs(120),
-    }
+    BootCheckOptions::new(cpu::lookup(model).unwrap(), Accel::Tcg)
 }
 
 fn keys(image: &rig::image::LinuxImage) -> SshKeys {
-    SshKeys { client_key: image.client_key.clone(), host_key: image.host_key.clone() }
+    image.ssh_keys()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rig::bootcheck::{self, BootCheckOptions};
 use rig::crash::{self, Os};
-use rig::guest::{Guest, SshKeys};
+use rig::guest::Guest;
 use rig::image::LinuxImage;
 use rig::machine::{Accel, cpu};
 use rig::profile::LINUX;
@@ -32,16 +32,9 @@ fn image(name: &str) -> LinuxImage {
 }
 
 async fn boot(image: &LinuxImage, evidence: &str) -> Guest {
-    let opts = BootCheckOptions {
-        cpu: cpu::lookup("epyc").unwrap(),
-        nested: true,
-        accel: Accel::Tcg,
-        memory_mib: 512,
-        vcpus: 2,
-        boot_timeout: Duration::from_secs(120),
-    };
+    let opts = BootCheckOptions::new(cpu::lookup("epyc").unwrap(), Accel::Tcg);
     let spec = bootcheck::machine(image, &opts);
-    let keys = SshKeys { client_key: image.client_key.clone(), host_key: image.host_key.clone() };
+    let keys = image.ssh_keys();
     let dir = common::evidence_dir(evidence);
     let guest = Guest::launch(spec, LINUX, keys, &dir).await.unwrap();
     guest.wait_ready(Instant::now() + Duration::from_secs(120)).await.unwrap();

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use tokio::time::Instant;
 
 use crate::bootcheck::{self, BootCheckOptions};
-use crate::guest::{Guest, SshKeys};
+use crate::guest::Guest;
 use crate::image::LinuxImage;
 use crate::machine::{Accel, ChannelFds, cpu, qemu_args};
 use crate::profile::LINUX;
@@ -32,19 +32,12 @@ pub struct BootBench {
 }
 
 fn options(accel: Accel) -> BootCheckOptions {
-    BootCheckOptions {
-        cpu: cpu::lookup("epyc").expect("epyc"),
-        nested: true,
-        accel,
-        memory_mib: 512,
-        vcpus: 2,
-        boot_timeout: Duration::from_secs(120),
-    }
+    BootCheckOptions::new(cpu::lookup("epyc").expect("epyc"), accel)
 }
 
 /// One boot through the rig: launch to a working SSH session.
 pub async fn rig_once(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<f64> {
-    let keys = SshKeys { client_key: image.client_key.clone(), host_key: image.host_key.clone() };
+    let keys = image.ssh_keys();
     let began = Instant::now();
     let g = Guest::launch(bootcheck::machine(image, &options(accel)), LINUX, keys, dir).await?;
     g.wait_ready(began + Duration::from_secs(120)).await?;

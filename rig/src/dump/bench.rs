@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::host::{DumpFormat, DumpInfo, host_dump};
 use crate::bench::stats::median;
 use crate::bootcheck::{self, BootCheckOptions};
-use crate::guest::{Guest, SshKeys};
+use crate::guest::Guest;
 use crate::image::LinuxImage;
 use crate::machine::{Accel, cpu};
 use crate::profile::LINUX;
@@ -46,15 +46,9 @@ pub struct DumpBench {
 /// Boots the default guest in `dir`, panics it with sysrq-c and waits for `GUEST_PANICKED`
 /// (pvpanic pauses it). Returns the guest and the event.
 pub async fn panicked_guest(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<(Guest, QmpEvent)> {
-    let opts = BootCheckOptions {
-        cpu: cpu::lookup("epyc").expect("epyc"),
-        nested: true,
-        accel,
-        memory_mib: MEMORY_MIB,
-        vcpus: 2,
-        boot_timeout: Duration::from_secs(120),
-    };
-    let keys = SshKeys { client_key: image.client_key.clone(), host_key: image.host_key.clone() };
+    let opts =
+        BootCheckOptions { memory_mib: MEMORY_MIB, ..BootCheckOptions::new(cpu::lookup("epyc").expect("epyc"), accel) };
+    let keys = image.ssh_keys();
     let guest = Guest::launch(bootcheck::machine(image, &opts), LINUX, keys, dir).await?;
     guest.wait_ready(Instant::now() + opts.boot_timeout).await?;
     let from = guest.qmp().event_cursor();

@@ -99,7 +99,7 @@ impl Target {
     /// on first use and pinned in the image directory.
     pub fn keys(&self) -> SshKeys {
         match self {
-            Target::Linux(i) => SshKeys { client_key: i.client_key.clone(), host_key: i.host_key.clone() },
+            Target::Linux(i) => i.ssh_keys(),
             Target::Coal(c) => SshKeys {
                 client_key: c.client_key.clone(),
                 host_key: c.host_key.clone().unwrap_or_else(|| c.dir.join("host_key.pub")),

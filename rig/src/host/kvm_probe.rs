@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::accel::KvmStatus;
 use crate::console::Pattern;
-use crate::guest::{Guest, SshKeys};
+use crate::guest::Guest;
 use crate::image::LinuxImage;
 use crate::machine::{Accel, Boot, MachineSpec, cpu};
 use crate::profile::LINUX;
@@ -34,7 +34,7 @@ pub async fn probe(image: &LinuxImage, dir: &Path, timeout: Duration) -> KvmStat
     spec.nics.clear();
     // qemu64 is the most portable model; the probe asks whether KVM runs a guest at all.
     spec.extra_args = vec!["-cpu".into(), "qemu64".into()];
-    let keys = SshKeys { client_key: image.client_key.clone(), host_key: image.host_key.clone() };
+    let keys = image.ssh_keys();
     let began = Instant::now();
     let guest = match Guest::launch(spec, LINUX, keys, dir).await {
         Ok(g) => g,

@@ -47,6 +47,11 @@ pub struct LinuxImage {
 }
 
 impl LinuxImage {
+    /// How the rig logs in to a guest booted from this image.
+    pub fn ssh_keys(&self) -> crate::guest::SshKeys {
+        crate::guest::SshKeys { client_key: self.client_key.clone(), host_key: self.host_key.clone() }
+    }
+
     fn new(dir: PathBuf, m: &Manifest) -> LinuxImage {
         LinuxImage {
             name: m.name.clone(),
