@@ -3,7 +3,7 @@
 //! Inputs come from a seeded xorshift generator, so every failure reproduces.
 
 use rig::crash::corpus::load_dir;
-use rig::crash::{CrashReader, CrashReport, Event, MAX_LINE, MAX_REPORT_BYTES, Os, read_all};
+use rig::crash::{CrashReader, CrashReport, MAX_LINE, MAX_REPORT_BYTES, Os, read_all};
 use std::time::{Duration, Instant};
 
 /// Far above what any of these inputs needs: only a hang (or a quadratic blow-up) trips it.
@@ -37,13 +37,7 @@ fn feed_chunked(os: Os, text: &[u8], rng: &mut Rng, max_chunk: usize) -> Vec<Cra
         rest = &rest[n..];
     }
     events.extend(reader.flush());
-    events
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::CrashComplete(r) => Some(r),
-            Event::CrashStarted { .. } => None,
-        })
-        .collect()
+    rig::crash::completed(events)
 }
 
 fn bounded(reports: &[CrashReport]) {

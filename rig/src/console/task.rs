@@ -160,13 +160,18 @@ impl Console {
         let r = self.lines.wait_for(from, deadline, |l| pattern.find(&l.text).map(|c| (l.clone(), c))).await;
         match r {
             Ok((cursor, (line, capture))) => Ok(ConsoleMatch { cursor, line, capture }),
-            Err(end) => Err(ConsoleWaitError {
-                console: self.name.clone(),
-                pattern: pattern.to_string(),
-                waited: began.elapsed(),
-                closed: end == WaitEnd::Closed,
-                tail: self.tail(20),
-            }),
+            Err(end) => Err(self.wait_error(pattern, began, end == WaitEnd::Closed)),
+        }
+    }
+
+    /// What a wait that found nothing reports: the pattern, how long, and the last lines.
+    fn wait_error(&self, pattern: &Pattern, began: Instant, closed: bool) -> ConsoleWaitError {
+        ConsoleWaitError {
+            console: self.name.clone(),
+            pattern: pattern.to_string(),
+            waited: began.elapsed(),
+            closed,
+            tail: self.tail(20),
         }
     }
 
@@ -197,13 +202,7 @@ impl Console {
             }
             let closed = self.is_closed();
             if closed || tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return Err(ConsoleWaitError {
-                    console: self.name.clone(),
-                    pattern: pattern.to_string(),
-                    waited: began.elapsed(),
-                    closed,
-                    tail: self.tail(20),
-                });
+                return Err(self.wait_error(pattern, began, closed));
             }
         }
     }

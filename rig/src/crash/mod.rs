@@ -24,4 +24,4 @@ pub use detect::detect_os;
 pub use lines::MAX_LINE;
 pub use report::{CrashKind, CrashReport, Frame, Os};
 pub use signature::{CrashMatcher, Signature};
-pub use stream::{CrashReader, Event, MAX_REPORT_BYTES, MAX_REPORT_LINES, read_all};
+pub use stream::{CrashReader, Event, MAX_REPORT_BYTES, MAX_REPORT_LINES, completed, read_all};

@@ -189,6 +189,11 @@ pub fn read_all(os: Os, text: &[u8]) -> Vec<CrashReport> {
     let mut reader = CrashReader::new(os);
     let mut events = reader.feed(text);
     events.extend(reader.flush());
+    completed(events)
+}
+
+/// The completed reports among `events`, in order.
+pub fn completed(events: Vec<Event>) -> Vec<CrashReport> {
     events
         .into_iter()
         .filter_map(|e| match e {

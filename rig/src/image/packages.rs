@@ -81,7 +81,12 @@ pub fn resolve(packages_file: &str) -> Result<Vec<Package>> {
         kernel_dependency(depends).with_context(|| format!("{meta} depends on no linux-image package: {depends:?}"))?;
     names.insert(0, kernel.clone());
 
-    let stanzas = apt_show(&names)?;
+    packages(&names, Some(&kernel), false)
+}
+
+/// The exact versions of `names` from `apt-cache show`; `kernel` names the kernel package.
+fn packages(names: &[String], kernel: Option<&str>, build_only: bool) -> Result<Vec<Package>> {
+    let stanzas = apt_show(names)?;
     names
         .iter()
         .zip(stanzas)
@@ -92,8 +97,8 @@ pub fn resolve(packages_file: &str) -> Result<Vec<Package>> {
                 version: field("Version")?,
                 architecture: field("Architecture")?,
                 sha256: field("SHA256")?,
-                kernel: *name == kernel,
-                build_only: false,
+                kernel: kernel == Some(name.as_str()),
+                build_only,
             })
         })
         .collect()
@@ -107,22 +112,7 @@ pub fn resolve_headers(kernel_release: &str) -> Result<(Vec<Package>, Option<Str
     let stanza = apt_show(std::slice::from_ref(&top))?.remove(0);
     let (mut names, compiler) = headers_dependencies(stanza.get("Depends").map(String::as_str).unwrap_or(""));
     names.insert(0, top);
-    let stanzas = apt_show(&names)?;
-    let pkgs = names
-        .iter()
-        .zip(stanzas)
-        .map(|(name, s)| {
-            let field = |f: &str| s.get(f).cloned().with_context(|| format!("apt-cache show {name}: no {f} field"));
-            Ok(Package {
-                name: name.clone(),
-                version: field("Version")?,
-                architecture: field("Architecture")?,
-                sha256: field("SHA256")?,
-                kernel: false,
-                build_only: true,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let pkgs = packages(&names, None, true)?;
     Ok((pkgs, compiler))
 }
 
