@@ -142,7 +142,7 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
     }
     let planned: Vec<u32> = units.iter().map(|(lc, _, _)| plan.iterations.unwrap_or(lc.case.iterations)).collect();
     let assigned = super::shard::assign(&planned, plan.shard);
-    let shared = Shared { report: Mutex::new(report), progress: Mutex::new(progress) };
+    let shared = Shared { report: Mutex::new(report), progress: Mutex::new(progress), images: Default::default() };
     shared.write(plan);
     let interrupted = async {
         match &plan.interrupt {
@@ -211,9 +211,25 @@ pub struct Shared<'p> {
     pub report: Mutex<RunReport>,
     /// Called after every iteration.
     pub progress: Mutex<&'p mut (dyn FnMut(&Progress) + Send)>,
+    /// Images already found or built in this run (finding one asks apt about every package).
+    pub images: tokio::sync::Mutex<std::collections::HashMap<String, super::target::Target>>,
 }
 
 impl Shared<'_> {
+    /// The image `name`, found or built once per run.
+    pub async fn target(&self, build_dir: &std::path::Path, name: &str) -> anyhow::Result<super::target::Target> {
+        let mut images = self.images.lock().await;
+        if let Some(t) = images.get(name) {
+            return Ok(t.clone());
+        }
+        let t = super::target::Target::load(build_dir, name).await?;
+        // A coal image's manifest changes during a run (its setup snapshot): read it each time.
+        if matches!(t, super::target::Target::Linux(_)) {
+            images.insert(name.to_string(), t.clone());
+        }
+        Ok(t)
+    }
+
     /// Rewrites report.json and junit.xml.
     pub fn write(&self, plan: &Plan) {
         let r = self.report.lock().unwrap();

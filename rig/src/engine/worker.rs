@@ -72,7 +72,7 @@ pub async fn run_case(
             ),
         });
     }
-    let image = match Target::load(&plan.build_dir, &c.guest.image).await {
+    let image = match shared.target(&plan.build_dir, &c.guest.image).await {
         Ok(i) => i,
         Err(e) => return not_run(Outcome::Infra { reason: format!("{e:#}") }),
     };
