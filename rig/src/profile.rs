@@ -14,6 +14,9 @@ pub struct ModuleReload {
     pub unload: &'static str,
     /// Loads it.
     pub load: &'static str,
+    /// Lets it unload even once it is in use (run once per boot when a case asks to free
+    /// the module; empty when the guest needs nothing).
+    pub free: &'static str,
 }
 
 impl ModuleReload {
@@ -54,6 +57,15 @@ pub struct Profile {
     pub sleep_ms: &'static str,
     /// Modules a test case may reload.
     pub modules: &'static [ModuleReload],
+    /// Makes module loads and unloads show on the console (a case's `modules.debug`; empty
+    /// when the guest has no such switch).
+    pub module_debug: &'static str,
+    /// Prints the CPU features the guest sees, as words (checked against the case's
+    /// `nested`/`hide_virt` once per boot).
+    pub virt_flags_command: &'static str,
+    /// A console regex for the guest refusing hardware virtualization (its first group is
+    /// quoted in the verdict).
+    pub virt_refusal: &'static str,
 }
 
 impl Profile {
@@ -78,11 +90,14 @@ pub const LINUX: Profile = Profile {
     answers_kmdb: false,
     after_panic: AfterPanic::Kill,
     sleep_ms: "usleep $(( ({ms}) * 1000 ))",
+    module_debug: "",
+    virt_flags_command: "grep -m1 '^flags' /proc/cpuinfo",
+    virt_refusal: r"(kvm(?:_amd|_intel)?: .*(?:not supported|no hardware support|disabled by bios).*)",
     modules: &[
-        ModuleReload { name: "vmm", unload: "rmmod {kvm_vendor}", load: "modprobe {kvm_vendor}" },
-        ModuleReload { name: "kvm_amd", unload: "rmmod kvm_amd", load: "modprobe kvm_amd" },
-        ModuleReload { name: "kvm_intel", unload: "rmmod kvm_intel", load: "modprobe kvm_intel" },
-        ModuleReload { name: "kvm", unload: "rmmod {kvm_vendor} kvm", load: "modprobe {kvm_vendor}" },
+        ModuleReload { name: "vmm", unload: "rmmod {kvm_vendor}", load: "modprobe {kvm_vendor}", free: "" },
+        ModuleReload { name: "kvm_amd", unload: "rmmod kvm_amd", load: "modprobe kvm_amd", free: "" },
+        ModuleReload { name: "kvm_intel", unload: "rmmod kvm_intel", load: "modprobe kvm_intel", free: "" },
+        ModuleReload { name: "kvm", unload: "rmmod {kvm_vendor} kvm", load: "modprobe {kvm_vendor}", free: "" },
     ],
 };
 
@@ -90,9 +105,9 @@ pub const LINUX: Profile = Profile {
 pub const LINUX_OS7410: Profile = Profile {
     name: "linux-os7410",
     modules: &[
-        ModuleReload { name: "vmm", unload: "rmmod vmm", load: "modprobe vmm" },
-        ModuleReload { name: "kvm_amd", unload: "rmmod kvm_amd", load: "modprobe kvm_amd" },
-        ModuleReload { name: "kvm_intel", unload: "rmmod kvm_intel", load: "modprobe kvm_intel" },
+        ModuleReload { name: "vmm", unload: "rmmod vmm", load: "modprobe vmm", free: "" },
+        ModuleReload { name: "kvm_amd", unload: "rmmod kvm_amd", load: "modprobe kvm_amd", free: "" },
+        ModuleReload { name: "kvm_intel", unload: "rmmod kvm_intel", load: "modprobe kvm_intel", free: "" },
     ],
     ..LINUX
 };
@@ -121,10 +136,16 @@ pub const ILLUMOS: Profile = Profile {
     after_panic: AfterPanic::Savecore,
     // ksh93's sleep takes fractions of a second; illumos has no usleep.
     sleep_ms: "ms=$(( {ms} )); sleep $((ms / 1000)).$(printf %03d $((ms % 1000)))",
+    // moddebug 0x80000000 prints a console line at every module load and unload.
+    module_debug: "echo 'moddebug/W 80000000' | mdb -kw",
+    virt_flags_command: "isainfo -v",
+    virt_refusal: r"(hma_(?:svm|vmx)_init: .*)",
     modules: &[ModuleReload {
         name: "vmm",
         unload: "modunload -i $(modinfo | awk '$6 == \"vmm\" {print $1}')",
         load: "modload /kernel/drv/amd64/vmm",
+        // An attached vmm's sdev plugin refuses to unregister (`Device busy`) unless this is 1.
+        free: "echo 'sdev_plugin_unregister_allowed/W 1' | mdb -kw",
     }],
 };
 

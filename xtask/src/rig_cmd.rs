@@ -275,6 +275,10 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
 }
 
 fn show(p: &Progress, tty: bool) {
+    if let Some(stage) = &p.stage {
+        let line = format!("{} on {}: {stage} ({:.0}s)", p.case, p.cpu, p.elapsed);
+        return if tty { eprint!("\r\x1b[2K{line}") } else { eprintln!("{line}") };
+    }
     let eta = if p.done > 0 { p.elapsed / f64::from(p.done) * f64::from(p.of - p.done) } else { 0.0 };
     let line = format!(
         "{} on {}: iteration {}/{} ({}), {:.0}s elapsed, ETA {:.0}s, panics {}",

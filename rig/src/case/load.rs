@@ -122,6 +122,9 @@ fn validate(c: &Case) -> Result<(), (String, String)> {
             return err(key, format!("deadlines.{key}: must be at least 1"));
         }
     }
+    if c.guest.nested && c.guest.hide_virt {
+        return err("hide_virt:", "guest: nested and hide_virt contradict each other; choose one".into());
+    }
     if c.guest.vcpus == 0 {
         return err("vcpus:", "guest.vcpus: must be at least 1".into());
     }
@@ -141,6 +144,14 @@ fn validate(c: &Case) -> Result<(), (String, String)> {
             ),
         );
     };
+    for m in &c.modules.free {
+        if profile.module(m).is_none() {
+            return err("free:", format!("modules.free: the {} guest has no module '{m}' to free", profile.name));
+        }
+    }
+    if c.modules.debug && profile.module_debug.is_empty() {
+        return err("debug:", format!("modules.debug: the {} guest has no module debugging switch", profile.name));
+    }
     let e = &c.expect;
     if e.outcome == ExpectOutcome::NoPanic && (e.title.is_some() || e.message.is_some() || e.function.is_some()) {
         return err(

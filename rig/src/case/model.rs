@@ -42,6 +42,9 @@ pub struct Case {
     /// restore it before each iteration instead of rebooting (`--no-snapshot` overrides).
     #[serde(default)]
     pub snapshot: bool,
+    /// Module switches applied once per boot, before `setup` (the guest profile knows how).
+    #[serde(default)]
+    pub modules: ModuleOptions,
     /// Steps run once per boot of the guest, before the iterations that use that boot.
     #[serde(default)]
     pub setup: Steps,
@@ -63,9 +66,13 @@ pub struct GuestReq {
     /// Which CPU vendor the case needs.
     #[serde(default)]
     pub vendor: VendorReq,
-    /// Expose SVM/VMX to the guest.
+    /// Expose SVM/VMX to the guest (with nested paging where the vendor has it).
     #[serde(default)]
     pub nested: bool,
+    /// Hide SVM/VMX from the guest, even where the CPU model has it (QEMU's `EPYC` does): a
+    /// guest hypervisor module then never attaches and stays free to unload (illumos vmm).
+    #[serde(default)]
+    pub hide_virt: bool,
     /// Guest memory in MiB.
     #[serde(default = "default_memory")]
     pub memory_mib: u32,
@@ -83,6 +90,7 @@ impl Default for GuestReq {
             image: default_image(),
             vendor: VendorReq::Any,
             nested: false,
+            hide_virt: false,
             memory_mib: default_memory(),
             vcpus: default_vcpus(),
             kernel_args: Vec::new(),
@@ -98,6 +106,19 @@ fn default_memory() -> u32 {
 }
 fn default_vcpus() -> u32 {
     2
+}
+
+/// Module switches a case asks for; the guest profile supplies the commands.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleOptions {
+    /// Modules to let unload even once in use (illumos vmm: `sdev_plugin_unregister_allowed`).
+    #[serde(default)]
+    pub free: Vec<String>,
+    /// Show every module load and unload on the console (illumos: `moddebug`), so reloads
+    /// line up against the rest of the console log.
+    #[serde(default)]
+    pub debug: bool,
 }
 
 /// A CPU-vendor requirement.

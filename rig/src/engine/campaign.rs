@@ -93,6 +93,9 @@ pub struct Progress {
     pub elapsed: f64,
     /// The last iteration's outcome word.
     pub last: String,
+    /// What a guest is doing before the iterations can start (coal's first-boot setup), shown
+    /// instead of the iteration counts while there is one.
+    pub stage: Option<String>,
 }
 
 /// Why a case cannot run on a CPU model here, if it cannot. Pure.

@@ -8,6 +8,7 @@ pub mod ctx;
 pub mod iteration;
 pub mod kmdb;
 pub mod outcome;
+pub mod preflight;
 pub mod shard;
 pub mod shell;
 pub mod steps;

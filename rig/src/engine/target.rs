@@ -68,6 +68,7 @@ impl Target {
             }
         };
         spec.nested = c.guest.nested;
+        spec.hide_virt = c.guest.hide_virt;
         Ok(spec)
     }
 

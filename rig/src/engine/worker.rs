@@ -127,6 +127,22 @@ struct Work<'a, 's> {
 }
 
 impl Work<'_, '_> {
+    /// Shows what a booting guest is doing on the progress line.
+    fn stage(&self, stage: String) {
+        let done = self.shared.report.lock().unwrap().runs[self.idx].iterations.len() as u32;
+        let p = Progress {
+            case: self.c.name.clone(),
+            cpu: self.cpu.name.into(),
+            done,
+            of: self.total,
+            panics: 0,
+            elapsed: self.began.elapsed().as_secs_f64(),
+            last: String::new(),
+            stage: Some(stage),
+        };
+        (self.shared.progress.lock().unwrap())(&p);
+    }
+
     /// Worker `k`: takes iterations off the queue on its own guest, booting a fresh one after a
     /// panic, a hang or a failure.
     async fn worker(&self, k: usize) {
@@ -155,7 +171,7 @@ impl Work<'_, '_> {
                     let name =
                         if self.plan.jobs > 1 { format!("guest-{k}-boot-{boots}") } else { format!("boot-{boots}") };
                     let gdir = self.dir.join(name);
-                    match boot(self.plan, self.image, c, cpu, &gdir, boot_timeout).await {
+                    match boot(self.plan, self.image, c, cpu, &gdir, boot_timeout, &|stage| self.stage(stage)).await {
                         Ok(s) => {
                             let r = ran(self.plan, &s, c, cpu, boot_timeout, deadline(), seed, i).await;
                             session = Some(s);
@@ -166,7 +182,7 @@ impl Work<'_, '_> {
                 }
             };
             let mut outcome = outcome;
-            let mut fresh_boot_next = !matches!(outcome, Outcome::Completed);
+            let fresh_boot_next = !matches!(outcome, Outcome::Completed);
             if let (Outcome::Panic { triage, .. }, Some(s)) = (&mut outcome, &session) {
                 use super::after_panic::{self, AfterPanic};
                 let dir = s.guest.dir().join(format!("iteration-{i}"));
@@ -174,12 +190,9 @@ impl Work<'_, '_> {
                 let text = match s.guest.profile().after_panic {
                     AfterPanic::Kill => None,
                     AfterPanic::Kdump => after_panic::kdump(&link, &dir, boot_timeout).await,
-                    AfterPanic::Savecore => {
-                        let text = after_panic::savecore(&link, &dir, boot_timeout).await;
-                        // The guest rebooted cleanly into savecore: it can go on.
-                        fresh_boot_next = text.is_none();
-                        text
-                    }
+                    // The guest rebooted into savecore, but without the case's module switches and
+                    // setup: the next iteration boots afresh (from the setup snapshot, on coal).
+                    AfterPanic::Savecore => after_panic::savecore(&link, &dir, boot_timeout).await,
                 };
                 if let Some(text) = text {
                     triage.push_str("\n\n");
@@ -209,6 +222,7 @@ impl Work<'_, '_> {
                     panics: run.tally.panics,
                     elapsed: self.began.elapsed().as_secs_f64(),
                     last: run.iterations.last().map(|x| x.outcome.word().to_string()).unwrap_or_default(),
+                    stage: None,
                 }
             };
             (self.shared.progress.lock().unwrap())(&p);
@@ -289,6 +303,7 @@ async fn boot(
     cpu: &'static CpuModel,
     dir: &std::path::Path,
     boot_timeout: Duration,
+    stage: &(dyn Fn(String) + Sync),
 ) -> Result<Session, Outcome> {
     let mut spec = image.machine(c, cpu, plan.accel).map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?;
     let profile = image.profile(&c.guest.image);
@@ -303,6 +318,12 @@ async fn boot(
     let kmdb = guest.profile().answers_kmdb.then(|| AbortOnDrop(super::kmdb::spawn_continue(guest.console().clone())));
     let ready = if image.starts_from_snapshot() {
         guest.link().wait_ssh_ready(Instant::now() + boot_timeout).await
+    } else if image.wants_setup_snapshot() {
+        // coal's first boot runs setup for 10-20 minutes: show its stages meanwhile.
+        tokio::select! {
+            r = guest.wait_ready(Instant::now() + boot_timeout) => r,
+            _ = follow_setup(guest.console(), stage) => unreachable!("follow_setup never returns"),
+        }
     } else {
         guest.wait_ready(Instant::now() + boot_timeout).await
     };
@@ -324,6 +345,10 @@ async fn boot(
             Err(e) => tracing::warn!("could not save the set-up headnode: {e:#}"),
         }
     }
+    if let Err(reason) = super::preflight::run(&guest.link(), c, cpu, &guest.console().lines_since(0), dir).await {
+        guest.kill().await;
+        return Err(Outcome::Infra { reason });
+    }
     if !c.setup.is_empty() {
         let ctx = super::ctx::Ctx::new(guest.link(), cpu, c.guest.nested, boot_timeout, plan.seed);
         if let Err(e) = run_block(&ctx, &c.setup).await {
@@ -342,6 +367,26 @@ async fn boot(
         return Err(Outcome::Infra { reason: format!("saving the snapshot: {e:#}") });
     }
     Ok(Session { guest, watcher, _kmdb: kmdb, snapshot, pristine: std::cell::Cell::new(true) })
+}
+
+/// Feeds the console's lines to coal's setup parser and reports each new progress line.
+async fn follow_setup(console: &crate::console::Console, stage: &(dyn Fn(String) + Sync)) {
+    let mut progress = crate::coal::setup::SetupProgress::default();
+    let (mut from, mut shown) = (0, String::new());
+    loop {
+        let lines = console.lines_since(from);
+        from += lines.len() as u64;
+        for l in &lines {
+            progress.feed(&l.text);
+        }
+        let line = progress.line();
+        if line != shown {
+            tracing::info!("{line}");
+            stage(line.clone());
+            shown = line;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Aborts a helper task when its session ends.

@@ -24,7 +24,7 @@ pub fn qemu_args(spec: &MachineSpec, fds: &ChannelFds) -> Vec<String> {
     push(&["-nodefaults", "-no-user-config", "-display", "none"]);
     push(&["-M", "pc", "-accel", spec.accel.as_str()]);
     // TCG drops the flags it cannot emulate with a warning; never add `enforce`.
-    push(&["-cpu", &spec.cpu.qemu_arg(spec.nested)]);
+    push(&["-cpu", &spec.cpu.qemu_arg(spec.nested, spec.hide_virt)]);
     push(&["-m", &spec.memory_mib.to_string(), "-smp", &spec.vcpus.to_string()]);
 
     match &spec.boot {

@@ -178,10 +178,22 @@ pub fn parse_list(list: &str) -> Result<Vec<&'static CpuModel>, UnknownCpu> {
 }
 
 impl CpuModel {
-    /// The `-cpu` argument: the model plus the nested flags when `nested` is asked.
-    pub fn qemu_arg(&self, nested: bool) -> String {
+    /// The `-cpu` argument: the model plus the nested flags when `nested` is asked, or minus
+    /// the virtualization extension when `hide` is (some models, e.g. `EPYC`, carry SVM by
+    /// default; a guest that sees none cannot attach its hypervisor module, which keeps that
+    /// module free to unload).
+    pub fn qemu_arg(&self, nested: bool, hide: bool) -> String {
         let mut arg = self.qemu_model.to_string();
-        if nested {
+        if hide {
+            let flags = match self.vendor.virt_flag() {
+                Some(f) => vec![f],
+                None => vec!["svm", "vmx"],
+            };
+            for f in flags {
+                arg.push_str(",-");
+                arg.push_str(f);
+            }
+        } else if nested {
             for f in self.nested_flags {
                 arg.push_str(",+");
                 arg.push_str(f);
@@ -222,9 +234,12 @@ mod tests {
     #[test]
     fn nested_flags_are_appended() {
         let epyc = lookup("epyc").unwrap();
-        assert_eq!(epyc.qemu_arg(true), "EPYC,+svm,+npt,+nrip-save");
-        assert_eq!(epyc.qemu_arg(false), "EPYC");
-        assert_eq!(lookup("icelake").unwrap().qemu_arg(true), "Icelake-Server,+vmx");
+        assert_eq!(epyc.qemu_arg(true, false), "EPYC,+svm,+npt,+nrip-save");
+        assert_eq!(epyc.qemu_arg(false, false), "EPYC");
+        assert_eq!(epyc.qemu_arg(false, true), "EPYC,-svm");
+        assert_eq!(lookup("icelake").unwrap().qemu_arg(true, false), "Icelake-Server,+vmx");
+        assert_eq!(lookup("icelake").unwrap().qemu_arg(false, true), "Icelake-Server,-vmx");
+        assert_eq!(lookup("host").unwrap().qemu_arg(false, true), "host,-svm,-vmx");
     }
 
     #[test]

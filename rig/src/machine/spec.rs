@@ -89,6 +89,8 @@ pub struct MachineSpec {
     pub cpu: &'static CpuModel,
     /// Expose the virtualization extension to the guest.
     pub nested: bool,
+    /// Hide the virtualization extension from the guest, even where the model has it.
+    pub hide_virt: bool,
     /// The accelerator.
     pub accel: Accel,
     /// Guest memory in MiB.
@@ -123,6 +125,7 @@ impl MachineSpec {
         MachineSpec {
             cpu,
             nested: true,
+            hide_virt: false,
             accel,
             memory_mib: 512,
             vcpus: 2,
