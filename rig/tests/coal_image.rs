@@ -251,19 +251,28 @@ async fn the_engine_targets_coal_and_starts_from_the_setup_snapshot_once_saved()
     assert!(matches!(t, Target::Coal(_)) && !t.parallel_ok());
     assert_eq!(t.os(), rig::crash::Os::Illumos);
     assert_eq!(t.profile("coal").console_port, 1);
-    assert!(t.wants_setup_snapshot() && !t.starts_from_snapshot());
+    let setup = t.setup_snapshot(&case, epyc, Accel::Kvm).unwrap();
+    assert_eq!(setup.tag, "rig-setup-epyc-hidden-8192m-4cpu-kvm");
+    assert!(!setup.saved);
     let spec = t.machine(&case, epyc, Accel::Kvm).unwrap();
-    assert!(!spec.nested, "the case hides SVM so vmm stays free to reload");
+    assert!(spec.hide_virt && !spec.nested, "the case hides SVM so vmm stays free to reload");
     assert!(!spec.extra_args.iter().any(|a| a == "-loadvm"));
     // coal's host key is made at its first boot: trusted on first use, pinned in the image.
     let keys = t.keys();
     assert!(keys.host_key.starts_with(&build) && !keys.host_key.exists());
 
-    t.record_setup_snapshot("rig-setup").unwrap();
+    t.record_setup_snapshot(&setup.tag).unwrap();
     let t = Target::load(&build, "coal").await.unwrap();
-    assert!(t.starts_from_snapshot() && !t.wants_setup_snapshot());
+    assert!(t.setup_snapshot(&case, epyc, Accel::Kvm).unwrap().saved);
     let spec = t.machine(&case, epyc, Accel::Kvm).unwrap();
-    assert!(spec.extra_args.windows(2).any(|w| w[0] == "-loadvm" && w[1] == "rig-setup"), "{:?}", spec.extra_args);
+    assert!(spec.extra_args.windows(2).any(|w| w[0] == "-loadvm" && w[1] == setup.tag), "{:?}", spec.extra_args);
+    // Another machine shape (SVM shown, other accelerator) cannot resume that state.
+    let mut nested = case.clone();
+    nested.guest.hide_virt = false;
+    nested.guest.nested = true;
+    assert!(!t.setup_snapshot(&nested, epyc, Accel::Kvm).unwrap().saved);
+    assert!(!t.setup_snapshot(&case, epyc, Accel::Tcg).unwrap().saved);
+    assert!(!t.machine(&nested, epyc, Accel::Kvm).unwrap().extra_args.iter().any(|a| a == "-loadvm"));
 
     let mut small = case.clone();
     small.guest.memory_mib = 2048;

@@ -82,8 +82,10 @@ pub struct Manifest {
     pub root_password: String,
     /// The pinned host key file, once the first boot has read it.
     pub host_key: Option<PathBuf>,
-    /// The snapshot of a set-up headnode in `usb.qcow2`/`zpool.qcow2`, once saved.
-    pub setup_snapshot: Option<String>,
+    /// Snapshots of the set-up headnode in `usb.qcow2`/`zpool.qcow2`, one per machine shape
+    /// they were saved from (see `setup::setup_tag`).
+    #[serde(default)]
+    pub setup_snapshots: Vec<String>,
 }
 
 /// A prepared coal headnode.
@@ -275,7 +277,7 @@ fn fill(opts: &PrepareOptions, dir: &Path) -> Result<()> {
         external_mac: EXTERNAL_MAC.into(),
         root_password: opts.password.clone(),
         host_key: None,
-        setup_snapshot: None,
+        setup_snapshots: Vec::new(),
     };
     write_manifest(dir, &manifest)?;
     let img = CoalImage::load(dir)?;

@@ -136,8 +136,12 @@ impl SetupProgress {
     }
 }
 
-/// The snapshot tag of a set-up headnode.
-pub const SETUP_SNAPSHOT: &str = "rig-setup";
+/// The snapshot tag of a set-up headnode saved from this machine shape. `loadvm` needs the same
+/// memory size and vCPU count, and the guest kernel keeps the CPU features it saw at boot, so a
+/// headnode saved with SVM hidden must not serve a case that needs it: the tag names them all.
+pub fn setup_tag(cpu: &str, virt: &str, memory_mib: u32, vcpus: u32, accel: &str) -> String {
+    format!("rig-setup-{cpu}-{virt}-{memory_mib}m-{vcpus}cpu-{accel}")
+}
 
 /// How the set-up headnode is saved and resumed: a qcow2 internal snapshot of RAM, devices and
 /// both disks (`savevm`), chosen over an overlay chain because one command captures a running,
@@ -212,8 +216,10 @@ mod tests {
 
     #[test]
     fn snapshot_commands() {
-        assert_eq!(save_plan(SETUP_SNAPSHOT).hmp, ["savevm rig-setup", "info snapshots"]);
-        assert_eq!(restore_plan(SETUP_SNAPSHOT).hmp, ["info snapshots", "loadvm rig-setup"]);
+        let tag = setup_tag("epyc", "hidden", 8192, 4, "kvm");
+        assert_eq!(tag, "rig-setup-epyc-hidden-8192m-4cpu-kvm");
+        assert_eq!(save_plan(&tag).hmp, [format!("savevm {tag}"), "info snapshots".into()]);
+        assert_eq!(restore_plan(&tag).hmp, ["info snapshots".into(), format!("loadvm {tag}")]);
         let info = "List of snapshots present on all disks:\nID        TAG               VM SIZE                DATE     VM CLOCK     ICOUNT\n\
                     --        rig-setup         1.21 GiB 2026-11-27 13:00:00 00:20:10.123           \n";
         assert!(snapshot_listed(info, "rig-setup"));

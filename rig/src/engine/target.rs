@@ -13,6 +13,26 @@ use crate::image::LinuxImage;
 use crate::machine::{Accel, Boot, CpuModel, MachineSpec};
 use crate::profile::{self, Profile};
 
+/// A set-up guest state, by the shape of the machine it was saved from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupSnapshot {
+    /// The `savevm` tag.
+    pub tag: String,
+    /// Already saved: the machine starts from it (`-loadvm`), so there is no boot to watch.
+    pub saved: bool,
+}
+
+fn setup_tag(c: &Case, cpu: &CpuModel, accel: Accel) -> String {
+    let virt = if c.guest.hide_virt {
+        "hidden"
+    } else if c.guest.nested {
+        "nested"
+    } else {
+        "plain"
+    };
+    crate::coal::setup::setup_tag(cpu.name, virt, c.guest.memory_mib, c.guest.vcpus, accel.as_str())
+}
+
 /// A bootable guest image.
 #[derive(Debug, Clone)]
 pub enum Target {
@@ -60,9 +80,10 @@ impl Target {
                     bail!("a coal headnode needs at least {min} MiB; the case asks for {}", c.guest.memory_mib);
                 }
                 let mut spec = coal.machine(cpu, accel, c.guest.memory_mib, c.guest.vcpus);
-                // A set-up headnode was saved: start from it instead of 10-20 minutes of setup.
-                if let Some(tag) = &coal.manifest.setup_snapshot {
-                    spec.extra_args.extend(["-loadvm".to_string(), tag.clone()]);
+                // A set-up headnode of this shape was saved: start from it, not 10-20 minutes of setup.
+                let tag = setup_tag(c, cpu, accel);
+                if coal.manifest.setup_snapshots.contains(&tag) {
+                    spec.extra_args.extend(["-loadvm".to_string(), tag]);
                 }
                 spec
             }
@@ -72,21 +93,24 @@ impl Target {
         Ok(spec)
     }
 
-    /// The machine starts from a saved state (no boot to watch: readiness is SSH alone).
-    pub fn starts_from_snapshot(&self) -> bool {
-        matches!(self, Target::Coal(c) if c.manifest.setup_snapshot.is_some())
+    /// The set-up state a machine for `c` on `cpu` starts from or should be saved as: coal's
+    /// setup takes 10-20 minutes, so it is done once per machine shape. `None` for Linux.
+    pub fn setup_snapshot(&self, c: &Case, cpu: &CpuModel, accel: Accel) -> Option<SetupSnapshot> {
+        let Target::Coal(coal) = self else { return None };
+        let tag = setup_tag(c, cpu, accel);
+        let saved = coal.manifest.setup_snapshots.contains(&tag);
+        Some(SetupSnapshot { tag, saved })
     }
 
-    /// A fresh boot of this image should be saved once set up (coal: setup takes 10-20 min).
-    pub fn wants_setup_snapshot(&self) -> bool {
-        matches!(self, Target::Coal(c) if c.manifest.setup_snapshot.is_none())
-    }
-
-    /// Records the saved set-up state, so later runs start from it.
+    /// Records a saved set-up state, so later runs start from it.
     pub fn record_setup_snapshot(&self, tag: &str) -> Result<()> {
         if let Target::Coal(c) = self {
             let mut fresh = CoalImage::load(&c.dir)?;
-            fresh.update_manifest(|m| m.setup_snapshot = Some(tag.to_string()))?;
+            fresh.update_manifest(|m| {
+                if !m.setup_snapshots.iter().any(|t| t == tag) {
+                    m.setup_snapshots.push(tag.to_string());
+                }
+            })?;
         }
         Ok(())
     }

@@ -316,9 +316,10 @@ async fn boot(
         Guest::launch(spec, profile, keys, dir).await.map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?;
     let watcher = Watcher::start(&guest.link(), image.os());
     let kmdb = guest.profile().answers_kmdb.then(|| AbortOnDrop(super::kmdb::spawn_continue(guest.console().clone())));
-    let ready = if image.starts_from_snapshot() {
+    let setup = image.setup_snapshot(c, cpu, plan.accel);
+    let ready = if setup.as_ref().is_some_and(|s| s.saved) {
         guest.link().wait_ssh_ready(Instant::now() + boot_timeout).await
-    } else if image.wants_setup_snapshot() {
+    } else if setup.is_some() {
         // coal's first boot runs setup for 10-20 minutes: show its stages meanwhile.
         tokio::select! {
             r = guest.wait_ready(Instant::now() + boot_timeout) => r,
@@ -337,11 +338,14 @@ async fn boot(
             ),
         });
     }
-    if image.wants_setup_snapshot() {
-        // Saved before the case's own setup: later runs of any case start from here.
-        let tag = crate::coal::setup::SETUP_SNAPSHOT;
-        match guest.save_snapshot(tag).await.and_then(|()| image.record_setup_snapshot(tag)) {
-            Ok(()) => tracing::info!(tag, "saved the set-up headnode; later runs start from it"),
+    if let Some(s) = setup.filter(|s| !s.saved) {
+        // Saved before the case's own setup: later runs of any case on this machine shape
+        // start from here.
+        match guest.save_snapshot(&s.tag).await.and_then(|()| image.record_setup_snapshot(&s.tag)) {
+            Ok(()) => {
+                tracing::info!(tag = s.tag, "saved the set-up headnode; later runs start from it");
+                stage(format!("saved the set-up headnode as {}", s.tag));
+            }
             Err(e) => tracing::warn!("could not save the set-up headnode: {e:#}"),
         }
     }
