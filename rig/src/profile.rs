@@ -27,6 +27,35 @@ impl ModuleReload {
     }
 }
 
+/// How a guest lists, halts and boots its zones (`{zone}` stands for one zone's name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneCommands {
+    /// Prints the running zones, one per line.
+    pub running: &'static str,
+    /// Prints the halted zones, one per line.
+    pub halted: &'static str,
+    /// Halts `{zone}` (forcibly: a test wants the shutdown, not a clean service stop).
+    pub halt: &'static str,
+    /// Boots `{zone}`.
+    pub boot: &'static str,
+}
+
+impl ZoneCommands {
+    /// Halts up to `n` running zones (all when `None`) at once and waits for them.
+    pub fn halt_command(&self, n: Option<u32>) -> String {
+        let list = match n {
+            Some(n) => format!("{} | head -{n}", self.running),
+            None => self.running.to_string(),
+        };
+        format!("for zone in $({list}); do {} & done; wait", self.halt.replace("{zone}", "$zone"))
+    }
+
+    /// Boots every halted zone at once and waits for them.
+    pub fn boot_command(&self) -> String {
+        format!("for zone in $({}); do {} & done; wait", self.halted, self.boot.replace("{zone}", "$zone"))
+    }
+}
+
 /// How the rig talks to one kind of guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
@@ -57,6 +86,8 @@ pub struct Profile {
     pub sleep_ms: &'static str,
     /// Modules a test case may reload.
     pub modules: &'static [ModuleReload],
+    /// Zones, for `halt_zones`/`boot_zones` steps (none on Linux).
+    pub zones: Option<ZoneCommands>,
     /// Makes module loads and unloads show on the console (a case's `modules.debug`; empty
     /// when the guest has no such switch).
     pub module_debug: &'static str,
@@ -90,6 +121,7 @@ pub const LINUX: Profile = Profile {
     answers_kmdb: false,
     after_panic: AfterPanic::Kill,
     sleep_ms: "usleep $(( ({ms}) * 1000 ))",
+    zones: None,
     module_debug: "",
     virt_flags_command: "grep -m1 '^flags' /proc/cpuinfo",
     virt_refusal: r"(kvm(?:_amd|_intel)?: .*(?:not supported|no hardware support|disabled by bios).*)",
@@ -137,6 +169,13 @@ pub const ILLUMOS: Profile = Profile {
     // ksh93's sleep takes fractions of a second; illumos has no usleep.
     sleep_ms: "ms=$(( {ms} )); sleep $((ms / 1000)).$(printf %03d $((ms % 1000)))",
     // moddebug 0x80000000 prints a console line at every module load and unload.
+    // SmartOS manages zones with vmadm (zoneadm works too, but vmadm is what operators use).
+    zones: Some(ZoneCommands {
+        running: "vmadm list -H -o uuid state=running",
+        halted: "vmadm list -H -o uuid state=stopped",
+        halt: "vmadm stop {zone} -F",
+        boot: "vmadm start {zone}",
+    }),
     module_debug: "echo 'moddebug/W 80000000' | mdb -kw",
     virt_flags_command: "isainfo -v",
     virt_refusal: r"(hma_(?:svm|vmx)_init: .*)",
@@ -196,6 +235,24 @@ mod tests {
         let ready = Pattern::regex(p.ready_pattern).unwrap();
         assert_eq!(ready.find("headnode console login: ").as_deref(), Some("headnode console login:"));
         assert_eq!(LINUX.console_port, 0);
+    }
+
+    #[test]
+    fn illumos_zone_commands() {
+        let z = ILLUMOS.zones.as_ref().unwrap();
+        assert_eq!(
+            z.halt_command(Some(4)),
+            "for zone in $(vmadm list -H -o uuid state=running | head -4); do vmadm stop $zone -F & done; wait"
+        );
+        assert_eq!(
+            z.halt_command(None),
+            "for zone in $(vmadm list -H -o uuid state=running); do vmadm stop $zone -F & done; wait"
+        );
+        assert_eq!(
+            z.boot_command(),
+            "for zone in $(vmadm list -H -o uuid state=stopped); do vmadm start $zone & done; wait"
+        );
+        assert!(LINUX.zones.is_none());
     }
 
     #[test]

@@ -186,6 +186,10 @@ fn validate(c: &Case) -> Result<(), (String, String)> {
         }
     }
     for s in all_steps(&c.setup).chain(all_steps(&c.steps)) {
+        if matches!(s.kind, StepKind::HaltZones(_) | StepKind::BootZones) && profile.zones.is_none() {
+            let key = if matches!(s.kind, StepKind::BootZones) { "boot_zones:" } else { "halt_zones:" };
+            return err(key, format!("{}: the {} guest has no zones", key.trim_end_matches(':'), profile.name));
+        }
         if let StepKind::ReloadModule(m) = &s.kind
             && profile.module(m).is_none()
         {

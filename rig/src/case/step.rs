@@ -87,6 +87,10 @@ pub enum StepKind {
     Repeat(Repeat),
     /// Check that the guest's CPU is the model asked for (vendor, model name, nested flag).
     CheckCpu,
+    /// Halt running zones at once (`None`: all of them), as the profile says; waits for them.
+    HaltZones(Option<u32>),
+    /// Boot every halted zone, as the profile says; waits for them.
+    BootZones,
 }
 
 impl StepKind {
@@ -105,6 +109,9 @@ impl StepKind {
             StepKind::Race(r) => format!("race ({} branches)", r.branches.len()),
             StepKind::Repeat(r) => format!("repeat {}x", r.times),
             StepKind::CheckCpu => "check_cpu".into(),
+            StepKind::HaltZones(Some(n)) => format!("halt_zones {n}"),
+            StepKind::HaltZones(None) => "halt_zones all".into(),
+            StepKind::BootZones => "boot_zones".into(),
         }
     }
 }
@@ -136,6 +143,10 @@ pub struct RawStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     check_cpu: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    halt_zones: Option<ZoneCount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    boot_zones: Option<ZoneCount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     timeout_secs: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expect_status: Option<u32>,
@@ -143,8 +154,26 @@ pub struct RawStep {
     ignore_status: Option<bool>,
 }
 
-const KINDS: &str =
-    "ssh, qmp, wait_console, wait_boot, reboot, sleep, reload_module, background, race, repeat, check_cpu";
+const KINDS: &str = "ssh, qmp, wait_console, wait_boot, reboot, sleep, reload_module, background, race, repeat, \
+                     check_cpu, halt_zones, boot_zones";
+
+/// How many zones: a number, or `all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ZoneCount {
+    /// At most this many.
+    Some(u32),
+    /// `all`.
+    Word(AllZones),
+}
+
+/// The word `all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AllZones {
+    /// Every zone.
+    All,
+}
 
 impl TryFrom<RawStep> for Step {
     type Error = String;
@@ -204,6 +233,17 @@ impl TryFrom<RawStep> for Step {
             flag("check_cpu", b)?;
             kinds.push(StepKind::CheckCpu);
         }
+        match r.halt_zones {
+            Some(ZoneCount::Some(0)) => return Err("halt_zones: 0 halts nothing; give a number or `all`".into()),
+            Some(ZoneCount::Some(n)) => kinds.push(StepKind::HaltZones(Some(n))),
+            Some(ZoneCount::Word(AllZones::All)) => kinds.push(StepKind::HaltZones(None)),
+            None => {}
+        }
+        match r.boot_zones {
+            Some(ZoneCount::Word(AllZones::All)) => kinds.push(StepKind::BootZones),
+            Some(ZoneCount::Some(_)) => return Err("boot_zones: only `all` (every halted zone) is supported".into()),
+            None => {}
+        }
         if r.timeout_secs == Some(0) {
             return Err("timeout_secs must be at least 1".into());
         }
@@ -245,6 +285,8 @@ impl From<Step> for RawStep {
             StepKind::Race(x) => r.race = Some(x),
             StepKind::Repeat(x) => r.repeat = Some(x),
             StepKind::CheckCpu => r.check_cpu = Some(true),
+            StepKind::HaltZones(n) => r.halt_zones = Some(n.map_or(ZoneCount::Word(AllZones::All), ZoneCount::Some)),
+            StepKind::BootZones => r.boot_zones = Some(ZoneCount::Word(AllZones::All)),
         }
         r
     }

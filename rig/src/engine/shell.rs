@@ -19,6 +19,9 @@ pub fn loop_script(steps: &[Step], profile: &Profile, vendor: Vendor, id: u64, s
         body.push(match &s.kind {
             StepKind::Ssh { cmd, .. } => format!("( {cmd} ) >/dev/null 2>&1"),
             StepKind::ReloadModule(m) => format!("( {} ) >/dev/null 2>&1", profile.module(m)?.command(vendor)),
+            k @ (StepKind::HaltZones(_) | StepKind::BootZones) => {
+                format!("( {} ) >/dev/null 2>&1", super::steps::zone_command(profile, k)?)
+            }
             StepKind::Sleep(j) if j.max_ms == 0 => continue,
             StepKind::Sleep(j) => {
                 let span = j.max_ms - j.min_ms + 1;

@@ -77,6 +77,19 @@ pub fn run_block<'a>(ctx: &'a Ctx, steps: &'a [Step]) -> BoxFut<'a> {
     })
 }
 
+/// How long halting or booting zones may take by default (coal has ~22 service zones).
+const ZONES_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The shell command of a zone step, if the profile has zones.
+pub fn zone_command(profile: &crate::profile::Profile, kind: &StepKind) -> Option<String> {
+    let z = profile.zones.as_ref()?;
+    match kind {
+        StepKind::HaltZones(n) => Some(z.halt_command(*n)),
+        StepKind::BootZones => Some(z.boot_command()),
+        _ => None,
+    }
+}
+
 /// Runs one step (not a background one: those belong to a block).
 pub async fn run_step(ctx: &Ctx, s: &Step) -> Result<(), StepError> {
     let desc = s.kind.describe();
@@ -91,6 +104,12 @@ pub async fn run_step(ctx: &Ctx, s: &Step) -> Result<(), StepError> {
                 return Err(StepError::Infra(format!("profile cannot reload {m}")));
             };
             ssh(ctx, &desc, &reload.command(ctx.cpu.vendor), None, timeout.unwrap_or(SSH_TIMEOUT)).await
+        }
+        StepKind::HaltZones(_) | StepKind::BootZones => {
+            let Some(cmd) = zone_command(ctx.link.profile(), &s.kind) else {
+                return Err(StepError::Infra(format!("the {} profile has no zones", ctx.link.profile().name)));
+            };
+            ssh(ctx, &desc, &cmd, Some(0), timeout.unwrap_or(ZONES_TIMEOUT)).await
         }
         StepKind::Qmp { execute, arguments } => {
             match ctx.link.qmp().execute_raw(execute, arguments.clone(), timeout.unwrap_or(QMP_TIMEOUT)).await {
