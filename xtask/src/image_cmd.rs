@@ -1,6 +1,9 @@
 //! `cargo xtask image coal --from <coal-latest.tgz | usb.img> [--platform <platform.tgz>]`:
 //! prepares a coal headnode image under the build directory. Thin: parse, call
 //! `rig::coal::prepare`, print where it went.
+//!
+//! `cargo xtask image coal-stand-in`: builds the coal stand-in test fixture
+//! (`rig::coal::stand_in`) and prints its coal tarball and platform tarballs.
 
 use std::path::PathBuf;
 
@@ -10,11 +13,12 @@ use clap::Args;
 /// Arguments of `cargo xtask image`.
 #[derive(Args, Debug)]
 pub struct ImageArgs {
-    /// The image to prepare; only `coal` (a SmartOS Triton headnode) is prepared from user input.
+    /// `coal` (a SmartOS Triton headnode, prepared from user input) or `coal-stand-in` (builds
+    /// the test fixture that imitates one: a coal tarball and two DEBUG platform tarballs).
     pub name: String,
     /// The coal tarball (coal-latest.tgz) or a raw SmartOS/coal USB image (*-8gb.img). Never modified.
-    #[arg(long, value_name = "PATH")]
-    pub from: PathBuf,
+    #[arg(long, value_name = "PATH", required_if_eq("name", "coal"))]
+    pub from: Option<PathBuf>,
     /// A SmartOS platform tarball (platform-<PI>.tgz, e.g. a DEBUG build) to add and boot.
     #[arg(long, value_name = "PATH")]
     pub platform: Option<PathBuf>,
@@ -22,14 +26,36 @@ pub struct ImageArgs {
 
 /// Prepares the image; prints its directory, platform and how to run it.
 pub fn run(args: &ImageArgs) -> Result<i32> {
-    if args.name != "coal" {
-        bail!(
-            "cargo xtask image: unknown image '{}'; only 'coal' is prepared from a user's file (the Linux images build themselves)",
-            args.name
-        );
+    match (args.name.as_str(), &args.from) {
+        ("coal", Some(from)) => prepare_coal(from, args),
+        ("coal-stand-in", None) if args.platform.is_none() => stand_in(),
+        ("coal-stand-in", _) => bail!("cargo xtask image coal-stand-in takes no --from or --platform: it builds both"),
+        ("coal", None) => bail!("cargo xtask image coal needs --from <coal-latest.tgz | usb.img>"),
+        (other, _) => bail!(
+            "cargo xtask image: unknown image '{other}'; 'coal' is prepared from a user's file, 'coal-stand-in' \
+             builds the coal test fixture (the Linux images build themselves)"
+        ),
     }
-    let opts = rig::coal::PrepareOptions::new(args.from.clone(), args.platform.clone(), crate::paths::build_dir());
-    eprintln!("preparing coal from {} (the input is only read)...", args.from.display());
+}
+
+/// Builds the coal stand-in and prints its three files.
+fn stand_in() -> Result<i32> {
+    eprintln!("building the coal stand-in (a test fixture imitating a coal headnode)...");
+    let s = rig::coal::stand_in::ensure_stand_in(&crate::paths::build_dir())?;
+    println!("coal tarball:           {}", s.tarball.display());
+    println!("DEBUG platform (buggy): {}", s.debug_buggy_platform.display());
+    println!("DEBUG platform (fixed): {}", s.debug_fixed_platform.display());
+    println!(
+        "next: cargo xtask image coal --from {} --platform {}",
+        s.tarball.display(),
+        s.debug_buggy_platform.display()
+    );
+    Ok(0)
+}
+
+fn prepare_coal(from: &std::path::Path, args: &ImageArgs) -> Result<i32> {
+    let opts = rig::coal::PrepareOptions::new(from.to_path_buf(), args.platform.clone(), crate::paths::build_dir());
+    eprintln!("preparing coal from {} (the input is only read)...", from.display());
     let img = rig::coal::prepare(&opts)?;
     println!("coal image: {}", img.dir.display());
     println!("  boot disk:   {} (overlay on {})", img.usb.display(), img.usb_base.display());

@@ -56,7 +56,8 @@ pub struct Slice {
 }
 
 impl Slice {
-    fn new(mut file: File, start: u64, len: u64) -> io::Result<Slice> {
+    /// The `len` bytes of `file` from `start` on.
+    pub fn new(mut file: File, start: u64, len: u64) -> io::Result<Slice> {
         file.seek(SeekFrom::Start(start))?;
         Ok(Slice { file, start, len, pos: 0 })
     }

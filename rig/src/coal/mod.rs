@@ -13,5 +13,6 @@ pub mod replay;
 pub mod savecore;
 pub mod setup;
 pub mod source;
+pub mod stand_in;
 
 pub use image::{CoalImage, Manifest, PrepareOptions, prepare, prepared};

@@ -1,0 +1,66 @@
+//! The coal stand-in's recipe: the files of `images/coal-stand-in/`, embedded at compile time
+//! so the cache key covers exactly what a build uses.
+
+use crate::image::recipe::RecipeFile;
+
+macro_rules! stand_in_file {
+    ($name:literal) => {
+        RecipeFile { name: $name, contents: include_str!(concat!("../../../../images/coal-stand-in/", $name)) }
+    };
+}
+
+/// Every file of the recipe. `build.sh` gets them all in `WORK/recipe/`.
+pub const FILES: &[RecipeFile] = &[
+    stand_in_file!("packages"),
+    stand_in_file!("modules"),
+    stand_in_file!("build.sh"),
+    stand_in_file!("init"),
+    stand_in_file!("zones"),
+    stand_in_file!("lib/standin.sh"),
+    stand_in_file!("sbin/isainfo"),
+    stand_in_file!("sbin/kstat"),
+    stand_in_file!("sbin/mdb"),
+    stand_in_file!("sbin/modinfo"),
+    stand_in_file!("sbin/modload"),
+    stand_in_file!("sbin/modunload"),
+    stand_in_file!("sbin/psrinfo"),
+    stand_in_file!("sbin/reboot"),
+    stand_in_file!("sbin/savecore"),
+    stand_in_file!("sbin/sysinfo"),
+    stand_in_file!("sbin/vmadm"),
+    stand_in_file!("sbin/zoneadm"),
+    stand_in_file!("syslinux.cfg"),
+    stand_in_file!("loader.conf"),
+];
+
+/// The contents of one recipe file.
+pub fn file(name: &str) -> &'static str {
+    FILES.iter().find(|f| f.name == name).map(|f| f.contents).unwrap_or_else(|| panic!("no recipe file {name}"))
+}
+
+/// The platform the stand-in's USB image ships (`/os/<PI>/`), a non-DEBUG build with the fix.
+pub const SHIPPED_PLATFORM: &str = "20190101T000000Z";
+/// The DEBUG platform from before the OS-7410 fix (illumos-joyent 5b87e03ada69 era).
+pub const DEBUG_BUGGY_PLATFORM: &str = "20181206T011455Z";
+/// The DEBUG platform with the fix (illumos-joyent a454ac291ee3, December 2018).
+pub const DEBUG_FIXED_PLATFORM: &str = "20181220T002335Z";
+
+/// What a platform's `unix` says about its build; the stand-in's init reads these words.
+pub fn unix_text(pi: &str, debug: bool, fixed: bool) -> String {
+    format!("stand-in platform {pi} DEBUG={} OS7410_FIXED={}\n", u8::from(debug), u8::from(fixed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shim_the_rig_runs_is_embedded() {
+        for cmd in ["kstat", "modinfo", "modload", "modunload", "mdb", "savecore", "vmadm", "reboot", "psrinfo"] {
+            assert!(file(&format!("sbin/{cmd}")).starts_with("#!/bin/sh\n"), "{cmd}");
+        }
+        assert!(file("packages").contains("kernel linux-image-amd64"));
+        assert_eq!(file("zones").lines().filter(|l| !l.starts_with('#')).count(), 22);
+        assert_eq!(unix_text("X", true, false), "stand-in platform X DEBUG=1 OS7410_FIXED=0\n");
+    }
+}

@@ -1,0 +1,226 @@
+//! The coal stand-in (`rig::coal::stand_in`): a small disk image shaped like a coal USB image
+//! whose Linux userland behaves like a coal headnode as the rig sees it. These tests build it,
+//! prepare it with the rig's own `rig::coal::prepare`, and boot it for real under TCG through
+//! the rig's `Guest`: setup with its reboot, the login prompt on ttyb, SSH with the prepared
+//! image's key, and the illumos commands the rig runs.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use rig::coal::fat::FatFs;
+use rig::coal::stand_in::{StandIn, ensure_stand_in};
+use rig::coal::{CoalImage, PrepareOptions, prepare};
+use rig::console::Pattern;
+use rig::guest::{Guest, SshKeys};
+use rig::machine::{Accel, cpu};
+use rig::profile::ILLUMOS;
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+/// The stand-in, built once per test process (a cache hit after the first build).
+fn stand_in() -> StandIn {
+    static S: OnceLock<StandIn> = OnceLock::new();
+    S.get_or_init(|| {
+        common::require_qemu();
+        ensure_stand_in(&common::build_dir()).expect("building the coal stand-in")
+    })
+    .clone()
+}
+
+/// A fresh build directory for one preparation.
+fn scratch_build_dir(name: &str) -> PathBuf {
+    let d = common::build_dir().join("test-runs").join(format!("stand-in-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn fingerprint(p: &Path) -> (String, std::time::SystemTime) {
+    let h = Sha256::digest(std::fs::read(p).unwrap());
+    (h.iter().map(|b| format!("{b:02x}")).collect(), std::fs::metadata(p).unwrap().modified().unwrap())
+}
+
+fn read(img: &Path, inner: &str) -> String {
+    String::from_utf8(FatFs::open(img).unwrap().read(inner).unwrap()).unwrap()
+}
+
+fn remove(dir: &Path) {
+    for e in walk(dir) {
+        let _ = std::fs::set_permissions(&e, std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn builds_and_prepare_accepts_it_with_and_without_each_platform() {
+    let s = stand_in();
+    let again = ensure_stand_in(&common::build_dir()).unwrap();
+    assert_eq!(again.dir, s.dir, "a second build is a cache hit");
+    let before = fingerprint(&s.tarball);
+
+    let build = scratch_build_dir("prepare");
+    let plain = prepare(&PrepareOptions::new(s.tarball.clone(), None, build.clone())).unwrap();
+    assert_eq!(plain.platform, "20190101T000000Z");
+    assert_eq!(plain.manifest.source_entry.as_deref().map(|e| e.ends_with("/coal-stand-in-8gb.img")), Some(true));
+    let conf = read(&plain.usb_base, "boot/loader.conf");
+    assert!(conf.contains("os_console=\"ttyb\"") && conf.contains("autoboot_delay=\"2\""), "{conf}");
+    assert!(conf.contains("loader_brand=\"triton\""), "the image's own keys are kept: {conf}");
+    assert!(!conf.contains("platform-version"), "{conf}");
+    let answers = read(&plain.usb_base, "private/answers.json");
+    assert!(answers.contains("\"admin_nic\": \"00:50:56:34:60:4c\""), "{answers}");
+    assert!(read(&plain.usb_base, "config.inc/root.authorized_keys").starts_with("ssh-ed25519 "));
+    assert!(read(&plain.usb_base, "syslinux.cfg").contains("KERNEL /standin/vmlinuz"));
+
+    for (platform, pi, unix) in [
+        (&s.debug_buggy_platform, "20181206T011455Z", "DEBUG=1 OS7410_FIXED=0"),
+        (&s.debug_fixed_platform, "20181220T002335Z", "DEBUG=1 OS7410_FIXED=1"),
+    ] {
+        let img = prepare(&PrepareOptions::new(s.tarball.clone(), Some(platform.clone()), build.clone())).unwrap();
+        assert_eq!(img.platform, pi);
+        assert_eq!(img.manifest.platforms_on_image, ["20190101T000000Z"]);
+        let conf = read(&img.usb_base, "boot/loader.conf");
+        assert!(conf.contains(&format!("platform-version=\"{pi}\"")), "{conf}");
+        let text = read(&img.usb_base, &format!("os/{pi}/platform/i86pc/kernel/amd64/unix"));
+        assert!(text.contains(unix), "{text}");
+        assert_ne!(img.dir, plain.dir);
+    }
+    assert_eq!(fingerprint(&s.tarball), before, "prepare modified the stand-in's tarball");
+    remove(&build);
+}
+
+/// Boots a prepared stand-in and waits for the login prompt, then SSH.
+async fn boot(img: &CoalImage, name: &str) -> (Guest, PathBuf) {
+    let dir = common::evidence_dir(name);
+    let spec = img.machine(cpu::lookup("epyc").unwrap(), Accel::Tcg, 6144, 2);
+    let keys = SshKeys { client_key: img.client_key.clone(), host_key: img.dir.join("host_key.pub") };
+    let guest = Guest::launch(spec, ILLUMOS, keys, &dir).await.unwrap();
+    (guest, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_boot_runs_setup_with_a_reboot_then_answers_ssh() {
+    let s = stand_in();
+    let build = scratch_build_dir("boot");
+    let img = prepare(&PrepareOptions::new(s.tarball.clone(), None, build.clone())).unwrap();
+    let began = Instant::now();
+    let (guest, dir) = boot(&img, "stand-in-setup").await;
+    let con = guest.console();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let wait = |p: &str| Pattern::regex(p).unwrap();
+
+    // First boot: the loader and kernel banner, the pool, and a real reboot.
+    let m = con.wait_for(&wait(r"^SunOS Release 5\.11 Version (\S+) 64-bit"), 0, deadline).await.unwrap();
+    assert_eq!(m.capture, "joyent_20190101T000000Z");
+    let m = con.wait_for(&wait(r"^Creating pool (zones)\.\.\. done"), m.cursor, deadline).await.unwrap();
+    let m = con.wait_for(&wait(r"^Adding volume: (dump)\.\.\. done"), m.cursor, deadline).await.unwrap();
+    let m = con.wait_for(&wait(r"^(rebooting)\.\.\.$"), m.cursor, deadline).await.unwrap();
+    // Second boot: the banner again, the zones, setup complete, the login prompt.
+    let m = con.wait_for(&wait(r"^(Consoles:)"), m.cursor, deadline).await.unwrap();
+    let m = con.wait_for(&wait(r"^creating zone (sdc-docker)\.\.\. done"), m.cursor, deadline).await.unwrap();
+    let done = con.wait_for(&wait(r"^==> Setup complete \(in (\d+) seconds\)\."), m.cursor, deadline).await.unwrap();
+    let secs: u64 = done.capture.parse().unwrap();
+    assert!((5..300).contains(&secs), "setup took {secs} s by its own count");
+    let boot = guest.wait_boot_checked(done.cursor, None, began, deadline).await.unwrap();
+    eprintln!("setup and second boot: ready after {:.1} s (SSH {:.1} s)", boot.ready_secs, boot.ssh_secs);
+
+    let log = std::fs::read_to_string(dir.join("ttyS1.log")).unwrap();
+    assert_eq!(log.matches("SunOS Release 5.11").count(), 2, "one reboot during setup:\n{log}");
+    assert_eq!(log.matches("creating zone ").count(), 22);
+    assert!(log.ends_with("headnode console login: "), "the prompt ends the console, no line end:\n{log}");
+    assert!(log.contains("Loading kmdb..."), "the rig's loader.conf asks for kmdb");
+    let linux = std::fs::read_to_string(dir.join("ttyS0.log")).unwrap();
+    assert!(!linux.contains("SunOS"), "the illumos text goes to ttyb only");
+
+    // SSH as root with the prepared image's key; the host key was trusted on first use.
+    assert!(img.dir.join("host_key.pub").is_file());
+    let bt = guest.run("kstat -p unix:0:system_misc:boot_time", Duration::from_secs(30)).await.unwrap();
+    let (name, value) = bt.trim().split_once('\t').expect("kstat -p: name<TAB>value");
+    assert_eq!(name, "unix:0:system_misc:boot_time");
+    assert_eq!(value, boot.boot_id, "the rig's boot identity is kstat's boot_time");
+    let modinfo = guest.run("modinfo", Duration::from_secs(30)).await.unwrap();
+    assert!(modinfo.starts_with(" Id Loadaddr   Size Info Rev Module Name\n"), "{modinfo}");
+    let vmm_id = guest.run("modinfo | awk '$6 == \"vmm\" {print $1}'", Duration::from_secs(30)).await.unwrap();
+    assert_eq!(vmm_id.trim(), "271");
+    let zones = guest.run("vmadm list -H -o uuid state=running | wc -l", Duration::from_secs(30)).await.unwrap();
+    assert_eq!(zones.trim(), "22");
+
+    guest.shutdown().await;
+    remove(&build);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buggy_debug_platform_panics_with_os7410_dumps_and_savecore_saves_it() {
+    let s = stand_in();
+    let build = scratch_build_dir("os7410");
+    let img =
+        prepare(&PrepareOptions::new(s.tarball.clone(), Some(s.debug_buggy_platform.clone()), build.clone())).unwrap();
+    let began = Instant::now();
+    let (guest, dir) = boot(&img, "stand-in-os7410").await;
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let first = guest.wait_ready(deadline).await.unwrap();
+    let t = Duration::from_secs(30);
+    let out = guest.run("echo 'moddebug/W 80000000' | mdb -kw", t).await.unwrap();
+    assert_eq!(out, "moddebug:       0               =       0x80000000\n");
+
+    // The OS-7410 recipe: reload vmm in a loop (the profile's own reload command) while zones halt.
+    let reload = ILLUMOS.module("vmm").unwrap().command(rig::machine::Vendor::Amd);
+    let loop_cmd = format!(
+        "cat >/tmp/reload.sh <<'EOF'\nwhile :; do {reload}; done\nEOF\nsetsid sh /tmp/reload.sh </dev/null >/dev/null 2>&1 &"
+    );
+    guest.run(&loop_cmd, t).await.unwrap();
+    let con = guest.console();
+    let from = con.cursor();
+    let panic_re = Pattern::regex(r"^panic\[cpu\d+\]/thread=\S+: (.*)$").unwrap();
+    let link = guest.link();
+    let halts = tokio::spawn(async move {
+        for _ in 0..10 {
+            let cmd = "for z in $(vmadm list -H -o uuid state=running | head -4); do vmadm stop $z -F & done; wait; \
+                       for z in $(vmadm list -H -o uuid state=stopped); do vmadm start $z; done";
+            if link.run(cmd, Duration::from_secs(60)).await.is_err() {
+                return; // the connection died with the guest
+            }
+        }
+    });
+    let m = con.wait_for(&panic_re, from, deadline).await.unwrap();
+    assert_eq!(m.capture, "assertion failed: !zsd->vz_active, file: ../../i86pc/io/vmm/vmm_zsd.c, line: 162");
+    halts.abort();
+    for want in
+        [r"vmm:vmm_zsd_destroy\+e8 \(\)", r"^dumping to /dev/zvol/dsk/zones/dump", r"dump succeeded$", r"^rebooting"]
+    {
+        con.wait_for(&Pattern::regex(want).unwrap(), m.cursor, deadline).await.unwrap();
+    }
+    let saving = Pattern::regex(r"^Saving compressed system crash dump in (\S+)$").unwrap();
+    let saved = con.wait_for(&saving, m.cursor, deadline).await.unwrap();
+    let second = guest.wait_boot_checked(saved.cursor, Some(&first.boot_id), began, deadline).await.unwrap();
+    assert_ne!(second.boot_id, first.boot_id);
+    let log = std::fs::read_to_string(dir.join("ttyS1.log")).unwrap();
+    assert!(log.contains("installing vmm, module id 271."), "moddebug lines on the console");
+    assert!(log.contains("savecore: [ID 570001 auth.error] reboot after panic: assertion failed: !zsd->vz_active"));
+    assert_eq!(log.matches("Setup complete").count(), 1, "setup runs once");
+
+    // The rig's own triage commands: newest dump, savecore -vf, mdb.
+    let newest = guest.run(&rig::coal::savecore::newest_dump_command(), t).await.unwrap();
+    assert_eq!(newest.trim(), saved.capture);
+    let mdb = guest.run(&rig::coal::savecore::triage_command(newest.trim()).unwrap(), t).await.unwrap();
+    assert!(mdb.contains("operating system: 5.11 joyent_20181206T011455Z (i86pc)"), "{mdb}");
+    assert!(mdb.contains("panic message: assertion failed: !zsd->vz_active"), "{mdb}");
+    assert!(mdb.contains("vmm_zsd_destroy+0xe8("), "{mdb}");
+    guest.shutdown().await;
+    remove(&build);
+}
