@@ -94,12 +94,19 @@ pub struct Profile {
     /// Prints the CPU features the guest sees, as words (checked against the case's
     /// `nested`/`hide_virt` once per boot).
     pub virt_flags_command: &'static str,
+    /// The word `virt_flags_command` prints for each vendor's virtualization extension.
+    pub virt_flags: &'static [(Vendor, &'static str)],
     /// A console regex for the guest refusing hardware virtualization (its first group is
     /// quoted in the verdict).
     pub virt_refusal: &'static str,
 }
 
 impl Profile {
+    /// The word `virt_flags_command` prints for this vendor's virtualization extension.
+    pub fn virt_flag(&self, vendor: Vendor) -> Option<&'static str> {
+        self.virt_flags.iter().find(|(v, _)| *v == vendor).map(|(_, f)| *f)
+    }
+
     /// The reload recipe for a module name.
     pub fn module(&self, name: &str) -> Option<&ModuleReload> {
         self.modules.iter().find(|m| m.name == name)
@@ -124,6 +131,7 @@ pub const LINUX: Profile = Profile {
     zones: None,
     module_debug: "",
     virt_flags_command: "grep -m1 '^flags' /proc/cpuinfo",
+    virt_flags: &[(Vendor::Amd, "svm"), (Vendor::Intel, "vmx")],
     virt_refusal: r"(kvm(?:_amd|_intel)?: .*(?:not supported|no hardware support|disabled by bios).*)",
     modules: &[
         ModuleReload { name: "vmm", unload: "rmmod {kvm_vendor}", load: "modprobe {kvm_vendor}", free: "" },
@@ -178,6 +186,8 @@ pub const ILLUMOS: Profile = Profile {
     }),
     module_debug: "echo 'moddebug/W 80000000' | mdb -kw",
     virt_flags_command: "isainfo -v",
+    // illumos names the hardware capabilities after <sys/auxv_386.h>: amd_svm, vmx.
+    virt_flags: &[(Vendor::Amd, "amd_svm"), (Vendor::Intel, "vmx")],
     virt_refusal: r"(hma_(?:svm|vmx)_init: .*)",
     modules: &[ModuleReload {
         name: "vmm",

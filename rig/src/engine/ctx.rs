@@ -41,6 +41,8 @@ pub struct Ctx {
     /// Bumped whenever a reboot starts: an SSH step that loses its connection across a bump
     /// was interrupted by the reboot, not failed.
     pub epoch: Arc<AtomicU64>,
+    /// Reboots in progress: an SSH step that finds no session meanwhile was interrupted too.
+    pub rebooting: Arc<AtomicU64>,
     /// The step in progress (for hang reports).
     pub current: Arc<Mutex<String>>,
     /// What was done.
@@ -59,6 +61,7 @@ impl Ctx {
             boot_timeout,
             rng: Arc::new(Mutex::new(fastrand::Rng::with_seed(seed))),
             epoch: Arc::default(),
+            rebooting: Arc::default(),
             current: Arc::default(),
             log: Arc::default(),
             began: Instant::now(),
@@ -78,6 +81,11 @@ impl Ctx {
     /// The current reboot epoch.
     pub fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Whether a reboot step is waiting for the guest to come back.
+    pub fn rebooting(&self) -> bool {
+        self.rebooting.load(Ordering::SeqCst) > 0
     }
 
     /// Records a step's result.

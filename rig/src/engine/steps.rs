@@ -198,7 +198,7 @@ fn worse(a: Result<(), StepError>, b: Result<(), StepError>) -> Result<(), StepE
 async fn ssh(ctx: &Ctx, desc: &str, cmd: &str, expect: Option<u32>, timeout: Duration) -> Result<(), StepError> {
     let epoch = ctx.epoch();
     let lost = |e: String| {
-        if ctx.epoch() != epoch {
+        if ctx.epoch() != epoch || ctx.rebooting() {
             ctx.note(desc, "interrupted by reboot");
             StepError::Interrupted
         } else {
@@ -235,6 +235,27 @@ async fn reboot(ctx: &Ctx, desc: &str, via: Option<RebootVia>, timeout: Duration
     let previous = ctx.link.boot().map(|b| b.boot_id);
     let since = Instant::now();
     ctx.epoch.fetch_add(1, Ordering::SeqCst);
+    /// Counts the reboot as in progress until it ends, however it ends (a deadline drops it).
+    struct InProgress(Arc<std::sync::atomic::AtomicU64>);
+    impl Drop for InProgress {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    ctx.rebooting.fetch_add(1, Ordering::SeqCst);
+    let _in_progress = InProgress(ctx.rebooting.clone());
+    reboot_and_wait(ctx, desc, via, timeout, from, previous, since).await
+}
+
+async fn reboot_and_wait(
+    ctx: &Ctx,
+    desc: &str,
+    via: Option<RebootVia>,
+    timeout: Duration,
+    from: crate::journal::Cursor,
+    previous: Option<String>,
+    since: Instant,
+) -> Result<(), StepError> {
     match via {
         Some(RebootVia::Ssh) => {
             let session = ctx.link.ssh().map_err(|e| StepError::Guest { step: desc.into(), reason: e.to_string() })?;

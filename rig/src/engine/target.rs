@@ -22,6 +22,14 @@ pub struct SetupSnapshot {
     pub saved: bool,
 }
 
+/// The set-up states saved so far, read from `coal.json` afresh: a run saves one while the
+/// image it loaded at its start is still in use.
+fn saved_setups(coal: &CoalImage) -> Vec<String> {
+    CoalImage::load(&coal.dir)
+        .map(|c| c.manifest.setup_snapshots)
+        .unwrap_or_else(|_| coal.manifest.setup_snapshots.clone())
+}
+
 fn setup_tag(c: &Case, cpu: &CpuModel, accel: Accel) -> String {
     let virt = if c.guest.hide_virt {
         "hidden"
@@ -82,7 +90,7 @@ impl Target {
                 let mut spec = coal.machine(cpu, accel, c.guest.memory_mib, c.guest.vcpus);
                 // A set-up headnode of this shape was saved: start from it, not 10-20 minutes of setup.
                 let tag = setup_tag(c, cpu, accel);
-                if coal.manifest.setup_snapshots.contains(&tag) {
+                if saved_setups(coal).contains(&tag) {
                     spec.extra_args.extend(["-loadvm".to_string(), tag]);
                 }
                 spec
@@ -98,7 +106,7 @@ impl Target {
     pub fn setup_snapshot(&self, c: &Case, cpu: &CpuModel, accel: Accel) -> Option<SetupSnapshot> {
         let Target::Coal(coal) = self else { return None };
         let tag = setup_tag(c, cpu, accel);
-        let saved = coal.manifest.setup_snapshots.contains(&tag);
+        let saved = saved_setups(coal).contains(&tag);
         Some(SetupSnapshot { tag, saved })
     }
 

@@ -1,0 +1,144 @@
+//! The engine's whole coal path against the coal stand-in (`images/coal-stand-in/`): a disk
+//! shaped like a coal USB key that boots Linux and plays a headnode (its console on ttyb, setup
+//! with a reboot, sshd at the admin address, illumos commands as scripts, the OS-7410 race on
+//! a DEBUG platform). Nothing in the rig knows it is not SmartOS: the image is prepared by
+//! `rig::coal::prepare` from a tarball, booted by `CoalImage::machine`, driven with the illumos
+//! profile, read by the illumos crash reader. What the stand-in cannot prove is listed in
+//! `images/coal/README.md`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rig::case::LoadedCase;
+use rig::coal::{CoalImage, PrepareOptions, prepare};
+use rig::engine::campaign::{self, Plan};
+use rig::engine::{Outcome, Verdict};
+use rig::machine::{Accel, cpu};
+use rig::report::RunReport;
+
+const OS7410_TITLE: &str = "assertion failed: !zsd->vz_active in vmm_zsd_destroy";
+
+/// The shipped OS-7410 case, made small enough for two TCG cores.
+fn os7410_case(iterations: u32) -> LoadedCase {
+    let mut lc =
+        rig::case::find(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testcases"), "os-7410-vmm-zsd").unwrap();
+    lc.case.iterations = iterations;
+    lc.case.guest.memory_mib = rig::coal::machine::MIN_MEMORY_MIB;
+    lc.case.guest.vcpus = 2;
+    lc.case.deadlines.boot_secs = 600;
+    lc.case.deadlines.iteration_secs = 300;
+    lc
+}
+
+/// A coal image prepared from the stand-in with `platform`, in a build directory of its own.
+fn prepared(label: &str, platform: impl FnOnce(&rig::coal::stand_in::StandIn) -> PathBuf) -> (PathBuf, CoalImage) {
+    common::require_qemu();
+    let s = rig::coal::stand_in::ensure_stand_in(&common::build_dir()).expect("building the coal stand-in");
+    let build = common::evidence_dir(label);
+    let img = prepare(&PrepareOptions::new(s.tarball.clone(), Some(platform(&s)), build.clone())).unwrap();
+    (build, img)
+}
+
+/// Runs cases on the image in `build` and returns the report, its directory and the progress
+/// lines shown.
+async fn run_on(build: &Path, cases: Vec<LoadedCase>, label: &str) -> (RunReport, PathBuf, Vec<String>) {
+    let run_dir = common::evidence_dir(label);
+    let plan = Plan {
+        seed: 7410,
+        dumps: rig::dump::DumpOptions { policy: rig::dump::DumpPolicy::None, ..Default::default() },
+        ..Plan::new(cases, vec![cpu::lookup("epyc").unwrap()], Accel::Tcg, build.to_path_buf(), run_dir.clone())
+    };
+    let stages = Arc::new(Mutex::new(Vec::new()));
+    let seen = stages.clone();
+    let report = campaign::run(&plan, &mut move |p| seen.lock().unwrap().extend(p.stage.clone())).await;
+    let stages = stages.lock().unwrap().clone();
+    (report, run_dir, stages)
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn release(img: &CoalImage) {
+    let _ = std::fs::set_permissions(&img.usb_base, std::os::unix::fs::PermissionsExt::from_mode(0o644));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buggy_debug_platform_panics_with_os7410_and_is_triaged_by_savecore() {
+    let (build, img) = prepared("coal-engine-buggy", |s| s.debug_buggy_platform.clone());
+    let (r, run_dir, stages) = run_on(&build, vec![os7410_case(3)], "coal-engine-buggy-run").await;
+    let run = &r.runs[0];
+    let summary: Vec<String> = run.iterations.iter().map(|i| format!("{}: {}", i.index, i.outcome.word())).collect();
+    assert!(run.not_run.is_none(), "{:#?}", run.not_run);
+    let case_dir = run_dir.join("os-7410-vmm-zsd_epyc_coal");
+
+    // First boot: setup shown as a progress line, then the set-up headnode saved.
+    assert!(stages.iter().any(|s| s.starts_with("coal setup: boot 2, zones")), "{stages:#?}");
+    assert!(stages.iter().any(|s| s.starts_with("coal setup: complete")), "{stages:#?}");
+    let tag = "rig-setup-epyc-hidden-6144m-2cpu-tcg";
+    assert!(stages.iter().any(|s| s.contains(tag)), "{stages:#?}");
+    let img = CoalImage::load(&img.dir).unwrap();
+    assert_eq!(img.manifest.setup_snapshots, [tag]);
+    assert!(img.host_key.as_ref().is_some_and(|k| k.is_file()) || img.dir.join("host_key.pub").is_file());
+    let boot1 = case_dir.join("boot-1");
+    let console = read(&boot1.join("ttyS1.log"));
+    assert!(console.contains("==> Setup complete (in "), "{}", boot1.display());
+    // The case hides SVM: the guest says so, and preflight records it as expected.
+    let preflight = read(&boot1.join("preflight.txt"));
+    assert!(
+        preflight.contains("amd_svm absent") && preflight.contains("hma_svm_init: CPU does not support SVM"),
+        "{preflight}"
+    );
+    assert!(read(&boot1.join("qemu.cmdline")).contains("EPYC,-svm"));
+
+    // The race panics the buggy DEBUG platform; the illumos reader names it; savecore and mdb
+    // triage the dump in the rebooted guest.
+    let panics: Vec<_> = run.iterations.iter().filter(|i| matches!(i.outcome, Outcome::Panic { .. })).collect();
+    assert!(!panics.is_empty(), "no panic in 3 iterations: {summary:?}");
+    for i in &panics {
+        let Outcome::Panic { title, triage, .. } = &i.outcome else { unreachable!() };
+        assert_eq!(title, OS7410_TITLE, "{summary:?}");
+        assert_eq!(i.verdict, Verdict::Fail);
+        assert!(triage.contains("savecore + mdb of /var/crash/volatile/vmdump."), "{triage}");
+        assert!(triage.contains("panic message: assertion failed: !zsd->vz_active"), "{triage}");
+        let mdb = read(&Path::new(&i.evidence).join(format!("iteration-{}/savecore-mdb.txt", i.index)));
+        assert!(mdb.contains("vmm_zsd_destroy"), "{mdb}");
+    }
+    assert_eq!(run.tally.panics as usize, panics.len());
+
+    // After a panic the next iteration boots afresh from the saved headnode: no setup again.
+    if panics.iter().any(|p| p.index < 3) {
+        let boot2 = case_dir.join("boot-2");
+        let cmdline = read(&boot2.join("qemu.cmdline"));
+        assert!(cmdline.contains(&format!("-loadvm {tag}")), "{cmdline}");
+        assert!(!read(&boot2.join("ttyS1.log")).contains("Setup complete"));
+    }
+    release(&img);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_platform_survives_and_a_guest_without_nested_paging_support_is_a_clear_verdict() {
+    let (build, img) = prepared("coal-engine-fixed", |s| s.debug_fixed_platform.clone());
+    let (r, _, _) = run_on(&build, vec![os7410_case(2)], "coal-engine-fixed-run").await;
+    let run = &r.runs[0];
+    let summary: Vec<String> = run.iterations.iter().map(|i| format!("{}: {:?}", i.index, i.outcome)).collect();
+    assert_eq!(run.iterations.len(), 2, "{summary:#?}");
+    assert!(run.iterations.iter().all(|i| i.verdict == Verdict::Pass), "{summary:#?}");
+
+    // Under TCG QEMU offers SVM without NRIP save: a case that needs nested virtualization is
+    // told so from the guest's own console, not after hours of iterations.
+    let mut nested = os7410_case(1);
+    nested.case.guest.hide_virt = false;
+    nested.case.guest.nested = true;
+    let (r, _, _) = run_on(&build, vec![nested], "coal-engine-nested-run").await;
+    let run = &r.runs[0];
+    let reason = match (&run.not_run, run.iterations.first().map(|i| &i.outcome)) {
+        (_, Some(Outcome::Infra { reason })) | (Some(Outcome::Infra { reason }), _) => reason.clone(),
+        other => panic!("expected an infra verdict, got {other:#?}"),
+    };
+    assert!(reason.starts_with("preflight: the case needs amd_svm"), "{reason}");
+    assert!(reason.contains("hma_svm_init: CPU does not support"), "{reason}");
+    release(&img);
+}
