@@ -200,7 +200,7 @@ pub const ILLUMOS: Profile = Profile {
 
 /// The profile of an image, by the image's name.
 pub fn for_image(image: &str) -> Option<&'static Profile> {
-    if image == "coal" || image.starts_with("smartos") {
+    if image == "coal" || image.starts_with("coal-") || image.starts_with("smartos") {
         return Some(&ILLUMOS);
     }
     if !crate::image::known_images().contains(&image) {
@@ -242,6 +242,7 @@ mod tests {
     fn illumos_is_ready_at_its_login_prompt_on_ttyb() {
         let p = for_image("coal").unwrap();
         assert_eq!((p.name, p.console_port, p.ready_is_prompt), ("illumos", 1, true));
+        assert_eq!(for_image("coal-0123456789abcdef").unwrap().name, "illumos");
         let ready = Pattern::regex(p.ready_pattern).unwrap();
         assert_eq!(ready.find("headnode console login: ").as_deref(), Some("headnode console login:"));
         assert_eq!(LINUX.console_port, 0);

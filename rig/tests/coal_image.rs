@@ -249,6 +249,12 @@ async fn the_engine_targets_coal_and_starts_from_the_setup_snapshot_once_saved()
 
     let t = Target::load(&build, "coal").await.unwrap();
     assert!(matches!(t, Target::Coal(_)) && !t.parallel_ok());
+    // `coal` is the newest prepared headnode; `coal-<key>` names one.
+    let Target::Coal(c) = &t else { unreachable!() };
+    let named = c.dir.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(matches!(Target::load(&build, &named).await.unwrap(), Target::Coal(n) if n.dir == c.dir));
+    let e = Target::load(&build, "coal-0000000000000000").await.unwrap_err().to_string();
+    assert!(e.contains("coal-0000000000000000") && e.contains("cargo xtask image coal --from"), "{e}");
     assert_eq!(t.os(), rig::crash::Os::Illumos);
     assert_eq!(t.profile("coal").console_port, 1);
     let setup = t.setup_snapshot(&case, epyc, Accel::Kvm).unwrap();

@@ -63,6 +63,8 @@ fn prepare_coal(from: &std::path::Path, args: &ImageArgs) -> Result<i32> {
     println!("  platform:    {}", img.platform);
     println!("  client key:  {}", img.client_key.display());
     println!("  admin NIC {} / external NIC {}", img.admin_mac, img.external_mac);
+    let name = img.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     println!("next: cargo xtask rig --image coal --cpu epyc --case os-7410-vmm-zsd");
+    println!("      (`--image coal` is the newest prepared headnode; `--image {name}` is this one)");
     Ok(0)
 }

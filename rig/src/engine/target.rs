@@ -54,6 +54,18 @@ impl Target {
     /// Finds (or builds, for Linux images) the image a case names.
     pub async fn load(build_dir: &Path, name: &str) -> Result<Target> {
         if profile::for_image(name).is_some_and(|p| p.name == "illumos") {
+            // `coal` is the newest prepared headnode; `coal-<key>` names one (its directory).
+            if name != "coal" {
+                let dir = build_dir.join("images").join(name);
+                return match CoalImage::load(&dir) {
+                    Ok(c) => Ok(Target::Coal(Box::new(c))),
+                    Err(e) => bail!(
+                        "image '{name}': {e:#}; the prepared coal images are in {} (`cargo xtask image coal --from \
+                         coal-latest.tgz` prepares one)",
+                        build_dir.join("images").display()
+                    ),
+                };
+            }
             let dir = build_dir.to_path_buf();
             let prepared = tokio::task::spawn_blocking(move || crate::coal::prepared(&dir)).await?;
             return match prepared.into_iter().next() {
