@@ -44,9 +44,20 @@ fn prepared(label: &str, platform: impl FnOnce(&rig::coal::stand_in::StandIn) ->
 /// Runs cases on the image in `build` and returns the report, its directory and the progress
 /// lines shown.
 async fn run_on(build: &Path, cases: Vec<LoadedCase>, label: &str) -> (RunReport, PathBuf, Vec<String>) {
+    run_compare(build, cases, label, None).await
+}
+
+/// As [`run_on`], running each case on each of `compare`'s images (reference first).
+async fn run_compare(
+    build: &Path,
+    cases: Vec<LoadedCase>,
+    label: &str,
+    compare: Option<Vec<String>>,
+) -> (RunReport, PathBuf, Vec<String>) {
     let run_dir = common::evidence_dir(label);
     let plan = Plan {
         seed: 7410,
+        compare,
         dumps: rig::dump::DumpOptions { policy: rig::dump::DumpPolicy::None, ..Default::default() },
         ..Plan::new(cases, vec![cpu::lookup("epyc").unwrap()], Accel::Tcg, build.to_path_buf(), run_dir.clone())
     };
@@ -118,15 +129,34 @@ async fn a_buggy_debug_platform_panics_with_os7410_and_is_triaged_by_savecore() 
     release(&img);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fixed_platform_survives_and_a_guest_without_nested_paging_support_is_a_clear_verdict() {
-    let (build, img) = prepared("coal-engine-fixed", |s| s.debug_fixed_platform.clone());
-    let (r, _, _) = run_on(&build, vec![os7410_case(2)], "coal-engine-fixed-run").await;
-    let run = &r.runs[0];
-    let summary: Vec<String> = run.iterations.iter().map(|i| format!("{}: {:?}", i.index, i.outcome)).collect();
-    assert_eq!(run.iterations.len(), 2, "{summary:#?}");
-    assert!(run.iterations.iter().all(|i| i.verdict == Verdict::Pass), "{summary:#?}");
+/// The image name that selects one prepared headnode (`coal-<key>`).
+fn name(img: &CoalImage) -> String {
+    img.dir.file_name().unwrap().to_string_lossy().into_owned()
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buggy_and_fixed_debug_platforms_compare_as_the_fixed_one_not_reproducing() {
+    let (build, buggy) = prepared("coal-engine-compare", |s| s.debug_buggy_platform.clone());
+    let s = rig::coal::stand_in::ensure_stand_in(&common::build_dir()).unwrap();
+    let fixed =
+        prepare(&PrepareOptions::new(s.tarball.clone(), Some(s.debug_fixed_platform.clone()), build.clone())).unwrap();
+    let images = vec![name(&buggy), name(&fixed)];
+    let (r, _, _) = run_compare(&build, vec![os7410_case(2)], "coal-engine-compare-run", Some(images.clone())).await;
+    assert_eq!(r.comparisons.len(), 1, "{r:#?}");
+    let cmp = &r.comparisons[0];
+    let (b, f) = (&cmp.builds[0], &cmp.builds[1]);
+    assert_eq!((b.image.as_str(), f.image.as_str()), (images[0].as_str(), images[1].as_str()));
+    assert!(b.hits >= 1, "the buggy DEBUG platform reproduces OS-7410 in 2 iterations: {b:#?}");
+    assert!(b.titles.iter().all(|(t, _)| t == OS7410_TITLE), "{b:#?}");
+    assert_eq!((f.iterations, f.panics), (2, 0), "the fixed DEBUG platform survives: {f:#?}");
+    assert_ne!(cmp.conclusions[0].status, "not_fixed", "{cmp:#?}");
+    release(&buggy);
+    release(&fixed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_that_refuses_nested_virtualization_is_a_clear_verdict() {
+    let (build, img) = prepared("coal-engine-nested", |s| s.debug_fixed_platform.clone());
     // Under TCG QEMU offers SVM without NRIP save: a case that needs nested virtualization is
     // told so from the guest's own console, not after hours of iterations.
     let mut nested = os7410_case(1);
