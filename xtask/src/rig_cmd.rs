@@ -237,7 +237,7 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
     });
     let names: Vec<&str> = plan.cases.iter().map(|c| c.case.name.as_str()).collect();
     println!(
-        "rig: {} on {} under {}, {} guest(s) at a time{}, seed {seed}; evidence in {}",
+        "rig: {} on {} under {}, up to {} guest(s) at a time{}, seed {seed}; evidence in {}",
         names.join(", "),
         plan.cpus.iter().map(|c| c.name).collect::<Vec<_>>().join(","),
         setup.accel.as_str(),

@@ -92,6 +92,7 @@ pub async fn run_case(
         queue: Mutex::new(indices.iter().copied().collect()),
         stop: AtomicBool::new(false),
         total: indices.len() as u32,
+        jobs,
     };
     futures::future::join_all((1..=jobs).map(|k| w.worker(k))).await;
     let mut r = shared.report.lock().unwrap();
@@ -124,6 +125,8 @@ struct Work<'a, 's> {
     queue: Mutex<VecDeque<u32>>,
     stop: AtomicBool,
     total: u32,
+    /// Guests working on it at once (one for an image that cannot run in parallel).
+    jobs: usize,
 }
 
 impl Work<'_, '_> {
@@ -168,8 +171,7 @@ impl Work<'_, '_> {
                 Some(s) => ran(self.plan, s, c, cpu, boot_timeout, deadline(), seed, i).await,
                 None => {
                     boots += 1;
-                    let name =
-                        if self.plan.jobs > 1 { format!("guest-{k}-boot-{boots}") } else { format!("boot-{boots}") };
+                    let name = if self.jobs > 1 { format!("guest-{k}-boot-{boots}") } else { format!("boot-{boots}") };
                     let gdir = self.dir.join(name);
                     match boot(self.plan, self.image, c, cpu, &gdir, boot_timeout, &|stage| self.stage(stage)).await {
                         Ok(s) => {
