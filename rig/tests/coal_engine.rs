@@ -79,7 +79,7 @@ fn release(img: &CoalImage) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_buggy_debug_platform_panics_with_os7410_and_is_triaged_by_savecore() {
     let (build, img) = prepared("coal-engine-buggy", |s| s.debug_buggy_platform.clone());
-    let (r, run_dir, stages) = run_on(&build, vec![os7410_case(3)], "coal-engine-buggy-run").await;
+    let (r, run_dir, stages) = run_on(&build, vec![os7410_case(4)], "coal-engine-buggy-run").await;
     let run = &r.runs[0];
     let summary: Vec<String> = run.iterations.iter().map(|i| format!("{}: {}", i.index, i.outcome.word())).collect();
     assert!(run.not_run.is_none(), "{:#?}", run.not_run);
@@ -107,7 +107,7 @@ async fn a_buggy_debug_platform_panics_with_os7410_and_is_triaged_by_savecore() 
     // The race panics the buggy DEBUG platform; the illumos reader names it; savecore and mdb
     // triage the dump in the rebooted guest.
     let panics: Vec<_> = run.iterations.iter().filter(|i| matches!(i.outcome, Outcome::Panic { .. })).collect();
-    assert!(!panics.is_empty(), "no panic in 3 iterations: {summary:?}");
+    assert!(!panics.is_empty(), "no panic in 4 iterations: {summary:?}");
     for i in &panics {
         let Outcome::Panic { title, triage, .. } = &i.outcome else { unreachable!() };
         assert_eq!(title, OS7410_TITLE, "{summary:?}");
@@ -120,7 +120,7 @@ async fn a_buggy_debug_platform_panics_with_os7410_and_is_triaged_by_savecore() 
     assert_eq!(run.tally.panics as usize, panics.len());
 
     // After a panic the next iteration boots afresh from the saved headnode: no setup again.
-    if panics.iter().any(|p| p.index < 3) {
+    if panics.iter().any(|p| p.index < 4) {
         let boot2 = case_dir.join("boot-2");
         let cmdline = read(&boot2.join("qemu.cmdline"));
         assert!(cmdline.contains(&format!("-loadvm {tag}")), "{cmdline}");

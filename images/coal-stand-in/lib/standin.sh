@@ -80,7 +80,7 @@ running_zones() {
 }
 
 # Halts a running zone: its ZSD shutdown callbacks run, then the zone drains for a random
-# 100-500 ms before it is down and its ZSD destroy callbacks run (zone_destroy). A vmm load in
+# 300-1500 ms (long enough that a loaded CI host still hits it) before it is down and its ZSD destroy callbacks run (zone_destroy). A vmm load in
 # that window gave the zone a vmm ZSD with vz_active set that never saw a shutdown: on a DEBUG
 # platform without the OS-7410 fix, vmm_zsd_destroy's ASSERT(!zsd->vz_active) fires.
 zone_halt() {
@@ -88,7 +88,7 @@ zone_halt() {
 	[ "$(zone_state "$1")" = running ] || return 1
 	rm -f "$d/late_zsd"
 	echo shutting_down >"$d/state"
-	sleep_ms $((100 + RANDOM % 401))
+	sleep_ms $((300 + RANDOM % 1201))
 	echo down >"$d/state"
 	if [ -e "$d/late_zsd" ] && [ "$(fact debug)" = 1 ] && [ "$(fact os7410_fixed)" = 0 ]; then
 		os7410_panic
