@@ -130,19 +130,23 @@ struct Work<'a, 's> {
 }
 
 impl Work<'_, '_> {
-    /// Shows what a booting guest is doing on the progress line.
-    fn stage(&self, stage: String) {
-        let done = self.shared.report.lock().unwrap().runs[self.idx].iterations.len() as u32;
-        let p = Progress {
+    /// The progress line's facts for this case × CPU so far.
+    fn progress(&self, run: &crate::report::CaseRun, stage: Option<String>) -> Progress {
+        Progress {
             case: self.c.name.clone(),
             cpu: self.cpu.name.into(),
-            done,
+            done: run.iterations.len() as u32,
             of: self.total,
-            panics: 0,
+            panics: run.tally.panics,
             elapsed: self.began.elapsed().as_secs_f64(),
-            last: String::new(),
-            stage: Some(stage),
-        };
+            last: run.iterations.last().map(|x| x.outcome.word().to_string()).unwrap_or_default(),
+            stage,
+        }
+    }
+
+    /// Shows what a booting guest is doing on the progress line.
+    fn stage(&self, stage: String) {
+        let p = self.progress(&self.shared.report.lock().unwrap().runs[self.idx], Some(stage));
         (self.shared.progress.lock().unwrap())(&p);
     }
 
@@ -216,16 +220,7 @@ impl Work<'_, '_> {
                     run.stopped = Some(format!("--until-panic: first matching panic at iteration {i}"));
                     self.stop.store(true, Ordering::SeqCst);
                 }
-                Progress {
-                    case: c.name.clone(),
-                    cpu: cpu.name.into(),
-                    done: run.iterations.len() as u32,
-                    of: self.total,
-                    panics: run.tally.panics,
-                    elapsed: self.began.elapsed().as_secs_f64(),
-                    last: run.iterations.last().map(|x| x.outcome.word().to_string()).unwrap_or_default(),
-                    stage: None,
-                }
+                self.progress(run, None)
             };
             (self.shared.progress.lock().unwrap())(&p);
             self.shared.write(self.plan);
