@@ -10,6 +10,7 @@ use anyhow::{Context, Result, anyhow};
 use tokio::net::UnixStream;
 use tokio::time::Instant;
 
+use crate::console::stall::{STALL_GRACE, StallWatch};
 use crate::console::{Console, ConsoleWaitError, Pattern};
 use crate::journal::Cursor;
 use crate::machine::{ChannelFds, MachineSpec, qemu_args, shell_line};
@@ -20,6 +21,9 @@ use crate::ssh::{Ssh, SshError, SshTarget};
 
 /// How long QEMU gets to open its monitor.
 const QMP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often a boot wait looks at the consoles for stall reports.
+const STALL_POLL: Duration = Duration::from_millis(500);
 
 /// What the rig needs to reach a guest over SSH, besides the port QEMU picks.
 #[derive(Debug, Clone)]
@@ -50,6 +54,23 @@ pub enum GuestError {
     /// The ready marker came but SSH did not answer.
     #[error("the guest printed its ready marker but SSH did not answer: {0}")]
     Ssh(SshError),
+    /// The guest's kernel reported a stall (soft lockup, RCU stall, hung task) while booting
+    /// and its OS console then made no progress: a wedged boot, infrastructure rather than a
+    /// kernel verdict when it happens under TCG on a loaded host.
+    #[error(
+        "the guest's kernel stalled while booting: {console} printed '{first}' (latest: '{latest}') and the OS \
+         console made no progress for {grace_secs} s after it"
+    )]
+    Stalled {
+        /// The console that printed the report.
+        console: String,
+        /// The first stall report.
+        first: String,
+        /// The newest stall report.
+        latest: String,
+        /// The grace the OS console had to make progress.
+        grace_secs: u64,
+    },
     /// QEMU exited.
     #[error("QEMU exited ({status}); its stderr:\n{stderr}")]
     QemuExited {
@@ -71,12 +92,61 @@ pub struct GuestLink {
     ssh: Arc<Mutex<Option<Arc<Ssh>>>>,
     boot: Arc<Mutex<Option<BootInfo>>>,
     start: Instant,
+    stall_grace: Duration,
 }
 
 impl GuestLink {
+    /// Sets how long the OS console may stay silent after a stall report before a boot wait
+    /// gives up ([`STALL_GRACE`] by default).
+    pub fn set_stall_grace(&mut self, grace: Duration) {
+        self.stall_grace = grace;
+    }
+
     /// Waits for a boot whose ready marker appears at or after `from` and whose nonce differs
     /// from `previous`: proof that the guest really rebooted. `since` is when the reboot began.
     pub async fn wait_boot(
+        &self,
+        from: Cursor,
+        previous: Option<&str>,
+        since: Instant,
+        deadline: Instant,
+    ) -> Result<BootInfo, GuestError> {
+        tokio::select! {
+            r = self.wait_boot_unwatched(from, previous, since, deadline) => r,
+            stall = self.watch_stalls(from, self.stall_grace) => Err(stall),
+        }
+    }
+
+    /// Watches every console from the start of a boot wait until a stall without progress
+    /// (see [`crate::console::stall`]); never returns otherwise.
+    async fn watch_stalls(&self, from: Cursor, grace: Duration) -> GuestError {
+        let os = self.console().name().to_string();
+        let mut watch = StallWatch::new(grace);
+        let mut cursors: Vec<Cursor> =
+            self.consoles.iter().map(|c| if c.name() == os { from } else { c.cursor() }).collect();
+        loop {
+            let now = std::time::Instant::now();
+            for (c, at) in self.consoles.iter().zip(cursors.iter_mut()) {
+                let (lines, next) = c.read_from(*at);
+                *at = next;
+                for l in &lines {
+                    watch.feed(c.name(), c.name() == os, &l.text, now);
+                }
+            }
+            if let Some(s) = watch.stalled(now) {
+                tracing::warn!(console = %s.console, report = %s.line, "the guest's boot stalled");
+                return GuestError::Stalled {
+                    console: s.console.clone(),
+                    first: s.line.clone(),
+                    latest: s.latest.clone(),
+                    grace_secs: watch.grace().as_secs(),
+                };
+            }
+            tokio::time::sleep(STALL_POLL).await;
+        }
+    }
+
+    async fn wait_boot_unwatched(
         &self,
         from: Cursor,
         previous: Option<&str>,
@@ -318,6 +388,7 @@ impl Guest {
             ssh: Arc::default(),
             boot: Arc::default(),
             start,
+            stall_grace: STALL_GRACE,
         };
         Ok(Guest { qemu, link, dir: dir.to_path_buf(), spec })
     }

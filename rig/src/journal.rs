@@ -103,6 +103,13 @@ impl<T: Clone> Journal<T> {
         s.items.iter().skip(skip).cloned().collect()
     }
 
+    /// Entries from `from` on that are still in memory, and the cursor to read on from.
+    pub fn read_from(&self, from: Cursor) -> (Vec<T>, Cursor) {
+        let s = self.state.lock().unwrap();
+        let skip = from.saturating_sub(s.base) as usize;
+        (s.items.iter().skip(skip).cloned().collect(), s.base + s.items.len() as u64)
+    }
+
     /// Finds the first entry at or after `from` for which `pred` returns `Some`, without waiting.
     pub fn find<R>(&self, from: Cursor, mut pred: impl FnMut(&T) -> Option<R>) -> Option<(Cursor, R)> {
         let s = self.state.lock().unwrap();

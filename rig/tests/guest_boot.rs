@@ -118,6 +118,39 @@ async fn a_guest_that_never_gets_ready_is_a_deadline_with_the_console_tail() {
     guest.shutdown().await;
 }
 
+/// A kernel that reports a stall and then makes no progress: the boot wait ends as a stall,
+/// quoting the kernel's report, long before its deadline (which would be `NotReady`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_boot_that_stalls_ends_early_quoting_the_kernels_report() {
+    let image = common::image();
+    let dir = common::evidence_dir("stalled-boot");
+    let spec = bootcheck::machine(&image, &options("epyc"));
+    let guest = Guest::launch(spec, LINUX, keys(&image), &dir).await.unwrap();
+    let boot = guest.wait_ready(Instant::now() + Duration::from_secs(120)).await.unwrap();
+    let mut link = guest.link();
+    link.set_stall_grace(Duration::from_secs(5));
+    let from = guest.console().cursor();
+    // The kernel prints the report on the console as it prints its own (an emergency-level
+    // message, so `quiet` does not hide it), then the guest stops making progress for good.
+    let report = "watchdog: BUG: soft lockup - CPU#1 stuck for 23s! [cryptomgr_test:71]";
+    guest.run(&format!("echo '<0>{report}' > /dev/kmsg"), Duration::from_secs(30)).await.unwrap();
+    guest.qmp().execute(&qapi::qmp::stop {}, Duration::from_secs(5)).await.unwrap();
+    let e = link
+        .wait_boot(from, Some(&boot.boot_id), Instant::now(), Instant::now() + Duration::from_secs(120))
+        .await
+        .unwrap_err();
+    match &e {
+        GuestError::Stalled { console, first, grace_secs, .. } => {
+            assert_eq!(console, "ttyS0");
+            assert!(first.ends_with(report), "{first}");
+            assert_eq!(*grace_secs, 5);
+            assert!(e.to_string().contains("stalled while booting"), "{e}");
+        }
+        other => panic!("expected Stalled, got {other}"),
+    }
+    guest.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qemu_dying_at_start_reports_its_stderr() {
     let image = common::image();

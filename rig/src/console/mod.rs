@@ -3,6 +3,7 @@
 
 pub mod lines;
 pub mod pattern;
+pub mod stall;
 pub mod task;
 
 pub use pattern::Pattern;

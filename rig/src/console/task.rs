@@ -225,6 +225,11 @@ impl Console {
         self.lines.since(from)
     }
 
+    /// Lines from `from` on that are still in memory, and the cursor to read on from.
+    pub fn read_from(&self, from: Cursor) -> (Vec<ConsoleLine>, Cursor) {
+        self.lines.read_from(from)
+    }
+
     /// The unfinished last line (a prompt waiting for input).
     pub fn partial(&self) -> String {
         self.partial.lock().unwrap().clone()

@@ -283,6 +283,7 @@ async fn reboot_and_wait(
         Err(GuestError::NotReady(e)) => {
             Err(StepError::Guest { step: desc.into(), reason: format!("the guest did not come back: {e}") })
         }
+        Err(e @ GuestError::Stalled { .. }) => Err(StepError::Infra(format!("{desc}: {e}"))),
         Err(e) => Err(StepError::Guest { step: desc.into(), reason: e.to_string() }),
     }
 }
