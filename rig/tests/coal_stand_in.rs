@@ -164,6 +164,23 @@ async fn first_boot_runs_setup_with_a_reboot_then_answers_ssh() {
     remove(&build);
 }
 
+/// A deadline for one phase of a test, named so that a failure says which phase stalled.
+struct Phase {
+    name: &'static str,
+    deadline: Instant,
+}
+
+impl Phase {
+    fn start(name: &'static str, secs: u64) -> Phase {
+        Phase { name, deadline: Instant::now() + Duration::from_secs(secs) }
+    }
+
+    /// Unwraps a wait of this phase, or fails naming the phase and the evidence directory.
+    fn check<T, E: std::fmt::Display>(&self, r: Result<T, E>, dir: &Path) -> T {
+        r.unwrap_or_else(|e| panic!("phase '{}' did not finish: {e}\nevidence: {}", self.name, dir.display()))
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buggy_debug_platform_panics_with_os7410_dumps_and_savecore_saves_it() {
     let s = stand_in();
@@ -172,8 +189,9 @@ async fn buggy_debug_platform_panics_with_os7410_dumps_and_savecore_saves_it() {
         prepare(&PrepareOptions::new(s.tarball.clone(), Some(s.debug_buggy_platform.clone()), build.clone())).unwrap();
     let began = Instant::now();
     let (guest, dir) = boot(&img, "stand-in-os7410").await;
-    let deadline = Instant::now() + Duration::from_secs(240);
-    let first = guest.wait_ready(deadline).await.unwrap();
+    // Setup: the first boot, its reboot, the zones.
+    let setup = Phase::start("setup (first boot, reboot, zones)", 300);
+    let first = setup.check(guest.wait_ready(setup.deadline).await, &dir);
     let t = Duration::from_secs(30);
     let out = guest.run("echo 'moddebug/W 80000000' | mdb -kw", t).await.unwrap();
     assert_eq!(out, "moddebug:       0               =       0x80000000\n");
@@ -197,17 +215,22 @@ async fn buggy_debug_platform_panics_with_os7410_dumps_and_savecore_saves_it() {
             }
         }
     });
-    let m = con.wait_for(&panic_re, from, deadline).await.unwrap();
+    let race = Phase::start("race (reloads against zone halts, until the panic)", 300);
+    let m = race.check(con.wait_for(&panic_re, from, race.deadline).await, &dir);
     assert_eq!(m.capture, "assertion failed: !zsd->vz_active, file: ../../i86pc/io/vmm/vmm_zsd.c, line: 162");
     halts.abort();
+    let dump = Phase::start("dump (stack, dump to the zvol, rebooting)", 120);
     for want in
         [r"vmm:vmm_zsd_destroy\+e8 \(\)", r"^dumping to /dev/zvol/dsk/zones/dump", r"dump succeeded$", r"^rebooting"]
     {
-        con.wait_for(&Pattern::regex(want).unwrap(), m.cursor, deadline).await.unwrap();
+        dump.check(con.wait_for(&Pattern::regex(want).unwrap(), m.cursor, dump.deadline).await, &dir);
     }
+    let reboot = Phase::start("reboot (the boot after the panic, to savecore's line)", 300);
     let saving = Pattern::regex(r"^Saving compressed system crash dump in (\S+)$").unwrap();
-    let saved = con.wait_for(&saving, m.cursor, deadline).await.unwrap();
-    let second = guest.wait_boot_checked(saved.cursor, Some(&first.boot_id), began, deadline).await.unwrap();
+    let saved = reboot.check(con.wait_for(&saving, m.cursor, reboot.deadline).await, &dir);
+    let savecore = Phase::start("savecore (SSH back after the reboot)", 180);
+    let second = savecore
+        .check(guest.wait_boot_checked(saved.cursor, Some(&first.boot_id), began, savecore.deadline).await, &dir);
     assert_ne!(second.boot_id, first.boot_id);
     let log = std::fs::read_to_string(dir.join("ttyS1.log")).unwrap();
     assert!(log.contains("installing vmm, module id 271."), "moddebug lines on the console");

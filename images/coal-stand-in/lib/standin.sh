@@ -20,6 +20,10 @@ con_n() { printf '%b' "$*" >"$CON"; }
 fact() { cat "$SI/$1" 2>/dev/null || echo "${2:-}"; }
 set_fact() { mkdir -p "$(dirname "$SI/$1")" && echo "$2" >"$SI/$1"; }
 
+# The machine's CPUs (QEMU's -smp): the stand-in's own kernel brings up only the first
+# (maxcpus=1 in syslinux.cfg), so /proc/cpuinfo shows one; `present` shows them all.
+ncpus() { awk -F- '{print ($2 == "" ? 1 : $2 + 1)}' /sys/devices/system/cpu/present; }
+
 # Sleeps $1 milliseconds.
 sleep_ms() { usleep $(($1 * 1000)); }
 
