@@ -12,7 +12,7 @@ use regex::Regex;
 
 /// How long the OS console may stay silent after a stall report before the boot counts as
 /// stalled. Generous: an RCU stall warning on a loaded host can be followed by a normal boot.
-pub const STALL_GRACE: Duration = Duration::from_secs(60);
+pub const STALL_GRACE: Duration = Duration::from_secs(120);
 
 /// The kernel's own words for "this CPU or task made no progress" (Linux).
 static STALL: LazyLock<Regex> = LazyLock::new(|| {
