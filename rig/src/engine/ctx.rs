@@ -1,6 +1,7 @@
 //! The state steps share while an iteration runs: the guest's channels, the CPU asked for,
 //! the random source, the reboot epoch and a transcript of what was done.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -8,6 +9,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use super::reloads::{LoopReport, ReloadCounts};
+use crate::case::model::UnloadBusy;
 use crate::guest::GuestLink;
 use crate::machine::CpuModel;
 
@@ -49,11 +52,24 @@ pub struct Ctx {
     pub log: Arc<Mutex<Vec<StepRecord>>>,
     /// When the iteration began.
     pub began: Instant,
+    /// What a busy unload means (the case's `unload_busy`).
+    pub unload_busy: UnloadBusy,
+    /// The reloads run from the host, step by step.
+    pub reloads: Arc<Mutex<ReloadCounts>>,
+    /// In-guest loops by id, with the latest report read from each (None: none read yet).
+    pub loops: Arc<Mutex<BTreeMap<u64, Option<LoopReport>>>>,
 }
 
 impl Ctx {
     /// A context for one iteration.
-    pub fn new(link: GuestLink, cpu: &'static CpuModel, nested: bool, boot_timeout: Duration, seed: u64) -> Ctx {
+    pub fn new(
+        link: GuestLink,
+        cpu: &'static CpuModel,
+        nested: bool,
+        boot_timeout: Duration,
+        seed: u64,
+        unload_busy: UnloadBusy,
+    ) -> Ctx {
         Ctx {
             link,
             cpu,
@@ -65,7 +81,32 @@ impl Ctx {
             current: Arc::default(),
             log: Arc::default(),
             began: Instant::now(),
+            unload_busy,
+            reloads: Arc::default(),
+            loops: Arc::default(),
         }
+    }
+
+    /// Keeps a loop's report unless an earlier-read one ran more rounds (reports only grow).
+    pub fn loop_report(&self, id: u64, r: LoopReport) {
+        let mut loops = self.loops.lock().unwrap();
+        let slot = loops.entry(id).or_default();
+        if slot.as_ref().is_none_or(|old| old.rounds <= r.rounds) {
+            *slot = Some(r);
+        }
+    }
+
+    /// Every reload of the iteration so far: the host's and the in-guest loops' (a loop whose
+    /// report was never read counts as unreported).
+    pub fn reload_counts(&self) -> ReloadCounts {
+        let mut c = self.reloads.lock().unwrap().clone();
+        for r in self.loops.lock().unwrap().values() {
+            match r {
+                Some(r) => c.merge(&r.as_loop()),
+                None => c.loops_unreported += 1,
+            }
+        }
+        c
     }
 
     /// A random duration in `[min_ms, max_ms]`.
