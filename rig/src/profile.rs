@@ -15,6 +15,9 @@ pub struct ModuleReload {
     /// Words in a failed unload's output that mean "busy" (what a case's `unload_busy` is
     /// about); any other failure is a failure.
     pub busy: &'static [&'static str],
+    /// Words in a failed unload's output that mean the module was not loaded (another reloader
+    /// got there first): counted apart, neither a success nor a failure.
+    pub absent: &'static [&'static str],
     /// Loads it.
     pub load: &'static str,
     /// Lets it unload even once it is in use (run once per boot when a case asks to free
@@ -129,9 +132,11 @@ impl Profile {
 /// What Linux's rmmod says when a module is in use: kmod's "is in use", busybox's strerror of
 /// `EBUSY`/`EWOULDBLOCK` from `delete_module`.
 const LINUX_BUSY: &[&str] = &["in use", "Device or resource busy", "Resource temporarily unavailable"];
+/// What it says when the module is not loaded (kmod, busybox's strerror of `ENOENT`).
+const LINUX_ABSENT: &[&str] = &["not currently loaded", "No such file or directory"];
 
 const fn linux_module(name: &'static str, unload: &'static str, load: &'static str) -> ModuleReload {
-    ModuleReload { name, unload, busy: LINUX_BUSY, load, free: "" }
+    ModuleReload { name, unload, busy: LINUX_BUSY, absent: LINUX_ABSENT, load, free: "" }
 }
 
 /// The embedded default Linux guest: its init prints `RIG-READY boot_id=<uuid>` when dropbear
@@ -212,10 +217,12 @@ pub const ILLUMOS: Profile = Profile {
     virt_refusal: r"(hma_(?:svm|vmx)_init: .*)",
     modules: &[ModuleReload {
         name: "vmm",
-        unload: "modunload -i $(modinfo | awk '$6 == \"vmm\" {print $1}')",
+        unload: "id=$(modinfo | awk '$6 == \"vmm\" {print $1}'); [ -n \"$id\" ] || { echo 'vmm is not loaded' >&2; exit 1; }; modunload -i $id",
         // modunload prints `can't unload the module: Device busy` and exits with EBUSY (16)
         // (illumos-gate usr/src/cmd/modload/modunload.c, error() in modsubr.c).
         busy: &["Device busy"],
+        // An id gone between modinfo and modunload is EINVAL.
+        absent: &["vmm is not loaded", "Invalid argument"],
         // vmm is installed under /usr/kernel/drv/amd64 (illumos-gate usr/src/uts/i86pc/vmm/Makefile:
         // ROOTMODULE is $(USR_DRV_DIR)/$(MODULE)), not /kernel/drv/amd64. `-p` hands the name to
         // the kernel, which searches the module path (illumos-gate usr/src/cmd/modload/modload.c),
@@ -292,6 +299,13 @@ mod tests {
             "for zone in $(vmadm list -H -o uuid state=stopped); do vmadm start $zone & done; wait"
         );
         assert!(LINUX.zones.is_none());
+    }
+
+    #[test]
+    fn illumos_loads_vmm_wherever_the_platform_put_it() {
+        let vmm = ILLUMOS.module("vmm").unwrap();
+        assert_eq!(vmm.load_command(Vendor::Amd), "modload -p drv/vmm");
+        assert!(!vmm.command(Vendor::Amd).contains("/kernel/drv/amd64/vmm"));
     }
 
     #[test]

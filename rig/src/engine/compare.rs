@@ -288,6 +288,7 @@ mod tests {
                     attempted: ok + 2,
                     unloads_ok: ok,
                     unloads_busy: 2,
+                    unloads_absent: 0,
                     loads_ok: ok + 2,
                     reloads_ok: ok,
                     loop_rounds: ok + 2,

@@ -15,6 +15,9 @@ pub struct ReloadCounts {
     pub unloads_ok: u32,
     /// Unloads the guest refused as busy.
     pub unloads_busy: u32,
+    /// Unloads that found the module not loaded (another reloader unloaded it first).
+    #[serde(default)]
+    pub unloads_absent: u32,
     /// Loads that succeeded.
     pub loads_ok: u32,
     /// Reloads whose unload and load both succeeded: the module really went away and came back.
@@ -35,6 +38,7 @@ impl ReloadCounts {
         match r.unload {
             Unload::Ok => self.unloads_ok += 1,
             Unload::Busy(_) => self.unloads_busy += 1,
+            Unload::Absent(_) => self.unloads_absent += 1,
             Unload::Failed(_) => {}
         }
         if r.load.is_ok() {
@@ -50,6 +54,7 @@ impl ReloadCounts {
         self.attempted += o.attempted;
         self.unloads_ok += o.unloads_ok;
         self.unloads_busy += o.unloads_busy;
+        self.unloads_absent += o.unloads_absent;
         self.loads_ok += o.loads_ok;
         self.reloads_ok += o.reloads_ok;
         self.loop_rounds += o.loop_rounds;
@@ -68,6 +73,9 @@ impl ReloadCounts {
             "{} reloads: {} ok, {} unloaded, {} busy, {} loaded",
             self.attempted, self.reloads_ok, self.unloads_ok, self.unloads_busy, self.loads_ok
         );
+        if self.unloads_absent > 0 {
+            s.push_str(&format!(", {} found it not loaded", self.unloads_absent));
+        }
         if self.loops > 0 || self.loops_unreported > 0 {
             s.push_str(&format!("; {} loop rounds", self.loop_rounds));
         }
@@ -85,6 +93,8 @@ pub enum Unload {
     Ok,
     /// The guest refused: the module is busy (its words).
     Busy(String),
+    /// The module was not loaded (its words).
+    Absent(String),
     /// Any other failure (its words).
     Failed(String),
 }
@@ -98,13 +108,15 @@ pub struct Reload {
     pub load: Result<(), String>,
 }
 
-/// Classifies an unload by its exit status and output: busy when it failed with one of the
-/// profile's busy words in its output.
-pub fn classify_unload(status: Option<u32>, output: &str, busy_words: &[&str]) -> Unload {
+/// Classifies an unload by its exit status and output: busy (or absent) when it failed with one
+/// of the profile's busy (absent) words in its output.
+pub fn classify_unload(status: Option<u32>, output: &str, m: &crate::profile::ModuleReload) -> Unload {
     let words = first_line(output);
+    let has = |ws: &[&str]| ws.iter().any(|w| output.contains(w));
     match status {
         Some(0) => Unload::Ok,
-        _ if busy_words.iter().any(|w| output.contains(w)) => Unload::Busy(words),
+        _ if has(m.busy) => Unload::Busy(words),
+        _ if has(m.absent) => Unload::Absent(words),
         Some(s) => Unload::Failed(format!("exit {s}: {words}")),
         None => Unload::Failed(format!("no exit status: {words}")),
     }
@@ -172,6 +184,7 @@ impl LoopReport {
                         "attempted" => c.attempted = v,
                         "unloads_ok" => c.unloads_ok = v,
                         "unloads_busy" => c.unloads_busy = v,
+                        "unloads_absent" => c.unloads_absent = v,
                         "unloads_failed" => r.unloads_failed = v,
                         "loads_ok" => c.loads_ok = v,
                         "loads_failed" => r.loads_failed = v,
@@ -253,20 +266,27 @@ pub fn median(mut v: Vec<u32>) -> Option<f64> {
 mod tests {
     use super::*;
 
-    const ILLUMOS_BUSY: &[&str] = &["Device busy"];
+    fn vmm() -> &'static crate::profile::ModuleReload {
+        crate::profile::ILLUMOS.module("vmm").unwrap()
+    }
 
     #[test]
     fn unloads_are_classified_by_status_and_words() {
-        assert_eq!(classify_unload(Some(0), "", ILLUMOS_BUSY), Unload::Ok);
+        assert_eq!(classify_unload(Some(0), "", vmm()), Unload::Ok);
         assert_eq!(
-            classify_unload(Some(16), "can't unload the module: Device busy\n", ILLUMOS_BUSY),
+            classify_unload(Some(16), "can't unload the module: Device busy\n", vmm()),
             Unload::Busy("can't unload the module: Device busy".into())
         );
         assert_eq!(
-            classify_unload(Some(2), "\nusage:  modunload -i <module_id>\n", ILLUMOS_BUSY),
+            classify_unload(Some(2), "\nusage:  modunload -i <module_id>\n", vmm()),
             Unload::Failed("exit 2: usage:  modunload -i <module_id>".into())
         );
-        assert_eq!(classify_unload(None, "", ILLUMOS_BUSY), Unload::Failed("no exit status: (no output)".into()));
+        assert_eq!(classify_unload(None, "", vmm()), Unload::Failed("no exit status: (no output)".into()));
+        assert_eq!(classify_unload(Some(1), "vmm is not loaded\n", vmm()), Unload::Absent("vmm is not loaded".into()));
+        assert_eq!(
+            classify_unload(Some(22), "can't unload the module: Invalid argument\n", vmm()),
+            Unload::Absent("can't unload the module: Invalid argument".into())
+        );
     }
 
     #[test]

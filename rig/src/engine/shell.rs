@@ -9,7 +9,7 @@
 use super::reloads::{LOOP_TAG, MSG_TAG};
 use crate::case::{Step, StepKind};
 use crate::machine::Vendor;
-use crate::profile::Profile;
+use crate::profile::{ModuleReload, Profile};
 use crate::ssh::shell_quote;
 
 /// The file whose existence stops the loop with this id.
@@ -36,20 +36,23 @@ fn checked(cmd: &str, want: u32, k: usize) -> String {
     )
 }
 
-/// One reload: the unload (busy when its output has one of `busy`), then the load.
-fn reload(unload: &str, load: &str, busy: &[&str]) -> String {
-    let words: Vec<String> = busy.iter().map(|w| format!("*{}*", shell_quote(w))).collect();
-    let busy_case = if words.is_empty() {
-        String::new()
-    } else {
-        format!("{}) ub=$((ub+1)); msg busy busy \"$m\";; ", words.join("|"))
-    };
+/// A `case` arm for output holding one of `words` (none for no words).
+fn arm(words: &[&str], then: &str) -> String {
+    let pats: Vec<String> = words.iter().map(|w| format!("*{}*", shell_quote(w))).collect();
+    if pats.is_empty() { String::new() } else { format!("{}) {then};; ", pats.join("|")) }
+}
+
+/// One reload: the unload (busy or absent when its output has one of the profile's words for
+/// that), then the load.
+fn reload(m: &ModuleReload, vendor: Vendor) -> String {
+    let (unload, load) = (m.unload_command(vendor), m.load_command(vendor));
+    let busy_case = format!("{}{}", arm(m.busy, "ub=$((ub+1)); msg busy busy \"$m\""), arm(m.absent, "ua=$((ua+1))"));
     format!(
         "a=$((a+1)); if m=$(eval {} 2>&1); then uo=$((uo+1)); u=1; else s=$?; u=0; case $m in {busy_case}\
          *) uf=$((uf+1)); msg unload unload \"exit $s: $m\";; esac; fi; \
          if m=$(eval {} 2>&1); then lo=$((lo+1)); [ $u = 0 ] || ro=$((ro+1)); else s=$?; lf=$((lf+1)); msg load load \"exit $s: $m\"; fi",
-        shell_quote(unload),
-        shell_quote(load)
+        shell_quote(&unload),
+        shell_quote(&load)
     )
 }
 
@@ -62,10 +65,7 @@ pub fn loop_script(steps: &[Step], profile: &Profile, vendor: Vendor, id: u64, s
         body.push(match &s.kind {
             StepKind::Ssh { cmd, expect_status: Some(want) } => checked(cmd, *want, k),
             StepKind::Ssh { cmd, expect_status: None } => format!("( eval {} ) >/dev/null 2>&1", shell_quote(cmd)),
-            StepKind::ReloadModule(m) => {
-                let m = profile.module(m)?;
-                reload(&m.unload_command(vendor), &m.load_command(vendor), m.busy)
-            }
+            StepKind::ReloadModule(m) => reload(profile.module(m)?, vendor),
             k2 @ (StepKind::HaltZones(_) | StepKind::BootZones) => {
                 checked(&super::steps::zone_command(profile, k2)?, 0, k)
             }
@@ -79,10 +79,10 @@ pub fn loop_script(steps: &[Step], profile: &Profile, vendor: Vendor, id: u64, s
     }
     let (stop, f) = (stop_file(id), report_prefix(id));
     Some(format!(
-        "F={f}; rm -f {stop} $F.*; nl='\n'; RANDOM={seed}; n=0; a=0; uo=0; ub=0; uf=0; lo=0; lf=0; ro=0; cf=0; \
+        "F={f}; rm -f {stop} $F.*; nl='\n'; RANDOM={seed}; n=0; a=0; uo=0; ub=0; ua=0; uf=0; lo=0; lf=0; ro=0; cf=0; \
          msg() {{ [ -e $F.seen-$1 ] && return 0; : >$F.seen-$1; printf '{MSG_TAG} %s: %s\\n' \"$2\" \"${{3%%\"$nl\"*}}\" >>$F.msg; }}; \
-         rep() {{ printf '{LOOP_TAG} rounds=%d attempted=%d unloads_ok=%d unloads_busy=%d unloads_failed=%d loads_ok=%d \
-         loads_failed=%d reloads_ok=%d commands_failed=%d\\n' $n $a $uo $ub $uf $lo $lf $ro $cf >$F.counts; }}; \
+         rep() {{ printf '{LOOP_TAG} rounds=%d attempted=%d unloads_ok=%d unloads_busy=%d unloads_absent=%d unloads_failed=%d loads_ok=%d \
+         loads_failed=%d reloads_ok=%d commands_failed=%d\\n' $n $a $uo $ub $ua $uf $lo $lf $ro $cf >$F.counts; }}; \
          rep; while [ ! -e {stop} ]; do {}; n=$((n+1)); rep; done; rm -f {stop}; {}; rm -f $F.*",
         body.join("; "),
         report_command(id)
@@ -122,9 +122,12 @@ mod tests {
         let steps =
             [step(StepKind::ReloadModule("vmm".into())), step(StepKind::Sleep(Jitter { min_ms: 0, max_ms: 200 }))];
         let s = loop_script(&steps, &crate::profile::ILLUMOS, Vendor::Amd, 1, 7).unwrap();
-        assert!(s.contains("m=$(eval 'modunload -i $(modinfo | awk '\\''$6 == \"vmm\" {print $1}'\\'')' 2>&1)"), "{s}");
+        assert!(
+            s.contains("[ -n \"$id\" ] || { echo '\\''vmm is not loaded'\\'' >&2; exit 1; }; modunload -i $id' 2>&1)"),
+            "{s}"
+        );
         assert!(s.contains("m=$(eval 'modload -p drv/vmm' 2>&1)"), "{s}");
-        assert!(s.contains("case $m in *'Device busy'*) ub=$((ub+1))"), "{s}");
+        assert!(s.contains("case $m in *'Device busy'*) ub=$((ub+1)); msg busy busy \"$m\";; *'vmm is not loaded'*|*'Invalid argument'*) ua=$((ua+1));; *) uf="), "{s}");
         assert!(
             s.contains(
                 "ms=$(( 0 + (RANDOM * 32768 + RANDOM) % 201 )); sleep $((ms / 1000)).$(printf %03d $((ms % 1000)))"
@@ -148,6 +151,7 @@ mod tests {
             name: "m",
             unload: "[ $((n % 2)) -eq 0 ] || { echo \"can't unload the module: Device busy\" >&2; exit 16; }",
             busy: &["Device busy"],
+            absent: &[],
             load: "true",
             free: "",
         }],

@@ -245,7 +245,7 @@ async fn reload_module(ctx: &Ctx, desc: &str, m: &ModuleReload, timeout: Duratio
     let vendor = ctx.cpu.vendor;
     let attempt = async {
         let u = exec(ctx, desc, &m.unload_command(vendor), timeout).await?;
-        let unload = reloads::classify_unload(u.status, &words(&u), m.busy);
+        let unload = reloads::classify_unload(u.status, &words(&u), m);
         let l = exec(ctx, desc, &m.load_command(vendor), timeout).await?;
         let load = match l.status {
             Some(0) => Ok(()),
@@ -266,6 +266,7 @@ async fn reload_module(ctx: &Ctx, desc: &str, m: &ModuleReload, timeout: Duratio
     let said = |u: &Unload| match u {
         Unload::Ok => "unloaded".to_string(),
         Unload::Busy(w) => format!("unload busy: {w}"),
+        Unload::Absent(w) => format!("nothing to unload: {w}"),
         Unload::Failed(w) => format!("unload failed: {w}"),
     };
     let load = match &r.load {
