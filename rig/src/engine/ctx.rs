@@ -56,8 +56,18 @@ pub struct Ctx {
     pub unload_busy: UnloadBusy,
     /// The reloads run from the host, step by step.
     pub reloads: Arc<Mutex<ReloadCounts>>,
-    /// In-guest loops by id, with the latest report read from each (None: none read yet).
-    pub loops: Arc<Mutex<BTreeMap<u64, Option<LoopReport>>>>,
+    /// In-guest loops by id, with the latest report read from each.
+    pub loops: Arc<Mutex<BTreeMap<u64, LoopSlot>>>,
+}
+
+/// What the rig knows of one in-guest loop.
+#[derive(Debug, Clone, Default)]
+pub struct LoopSlot {
+    /// Its latest report (None: none read yet).
+    pub report: Option<LoopReport>,
+    /// The report is its last: the loop stopped, or the case's own reboot was about to end it.
+    /// Otherwise (a panic, a hang) it is a lower bound.
+    pub finished: bool,
 }
 
 impl Ctx {
@@ -88,23 +98,25 @@ impl Ctx {
     }
 
     /// Keeps a loop's report unless an earlier-read one ran more rounds (reports only grow).
-    pub fn loop_report(&self, id: u64, r: LoopReport) {
+    pub fn loop_report(&self, id: u64, r: LoopReport, finished: bool) {
         let mut loops = self.loops.lock().unwrap();
         let slot = loops.entry(id).or_default();
-        if slot.as_ref().is_none_or(|old| old.rounds <= r.rounds) {
-            *slot = Some(r);
+        if slot.report.as_ref().is_none_or(|old| old.rounds <= r.rounds) {
+            slot.report = Some(r);
         }
+        slot.finished |= finished;
     }
 
     /// Every reload of the iteration so far: the host's and the in-guest loops' (a loop whose
-    /// report was never read counts as unreported).
+    /// last report was never read counts as unreported, with what it reported until then).
     pub fn reload_counts(&self) -> ReloadCounts {
         let mut c = self.reloads.lock().unwrap().clone();
-        for r in self.loops.lock().unwrap().values() {
-            match r {
-                Some(r) => c.merge(&r.as_loop()),
-                None => c.loops_unreported += 1,
+        for slot in self.loops.lock().unwrap().values() {
+            let mut l = slot.report.as_ref().map(LoopReport::as_loop).unwrap_or_default();
+            if !slot.finished {
+                (l.loops, l.loops_unreported) = (0, 1);
             }
+            c.merge(&l);
         }
         c
     }

@@ -52,6 +52,9 @@ pub enum StepError {
 
 static LOOP_IDS: AtomicU64 = AtomicU64::new(1);
 
+/// How often a running in-guest loop's report is read.
+const LOOP_POLL: Duration = Duration::from_secs(5);
+
 type BoxFut<'a> = Pin<Box<dyn Future<Output = Result<(), StepError>> + Send + 'a>>;
 
 /// Runs a block: steps in order, with its background steps stopped when the block ends.
@@ -288,7 +291,7 @@ async fn read_loop_reports(ctx: &Ctx) {
         if let Ok(out) = session.exec(&shell::report_command(id), Duration::from_secs(10)).await
             && let Some(r) = LoopReport::parse(&out.stdout_str())
         {
-            ctx.loop_report(id, r);
+            ctx.loop_report(id, r, true);
         }
     }
 }
@@ -363,7 +366,22 @@ async fn in_guest_loop(c: &Ctx, id: u64, script: &str) -> Result<(), StepError> 
     let failed = |reason: String| StepError::Failed { step: STEP.into(), reason };
     let epoch = c.epoch();
     let session = c.link.ssh().map_err(|e| StepError::Guest { step: "background".into(), reason: e.to_string() })?;
-    match session.exec(script, Duration::from_secs(24 * 3600)).await {
+    // Its report, read every few seconds meanwhile, is what remains of it if the guest panics.
+    let poll = async {
+        loop {
+            tokio::time::sleep(LOOP_POLL).await;
+            if let Ok(out) = session.exec(&shell::report_command(id), Duration::from_secs(10)).await
+                && let Some(r) = LoopReport::parse(&out.stdout_str())
+            {
+                c.loop_report(id, r, false);
+            }
+        }
+    };
+    let ran = tokio::select! {
+        r = session.exec(script, Duration::from_secs(24 * 3600)) => r,
+        never = poll => never,
+    };
+    match ran {
         Ok(out) => {
             let Some(r) = LoopReport::parse(&out.stdout_str()) else {
                 let status = out.status.map_or("none".into(), |s| s.to_string());
@@ -372,12 +390,12 @@ async fn in_guest_loop(c: &Ctx, id: u64, script: &str) -> Result<(), StepError> 
                     reloads::first_line(&words(&out))
                 )));
             };
-            c.loop_report(id, r.clone());
+            c.loop_report(id, r.clone(), true);
             c.note(STEP, format!("{} rounds; {}", r.rounds, r.as_loop().summary()));
             r.failure(c.unload_busy).map_or(Ok(()), |why| Err(failed(why)))
         }
         Err(_) if c.epoch() != epoch => {
-            let last = c.loops.lock().unwrap().get(&id).cloned().flatten();
+            let last = c.loops.lock().unwrap().get(&id).filter(|s| s.finished).and_then(|s| s.report.clone());
             match last {
                 // Cut short by the case's reboot: what it did until then still counts.
                 Some(r) => {
@@ -416,7 +434,7 @@ impl Bg {
             .flatten();
         let loop_id = script.as_ref().map(|(id, _)| *id);
         if let Some(id) = loop_id {
-            ctx.loops.lock().unwrap().insert(id, None);
+            ctx.loops.lock().unwrap().insert(id, Default::default());
         }
         let task = tokio::spawn(async move {
             if let Some((id, script)) = script {
