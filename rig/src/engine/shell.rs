@@ -46,7 +46,11 @@ fn arm(words: &[&str], then: &str) -> String {
 /// that), then the load.
 fn reload(m: &ModuleReload, vendor: Vendor) -> String {
     let (unload, load) = (m.unload_command(vendor), m.load_command(vendor));
-    let busy_case = format!("{}{}", arm(m.busy, "ub=$((ub+1)); msg busy busy \"$m\""), arm(m.absent, "ua=$((ua+1))"));
+    let busy_case = format!(
+        "{}{}",
+        arm(m.busy, "ub=$((ub+1)); msg busy busy \"$m\""),
+        arm(m.absent, "ua=$((ua+1)); msg absent absent \"$m\"")
+    );
     format!(
         "a=$((a+1)); if m=$(eval {} 2>&1); then uo=$((uo+1)); u=1; else s=$?; u=0; case $m in {busy_case}\
          *) uf=$((uf+1)); msg unload unload \"exit $s: $m\";; esac; fi; \
@@ -127,7 +131,7 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("m=$(eval 'modload -p drv/vmm' 2>&1)"), "{s}");
-        assert!(s.contains("case $m in *'Device busy'*) ub=$((ub+1)); msg busy busy \"$m\";; *'vmm is not loaded'*|*'Invalid argument'*) ua=$((ua+1));; *) uf="), "{s}");
+        assert!(s.contains("case $m in *'Device busy'*) ub=$((ub+1)); msg busy busy \"$m\";; *'vmm is not loaded'*|*'Invalid argument'*) ua=$((ua+1)); msg absent absent \"$m\";; *) uf="), "{s}");
         assert!(
             s.contains(
                 "ms=$(( 0 + (RANDOM * 32768 + RANDOM) % 201 )); sleep $((ms / 1000)).$(printf %03d $((ms % 1000)))"

@@ -53,7 +53,7 @@ pub enum StepError {
 static LOOP_IDS: AtomicU64 = AtomicU64::new(1);
 
 /// How often a running in-guest loop's report is read.
-const LOOP_POLL: Duration = Duration::from_secs(5);
+const LOOP_POLL: Duration = Duration::from_secs(2);
 
 type BoxFut<'a> = Pin<Box<dyn Future<Output = Result<(), StepError>> + Send + 'a>>;
 
@@ -391,7 +391,8 @@ async fn in_guest_loop(c: &Ctx, id: u64, script: &str) -> Result<(), StepError> 
                 )));
             };
             c.loop_report(id, r.clone(), true);
-            c.note(STEP, format!("{} rounds; {}", r.rounds, r.as_loop().summary()));
+            let said: String = r.messages.iter().map(|(k, w)| format!("; {k}: {w}")).collect();
+            c.note(STEP, format!("{} rounds; {}{said}", r.rounds, r.as_loop().summary()));
             r.failure(c.unload_busy).map_or(Ok(()), |why| Err(failed(why)))
         }
         Err(_) if c.epoch() != epoch => {
