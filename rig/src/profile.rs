@@ -12,6 +12,12 @@ pub struct ModuleReload {
     pub name: &'static str,
     /// Unloads it (may fail when the module is busy; the reload goes on with the load).
     pub unload: &'static str,
+    /// Words in a failed unload's output that mean "busy" (what a case's `unload_busy` is
+    /// about); any other failure is a failure.
+    pub busy: &'static [&'static str],
+    /// Words in a failed unload's output that mean the module was not loaded (another reloader
+    /// got there first): counted apart, neither a success nor a failure.
+    pub absent: &'static [&'static str],
     /// Loads it.
     pub load: &'static str,
     /// Lets it unload even once it is in use (run once per boot when a case asks to free
@@ -20,10 +26,20 @@ pub struct ModuleReload {
 }
 
 impl ModuleReload {
-    /// The shell command for one reload on a guest with this CPU vendor.
+    /// The shell command for one reload on a guest with this CPU vendor (statuses unchecked:
+    /// the engine runs [`Self::unload_command`] and [`Self::load_command`] apart).
     pub fn command(&self, vendor: Vendor) -> String {
-        let kvm = vendor.kvm_module().unwrap_or("kvm_amd");
-        format!("{}; {}", self.unload.replace("{kvm_vendor}", kvm), self.load.replace("{kvm_vendor}", kvm))
+        format!("{}; {}", self.unload_command(vendor), self.load_command(vendor))
+    }
+
+    /// The unload command on a guest with this CPU vendor.
+    pub fn unload_command(&self, vendor: Vendor) -> String {
+        self.unload.replace("{kvm_vendor}", vendor.kvm_module().unwrap_or("kvm_amd"))
+    }
+
+    /// The load command on a guest with this CPU vendor.
+    pub fn load_command(&self, vendor: Vendor) -> String {
+        self.load.replace("{kvm_vendor}", vendor.kvm_module().unwrap_or("kvm_amd"))
     }
 }
 
@@ -113,6 +129,16 @@ impl Profile {
     }
 }
 
+/// What Linux's rmmod says when a module is in use: kmod's "is in use", busybox's strerror of
+/// `EBUSY`/`EWOULDBLOCK` from `delete_module`.
+const LINUX_BUSY: &[&str] = &["in use", "Device or resource busy", "Resource temporarily unavailable"];
+/// What it says when the module is not loaded (kmod, busybox's strerror of `ENOENT`).
+const LINUX_ABSENT: &[&str] = &["not currently loaded", "No such file or directory"];
+
+const fn linux_module(name: &'static str, unload: &'static str, load: &'static str) -> ModuleReload {
+    ModuleReload { name, unload, busy: LINUX_BUSY, absent: LINUX_ABSENT, load, free: "" }
+}
+
 /// The embedded default Linux guest: its init prints `RIG-READY boot_id=<uuid>` when dropbear
 /// listens. `vmm` is the virtualization module of the CPU's vendor, as on illumos.
 pub const LINUX: Profile = Profile {
@@ -134,10 +160,10 @@ pub const LINUX: Profile = Profile {
     virt_flags: &[(Vendor::Amd, "svm"), (Vendor::Intel, "vmx")],
     virt_refusal: r"(kvm(?:_amd|_intel)?: .*(?:not supported|no hardware support|disabled by bios).*)",
     modules: &[
-        ModuleReload { name: "vmm", unload: "rmmod {kvm_vendor}", load: "modprobe {kvm_vendor}", free: "" },
-        ModuleReload { name: "kvm_amd", unload: "rmmod kvm_amd", load: "modprobe kvm_amd", free: "" },
-        ModuleReload { name: "kvm_intel", unload: "rmmod kvm_intel", load: "modprobe kvm_intel", free: "" },
-        ModuleReload { name: "kvm", unload: "rmmod {kvm_vendor} kvm", load: "modprobe {kvm_vendor}", free: "" },
+        linux_module("vmm", "rmmod {kvm_vendor}", "modprobe {kvm_vendor}"),
+        linux_module("kvm_amd", "rmmod kvm_amd", "modprobe kvm_amd"),
+        linux_module("kvm_intel", "rmmod kvm_intel", "modprobe kvm_intel"),
+        linux_module("kvm", "rmmod {kvm_vendor} kvm", "modprobe {kvm_vendor}"),
     ],
 };
 
@@ -145,9 +171,9 @@ pub const LINUX: Profile = Profile {
 pub const LINUX_OS7410: Profile = Profile {
     name: "linux-os7410",
     modules: &[
-        ModuleReload { name: "vmm", unload: "rmmod vmm", load: "modprobe vmm", free: "" },
-        ModuleReload { name: "kvm_amd", unload: "rmmod kvm_amd", load: "modprobe kvm_amd", free: "" },
-        ModuleReload { name: "kvm_intel", unload: "rmmod kvm_intel", load: "modprobe kvm_intel", free: "" },
+        linux_module("vmm", "rmmod vmm", "modprobe vmm"),
+        linux_module("kvm_amd", "rmmod kvm_amd", "modprobe kvm_amd"),
+        linux_module("kvm_intel", "rmmod kvm_intel", "modprobe kvm_intel"),
     ],
     ..LINUX
 };
@@ -191,8 +217,17 @@ pub const ILLUMOS: Profile = Profile {
     virt_refusal: r"(hma_(?:svm|vmx)_init: .*)",
     modules: &[ModuleReload {
         name: "vmm",
-        unload: "modunload -i $(modinfo | awk '$6 == \"vmm\" {print $1}')",
-        load: "modload /kernel/drv/amd64/vmm",
+        unload: "id=$(modinfo | awk '$6 == \"vmm\" {print $1}'); [ -n \"$id\" ] || { echo 'vmm is not loaded' >&2; exit 1; }; modunload -i $id",
+        // modunload prints `can't unload the module: Device busy` and exits with EBUSY (16)
+        // (illumos-gate usr/src/cmd/modload/modunload.c, error() in modsubr.c).
+        busy: &["Device busy"],
+        // An id gone between modinfo and modunload is EINVAL.
+        absent: &["vmm is not loaded", "Invalid argument"],
+        // vmm is installed under /usr/kernel/drv/amd64 (illumos-gate usr/src/uts/i86pc/vmm/Makefile:
+        // ROOTMODULE is $(USR_DRV_DIR)/$(MODULE)), not /kernel/drv/amd64. `-p` hands the name to
+        // the kernel, which searches the module path (illumos-gate usr/src/cmd/modload/modload.c),
+        // so the load does not depend on where the platform put it.
+        load: "modload -p drv/vmm",
         // An attached vmm's sdev plugin refuses to unregister (`Device busy`) unless this is 1.
         free: "echo 'sdev_plugin_unregister_allowed/W 1' | mdb -kw",
     }],
@@ -264,6 +299,13 @@ mod tests {
             "for zone in $(vmadm list -H -o uuid state=stopped); do vmadm start $zone & done; wait"
         );
         assert!(LINUX.zones.is_none());
+    }
+
+    #[test]
+    fn illumos_loads_vmm_wherever_the_platform_put_it() {
+        let vmm = ILLUMOS.module("vmm").unwrap();
+        assert_eq!(vmm.load_command(Vendor::Amd), "modload -p drv/vmm");
+        assert!(!vmm.command(Vendor::Amd).contains("/kernel/drv/amd64/vmm"));
     }
 
     #[test]

@@ -134,12 +134,17 @@ fn name(img: &CoalImage) -> String {
     img.dir.file_name().unwrap().to_string_lossy().into_owned()
 }
 
+/// The buggy DEBUG platform and a candidate `platform`, prepared in one build directory.
+fn buggy_and(label: &str, platform: fn(&rig::coal::stand_in::StandIn) -> PathBuf) -> (PathBuf, CoalImage, CoalImage) {
+    let (build, buggy) = prepared(label, |s| s.debug_buggy_platform.clone());
+    let s = rig::coal::stand_in::ensure_stand_in(&common::build_dir()).unwrap();
+    let candidate = prepare(&PrepareOptions::new(s.tarball.clone(), Some(platform(&s)), build.clone())).unwrap();
+    (build, buggy, candidate)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buggy_and_fixed_debug_platforms_compare_as_the_fixed_one_not_reproducing() {
-    let (build, buggy) = prepared("coal-engine-compare", |s| s.debug_buggy_platform.clone());
-    let s = rig::coal::stand_in::ensure_stand_in(&common::build_dir()).unwrap();
-    let fixed =
-        prepare(&PrepareOptions::new(s.tarball.clone(), Some(s.debug_fixed_platform.clone()), build.clone())).unwrap();
+    let (build, buggy, fixed) = buggy_and("coal-engine-compare", |s| s.debug_fixed_platform.clone());
     let images = vec![name(&buggy), name(&fixed)];
     let (r, _, _) = run_compare(&build, vec![os7410_case(2)], "coal-engine-compare-run", Some(images.clone())).await;
     assert_eq!(r.comparisons.len(), 1, "{r:#?}");
@@ -153,9 +158,43 @@ async fn buggy_and_fixed_debug_platforms_compare_as_the_fixed_one_not_reproducin
     assert!(b.titles.iter().all(|(t, _)| t == OS7410_TITLE), "{b:#?}");
     assert_eq!(b.hits, b.panics, "every buggy-platform panic is the hunted one: {b:#?}");
     assert_eq!((f.iterations, f.panics), (2, 0), "the fixed DEBUG platform survives: {f:#?}");
-    assert_ne!(cmp.conclusions[0].status, "not_fixed", "{cmp:#?}");
+    assert_ne!(cmp.conclusions[0].status, rig::engine::compare::Status::NotFixed, "{cmp:#?}");
     release(&buggy);
     release(&fixed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_whose_vmm_never_unloads_is_not_exercised_never_fixed() {
+    // The pinned platform is the buggy DEBUG one, except that every unload of vmm is refused
+    // with `Device busy`: its iterations cannot panic with OS-7410 because vmm never reloads,
+    // and clean runs of a race that never ran must not read as a fix.
+    let (build, buggy, pinned) = buggy_and("coal-engine-pinned", |s| s.debug_pinned_platform.clone());
+    let images = vec![name(&buggy), name(&pinned)];
+    let (r, run_dir, _) = run_compare(&build, vec![os7410_case(1)], "coal-engine-pinned-run", Some(images)).await;
+    let cmp = &r.comparisons[0];
+    let (b, p) = (&cmp.builds[0], &cmp.builds[1]);
+    assert_eq!(b.iterations, 1, "{b:#?}");
+    assert_eq!(p.iterations, 1, "{p:#?}");
+    assert_eq!((p.hits, p.reloads.reloads_ok), (0, 0), "{p:#?}");
+    assert!(p.reloads.unloads_busy > 0, "{p:#?}");
+    // The case's `unload_busy: fail`: the busy unload fails the iteration with the guest's words.
+    let it = &r.runs[1].iterations[0];
+    match &it.outcome {
+        Outcome::StepFailed { reason, .. } => {
+            assert!(reason.contains("can't unload the module: Device busy"), "{reason}")
+        }
+        o => panic!("expected a step failure quoting the guest, got {o:#?}"),
+    }
+    let k = &cmp.conclusions[0];
+    assert_eq!(k.status, rig::engine::compare::Status::NotExercised, "{cmp:#?}");
+    assert!(k.text.contains("both unloaded and loaded"), "{}", k.text);
+    assert_ne!(r.exit_code(), 0);
+    let table = rig::report::table::render(&r);
+    assert!(table.contains("NOT EXERCISED: the race did not run on"), "{table}");
+    let json = read(&run_dir.join("report.json"));
+    assert!(json.contains("\"status\": \"not_exercised\""), "{json}");
+    release(&buggy);
+    release(&pinned);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -70,17 +70,20 @@ async fn a_background_reload_loop_really_reloads() {
         "name: bg\nguest: { nested: true }\nsteps:\n  - background:\n      steps:\n        - reload_module: vmm\n\
          \x20 - sleep: { min_ms: 3000, max_ms: 3000 }\n",
     );
-    let (r, _) = run(vec![c], "engine-bg").await;
+    let (r, dir) = run(vec![c], "engine-bg").await;
     let it = &r.runs[0].iterations[0];
     assert_eq!(it.verdict, Verdict::Pass, "{it:#?}");
-    let rounds: u32 = it
-        .steps
-        .iter()
-        .find(|s| s.step == "background loop")
-        .and_then(|s| s.result.strip_suffix(" rounds"))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no round count in {:#?}", it.steps));
-    assert!(rounds >= 1, "the loop never reloaded kvm_amd");
+    // The loop reports its rounds and every reload's unload and load, checked.
+    let c = &it.reloads;
+    assert_eq!((c.loops, c.loops_unreported), (1, 0), "{it:#?}");
+    assert!(c.loop_rounds >= 1 && c.attempted == c.loop_rounds, "{c:#?}");
+    assert!(c.reloads_ok >= 1, "the loop never really reloaded kvm_amd: {c:#?}");
+    assert_eq!((c.unloads_ok, c.loads_ok), (c.attempted, c.attempted), "a failure would have failed the step: {c:#?}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["runs"][0]["iterations"][0]["reloads"]["reloads_ok"], c.reloads_ok);
+    assert_eq!(json["runs"][0]["tally"]["reloads"]["reloads_ok"], c.reloads_ok);
+    let table = rig::report::table::render(&r);
+    assert!(table.contains(&format!("{} reloads: {} ok,", c.attempted, c.reloads_ok)), "{table}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,7 +208,13 @@ async fn the_debug_build_reproduces_os7410_and_the_fixed_build_does_not() {
     assert!(debug.hits >= 1, "the debug build reproduces OS-7410 in 4 iterations: {debug:#?}");
     assert!(debug.titles.iter().any(|(t, _)| t == "kernel BUG in vmm_zsd_destroy"), "{debug:#?}");
     assert_eq!((fixed.iterations, fixed.panics), (4, 0), "{fixed:#?}");
-    assert_ne!(cmp.conclusions[0].status, "not_fixed");
+    // Every iteration's loop is accounted for: the fixed build's reported in full; a debug
+    // iteration that panicked before its loop's last report keeps what was read and says so.
+    assert_eq!(debug.reloads.loops + debug.reloads.loops_unreported, 4, "{debug:#?}");
+    assert_eq!((fixed.reloads.loops, fixed.reloads.loops_unreported), (4, 0), "{fixed:#?}");
+    assert!(fixed.reloads.reloads_ok > 0 && fixed.reloads_median.is_some_and(|m| m > 0.0), "{fixed:#?}");
+    assert!(rig::report::table::render(&r).contains("ok per iteration"));
+    assert_ne!(cmp.conclusions[0].status, rig::engine::compare::Status::NotFixed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -125,15 +125,22 @@ vmm_load() {
 	fi
 	return 0
 }
+# A switch of the platform's unix (a stand-in's own: `NAME=1` in the file).
+platform_flag() {
+	grep -q "$1=1" "/usbkey/os/$(fact platform)/platform/i86pc/kernel/amd64/unix" 2>/dev/null
+}
+# Returns the errno of a failed unload: EINVAL (22) when vmm is not loaded, EBUSY (16) when it
+# attached and its sdev plugin refuses to unregister, or when the platform pins it.
 vmm_unload() {
 	if [ "$(fact vmm/loaded 0)" != 1 ]; then
 		echo "can't unload the module: Invalid argument" >&2
-		return 1
+		return 22
 	fi
 	# Once vmm attached (usable SVM/VMX) its sdev plugin refuses to unregister.
-	if [ "$(fact vmm_capable 0)" = 1 ] && [ "$(fact kvar/sdev_plugin_unregister_allowed 0)" = 0 ]; then
+	if platform_flag VMM_PINNED ||
+		{ [ "$(fact vmm_capable 0)" = 1 ] && [ "$(fact kvar/sdev_plugin_unregister_allowed 0)" = 0 ]; }; then
 		echo "can't unload the module: Device busy" >&2
-		return 1
+		return 16
 	fi
 	set_fact vmm/loaded 0
 	if moddebug_on; then

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::model::{Case, ExpectOutcome};
+use super::model::{Case, ExpectOutcome, UnloadBusy};
 use super::step::{Step, StepKind};
 use crate::profile;
 
@@ -184,6 +184,11 @@ fn validate(c: &Case) -> Result<(), (String, String)> {
                 format!("compare: unknown image '{img}'; known images: {}", crate::image::known_images().join(", ")),
             );
         }
+    }
+    if c.unload_busy != UnloadBusy::Fail
+        && !all_steps(&c.setup).chain(all_steps(&c.steps)).any(|s| matches!(s.kind, StepKind::ReloadModule(_)))
+    {
+        return err("unload_busy:", "unload_busy: the case has no reload_module step for it to apply to".into());
     }
     for s in all_steps(&c.setup).chain(all_steps(&c.steps)) {
         if matches!(s.kind, StepKind::HaltZones(_) | StepKind::BootZones) && profile.zones.is_none() {

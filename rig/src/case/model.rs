@@ -45,6 +45,10 @@ pub struct Case {
     /// Module switches applied once per boot, before `setup` (the guest profile knows how).
     #[serde(default)]
     pub modules: ModuleOptions,
+    /// What a `reload_module` whose unload the guest refuses as busy means: `fail` (the
+    /// default: a step failure quoting the guest) or `tolerate` (counted, the reload goes on).
+    #[serde(default)]
+    pub unload_busy: UnloadBusy,
     /// Steps run once per boot of the guest, before the iterations that use that boot.
     #[serde(default)]
     pub setup: Steps,
@@ -119,6 +123,18 @@ pub struct ModuleOptions {
     /// line up against the rest of the console log.
     #[serde(default)]
     pub debug: bool,
+}
+
+/// What a busy unload (illumos `EBUSY`, Linux "in use") of a `reload_module` step means.
+/// Any other failed unload, and every failed load, is a step failure whatever this says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnloadBusy {
+    /// A step failure quoting the guest's words.
+    #[default]
+    Fail,
+    /// Counted and reported; the reload goes on with the load.
+    Tolerate,
 }
 
 /// A CPU-vendor requirement.

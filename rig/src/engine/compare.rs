@@ -1,16 +1,23 @@
-//! Buggy versus fixed: per build, the hit rate of the hunted panic with its 95% interval, and
-//! between the reference build and each candidate, Fisher's exact test, so "fixed" is a claim
-//! with a number. Pure: works on the finished runs.
+//! Buggy versus fixed: per build, the hit rate of the hunted panic with its 95% interval and
+//! the module reloads its iterations really ran, and between the reference build and each
+//! candidate, Fisher's exact test, so "fixed" is a claim with a number. A candidate whose
+//! iterations did not really reload is never "fixed": see [`exercised`]. Pure: works on the
+//! finished runs.
 
 use serde::{Deserialize, Serialize};
 
 use super::outcome::Outcome;
+use super::reloads::{self, ReloadCounts};
 use crate::case::model::Signature;
 use crate::report::CaseRun;
 use crate::stats;
 
 /// Significance level for "fixed".
 pub const ALPHA: f64 = 0.05;
+
+/// "Far fewer" reloads: a candidate whose median successful reloads per iteration is below
+/// this fraction of the reference's did not run the race the reference ran.
+pub const MIN_RELOAD_RATIO: f64 = 0.5;
 
 /// Whether an outcome is a panic matching `sig` (any panic when `sig` is None).
 pub fn matches(sig: Option<&Signature>, o: &Outcome) -> bool {
@@ -37,6 +44,13 @@ pub struct BuildStats {
     pub titles: Vec<(String, u32)>,
     /// "reproduces ..." or "no panic in N runs: rate < X at 95%".
     pub verdict: String,
+    /// Module reloads over the judged iterations.
+    #[serde(default)]
+    pub reloads: ReloadCounts,
+    /// Median successful reloads per iteration, over the iterations whose every reload was
+    /// counted (None when there is none: each panicked or rebooted before its loop reported).
+    #[serde(default)]
+    pub reloads_median: Option<f64>,
 }
 
 /// A comparison of builds for one case on one CPU model.
@@ -54,13 +68,40 @@ pub struct Comparison {
     pub conclusions: Vec<Conclusion>,
 }
 
+/// What a comparison concludes about a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// It no longer hits the bug, significantly, and its iterations ran the race.
+    Fixed,
+    /// It still hits the bug.
+    NotFixed,
+    /// The numbers cannot tell (too few iterations, a reference that did not reproduce).
+    Inconclusive,
+    /// Its iterations did not really reload (none, or far fewer than the reference's): clean
+    /// runs of a race that never ran prove nothing.
+    NotExercised,
+}
+
+impl Status {
+    /// Its name in `report.json`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Fixed => "fixed",
+            Status::NotFixed => "not_fixed",
+            Status::Inconclusive => "inconclusive",
+            Status::NotExercised => "not_exercised",
+        }
+    }
+}
+
 /// What the numbers say about one candidate.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Conclusion {
     /// The candidate image.
     pub candidate: String,
-    /// `fixed`, `not_fixed` or `inconclusive`.
-    pub status: String,
+    /// The conclusion.
+    pub status: Status,
     /// One-sided Fisher p-value that the reference hits more often than the candidate.
     pub p_value: Option<f64>,
     /// The sentence to print.
@@ -95,6 +136,15 @@ pub fn build_stats(run: &CaseRun, sig: Option<&Signature>) -> BuildStats {
         .filter(|o| !matches!(o, Outcome::Infra { .. } | Outcome::Skipped { .. }))
         .collect();
     let n = judged.len() as u32;
+    let counted: Vec<&crate::report::IterationResult> = run
+        .iterations
+        .iter()
+        .filter(|i| !matches!(i.outcome, Outcome::Infra { .. } | Outcome::Skipped { .. }))
+        .collect();
+    let mut reloads = ReloadCounts::default();
+    counted.iter().for_each(|i| reloads.merge(&i.reloads));
+    let reloads_median =
+        reloads::median(counted.iter().filter(|i| i.reloads.complete()).map(|i| i.reloads.reloads_ok).collect());
     let hits = judged.iter().filter(|o| matches(sig, o)).count() as u32;
     let panics = judged.iter().filter(|o| matches!(o, Outcome::Panic { .. })).count() as u32;
     let ci95 = stats::wilson(hits, n);
@@ -120,6 +170,40 @@ pub fn build_stats(run: &CaseRun, sig: Option<&Signature>) -> BuildStats {
         ci95,
         titles: run.tally.titles.clone(),
         verdict,
+        reloads,
+        reloads_median,
+    }
+}
+
+/// Whether the candidate's iterations ran the race the reference's did, and if not, why. Only
+/// judged when a build reloaded at all (a case without reloads has nothing to count): zero
+/// successful reloads, or a median per iteration below [`MIN_RELOAD_RATIO`] of the reference's
+/// (both medians over fully counted iterations), is not exercised.
+pub fn exercised(reference: &BuildStats, cand: &BuildStats) -> Result<(), String> {
+    let (r, c) = (&reference.reloads, &cand.reloads);
+    if r.attempted == 0 && c.attempted == 0 {
+        return Ok(());
+    }
+    if c.reloads_ok == 0 {
+        return Err(format!(
+            "none of {}'s {} reloads in {} iterations both unloaded and loaded ({} unloads refused as busy, {} loads \
+             ok){}",
+            cand.image,
+            c.attempted,
+            cand.iterations,
+            c.unloads_busy,
+            c.loads_ok,
+            if c.complete() { String::new() } else { format!("; {} loops never reported", c.loops_unreported) }
+        ));
+    }
+    match (reference.reloads_median, cand.reloads_median) {
+        (Some(rm), Some(cm)) if cm < rm * MIN_RELOAD_RATIO => Err(format!(
+            "{} reloaded a median {cm} times per iteration against {rm} for {}: below {:.0}% of the reference",
+            cand.image,
+            reference.image,
+            MIN_RELOAD_RATIO * 100.0
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -132,12 +216,17 @@ pub fn compare(runs: &[&CaseRun], sig: Option<&Signature>) -> Comparison {
         .map(|cand| {
             let p = stats::fisher_greater(reference.hits, reference.iterations, cand.hits, cand.iterations);
             let (status, text) = if cand.iterations == 0 || reference.iterations == 0 {
-                ("inconclusive", "inconclusive: a build ran no iteration to an outcome".to_string())
+                (Status::Inconclusive, "inconclusive: a build ran no iteration to an outcome".to_string())
             } else if cand.hits > 0 {
-                ("not_fixed", format!("NOT FIXED: {} still hits it ({}/{})", cand.image, cand.hits, cand.iterations))
+                (
+                    Status::NotFixed,
+                    format!("NOT FIXED: {} still hits it ({}/{})", cand.image, cand.hits, cand.iterations),
+                )
+            } else if let Err(why) = exercised(reference, cand) {
+                (Status::NotExercised, format!("NOT EXERCISED: the race did not run on {}: {why}", cand.image))
             } else if reference.hits == 0 {
                 (
-                    "inconclusive",
+                    Status::Inconclusive,
                     format!(
                         "inconclusive: the reference {} did not reproduce in {} runs, so {}'s clean runs prove nothing",
                         reference.image, reference.iterations, cand.image
@@ -145,7 +234,7 @@ pub fn compare(runs: &[&CaseRun], sig: Option<&Signature>) -> Comparison {
                 )
             } else if p < ALPHA {
                 (
-                    "fixed",
+                    Status::Fixed,
                     format!(
                         "FIXED: {} 0/{} against {} {}/{}; Fisher's exact test p = {p:.2e} (< {ALPHA})",
                         cand.image, cand.iterations, reference.image, reference.hits, reference.iterations
@@ -153,15 +242,147 @@ pub fn compare(runs: &[&CaseRun], sig: Option<&Signature>) -> Comparison {
                 )
             } else {
                 (
-                    "inconclusive",
+                    Status::Inconclusive,
                     format!(
                         "inconclusive: {} 0/{} against {} {}/{} is not significant (p = {p:.3}); run more iterations",
                         cand.image, cand.iterations, reference.image, reference.hits, reference.iterations
                     ),
                 )
             };
-            Conclusion { candidate: cand.image.clone(), status: status.into(), p_value: Some(p), text }
+            Conclusion { candidate: cand.image.clone(), status, p_value: Some(p), text }
         })
         .collect();
     Comparison { case: runs[0].case.clone(), cpu: runs[0].cpu.clone(), hunts: describe(sig), builds, conclusions }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Verdict;
+    use crate::report::IterationResult;
+
+    fn panic() -> Outcome {
+        Outcome::Panic {
+            report: None,
+            title: "kernel BUG in vmm_zsd_destroy".into(),
+            excerpt: String::new(),
+            dumps: vec![],
+            triage: String::new(),
+        }
+    }
+
+    /// A build's run: one iteration per entry, `(panicked, successful reloads, loops unreported)`.
+    fn run(image: &str, its: &[(bool, u32, u32)]) -> CaseRun {
+        let iterations = its
+            .iter()
+            .enumerate()
+            .map(|(i, &(p, ok, lost))| IterationResult {
+                index: i as u32 + 1,
+                outcome: if p { panic() } else { Outcome::Completed },
+                verdict: if p { Verdict::Fail } else { Verdict::Pass },
+                secs: 1.0,
+                seed: 0,
+                evidence: String::new(),
+                steps: vec![],
+                reloads: ReloadCounts {
+                    attempted: ok + 2,
+                    unloads_ok: ok,
+                    unloads_busy: 2,
+                    unloads_absent: 0,
+                    loads_ok: ok + 2,
+                    reloads_ok: ok,
+                    loop_rounds: ok + 2,
+                    loops: 1 - lost,
+                    loops_unreported: lost,
+                },
+            })
+            .collect();
+        let mut r = CaseRun {
+            case: "c".into(),
+            file: "c.yaml".into(),
+            cpu: "epyc".into(),
+            image: image.into(),
+            iterations_planned: its.len() as u32,
+            assigned: vec![],
+            hunts: None,
+            compared: true,
+            mode: "boot".into(),
+            stopped: None,
+            not_run: None,
+            iterations,
+            tally: Default::default(),
+        };
+        r.retally();
+        r
+    }
+
+    fn conclude(reference: &CaseRun, cand: &CaseRun) -> Conclusion {
+        compare(&[reference, cand], None).conclusions.remove(0)
+    }
+
+    /// The reference panics in 6 of 8 iterations (its panicked ones never reported their loop).
+    fn buggy() -> CaseRun {
+        run(
+            "debug",
+            &[
+                (true, 3, 1),
+                (true, 0, 1),
+                (false, 40, 0),
+                (true, 5, 1),
+                (true, 2, 1),
+                (false, 44, 0),
+                (true, 1, 1),
+                (true, 1, 1),
+            ],
+        )
+    }
+
+    #[test]
+    fn clean_runs_that_reloaded_as_much_are_fixed() {
+        let c = conclude(&buggy(), &run("fixed", &[(false, 41, 0); 8]));
+        assert_eq!(c.status, Status::Fixed, "{}", c.text);
+    }
+
+    #[test]
+    fn clean_runs_without_a_successful_reload_are_not_exercised_never_fixed() {
+        let c = conclude(&buggy(), &run("pinned", &[(false, 0, 0); 8]));
+        assert_eq!(c.status, Status::NotExercised, "{}", c.text);
+        assert!(
+            c.text.starts_with("NOT EXERCISED: the race did not run on pinned: none of pinned's 16 reloads"),
+            "{}",
+            c.text
+        );
+        assert!(c.text.contains("16 unloads refused as busy"), "{}", c.text);
+    }
+
+    #[test]
+    fn far_fewer_reloads_than_the_reference_are_not_exercised() {
+        // The reference's median over its fully counted iterations is 42; 20 is below half.
+        let c = conclude(&buggy(), &run("slow", &[(false, 20, 0); 8]));
+        assert_eq!(c.status, Status::NotExercised, "{}", c.text);
+        assert!(c.text.contains("a median 20 times per iteration against 42 for debug: below 50%"), "{}", c.text);
+        assert_eq!(conclude(&buggy(), &run("ok", &[(false, 21, 0); 8])).status, Status::Fixed);
+    }
+
+    #[test]
+    fn a_hit_is_not_fixed_whatever_the_reload_counts() {
+        let c = conclude(&buggy(), &run("still", &[(true, 0, 1), (false, 0, 0)]));
+        assert_eq!(c.status, Status::NotFixed, "{}", c.text);
+    }
+
+    #[test]
+    fn cases_without_reloads_are_judged_on_hits_alone() {
+        let mut reference = run("debug", &[(true, 0, 0); 6]);
+        let mut cand = run("fixed", &[(false, 0, 0); 6]);
+        for r in [&mut reference, &mut cand] {
+            r.iterations.iter_mut().for_each(|i| i.reloads = ReloadCounts::default());
+        }
+        assert_eq!(conclude(&reference, &cand).status, Status::Fixed);
+    }
+
+    #[test]
+    fn build_figures_carry_the_reload_counts() {
+        let b = build_stats(&buggy(), None);
+        assert_eq!((b.reloads.reloads_ok, b.reloads.loops_unreported, b.reloads_median), (96, 6, Some(42.0)));
+    }
 }

@@ -1,6 +1,7 @@
 //! The state steps share while an iteration runs: the guest's channels, the CPU asked for,
 //! the random source, the reboot epoch and a transcript of what was done.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -8,6 +9,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use super::reloads::{LoopReport, ReloadCounts};
+use crate::case::model::UnloadBusy;
 use crate::guest::GuestLink;
 use crate::machine::CpuModel;
 
@@ -49,11 +52,34 @@ pub struct Ctx {
     pub log: Arc<Mutex<Vec<StepRecord>>>,
     /// When the iteration began.
     pub began: Instant,
+    /// What a busy unload means (the case's `unload_busy`).
+    pub unload_busy: UnloadBusy,
+    /// The reloads run from the host, step by step.
+    pub reloads: Arc<Mutex<ReloadCounts>>,
+    /// In-guest loops by id, with the latest report read from each.
+    pub loops: Arc<Mutex<BTreeMap<u64, LoopSlot>>>,
+}
+
+/// What the rig knows of one in-guest loop.
+#[derive(Debug, Clone, Default)]
+pub struct LoopSlot {
+    /// Its latest report (None: none read yet).
+    pub report: Option<LoopReport>,
+    /// The report is its last: the loop stopped, or the case's own reboot was about to end it.
+    /// Otherwise (a panic, a hang) it is a lower bound.
+    pub finished: bool,
 }
 
 impl Ctx {
     /// A context for one iteration.
-    pub fn new(link: GuestLink, cpu: &'static CpuModel, nested: bool, boot_timeout: Duration, seed: u64) -> Ctx {
+    pub fn new(
+        link: GuestLink,
+        cpu: &'static CpuModel,
+        nested: bool,
+        boot_timeout: Duration,
+        seed: u64,
+        unload_busy: UnloadBusy,
+    ) -> Ctx {
         Ctx {
             link,
             cpu,
@@ -65,7 +91,34 @@ impl Ctx {
             current: Arc::default(),
             log: Arc::default(),
             began: Instant::now(),
+            unload_busy,
+            reloads: Arc::default(),
+            loops: Arc::default(),
         }
+    }
+
+    /// Keeps a loop's report unless an earlier-read one ran more rounds (reports only grow).
+    pub fn loop_report(&self, id: u64, r: LoopReport, finished: bool) {
+        let mut loops = self.loops.lock().unwrap();
+        let slot = loops.entry(id).or_default();
+        if slot.report.as_ref().is_none_or(|old| old.rounds <= r.rounds) {
+            slot.report = Some(r);
+        }
+        slot.finished |= finished;
+    }
+
+    /// Every reload of the iteration so far: the host's and the in-guest loops' (a loop whose
+    /// last report was never read counts as unreported, with what it reported until then).
+    pub fn reload_counts(&self) -> ReloadCounts {
+        let mut c = self.reloads.lock().unwrap().clone();
+        for slot in self.loops.lock().unwrap().values() {
+            let mut l = slot.report.as_ref().map(LoopReport::as_loop).unwrap_or_default();
+            if !slot.finished {
+                (l.loops, l.loops_unreported) = (0, 1);
+            }
+            c.merge(&l);
+        }
+        c
     }
 
     /// A random duration in `[min_ms, max_ms]`.

@@ -9,9 +9,11 @@ use tokio::time::Instant;
 
 use super::ctx::{Ctx, StepRecord};
 use super::outcome::Outcome;
+use super::reloads::ReloadCounts;
 use super::steps::{StepError, run_block};
 use super::watch::{Sighting, Watcher};
 use crate::case::Step;
+use crate::case::model::UnloadBusy;
 use crate::dump::{self, DumpOptions};
 use crate::guest::GuestLink;
 use crate::machine::CpuModel;
@@ -28,6 +30,8 @@ pub struct IterationRun {
     pub secs: f64,
     /// The step transcript.
     pub steps: Vec<StepRecord>,
+    /// The module reloads it ran, counted.
+    pub reloads: ReloadCounts,
 }
 
 /// Everything an iteration needs to know.
@@ -48,11 +52,13 @@ pub struct IterationSpec<'a> {
     pub dir: &'a Path,
     /// What to dump.
     pub dumps: &'a DumpOptions,
+    /// What a busy unload means.
+    pub unload_busy: UnloadBusy,
 }
 
 /// Runs the steps on `link`, watched by `watcher`.
 pub async fn run(link: &GuestLink, watcher: &Watcher, spec: &IterationSpec<'_>) -> IterationRun {
-    let ctx = Ctx::new(link.clone(), spec.cpu, spec.nested, spec.boot_timeout, spec.seed);
+    let ctx = Ctx::new(link.clone(), spec.cpu, spec.nested, spec.boot_timeout, spec.seed, spec.unload_busy);
     let from = watcher.cursor();
     let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
     let e = Evidence { link, watcher, from, dir: spec.dir, dumps: spec.dumps };
@@ -79,7 +85,7 @@ pub async fn run(link: &GuestLink, watcher: &Watcher, spec: &IterationSpec<'_>) 
         }
     };
     let steps = ctx.log.lock().unwrap().clone();
-    IterationRun { outcome, secs: ctx.began.elapsed().as_secs_f64(), steps }
+    IterationRun { outcome, secs: ctx.began.elapsed().as_secs_f64(), steps, reloads: ctx.reload_counts() }
 }
 
 /// A panic that came as the steps ended (or one whose report is still being read).

@@ -9,6 +9,7 @@ pub mod iteration;
 pub mod kmdb;
 pub mod outcome;
 pub mod preflight;
+pub mod reloads;
 pub mod shard;
 pub mod shell;
 pub mod steps;

@@ -11,12 +11,14 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::ctx::Ctx;
+use super::reloads::{self, LoopReport, Reload, Unload};
 use super::shell;
 use crate::case::model::Background;
 use crate::case::{RebootVia, Step, StepKind};
 use crate::console::Pattern;
 use crate::guest::GuestError;
-use crate::ssh::SshError;
+use crate::profile::ModuleReload;
+use crate::ssh::{ExecOutput, SshError};
 
 /// Default deadline of an SSH command.
 const SSH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -49,6 +51,9 @@ pub enum StepError {
 }
 
 static LOOP_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// How often a running in-guest loop's report is read.
+const LOOP_POLL: Duration = Duration::from_secs(2);
 
 type BoxFut<'a> = Pin<Box<dyn Future<Output = Result<(), StepError>> + Send + 'a>>;
 
@@ -103,7 +108,7 @@ pub async fn run_step(ctx: &Ctx, s: &Step) -> Result<(), StepError> {
             let Some(reload) = ctx.link.profile().module(m) else {
                 return Err(StepError::Infra(format!("profile cannot reload {m}")));
             };
-            ssh(ctx, &desc, &reload.command(ctx.cpu.vendor), None, timeout.unwrap_or(SSH_TIMEOUT)).await
+            reload_module(ctx, &desc, reload, timeout.unwrap_or(SSH_TIMEOUT)).await
         }
         StepKind::HaltZones(_) | StepKind::BootZones => {
             let Some(cmd) = zone_command(ctx.link.profile(), &s.kind) else {
@@ -195,7 +200,8 @@ fn worse(a: Result<(), StepError>, b: Result<(), StepError>) -> Result<(), StepE
     if rank(&b) > rank(&a) { b } else { a }
 }
 
-async fn ssh(ctx: &Ctx, desc: &str, cmd: &str, expect: Option<u32>, timeout: Duration) -> Result<(), StepError> {
+/// Runs a command over SSH; a connection lost to a reboot is `Interrupted`.
+async fn exec(ctx: &Ctx, desc: &str, cmd: &str, timeout: Duration) -> Result<ExecOutput, StepError> {
     let epoch = ctx.epoch();
     let lost = |e: String| {
         if ctx.epoch() != epoch || ctx.rebooting() {
@@ -207,24 +213,86 @@ async fn ssh(ctx: &Ctx, desc: &str, cmd: &str, expect: Option<u32>, timeout: Dur
     };
     let session = ctx.link.ssh().map_err(|e| lost(e.to_string()))?;
     match session.exec(cmd, timeout).await {
-        Ok(out) => {
-            let status = out.status.map(|s| s.to_string()).unwrap_or_else(|| "none".into());
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            let last = stdout.lines().last().unwrap_or("").chars().take(200).collect::<String>();
-            ctx.note(desc, if last.is_empty() { format!("exit {status}") } else { format!("exit {status}: {last}") });
-            match expect {
-                Some(want) if out.status != Some(want) => Err(StepError::Failed {
-                    step: desc.to_string(),
-                    reason: format!(
-                        "exit status {status}, expected {want}; stderr: {}",
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    ),
-                }),
-                _ => Ok(()),
-            }
-        }
+        Ok(out) => Ok(out),
         Err(e @ (SshError::Disconnected(_) | SshError::Timeout { .. })) => Err(lost(e.to_string())),
         Err(e) => Err(StepError::Infra(format!("{desc}: {e}"))),
+    }
+}
+
+async fn ssh(ctx: &Ctx, desc: &str, cmd: &str, expect: Option<u32>, timeout: Duration) -> Result<(), StepError> {
+    let out = exec(ctx, desc, cmd, timeout).await?;
+    let status = out.status.map(|s| s.to_string()).unwrap_or_else(|| "none".into());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or("").chars().take(200).collect::<String>();
+    ctx.note(desc, if last.is_empty() { format!("exit {status}") } else { format!("exit {status}: {last}") });
+    match expect {
+        Some(want) if out.status != Some(want) => Err(StepError::Failed {
+            step: desc.to_string(),
+            reason: format!(
+                "exit status {status}, expected {want}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A command's output as the guest said it: stderr first (where modunload and rmmod complain).
+fn words(out: &ExecOutput) -> String {
+    format!("{}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout))
+}
+
+/// One reload from the host: the unload, then the load, each checked and counted; a failure
+/// quotes the guest (a busy unload fails only under `unload_busy: fail`).
+async fn reload_module(ctx: &Ctx, desc: &str, m: &ModuleReload, timeout: Duration) -> Result<(), StepError> {
+    let vendor = ctx.cpu.vendor;
+    let attempt = async {
+        let u = exec(ctx, desc, &m.unload_command(vendor), timeout).await?;
+        let unload = reloads::classify_unload(u.status, &words(&u), m);
+        let l = exec(ctx, desc, &m.load_command(vendor), timeout).await?;
+        let load = match l.status {
+            Some(0) => Ok(()),
+            s => {
+                Err(format!("exit {}: {}", s.map_or("none".into(), |s| s.to_string()), reloads::first_line(&words(&l))))
+            }
+        };
+        Ok(Reload { unload, load })
+    };
+    let r = match attempt.await {
+        Ok(r) => r,
+        Err(e) => {
+            ctx.reloads.lock().unwrap().attempted += 1;
+            return Err(e);
+        }
+    };
+    ctx.reloads.lock().unwrap().add(&r);
+    let said = |u: &Unload| match u {
+        Unload::Ok => "unloaded".to_string(),
+        Unload::Busy(w) => format!("unload busy: {w}"),
+        Unload::Absent(w) => format!("nothing to unload: {w}"),
+        Unload::Failed(w) => format!("unload failed: {w}"),
+    };
+    let load = match &r.load {
+        Ok(()) => "loaded".to_string(),
+        Err(w) => format!("load failed: {w}"),
+    };
+    ctx.note(desc, format!("{}; {load}", said(&r.unload)));
+    match reloads::reload_failure(&r, ctx.unload_busy) {
+        Some(reason) => Err(StepError::Failed { step: desc.to_string(), reason }),
+        None => Ok(()),
+    }
+}
+
+/// Reads every in-guest loop's report as it stands, before a reboot the case issues ends them.
+async fn read_loop_reports(ctx: &Ctx) {
+    let ids: Vec<u64> = ctx.loops.lock().unwrap().keys().copied().collect();
+    let Ok(session) = ctx.link.ssh() else { return };
+    for id in ids {
+        if let Ok(out) = session.exec(&shell::report_command(id), Duration::from_secs(10)).await
+            && let Some(r) = LoopReport::parse(&out.stdout_str())
+        {
+            ctx.loop_report(id, r, true);
+        }
     }
 }
 
@@ -241,6 +309,9 @@ async fn reboot(ctx: &Ctx, desc: &str, via: Option<RebootVia>, timeout: Duration
         fn drop(&mut self) {
             self.0.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+    if via.is_some() {
+        read_loop_reports(ctx).await;
     }
     ctx.rebooting.fetch_add(1, Ordering::SeqCst);
     let _in_progress = InProgress(ctx.rebooting.clone());
@@ -288,6 +359,64 @@ async fn reboot_and_wait(
     }
 }
 
+/// Runs one in-guest loop until its stop file appears (or the guest reboots) and judges its
+/// report: a loop that could not run, ran no round, or had a command, a load or an unload fail
+/// (a busy one only under `unload_busy: fail`) fails the block with the guest's words.
+async fn in_guest_loop(c: &Ctx, id: u64, script: &str) -> Result<(), StepError> {
+    const STEP: &str = "background loop";
+    let failed = |reason: String| StepError::Failed { step: STEP.into(), reason };
+    let epoch = c.epoch();
+    let session = c.link.ssh().map_err(|e| StepError::Guest { step: "background".into(), reason: e.to_string() })?;
+    // Its report, read every few seconds meanwhile, is what remains of it if the guest panics.
+    let poll = async {
+        loop {
+            tokio::time::sleep(LOOP_POLL).await;
+            if let Ok(out) = session.exec(&shell::report_command(id), Duration::from_secs(10)).await
+                && let Some(r) = LoopReport::parse(&out.stdout_str())
+            {
+                c.loop_report(id, r, false);
+            }
+        }
+    };
+    let ran = tokio::select! {
+        r = session.exec(script, Duration::from_secs(24 * 3600)) => r,
+        never = poll => never,
+    };
+    match ran {
+        Ok(out) => {
+            let Some(r) = LoopReport::parse(&out.stdout_str()) else {
+                let status = out.status.map_or("none".into(), |s| s.to_string());
+                return Err(failed(format!(
+                    "the loop could not run (exit {status}): {}",
+                    reloads::first_line(&words(&out))
+                )));
+            };
+            c.loop_report(id, r.clone(), true);
+            let said: String = r.messages.iter().map(|(k, w)| format!("; {k}: {w}")).collect();
+            c.note(STEP, format!("{} rounds; {}{said}", r.rounds, r.as_loop().summary()));
+            r.failure(c.unload_busy).map_or(Ok(()), |why| Err(failed(why)))
+        }
+        Err(_) if c.epoch() != epoch => {
+            let last = c.loops.lock().unwrap().get(&id).filter(|s| s.finished).and_then(|s| s.report.clone());
+            match last {
+                // Cut short by the case's reboot: what it did until then still counts.
+                Some(r) => {
+                    c.note(STEP, format!("ended by reboot after {} rounds; {}", r.rounds, r.as_loop().summary()));
+                    match r.failure(c.unload_busy) {
+                        Some(why) if r.rounds > 0 => Err(failed(why)),
+                        _ => Err(StepError::Interrupted),
+                    }
+                }
+                None => {
+                    c.note(STEP, "ended by reboot before its report could be read");
+                    Err(StepError::Interrupted)
+                }
+            }
+        }
+        Err(e) => Err(StepError::Guest { step: STEP.into(), reason: e.to_string() }),
+    }
+}
+
 /// A running background step.
 struct Bg {
     task: JoinHandle<Result<(), StepError>>,
@@ -306,23 +435,12 @@ impl Bg {
             })
             .flatten();
         let loop_id = script.as_ref().map(|(id, _)| *id);
+        if let Some(id) = loop_id {
+            ctx.loops.lock().unwrap().insert(id, Default::default());
+        }
         let task = tokio::spawn(async move {
-            if let Some((_, script)) = script {
-                // One in-guest loop; it ends when the stop file appears (or the guest reboots).
-                let epoch = c.epoch();
-                let session =
-                    c.link.ssh().map_err(|e| StepError::Guest { step: "background".into(), reason: e.to_string() })?;
-                return match session.exec(&script, Duration::from_secs(24 * 3600)).await {
-                    Ok(out) => {
-                        c.note("background loop", format!("{} rounds", String::from_utf8_lossy(&out.stdout).trim()));
-                        Ok(())
-                    }
-                    Err(_) if c.epoch() != epoch => {
-                        c.note("background loop", "ended by reboot");
-                        Err(StepError::Interrupted)
-                    }
-                    Err(e) => Err(StepError::Guest { step: "background loop".into(), reason: e.to_string() }),
-                };
+            if let Some((id, script)) = script {
+                return in_guest_loop(&c, id, &script).await;
             }
             loop {
                 run_block(&c, &steps).await?;

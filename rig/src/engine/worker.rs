@@ -171,7 +171,7 @@ impl Work<'_, '_> {
             let seed =
                 self.plan.seed ^ (u64::from(i) << 32) ^ fxhash(&c.name) ^ fxhash(cpu.name) ^ fxhash(&c.guest.image);
             let deadline = || (Instant::now() + Duration::from_secs(c.deadlines.iteration_secs)).min(self.run_deadline);
-            let (outcome, secs, steps, evidence) = match &session {
+            let (outcome, secs, steps, evidence, reloads) = match &session {
                 Some(s) => ran(self.plan, s, c, cpu, boot_timeout, deadline(), seed, i).await,
                 None => {
                     boots += 1;
@@ -183,7 +183,7 @@ impl Work<'_, '_> {
                             session = Some(s);
                             r
                         }
-                        Err(o) => (o, 0.0, Vec::new(), gdir.display().to_string()),
+                        Err(o) => (o, 0.0, Vec::new(), gdir.display().to_string(), Default::default()),
                     }
                 }
             };
@@ -214,7 +214,16 @@ impl Work<'_, '_> {
             let p = {
                 let mut r = self.shared.report.lock().unwrap();
                 let run = &mut r.runs[self.idx];
-                run.iterations.push(IterationResult { index: i, outcome, verdict, secs, seed, evidence, steps });
+                run.iterations.push(IterationResult {
+                    index: i,
+                    outcome,
+                    verdict,
+                    secs,
+                    seed,
+                    evidence,
+                    steps,
+                    reloads,
+                });
                 run.retally();
                 if hit == Some(true) && run.stopped.is_none() {
                     run.stopped = Some(format!("--until-panic: first matching panic at iteration {i}"));
@@ -244,7 +253,7 @@ async fn ran(
     deadline: Instant,
     seed: u64,
     index: u32,
-) -> (Outcome, f64, Vec<crate::engine::ctx::StepRecord>, String) {
+) -> (Outcome, f64, Vec<crate::engine::ctx::StepRecord>, String, crate::engine::reloads::ReloadCounts) {
     let evidence = s.guest.dir().display().to_string();
     let mut restore = None;
     if s.snapshot && !s.pristine.get() {
@@ -256,6 +265,7 @@ async fn ran(
                     0.0,
                     Vec::new(),
                     evidence,
+                    Default::default(),
                 );
             }
         }
@@ -273,6 +283,7 @@ async fn ran(
         seed,
         dir: &dir,
         dumps: &plan.dumps,
+        unload_busy: c.unload_busy,
     };
     let r = iteration::run(&s.guest.link(), &s.watcher, &spec).await;
     let mut steps = r.steps;
@@ -289,7 +300,7 @@ async fn ran(
             },
         );
     }
-    (r.outcome, secs, steps, evidence)
+    (r.outcome, secs, steps, evidence, r.reloads)
 }
 
 /// Boots a fresh guest for the case, waits until it is ready and runs the case's setup steps.
@@ -351,7 +362,7 @@ async fn boot(
         return Err(Outcome::Infra { reason });
     }
     if !c.setup.is_empty() {
-        let ctx = super::ctx::Ctx::new(guest.link(), cpu, c.guest.nested, boot_timeout, plan.seed);
+        let ctx = super::ctx::Ctx::new(guest.link(), cpu, c.guest.nested, boot_timeout, plan.seed, c.unload_busy);
         if let Err(e) = run_block(&ctx, &c.setup).await {
             guest.kill().await;
             return Err(match e {

@@ -88,7 +88,7 @@ pub fn render(r: &RunReport) -> String {
     }
     for c in &r.comparisons {
         let suite = format!("{}.{}.compare", c.case, c.cpu);
-        let failures = c.conclusions.iter().filter(|k| k.status != "fixed").count();
+        let failures = c.conclusions.iter().filter(|k| k.status != crate::engine::compare::Status::Fixed).count();
         let _ = writeln!(
             x,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\">",
@@ -99,11 +99,11 @@ pub fn render(r: &RunReport) -> String {
         for k in &c.conclusions {
             let _ =
                 writeln!(x, "    <testcase classname=\"{}\" name=\"{} fixed\">", escape(&suite), escape(&k.candidate));
-            if k.status != "fixed" {
+            if k.status != crate::engine::compare::Status::Fixed {
                 let _ = writeln!(
                     x,
                     "      <failure message=\"{}\">{}</failure>",
-                    escape(&k.status),
+                    escape(k.status.word()),
                     escape(&builds.join("\n"))
                 );
             }

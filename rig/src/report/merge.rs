@@ -126,6 +126,7 @@ mod tests {
                     seed: u64::from(index),
                     evidence: String::new(),
                     steps: vec![],
+                    reloads: Default::default(),
                 })
                 .collect(),
             tally: Default::default(),

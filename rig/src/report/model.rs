@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::ctx::StepRecord;
+use crate::engine::reloads::ReloadCounts;
 use crate::engine::{Outcome, Verdict};
 
 /// `report.json` schema version; bump on incompatible changes.
@@ -79,6 +80,9 @@ pub struct IterationResult {
     pub evidence: String,
     /// What the steps did.
     pub steps: Vec<StepRecord>,
+    /// The module reloads it ran, counted.
+    #[serde(default)]
+    pub reloads: ReloadCounts,
 }
 
 /// Counts for a case × CPU model.
@@ -102,6 +106,9 @@ pub struct Tally {
     pub panic_rate: f64,
     /// Distinct crash titles seen, with counts.
     pub titles: Vec<(String, u32)>,
+    /// Module reloads over every iteration.
+    #[serde(default)]
+    pub reloads: ReloadCounts,
 }
 
 impl CaseRun {
@@ -110,6 +117,7 @@ impl CaseRun {
         let mut t = Tally::default();
         for it in &self.iterations {
             t.ran += 1;
+            t.reloads.merge(&it.reloads);
             match it.verdict {
                 Verdict::Pass => t.pass += 1,
                 Verdict::Fail => t.fail += 1,
@@ -157,7 +165,11 @@ impl RunReport {
         let verdicts: Vec<Verdict> = self.runs.iter().filter(|r| !r.compared).map(CaseRun::verdict).collect();
         let compared_errors =
             self.runs.iter().any(|r| r.compared && r.verdict() == Verdict::Error && r.iterations.is_empty());
-        let unfixed = self.comparisons.iter().flat_map(|c| &c.conclusions).any(|c| c.status != "fixed");
+        let unfixed = self
+            .comparisons
+            .iter()
+            .flat_map(|c| &c.conclusions)
+            .any(|c| c.status != crate::engine::compare::Status::Fixed);
         if verdicts.contains(&Verdict::Fail) || unfixed {
             1
         } else if verdicts.contains(&Verdict::Error) || compared_errors {

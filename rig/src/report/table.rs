@@ -27,6 +27,9 @@ pub fn render(r: &RunReport) -> String {
         for (title, n) in &t.titles {
             s.push_str(&format!("    {n} x {title}\n"));
         }
+        if t.reloads.attempted > 0 || t.reloads.loops + t.reloads.loops_unreported > 0 {
+            s.push_str(&format!("    {}\n", t.reloads.summary()));
+        }
         if let Some(why) = &run.stopped {
             s.push_str(&format!("    {why}\n"));
         }
@@ -47,6 +50,10 @@ pub fn render(r: &RunReport) -> String {
             s.push_str(&format!("  {:<22} {}\n", b.image, b.verdict));
             for (title, n) in &b.titles {
                 s.push_str(&format!("      {n} x {title}\n"));
+            }
+            if b.reloads.attempted > 0 {
+                let median = b.reloads_median.map_or("unknown".into(), |m| format!("{m}"));
+                s.push_str(&format!("      {}; median {median} ok per iteration\n", b.reloads.summary()));
             }
         }
         for k in &c.conclusions {

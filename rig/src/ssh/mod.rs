@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 pub use error::SshError;
 pub use hostkey::parse_pinned_key;
-pub use session::Ssh;
+pub use session::{Ssh, shell_quote};
 
 /// Where and as whom to log in.
 #[derive(Debug, Clone)]

@@ -46,6 +46,9 @@ pub struct StandIn {
     pub debug_buggy_platform: PathBuf,
     /// `platform-debug-20181220T002335Z.tgz`: DEBUG, with the fix.
     pub debug_fixed_platform: PathBuf,
+    /// `platform-debug-20181206T011455Z-vmm-pinned.tgz`: the buggy DEBUG platform on which vmm
+    /// can never be unloaded (`Device busy`): a race on it is never exercised.
+    pub debug_pinned_platform: PathBuf,
 }
 
 /// What a built stand-in was made from.
@@ -64,18 +67,25 @@ impl StandIn {
             tarball: dir.join(TARBALL),
             debug_buggy_platform: dir.join(platform_file(DEBUG_BUGGY_PLATFORM)),
             debug_fixed_platform: dir.join(platform_file(DEBUG_FIXED_PLATFORM)),
+            debug_pinned_platform: dir.join(pinned_platform_file(DEBUG_BUGGY_PLATFORM)),
             dir,
         }
     }
 
     fn complete(&self) -> bool {
         self.dir.join(MANIFEST).is_file()
-            && [&self.tarball, &self.debug_buggy_platform, &self.debug_fixed_platform].iter().all(|p| p.is_file())
+            && [&self.tarball, &self.debug_buggy_platform, &self.debug_fixed_platform, &self.debug_pinned_platform]
+                .iter()
+                .all(|p| p.is_file())
     }
 }
 
 fn platform_file(pi: &str) -> String {
     format!("platform-debug-{pi}.tgz")
+}
+
+fn pinned_platform_file(pi: &str) -> String {
+    format!("platform-debug-{pi}-vmm-pinned.tgz")
 }
 
 fn cache_key(base: &crate::image::LinuxImage, pkgs: &[Package]) -> String {
@@ -193,6 +203,12 @@ fn build(
         &work.join(platform_file(DEBUG_FIXED_PLATFORM)),
     )?;
 
+    tarballs::write_platform_tarball_with(
+        DEBUG_BUGGY_PLATFORM,
+        false,
+        &recipe::pinned_unix_text(DEBUG_BUGGY_PLATFORM, true, false),
+        &work.join(pinned_platform_file(DEBUG_BUGGY_PLATFORM)),
+    )?;
     for scratch in ["pkg", "root"] {
         std::fs::remove_dir_all(work.join(scratch)).with_context(|| format!("removing {scratch}/"))?;
     }

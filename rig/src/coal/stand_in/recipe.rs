@@ -50,6 +50,16 @@ pub fn unix_text(pi: &str, debug: bool, fixed: bool) -> String {
     format!("stand-in platform {pi} DEBUG={} OS7410_FIXED={}\n", u8::from(debug), u8::from(fixed))
 }
 
+/// The stand-in's switch, in a platform's `unix`, for a vmm that can never be unloaded (every
+/// `modunload` of it is refused with `Device busy`): the platform on which a race is not
+/// exercised. `lib/standin.sh` reads it.
+pub const VMM_PINNED: &str = "VMM_PINNED=1";
+
+/// [`unix_text`] of a platform whose vmm is pinned.
+pub fn pinned_unix_text(pi: &str, debug: bool, fixed: bool) -> String {
+    format!("{} {VMM_PINNED}\n", unix_text(pi, debug, fixed).trim_end())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +72,7 @@ mod tests {
         assert!(file("packages").contains("kernel linux-image-amd64"));
         assert_eq!(file("zones").lines().filter(|l| !l.starts_with('#')).count(), 22);
         assert_eq!(unix_text("X", true, false), "stand-in platform X DEBUG=1 OS7410_FIXED=0\n");
+        assert_eq!(pinned_unix_text("X", true, false), "stand-in platform X DEBUG=1 OS7410_FIXED=0 VMM_PINNED=1\n");
+        assert!(file("lib/standin.sh").contains("platform_flag VMM_PINNED"));
     }
 }

@@ -53,6 +53,11 @@ pub fn write_coal_tarball(usb_image: &Path, out: &Path) -> Result<()> {
 
 /// Writes a platform tarball for `pi` whose `unix` says `DEBUG=` and `OS7410_FIXED=`.
 pub fn write_platform_tarball(pi: &str, debug: bool, fixed: bool, out: &Path) -> Result<()> {
+    write_platform_tarball_with(pi, fixed, &unix_text(pi, debug, fixed), out)
+}
+
+/// As [`write_platform_tarball`], with `unix` holding these words (a stand-in switch added).
+pub fn write_platform_tarball_with(pi: &str, fixed: bool, unix: &str, out: &Path) -> Result<()> {
     let gz = GzEncoder::new(
         File::create(out).with_context(|| format!("creating {}", out.display()))?,
         Compression::default(),
@@ -64,7 +69,7 @@ pub fn write_platform_tarball(pi: &str, debug: bool, fixed: bool, out: &Path) ->
     }
     let flavour = if fixed { "with the OS-7410 fix" } else { "without the OS-7410 fix" };
     let files = [
-        ("i86pc/kernel/amd64/unix", unix_text(pi, debug, fixed)),
+        ("i86pc/kernel/amd64/unix", unix.to_string()),
         ("i86pc/amd64/boot_archive", format!("stand-in boot archive of platform {pi}, DEBUG, {flavour}\n")),
     ];
     for (rel, text) in files {
