@@ -63,6 +63,7 @@ async fn run_compare(
     };
     let stages = Arc::new(Mutex::new(Vec::new()));
     let seen = stages.clone();
+    let _slot = common::heavy_guest_slot().await;
     let report = campaign::run(&plan, &mut move |p| seen.lock().unwrap().extend(p.stage.clone())).await;
     let stages = stages.lock().unwrap().clone();
     (report, run_dir, stages)

@@ -115,6 +115,7 @@ async fn boot(img: &CoalImage, name: &str) -> (Guest, PathBuf) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_boot_runs_setup_with_a_reboot_then_answers_ssh() {
+    let _slot = common::heavy_guest_slot().await;
     let s = stand_in();
     let build = scratch_build_dir("boot");
     let img = prepare(&PrepareOptions::new(s.tarball.clone(), None, build.clone())).unwrap();
@@ -183,6 +184,7 @@ impl Phase {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buggy_debug_platform_panics_with_os7410_dumps_and_savecore_saves_it() {
+    let _slot = common::heavy_guest_slot().await;
     let s = stand_in();
     let build = scratch_build_dir("os7410");
     let img =

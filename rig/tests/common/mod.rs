@@ -35,6 +35,15 @@ pub fn require_qemu() {
     );
 }
 
+/// One heavy guest (a coal stand-in: minutes of TCG boots and reboots) at a time per test
+/// process. Two at once on a 2-core CI host, next to whatever else loads it, starved each
+/// other's boots past any deadline; one at a time, each gets a core. Hold the guard while the
+/// test's guests run.
+pub async fn heavy_guest_slot() -> tokio::sync::MutexGuard<'static, ()> {
+    static SLOT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SLOT.lock().await
+}
+
 /// A fresh directory for one test's evidence.
 pub fn evidence_dir(name: &str) -> PathBuf {
     let base = build_dir().join("test-runs");
