@@ -9,6 +9,7 @@ pub mod image;
 pub mod loader;
 pub mod machine;
 pub mod parts;
+pub mod questions;
 pub mod replay;
 pub mod savecore;
 pub mod setup;
