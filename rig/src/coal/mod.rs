@@ -5,6 +5,7 @@
 
 pub mod answers;
 pub mod fat;
+pub mod first_boot;
 pub mod image;
 pub mod loader;
 pub mod machine;

@@ -314,25 +314,25 @@ async fn boot(
     let watcher = Watcher::start(&guest.link(), image.os());
     let kmdb = guest.profile().answers_kmdb.then(|| AbortOnDrop(super::kmdb::spawn_continue(guest.console().clone())));
     let setup = image.setup_snapshot(c, cpu, plan.accel);
+    let deadline = Instant::now() + boot_timeout;
+    let not_ready = |e: crate::guest::GuestError| format!("the guest never became ready: {e}");
     let ready = if setup.as_ref().is_some_and(|s| s.saved) {
-        guest.link().wait_ssh_ready(Instant::now() + boot_timeout).await
+        guest.link().wait_ssh_ready(deadline).await.map_err(not_ready)
     } else if setup.is_some() {
-        // coal's first boot runs setup for 10-20 minutes: show its stages meanwhile.
-        tokio::select! {
-            r = guest.wait_ready(Instant::now() + boot_timeout) => r,
-            _ = follow_setup(guest.console(), stage) => unreachable!("follow_setup never returns"),
+        // coal's first boot runs setup for 10-20 minutes: its login prompt comes before setup's
+        // lines, so the boot is done at `Setup complete`, then SSH. A setup question is infra.
+        match crate::coal::first_boot::wait_setup(guest.console(), deadline, stage).await {
+            Ok(_) => guest.link().wait_ssh_ready(deadline).await.map_err(not_ready),
+            Err(e) => Err(e.to_string()),
         }
     } else {
-        guest.wait_ready(Instant::now() + boot_timeout).await
+        guest.wait_ready(deadline).await.map_err(not_ready)
     };
-    if let Err(e) = ready {
+    if let Err(why) = ready {
         let tail = guest.console().tail(30).join("\n");
         guest.kill().await;
         return Err(Outcome::Infra {
-            reason: format!(
-                "the guest never became ready: {e}\nlast console lines:\n{tail}\nevidence: {}",
-                dir.display()
-            ),
+            reason: format!("{why}\nlast console lines:\n{tail}\nevidence: {}", dir.display()),
         });
     }
     if let Some(s) = setup.filter(|s| !s.saved) {
@@ -368,26 +368,6 @@ async fn boot(
         return Err(Outcome::Infra { reason: format!("saving the snapshot: {e:#}") });
     }
     Ok(Session { guest, watcher, _kmdb: kmdb, snapshot, pristine: std::cell::Cell::new(true) })
-}
-
-/// Feeds the console's lines to coal's setup parser and reports each new progress line.
-async fn follow_setup(console: &crate::console::Console, stage: &(dyn Fn(String) + Sync)) {
-    let mut progress = crate::coal::setup::SetupProgress::default();
-    let (mut from, mut shown) = (0, String::new());
-    loop {
-        let lines = console.lines_since(from);
-        from += lines.len() as u64;
-        for l in &lines {
-            progress.feed(&l.text);
-        }
-        let line = progress.line();
-        if line != shown {
-            tracing::info!("{line}");
-            stage(line.clone());
-            shown = line;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 /// Aborts a helper task when its session ends.
