@@ -99,6 +99,12 @@ pub struct Profile {
     /// A console regex for the guest refusing hardware virtualization (its first group is
     /// quoted in the verdict).
     pub virt_refusal: &'static str,
+    /// Prints the guest's system log, where `virt_refusal` is looked for too (a refusal may
+    /// be logged only, not printed on the console).
+    pub virt_log_command: &'static str,
+    /// Makes a panic go straight to its dump instead of stopping at a loaded debugger, run
+    /// after each fresh boot (empty when the guest has no such switch).
+    pub no_panic_debugger: &'static str,
 }
 
 impl Profile {
@@ -133,6 +139,8 @@ pub const LINUX: Profile = Profile {
     virt_flags_command: "grep -m1 '^flags' /proc/cpuinfo",
     virt_flags: &[(Vendor::Amd, "svm"), (Vendor::Intel, "vmx")],
     virt_refusal: r"(kvm(?:_amd|_intel)?: .*(?:not supported|no hardware support|disabled by bios).*)",
+    virt_log_command: "dmesg",
+    no_panic_debugger: "",
     modules: &[
         ModuleReload { name: "vmm", unload: "rmmod {kvm_vendor}", load: "modprobe {kvm_vendor}", free: "" },
         ModuleReload { name: "kvm_amd", unload: "rmmod kvm_amd", load: "modprobe kvm_amd", free: "" },
@@ -189,6 +197,12 @@ pub const ILLUMOS: Profile = Profile {
     // illumos names the hardware capabilities after <sys/auxv_386.h>: amd_svm, vmx.
     virt_flags: &[(Vendor::Amd, "amd_svm"), (Vendor::Intel, "vmx")],
     virt_refusal: r"(hma_(?:svm|vmx)_init: .*)",
+    // Current illumos logs hma's refusal only (`cmn_err(CE_NOTE, "!hma_svm_init: %s")`,
+    // illumos-gate `usr/src/uts/intel/os/hma.c`); older platforms printed it on the console.
+    virt_log_command: "cat /var/adm/messages 2>/dev/null || dmesg",
+    // `nopanicdebug` is a kernel variable (illumos-gate `usr/src/uts/common/os/panic.c`), not a
+    // boot property: with kmdb loaded every panic stops at `[N]>` unless it is set at run time.
+    no_panic_debugger: "echo 'nopanicdebug/W 1' | mdb -kw",
     modules: &[ModuleReload {
         name: "vmm",
         unload: "modunload -i $(modinfo | awk '$6 == \"vmm\" {print $1}')",

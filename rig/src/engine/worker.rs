@@ -32,6 +32,8 @@ struct Session {
     watcher: Watcher,
     /// Answers kmdb's prompt after a panic (illumos); stopped with the session.
     _kmdb: Option<AbortOnDrop>,
+    /// How a panic gets past kmdb on this boot (evidence after a panic).
+    debugger: super::kmdb::PanicDebugger,
     /// Iterations restore the saved state first.
     snapshot: bool,
     /// The guest is still in the saved state (nothing ran since the snapshot or the restore).
@@ -200,9 +202,11 @@ impl Work<'_, '_> {
                     // setup: the next iteration boots afresh (from the setup snapshot, on coal).
                     AfterPanic::Savecore => after_panic::savecore(&link, &dir, boot_timeout).await,
                 };
-                if let Some(text) = text {
+                let kmdb = s.debugger.evidence();
+                for text in [kmdb, text].into_iter().flatten() {
                     triage.push_str("\n\n");
                     triage.push_str(&text);
+                    let _ = std::fs::create_dir_all(&dir);
                     let _ = std::fs::write(dir.join("triage.txt"), &*triage);
                 }
             }
@@ -312,7 +316,11 @@ async fn boot(
     let guest =
         Guest::launch(spec, profile, keys, dir).await.map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?;
     let watcher = Watcher::start(&guest.link(), image.os());
-    let kmdb = guest.profile().answers_kmdb.then(|| AbortOnDrop(super::kmdb::spawn_continue(guest.console().clone())));
+    let answered = std::sync::Arc::default();
+    let kmdb = guest
+        .profile()
+        .answers_kmdb
+        .then(|| AbortOnDrop(super::kmdb::spawn_continue(guest.console().clone(), std::sync::Arc::clone(&answered))));
     let setup = image.setup_snapshot(c, cpu, plan.accel);
     let deadline = Instant::now() + boot_timeout;
     let not_ready = |e: crate::guest::GuestError| format!("the guest never became ready: {e}");
@@ -335,6 +343,8 @@ async fn boot(
             reason: format!("{why}\nlast console lines:\n{tail}\nevidence: {}", dir.display()),
         });
     }
+    // Before the setup snapshot is saved, so a headnode resumed from it has it set too.
+    let debugger = super::kmdb::PanicDebugger { answered, ..super::kmdb::PanicDebugger::set(&guest.link()).await };
     if let Some(s) = setup.filter(|s| !s.saved) {
         // Saved before the case's own setup: later runs of any case on this machine shape
         // start from here.
@@ -367,7 +377,7 @@ async fn boot(
         guest.kill().await;
         return Err(Outcome::Infra { reason: format!("saving the snapshot: {e:#}") });
     }
-    Ok(Session { guest, watcher, _kmdb: kmdb, snapshot, pristine: std::cell::Cell::new(true) })
+    Ok(Session { guest, watcher, _kmdb: kmdb, debugger, snapshot, pristine: std::cell::Cell::new(true) })
 }
 
 /// Aborts a helper task when its session ends.
