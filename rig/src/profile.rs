@@ -168,7 +168,9 @@ pub const LINUX_KDUMP: Profile = Profile { name: "linux-kdump", after_panic: Aft
 /// with every load, so the unload looks it up with `modinfo` first.
 ///
 /// Readiness: the serial login prompt (on ttyb, without a line end), then SSH; the boot's
-/// identity is its boot time from `kstat`, read over SSH.
+/// identity is its boot time from `kstat`, read over SSH. coal's setup boot prints the prompt
+/// *before* setup's lines, so it is ready at `==> Setup complete` instead
+/// ([`crate::coal::first_boot`]).
 pub const ILLUMOS: Profile = Profile {
     name: "illumos",
     ready_pattern: r"(\S+ console login:)",
