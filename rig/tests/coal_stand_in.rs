@@ -136,7 +136,8 @@ async fn first_boot_runs_setup_with_a_reboot_then_answers_ssh() {
     let m =
         con.wait_for(&wait(r"^creating zone (sdc-docker)\.\.\.\s+done \(\d+s\)$"), m.cursor, deadline).await.unwrap();
     let secs = rig::coal::first_boot::wait_setup(con, deadline, &|_| {}).await.unwrap();
-    assert!((5..300).contains(&secs), "setup took {secs} s by its own count");
+    // Setup's own count is the real time it took: positive, and no more than the rig watched.
+    assert!(secs >= 1 && secs <= began.elapsed().as_secs() + 1, "setup took {secs} s by its own count");
     assert!(con.cursor() > m.cursor);
     let boot = guest.link().wait_ssh_ready(deadline).await.unwrap();
     eprintln!("setup and second boot: ready after {:.1} s", began.elapsed().as_secs_f64());

@@ -162,7 +162,7 @@ impl Answers {
     pub fn to_json(&self) -> Result<String, AnswersError> {
         let mut s = serde_json::to_string_pretty(self).expect("answers serialize");
         s.push('\n');
-        check(Path::new("answers.json"), &s)?;
+        check(Path::new("/private/answers.json"), &s)?;
         Ok(s)
     }
 }
