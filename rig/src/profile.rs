@@ -115,6 +115,12 @@ pub struct Profile {
     /// A console regex for the guest refusing hardware virtualization (its first group is
     /// quoted in the verdict).
     pub virt_refusal: &'static str,
+    /// Prints the guest's system log, where `virt_refusal` is looked for too (a refusal may
+    /// be logged only, not printed on the console).
+    pub virt_log_command: &'static str,
+    /// Makes a panic go straight to its dump instead of stopping at a loaded debugger, run
+    /// after each fresh boot (empty when the guest has no such switch).
+    pub no_panic_debugger: &'static str,
 }
 
 impl Profile {
@@ -159,6 +165,8 @@ pub const LINUX: Profile = Profile {
     virt_flags_command: "grep -m1 '^flags' /proc/cpuinfo",
     virt_flags: &[(Vendor::Amd, "svm"), (Vendor::Intel, "vmx")],
     virt_refusal: r"(kvm(?:_amd|_intel)?: .*(?:not supported|no hardware support|disabled by bios).*)",
+    virt_log_command: "dmesg",
+    no_panic_debugger: "",
     modules: &[
         linux_module("vmm", "rmmod {kvm_vendor}", "modprobe {kvm_vendor}"),
         linux_module("kvm_amd", "rmmod kvm_amd", "modprobe kvm_amd"),
@@ -186,7 +194,9 @@ pub const LINUX_KDUMP: Profile = Profile { name: "linux-kdump", after_panic: Aft
 /// with every load, so the unload looks it up with `modinfo` first.
 ///
 /// Readiness: the serial login prompt (on ttyb, without a line end), then SSH; the boot's
-/// identity is its boot time from `kstat`, read over SSH.
+/// identity is its boot time from `kstat`, read over SSH. coal's setup boot prints the prompt
+/// *before* setup's lines, so it is ready at `==> Setup complete` instead
+/// ([`crate::coal::first_boot`]).
 pub const ILLUMOS: Profile = Profile {
     name: "illumos",
     ready_pattern: r"(\S+ console login:)",
@@ -215,6 +225,12 @@ pub const ILLUMOS: Profile = Profile {
     // illumos names the hardware capabilities after <sys/auxv_386.h>: amd_svm, vmx.
     virt_flags: &[(Vendor::Amd, "amd_svm"), (Vendor::Intel, "vmx")],
     virt_refusal: r"(hma_(?:svm|vmx)_init: .*)",
+    // Current illumos logs hma's refusal only (`cmn_err(CE_NOTE, "!hma_svm_init: %s")`,
+    // illumos-gate `usr/src/uts/intel/os/hma.c`); older platforms printed it on the console.
+    virt_log_command: "cat /var/adm/messages 2>/dev/null || dmesg",
+    // `nopanicdebug` is a kernel variable (illumos-gate `usr/src/uts/common/os/panic.c`), not a
+    // boot property: with kmdb loaded every panic stops at `[N]>` unless it is set at run time.
+    no_panic_debugger: "echo 'nopanicdebug/W 1' | mdb -kw",
     modules: &[ModuleReload {
         name: "vmm",
         unload: "id=$(modinfo | awk '$6 == \"vmm\" {print $1}'); [ -n \"$id\" ] || { echo 'vmm is not loaded' >&2; exit 1; }; modunload -i $id",

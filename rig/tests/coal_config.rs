@@ -43,7 +43,7 @@ fn loader_conf_golden() {
 
 #[test]
 fn answers_golden_and_mac_check() {
-    let json = Answers::coal(ADMIN_MAC, EXTERNAL_MAC, "rig-coal-pw").to_json();
+    let json = Answers::coal(ADMIN_MAC, EXTERNAL_MAC, "rig-coal-pw1").to_json().unwrap();
     golden("answers.json.golden", &json);
     check_macs(Path::new("answers.json"), &json, ADMIN_MAC, EXTERNAL_MAC).unwrap();
     let e = check_macs(Path::new("/x/private/answers.json"), &json, "52:54:00:12:34:56", EXTERNAL_MAC).unwrap_err();

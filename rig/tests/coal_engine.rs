@@ -115,6 +115,10 @@ async fn a_buggy_debug_platform_panics_with_os7410_and_is_triaged_by_savecore() 
         assert_eq!(i.verdict, Verdict::Fail);
         assert!(triage.contains("savecore + mdb of /var/crash/volatile/vmdump."), "{triage}");
         assert!(triage.contains("panic message: assertion failed: !zsd->vz_active"), "{triage}");
+        assert!(
+            triage.contains("kmdb: the panic did not stop at kmdb's prompt; nopanicdebug set at run time"),
+            "{triage}"
+        );
         let mdb = read(&Path::new(&i.evidence).join(format!("iteration-{}/savecore-mdb.txt", i.index)));
         assert!(mdb.contains("vmm_zsd_destroy"), "{mdb}");
     }
@@ -202,7 +206,7 @@ async fn a_platform_whose_vmm_never_unloads_is_not_exercised_never_fixed() {
 async fn a_guest_that_refuses_nested_virtualization_is_a_clear_verdict() {
     let (build, img) = prepared("coal-engine-nested", |s| s.debug_fixed_platform.clone());
     // Under TCG QEMU offers SVM without NRIP save: a case that needs nested virtualization is
-    // told so from the guest's own console, not after hours of iterations.
+    // told so from the guest's own system log (read over SSH), not after hours of iterations.
     let mut nested = os7410_case(1);
     nested.case.guest.hide_virt = false;
     nested.case.guest.nested = true;

@@ -73,9 +73,13 @@ fn raw_image_is_prepared_and_left_alone() {
     ] {
         assert!(conf.contains(want), "loader.conf lacks {want}:\n{conf}");
     }
+    for gone in ["smartos=", "nopanicdebug=", "boot_debug=", "boot_drop_into_kmdb="] {
+        assert!(!conf.contains(gone), "loader.conf has {gone}:\n{conf}");
+    }
     assert!(!conf.contains("platform-version"), "no --platform: the image's own choice is kept");
     let answers = read(&img.usb_base, "private/answers.json");
     assert!(answers.contains("\"admin_nic\": \"00:50:56:34:60:4c\""), "{answers}");
+    rig::coal::answers::check(Path::new("answers.json"), &answers).unwrap();
     let keys = read(&img.usb_base, "config.inc/root.authorized_keys");
     assert_eq!(keys, std::fs::read_to_string(img.client_key.with_extension("pub")).unwrap());
     assert!(keys.starts_with("ssh-ed25519 "));
@@ -190,6 +194,14 @@ fn bad_inputs_are_named() {
     create_image(&plain_fat, 34).unwrap();
     let e = err(&plain_fat, None);
     assert!(e.contains("plain.img: the FAT partition has no /os/ directory"), "{e}");
+    // A password setup's strength rule refuses is an error here, not a setup that waits.
+    let weak = PrepareOptions { password: "coal".into(), ..PrepareOptions::new(usb.clone(), None, build.clone()) };
+    let e = format!("{:#}", prepare(&weak).unwrap_err());
+    assert!(
+        e.contains("admin_password: the password must be at least 7 characters long and include 1 letter and 1 number")
+            && e.contains("'Enter admin password'"),
+        "{e}"
+    );
     // Nothing half-made is left behind.
     let left: Vec<_> = std::fs::read_dir(build.join("images")).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(left.iter().all(|n| n.to_string_lossy().ends_with(".lock")), "{left:?}");
@@ -222,7 +234,7 @@ fn coal_qemu_command_line() {
         "net0.restrict=on",
         "net1.net=10.88.88.0/24",
         "net1.host=10.88.88.2",
-        "net1.dns=10.88.88.3",
+        "net1.dns=10.88.88.253",
     ] {
         assert!(pair("-set", &format!("netdev.{set}")), "no -set netdev.{set}: {a:?}");
     }

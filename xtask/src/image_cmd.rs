@@ -61,6 +61,11 @@ fn prepare_coal(from: &std::path::Path, args: &ImageArgs) -> Result<i32> {
     println!("  boot disk:   {} (overlay on {})", img.usb.display(), img.usb_base.display());
     println!("  zpool disk:  {}", img.zpool.display());
     println!("  platform:    {}", img.platform);
+    if args.platform.is_some()
+        && let Some(w) = rig::coal::age::platform_age_warning(&img.platform, &img.manifest.platforms_on_image)
+    {
+        eprintln!("warning: {w}");
+    }
     println!("  client key:  {}", img.client_key.display());
     println!("  admin NIC {} / external NIC {}", img.admin_mac, img.external_mac);
     let name = img.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

@@ -7,6 +7,8 @@ POOL=/zones              # the persistent "zones pool", saved as a tar at the st
 ZPOOL_DEV=/dev/vda
 ZONES_RUN=/var/run/zones # the zones' states (tmpfs): every zone runs again after a boot
 CRASH=/var/crash/volatile
+MESSAGES=/var/adm/messages # the system log (syslogd's kern/daemon/err file); `dmesg` prints it
+SVCLOG_DUMPADM=/var/svc/log/system-dumpadm:default.log # savecore's stderr at boot
 VMM_ID=271               # vmm's module id (kept across reloads: the modctl stays)
 
 CON=$(cat "$SI/console" 2>/dev/null || echo /dev/ttyS1)
@@ -15,6 +17,11 @@ CON=$(cat "$SI/console" 2>/dev/null || echo /dev/ttyS1)
 con() { printf '%s\n' "$*" >"$CON"; }
 # Console text without a line end (prompts, \r progress).
 con_n() { printf '%b' "$*" >"$CON"; }
+
+# One system log line (`<date> headnode <text>`), not on the console.
+syslog() { printf '%s headnode %s\n' "$(date '+%b %e %H:%M:%S')" "$*" >>"$MESSAGES"; }
+# One syslog line of priority err or above: to the log and, through /dev/sysmsg, the console.
+syslog_err() { syslog "$*"; con "$(date '+%b %e %H:%M:%S') headnode $*"; }
 
 # A fact of this boot, or a default.
 fact() { cat "$SI/$1" 2>/dev/null || echo "${2:-}"; }
@@ -174,7 +181,8 @@ panic() {
 		fffffe0021b5cf00 unix:brand_sys_syscall+320 ()
 	STACK
 	con ""
-	if [ "$(fact kmdb_stops 0)" = 1 ]; then
+	# With kmdb loaded, panicsys() enters the debugger unless nopanicdebug is set (mdb -kw).
+	if [ "$(fact kmdb 0)" = 1 ] && [ "$(fact kvar/nopanicdebug 0)" = 0 ]; then
 		con "panic: entering debugger (continue to save dump)"
 		con_n "\n[3]> "
 		while read -r cmd <"$CON"; do

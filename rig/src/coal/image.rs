@@ -16,7 +16,7 @@ use std::process::Command;
 use anyhow::{Context, Result, anyhow, bail};
 use sha2::{Digest, Sha256};
 
-use super::answers::{ADMIN_MAC, Answers, EXTERNAL_MAC, check_macs};
+use super::answers::{ADMIN_MAC, Answers, EXTERNAL_MAC, check, check_macs};
 use super::fat::{FatError, FatFs};
 use super::loader::{LoaderOptions, merge};
 use super::source::{SourceKind, classify, extract_usb_image, is_stamp, sparse_copy, unpack_platform};
@@ -252,7 +252,9 @@ fn fill(opts: &PrepareOptions, dir: &Path) -> Result<()> {
     };
     fat.write("boot/loader.conf", merge(&conf, &loader).as_bytes()).map_err(named)?;
 
-    let answers = Answers::coal(ADMIN_MAC, EXTERNAL_MAC, &opts.password).to_json();
+    // Checked against setup's questions before it is written (a weak admin password is an error
+    // here, not a setup that waits at the console).
+    let answers = Answers::coal(ADMIN_MAC, EXTERNAL_MAC, &opts.password).to_json()?;
     fat.write("private/answers.json", answers.as_bytes()).map_err(named)?;
     let client_key = dir.join("client_key");
     let public = crate::image::keys::generate_client_key(&client_key, "rig@coal")?;
@@ -284,7 +286,9 @@ fn fill(opts: &PrepareOptions, dir: &Path) -> Result<()> {
     let spec =
         img.machine(crate::machine::cpu::lookup("epyc").expect("epyc model"), crate::machine::Accel::Kvm, 8192, 4);
     let mac = |i: usize| spec.nics[i].mac.clone().unwrap_or_default();
-    check_macs(Path::new(&format!("{}:/private/answers.json", usb.display())), &written, &mac(0), &mac(1))?;
+    let on_usb = format!("{}:/private/answers.json", usb.display());
+    check(Path::new(&on_usb), &written)?;
+    check_macs(Path::new(&on_usb), &written, &mac(0), &mac(1))?;
     Ok(())
 }
 

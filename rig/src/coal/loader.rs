@@ -2,6 +2,9 @@
 //! as key edits and merged into the image's own loader.conf (keys replaced, the rest kept).
 //!
 //! Every loader variable becomes a kernel boot property (`../shared/docs/smartos-coal.md`).
+//! No `smartos="true"`: it selects standalone SmartOS, not a headnode, in smartos-live's
+//! `overlay/generic/lib/svc/method/fs-joyent`, and coal's own `boot/loader.conf.tmpl` never
+//! sets it.
 
 use std::fmt::Write as _;
 
@@ -11,8 +14,10 @@ use std::fmt::Write as _;
 pub enum Kmdb {
     /// No kmdb: a panic goes straight to the dump and the reboot.
     Off,
-    /// kmdb loaded (`boot_kmdb="YES"`), but a panic never stops at it (`nopanicdebug="1"`):
-    /// the dump is written unattended, kmdb is there for an NMI or a manual break.
+    /// kmdb loaded (`boot_kmdb="YES"`), a panic meant to go straight to the dump: the rig sets
+    /// the kernel variable `nopanicdebug` at run time after each boot (`mdb -kw`; no loader key
+    /// sets it, illumos-gate `usr/src/uts/common/os/panic.c`) and answers `:c` at the `[N]>`
+    /// prompt where that did not work.
     LoadedPanicsDump,
     /// kmdb loaded and a panic stops at the `[N]>` prompt; someone (the rig) must send `:c`.
     LoadedPanicsStop,
@@ -80,7 +85,7 @@ impl LoaderOptions {
             set("ttya-mode", "115200,8,n,1,-"),
             set("ttyb-mode", "115200,8,n,1,-"),
             set("autoboot_delay", self.autoboot_delay_secs.to_string()),
-            set("smartos", "true"),
+            unset("smartos"),
             set(
                 "nmi",
                 match self.nmi {
@@ -89,15 +94,12 @@ impl LoaderOptions {
                 },
             ),
         ];
-        match self.kmdb {
-            Kmdb::Off => e.extend([set("boot_kmdb", "NO"), unset("boot_drop_into_kmdb"), unset("nopanicdebug")]),
-            Kmdb::LoadedPanicsDump => {
-                e.extend([set("boot_kmdb", "YES"), unset("boot_drop_into_kmdb"), set("nopanicdebug", "1")])
-            }
-            Kmdb::LoadedPanicsStop => {
-                e.extend([set("boot_kmdb", "YES"), unset("boot_drop_into_kmdb"), unset("nopanicdebug")])
-            }
-        }
+        // Never break into kmdb at boot (`-d`): the key is `boot_drop_into_kmdb` in current
+        // illumos loaders and `boot_debug` in 2016-era ones (`usr/src/boot/forth/loader.4th`),
+        // and which loader a coal image carries is not known, so both go. A stale
+        // `nopanicdebug` line is removed too: it sets no kernel variable.
+        let kmdb = if self.kmdb == Kmdb::Off { "NO" } else { "YES" };
+        e.extend([set("boot_kmdb", kmdb), unset("boot_drop_into_kmdb"), unset("boot_debug"), unset("nopanicdebug")]);
         if let Some(pi) = &self.platform {
             e.extend([
                 set("platform-version", pi.clone()),
@@ -172,15 +174,16 @@ mod tests {
             "duplicate console line dropped: {out}"
         );
         assert!(out.contains("\nos_console=\"ttyb\"\n"));
-        assert!(out.contains("nopanicdebug=\"1\""));
+        assert!(!out.contains("nopanicdebug") && !out.contains("smartos="), "{out}");
     }
 
     #[test]
     fn kmdb_off_removes_its_keys() {
-        let conf = "boot_kmdb=\"YES\"\nnopanicdebug=\"1\"\nboot_drop_into_kmdb=\"YES\"\n";
+        let conf = "boot_kmdb=\"YES\"\nnopanicdebug=\"1\"\nboot_drop_into_kmdb=\"YES\"\nboot_debug=\"YES\"\n";
         let out = merge(conf, &LoaderOptions { kmdb: Kmdb::Off, ..Default::default() });
         assert!(out.starts_with("boot_kmdb=\"NO\"\n"), "{out}");
         assert!(!out.contains("nopanicdebug") && !out.contains("boot_drop_into_kmdb"), "{out}");
+        assert!(!out.contains("boot_debug"), "{out}");
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! to the headnode's admin address `10.99.99.7`: a `hostfwd` without a guest address forwards
 //! to `dhcpstart`, so the rig's usual `hostfwd=tcp:127.0.0.1:0-:22` reaches the headnode's
 //! sshd at `10.99.99.7:22`, and the port QEMU picked is read from `info usernet` as for any
-//! guest. The external network is `10.88.88.0/24`, gateway `10.88.88.2`, DNS `10.88.88.3`.
+//! guest. The external network is `10.88.88.0/24`, gateway `10.88.88.2`, DNS `10.88.88.253`
+//! (not `.3`: setup's default external provisionable range is `.3`-`.199`, and adminui takes
+//! `.3`). The admin DHCP range ends at `.253`, below QEMU's host `.254` (answers.json).
 //! Both are `restrict=on`: nothing leaves the host. The network options are applied with
 //! `-set netdev.netN.<opt>=...` after the rig's `-netdev user,id=netN` (checked with QEMU 7.2).
 

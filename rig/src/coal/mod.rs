@@ -3,12 +3,15 @@
 //! that boots it, setup progress read off the console, and the snapshot plan that makes later
 //! runs start from a set-up headnode. Facts from `../shared/docs/smartos-coal.md`.
 
+pub mod age;
 pub mod answers;
 pub mod fat;
+pub mod first_boot;
 pub mod image;
 pub mod loader;
 pub mod machine;
 pub mod parts;
+pub mod questions;
 pub mod replay;
 pub mod savecore;
 pub mod setup;

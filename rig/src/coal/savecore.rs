@@ -1,5 +1,8 @@
 //! savecore's console and syslog lines on the boot after a panic: a pure recogniser, so the
-//! rig can tell "a dump was saved, here is its path" from the console alone.
+//! rig can tell "a dump was saved, here is its path" from the console alone; and the commands
+//! the rig runs over it. From illumos-gate `usr/src/cmd/savecore/savecore.c`: its messages
+//! carry a `savecore: ` prefix (stderr) or a syslog prefix, `reboot after panic:` goes to the
+//! log only, and the `Decompress ...` message has the command on a line of its own.
 
 use regex::Regex;
 use std::sync::LazyLock;
@@ -27,7 +30,7 @@ static PATTERNS: LazyLock<[Regex; 4]> = LazyLock::new(|| {
         r"reboot after panic: (.*)$",
         r"System dump time: (.*)$",
         r"([Ss])aving (?:compressed )?system crash dump in (\S+)",
-        r"Decompress the crash dump with '([^']+)'",
+        r"(?:Decompress the crash dump with |^\s*)'(savecore -vf [^']+)'",
     ]
     .map(|p| Regex::new(p).expect("savecore pattern"))
 });
@@ -50,9 +53,18 @@ pub fn parse(line: &str) -> Option<SavecoreLine> {
 /// Where SmartOS's savecore keeps dumps.
 pub const CRASH_DIR: &str = "/var/crash/volatile";
 
-/// Prints the newest saved dump's path (empty when there is none).
+/// How long the guest waits for the boot-time savecore (svc-dumpadm runs it in the background).
+pub const SAVECORE_WAIT_SECS: u32 = 300;
+
+/// Prints the newest saved dump's path (empty when there is none), once the boot-time savecore
+/// is done: it may still be writing `vmdump.N`, so the guest polls (once a second, up to
+/// [`SAVECORE_WAIT_SECS`]) until no savecore runs and a dump is there.
 pub fn newest_dump_command() -> String {
-    format!("ls -t {CRASH_DIR}/vmdump.* 2>/dev/null | head -1")
+    format!(
+        "i=0; while [ $i -lt {SAVECORE_WAIT_SECS} ] && {{ pgrep -x savecore >/dev/null || \
+         ! ls {CRASH_DIR}/vmdump.* >/dev/null 2>&1; }}; do sleep 1; i=$((i + 1)); done; \
+         ls -t {CRASH_DIR}/vmdump.* 2>/dev/null | head -1"
+    )
 }
 
 /// Decompresses `vmdump` (`/var/crash/volatile/vmdump.N`) into `unix.N`/`vmcore.N` and prints
@@ -60,7 +72,7 @@ pub fn newest_dump_command() -> String {
 pub fn triage_command(vmdump: &str) -> Option<String> {
     let n = vmdump.rsplit('.').next().filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))?;
     Some(format!(
-        "cd {CRASH_DIR} && savecore -vf {vmdump} >/dev/null 2>&1; mdb -e '::status; $C; ::msgbuf' unix.{n} vmcore.{n} 2>&1"
+        "cd {CRASH_DIR} && savecore -vf {vmdump} {CRASH_DIR} >/dev/null 2>&1; mdb -e '::status; $C; ::msgbuf' unix.{n} vmcore.{n} 2>&1"
     ))
 }
 
@@ -70,10 +82,12 @@ mod tests {
 
     #[test]
     fn the_triage_commands() {
-        assert_eq!(newest_dump_command(), "ls -t /var/crash/volatile/vmdump.* 2>/dev/null | head -1");
+        let newest = newest_dump_command();
+        assert!(newest.starts_with("i=0; while [ $i -lt 300 ] && { pgrep -x savecore >/dev/null || "), "{newest}");
+        assert!(newest.ends_with("ls -t /var/crash/volatile/vmdump.* 2>/dev/null | head -1"), "{newest}");
         assert_eq!(
             triage_command("/var/crash/volatile/vmdump.3").unwrap(),
-            "cd /var/crash/volatile && savecore -vf /var/crash/volatile/vmdump.3 >/dev/null 2>&1; \
+            "cd /var/crash/volatile && savecore -vf /var/crash/volatile/vmdump.3 /var/crash/volatile >/dev/null 2>&1; \
              mdb -e '::status; $C; ::msgbuf' unix.3 vmcore.3 2>&1"
         );
         assert!(triage_command("/var/crash/volatile/vmdump.x").is_none());
@@ -99,5 +113,16 @@ mod tests {
             Some(SavecoreLine::DumpTime("Thu Dec  6 01:30:12 2018".into()))
         );
         assert_eq!(parse("headnode console login:"), None);
+        // As syslog carries them, with the command on its own line.
+        let prefix = "Nov 29 22:30:01 headnode savecore: [ID 748169 auth.error] ";
+        assert_eq!(
+            parse(&format!("{prefix}Saving compressed system crash dump in /var/crash/volatile/vmdump.1")),
+            Some(SavecoreLine::Saving { path: "/var/crash/volatile/vmdump.1".into(), compressed: true })
+        );
+        assert_eq!(parse(&format!("{prefix}Decompress the crash dump with ")), None);
+        assert_eq!(
+            parse("'savecore -vf /var/crash/volatile/vmdump.1'"),
+            Some(SavecoreLine::Decompress("savecore -vf /var/crash/volatile/vmdump.1".into()))
+        );
     }
 }

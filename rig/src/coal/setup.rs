@@ -2,9 +2,11 @@
 //! progress events (the progress line a user watches for 10–20 minutes), and the snapshot plan
 //! that saves the set-up headnode once so later runs resume it in seconds.
 //!
-//! Only `==> Setup complete (in N seconds).`, `SunOS Release`, `reboot: Halting N zones.`,
-//! `rebooting...` and the login prompt are documented facts; the pool, volume and zone lines
-//! are the shapes coal's setup scripts are believed to print, and only feed the progress line.
+//! Line shapes from sdc-headnode `scripts/joysetup.sh` (`creating pool: zones`, `adding
+//! volume: dump`, each padded and ended by `done`) and `scripts/headnode.sh` (`creating zone
+//! <role>... ` then `done (Ns)`, `==> Setup complete (in N seconds). Press [enter] ...`);
+//! smartos-live's `smartdc-init` prints `REBOOTING!` when setup reboots. The login prompt comes
+//! before the progress lines (see [`crate::coal::first_boot`]), so it is no stage of its own end.
 
 use regex::Regex;
 use std::sync::LazyLock;
@@ -50,11 +52,12 @@ pub enum SetupEvent {
 const STAGES: &[(&str, Stage)] = &[
     (r"^\s*Consoles: (.*)$", Stage::Loader),
     (r"^\s*SunOS Release \S+ Version (\S+)", Stage::Kernel),
-    (r"(?i)creating pool:? (\S+?)(?:\.\.\.|\s|$)", Stage::Pool),
-    (r"(?i)adding volume:? (\S+?)(?:\.\.\.|\s|$)", Stage::Volume),
+    (r"^\s*creating pool: (\S+)", Stage::Pool),
+    (r"^\s*adding volume: (\S+)", Stage::Volume),
     (r"^\s*rebooting\.\.\.()", Stage::Reboot),
+    (r"^\s*REBOOTING!()", Stage::Reboot),
     (r"^\s*reboot: Halting ([0-9]+) zones", Stage::Reboot),
-    (r"(?i)(?:creating|importing|setting up) (?:zone|image) '?([\w-]+?)'?(?:\.\.\.|\s|$)", Stage::Zone),
+    (r"^\s*creating zone ([\w-]+)\.\.\.", Stage::Zone),
     (r"^(\S+) console login:", Stage::Login),
 ];
 
@@ -195,6 +198,20 @@ mod tests {
             Some(SetupEvent::Stage { stage: Stage::Reboot, detail: "33".into() })
         );
         assert_eq!(parse_line("Setup complete"), None);
+        assert_eq!(
+            parse_line("==> Setup complete (in 842 seconds). Press [enter] to get login prompt."),
+            Some(SetupEvent::Complete { secs: 842 })
+        );
+        assert_eq!(
+            parse_line("creating pool: zones                                    done"),
+            Some(SetupEvent::Stage { stage: Stage::Pool, detail: "zones".into() })
+        );
+        assert_eq!(
+            parse_line("adding volume: dump                                     done"),
+            Some(SetupEvent::Stage { stage: Stage::Volume, detail: "dump".into() })
+        );
+        assert_eq!(parse_line("REBOOTING!"), Some(SetupEvent::Stage { stage: Stage::Reboot, detail: String::new() }));
+        assert_eq!(parse_line("Creating pool zones... done"), None, "the stand-in's old made-up shape");
     }
 
     #[test]
@@ -203,9 +220,10 @@ mod tests {
         assert_eq!(p.line(), "coal setup: boot 1, zones 0/~22, waiting for the loader");
         for l in [
             "SunOS Release 5.11 Version joyent_1 64-bit",
-            "creating zone assets... done",
-            "creating zone sapi... done",
-            "creating zone sapi... done",
+            "creating zone assets...                                     done (12s)",
+            "creating zone sapi...                                       done (9s)",
+            "creating zone sapi...                                       done (9s)",
+            "importing: sdc-sapi                                         done (3s)",
         ] {
             p.feed(l);
         }

@@ -231,6 +231,22 @@ dumping: 0:02 100% done\n100% done: 123456 pages dumped, dump succeeded\nrebooti
     }
 
     #[test]
+    fn both_dump_progress_forms() {
+        // The parallel-dump era prints `dumping: M:SS NN% done`; the newer dumpsubr.c prints
+        // `\rM:SS NN% done` and `\r NN% done: ...` (illumos-gate usr/src/uts/common/os/dumpsubr.c).
+        let new = LIVE.replace(
+            "dumping: 0:02 100% done\n100% done: 123456 pages dumped",
+            "\r 0:01  37% done\r 0:02 100% done\r 100% done: 123456 pages dumped",
+        );
+        for text in [LIVE, new.as_str()] {
+            let r = read_all(Os::Illumos, text.as_bytes());
+            assert_eq!(r.len(), 1, "{text}");
+            assert_eq!(r[0].title, "assertion failed: !zsd->vz_active in vmm_zsd_destroy");
+            assert!(r[0].text.ends_with("100% done: 123456 pages dumped, dump succeeded"), "{}", r[0].text);
+        }
+    }
+
+    #[test]
     fn masks_messages() {
         assert_eq!(
             mask("assertion failed: a == b (0x5 == 0x6), file: ../../common/fs/zfs/dbuf.c, line: 1234"),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::coal::savecore::{newest_dump_command, triage_command};
+use crate::coal::savecore::{SAVECORE_WAIT_SECS, newest_dump_command, triage_command};
 use crate::guest::GuestLink;
 
 /// How long mdb may take over a dump in the guest.
@@ -75,7 +75,9 @@ pub async fn savecore(link: &GuestLink, dir: &Path, boot_timeout: Duration) -> O
     if !next_boot(link, boot_timeout).await {
         return None;
     }
-    let newest = link.run(&newest_dump_command(), Duration::from_secs(30)).await.ok()?;
+    // The boot-time savecore may still be writing the dump: the command waits for it.
+    let wait = Duration::from_secs(u64::from(SAVECORE_WAIT_SECS) + 30);
+    let newest = link.run(&newest_dump_command(), wait).await.ok()?;
     let newest = newest.trim();
     let Some(cmd) = triage_command(newest) else {
         tracing::warn!("the guest rebooted but savecore saved no dump in {}", crate::coal::savecore::CRASH_DIR);

@@ -1,7 +1,11 @@
 //! illumos kernels booted with kmdb stop at the debugger when they panic
-//! (`panic: entering debugger (continue to save dump)`, then a `[N]> ` prompt). Unattended, the
-//! rig answers `:c` so the kernel goes on to write its dump and reboot.
+//! (`panic: entering debugger (continue to save dump)`, then a `[N]> ` prompt) unless the
+//! kernel variable `nopanicdebug` is set. The rig sets it at run time after each fresh boot
+//! (the profile's `no_panic_debugger`); where that fails, it answers `:c` so the kernel goes on
+//! to write its dump and reboot. Which of the two happened goes into the panic's evidence.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
@@ -18,8 +22,50 @@ pub fn is_prompt(partial: &str) -> bool {
     p.starts_with('[') && p.ends_with("]>") && p[1..p.len() - 2].chars().all(|c| c.is_ascii_digit()) && p.len() > 3
 }
 
-/// Watches `console` and answers kmdb's prompt with `:c` after a panic entered the debugger.
-pub fn spawn_continue(console: Console) -> JoinHandle<()> {
+/// How a panic gets past kmdb on this boot: the run-time switch, and the `:c` answers given.
+#[derive(Debug, Default)]
+pub struct PanicDebugger {
+    /// What setting `nopanicdebug` at run time did (`None`: the guest has no such switch).
+    pub switch: Option<Result<String, String>>,
+    /// `:c` answers given at kmdb's prompt.
+    pub answered: Arc<AtomicU32>,
+}
+
+impl PanicDebugger {
+    /// Runs the profile's `no_panic_debugger` command on a freshly booted guest.
+    pub async fn set(link: &crate::guest::GuestLink) -> PanicDebugger {
+        let cmd = link.profile().no_panic_debugger;
+        let switch = if cmd.is_empty() {
+            None
+        } else {
+            Some(match link.run(cmd, Duration::from_secs(30)).await {
+                Ok(out) => Ok(format!("`{cmd}`: {}", out.trim())),
+                Err(e) => Err(format!("`{cmd}` failed: {e:#}")),
+            })
+        };
+        PanicDebugger { switch, answered: Arc::default() }
+    }
+
+    /// The evidence line after a panic: which of the two let it dump.
+    pub fn evidence(&self) -> Option<String> {
+        let answered = self.answered.load(Ordering::SeqCst);
+        let switch = match &self.switch {
+            None if answered == 0 => return None,
+            None => "no run-time switch".to_string(),
+            Some(Ok(s)) => format!("nopanicdebug set at run time ({s})"),
+            Some(Err(e)) => format!("nopanicdebug not set at run time ({e})"),
+        };
+        Some(if answered > 0 {
+            format!("kmdb: the panic stopped at kmdb's prompt and the rig answered :c ({answered}x); {switch}")
+        } else {
+            format!("kmdb: the panic did not stop at kmdb's prompt; {switch}")
+        })
+    }
+}
+
+/// Watches `console` and answers kmdb's prompt with `:c` after a panic entered the debugger,
+/// counting the answers in `answered`.
+pub fn spawn_continue(console: Console, answered: Arc<AtomicU32>) -> JoinHandle<()> {
     let mut chunks = console.subscribe();
     tokio::spawn(async move {
         let mut entered = false;
@@ -40,6 +86,7 @@ pub fn spawn_continue(console: Console) -> JoinHandle<()> {
                 if console.send(b":c\n").await.is_err() {
                     break;
                 }
+                answered.fetch_add(1, Ordering::SeqCst);
                 entered = false;
             }
         }
@@ -68,7 +115,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let (ours, mut theirs) = UnixStream::pair().unwrap();
         let con = Console::spawn("ttyb", ours, &dir, Instant::now()).unwrap();
-        let task = spawn_continue(con.clone());
+        let answered = Arc::new(AtomicU32::new(0));
+        let task = spawn_continue(con.clone(), answered.clone());
         // A prompt without a panic before it is left alone.
         theirs.write_all(b"[0]> ").await.unwrap();
         let mut buf = [0u8; 3];
@@ -79,7 +127,30 @@ mod tests {
             .unwrap();
         tokio::time::timeout(Duration::from_secs(5), theirs.read_exact(&mut buf)).await.unwrap().unwrap();
         assert_eq!(&buf, b":c\n");
+        let d = PanicDebugger { switch: Some(Err("`x` failed: unknown symbol".into())), answered };
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while d.answered.load(Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            d.evidence().unwrap(),
+            "kmdb: the panic stopped at kmdb's prompt and the rig answered :c (1x); nopanicdebug not set at run time \
+             (`x` failed: unknown symbol)"
+        );
         task.abort();
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn evidence_when_the_switch_worked() {
+        let d = PanicDebugger { switch: Some(Ok("`s`: nopanicdebug: 0 = 0x1".into())), answered: Arc::default() };
+        assert_eq!(
+            d.evidence().unwrap(),
+            "kmdb: the panic did not stop at kmdb's prompt; nopanicdebug set at run time (`s`: nopanicdebug: 0 = 0x1)"
+        );
+        assert_eq!(PanicDebugger::default().evidence(), None);
     }
 }

@@ -1,7 +1,9 @@
 //! Once per boot, before a case's setup: the module switches the case asks for, and a check
 //! that the guest sees the virtualization extension the case needs (`nested: true`) or does
 //! not see the one it hides (`hide_virt: true`). A guest that cannot run the case becomes an
-//! `infra` verdict quoting what it printed, instead of a long run that tests nothing.
+//! `infra` verdict quoting what it printed, instead of a long run that tests nothing. Refusals
+//! are read off the console and out of the system log (over SSH): current illumos logs hma's
+//! refusal only, older platforms printed it on the console.
 //! The findings go to `preflight.txt` in the boot's directory.
 
 use std::path::Path;
@@ -35,7 +37,7 @@ pub fn judge(
 ) -> Verdict {
     let mut v = Verdict::default();
     for r in refusals {
-        v.findings.push(format!("console: {r}"));
+        v.findings.push(format!("refused: {r}"));
     }
     let Some(flag) = flag else {
         v.findings.push("no virtualization flag to check for a host CPU model".into());
@@ -58,8 +60,19 @@ pub fn judge(
 
 /// The refusal lines among `lines` (the first capture group of the profile's pattern).
 pub fn refusals(profile: &Profile, lines: &[ConsoleLine]) -> Vec<String> {
+    refusals_in(profile, lines.iter().map(|l| l.text.as_str()))
+}
+
+/// The refusals in any text lines (the console's, the system log's), each once.
+pub fn refusals_in<'a>(profile: &Profile, lines: impl Iterator<Item = &'a str>) -> Vec<String> {
     let Ok(p) = Pattern::regex(profile.virt_refusal) else { return Vec::new() };
-    lines.iter().filter_map(|l| p.find(&l.text)).collect()
+    let mut found: Vec<String> = Vec::new();
+    for r in lines.filter_map(|l| p.find(l)) {
+        if !found.contains(&r) {
+            found.push(r);
+        }
+    }
+    found
 }
 
 /// Runs the case's module switches and the virtualization check on a ready guest. `boot_lines`
@@ -102,13 +115,25 @@ pub async fn run(
             return Err(reason);
         }
     };
+    let mut refused = refusals(&profile, boot_lines);
+    match link.run(profile.virt_log_command, Duration::from_secs(30)).await {
+        Ok(log) => {
+            for r in refusals_in(&profile, log.lines()) {
+                findings.push(format!("system log (`{}`): {r}", profile.virt_log_command));
+                if !refused.contains(&r) {
+                    refused.push(r);
+                }
+            }
+        }
+        Err(e) => findings.push(format!("`{}` failed: {e:#}", profile.virt_log_command)),
+    }
     let v = judge(
         profile.virt_flag(cpu.vendor),
         c.guest.nested,
         c.guest.hide_virt,
         profile.virt_flags_command,
         &flags,
-        &refusals(&profile, boot_lines),
+        &refused,
     );
     findings.extend(v.findings);
     findings.push(format!("`{}` printed:\n{}", profile.virt_flags_command, flags.trim_end()));
@@ -183,6 +208,10 @@ mod tests {
         .map(|t| ConsoleLine { t: Duration::ZERO, text: t.to_string() })
         .collect();
         assert_eq!(refusals(&ILLUMOS, &lines), ["hma_svm_init: CPU does not support SVM"]);
+        // The system log's form (current platforms log it only), and the old console NOTICE.
+        let log = "Nov 29 22:30:01 headnode genunix: [ID 195391 kern.notice] NOTICE: hma_svm_init: CPU does not \
+                   support NRIP save\nNOTICE: hma_svm_init: CPU does not support NRIP save\n";
+        assert_eq!(refusals_in(&ILLUMOS, log.lines()), ["hma_svm_init: CPU does not support NRIP save"]);
         let linux = [ConsoleLine { t: Duration::ZERO, text: "kvm_amd: SVM not supported by CPU 0".into() }];
         assert_eq!(refusals(&LINUX, &linux), ["kvm_amd: SVM not supported by CPU 0"]);
         assert!(refusals(&LINUX, &lines).is_empty());

@@ -32,6 +32,8 @@ struct Session {
     watcher: Watcher,
     /// Answers kmdb's prompt after a panic (illumos); stopped with the session.
     _kmdb: Option<AbortOnDrop>,
+    /// How a panic gets past kmdb on this boot (evidence after a panic).
+    debugger: super::kmdb::PanicDebugger,
     /// Iterations restore the saved state first.
     snapshot: bool,
     /// The guest is still in the saved state (nothing ran since the snapshot or the restore).
@@ -200,9 +202,11 @@ impl Work<'_, '_> {
                     // setup: the next iteration boots afresh (from the setup snapshot, on coal).
                     AfterPanic::Savecore => after_panic::savecore(&link, &dir, boot_timeout).await,
                 };
-                if let Some(text) = text {
+                let kmdb = s.debugger.evidence();
+                for text in [kmdb, text].into_iter().flatten() {
                     triage.push_str("\n\n");
                     triage.push_str(&text);
+                    let _ = std::fs::create_dir_all(&dir);
                     let _ = std::fs::write(dir.join("triage.txt"), &*triage);
                 }
             }
@@ -323,29 +327,35 @@ async fn boot(
     let guest =
         Guest::launch(spec, profile, keys, dir).await.map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?;
     let watcher = Watcher::start(&guest.link(), image.os());
-    let kmdb = guest.profile().answers_kmdb.then(|| AbortOnDrop(super::kmdb::spawn_continue(guest.console().clone())));
+    let answered = std::sync::Arc::default();
+    let kmdb = guest
+        .profile()
+        .answers_kmdb
+        .then(|| AbortOnDrop(super::kmdb::spawn_continue(guest.console().clone(), std::sync::Arc::clone(&answered))));
     let setup = image.setup_snapshot(c, cpu, plan.accel);
+    let deadline = Instant::now() + boot_timeout;
+    let not_ready = |e: crate::guest::GuestError| format!("the guest never became ready: {e}");
     let ready = if setup.as_ref().is_some_and(|s| s.saved) {
-        guest.link().wait_ssh_ready(Instant::now() + boot_timeout).await
+        guest.link().wait_ssh_ready(deadline).await.map_err(not_ready)
     } else if setup.is_some() {
-        // coal's first boot runs setup for 10-20 minutes: show its stages meanwhile.
-        tokio::select! {
-            r = guest.wait_ready(Instant::now() + boot_timeout) => r,
-            _ = follow_setup(guest.console(), stage) => unreachable!("follow_setup never returns"),
+        // coal's first boot runs setup for 10-20 minutes: its login prompt comes before setup's
+        // lines, so the boot is done at `Setup complete`, then SSH. A setup question is infra.
+        match crate::coal::first_boot::wait_setup(guest.console(), deadline, stage).await {
+            Ok(_) => guest.link().wait_ssh_ready(deadline).await.map_err(not_ready),
+            Err(e) => Err(e.to_string()),
         }
     } else {
-        guest.wait_ready(Instant::now() + boot_timeout).await
+        guest.wait_ready(deadline).await.map_err(not_ready)
     };
-    if let Err(e) = ready {
+    if let Err(why) = ready {
         let tail = guest.console().tail(30).join("\n");
         guest.kill().await;
         return Err(Outcome::Infra {
-            reason: format!(
-                "the guest never became ready: {e}\nlast console lines:\n{tail}\nevidence: {}",
-                dir.display()
-            ),
+            reason: format!("{why}\nlast console lines:\n{tail}\nevidence: {}", dir.display()),
         });
     }
+    // Before the setup snapshot is saved, so a headnode resumed from it has it set too.
+    let debugger = super::kmdb::PanicDebugger { answered, ..super::kmdb::PanicDebugger::set(&guest.link()).await };
     if let Some(s) = setup.filter(|s| !s.saved) {
         // Saved before the case's own setup: later runs of any case on this machine shape
         // start from here.
@@ -378,27 +388,7 @@ async fn boot(
         guest.kill().await;
         return Err(Outcome::Infra { reason: format!("saving the snapshot: {e:#}") });
     }
-    Ok(Session { guest, watcher, _kmdb: kmdb, snapshot, pristine: std::cell::Cell::new(true) })
-}
-
-/// Feeds the console's lines to coal's setup parser and reports each new progress line.
-async fn follow_setup(console: &crate::console::Console, stage: &(dyn Fn(String) + Sync)) {
-    let mut progress = crate::coal::setup::SetupProgress::default();
-    let (mut from, mut shown) = (0, String::new());
-    loop {
-        let lines = console.lines_since(from);
-        from += lines.len() as u64;
-        for l in &lines {
-            progress.feed(&l.text);
-        }
-        let line = progress.line();
-        if line != shown {
-            tracing::info!("{line}");
-            stage(line.clone());
-            shown = line;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    Ok(Session { guest, watcher, _kmdb: kmdb, debugger, snapshot, pristine: std::cell::Cell::new(true) })
 }
 
 /// Aborts a helper task when its session ends.

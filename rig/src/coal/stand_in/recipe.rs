@@ -16,7 +16,9 @@ pub const FILES: &[RecipeFile] = &[
     stand_in_file!("build.sh"),
     stand_in_file!("init"),
     stand_in_file!("zones"),
+    stand_in_file!("questions"),
     stand_in_file!("lib/standin.sh"),
+    stand_in_file!("sbin/dmesg"),
     stand_in_file!("sbin/isainfo"),
     stand_in_file!("sbin/kstat"),
     stand_in_file!("sbin/mdb"),
@@ -71,6 +73,11 @@ mod tests {
         }
         assert!(file("packages").contains("kernel linux-image-amd64"));
         assert_eq!(file("zones").lines().filter(|l| !l.starts_with('#')).count(), 22);
+        // The stand-in asks the questions of the rig's table, in its order.
+        let keys: Vec<&str> =
+            file("questions").lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split('|').next()).collect();
+        let table: Vec<&str> = crate::coal::questions::QUESTIONS.iter().map(|q| q.key).collect();
+        assert_eq!(keys, table);
         assert_eq!(unix_text("X", true, false), "stand-in platform X DEBUG=1 OS7410_FIXED=0\n");
         assert_eq!(pinned_unix_text("X", true, false), "stand-in platform X DEBUG=1 OS7410_FIXED=0 VMM_PINNED=1\n");
         assert!(file("lib/standin.sh").contains("platform_flag VMM_PINNED"));
