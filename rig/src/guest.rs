@@ -113,15 +113,16 @@ impl GuestLink {
     ) -> Result<BootInfo, GuestError> {
         tokio::select! {
             r = self.wait_boot_unwatched(from, previous, since, deadline) => r,
-            stall = self.watch_stalls(from, self.stall_grace) => Err(stall),
+            stall = self.watch_stalls(from) => Err(stall),
         }
     }
 
-    /// Watches every console from the start of a boot wait until a stall without progress
-    /// (see [`crate::console::stall`]); never returns otherwise.
-    async fn watch_stalls(&self, from: Cursor, grace: Duration) -> GuestError {
+    /// Watches every console (the OS console from `from`, the others from now) until a
+    /// kernel's stall report is followed by no progress on the OS console for the stall grace
+    /// (see [`crate::console::stall`]); never returns otherwise. Race it against a boot wait.
+    pub async fn watch_stalls(&self, from: Cursor) -> GuestError {
         let os = self.console().name().to_string();
-        let mut watch = StallWatch::new(grace);
+        let mut watch = StallWatch::new(self.stall_grace);
         let mut cursors: Vec<Cursor> =
             self.consoles.iter().map(|c| if c.name() == os { from } else { c.cursor() }).collect();
         loop {

@@ -340,9 +340,13 @@ async fn boot(
     } else if setup.is_some() {
         // coal's first boot runs setup for 10-20 minutes: its login prompt comes before setup's
         // lines, so the boot is done at `Setup complete`, then SSH. A setup question is infra.
-        match crate::coal::first_boot::wait_setup(guest.console(), deadline, stage).await {
-            Ok(_) => guest.link().wait_ssh_ready(deadline).await.map_err(not_ready),
-            Err(e) => Err(e.to_string()),
+        let link = guest.link();
+        tokio::select! {
+            r = crate::coal::first_boot::wait_setup(guest.console(), deadline, stage) => match r {
+                Ok(_) => link.wait_ssh_ready(deadline).await.map_err(not_ready),
+                Err(e) => Err(e.to_string()),
+            },
+            stall = link.watch_stalls(0) => Err(not_ready(stall)),
         }
     } else {
         guest.wait_ready(deadline).await.map_err(not_ready)
