@@ -185,10 +185,19 @@ async fn buggy_fixed_and_pinned_platforms_compare_as_fixed_or_not_exercised_neve
     // Whether 2 iterations hit the race is chance (it hit 2/2 alone and 0/2 on a loaded host);
     // that the buggy platform reproduces is the other test's to show. Here: whatever it hit is
     // OS-7410, and the fixed platform is never called NOT FIXED.
-    assert_eq!(b.iterations, 2, "{b:#?}");
+    // An iteration may be lost to infrastructure only when the stand-in's boot stalled under
+    // TCG (the rig ends such a wait as infra, quoting the kernel); then it does not count.
+    for run in &r.runs {
+        for i in &run.iterations {
+            if let Outcome::Infra { reason } = &i.outcome {
+                assert!(reason.contains("stalled while booting"), "{}: {reason}", run.image);
+            }
+        }
+    }
+    assert!(b.iterations >= 1, "{b:#?}");
     assert!(b.titles.iter().all(|(t, _)| t == OS7410_TITLE), "{b:#?}");
     assert_eq!(b.hits, b.panics, "every buggy-platform panic is the hunted one: {b:#?}");
-    assert_eq!((f.iterations, f.panics), (2, 0), "the fixed DEBUG platform survives: {f:#?}");
+    assert!(f.iterations >= 1 && f.panics == 0, "the fixed DEBUG platform survives: {f:#?}");
     assert_ne!(cmp.conclusions[0].status, rig::engine::compare::Status::NotFixed, "{cmp:#?}");
     // A panic in the first iteration: the second boots afresh from the saved headnode.
     let boot2 = run_dir.join(format!("os-7410-vmm-zsd_epyc_{}", images[0])).join("boot-2");
@@ -199,11 +208,12 @@ async fn buggy_fixed_and_pinned_platforms_compare_as_fixed_or_not_exercised_neve
     }
 
     // The pinned platform: no complete reload, busy unloads counted, not exercised.
-    assert_eq!(p.iterations, 2, "{p:#?}");
+    assert!(p.iterations >= 1, "{p:#?}");
     assert_eq!((p.hits, p.reloads.reloads_ok), (0, 0), "{p:#?}");
     assert!(p.reloads.unloads_busy > 0, "{p:#?}");
     // The case's `unload_busy: fail`: the busy unload fails the iteration with the guest's words.
-    let it = &r.runs[2].iterations[0];
+    let it =
+        r.runs[2].iterations.iter().find(|i| !matches!(i.outcome, Outcome::Infra { .. })).expect("a pinned iteration");
     match &it.outcome {
         Outcome::StepFailed { reason, .. } => {
             assert!(reason.contains("can't unload the module: Device busy"), "{reason}")
