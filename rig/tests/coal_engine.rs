@@ -47,17 +47,8 @@ async fn run_on(build: &Path, cases: Vec<LoadedCase>, label: &str) -> (RunReport
     run_plan(build, cases, label, None, false).await
 }
 
-/// As [`run_on`], running each case on each of `compare`'s images (reference first).
-async fn run_compare(
-    build: &Path,
-    cases: Vec<LoadedCase>,
-    label: &str,
-    compare: Option<Vec<String>>,
-) -> (RunReport, PathBuf, Vec<String>) {
-    run_plan(build, cases, label, compare, false).await
-}
-
-/// Runs a plan; `until_panic` stops each case at its first hunted panic.
+/// Runs a plan: each case on the image in `build`, or on each of `compare`'s images (reference
+/// first); `until_panic` stops each case at its first hunted panic.
 async fn run_plan(
     build: &Path,
     cases: Vec<LoadedCase>,
@@ -154,12 +145,16 @@ fn name(img: &CoalImage) -> String {
     img.dir.file_name().unwrap().to_string_lossy().into_owned()
 }
 
-/// The buggy DEBUG platform and a candidate `platform`, prepared in one build directory.
-fn buggy_and(label: &str, platform: fn(&rig::coal::stand_in::StandIn) -> PathBuf) -> (PathBuf, CoalImage, CoalImage) {
+/// The buggy DEBUG platform (first) and each candidate of `platforms`, prepared in one build
+/// directory.
+fn buggy_and(label: &str, platforms: &[fn(&rig::coal::stand_in::StandIn) -> PathBuf]) -> (PathBuf, Vec<CoalImage>) {
     let (build, buggy) = prepared(label, |s| s.debug_buggy_platform.clone());
     let s = rig::coal::stand_in::ensure_stand_in(&common::build_dir()).unwrap();
-    let candidate = prepare(&PrepareOptions::new(s.tarball.clone(), Some(platform(&s)), build.clone())).unwrap();
-    (build, buggy, candidate)
+    let mut images = vec![buggy];
+    for platform in platforms {
+        images.push(prepare(&PrepareOptions::new(s.tarball.clone(), Some(platform(&s)), build.clone())).unwrap());
+    }
+    (build, images)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,13 +163,11 @@ async fn buggy_fixed_and_pinned_platforms_compare_as_fixed_or_not_exercised_neve
     // platform, and the pinned one, the buggy DEBUG platform except that every unload of vmm
     // is refused with `Device busy`: its iterations cannot panic with OS-7410 because vmm
     // never reloads, and clean runs of a race that never ran must not read as a fix.
-    let (build, buggy, fixed) = buggy_and("coal-engine-compare", |s| s.debug_fixed_platform.clone());
-    let s = rig::coal::stand_in::ensure_stand_in(&common::build_dir()).unwrap();
-    let pinned =
-        prepare(&PrepareOptions::new(s.tarball.clone(), Some(s.debug_pinned_platform.clone()), build.clone())).unwrap();
-    let images = vec![name(&buggy), name(&fixed), name(&pinned)];
+    let (build, prepared) =
+        buggy_and("coal-engine-compare", &[|s| s.debug_fixed_platform.clone(), |s| s.debug_pinned_platform.clone()]);
+    let images: Vec<String> = prepared.iter().map(name).collect();
     let (r, run_dir, _) =
-        run_compare(&build, vec![os7410_case(2)], "coal-engine-compare-run", Some(images.clone())).await;
+        run_plan(&build, vec![os7410_case(2)], "coal-engine-compare-run", Some(images.clone()), false).await;
     assert_eq!(r.comparisons.len(), 1, "{r:#?}");
     let cmp = &r.comparisons[0];
     let (b, f, p) = (&cmp.builds[0], &cmp.builds[1], &cmp.builds[2]);
@@ -228,9 +221,7 @@ async fn buggy_fixed_and_pinned_platforms_compare_as_fixed_or_not_exercised_neve
     assert!(table.contains("NOT EXERCISED: the race did not run on"), "{table}");
     let json = read(&run_dir.join("report.json"));
     assert!(json.contains("\"status\": \"not_exercised\""), "{json}");
-    release(&buggy);
-    release(&fixed);
-    release(&pinned);
+    prepared.iter().for_each(release);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
