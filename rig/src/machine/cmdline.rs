@@ -22,7 +22,7 @@ pub fn qemu_args(spec: &MachineSpec, fds: &ChannelFds) -> Vec<String> {
     let mut push = |args: &[&str]| a.extend(args.iter().map(|s| s.to_string()));
 
     push(&["-nodefaults", "-no-user-config", "-display", "none"]);
-    push(&["-M", "pc", "-accel", spec.accel.as_str()]);
+    push(&["-M", "pc", "-accel", &spec.accel.qemu_arg()]);
     // TCG drops the flags it cannot emulate with a warning; never add `enforce`.
     push(&["-cpu", &spec.cpu.qemu_arg(spec.nested, spec.hide_virt)]);
     push(&["-m", &spec.memory_mib.to_string(), "-smp", &spec.vcpus.to_string()]);
@@ -124,7 +124,7 @@ mod tests {
     #[test]
     fn epyc_tcg_kernel_boot() {
         let a = qemu_args(&spec(), &fds());
-        assert!(has_pair(&a, "-accel", "tcg"));
+        assert!(has_pair(&a, "-accel", "tcg,tb-size=64"));
         assert!(has_pair(&a, "-cpu", "EPYC,+svm,+npt,+nrip-save"));
         assert!(has_pair(&a, "-smp", "2"));
         assert!(has_pair(&a, "-m", "512"));
