@@ -153,17 +153,65 @@ fn megabytes_of_boot_noise_hold_exactly_the_one_crash() {
     assert_eq!(read_all(Os::Illumos, text.as_bytes()).len(), 1);
 }
 
-#[test]
-fn corpus_reads_the_same_whatever_the_chunking() {
+/// The syzkaller corpus (`RIG_SYZKALLER_CORPUS` or `../shared`).
+fn corpus() -> Vec<rig::crash::corpus::Case> {
     let dir = std::env::var_os("RIG_SYZKALLER_CORPUS").map(std::path::PathBuf::from).unwrap_or_else(|| {
         std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus/syzkaller-linux/cases"))
     });
-    let cases = load_dir(&dir).unwrap_or_else(|e| panic!("syzkaller corpus not found at {}: {e}", dir.display()));
+    load_dir(&dir).unwrap_or_else(|e| panic!("syzkaller corpus not found at {}: {e}", dir.display()))
+}
+
+#[test]
+fn corpus_reads_the_same_whatever_the_chunking() {
+    let cases = corpus();
     let mut rng = Rng(1234);
     for case in cases.iter().step_by(5) {
         let whole: Vec<String> = read_all(Os::Linux, &case.text).into_iter().map(|r| r.title).collect();
         let chunked: Vec<String> =
             feed_chunked(Os::Linux, &case.text, &mut rng, 300).into_iter().map(|r| r.title).collect();
         assert_eq!(chunked, whole, "{}", case.path.display());
+    }
+}
+
+/// `text` as a colour terminal or `dmesg --color=always` shows it: timestamps green, the
+/// message bold red, a reset and an erase-line after it, and now and then a window-title
+/// (OSC) sequence; lines without a timestamp are coloured whole.
+fn coloured(text: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(text);
+    let mut out = String::new();
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let (body, nl) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
+        if i % 7 == 0 {
+            out.push_str("\x1b]0;console\x07");
+        }
+        match body.find("] ") {
+            Some(at) if body.starts_with('[') => {
+                let (stamp, msg) = body.split_at(at + 1);
+                out.push_str(&format!("\x1b[32m{stamp}\x1b[0m\x1b[1;31m{msg}\x1b[0m\x1b[K{nl}"));
+            }
+            _ => out.push_str(&format!("\x1b[33m{body}\x1b[39;49m{nl}")),
+        }
+    }
+    out.into_bytes()
+}
+
+/// Title and stack of every report, as compared between a plain and a coloured console.
+fn reading(os: Os, text: &[u8]) -> Vec<(String, Vec<String>)> {
+    read_all(os, text)
+        .into_iter()
+        .map(|r| (r.title, r.frames.iter().map(|f| format!("{:?}:{}", f.module, f.function)).collect()))
+        .collect()
+}
+
+#[test]
+fn colour_sequences_change_no_title_and_lose_no_frame() {
+    for (os, crash) in [(Os::Linux, GUEST_BUG), (Os::Illumos, ILLUMOS_PANIC)] {
+        let plain = reading(os, crash.as_bytes());
+        assert!(!plain.is_empty() && !plain[0].1.is_empty(), "{os}: {plain:?}");
+        assert_eq!(reading(os, &coloured(crash.as_bytes())), plain, "{os}");
+    }
+    for case in corpus().iter().step_by(5) {
+        let plain = reading(Os::Linux, &case.text);
+        assert_eq!(reading(Os::Linux, &coloured(&case.text)), plain, "{}", case.path.display());
     }
 }

@@ -68,9 +68,17 @@ impl LineSplitter {
     }
 }
 
-/// Turns raw line bytes into clean text: invalid UTF-8 replaced, control characters
-/// (other than tab) dropped.
+/// Turns raw line bytes into clean text: terminal escape sequences removed (the colours of
+/// `dmesg --color=always` or a captured terminal: CSI, OSC and the like), invalid UTF-8
+/// replaced, control characters (other than tab) dropped.
 pub fn clean(bytes: &[u8]) -> String {
+    if bytes.contains(&0x1b) {
+        return printable(&strip_ansi_escapes::strip(bytes));
+    }
+    printable(bytes)
+}
+
+fn printable(bytes: &[u8]) -> String {
     let s = String::from_utf8_lossy(bytes);
     if s.bytes().all(|b| b >= 0x20 || b == b'\t') {
         return s.into_owned();
