@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::model::{Case, ExpectOutcome, UnloadBusy};
+use super::model::{Case, ExpectOutcome, MAX_SECS, UnloadBusy};
 use super::step::{Step, StepKind};
 use crate::profile;
 
@@ -120,6 +120,9 @@ fn validate(c: &Case) -> Result<(), (String, String)> {
     for (key, v) in [("boot_secs", d.boot_secs), ("iteration_secs", d.iteration_secs), ("run_secs", d.run_secs)] {
         if v == 0 {
             return err(key, format!("deadlines.{key}: must be at least 1"));
+        }
+        if v > MAX_SECS {
+            return err(key, format!("deadlines.{key}: {v} is more than 30 days ({MAX_SECS} s)"));
         }
     }
     if c.guest.nested && c.guest.hide_virt {

@@ -150,6 +150,14 @@ pub enum VendorReq {
     Intel,
 }
 
+/// The longest deadline, timeout, sleep or offset a case may give: 30 days, in seconds. Far
+/// beyond any campaign, and far enough from `u64::MAX` that no instant computed from it
+/// overflows (a bigger one is refused when the case loads, naming it).
+pub const MAX_SECS: u64 = 30 * 24 * 3600;
+
+/// [`MAX_SECS`] for the fields given in milliseconds.
+pub const MAX_MS: u64 = MAX_SECS * 1000;
+
 /// Deadlines, in seconds.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -301,6 +309,9 @@ impl TryFrom<RawJitter> for Jitter {
     fn try_from(r: RawJitter) -> Result<Self, String> {
         if r.min_ms > r.max_ms {
             return Err(format!("jitter range: min_ms ({}) is greater than max_ms ({})", r.min_ms, r.max_ms));
+        }
+        if r.max_ms > MAX_MS {
+            return Err(format!("jitter range: max_ms ({}) is more than 30 days ({MAX_MS} ms)", r.max_ms));
         }
         Ok(Jitter { min_ms: r.min_ms, max_ms: r.max_ms })
     }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Background, Jitter, QmpStep, Race, RebootVia, Repeat};
+use super::model::{Background, Jitter, MAX_SECS, QmpStep, Race, RebootVia, Repeat};
 
 /// A list of steps. Each item is checked as it is read; a bad item's error says which item it
 /// is (`item N:`), which `load` turns into the item's line and column.
@@ -244,8 +244,12 @@ impl TryFrom<RawStep> for Step {
             Some(ZoneCount::Some(_)) => return Err("boot_zones: only `all` (every halted zone) is supported".into()),
             None => {}
         }
-        if r.timeout_secs == Some(0) {
-            return Err("timeout_secs must be at least 1".into());
+        match r.timeout_secs {
+            Some(0) => return Err("timeout_secs must be at least 1".into()),
+            Some(t) if t > MAX_SECS => {
+                return Err(format!("timeout_secs: {t} is more than 30 days ({MAX_SECS} s)"));
+            }
+            _ => {}
         }
         match kinds.len() {
             1 => Ok(Step { kind: kinds.pop().expect("one kind"), timeout_secs: r.timeout_secs }),
