@@ -223,15 +223,14 @@ fn coal_qemu_command_line() {
     assert!(pair("-m", "8192") && pair("-smp", "4"));
     assert!(pair("-drive", &format!("file={usb},format=qcow2,if=ide,index=0")), "{a:?}");
     assert!(pair("-drive", &format!("file={zpool},format=qcow2,if=virtio,index=1")), "{a:?}");
-    assert!(pair("-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:0-:22"));
-    assert!(pair("-netdev", "user,id=net1"));
+    assert!(pair("-netdev", "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:0-:22"));
+    assert!(pair("-netdev", "user,id=net1,restrict=on"));
     assert!(pair("-device", "e1000,netdev=net0,mac=00:50:56:34:60:4c"));
     assert!(pair("-device", "e1000,netdev=net1,mac=00:50:56:3d:a7:95"));
     for set in [
         "net0.net=10.99.99.0/24",
         "net0.host=10.99.99.254",
         "net0.dhcpstart=10.99.99.7",
-        "net0.restrict=on",
         "net1.net=10.88.88.0/24",
         "net1.host=10.88.88.2",
         "net1.dns=10.88.88.253",

@@ -38,6 +38,16 @@ async fn boots_and_drives_console_ssh_and_qmp() {
     assert_eq!(out.stderr, b"err\n");
     assert_eq!(out.status, Some(7));
 
+    // The user network is restricted: a port listening on the host's loopback, which QEMU's
+    // gateway 10.0.2.2 would otherwise forward to, is out of the guest's reach.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let probe = format!("echo x | timeout 10 busybox nc -w 3 10.0.2.2 {port}; echo status=$?");
+    let reach = guest.run(&probe, Duration::from_secs(30)).await.unwrap();
+    assert!(!reach.contains("status=0"), "the guest reached the host: {reach}");
+    assert!(listener.accept().is_err(), "the host accepted a connection from the guest");
+
     // The EPYC model shows SVM and kvm_amd loaded.
     let cpuinfo = guest.run("cat /proc/cpuinfo", Duration::from_secs(10)).await.unwrap();
     let idn = rig::identity::parse_cpuinfo(&cpuinfo);

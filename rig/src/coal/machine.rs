@@ -11,7 +11,7 @@
 //! guest. The external network is `10.88.88.0/24`, gateway `10.88.88.2`, DNS `10.88.88.253`
 //! (not `.3`: setup's default external provisionable range is `.3`-`.199`, and adminui takes
 //! `.3`). The admin DHCP range ends at `.253`, below QEMU's host `.254` (answers.json).
-//! Both are `restrict=on`: nothing leaves the host. The network options are applied with
+//! Both are `restrict=on`, as every guest's user network is: nothing leaves the host. The network options are applied with
 //! `-set netdev.netN.<opt>=...` after the rig's `-netdev user,id=netN` (checked with QEMU 7.2).
 
 use crate::machine::{Accel, Boot, CpuModel, Disk, Forward, MachineSpec, Nic, PanicAction};
@@ -29,7 +29,7 @@ pub const OS_CONSOLE_PORT: usize = 1;
 /// Per NIC, the user-network options that make QEMU's network look like coal's.
 fn usernet_options(i: usize, net: &str, host: &str, dns: Option<&str>, guest: &str) -> Vec<String> {
     let mut opts =
-        vec![format!("net={net}"), format!("host={host}"), format!("dhcpstart={guest}"), "restrict=on".to_string()];
+        vec![format!("net={net}"), format!("host={host}"), format!("dhcpstart={guest}")];
     if let Some(d) = dns {
         opts.push(format!("dns={d}"));
     }

@@ -46,7 +46,9 @@ pub fn qemu_args(spec: &MachineSpec, fds: &ChannelFds) -> Vec<String> {
         push(&["-drive", &format!("if=none,id=rigstate,file={},format=qcow2", state.display())]);
     }
     for (i, nic) in spec.nics.iter().enumerate() {
-        let mut netdev = format!("user,id=net{i}");
+        // `restrict=on`: the guest reaches nothing beyond its forwarded ports (no host
+        // services, no outside network); no guest the rig boots needs more.
+        let mut netdev = format!("user,id=net{i},restrict=on");
         for f in &nic.forwards {
             netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{}-:{}", f.host_port, f.guest_port));
         }
@@ -130,7 +132,7 @@ mod tests {
         assert!(has_pair(&a, "-m", "512"));
         assert!(has_pair(&a, "-kernel", "/img/vmlinux"));
         assert!(has_pair(&a, "-append", "console=ttyS0 quiet"));
-        assert!(has_pair(&a, "-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:0-:22"));
+        assert!(has_pair(&a, "-netdev", "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:0-:22"));
         assert!(has_pair(&a, "-device", "virtio-net-pci,netdev=net0"));
         assert!(has_pair(&a, "-chardev", "socket,id=serial0,fd=9"));
         assert!(has_pair(&a, "-serial", "chardev:serial0"));
