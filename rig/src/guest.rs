@@ -448,6 +448,12 @@ impl Guest {
         self.qemu.exit_status().is_none()
     }
 
+    /// If QEMU has exited: its exit status (`exit status N`, `killed by signal N`) and the
+    /// tail of its stderr.
+    pub fn qemu_exit(&self) -> Option<(String, String)> {
+        self.qemu.exit_status().map(|st| (st, self.qemu.stderr_tail(20)))
+    }
+
     /// Stops the guest: `quit` over QMP, then a kill if QEMU lingers. Logs are drained.
     pub async fn shutdown(mut self) {
         self.link.ssh.lock().unwrap().take();

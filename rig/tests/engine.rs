@@ -136,6 +136,46 @@ async fn panics_and_missing_panics_and_hangs_become_verdicts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qemu_killed_mid_iteration_is_infra_not_a_hang() {
+    // The step tells the console when it is under way; then QEMU is killed from outside.
+    let c = case(
+        "qemu-dies",
+        "name: qemu-dies\ndeadlines: { iteration_secs: 600 }\nsteps:\n  - ssh: echo RIG-TEST-SLEEPING > /dev/console; sleep 600\n    timeout_secs: 600\n",
+    );
+    common::image();
+    let run_dir = common::evidence_dir("engine-qemu-dies");
+    let boot = run_dir.join("qemu-dies_epyc_linux/boot-1");
+    let killer = tokio::spawn(async move {
+        loop {
+            let console = std::fs::read_to_string(boot.join("ttyS0.log")).unwrap_or_default();
+            if console.contains("RIG-TEST-SLEEPING") {
+                let pid: i32 = std::fs::read_to_string(boot.join("qemu.pid")).unwrap().trim().parse().unwrap();
+                // SAFETY: plain syscall on the QEMU this test's run started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    });
+    let plan = Plan {
+        seed: 7,
+        ..Plan::new(vec![c], vec![cpu::lookup("epyc").unwrap()], Accel::Tcg, common::build_dir(), run_dir.clone())
+    };
+    let r = campaign::run(&plan, &mut |_| {}).await;
+    killer.abort();
+    let it = &r.runs[0].iterations[0];
+    match &it.outcome {
+        Outcome::Infra { reason } => {
+            assert!(reason.starts_with("QEMU exited during the iteration (killed by signal 9)"), "{reason}");
+            assert!(reason.contains("sleep 600"), "{reason}");
+        }
+        other => panic!("expected infra, got {other:?}"),
+    }
+    assert_eq!(it.verdict, Verdict::Error);
+    assert_eq!(r.exit_code(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_guests_keep_their_evidence_apart() {
     let c = case(
         "par",

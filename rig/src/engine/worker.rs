@@ -290,6 +290,7 @@ async fn ran(
         unload_busy: c.unload_busy,
     };
     let r = iteration::run(&s.guest.link(), &s.watcher, &spec).await;
+    let outcome = qemu_death(&s.guest, r.outcome);
     let mut steps = r.steps;
     let mut secs = r.secs;
     if let Some(t) = restore {
@@ -304,7 +305,23 @@ async fn ran(
             },
         );
     }
-    (r.outcome, secs, steps, evidence, r.reloads)
+    (outcome, secs, steps, evidence, r.reloads)
+}
+
+/// A hang in which QEMU itself died (killed, crashed, out of memory) says nothing about the
+/// guest's kernel: it is infrastructure, with QEMU's exit status and stderr. A QEMU that
+/// exited cleanly (the guest powered itself off) stays a hang of the case.
+fn qemu_death(guest: &Guest, outcome: Outcome) -> Outcome {
+    let Outcome::Hang { awaited, .. } = &outcome else { return outcome };
+    match guest.qemu_exit() {
+        Some((status, stderr)) if status != "exit status 0" => Outcome::Infra {
+            reason: format!(
+                "QEMU exited during the iteration ({status}) while awaiting {awaited}; its stderr: {}",
+                if stderr.trim().is_empty() { "(empty)" } else { stderr.trim() }
+            ),
+        },
+        _ => outcome,
+    }
 }
 
 /// Boots a fresh guest for the case, waits until it is ready and runs the case's setup steps.
