@@ -11,4 +11,5 @@ pub const INTERRUPTED: i32 = 130;
 
 /// The text for `--help`.
 pub const HELP: &str = "Exit codes: 0 all as expected; 1 an expectation failed; 2 bad usage or input; \
-3 infrastructure failure (QEMU died, guest never ready, KVM demanded but unusable); 130 interrupted.";
+3 infrastructure failure (QEMU died, guest never ready, KVM demanded but unusable); 4 nothing ran \
+(every case x CPU was skipped); 130 interrupted.";

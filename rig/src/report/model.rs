@@ -9,6 +9,10 @@ use crate::engine::{Outcome, Verdict};
 /// `report.json` schema version; bump on incompatible changes.
 pub const SCHEMA: u32 = 1;
 
+/// The exit code of a run in which nothing ran: every case × CPU was skipped. Not 0, so CI does
+/// not turn green having tested nothing.
+pub const NOTHING_RAN: i32 = 4;
+
 /// A whole run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
@@ -160,8 +164,20 @@ impl CaseRun {
 }
 
 impl RunReport {
-    /// The process exit code: 0 all as expected, 1 an expectation failed, 3 infrastructure.
+    /// The process exit code: 0 all as expected, 1 an expectation failed, 3 infrastructure,
+    /// [`NOTHING_RAN`] (4) when every case × CPU was skipped.
     pub fn exit_code(&self) -> i32 {
+        // A comparison of builds that were all skipped concludes nothing either.
+        if self.nothing_ran() { NOTHING_RAN } else { self.verdict_exit_code() }
+    }
+
+    /// True when no case × CPU ran an iteration: every one was skipped (an Intel model that
+    /// must nest under TCG, `--cpu host` without KVM, ...). Such a run tested nothing.
+    pub fn nothing_ran(&self) -> bool {
+        self.stopped_early.is_none() && self.runs.iter().all(|r| r.verdict() == Verdict::Skipped)
+    }
+
+    fn verdict_exit_code(&self) -> i32 {
         let verdicts: Vec<Verdict> = self.runs.iter().filter(|r| !r.compared).map(CaseRun::verdict).collect();
         let compared_errors =
             self.runs.iter().any(|r| r.compared && r.verdict() == Verdict::Error && r.iterations.is_empty());

@@ -63,5 +63,11 @@ pub fn render(r: &RunReport) -> String {
     if let Some(why) = &r.stopped_early {
         s.push_str(&format!("stopped early: {why}\n"));
     }
+    if r.nothing_ran() {
+        s.push_str(&format!(
+            "NOTHING RAN: every case x CPU was skipped (see the reasons above); exit code {}\n",
+            super::model::NOTHING_RAN
+        ));
+    }
     s
 }
