@@ -90,12 +90,22 @@ fn check_signal(sig: i32, name: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(!alive(qemu), "QEMU {qemu} outlived the rig after {name}");
+    let report = find_file(&runs, "report.json").expect("a report.json, written as the run goes");
+    let r: rig::report::RunReport = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let table = rig::report::table::render(&r);
     if sig != libc::SIGKILL {
-        // Interrupted, the rig still leaves the report of what ran.
-        let report = find_file(&runs, "report.json").expect("a report.json after the interruption");
-        let r: serde_json::Value = serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
-        assert!(r["stopped_early"].as_str().is_some_and(|s| s.contains("interrupted")), "{r}");
+        // Interrupted, the rig still leaves the report of what ran, and says it was interrupted.
+        assert!(r.stopped_early.as_deref().is_some_and(|s| s.contains("interrupted")), "{r:?}");
+        assert!(r.finished, "{r:?}");
+        assert!(table.contains("INTERRUPTED: 0 of 1 iterations ran"), "{table}");
+        let junit = std::fs::read_to_string(report.with_file_name("junit.xml")).unwrap();
+        assert!(junit.contains("interrupted: 0 of 1 iterations ran") && !junit.contains("tests=\"0\""), "{junit}");
         assert_eq!(rig.try_wait().unwrap().and_then(|s| s.code()), Some(130));
+    } else {
+        // Killed: the last report written while it ran says the run never ended.
+        assert!(!r.finished, "{r:?}");
+        assert!(table.starts_with("UNFINISHED"), "{table}");
+        assert_eq!(r.exit_code(), 3);
     }
     let _ = std::fs::remove_dir_all(&runs);
 }

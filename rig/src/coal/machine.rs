@@ -28,8 +28,7 @@ pub const OS_CONSOLE_PORT: usize = 1;
 
 /// Per NIC, the user-network options that make QEMU's network look like coal's.
 fn usernet_options(i: usize, net: &str, host: &str, dns: Option<&str>, guest: &str) -> Vec<String> {
-    let mut opts =
-        vec![format!("net={net}"), format!("host={host}"), format!("dhcpstart={guest}")];
+    let mut opts = vec![format!("net={net}"), format!("host={host}"), format!("dhcpstart={guest}")];
     if let Some(d) = dns {
         opts.push(format!("dns={d}"));
     }

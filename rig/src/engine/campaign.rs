@@ -120,6 +120,7 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
         run_dir: plan.run_dir.display().to_string(),
         shard: plan.shard.map(|s| s.to_string()),
         stopped_early: None,
+        finished: false,
         runs: Vec::new(),
         comparisons: Vec::new(),
     };
@@ -171,6 +172,7 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
             report.comparisons.push(cmp);
         }
     }
+    report.finished = true;
     if let Err(e) = report::write(&plan.run_dir, &report) {
         tracing::error!("writing the report in {}: {e}", plan.run_dir.display());
     }

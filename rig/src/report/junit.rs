@@ -25,18 +25,31 @@ pub fn escape(s: &str) -> String {
 /// Renders the report.
 pub fn render(r: &RunReport) -> String {
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"rig\">\n");
+    if !r.finished {
+        x.push_str("  <testsuite name=\"rig\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\">\n");
+        x.push_str("    <testcase classname=\"rig\" name=\"run finished\">\n");
+        x.push_str("      <error message=\"the run never ended: this report was written while it was going\"/>\n");
+        x.push_str("    </testcase>\n  </testsuite>\n");
+    }
     for run in &r.runs {
         let suite = format!("{}.{}", run.case, run.cpu);
         let t = &run.tally;
+        let cut = r.stopped_early.as_ref().and(run.cut_short());
         let _ = writeln!(
             x,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
             escape(&suite),
-            t.ran.max(u32::from(run.not_run.is_some())),
+            t.ran + u32::from(run.not_run.is_some() || cut.is_some()),
             t.fail,
-            t.error + u32::from(matches!(run.not_run, Some(Outcome::Infra { .. }))),
+            t.error + u32::from(matches!(run.not_run, Some(Outcome::Infra { .. })) || cut.is_some()),
             t.skipped + u32::from(matches!(run.not_run, Some(Outcome::Skipped { .. })))
         );
+        if let (Some((ran, of)), Some(why)) = (cut, &r.stopped_early) {
+            let _ = writeln!(x, "    <testcase classname=\"{}\" name=\"iterations not run\">", escape(&suite));
+            let msg = format!("{}: {ran} of {of} iterations ran ({why})", super::table::stop_word(r).to_lowercase());
+            let _ = writeln!(x, "      <error message=\"{}\"/>", escape(&msg));
+            x.push_str("    </testcase>\n");
+        }
         if let Some(o) = &run.not_run {
             let _ = writeln!(x, "    <testcase classname=\"{}\" name=\"not run\">", escape(&suite));
             match o {

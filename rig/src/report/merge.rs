@@ -17,6 +17,7 @@ pub fn merge(reports: Vec<RunReport>) -> Result<RunReport> {
         run_dir: first.run_dir.clone(),
         shard: None,
         stopped_early: None,
+        finished: true,
         runs: Vec::new(),
         comparisons: Vec::new(),
     };
@@ -29,6 +30,7 @@ pub fn merge(reports: Vec<RunReport>) -> Result<RunReport> {
         if out.stopped_early.is_none() {
             out.stopped_early = r.stopped_early.clone();
         }
+        out.finished &= r.finished;
         for run in r.runs {
             match out.runs.iter_mut().find(|o| o.case == run.case && o.cpu == run.cpu && o.image == run.image) {
                 None => out.runs.push(run),
@@ -144,6 +146,7 @@ mod tests {
             run_dir: "x".into(),
             shard: shard.map(String::from),
             stopped_early: None,
+            finished: true,
             runs,
             comparisons,
         }
@@ -189,5 +192,26 @@ mod tests {
         assert!(
             merge(vec![a, b]).unwrap_err().to_string().contains("iteration 1 of c on epyc (debug) is in two reports")
         );
+    }
+
+    #[test]
+    fn a_shard_that_never_finished_leaves_the_merge_unfinished() {
+        let a = report(vec![run("debug", &[(1, true)])], Some("1/2"));
+        let mut b = report(vec![run("debug", &[(2, true)])], Some("2/2"));
+        b.finished = false;
+        let merged = merge(vec![a, b]).unwrap();
+        assert!(!merged.finished);
+        assert_eq!(merged.exit_code(), 3);
+        assert!(crate::report::table::render(&merged).starts_with("UNFINISHED"));
+        assert!(crate::report::junit::render(&merged).contains("the run never ended"));
+    }
+
+    #[test]
+    fn a_report_without_the_finished_field_reads_as_finished() {
+        let r = report(vec![run("debug", &[(1, true)])], None);
+        let mut json = serde_json::to_value(&r).unwrap();
+        json.as_object_mut().unwrap().remove("finished");
+        let back: RunReport = serde_json::from_value(json).unwrap();
+        assert!(back.finished);
     }
 }

@@ -28,10 +28,19 @@ pub struct RunReport {
     pub shard: Option<String>,
     /// Set when the run stopped early (Ctrl-C, run deadline).
     pub stopped_early: Option<String>,
+    /// False in the copies written while the run goes (after every iteration): a report that
+    /// stays `false` belongs to a run that never ended (the rig was killed). Reports written
+    /// before this field existed read as finished.
+    #[serde(default = "finished_default")]
+    pub finished: bool,
     /// One entry per case × CPU model × image.
     pub runs: Vec<CaseRun>,
     /// Build comparisons (`--compare`, or a case's `compare`).
     pub comparisons: Vec<crate::engine::compare::Comparison>,
+}
+
+fn finished_default() -> bool {
+    true
 }
 
 /// One case on one CPU model.
@@ -144,6 +153,13 @@ impl CaseRun {
         self.tally = t;
     }
 
+    /// When the run stopped early (`stopped_early`) before this case × CPU ran all its assigned
+    /// iterations: how many ran and how many it had.
+    pub fn cut_short(&self) -> Option<(usize, usize)> {
+        let (ran, of) = (self.iterations.len(), self.assigned.len());
+        (self.stopped.is_none() && self.not_run.is_none() && ran < of).then_some((ran, of))
+    }
+
     /// The verdict of the whole case × CPU: fail if any iteration failed, error if any could not
     /// be judged, skipped if nothing ran, else pass.
     pub fn verdict(&self) -> Verdict {
@@ -168,13 +184,19 @@ impl RunReport {
     /// [`NOTHING_RAN`] (4) when every case × CPU was skipped.
     pub fn exit_code(&self) -> i32 {
         // A comparison of builds that were all skipped concludes nothing either.
-        if self.nothing_ran() { NOTHING_RAN } else { self.verdict_exit_code() }
+        if !self.finished {
+            3
+        } else if self.nothing_ran() {
+            NOTHING_RAN
+        } else {
+            self.verdict_exit_code()
+        }
     }
 
     /// True when no case × CPU ran an iteration: every one was skipped (an Intel model that
     /// must nest under TCG, `--cpu host` without KVM, ...). Such a run tested nothing.
     pub fn nothing_ran(&self) -> bool {
-        self.stopped_early.is_none() && self.runs.iter().all(|r| r.verdict() == Verdict::Skipped)
+        self.finished && self.stopped_early.is_none() && self.runs.iter().all(|r| r.verdict() == Verdict::Skipped)
     }
 
     fn verdict_exit_code(&self) -> i32 {

@@ -3,22 +3,36 @@
 use super::model::RunReport;
 use crate::engine::Verdict;
 
+/// How a run that stopped early is described: `INTERRUPTED` for Ctrl-C or SIGTERM, else
+/// `STOPPED` (the run deadline).
+pub fn stop_word(r: &RunReport) -> &'static str {
+    match &r.stopped_early {
+        Some(why) if why.starts_with("interrupted") => "INTERRUPTED",
+        _ => "STOPPED",
+    }
+}
+
 /// Renders one line per case × CPU model, then the evidence of failing iterations.
 pub fn render(r: &RunReport) -> String {
-    let mut s = format!(
+    let mut s = String::new();
+    if !r.finished {
+        s.push_str("UNFINISHED: this report was written while the run was going, and the run never ended (was the rig killed?)\n");
+    }
+    s += &format!(
         "{:<26} {:<12} {:<20} {:>5} {:>5} {:>5} {:>6} {:>5} {:>5}  {}\n",
         "CASE", "CPU", "IMAGE", "RUN", "PASS", "FAIL", "PANIC", "HANG", "ERR", "VERDICT"
     );
     for run in &r.runs {
         let t = &run.tally;
-        let verdict = match (run.verdict(), &run.not_run) {
-            (_, Some(o)) => crate::report::junit::detail(o),
+        let verdict = match (run.verdict(), &run.not_run, r.stopped_early.as_ref().and(run.cut_short())) {
+            (_, Some(o), _) => crate::report::junit::detail(o),
+            (_, _, Some((ran, of))) => format!("{}: {ran} of {of} iterations ran", stop_word(r)),
             // A build in a comparison is judged by the comparison below, not by its iterations.
             _ if run.compared => "compared below".into(),
-            (Verdict::Pass, _) => "pass".into(),
-            (Verdict::Fail, _) => "FAIL".into(),
-            (Verdict::Error, _) => "ERROR".into(),
-            (Verdict::Skipped, _) => "skipped".into(),
+            (Verdict::Pass, ..) => "pass".into(),
+            (Verdict::Fail, ..) => "FAIL".into(),
+            (Verdict::Error, ..) => "ERROR".into(),
+            (Verdict::Skipped, ..) => "skipped".into(),
         };
         s.push_str(&format!(
             "{:<26} {:<12} {:<20} {:>5} {:>5} {:>5} {:>6} {:>5} {:>5}  {verdict}\n",
