@@ -18,7 +18,9 @@ pub struct ReportArgs {
 enum ReportCommand {
     /// Merge the report.json files of `--shard K/N` runs: iterations put together, counts and
     /// buggy-versus-fixed statistics recomputed. Writes report.json and junit.xml to --out and
-    /// exits like a single run would have.
+    /// exits like a single run would have (3 when a shard stopped early or never finished).
+    /// Refuses reports of different campaigns (schema, accelerator, seed) and an --out that
+    /// holds one of the inputs.
     Merge {
         /// report.json files (or run directories holding one).
         #[arg(required = true)]
@@ -35,6 +37,14 @@ pub fn run(a: &ReportArgs) -> Result<i32> {
     let mut parsed = Vec::new();
     for p in reports {
         let file = if p.is_dir() { p.join("report.json") } else { p.clone() };
+        if same_dir(file.parent(), out) {
+            eprintln!(
+                "error: --out {} holds the input {}: merging there would overwrite it; choose another directory",
+                out.display(),
+                file.display()
+            );
+            return Ok(exit::USAGE);
+        }
         let text = match std::fs::read(&file) {
             Ok(t) => t,
             Err(e) => {
@@ -61,5 +71,22 @@ pub fn run(a: &ReportArgs) -> Result<i32> {
     rig::report::write(out, &merged).with_context(|| format!("writing the merged report to {}", out.display()))?;
     print!("{}", rig::report::table::render(&merged));
     println!("merged report: {}", out.join("report.json").display());
-    Ok(merged.exit_code())
+    // A shard that stopped early leaves the campaign incomplete: not a pass.
+    Ok(match merged.exit_code() {
+        0 if merged.stopped_early.is_some() => exit::INFRA,
+        code => code,
+    })
+}
+
+/// Whether `dir` (a report's directory) is `out`, comparing canonical paths when both exist.
+fn same_dir(dir: Option<&std::path::Path>, out: &std::path::Path) -> bool {
+    let dir = match dir {
+        Some(d) if d.as_os_str().is_empty() => std::path::Path::new("."),
+        Some(d) => d,
+        None => return false,
+    };
+    match (dir.canonicalize(), out.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }

@@ -7,7 +7,9 @@ use anyhow::{Result, bail};
 use super::model::{CaseRun, RunReport};
 use crate::engine::compare;
 
-/// Merges reports; fails on an iteration that two reports both ran.
+/// Merges reports; fails on reports of different campaigns (schema, accelerator or seed
+/// differ) and on an iteration that two reports both ran. A shard that stopped early or never
+/// finished makes the merge say so (`stopped_early`, `finished`).
 pub fn merge(reports: Vec<RunReport>) -> Result<RunReport> {
     let Some(first) = reports.first() else { bail!("nothing to merge") };
     let mut out = RunReport {
@@ -23,12 +25,26 @@ pub fn merge(reports: Vec<RunReport>) -> Result<RunReport> {
     };
     let mut shards: Vec<String> = Vec::new();
     for r in reports {
-        if r.seed != out.seed {
-            tracing::warn!(seed = r.seed, first = out.seed, "merging reports with different seeds");
+        let name = r.shard.clone().unwrap_or_else(|| r.run_dir.clone());
+        for (what, theirs, first) in [
+            ("schema", r.schema.to_string(), out.schema.to_string()),
+            ("accelerator", r.accel.clone(), out.accel.clone()),
+            ("seed", r.seed.to_string(), out.seed.to_string()),
+        ] {
+            if theirs != first {
+                bail!(
+                    "report {name} has {what} {theirs} where the first has {first}: the shards of one campaign \
+                     share it (run every shard with the same --seed, accelerator and rig)"
+                );
+            }
         }
         shards.extend(r.shard.clone());
-        if out.stopped_early.is_none() {
-            out.stopped_early = r.stopped_early.clone();
+        if let Some(why) = &r.stopped_early {
+            let note = format!("shard {name} stopped early: {why}");
+            out.stopped_early = Some(match out.stopped_early.take() {
+                Some(before) => format!("{before}; {note}"),
+                None => note,
+            });
         }
         out.finished &= r.finished;
         for run in r.runs {
@@ -213,5 +229,29 @@ mod tests {
         json.as_object_mut().unwrap().remove("finished");
         let back: RunReport = serde_json::from_value(json).unwrap();
         assert!(back.finished);
+    }
+
+    #[test]
+    fn reports_of_different_campaigns_are_refused() {
+        let a = report(vec![run("debug", &[(1, true)])], Some("1/2"));
+        for (change, what) in [
+            ((|r: &mut RunReport| r.seed = 10) as fn(&mut RunReport), "seed 10 where the first has 9"),
+            (|r: &mut RunReport| r.accel = "kvm".into(), "accelerator kvm where the first has tcg"),
+            (|r: &mut RunReport| r.schema = 2, "schema 2 where the first has 1"),
+        ] {
+            let mut b = report(vec![run("debug", &[(2, true)])], Some("2/2"));
+            change(&mut b);
+            let err = merge(vec![a.clone(), b]).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("report 2/2 has {what}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_shard_that_stopped_early_is_named() {
+        let a = report(vec![run("debug", &[(1, true)])], Some("1/2"));
+        let mut b = report(vec![run("debug", &[(2, true)])], Some("2/2"));
+        b.stopped_early = Some("interrupted (Ctrl-C or SIGTERM)".into());
+        let merged = merge(vec![a, b]).unwrap();
+        assert_eq!(merged.stopped_early.as_deref(), Some("shard 2/2 stopped early: interrupted (Ctrl-C or SIGTERM)"));
     }
 }
