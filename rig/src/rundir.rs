@@ -1,9 +1,25 @@
 //! Run directories: every run keeps its evidence (QEMU command line and stderr, console logs,
 //! QMP transcript, dumps, reports) in a directory of its own.
 
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+
+/// Creates `dir` (and its parents) and makes it readable by its owner only: run and image
+/// directories hold RAM snapshots, dumps, private keys and passwords.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// Writes a file only its owner may read (mode 0600, also when it existed before).
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(bytes)
+}
 
 /// Creates `<base>/<UTC time>-<label>` (with a suffix if that exists already, so parallel runs
 /// never share a directory).
@@ -14,7 +30,7 @@ pub fn create(base: &Path, label: &str) -> Result<PathBuf> {
     for n in 0..1000 {
         let name = if n == 0 { format!("{stamp}-{label}") } else { format!("{stamp}-{label}-{n}") };
         let dir = base.join(name);
-        match std::fs::create_dir(&dir) {
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
@@ -26,7 +42,7 @@ pub fn create(base: &Path, label: &str) -> Result<PathBuf> {
 /// Creates a named subdirectory (e.g. one per guest) inside a run directory.
 pub fn subdir(run: &Path, name: &str) -> Result<PathBuf> {
     let dir = run.join(sanitize(name));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
 }
 
@@ -50,6 +66,13 @@ mod tests {
         assert!(name.ends_with("-epyc_boot"), "{name}");
         assert!(name.starts_with("20"), "{name}");
         assert!(subdir(&a, "guest/0").unwrap().ends_with("guest_0"));
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&a), 0o700);
+        assert_eq!(mode(&a.join("guest_0")), 0o700);
+        let secret = a.join("secret");
+        std::fs::write(&secret, "old").unwrap();
+        write_private(&secret, b"new").unwrap();
+        assert_eq!((mode(&secret), std::fs::read_to_string(&secret).unwrap()), (0o600, "new".into()));
         let _ = std::fs::remove_dir_all(&base);
     }
 }

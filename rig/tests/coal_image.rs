@@ -62,6 +62,11 @@ fn raw_image_is_prepared_and_left_alone() {
     assert_eq!(fingerprint(&usb), before, "the input was modified");
     assert!(img.dir.file_name().unwrap().to_str().unwrap().starts_with("coal-"));
     assert_eq!(img.platform, PI);
+    // The images directory and the manifest (it holds the root password) are the owner's only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(img.dir.parent().unwrap()), 0o700);
+    assert_eq!(mode(&img.dir.join("coal.json")), 0o600);
 
     let conf = read(&img.usb_base, "boot/loader.conf");
     for want in [

@@ -47,6 +47,10 @@ fn linux_image_builds_and_is_cached() {
 
     // A second call is a cache hit: same directory, fast.
     let started = Instant::now();
+    // The images directory (the initrd holds the guest's private host key) is the owner's only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(img.dir.parent().unwrap()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{}", img.dir.display());
     let again = ensure_image(&build_dir(), "linux").unwrap();
     let hit = started.elapsed();
     eprintln!("ensure_image (cache hit): {hit:.2?}");

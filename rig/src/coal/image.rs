@@ -149,7 +149,8 @@ impl CoalImage {
 
 fn write_manifest(dir: &Path, m: &Manifest) -> Result<()> {
     let path = dir.join(MANIFEST);
-    std::fs::write(&path, serde_json::to_string_pretty(m)? + "\n")
+    // It holds the headnode's root password.
+    crate::rundir::write_private(&path, (serde_json::to_string_pretty(m)? + "\n").as_bytes())
         .with_context(|| format!("writing {}", path.display()))
 }
 
@@ -179,7 +180,7 @@ pub fn dir_name(opts: &PrepareOptions) -> Result<String> {
 /// Prepares (or finds already prepared) the coal image for `opts`.
 pub fn prepare(opts: &PrepareOptions) -> Result<CoalImage> {
     let images = opts.build_dir.join("images");
-    std::fs::create_dir_all(&images).with_context(|| format!("creating {}", images.display()))?;
+    crate::rundir::private_dir(&images).with_context(|| format!("creating {}", images.display()))?;
     let name = dir_name(opts)?;
     let dir = images.join(&name);
     let _lock = Lock::acquire(&images.join(format!(".{name}.lock")))?;

@@ -108,12 +108,13 @@ pub fn ensure_image(build_dir: &Path, name: &str) -> Result<LinuxImage> {
     let images_dir = build_dir.join("images");
     let dir_name = format!("{name}-{key}");
     let dir = images_dir.join(&dir_name);
+    // Images hold the guests' private host keys.
+    crate::rundir::private_dir(&images_dir).with_context(|| format!("creating {}", images_dir.display()))?;
     if let Some(m) = cache::load_complete(&dir) {
         tracing::debug!(image = name, dir = %dir.display(), "image cache hit");
         return Ok(LinuxImage::new(dir, &m));
     }
 
-    std::fs::create_dir_all(&images_dir).with_context(|| format!("creating {}", images_dir.display()))?;
     let _lock = Lock::acquire(&images_dir.join(format!(".{dir_name}.lock")))?;
     if let Some(m) = cache::load_complete(&dir) {
         return Ok(LinuxImage::new(dir, &m)); // another process built it while we waited
