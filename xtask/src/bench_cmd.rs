@@ -43,7 +43,7 @@ pub async fn run(a: &BenchArgs) -> Result<i32> {
         }
         let dir = rig::rundir::create(&out, "boot")?;
         let b = rig::bench::boot::run(&setup.image, setup.accel, a.runs.max(1), &dir).await?;
-        println!(
+        outln!(
             "boot to SSH-ready ({}, median of {}): rig {:.2}s, bare QEMU {:.2}s, overhead {:+.1}% (target <= 5%)",
             setup.accel.as_str(),
             b.rig_secs.len(),
@@ -59,7 +59,7 @@ pub async fn run(a: &BenchArgs) -> Result<i32> {
             .map_err(anyhow::Error::msg)?;
         let dir = rig::rundir::create(&out, "engine")?;
         let e = rig::bench::engine::run(case, setup.accel, a.iterations, &paths::build_dir(), &dir).await?;
-        println!(
+        outln!(
             "kvm-reload-reboot-race ({}, {} iterations): {:.1} iterations/min; per iteration {:.2}s = reboot {:.2}s + jitter {:.2}s + engine {:.2}s ({:+.1}% of the reboot; target <= 10%)",
             setup.accel.as_str(),
             e.iterations,
@@ -76,7 +76,7 @@ pub async fn run(a: &BenchArgs) -> Result<i32> {
         let setup = rig::setup::prepare(&paths::build_dir(), "linux", accel).await?;
         let dir = rig::rundir::create(&out, "dumps")?;
         let d = rig::dump::bench::bench(&setup.image, setup.accel, &dir, 3).await?;
-        println!(
+        outln!(
             "dumps ({} MiB guest, {}): panic to dump start {:.1} ms (target < 100 ms); ELF {:.2}s ({} MiB), kdump-zlib {:.2}s ({} MiB)",
             d.memory_mib,
             setup.accel.as_str(),
@@ -94,9 +94,11 @@ pub async fn run(a: &BenchArgs) -> Result<i32> {
         let setup = rig::setup::prepare(&paths::build_dir(), "linux", accel).await?;
         let dir = rig::rundir::create(&out, "snapshot")?;
         let s = rig::bench::scale::snapshot(setup.accel, 6, &paths::build_dir(), &dir).await?;
-        println!(
+        outln!(
             "snapshot-restore iteration {:.2}s against a reboot iteration {:.2}s on the same guest: {:.0}% (target <= 25%)",
-            s.restore_iteration_secs, s.reboot_iteration_secs, s.ratio_pct
+            s.restore_iteration_secs,
+            s.reboot_iteration_secs,
+            s.ratio_pct
         );
         std::fs::write(out.join("snapshot.json"), serde_json::to_vec_pretty(&s)?)?;
     }
@@ -107,7 +109,7 @@ pub async fn run(a: &BenchArgs) -> Result<i32> {
         let p = rig::bench::scale::parallel(setup.accel, 8, cores.max(2), &paths::build_dir(), &dir).await?;
         let curve: Vec<String> = p.curve.iter().map(|(j, t)| format!("{j} guest(s) {t:.1}/min")).collect();
         let guests = p.curve.last().map(|c| c.0).unwrap_or(1);
-        println!(
+        outln!(
             "parallel reboot iterations (1-vCPU guests, {cores} cores): {}; speedup {:.2}x (target >= 1.6x for 2 guests); rig peak memory {:.1} MiB (target < {} MiB)",
             curve.join(", "),
             p.speedup,

@@ -97,7 +97,7 @@ fn line(what: &str, os: Os, text: &[u8]) -> f64 {
     let (took, reports) = measure(os, text);
     let mb = text.len() as f64 / 1e6;
     let rate = mb / took.as_secs_f64().max(1e-9);
-    println!("crash reader, {what}: {rate:.0} MB/s ({mb:.1} MB in {:.2} s, {reports} reports)", took.as_secs_f64());
+    outln!("crash reader, {what}: {rate:.0} MB/s ({mb:.1} MB in {:.2} s, {reports} reports)", took.as_secs_f64());
     rate
 }
 
@@ -111,13 +111,13 @@ pub fn run() -> anyhow::Result<()> {
         Some(text) => {
             line("syzkaller corpus (crash-dense)", Os::Linux, &text);
         }
-        None => println!("crash reader, syzkaller corpus: skipped (corpus not found; set RIG_SYZKALLER_CORPUS)"),
+        None => outln!("crash reader, syzkaller corpus: skipped (corpus not found; set RIG_SYZKALLER_CORPUS)"),
     }
     if cfg!(debug_assertions) {
-        println!("crash reader: measured in a debug build of rig; a release build reads several times faster");
+        outln!("crash reader: measured in a debug build of rig; a release build reads several times faster");
     }
     let worst = linux.min(illumos);
     let verdict = if worst >= 100.0 { "meets" } else { "BELOW" };
-    println!("crash reader: {verdict} the 100 MB/s target on ordinary console text ({worst:.0} MB/s)");
+    outln!("crash reader: {verdict} the 100 MB/s target on ordinary console text ({worst:.0} MB/s)");
     Ok(())
 }

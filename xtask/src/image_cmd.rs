@@ -42,10 +42,10 @@ pub fn run(args: &ImageArgs) -> Result<i32> {
 fn stand_in() -> Result<i32> {
     eprintln!("building the coal stand-in (a test fixture imitating a coal headnode)...");
     let s = rig::coal::stand_in::ensure_stand_in(&crate::paths::build_dir())?;
-    println!("coal tarball:           {}", s.tarball.display());
-    println!("DEBUG platform (buggy): {}", s.debug_buggy_platform.display());
-    println!("DEBUG platform (fixed): {}", s.debug_fixed_platform.display());
-    println!(
+    outln!("coal tarball:           {}", s.tarball.display());
+    outln!("DEBUG platform (buggy): {}", s.debug_buggy_platform.display());
+    outln!("DEBUG platform (fixed): {}", s.debug_fixed_platform.display());
+    outln!(
         "next: cargo xtask image coal --from {} --platform {}",
         s.tarball.display(),
         s.debug_buggy_platform.display()
@@ -57,19 +57,19 @@ fn prepare_coal(from: &std::path::Path, args: &ImageArgs) -> Result<i32> {
     let opts = rig::coal::PrepareOptions::new(from.to_path_buf(), args.platform.clone(), crate::paths::build_dir());
     eprintln!("preparing coal from {} (the input is only read)...", from.display());
     let img = rig::coal::prepare(&opts)?;
-    println!("coal image: {}", img.dir.display());
-    println!("  boot disk:   {} (overlay on {})", img.usb.display(), img.usb_base.display());
-    println!("  zpool disk:  {}", img.zpool.display());
-    println!("  platform:    {}", img.platform);
+    outln!("coal image: {}", img.dir.display());
+    outln!("  boot disk:   {} (overlay on {})", img.usb.display(), img.usb_base.display());
+    outln!("  zpool disk:  {}", img.zpool.display());
+    outln!("  platform:    {}", img.platform);
     if args.platform.is_some()
         && let Some(w) = rig::coal::age::platform_age_warning(&img.platform, &img.manifest.platforms_on_image)
     {
         eprintln!("warning: {w}");
     }
-    println!("  client key:  {}", img.client_key.display());
-    println!("  admin NIC {} / external NIC {}", img.admin_mac, img.external_mac);
+    outln!("  client key:  {}", img.client_key.display());
+    outln!("  admin NIC {} / external NIC {}", img.admin_mac, img.external_mac);
     let name = img.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    println!("next: cargo xtask rig --image coal --cpu epyc --case os-7410-vmm-zsd");
-    println!("      (`--image coal` is the newest prepared headnode; `--image {name}` is this one)");
+    outln!("next: cargo xtask rig --image coal --cpu epyc --case os-7410-vmm-zsd");
+    outln!("      (`--image coal` is the newest prepared headnode; `--image {name}` is this one)");
     Ok(0)
 }

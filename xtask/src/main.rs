@@ -1,5 +1,8 @@
 //! `cargo xtask`: the rig's command line. Thin: parse, fill defaults, call `rig`.
 
+// First, so its `out!`/`outln!` are in scope in every module below.
+#[macro_use]
+mod out;
 mod bench_cmd;
 mod bench_crash;
 mod exit;
@@ -54,7 +57,7 @@ fn main() {
         Command::Bench(args) => run_async(|_| async move { bench_cmd::run(&args).await }),
     };
     match code {
-        Ok(code) => std::process::exit(code),
+        Ok(code) => std::process::exit(out::exit_code(code)),
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::exit(exit::INFRA);

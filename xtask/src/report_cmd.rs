@@ -69,8 +69,8 @@ pub fn run(a: &ReportArgs) -> Result<i32> {
     };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     rig::report::write(out, &merged).with_context(|| format!("writing the merged report to {}", out.display()))?;
-    print!("{}", rig::report::table::render(&merged));
-    println!("merged report: {}", out.join("report.json").display());
+    out!("{}", rig::report::table::render(&merged));
+    outln!("merged report: {}", out.join("report.json").display());
     // A shard that stopped early leaves the campaign incomplete: not a pass.
     Ok(match merged.exit_code() {
         0 if merged.stopped_early.is_some() => exit::INFRA,

@@ -191,7 +191,7 @@ fn list() -> i32 {
         match c {
             Ok(c) => {
                 let k = &c.case;
-                println!(
+                outln!(
                     "{:<26} {:<8} {:>4} it  {:<20} {}",
                     k.name,
                     if k.default_set { "default" } else { "" },
@@ -201,7 +201,7 @@ fn list() -> i32 {
                 );
             }
             Err(e) => {
-                println!("error: {e}");
+                outln!("error: {e}");
                 code = exit::USAGE;
             }
         }
@@ -236,7 +236,7 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
     });
     let names: Vec<&str> = plan.cases.iter().map(|c| c.case.name.as_str()).collect();
-    println!(
+    outln!(
         "rig: {} on {} under {}, up to {} guest(s) at a time{}, seed {seed}; evidence in {}",
         names.join(", "),
         plan.cpus.iter().map(|c| c.name).collect::<Vec<_>>().join(","),
@@ -269,8 +269,8 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
     if tty {
         eprintln!();
     }
-    print!("{}", rig::report::table::render(&report));
-    println!("report: {}  junit: {}", run_dir.join("report.json").display(), run_dir.join("junit.xml").display());
+    out!("{}", rig::report::table::render(&report));
+    outln!("report: {}  junit: {}", run_dir.join("report.json").display(), run_dir.join("junit.xml").display());
     Ok(report.exit_code())
 }
 

@@ -3,7 +3,7 @@
 use rig::crash::corpus::{load_dir, score};
 use rig::crash::{CrashReport, Os, detect_os, read_all};
 use std::fmt::Write as _;
-use std::io::{Read, Write as _};
+use std::io::Read;
 use std::path::PathBuf;
 
 /// Which console grammar to read with.
@@ -175,5 +175,5 @@ fn run_score(args: &TriageArgs, dir: &std::path::Path) -> anyhow::Result<i32> {
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
 fn emit(text: &str) {
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    crate::out::write(text);
 }

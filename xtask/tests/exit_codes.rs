@@ -59,3 +59,62 @@ fn merge_refuses_to_overwrite_an_input_or_to_mix_campaigns() {
     assert!(err.contains("report 2/2 has seed 8 where the first has 7"), "{err}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A console log with one Linux crash, for `triage`.
+fn crash_log(dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let log = dir.join("console.log");
+    std::fs::write(
+        &log,
+        "[   42.1] kernel BUG at mm/x.c:1!\n[   42.2] invalid opcode: 0000 [#1] SMP\n[   42.3] RIP: 0010:f+0x1/0x2\n\
+         [   42.4] Kernel panic - not syncing: Fatal exception\n",
+    )
+    .unwrap();
+    log
+}
+
+#[test]
+fn a_full_stdout_is_an_error_and_a_closed_one_is_quiet() {
+    let dir = std::env::temp_dir().join(format!("rig-stdout-{}", std::process::id()));
+    let log = crash_log(&dir);
+    let triage = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        c.args(["triage"]).arg(&log);
+        c
+    };
+    // A full device: said on stderr, exit 3 (it was 0, the write error swallowed).
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = triage().stdout(full).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("error: writing to stdout: No space left on device"), "{err}");
+
+    // A reader that went away (`| head -1`): no panic, the command's own exit code.
+    let mut child = triage().stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    // The same for `report merge`, whose table went through `println!` (a panic, exit 101);
+    // its merged report is written all the same.
+    let (a, b) = (shard_report(&dir, "1/2", 7), shard_report(&dir, "2/2", 7));
+    let merged = dir.join("merged");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["report", "merge"])
+        .args([&a, &b])
+        .arg("--out")
+        .arg(&merged)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(4), "nothing ran in these empty shards: {err}");
+    assert!(merged.join("report.json").is_file());
+    let _ = std::fs::remove_dir_all(&dir);
+}
