@@ -88,14 +88,22 @@ pub struct Console {
     chunks: broadcast::Sender<Arc<[u8]>>,
     task: Arc<JoinHandle<()>>,
     start: Instant,
+    log_error: Arc<Mutex<Option<String>>>,
 }
 
 impl Console {
     /// Starts the task on `stream`, logging to `<dir>/<name>.log` (raw bytes) and
     /// `<dir>/<name>.timed.log` (lines with seconds since `start`).
     pub fn spawn(name: &str, stream: UnixStream, dir: &Path, start: Instant) -> std::io::Result<Console> {
-        let mut raw = File::create(dir.join(format!("{name}.log")))?;
-        let mut timed = File::create(dir.join(format!("{name}.timed.log")))?;
+        let (raw_path, timed_path) = (dir.join(format!("{name}.log")), dir.join(format!("{name}.timed.log")));
+        let mut raw = File::create(&raw_path)?;
+        let mut timed = File::create(&timed_path)?;
+        let log_error: Arc<Mutex<Option<String>>> = Arc::default();
+        let failed = log_error.clone();
+        // The first write error is kept: the log is evidence, and losing it must be said.
+        let fail = move |path: &Path, e: std::io::Error| {
+            failed.lock().unwrap().get_or_insert_with(|| format!("writing {}: {e}", path.display()));
+        };
         let (mut rd, wr) = stream.into_split();
         let lines = Journal::new(KEEP_LINES);
         let partial = Arc::new(Mutex::new(String::new()));
@@ -106,7 +114,9 @@ impl Console {
             let mut buf = vec![0u8; 16 * 1024];
             let mut record = |text: String| {
                 let t = start.elapsed();
-                let _ = writeln!(timed, "[{:>10.3}] {text}", t.as_secs_f64());
+                if let Err(e) = writeln!(timed, "[{:>10.3}] {text}", t.as_secs_f64()) {
+                    fail(&timed_path, e);
+                }
                 j.push(ConsoleLine { t, text });
             };
             loop {
@@ -115,7 +125,9 @@ impl Console {
                     Ok(n) => n,
                 };
                 let chunk = &buf[..n];
-                let _ = raw.write_all(chunk);
+                if let Err(e) = raw.write_all(chunk) {
+                    fail(&raw_path, e);
+                }
                 let _ = c.send(Arc::from(chunk));
                 for line in split.feed(chunk) {
                     record(line);
@@ -136,7 +148,13 @@ impl Console {
             chunks,
             task: Arc::new(task),
             start,
+            log_error,
         })
+    }
+
+    /// The first error writing this console's log files, if any: evidence was lost.
+    pub fn log_error(&self) -> Option<String> {
+        self.log_error.lock().unwrap().clone()
     }
 
     /// The console's name.
@@ -267,6 +285,23 @@ impl Console {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_log_that_cannot_be_written_is_reported() {
+        let dir = std::env::temp_dir().join(format!("rig-console-full-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("ttyS0.log");
+        let _ = std::fs::remove_file(&log);
+        std::os::unix::fs::symlink("/dev/full", &log).unwrap();
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let con = Console::spawn("ttyS0", ours, &dir, Instant::now()).unwrap();
+        let from = con.cursor();
+        theirs.write_all(b"a line\n").await.unwrap();
+        con.wait_for(&Pattern::literal("a line"), from, Instant::now() + Duration::from_secs(5)).await.unwrap();
+        let e = con.log_error().expect("the write error is kept");
+        assert!(e.contains("ttyS0.log: No space left on device"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[tokio::test]
     async fn logs_lines_and_answers_waits() {

@@ -121,6 +121,7 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
         shard: plan.shard.map(|s| s.to_string()),
         stopped_early: None,
         finished: false,
+        evidence_errors: Vec::new(),
         runs: Vec::new(),
         comparisons: Vec::new(),
     };
@@ -174,7 +175,7 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
     }
     report.finished = true;
     if let Err(e) = report::write(&plan.run_dir, &report) {
-        tracing::error!("writing the report in {}: {e}", plan.run_dir.display());
+        report.evidence_errors.push(format!("writing the report in {}: {e}", plan.run_dir.display()));
     }
     report
 }
@@ -235,11 +236,16 @@ impl Shared<'_> {
         Ok(t)
     }
 
-    /// Rewrites report.json and junit.xml.
+    /// Rewrites report.json and junit.xml; a failure is kept in the report (the first of a
+    /// kind), so the run's table and exit code say the evidence is incomplete.
     pub fn write(&self, plan: &Plan) {
-        let r = self.report.lock().unwrap();
+        let mut r = self.report.lock().unwrap();
         if let Err(e) = report::write(&plan.run_dir, &r) {
-            tracing::error!("writing the report in {}: {e}", plan.run_dir.display());
+            let msg = format!("writing the report in {}: {e}", plan.run_dir.display());
+            tracing::error!("{msg}");
+            if !r.evidence_errors.contains(&msg) {
+                r.evidence_errors.push(msg);
+            }
         }
     }
 }

@@ -20,6 +20,7 @@ pub fn merge(reports: Vec<RunReport>) -> Result<RunReport> {
         shard: None,
         stopped_early: None,
         finished: true,
+        evidence_errors: Vec::new(),
         runs: Vec::new(),
         comparisons: Vec::new(),
     };
@@ -47,6 +48,7 @@ pub fn merge(reports: Vec<RunReport>) -> Result<RunReport> {
             });
         }
         out.finished &= r.finished;
+        out.evidence_errors.extend(r.evidence_errors);
         for run in r.runs {
             match out.runs.iter_mut().find(|o| o.case == run.case && o.cpu == run.cpu && o.image == run.image) {
                 None => out.runs.push(run),
@@ -163,6 +165,7 @@ mod tests {
             shard: shard.map(String::from),
             stopped_early: None,
             finished: true,
+            evidence_errors: Vec::new(),
             runs,
             comparisons,
         }

@@ -33,6 +33,10 @@ pub struct RunReport {
     /// before this field existed read as finished.
     #[serde(default = "finished_default")]
     pub finished: bool,
+    /// Evidence the rig could not write (this report itself, on a full disk): the run's
+    /// results cannot be trusted to be all there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence_errors: Vec<String>,
     /// One entry per case × CPU model × image.
     pub runs: Vec<CaseRun>,
     /// Build comparisons (`--compare`, or a case's `compare`).
@@ -184,7 +188,7 @@ impl RunReport {
     /// [`NOTHING_RAN`] (4) when every case × CPU was skipped.
     pub fn exit_code(&self) -> i32 {
         // A comparison of builds that were all skipped concludes nothing either.
-        if !self.finished {
+        if !self.finished || (!self.evidence_errors.is_empty() && self.verdict_exit_code() != 1) {
             3
         } else if self.nothing_ran() {
             NOTHING_RAN

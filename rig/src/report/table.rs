@@ -77,6 +77,9 @@ pub fn render(r: &RunReport) -> String {
     if let Some(why) = &r.stopped_early {
         s.push_str(&format!("stopped early: {why}\n"));
     }
+    for e in &r.evidence_errors {
+        s.push_str(&format!("EVIDENCE LOST: {e}\n"));
+    }
     if r.nothing_ran() {
         s.push_str(&format!(
             "NOTHING RAN: every case x CPU was skipped (see the reasons above); exit code {}\n",
