@@ -46,6 +46,22 @@ pub fn subdir(run: &Path, name: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// Creates a subdirectory of its own for one case × CPU × image of a run: `name` sanitized, or
+/// `name-2`, `name-3`, ... when a unit of the same (or same-sanitizing) name has one already,
+/// so two units never share, and overwrite, each other's evidence.
+pub fn fresh_subdir(run: &Path, name: &str) -> Result<PathBuf> {
+    let base = sanitize(name);
+    for n in 1..10_000 {
+        let dir = run.join(if n == 1 { base.clone() } else { format!("{base}-{n}") });
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+        }
+    }
+    anyhow::bail!("could not create a fresh directory for {name} under {}", run.display())
+}
+
 /// Keeps names filesystem- and shell-friendly.
 pub fn sanitize(s: &str) -> String {
     let out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
@@ -69,6 +85,8 @@ mod tests {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&a), 0o700);
         assert_eq!(mode(&a.join("guest_0")), 0o700);
+        assert!(fresh_subdir(&a, "c/epyc").unwrap().ends_with("c_epyc"));
+        assert!(fresh_subdir(&a, "c:epyc").unwrap().ends_with("c_epyc-2"));
         let secret = a.join("secret");
         std::fs::write(&secret, "old").unwrap();
         write_private(&secret, b"new").unwrap();

@@ -176,6 +176,24 @@ async fn qemu_killed_mid_iteration_is_infra_not_a_hang() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_that_cannot_be_written_is_said_and_is_not_a_pass() {
+    // `report.json` is written through `report.tmp`: a directory there makes every write fail,
+    // as a full disk would. No guest is needed: `host` under TCG is skipped.
+    let c = case("unwritable", "name: unwritable\nsteps:\n  - ssh: \"true\"\n");
+    let run_dir = common::evidence_dir("engine-unwritable");
+    std::fs::create_dir_all(run_dir.join("report.tmp")).unwrap();
+    let plan = Plan {
+        seed: 7,
+        ..Plan::new(vec![c], vec![cpu::lookup("host").unwrap()], Accel::Tcg, common::build_dir(), run_dir.clone())
+    };
+    let r = campaign::run(&plan, &mut |_| {}).await;
+    assert!(r.evidence_errors.iter().any(|e| e.contains("Is a directory")), "{:?}", r.evidence_errors);
+    assert_eq!(r.exit_code(), 3);
+    let table = rig::report::table::render(&r);
+    assert!(table.contains("EVIDENCE LOST: writing the report in"), "{table}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_guests_keep_their_evidence_apart() {
     let c = case(
         "par",
@@ -199,6 +217,30 @@ async fn parallel_guests_keep_their_evidence_apart() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), 4, "every iteration proved its own reboot: {ids:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cases_of_one_name_keep_their_evidence_apart() {
+    // Two case files of one name, and two whose names sanitize to one directory name: each
+    // run writes its own marker on its console.
+    let files = ["twin-a", "twin-b", "twin-c", "twin-d"];
+    let twins: Vec<LoadedCase> = files
+        .iter()
+        .zip(["twin", "twin", "twin:x", "twin/x"])
+        .map(|(file, name)| {
+            case(file, &format!("name: \"{name}\"\nsteps:\n  - ssh: echo RIG-TWIN-{file} > /dev/console\n"))
+        })
+        .collect();
+    let (r, _) = run(twins, "engine-twins").await;
+    let dirs: Vec<&str> = r.runs.iter().map(|run| run.iterations[0].evidence.as_str()).collect();
+    assert_eq!(r.runs.iter().map(|run| run.tally.pass).sum::<u32>(), 4, "{r:#?}");
+    for (k, d) in dirs.iter().enumerate() {
+        assert!(dirs.iter().filter(|x| *x == d).count() == 1, "a shared evidence directory: {dirs:?}");
+        let console = std::fs::read_to_string(std::path::Path::new(d).join("ttyS0.log")).unwrap();
+        for (j, file) in files.iter().enumerate() {
+            assert_eq!(console.contains(&format!("RIG-TWIN-{file}")), j == k, "{d}: {console}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -78,8 +78,10 @@ pub async fn run_case(
         Ok(i) => i,
         Err(e) => return not_run(Outcome::Infra { reason: format!("{e:#}") }),
     };
-    let dir = crate::rundir::subdir(&plan.run_dir, &format!("{}/{}/{}", c.name, cpu.name, c.guest.image))
-        .unwrap_or_else(|_| plan.run_dir.clone());
+    let dir = match crate::rundir::fresh_subdir(&plan.run_dir, &format!("{}/{}/{}", c.name, cpu.name, c.guest.image)) {
+        Ok(d) => d,
+        Err(e) => return not_run(Outcome::Infra { reason: format!("evidence directory: {e:#}") }),
+    };
     let jobs = if image.parallel_ok() { plan.jobs.max(1).min(fit as usize).min(indices.len()) } else { 1 };
     let w = Work {
         plan,
@@ -290,7 +292,7 @@ async fn ran(
         unload_busy: c.unload_busy,
     };
     let r = iteration::run(&s.guest.link(), &s.watcher, &spec).await;
-    let outcome = qemu_death(&s.guest, r.outcome);
+    let outcome = lost_evidence(&s.guest, qemu_death(&s.guest, r.outcome));
     let mut steps = r.steps;
     let mut secs = r.secs;
     if let Some(t) = restore {
@@ -306,6 +308,17 @@ async fn ran(
         );
     }
     (outcome, secs, steps, evidence, r.reloads)
+}
+
+/// An iteration whose console log could not be written (a full disk) lost its evidence:
+/// infrastructure, whatever the guest did, with the write error.
+fn lost_evidence(guest: &Guest, outcome: Outcome) -> Outcome {
+    match guest.consoles().iter().find_map(|c| c.log_error()) {
+        Some(e) if !matches!(outcome, Outcome::Infra { .. }) => {
+            Outcome::Infra { reason: format!("evidence lost: {e} (the iteration ended {})", outcome.word()) }
+        }
+        _ => outcome,
+    }
 }
 
 /// A hang in which QEMU itself died (killed, crashed, out of memory) says nothing about the
