@@ -42,6 +42,23 @@ fn tarball(path: &Path, files: &[(&str, &[u8])]) {
     t.into_inner().unwrap().finish().unwrap();
 }
 
+/// A tarball whose names are written as given, `..` included (the tar crate's builder refuses
+/// those, as a crafted tarball would not).
+fn raw_tarball(path: &Path, files: &[(&str, &[u8])]) {
+    let gz = flate2::write::GzEncoder::new(std::fs::File::create(path).unwrap(), flate2::Compression::fast());
+    let mut t = tar::Builder::new(gz);
+    for (name, data) in files {
+        let mut h = tar::Header::new_old();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        t.append(&h, *data).unwrap();
+    }
+    t.into_inner().unwrap().finish().unwrap();
+}
+
 /// Content hash and mtime: the proof an input was not touched.
 fn fingerprint(p: &Path) -> (String, std::time::SystemTime) {
     let h = Sha256::digest(std::fs::read(p).unwrap());
@@ -195,6 +212,19 @@ fn bad_inputs_are_named() {
     let e = err(&usb, Some(&partial));
     assert!(e.contains("platform-20190101T000000Z/i86pc/amd64/boot_archive is missing"), "{e}");
 
+    let escape = d.join("platform-escape.tgz");
+    raw_tarball(
+        &escape,
+        &[
+            ("platform-20190101T000000Z/i86pc/kernel/amd64/unix", b"x"),
+            ("platform-20190101T000000Z/../../boot/loader.conf", b"evil"),
+        ],
+    );
+    let e = err(&usb, Some(&escape));
+    assert!(
+        e.contains("entry platform-20190101T000000Z/../../boot/loader.conf leaves platform-20190101T000000Z/"),
+        "{e}"
+    );
     let plain_fat = d.join("plain.img");
     create_image(&plain_fat, 34).unwrap();
     let e = err(&plain_fat, None);

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Component, Path};
 
 use anyhow::{Context, Result, anyhow, bail};
 
@@ -160,6 +160,10 @@ pub fn unpack_platform(tarball: &Path, fat: &FatFs) -> Result<String> {
                 return Err(platform_layout_error(tarball, &format!("two platforms, {s} and {pi}")));
             }
             Some(_) => {}
+        }
+        // `..` would write outside the platform's directory (over loader.conf, say).
+        if Path::new(rest).components().any(|c| matches!(c, Component::ParentDir | Component::RootDir)) {
+            return Err(platform_layout_error(tarball, &format!("entry {name} leaves platform-{pi}/")));
         }
         if !e.header().entry_type().is_file() || rest.is_empty() {
             continue;
