@@ -41,8 +41,12 @@ static T: LazyLock<Tables> = LazyLock::new(|| Tables {
     prompt: re(pat::PROMPT),
     kinds: pat::KINDS.iter().map(|(s, k, by)| (re(s), *k, *by)).collect(),
     masks: pat::MASKS.iter().map(|(s, w)| (re(s), *w)).collect(),
-    // `Nov 29 16:40:31 headnode genunix: [ID 655072 kern.notice] `
-    syslog: re(r"^(?:[A-Z][a-z]{2} +[0-9]+ [0-9:]+ \S+ )?[\w.-]+: \[ID [0-9]+ [a-z0-9]+\.[a-z]+\] ?"),
+    // `Nov 29 16:40:31 headnode genunix: [ID 655072 kern.notice] `, or with an RFC 3339 stamp
+    // (`2026-11-29T16:40:31.123456+00:00 headnode ...`, rsyslog's file format), optionally
+    // after a forwarded message's `<PRI>`.
+    syslog: re(
+        r"^(?:<[0-9]{1,3}>)?(?:(?:[A-Z][a-z]{2} +[0-9]+ [0-9:]+|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(?:Z|[+-][0-9]{2}:?[0-9]{2})?) \S+ )?[\w.-]+(?:\[[0-9]+\])?: \[ID [0-9]+ [a-z0-9]+\.[a-z]+\] ?",
+    ),
     // `fffffe0021b5cca0 genunix:zsd_apply_destroy+165 ()`
     frame: re(r"^\s*[0-9a-fA-F]{8,16} ([\w.$-]+):([\w.$]+)\+([0-9a-fA-F]+) \(\)"),
     // `fffffe0021b5cbf0 fffffffffbe156b8 ()`
