@@ -120,7 +120,7 @@ fn raw_image_is_prepared_and_left_alone() {
     let again = prepare(&PrepareOptions::new(usb.clone(), None, d.join("build"))).unwrap();
     assert_eq!(again.dir, img.dir);
     let found = rig::coal::prepared(&d.join("build"));
-    assert_eq!(found.iter().map(|i| i.dir.clone()).collect::<Vec<_>>(), [img.dir.clone()]);
+    assert_eq!(found.iter().map(|i| i.dir.clone()).collect::<Vec<_>>(), std::slice::from_ref(&img.dir));
     assert_eq!(fingerprint(&usb), before);
     let _ = std::fs::set_permissions(&img.usb_base, std::os::unix::fs::PermissionsExt::from_mode(0o644));
     let _ = std::fs::remove_dir_all(&d);

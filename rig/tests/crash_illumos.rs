@@ -23,15 +23,10 @@ fn every_fixture_reads_to_its_titles() {
             failures.push(format!("{}: want {:?} got {:?}", case.path.display(), case.titles, got));
             continue;
         }
-        if let Some(first) = reports.first() {
-            if first.corrupted != case.corrupted {
-                failures.push(format!(
-                    "{}: corrupted {} want {}",
-                    case.path.display(),
-                    first.corrupted,
-                    case.corrupted
-                ));
-            }
+        if let Some(first) = reports.first()
+            && first.corrupted != case.corrupted
+        {
+            failures.push(format!("{}: corrupted {} want {}", case.path.display(), first.corrupted, case.corrupted));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

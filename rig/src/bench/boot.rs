@@ -77,12 +77,12 @@ pub async fn bare_once(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<f
             bail!("bare QEMU guest not reachable over SSH in 120 s");
         }
         // Short attempts: before the guest listens, QEMU accepts TCP and the handshake hangs.
-        if let Ok(s) = Ssh::connect(&target, Duration::from_millis(500)).await {
-            if s.exec("true", Duration::from_secs(5)).await.is_ok_and(|o| o.status == Some(0)) {
-                let secs = began.elapsed().as_secs_f64();
-                s.close().await;
-                break secs;
-            }
+        if let Ok(s) = Ssh::connect(&target, Duration::from_millis(500)).await
+            && s.exec("true", Duration::from_secs(5)).await.is_ok_and(|o| o.status == Some(0))
+        {
+            let secs = began.elapsed().as_secs_f64();
+            s.close().await;
+            break secs;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };

@@ -320,6 +320,6 @@ pub fn prepared(build_dir: &Path) -> Vec<CoalImage> {
             Some((t, img))
         })
         .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
     found.into_iter().map(|(_, i)| i).collect()
 }

@@ -128,10 +128,8 @@ fn build(lines: &[String], ended: bool) -> CrashReport {
     let frames = frames(lines);
     let (kind, by_stack) = kind_of(&message);
     let mut title = mask(&message);
-    if by_stack {
-        if let Some(f) = frames.iter().find(|f| meaningful(f)) {
-            title = format!("{title} in {}", f.function);
-        }
+    if by_stack && let Some(f) = frames.iter().find(|f| meaningful(f)) {
+        title = format!("{title} in {}", f.function);
     }
     let stack_missing = frames.is_empty();
     let corrupted = form == Form::Savecore || stack_missing || (!ended && frames.iter().all(|f| !meaningful(f)));

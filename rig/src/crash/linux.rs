@@ -192,11 +192,11 @@ fn frames(lines: &[(String, bool)]) -> Vec<Frame> {
             break;
         }
         if !in_trace {
-            if out.is_empty() {
-                if let Some(c) = RIP_FRAME.captures(line) {
-                    out.push(frame(&c[1], &c[2], c.get(3).map(|m| m.as_str()), true));
-                    continue;
-                }
+            if out.is_empty()
+                && let Some(c) = RIP_FRAME.captures(line)
+            {
+                out.push(frame(&c[1], &c[2], c.get(3).map(|m| m.as_str()), true));
+                continue;
             }
             in_trace = line.contains("Call Trace") || line.contains("Call trace") || line.ends_with("backtrace:");
             continue;

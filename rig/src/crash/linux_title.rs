@@ -262,12 +262,12 @@ fn walk(stack: &Stack, parts: &[Part], text: &str) -> (Vec<String>, bool) {
                         idx += 1;
                         continue 'part;
                     }
-                    if let Some(Part::Re(next)) = parts.get(idx + 1) {
-                        if let Some(c) = next.captures(ln) {
-                            push_frames(&mut frames, &c, &stack.skip);
-                            idx += 2;
-                            continue 'part;
-                        }
+                    if let Some(Part::Re(next)) = parts.get(idx + 1)
+                        && let Some(c) = next.captures(ln)
+                    {
+                        push_frames(&mut frames, &c, &stack.skip);
+                        idx += 2;
+                        continue 'part;
                     }
                     if let Some(c) = t.frame_lines.iter().find_map(|re| re.captures(ln)) {
                         push_frames(&mut frames, &c, &stack.skip);

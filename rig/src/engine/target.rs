@@ -42,6 +42,8 @@ fn setup_tag(c: &Case, cpu: &CpuModel, accel: Accel) -> String {
 }
 
 /// A bootable guest image.
+// One per case × CPU × image of a run: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Target {
     /// A Linux image built from Debian packages (direct kernel boot).

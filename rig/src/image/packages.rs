@@ -194,10 +194,10 @@ pub fn parse_stanzas(text: &str) -> Vec<HashMap<String, String>> {
             if !cur.is_empty() {
                 out.push(std::mem::take(&mut cur));
             }
-        } else if !line.starts_with([' ', '\t']) {
-            if let Some((k, v)) = line.split_once(':') {
-                cur.insert(k.to_string(), v.trim().to_string());
-            }
+        } else if !line.starts_with([' ', '\t'])
+            && let Some((k, v)) = line.split_once(':')
+        {
+            cur.insert(k.to_string(), v.trim().to_string());
         }
     }
     if !cur.is_empty() {
