@@ -50,6 +50,30 @@ pub fn fisher_greater(a: u32, n1: u32, c: u32, n2: u32) -> f64 {
     p.min(1.0)
 }
 
+/// The relative margin by which a p-value must clear its threshold: floating point puts an
+/// exact 1/20 a hair below 0.05, and a verdict must not flip on rounding.
+const P_MARGIN: f64 = 1e-9;
+
+/// Whether `p` is below `alpha` with a margin that errs toward "not significant": a p-value
+/// equal to `alpha` in exact arithmetic (3/3 against 0/3 gives exactly 1/20) is not below it.
+pub fn significant(p: f64, alpha: f64) -> bool {
+    p < alpha * (1.0 - P_MARGIN)
+}
+
+/// `p` printed so that it agrees with [`significant`]: three significant digits, more when a
+/// significant `p` would print as `alpha` or above it; a p-value that is not significant
+/// never prints below `alpha` (exactly 1/20 prints as `5.00e-2`).
+pub fn show_p(p: f64, alpha: f64) -> String {
+    for digits in 2..=16 {
+        let s = format!("{p:.digits$e}");
+        let shown: f64 = s.parse().unwrap_or(p);
+        if (shown < alpha) == significant(p, alpha) {
+            return s;
+        }
+    }
+    format!("{p:e}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +117,26 @@ mod tests {
         assert!(close(fisher_greater(0, 10, 0, 10), 1.0, 1e-12));
         // 1/30 vs 0/30: p = 0.5.
         assert!(close(fisher_greater(1, 30, 0, 30), 0.5, 1e-9));
+    }
+
+    #[test]
+    fn p_exactly_at_alpha_is_not_significant_and_prints_so() {
+        // 3/3 against 0/3: exactly 1/C(6,3) = 1/20 = 0.05.
+        let p = fisher_greater(3, 3, 0, 3);
+        assert!(!significant(p, 0.05), "{p:e}");
+        let shown = show_p(p, 0.05);
+        assert!(shown.parse::<f64>().unwrap() >= 0.05, "{shown} reads as below 0.05");
+        // 4/4 against 0/4: 1/70, and 3/3 against 0/4: 1/35, are below.
+        for (p, want) in [(fisher_greater(4, 4, 0, 4), 1.0 / 70.0), (fisher_greater(3, 3, 0, 4), 1.0 / 35.0)] {
+            assert!(close(p, want, 1e-12) && significant(p, 0.05), "{p:e}");
+            assert!(show_p(p, 0.05).parse::<f64>().unwrap() < 0.05);
+        }
+        // Just below alpha by more than the margin: significant, printed below it.
+        let p = 0.05 * (1.0 - 1e-6);
+        assert!(significant(p, 0.05));
+        assert!(show_p(p, 0.05).parse::<f64>().unwrap() < 0.05, "{}", show_p(p, 0.05));
+        // Just above: not significant, printed at or above it.
+        assert!(!significant(0.0500001, 0.05));
+        assert!(show_p(0.0500001, 0.05).parse::<f64>().unwrap() >= 0.05);
     }
 }

@@ -232,20 +232,31 @@ pub fn compare(runs: &[&CaseRun], sig: Option<&Signature>) -> Comparison {
                         reference.image, reference.iterations, cand.image
                     ),
                 )
-            } else if p < ALPHA {
+            } else if stats::significant(p, ALPHA) {
                 (
                     Status::Fixed,
                     format!(
-                        "FIXED: {} 0/{} against {} {}/{}; Fisher's exact test p = {p:.2e} (< {ALPHA})",
-                        cand.image, cand.iterations, reference.image, reference.hits, reference.iterations
+                        "FIXED: {} 0/{} against {} {}/{}; Fisher's exact test p = {} (< {ALPHA})",
+                        cand.image,
+                        cand.iterations,
+                        reference.image,
+                        reference.hits,
+                        reference.iterations,
+                        stats::show_p(p, ALPHA)
                     ),
                 )
             } else {
                 (
                     Status::Inconclusive,
                     format!(
-                        "inconclusive: {} 0/{} against {} {}/{} is not significant (p = {p:.3}); run more iterations",
-                        cand.image, cand.iterations, reference.image, reference.hits, reference.iterations
+                        "inconclusive: {} 0/{} against {} {}/{} is not significant (p = {}, not below {ALPHA}); run \
+                         more iterations",
+                        cand.image,
+                        cand.iterations,
+                        reference.image,
+                        reference.hits,
+                        reference.iterations,
+                        stats::show_p(p, ALPHA)
                     ),
                 )
             };
@@ -384,5 +395,20 @@ mod tests {
     fn build_figures_carry_the_reload_counts() {
         let b = build_stats(&buggy(), None);
         assert_eq!((b.reloads.reloads_ok, b.reloads.loops_unreported, b.reloads_median), (96, 6, Some(42.0)));
+    }
+
+    #[test]
+    fn a_p_value_exactly_at_alpha_is_inconclusive_and_reads_so() {
+        // 3/3 against 0/3: p is exactly 1/20, which floating point put a hair below 0.05.
+        let strip = |mut r: CaseRun| {
+            r.iterations.iter_mut().for_each(|i| i.reloads = ReloadCounts::default());
+            r
+        };
+        let c = conclude(&strip(run("debug", &[(true, 0, 0); 3])), &strip(run("fixed", &[(false, 0, 0); 3])));
+        assert_eq!(c.status, Status::Inconclusive, "{}", c.text);
+        assert!(c.text.contains("is not significant (p = 5.00e-2, not below 0.05)"), "{}", c.text);
+        let c = conclude(&strip(run("debug", &[(true, 0, 0); 4])), &strip(run("fixed", &[(false, 0, 0); 4])));
+        assert_eq!(c.status, Status::Fixed, "{}", c.text);
+        assert!(c.text.contains("p = 1.43e-2 (< 0.05)"), "{}", c.text);
     }
 }
