@@ -215,6 +215,12 @@ pub fn compare(runs: &[&CaseRun], sig: Option<&Signature>) -> Comparison {
         .iter()
         .map(|cand| {
             let p = stats::fisher_greater(reference.hits, reference.iterations, cand.hits, cand.iterations);
+            let against = || {
+                format!(
+                    "{} 0/{} against {} {}/{}",
+                    cand.image, cand.iterations, reference.image, reference.hits, reference.iterations
+                )
+            };
             let (status, text) = if cand.iterations == 0 || reference.iterations == 0 {
                 (Status::Inconclusive, "inconclusive: a build ran no iteration to an outcome".to_string())
             } else if cand.hits > 0 {
@@ -235,27 +241,14 @@ pub fn compare(runs: &[&CaseRun], sig: Option<&Signature>) -> Comparison {
             } else if stats::significant(p, ALPHA) {
                 (
                     Status::Fixed,
-                    format!(
-                        "FIXED: {} 0/{} against {} {}/{}; Fisher's exact test p = {} (< {ALPHA})",
-                        cand.image,
-                        cand.iterations,
-                        reference.image,
-                        reference.hits,
-                        reference.iterations,
-                        stats::show_p(p, ALPHA)
-                    ),
+                    format!("FIXED: {}; Fisher's exact test p = {} (< {ALPHA})", against(), stats::show_p(p, ALPHA)),
                 )
             } else {
                 (
                     Status::Inconclusive,
                     format!(
-                        "inconclusive: {} 0/{} against {} {}/{} is not significant (p = {}, not below {ALPHA}); run \
-                         more iterations",
-                        cand.image,
-                        cand.iterations,
-                        reference.image,
-                        reference.hits,
-                        reference.iterations,
+                        "inconclusive: {} is not significant (p = {}, not below {ALPHA}); run more iterations",
+                        against(),
                         stats::show_p(p, ALPHA)
                     ),
                 )
