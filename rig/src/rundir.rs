@@ -27,23 +27,22 @@ pub fn create(base: &Path, label: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(base).with_context(|| format!("creating run directory base {}", base.display()))?;
     let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace([':', 'Z'], "");
     let label = sanitize(label);
+    let dir = fresh(base, |n| if n == 0 { format!("{stamp}-{label}") } else { format!("{stamp}-{label}-{n}") })?;
+    dir.ok_or_else(|| anyhow::anyhow!("could not create a fresh run directory under {}", base.display()))
+}
+
+/// Creates, mode 0700, the first of `name(0)`, `name(1)`, ... that does not exist yet under
+/// `parent`; `None` when a thousand are taken.
+fn fresh(parent: &Path, name: impl Fn(u32) -> String) -> Result<Option<PathBuf>> {
     for n in 0..1000 {
-        let name = if n == 0 { format!("{stamp}-{label}") } else { format!("{stamp}-{label}-{n}") };
-        let dir = base.join(name);
+        let dir = parent.join(name(n));
         match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok(dir),
+            Ok(()) => return Ok(Some(dir)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
         }
     }
-    anyhow::bail!("could not create a fresh run directory under {}", base.display())
-}
-
-/// Creates a named subdirectory (e.g. one per guest) inside a run directory.
-pub fn subdir(run: &Path, name: &str) -> Result<PathBuf> {
-    let dir = run.join(sanitize(name));
-    private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
+    Ok(None)
 }
 
 /// Creates a subdirectory of its own for one case × CPU × image of a run: `name` sanitized, or
@@ -51,15 +50,8 @@ pub fn subdir(run: &Path, name: &str) -> Result<PathBuf> {
 /// so two units never share, and overwrite, each other's evidence.
 pub fn fresh_subdir(run: &Path, name: &str) -> Result<PathBuf> {
     let base = sanitize(name);
-    for n in 1..10_000 {
-        let dir = run.join(if n == 1 { base.clone() } else { format!("{base}-{n}") });
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
-        }
-    }
-    anyhow::bail!("could not create a fresh directory for {name} under {}", run.display())
+    let dir = fresh(run, |n| if n == 0 { base.clone() } else { format!("{base}-{}", n + 1) })?;
+    dir.ok_or_else(|| anyhow::anyhow!("could not create a fresh directory for {name} under {}", run.display()))
 }
 
 /// Keeps names filesystem- and shell-friendly.
@@ -81,11 +73,10 @@ mod tests {
         let name = a.file_name().unwrap().to_str().unwrap();
         assert!(name.ends_with("-epyc_boot"), "{name}");
         assert!(name.starts_with("20"), "{name}");
-        assert!(subdir(&a, "guest/0").unwrap().ends_with("guest_0"));
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&a), 0o700);
-        assert_eq!(mode(&a.join("guest_0")), 0o700);
         assert!(fresh_subdir(&a, "c/epyc").unwrap().ends_with("c_epyc"));
+        assert_eq!(mode(&a.join("c_epyc")), 0o700);
         assert!(fresh_subdir(&a, "c:epyc").unwrap().ends_with("c_epyc-2"));
         let secret = a.join("secret");
         std::fs::write(&secret, "old").unwrap();
