@@ -68,15 +68,26 @@ async fn a_background_reload_loop_really_reloads() {
     let c = case(
         "bg",
         "name: bg\nguest: { nested: true }\nsteps:\n  - background:\n      steps:\n        - reload_module: vmm\n\
+         \x20 - background:\n      steps:\n        - qmp: { execute: query-status }\n        - sleep: { min_ms: 200, max_ms: 200 }\n\
          \x20 - sleep: { min_ms: 3000, max_ms: 3000 }\n",
     );
     let (r, dir) = run(vec![c], "engine-bg").await;
     let it = &r.runs[0].iterations[0];
     assert_eq!(it.verdict, Verdict::Pass, "{it:#?}");
-    // The loop reports its rounds and every reload's unload and load, checked.
+    // Both loops report their rounds: the in-guest one with every reload's unload and load,
+    // checked; the one on the host (QMP needs the host) by its own count.
     let c = &it.reloads;
-    assert_eq!((c.loops, c.loops_unreported), (1, 0), "{it:#?}");
-    assert!(c.loop_rounds >= 1 && c.attempted == c.loop_rounds, "{c:#?}");
+    assert_eq!((c.loops, c.loops_unreported), (2, 0), "{it:#?}");
+    let host: Vec<&str> =
+        it.steps.iter().filter(|s| s.step == "background loop on the host").map(|s| &*s.result).collect();
+    let host_rounds: u32 = match host[..] {
+        [said] => said.strip_suffix(" rounds").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{said}")),
+        _ => panic!("the host loop's end is noted once: {it:#?}"),
+    };
+    let queries = it.steps.iter().filter(|s| s.step.starts_with("qmp") && s.result.starts_with("ok")).count() as u32;
+    assert!(host_rounds >= 2 && host_rounds == queries, "{host_rounds} rounds, {queries} queries: {it:#?}");
+    let guest_rounds = c.loop_rounds - host_rounds;
+    assert!(guest_rounds >= 1 && c.attempted == guest_rounds, "{c:#?}");
     assert!(c.reloads_ok >= 1, "the loop never really reloaded kvm_amd: {c:#?}");
     assert_eq!((c.unloads_ok, c.loads_ok), (c.attempted, c.attempted), "a failure would have failed the step: {c:#?}");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();

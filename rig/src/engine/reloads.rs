@@ -22,9 +22,9 @@ pub struct ReloadCounts {
     pub loads_ok: u32,
     /// Reloads whose unload and load both succeeded: the module really went away and came back.
     pub reloads_ok: u32,
-    /// Rounds run by the iteration's in-guest background loops.
+    /// Rounds run by the iteration's background loops (in the guest and on the host).
     pub loop_rounds: u32,
-    /// In-guest background loops that reported their counts.
+    /// Background loops that reported their counts (a loop on the host always does).
     pub loops: u32,
     /// In-guest background loops whose counts were lost (the guest panicked or rebooted before
     /// they could be read): the counts above are then a lower bound.

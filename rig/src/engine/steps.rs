@@ -417,11 +417,44 @@ async fn in_guest_loop(c: &Ctx, id: u64, script: &str) -> Result<(), StepError> 
     }
 }
 
+/// Repeats a background block on the host (its steps need the host: QMP, reboots, console
+/// waits) until the enclosing block ends. Its rounds count in the iteration's loop counts and
+/// its end is noted with them; a failed step ends it and fails the block with that step's words.
+async fn host_loop(c: &Ctx, steps: &[Step], stop: &AtomicBool) -> Result<(), StepError> {
+    let mut rounds = 0;
+    let result = loop {
+        if let Err(e) = run_block(c, steps).await {
+            break Err(e);
+        }
+        rounds += 1;
+        if stop.load(Ordering::SeqCst) {
+            break Ok(());
+        }
+    };
+    {
+        let mut counts = c.reloads.lock().unwrap();
+        counts.loop_rounds += rounds;
+        counts.loops += 1;
+    }
+    let how = match &result {
+        Ok(()) => String::new(),
+        Err(StepError::Interrupted) => "ended by reboot after ".into(),
+        Err(_) => "stopped by its failed round after ".into(),
+    };
+    c.note("background loop on the host", format!("{how}{rounds} rounds"));
+    result
+}
+
+/// How long a stopped background step may take to end (a loop on the host also gets its round's time).
+const STOP_GRACE: Duration = Duration::from_secs(15);
+
 /// A running background step.
 struct Bg {
     task: JoinHandle<Result<(), StepError>>,
     stop: Arc<AtomicBool>,
     loop_id: Option<u64>,
+    /// Whether it repeats on the host: its current round (perhaps a reboot) ends before it stops.
+    host_loop: bool,
 }
 
 impl Bg {
@@ -439,17 +472,13 @@ impl Bg {
             ctx.loops.lock().unwrap().insert(id, Default::default());
         }
         let task = tokio::spawn(async move {
-            if let Some((id, script)) = script {
-                return in_guest_loop(&c, id, &script).await;
-            }
-            loop {
-                run_block(&c, &steps).await?;
-                if !repeat || flag.load(Ordering::SeqCst) {
-                    return Ok(());
-                }
+            match script {
+                Some((id, script)) => in_guest_loop(&c, id, &script).await,
+                None if repeat => host_loop(&c, &steps, &flag).await,
+                None => run_block(&c, &steps).await,
             }
         });
-        Bg { task, stop, loop_id }
+        Bg { task, stop, loop_id, host_loop: repeat && loop_id.is_none() }
     }
 
     async fn stop(self, ctx: &Ctx) -> Result<(), StepError> {
@@ -458,11 +487,13 @@ impl Bg {
             let _ = session.exec(&format!("touch {}", shell::stop_file(id)), Duration::from_secs(10)).await;
         }
         let mut task = self.task;
-        match tokio::time::timeout(Duration::from_secs(15), &mut task).await {
+        let grace = if self.host_loop { STOP_GRACE + ctx.boot_timeout + SSH_TIMEOUT } else { STOP_GRACE };
+        match tokio::time::timeout(grace, &mut task).await {
             Ok(r) => r.unwrap_or_else(|e| Err(StepError::Infra(format!("background step panicked: {e}")))),
             Err(_) => {
                 task.abort();
-                Err(StepError::Guest { step: "background".into(), reason: "did not stop within 15 s".into() })
+                let reason = format!("did not stop within {} s", grace.as_secs());
+                Err(StepError::Guest { step: "background".into(), reason })
             }
         }
     }
