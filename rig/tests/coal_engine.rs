@@ -11,6 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use common::pace::Pace;
 use rig::case::LoadedCase;
 use rig::coal::{CoalImage, PrepareOptions, prepare};
 use rig::engine::campaign::{self, Plan};
@@ -21,14 +22,15 @@ use rig::report::RunReport;
 const OS7410_TITLE: &str = "assertion failed: !zsd->vz_active in vmm_zsd_destroy";
 
 /// The shipped OS-7410 case, made small enough for two TCG cores.
-fn os7410_case(iterations: u32) -> LoadedCase {
+/// Its deadlines are a quiet machine's, scaled by `pace`.
+fn os7410_case(iterations: u32, pace: Pace) -> LoadedCase {
     let mut lc =
         rig::case::find(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testcases"), "os-7410-vmm-zsd").unwrap();
     lc.case.iterations = iterations;
     lc.case.guest.memory_mib = rig::coal::machine::MIN_MEMORY_MIB;
     lc.case.guest.vcpus = 2;
-    lc.case.deadlines.boot_secs = 600;
-    lc.case.deadlines.iteration_secs = 300;
+    lc.case.deadlines.boot_secs = pace.secs(600).as_secs();
+    lc.case.deadlines.iteration_secs = pace.secs(300).as_secs();
     lc
 }
 
@@ -85,7 +87,9 @@ async fn a_buggy_debug_platform_panics_with_os7410_and_is_triaged_by_savecore() 
     let (build, img) = prepared("coal-engine-buggy", |s| s.debug_buggy_platform.clone());
     // Up to 4 iterations, stopping at the first hunted panic (each costs a reboot, a savecore
     // and a fresh boot: minutes under TCG).
-    let (r, run_dir, stages) = run_plan(&build, vec![os7410_case(4)], "coal-engine-buggy-run", None, true).await;
+    let (r, run_dir, stages) =
+        run_plan(&build, vec![os7410_case(4, common::pace::measured().await)], "coal-engine-buggy-run", None, true)
+            .await;
     let run = &r.runs[0];
     let summary: Vec<String> = run.iterations.iter().map(|i| format!("{}: {}", i.index, i.outcome.word())).collect();
     assert!(run.not_run.is_none(), "{:#?}", run.not_run);
@@ -166,8 +170,14 @@ async fn buggy_fixed_and_pinned_platforms_compare_as_fixed_or_not_exercised_neve
     let (build, prepared) =
         buggy_and("coal-engine-compare", &[|s| s.debug_fixed_platform.clone(), |s| s.debug_pinned_platform.clone()]);
     let images: Vec<String> = prepared.iter().map(name).collect();
-    let (r, run_dir, _) =
-        run_plan(&build, vec![os7410_case(2)], "coal-engine-compare-run", Some(images.clone()), false).await;
+    let (r, run_dir, _) = run_plan(
+        &build,
+        vec![os7410_case(2, common::pace::measured().await)],
+        "coal-engine-compare-run",
+        Some(images.clone()),
+        false,
+    )
+    .await;
     assert_eq!(r.comparisons.len(), 1, "{r:#?}");
     let cmp = &r.comparisons[0];
     let (b, f, p) = (&cmp.builds[0], &cmp.builds[1], &cmp.builds[2]);
@@ -229,7 +239,7 @@ async fn a_guest_that_refuses_nested_virtualization_is_a_clear_verdict() {
     let (build, img) = prepared("coal-engine-nested", |s| s.debug_fixed_platform.clone());
     // Under TCG QEMU offers SVM without NRIP save: a case that needs nested virtualization is
     // told so from the guest's own system log (read over SSH), not after hours of iterations.
-    let mut nested = os7410_case(1);
+    let mut nested = os7410_case(1, common::pace::measured().await);
     nested.case.guest.hide_virt = false;
     nested.case.guest.nested = true;
     let (r, _, _) = run_on(&build, vec![nested], "coal-engine-nested-run").await;

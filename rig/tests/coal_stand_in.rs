@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use common::pace::Pace;
 use rig::coal::fat::FatFs;
 use rig::coal::stand_in::{StandIn, ensure_stand_in};
 use rig::coal::{CoalImage, PrepareOptions, prepare};
@@ -116,14 +117,15 @@ async fn boot(img: &CoalImage, name: &str) -> (Guest, PathBuf) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_boot_runs_setup_with_a_reboot_then_answers_ssh() {
     let _slot = common::heavy_guest_slot().await;
+    let pace = common::pace::measured().await;
     let s = stand_in();
     let build = scratch_build_dir("boot");
     let img = prepare(&PrepareOptions::new(s.tarball.clone(), None, build.clone())).unwrap();
     let began = Instant::now();
     let (guest, dir) = boot(&img, "stand-in-setup").await;
     let con = guest.console();
-    // Generous: a loaded 2-core host runs two TCG boots of this guest several times slower.
-    let deadline = Instant::now() + Duration::from_secs(900);
+    // Generous for a quiet 2-core host, and scaled by how loaded the host is now.
+    let deadline = Instant::now() + pace.secs(900);
     let wait = |p: &str| Pattern::regex(p).unwrap();
 
     // First boot: the loader and kernel banner, the pool, and a real reboot.
@@ -182,8 +184,9 @@ struct Phase {
 }
 
 impl Phase {
-    fn start(name: &'static str, secs: u64) -> Phase {
-        Phase { name, deadline: Instant::now() + Duration::from_secs(secs) }
+    /// A phase that takes at most `quiet` seconds on a quiet machine, scaled by the pace.
+    fn start(name: &'static str, quiet: u64, pace: Pace) -> Phase {
+        Phase { name, deadline: Instant::now() + pace.secs(quiet) }
     }
 
     /// Unwraps a wait of this phase, or fails naming the phase and the evidence directory.
@@ -195,6 +198,7 @@ impl Phase {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buggy_debug_platform_panics_with_os7410_dumps_and_savecore_saves_it() {
     let _slot = common::heavy_guest_slot().await;
+    let pace = common::pace::measured().await;
     let s = stand_in();
     let build = scratch_build_dir("os7410");
     let img =
@@ -203,7 +207,7 @@ async fn buggy_debug_platform_panics_with_os7410_dumps_and_savecore_saves_it() {
     let (guest, dir) = boot(&img, "stand-in-os7410").await;
     // Setup: the first boot (the login prompt comes before setup's lines), its reboot, the
     // zones, `Setup complete`; then SSH.
-    let setup = Phase::start("setup (first boot, reboot, zones)", 600);
+    let setup = Phase::start("setup (first boot, reboot, zones)", 600, pace);
     setup.check(rig::coal::first_boot::wait_setup(guest.console(), setup.deadline, &|_| {}).await, &dir);
     let first = setup.check(guest.link().wait_ssh_ready(setup.deadline).await, &dir);
     let t = Duration::from_secs(30);
@@ -231,21 +235,21 @@ async fn buggy_debug_platform_panics_with_os7410_dumps_and_savecore_saves_it() {
             }
         }
     });
-    let race = Phase::start("race (reloads against zone halts, until the panic)", 300);
+    let race = Phase::start("race (reloads against zone halts, until the panic)", 300, pace);
     let m = race.check(con.wait_for(&panic_re, from, race.deadline).await, &dir);
     assert_eq!(m.capture, "assertion failed: !zsd->vz_active, file: ../../i86pc/io/vmm/vmm_zsd.c, line: 162");
     halts.abort();
-    let dump = Phase::start("dump (stack, dump to the zvol, rebooting)", 120);
+    let dump = Phase::start("dump (stack, dump to the zvol, rebooting)", 120, pace);
     for want in
         [r"vmm:vmm_zsd_destroy\+e8 \(\)", r"^dumping to /dev/zvol/dsk/zones/dump", r"dump succeeded$", r"^rebooting"]
     {
         dump.check(con.wait_for(&Pattern::regex(want).unwrap(), m.cursor, dump.deadline).await, &dir);
     }
-    let reboot = Phase::start("reboot (the boot after the panic, to savecore's line)", 300);
+    let reboot = Phase::start("reboot (the boot after the panic, to savecore's line)", 300, pace);
     let saving =
         Pattern::regex(r"savecore: \[ID \d+ auth.error\] Saving compressed system crash dump in (\S+)$").unwrap();
     let saved = reboot.check(con.wait_for(&saving, m.cursor, reboot.deadline).await, &dir);
-    let savecore = Phase::start("savecore (SSH back after the reboot)", 180);
+    let savecore = Phase::start("savecore (SSH back after the reboot)", 180, pace);
     let second = savecore
         .check(guest.wait_boot_checked(saved.cursor, Some(&first.boot_id), began, savecore.deadline).await, &dir);
     assert_ne!(second.boot_id, first.boot_id);

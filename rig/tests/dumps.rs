@@ -26,6 +26,7 @@ async fn panic_dumps_are_valid_cores_and_faults_end_in_reasons() {
     let dir = common::evidence_dir("dumps-panic");
     let (guest, panicked) = rig::dump::bench::panicked_guest(&image, Accel::Tcg, &dir).await.unwrap();
     assert_eq!(panicked.data["action"], "pause", "{panicked:?}");
+    let pace = common::pace::Pace::of(&guest);
     let st = guest.qmp().execute(&qapi::qmp::query_status {}, T).await.unwrap();
     assert!(!st.running, "pvpanic paused the guest: {st:?}");
 
@@ -98,7 +99,7 @@ async fn panic_dumps_are_valid_cores_and_faults_end_in_reasons() {
     let (began, from) = (Instant::now(), guest.qmp().event_cursor());
     let d = host_dump(&guest, &dir.join("slow.kdump"), DumpFormat::KdumpZlib, Duration::from_millis(1)).await;
     assert!(d.error.as_deref().is_some_and(|e| e.contains("not finished")), "{d:?}");
-    assert!(began.elapsed() < Duration::from_secs(3), "{:?}", began.elapsed());
+    assert!(began.elapsed() < pace.secs(3), "{:?} at {pace:?}", began.elapsed());
     guest.qmp().wait_event("DUMP_COMPLETED", from, Instant::now() + T).await.unwrap();
 
     // QEMU dying during a dump, then gone: reasons, quickly.
@@ -117,7 +118,7 @@ async fn panic_dumps_are_valid_cores_and_faults_end_in_reasons() {
     assert!(d.error.as_deref().is_some_and(|e| e.contains("QEMU has exited")), "{d:?}");
     let ev = capture_hang(&link, &dir, &DumpOptions::default()).await;
     assert!(!ev.nmi.injected && ev.dump.is_none() && !ev.notes.is_empty(), "{ev:?}");
-    assert!(began.elapsed() < Duration::from_secs(2), "{:?}", began.elapsed());
+    assert!(began.elapsed() < pace.secs(2), "{:?} at {pace:?}", began.elapsed());
 }
 
 /// A static x86-64 program that makes itself SCHED_FIFO 99 and spins: with RT throttling
@@ -168,7 +169,7 @@ async fn a_wedged_guest_gives_registers_tail_dump_and_an_nmi_panic() {
     let opts = rig::bootcheck::BootCheckOptions::new(cpu::lookup("epyc").unwrap(), Accel::Tcg);
     let keys = image.ssh_keys();
     let guest = Guest::launch(rig::bootcheck::machine(&image, &opts), LINUX, keys, &dir).await.unwrap();
-    guest.wait_ready(Instant::now() + opts.boot_timeout).await.unwrap();
+    let pace = common::pace::Pace::of_boot(&guest.wait_ready(Instant::now() + opts.boot_timeout).await.unwrap());
 
     let hex: String = rt_spinner().iter().map(|b| format!("{b:02x}")).collect();
     guest.run(&format!("echo {hex} | xxd -r -p > /tmp/spin && chmod +x /tmp/spin && echo -1 > /proc/sys/kernel/sched_rt_runtime_us"), T).await.unwrap();
@@ -186,7 +187,7 @@ async fn a_wedged_guest_gives_registers_tail_dump_and_an_nmi_panic() {
 
     // The hang as the engine sees it: SSH stops answering within its deadline (the spinners
     // take a moment to start and to starve everything else).
-    let until = Instant::now() + Duration::from_secs(30);
+    let until = Instant::now() + pace.secs(30);
     let mut wedged = false;
     while Instant::now() < until {
         if guest.run("true", Duration::from_secs(3)).await.is_err() {
@@ -195,7 +196,7 @@ async fn a_wedged_guest_gives_registers_tail_dump_and_an_nmi_panic() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert!(wedged, "the guest still answers SSH after 30 s: the spinners did not wedge it");
+    assert!(wedged, "the guest still answers SSH after {:?}: the spinners did not wedge it", pace.secs(30));
     let status = guest.qmp().execute(&qapi::qmp::query_status {}, T).await.unwrap();
     assert!(status.running, "QMP still says running: {status:?}");
 
@@ -211,7 +212,7 @@ async fn a_wedged_guest_gives_registers_tail_dump_and_an_nmi_panic() {
         ev.nmi.dump
     );
     assert!(took < hang::hang_budget(&dopts), "{took:?}");
-    assert!(took < Duration::from_secs(30), "{took:?}");
+    assert!(took < pace.secs(30), "{took:?} at {pace:?}");
 
     // Registers of every vCPU, one of them caught in the spin loop (user RIP 0x400000 + 145).
     for cpu in 0..ncpu {

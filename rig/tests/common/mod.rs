@@ -2,6 +2,8 @@
 //! there; a missing piece fails the test with what to do, never skips it.
 #![allow(dead_code)]
 
+pub mod pace;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
