@@ -28,11 +28,18 @@ for deb in "$@"; do
 	dpkg-deb -x "$deb" "$pkg"
 done
 # From the kernel package (~400 MB unpacked) only vmlinuz, the module
-# metadata and the listed modules are extracted.
+# metadata and the listed modules are extracted. A user's kernel
+# (RIG_USER_KERNEL=1) may build a listed module in or leave it out, so all of
+# its modules are extracted and the list is taken as a wish (see below).
+user=${RIG_USER_KERNEL:-0}
 set -- "./boot/vmlinuz-$abi" "./$mods/modules.order" "./$mods/modules.builtin"
-for m in $(list modules); do
-	set -- "$@" "./$mods/kernel/*/$m.ko"
-done
+if [ "$user" = 1 ]; then
+	set -- "$@" "./$mods/kernel"
+else
+	for m in $(list modules); do
+		set -- "$@" "./$mods/kernel/*/$m.ko"
+	done
+fi
 dpkg-deb --fsys-tarfile "$kernel_deb" | tar -x -C "$pkg" --wildcards -f - "$@"
 cp "$pkg/boot/vmlinuz-$abi" "$work/vmlinuz"
 
@@ -77,18 +84,37 @@ ln -s "/$multiarch/ld-linux-x86-64.so.2" lib64/ld-linux-x86-64.so.2
 
 # Kernel modules, under their kernel/... paths, and the index busybox modprobe reads.
 cp "$pkg/$mods/modules.order" "$pkg/$mods/modules.builtin" "$mods/"
+# A module file by name (`-` and `_` are one), under kernel/ of directory $1.
+find_ko() { (cd "$1" && find kernel -name "$2.ko" -o -name "$(echo "$2" | tr _ -).ko" -o -name "$(echo "$2" | tr - _).ko" | head -n 1); }
+copy_ko() { mkdir -p "$mods/$(dirname "$1")" && cp "$pkg/$mods/$1" "$mods/$1"; }
+# Whether the kernel has module $1 built in.
+is_builtin() { grep -q -e "/$1\.ko\$" -e "/$(echo "$1" | tr _ -)\.ko\$" -e "/$(echo "$1" | tr - _)\.ko\$" "$pkg/$mods/modules.builtin"; }
 for m in $(list modules); do
-	src=$(cd "$pkg/$mods" && find kernel -name "$m.ko" | head -n 1)
-	[ -n "$src" ] || die "module $m not found in the kernel package"
-	mkdir -p "$mods/$(dirname "$src")"
-	cp "$pkg/$mods/$src" "$mods/$src"
+	src=$(find_ko "$pkg/$mods" "$m")
+	if [ -z "$src" ]; then
+		[ "$user" = 1 ] || die "module $m not found in the kernel package"
+		# The rig's configuration check refused kernels lacking what the guest
+		# cannot do without; anything else built in or left out is said.
+		is_builtin "$m" && echo "$m built in" >>"$work/module-notes" || echo "$m absent" >>"$work/module-notes"
+		continue
+	fi
+	copy_ko "$src"
 done
-# Every dependency of a listed module must be listed too.
-for ko in $(find "$mods/kernel" -name '*.ko'); do
-	deps=$(tr '\0' '\n' <"$ko" | sed -n 's/^depends=//p' | tr ',' ' ')
-	for dep in $deps; do
-		[ -n "$(find "$mods/kernel" -name "$dep.ko" -o -name "$(echo "$dep" | tr _ -).ko")" ] ||
-			die "module $(basename "$ko") needs $dep: add it to images/linux/modules"
+# Every dependency of a listed module must be listed too; a user's kernel may
+# have others, which are copied (until none is missing).
+missing=1
+while [ "$missing" = 1 ]; do
+	missing=0
+	for ko in $(find "$mods/kernel" -name '*.ko'); do
+		deps=$(tr '\0' '\n' <"$ko" | sed -n 's/^depends=//p' | tr ',' ' ')
+		for dep in $deps; do
+			[ -z "$(find_ko "$mods" "$dep")" ] || continue
+			[ "$user" = 1 ] || die "module $(basename "$ko") needs $dep: add it to images/linux/modules"
+			src=$(find_ko "$pkg/$mods" "$dep")
+			[ -n "$src" ] || die "module $(basename "$ko") needs $dep, which the kernel package lacks"
+			copy_ko "$src"
+			missing=1
+		done
 	done
 done
 "$pkg/bin/busybox" depmod -b "$root" "$abi"

@@ -11,13 +11,7 @@ use rig::engine::{Outcome, Verdict};
 use rig::machine::{Accel, cpu};
 use rig::report::RunReport;
 
-fn case(name: &str, yaml: &str) -> LoadedCase {
-    let dir = common::build_dir().join("test-cases");
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join(format!("{name}-{}.yaml", std::process::id()));
-    std::fs::write(&file, yaml).unwrap();
-    rig::case::load(&file).unwrap_or_else(|e| panic!("{e}"))
-}
+use common::case;
 
 async fn run(cases: Vec<LoadedCase>, label: &str) -> (RunReport, PathBuf) {
     run_jobs(cases, label, 1).await

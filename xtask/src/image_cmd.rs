@@ -13,9 +13,17 @@ use clap::Args;
 /// Arguments of `cargo xtask image`.
 #[derive(Args, Debug)]
 pub struct ImageArgs {
-    /// `coal` (a SmartOS Triton headnode, prepared from user input) or `coal-stand-in` (builds
-    /// the test fixture that imitates one: a coal tarball and two DEBUG platform tarballs).
+    /// `linux --kernel PATH --name NAME` (your own kernel as image `linux-NAME`), `coal` (a
+    /// SmartOS Triton headnode, prepared from user input) or `coal-stand-in` (builds the test
+    /// fixture that imitates one: a coal tarball and two DEBUG platform tarballs).
     pub name: String,
+    /// With `linux`: a Debian kernel package (`linux-image-<release>_*.deb`, from the archive or
+    /// `make bindeb-pkg`) to boot with the default guest's userland. Never modified.
+    #[arg(long, value_name = "DEB", required_if_eq("name", "linux"))]
+    pub kernel: Option<PathBuf>,
+    /// With `--kernel`: the image is called `linux-NAME`.
+    #[arg(long = "name", value_name = "NAME", requires = "kernel", required_if_eq("name", "linux"))]
+    pub as_name: Option<String>,
     /// The coal tarball (coal-latest.tgz) or a raw SmartOS/coal USB image (*-8gb.img). Never modified.
     #[arg(long, value_name = "PATH", required_if_eq("name", "coal"))]
     pub from: Option<PathBuf>,
@@ -26,7 +34,14 @@ pub struct ImageArgs {
 
 /// Prepares the image; prints its directory, platform and how to run it.
 pub fn run(args: &ImageArgs) -> Result<i32> {
+    if args.kernel.is_some() && args.name != "linux" {
+        bail!("--kernel goes with `cargo xtask image linux`, not {}", args.name);
+    }
     match (args.name.as_str(), &args.from) {
+        ("linux", None) => match (&args.kernel, &args.as_name) {
+            (Some(deb), Some(name)) => user_kernel(deb, name),
+            _ => bail!("cargo xtask image linux needs --kernel <linux-image-*.deb> --name NAME"),
+        },
         ("coal", Some(from)) => prepare_coal(from, args),
         ("coal-stand-in", None) if args.platform.is_none() => stand_in(),
         ("coal-stand-in", _) => bail!("cargo xtask image coal-stand-in takes no --from or --platform: it builds both"),
@@ -36,6 +51,26 @@ pub fn run(args: &ImageArgs) -> Result<i32> {
              builds the coal test fixture (the Linux images build themselves)"
         ),
     }
+}
+
+/// Registers the user's kernel package, builds its image and says how to use it.
+fn user_kernel(deb: &std::path::Path, name: &str) -> Result<i32> {
+    let build = crate::paths::build_dir();
+    eprintln!("checking {} (the file is only read)...", deb.display());
+    let k = rig::image::user_kernel::register(&build, name, deb)?;
+    for d in &k.degraded {
+        eprintln!("warning: {d}");
+    }
+    eprintln!("building image {} with kernel {}...", k.name, k.kernel_release);
+    let img = rig::image::ensure_image(&build, &k.name)?;
+    for n in &img.module_notes {
+        eprintln!("note: module {n} in this kernel");
+    }
+    outln!("image {}: kernel {} ({} {})", img.name, img.kernel_release, k.package.name, k.package.version);
+    outln!("  directory: {}", img.dir.display());
+    outln!("next: cargo xtask rig --image {} --cpu epyc --case boot-smoke", img.name);
+    outln!("      cargo xtask rig --compare linux,{} --cpu epyc --case <case>", img.name);
+    Ok(0)
 }
 
 /// Builds the coal stand-in and prints its three files.

@@ -107,6 +107,30 @@ fn cases_dir() -> PathBuf {
     paths::workspace().join("testcases")
 }
 
+/// An image the user named exists: built in, a registered user kernel, or coal.
+fn check_image(name: &str) -> Result<(), String> {
+    let build = crate::paths::build_dir();
+    let known = || {
+        let mut all: Vec<String> = rig::image::known_images().iter().map(|s| s.to_string()).collect();
+        all.extend(rig::image::user_kernel::registered(&build));
+        all.join(", ")
+    };
+    if rig::profile::for_image(name).is_none() {
+        return Err(format!("unknown image '{name}'; known images: {}", known()));
+    }
+    let user = name.starts_with("linux-") && !rig::image::known_images().contains(&name);
+    match rig::image::user_kernel::load(&build, name) {
+        Ok(None) if user => Err(format!(
+            "unknown image '{name}'; known images: {}. Make it from your kernel with \
+             `cargo xtask image linux --kernel <linux-image-*.deb> --name {}`",
+            known(),
+            &name["linux-".len()..]
+        )),
+        Err(e) if user => Err(format!("{e:#}")),
+        _ => Ok(()),
+    }
+}
+
 fn validate(a: &RigArgs) -> Result<Plan0, String> {
     let cpus = cpu::parse_list(&a.cpu).map_err(|e| e.to_string())?;
     let accel = a.accel.parse()?;
@@ -124,12 +148,7 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
                 ));
             }
             for i in &images {
-                if rig::profile::for_image(i).is_none() {
-                    return Err(format!(
-                        "--compare: unknown image '{i}'; known images: {}",
-                        rig::image::known_images().join(", ")
-                    ));
-                }
+                check_image(i).map_err(|e| format!("--compare: {e}"))?;
             }
             Some(images)
         }
@@ -157,12 +176,7 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
     };
     let mut cases = cases;
     if let Some(image) = &a.image {
-        if rig::profile::for_image(image).is_none() {
-            return Err(format!(
-                "--image: unknown image '{image}'; known images: {}",
-                rig::image::known_images().join(", ")
-            ));
-        }
+        check_image(image).map_err(|e| format!("--image: {e}"))?;
         for c in &mut cases {
             c.case.guest.image = image.clone();
             c.case.compare.clear();

@@ -11,12 +11,23 @@ use super::packages::Package;
 use super::recipe::Recipe;
 use super::{cpio, keys, vmlinux};
 
-/// Builds `recipe` from `packages` (with their .debs at `debs`, same order) into `work`,
-/// which ends up holding exactly the files of a published image.
-pub fn build(recipe: &Recipe, packages: &[Package], debs: &[PathBuf], work: &Path, key: &str) -> Result<Manifest> {
+/// What to build: image `name` from `recipe` and `packages` (with their .debs at `debs`, same
+/// order), whose kernel package holds `kernel_release`.
+pub struct Job<'a> {
+    pub name: &'a str,
+    pub recipe: &'a Recipe,
+    pub packages: &'a [Package],
+    pub debs: &'a [PathBuf],
+    pub kernel_release: &'a str,
+    /// A user's kernel: listed modules it builds in or lacks are skipped, dependencies copied.
+    pub user_kernel: bool,
+}
+
+/// Builds a job into `work`, which ends up holding exactly the files of a published image.
+pub fn build(job: &Job, work: &Path, key: &str) -> Result<Manifest> {
     let started = Instant::now();
+    let Job { recipe, packages, debs, kernel_release, .. } = *job;
     let kernel_idx = packages.iter().position(|p| p.kernel).context("no kernel package")?;
-    let kernel_release = packages[kernel_idx].kernel_release().context("kernel package name")?;
 
     let recipe_dir = work.join("recipe");
     std::fs::create_dir_all(&recipe_dir).with_context(|| format!("creating {}", recipe_dir.display()))?;
@@ -27,11 +38,14 @@ pub fn build(recipe: &Recipe, packages: &[Package], debs: &[PathBuf], work: &Pat
         }
         std::fs::write(path, f.contents)?;
     }
-    keys::generate_client_key(&work.join(CLIENT_KEY), &format!("rig@{}-{key}", recipe.name))?;
+    keys::generate_client_key(&work.join(CLIENT_KEY), &format!("rig@{}-{key}", job.name))?;
 
-    tracing::info!(image = recipe.name, kernel = kernel_release, "assembling the guest tree");
+    tracing::info!(image = job.name, kernel = kernel_release, "assembling the guest tree");
     let mut cmd = Command::new("sh");
     cmd.arg(recipe_dir.join("build.sh")).arg(work).arg(kernel_release).arg(&debs[kernel_idx]);
+    if job.user_kernel {
+        cmd.env("RIG_USER_KERNEL", "1");
+    }
     cmd.args(
         debs.iter()
             .zip(packages)
@@ -58,12 +72,18 @@ pub fn build(recipe: &Recipe, packages: &[Package], debs: &[PathBuf], work: &Pat
         std::fs::remove_dir_all(work.join(scratch)).with_context(|| format!("removing {scratch}/"))?;
     }
     std::fs::remove_file(work.join("vmlinuz"))?;
+    let notes = work.join("module-notes");
+    let module_notes: Vec<String> =
+        std::fs::read_to_string(&notes).unwrap_or_default().lines().map(str::to_string).collect();
+    if notes.exists() {
+        std::fs::remove_file(&notes)?;
+    }
     if !work.join(HOST_KEY).is_file() {
         bail!("build.sh made no {HOST_KEY}");
     }
 
     let manifest = Manifest {
-        name: recipe.name.to_string(),
+        name: job.name.to_string(),
         key: key.to_string(),
         kernel_release: kernel_release.to_string(),
         cmdline: recipe.cmdline(),
@@ -71,6 +91,7 @@ pub fn build(recipe: &Recipe, packages: &[Package], debs: &[PathBuf], work: &Pat
         recipe_files: cache::recipe_hashes(recipe),
         built_at_unix: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
         build_seconds: started.elapsed().as_secs_f64(),
+        module_notes,
     };
     std::fs::write(work.join(MANIFEST), serde_json::to_string_pretty(&manifest)? + "\n")?;
     Ok(manifest)

@@ -35,6 +35,9 @@ pub struct Manifest {
     pub recipe_files: std::collections::BTreeMap<String, String>,
     pub built_at_unix: u64,
     pub build_seconds: f64,
+    /// Listed modules a user's kernel builds in or lacks (`kvm-intel absent`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub module_notes: Vec<String>,
 }
 
 /// The cache key: a hash of the recipe (name, command line, files) and the exact packages.

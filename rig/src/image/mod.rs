@@ -10,15 +10,17 @@
 mod build;
 pub mod cache;
 pub mod cpio;
+pub mod kconfig;
 pub mod keys;
 pub mod packages;
 pub mod recipe;
+pub mod user_kernel;
 pub mod vmlinux;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, bail};
 
 use cache::{CLIENT_KEY, HOST_KEY, INITRD, KERNEL, Lock, MANIFEST, Manifest};
 use recipe::{RECIPES, Recipe};
@@ -44,6 +46,8 @@ pub struct LinuxImage {
     pub manifest: PathBuf,
     /// The guest kernel's release (`uname -r`), e.g. `6.1.0-41-amd64`.
     pub kernel_release: String,
+    /// Listed modules a user's kernel builds in or lacks.
+    pub module_notes: Vec<String>,
 }
 
 impl LinuxImage {
@@ -62,6 +66,7 @@ impl LinuxImage {
             host_key: dir.join(HOST_KEY),
             manifest: dir.join(MANIFEST),
             kernel_release: m.kernel_release.clone(),
+            module_notes: m.module_notes.clone(),
             dir,
         }
     }
@@ -86,13 +91,40 @@ pub fn host_packages() -> &'static [&'static str] {
     packages::HOST_PACKAGES
 }
 
-/// Builds (or finds in the cache) the named image under `build_dir`.
+/// Builds (or finds in the cache) the named image under `build_dir`: a built-in one, or a
+/// user kernel registered with `cargo xtask image linux --kernel`.
 pub fn ensure_image(build_dir: &Path, name: &str) -> Result<LinuxImage> {
-    let recipe = Recipe::find(name)
-        .ok_or_else(|| anyhow!("unknown image {name:?}; known images: {}", known_images().join(", ")))?;
+    if let Some(recipe) = Recipe::find(name) {
+        return ensure_built(build_dir, name, recipe, None);
+    }
+    match user_kernel::load(build_dir, name)? {
+        Some(k) => ensure_built(build_dir, name, Recipe::find("linux").expect("the linux recipe"), Some(&k)),
+        None => {
+            let mut known: Vec<String> = known_images().iter().map(|s| s.to_string()).collect();
+            known.extend(user_kernel::registered(build_dir));
+            bail!(
+                "unknown image {name:?}; known images: {}. Your own kernel becomes an image with \
+                 `cargo xtask image linux --kernel <linux-image-*.deb> --name NAME` (then `--image linux-NAME`)",
+                known.join(", ")
+            )
+        }
+    }
+}
+
+/// Builds `recipe` as image `name`, its kernel package replaced by the user's when `user` is given.
+fn ensure_built(
+    build_dir: &Path,
+    name: &str,
+    recipe: &Recipe,
+    user: Option<&user_kernel::UserKernel>,
+) -> Result<LinuxImage> {
     packages::check_host_tools()?;
     let packages_file = recipe.file("packages").context("recipe has no packages file")?;
     let mut pkgs = packages::resolve(packages_file).context("resolving the image's Debian packages")?;
+    let kernel_idx = pkgs.iter().position(|p| p.kernel).context("no kernel package")?;
+    if let Some(k) = user {
+        pkgs[kernel_idx] = k.package.clone();
+    }
     if recipe.kernel_headers {
         let release = pkgs
             .iter()
@@ -125,11 +157,32 @@ pub fn ensure_image(build_dir: &Path, name: &str) -> Result<LinuxImage> {
     }
     cache::remove_stale_tmp(&images_dir, &dir_name)?;
 
-    let debs = packages::download(&build_dir.join("debs"), &pkgs)?;
+    let debs = match user {
+        None => packages::download(&build_dir.join("debs"), &pkgs)?,
+        Some(k) => {
+            let mut others = pkgs.clone();
+            others.remove(kernel_idx);
+            let mut debs = packages::download(&build_dir.join("debs"), &others)?;
+            debs.insert(kernel_idx, k.deb(build_dir));
+            debs
+        }
+    };
+    let kernel_release = match user {
+        Some(k) => k.kernel_release.clone(),
+        None => pkgs[kernel_idx].kernel_release().context("kernel package name")?.to_string(),
+    };
     let started = Instant::now();
     tracing::info!(image = name, key = %key, "building guest image");
     let tmp = cache::tmp_dir(&images_dir, &dir_name);
-    let manifest = build::build(recipe, &pkgs, &debs, &tmp, &key).with_context(|| format!("building image {name}"))?;
+    let job = build::Job {
+        name,
+        recipe,
+        packages: &pkgs,
+        debs: &debs,
+        kernel_release: &kernel_release,
+        user_kernel: user.is_some(),
+    };
+    let manifest = build::build(&job, &tmp, &key).with_context(|| format!("building image {name}"))?;
     std::fs::rename(&tmp, &dir).with_context(|| format!("publishing {}", dir.display()))?;
     tracing::info!(
         image = name,

@@ -46,6 +46,15 @@ pub async fn heavy_guest_slot() -> tokio::sync::MutexGuard<'static, ()> {
     SLOT.lock().await
 }
 
+/// A test case written from YAML into the build directory and loaded as the rig loads one.
+pub fn case(name: &str, yaml: &str) -> rig::case::LoadedCase {
+    let dir = build_dir().join("test-cases");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{name}-{}.yaml", std::process::id()));
+    std::fs::write(&file, yaml).unwrap();
+    rig::case::load(&file).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// A fresh directory for one test's evidence.
 pub fn evidence_dir(name: &str) -> PathBuf {
     let base = build_dir().join("test-runs");

@@ -1,0 +1,217 @@
+//! The user's own Linux kernel as a named image: a Debian kernel package (from the archive,
+//! or made by `make bindeb-pkg`) becomes `linux-<name>`, the default guest's userland with
+//! that kernel and its modules, which every command takes like a built-in image.
+//!
+//! Registering reads the package (its name, architecture, release and `.config`), refuses a
+//! kernel the rig cannot boot before any boot, keeps a copy of the package under
+//! `<build>/user-kernels/` (the user's file may move or change; the image must not) and writes
+//! `<build>/user-kernels/<name>.json`. The image itself is built and cached like the others,
+//! keyed by the package's SHA256.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail, ensure};
+use serde::{Deserialize, Serialize};
+
+use super::kconfig::{self, ConfigCheck};
+use super::packages::{Package, sha256_file};
+
+/// Where registrations and package copies live, under the build directory.
+pub const DIR: &str = "user-kernels";
+
+/// A registered user kernel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserKernel {
+    /// The image name (`linux-<name>`).
+    pub name: String,
+    /// The file the user gave.
+    pub source: PathBuf,
+    /// The package, as the image's kernel package.
+    pub package: Package,
+    /// Its kernel release (`uname -r`), from the `/boot/vmlinuz-<release>` it holds.
+    pub kernel_release: String,
+    /// What its configuration lacks for some features (said at registration).
+    pub degraded: Vec<String>,
+}
+
+impl UserKernel {
+    /// The rig's copy of the package.
+    pub fn deb(&self, build_dir: &Path) -> PathBuf {
+        build_dir.join(DIR).join(format!("{}.deb", self.package.sha256))
+    }
+}
+
+/// The image name for `--name NAME`: `linux-NAME`, refused when it is not a plain name or
+/// when a built-in image has it.
+pub fn image_name(name: &str) -> Result<String> {
+    let plain = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+        && !name.starts_with(['.', '-']);
+    ensure!(plain, "--name {name:?}: use 1 to 64 of a-z, 0-9, '.', '_' and '-', not starting with '.' or '-'");
+    let full = format!("linux-{name}");
+    ensure!(
+        super::recipe::Recipe::find(&full).is_none(),
+        "--name {name}: {full} is a built-in image; choose another name"
+    );
+    Ok(full)
+}
+
+fn dpkg_deb(args: &[&str], path: &Path) -> Result<Vec<u8>> {
+    let out = Command::new("dpkg-deb").args(args).arg(path).output().context("running dpkg-deb")?;
+    if !out.status.success() {
+        bail!(
+            "{} is not a Debian package dpkg-deb can read: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out.stdout)
+}
+
+/// The kernel release of the package's `./boot/vmlinuz-<release>`, from a `dpkg-deb -c` listing.
+pub fn release_in_listing(listing: &str) -> Option<String> {
+    listing.lines().filter_map(|l| l.split_whitespace().last()).find_map(|p| {
+        let r = p.strip_prefix("./boot/vmlinuz-")?;
+        (!r.is_empty() && !r.contains('/')).then(|| r.to_string())
+    })
+}
+
+/// Reads a kernel package: name, version, architecture, release, configuration. Errors say
+/// what the file is instead, before anything is built or booted.
+pub fn inspect_deb(path: &Path) -> Result<(Package, String, ConfigCheck)> {
+    ensure!(path.is_file(), "{} is not a file", path.display());
+    let fields = String::from_utf8_lossy(&dpkg_deb(&["-f"], path)?).into_owned();
+    let field =
+        |f: &str| fields.lines().find_map(|l| l.strip_prefix(&format!("{f}: ")).map(str::trim).map(str::to_string));
+    let name = field("Package").with_context(|| format!("{}: no Package field", path.display()))?;
+    let arch = field("Architecture").unwrap_or_default();
+    ensure!(
+        arch == "amd64",
+        "{} is a package for {arch:?}; the rig boots x86-64 guests and needs an amd64 kernel",
+        path.display()
+    );
+    let listing = String::from_utf8_lossy(&dpkg_deb(&["-c"], path)?).into_owned();
+    let release = release_in_listing(&listing).with_context(|| {
+        format!(
+            "{} ({name}) holds no /boot/vmlinuz-<release>: it is not a kernel image package \
+             (a meta package such as linux-image-amd64 only depends on one: download that one)",
+            path.display()
+        )
+    })?;
+    let config_path = format!("./boot/config-{release}");
+    let config = extract_file(path, &config_path).with_context(|| {
+        format!("{} holds no {config_path}: the rig checks a kernel's configuration before it boots it", path.display())
+    })?;
+    let check = kconfig::check(&config);
+    let package = Package {
+        name,
+        version: field("Version").unwrap_or_default(),
+        architecture: arch,
+        sha256: sha256_file(path).with_context(|| format!("reading {}", path.display()))?,
+        kernel: true,
+        build_only: false,
+    };
+    Ok((package, release, check))
+}
+
+/// One file of a package's data archive.
+fn extract_file(deb: &Path, member: &str) -> Result<String> {
+    const CMD: &str = "dpkg-deb --fsys-tarfile \"$1\" | tar -xO -f - \"$2\"";
+    let out =
+        Command::new("sh").args(["-c", CMD, "sh"]).arg(deb).arg(member).output().context("running dpkg-deb | tar")?;
+    ensure!(out.status.success() && !out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stderr).trim());
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Registers a kernel package as image `linux-<name>`: checks it, copies it, records it.
+/// Registering the same name again replaces the earlier kernel.
+pub fn register(build_dir: &Path, name: &str, deb: &Path) -> Result<UserKernel> {
+    let image = image_name(name)?;
+    let (package, kernel_release, check) = inspect_deb(deb)?;
+    if !check.bootable() {
+        let list: Vec<String> = check.missing.iter().map(|f| format!("  - {f}")).collect();
+        bail!(
+            "{} ({}) cannot boot in the rig; its configuration lacks:\n{}",
+            deb.display(),
+            kernel_release,
+            list.join("\n")
+        );
+    }
+    let dir = build_dir.join(DIR);
+    crate::rundir::private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let kernel = UserKernel {
+        name: image.clone(),
+        source: std::path::absolute(deb).unwrap_or_else(|_| deb.to_path_buf()),
+        package,
+        kernel_release,
+        degraded: check.degraded.iter().map(ToString::to_string).collect(),
+    };
+    let copy = kernel.deb(build_dir);
+    if sha256_file(&copy).ok().as_deref() != Some(kernel.package.sha256.as_str()) {
+        let tmp = dir.join(format!(".tmp-{}-{}", kernel.package.sha256, std::process::id()));
+        std::fs::copy(deb, &tmp).with_context(|| format!("copying {} to {}", deb.display(), tmp.display()))?;
+        let copied = sha256_file(&tmp)?;
+        if copied != kernel.package.sha256 {
+            let _ = std::fs::remove_file(&tmp);
+            bail!("{} changed while it was being read: register it again once it is complete", deb.display());
+        }
+        std::fs::rename(&tmp, &copy)?;
+    }
+    let json = serde_json::to_string_pretty(&kernel)? + "\n";
+    std::fs::write(dir.join(format!("{image}.json")), json)?;
+    Ok(kernel)
+}
+
+/// The registered user kernel named `name`, if there is one.
+pub fn load(build_dir: &Path, name: &str) -> Result<Option<UserKernel>> {
+    let path = build_dir.join(DIR).join(format!("{name}.json"));
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let k: UserKernel = serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+    ensure!(
+        k.deb(build_dir).is_file(),
+        "{name}: the rig's copy of its kernel package is gone ({}); register it again with \
+         `cargo xtask image linux --kernel {} --name {}`",
+        k.deb(build_dir).display(),
+        k.source.display(),
+        name.trim_start_matches("linux-")
+    );
+    Ok(Some(k))
+}
+
+/// The names of the registered user kernels.
+pub fn registered(build_dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(build_dir.join(DIR)) else { return Vec::new() };
+    let mut names: Vec<String> =
+        entries.flatten().filter_map(|e| e.file_name().to_str()?.strip_suffix(".json").map(str::to_string)).collect();
+    names.sort();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_plain_and_never_a_built_in_image() {
+        assert_eq!(image_name("mine-6.1.42").unwrap(), "linux-mine-6.1.42");
+        for bad in ["", "../x", "Mine", "a b", "-x", ".x", "kdump", "os7410-debug"] {
+            assert!(image_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(image_name("kdump").unwrap_err().to_string().contains("linux-kdump is a built-in image"));
+    }
+
+    #[test]
+    fn the_release_comes_from_the_packaged_vmlinuz() {
+        let listing = "drwxr-xr-x root/root 0 2025-01-01 00:00 ./boot/\n\
+            -rw-r--r-- root/root 8 2025-01-01 00:00 ./boot/config-6.1.0-42-amd64\n\
+            -rw-r--r-- root/root 9 2025-01-01 00:00 ./boot/vmlinuz-6.1.0-42-amd64\n";
+        assert_eq!(release_in_listing(listing).as_deref(), Some("6.1.0-42-amd64"));
+        assert_eq!(release_in_listing("-rw-r--r-- root/root 1 2025-01-01 00:00 ./usr/share/doc/x\n"), None);
+    }
+}
