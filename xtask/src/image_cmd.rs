@@ -13,7 +13,8 @@ use clap::Args;
 /// Arguments of `cargo xtask image`.
 #[derive(Args, Debug)]
 pub struct ImageArgs {
-    /// `linux --kernel PATH --name NAME` (your own kernel as image `linux-NAME`), `coal` (a
+    /// `list` (every image built or prepared), `prune` (remove builds no command would use
+    /// again), `linux --kernel PATH --name NAME` (your own kernel as image `linux-NAME`), `coal` (a
     /// SmartOS Triton headnode, prepared from user input) or `coal-stand-in` (builds the test
     /// fixture that imitates one: a coal tarball and two DEBUG platform tarballs).
     pub name: String,
@@ -38,6 +39,11 @@ pub fn run(args: &ImageArgs) -> Result<i32> {
         bail!("--kernel goes with `cargo xtask image linux`, not {}", args.name);
     }
     match (args.name.as_str(), &args.from) {
+        ("list" | "prune", _) if args.from.is_some() || args.platform.is_some() || args.as_name.is_some() => {
+            bail!("cargo xtask image {} takes no other option", args.name)
+        }
+        ("list", None) => list(),
+        ("prune", None) => prune(),
         ("linux", None) => match (&args.kernel, &args.as_name) {
             (Some(deb), Some(name)) => user_kernel(deb, name),
             _ => bail!("cargo xtask image linux needs --kernel <linux-image-*.deb> --name NAME"),
@@ -51,6 +57,48 @@ pub fn run(args: &ImageArgs) -> Result<i32> {
              builds the coal test fixture (the Linux images build themselves)"
         ),
     }
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// One line per image under the build directory.
+fn list() -> Result<i32> {
+    let build = crate::paths::build_dir();
+    let all = rig::image::inventory::list(&build);
+    if all.is_empty() {
+        outln!("no images in {} yet (the rig builds the Linux ones it needs)", build.join("images").display());
+        return Ok(0);
+    }
+    outln!("{:<24} {:<12} {:<28} {:<18} {:>7} {:>10}", "IMAGE", "KIND", "KERNEL/PLATFORM", "BUILD", "AGE", "MIB");
+    for e in &all {
+        outln!(
+            "{:<24} {:<12} {:<28} {:<18} {:>7} {:>10.0}",
+            e.name,
+            e.kind.as_str(),
+            e.detail,
+            e.key,
+            e.age(),
+            e.bytes as f64 / MIB
+        );
+    }
+    outln!("in {}", build.join("images").display());
+    Ok(0)
+}
+
+/// Removes what no command would use again and says what went.
+fn prune() -> Result<i32> {
+    let build = crate::paths::build_dir();
+    let gone = rig::image::inventory::prune(&build)?;
+    let freed: u64 = gone.iter().map(|e| e.bytes).sum();
+    for e in &gone {
+        outln!("removed {} ({}, {}): {}", e.path.display(), e.name, e.kind.as_str(), e.age());
+    }
+    outln!(
+        "{} removed, {:.0} MiB freed; prepared coal images are kept (remove them by hand)",
+        gone.len(),
+        freed as f64 / MIB
+    );
+    Ok(0)
 }
 
 /// Registers the user's kernel package, builds its image and says how to use it.

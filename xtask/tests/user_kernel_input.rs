@@ -98,3 +98,51 @@ fn an_unregistered_user_image_is_bad_usage_that_says_how_to_make_it() {
     assert!(err.contains("cargo xtask image linux --kernel <linux-image-*.deb> --name mine"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A complete-looking Linux image directory `name-key` with a manifest.
+fn fake_image(images: &Path, name: &str, key: &str) -> PathBuf {
+    let dir = images.join(format!("{name}-{key}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["vmlinux", "initrd.cpio.gz", "client_key", "host_key.pub"] {
+        std::fs::write(dir.join(f), "x").unwrap();
+    }
+    let manifest = format!(
+        r#"{{"name":"{name}","key":"{key}","kernel_release":"6.1.0-1-amd64","cmdline":"","packages":[],"recipe_files":{{}},"built_at_unix":1,"build_seconds":1.0}}"#
+    );
+    std::fs::write(dir.join("manifest.json"), manifest).unwrap();
+    dir
+}
+
+#[test]
+fn prune_removes_what_no_command_would_use_and_list_shows_the_rest() {
+    let dir = scratch("prune");
+    let build = dir.join("build");
+    let images = build.join("images");
+    let stale = fake_image(&images, "linux", "0000000000000000");
+    let unregistered = fake_image(&images, "linux-gone", "1111111111111111");
+    let unfinished = images.join(".tmp-linux-2222222222222222-4294967295");
+    std::fs::create_dir_all(&unfinished).unwrap();
+    let orphan_deb = build.join("user-kernels/abc.deb");
+    std::fs::create_dir_all(orphan_deb.parent().unwrap()).unwrap();
+    std::fs::write(&orphan_deb, "x").unwrap();
+    let xtask = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_xtask")).env("RIG_BUILD_DIR", &build).args(args).output().unwrap()
+    };
+
+    let out = xtask(&["image", "list"]);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{listed}");
+    assert!(listed.contains("linux-gone") && listed.contains("user kernel") && listed.contains("unfinished"), "{listed}");
+
+    let out = xtask(&["image", "prune"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    for gone in [&stale, &unregistered, &unfinished, &orphan_deb] {
+        assert!(!gone.exists(), "{} is still there:\n{said}", gone.display());
+        assert!(said.contains(&gone.display().to_string()), "{said}");
+    }
+    assert!(said.contains("4 removed"), "{said}");
+    let out = xtask(&["image", "list"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("no images"), "{out:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -10,9 +10,11 @@
 mod build;
 pub mod cache;
 pub mod cpio;
+pub mod inventory;
 pub mod kconfig;
 pub mod keys;
 pub mod packages;
+pub mod plan;
 pub mod recipe;
 pub mod user_kernel;
 pub mod vmlinux;
@@ -20,10 +22,10 @@ pub mod vmlinux;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use cache::{CLIENT_KEY, HOST_KEY, INITRD, KERNEL, Lock, MANIFEST, Manifest};
-use recipe::{RECIPES, Recipe};
+use recipe::RECIPES;
 
 /// A built guest image: what QEMU boots and how to log in.
 #[derive(Debug, Clone)]
@@ -94,49 +96,8 @@ pub fn host_packages() -> &'static [&'static str] {
 /// Builds (or finds in the cache) the named image under `build_dir`: a built-in one, or a
 /// user kernel registered with `cargo xtask image linux --kernel`.
 pub fn ensure_image(build_dir: &Path, name: &str) -> Result<LinuxImage> {
-    if let Some(recipe) = Recipe::find(name) {
-        return ensure_built(build_dir, name, recipe, None);
-    }
-    match user_kernel::load(build_dir, name)? {
-        Some(k) => ensure_built(build_dir, name, Recipe::find("linux").expect("the linux recipe"), Some(&k)),
-        None => {
-            let mut known: Vec<String> = known_images().iter().map(|s| s.to_string()).collect();
-            known.extend(user_kernel::registered(build_dir));
-            bail!(
-                "unknown image {name:?}; known images: {}. Your own kernel becomes an image with \
-                 `cargo xtask image linux --kernel <linux-image-*.deb> --name NAME` (then `--image linux-NAME`)",
-                known.join(", ")
-            )
-        }
-    }
-}
-
-/// Builds `recipe` as image `name`, its kernel package replaced by the user's when `user` is given.
-fn ensure_built(
-    build_dir: &Path,
-    name: &str,
-    recipe: &Recipe,
-    user: Option<&user_kernel::UserKernel>,
-) -> Result<LinuxImage> {
-    packages::check_host_tools()?;
-    let packages_file = recipe.file("packages").context("recipe has no packages file")?;
-    let mut pkgs = packages::resolve(packages_file).context("resolving the image's Debian packages")?;
-    let kernel_idx = pkgs.iter().position(|p| p.kernel).context("no kernel package")?;
-    if let Some(k) = user {
-        pkgs[kernel_idx] = k.package.clone();
-    }
-    if recipe.kernel_headers {
-        let release = pkgs
-            .iter()
-            .find_map(|p| p.kernel.then(|| p.kernel_release()).flatten())
-            .context("no kernel package")?
-            .to_string();
-        let (headers, compiler) = packages::resolve_headers(&release)
-            .with_context(|| format!("resolving the headers of kernel {release}"))?;
-        packages::check_build_tools(compiler.as_deref())?;
-        pkgs.extend(headers);
-    }
-    let key = cache::cache_key(recipe, &pkgs);
+    let plan::Plan { recipe, packages: pkgs, kernel_idx, key, user } = plan::plan(build_dir, name)?;
+    let user = user.as_ref();
     let images_dir = build_dir.join("images");
     let dir_name = format!("{name}-{key}");
     let dir = images_dir.join(&dir_name);
