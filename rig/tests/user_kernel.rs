@@ -140,3 +140,92 @@ async fn archive_kernels_become_images_that_boot_and_compare() {
     assert_eq!(cmp.conclusions[0].status, Status::Fixed, "{cmp:#?}");
     assert!(r.runs.iter().flat_map(|x| &x.iterations).all(|i| i.verdict != Verdict::Error), "{r:#?}");
 }
+
+/// A kernel tree laid out as `make` leaves it, made from a Debian kernel package (its real
+/// bzImage, .config and modules), holding the modules the guest loads and their dependencies.
+fn fake_tree(deb: &Path, release: &str, at: &Path) -> PathBuf {
+    let unpacked = at.join("unpacked");
+    let _ = std::fs::remove_dir_all(at);
+    std::fs::create_dir_all(&unpacked).unwrap();
+    let out = Command::new("dpkg-deb").arg("-x").arg(deb).arg(&unpacked).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let tree = at.join("linux");
+    let put = |from: PathBuf, to: &str| {
+        let to = tree.join(to);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::rename(&from, &to).unwrap_or_else(|e| panic!("{} -> {}: {e}", from.display(), to.display()));
+    };
+    put(unpacked.join(format!("boot/vmlinuz-{release}")), "arch/x86/boot/bzImage");
+    put(unpacked.join(format!("boot/config-{release}")), ".config");
+    std::fs::create_dir_all(tree.join("include/config")).unwrap();
+    std::fs::write(tree.join("include/config/kernel.release"), format!("{release}\n")).unwrap();
+    let mods = unpacked.join(format!("lib/modules/{release}"));
+    put(mods.join("modules.builtin"), "modules.builtin");
+    // The guest's module list, closed over each module's `depends=` (what depmod reads).
+    let stem = |p: &str| p.rsplit('/').next().unwrap().trim_end_matches(".ko").replace('-', "_");
+    let by_stem: std::collections::HashMap<String, String> = std::fs::read_to_string(mods.join("modules.order"))
+        .unwrap()
+        .lines()
+        .map(|l| (stem(l), l.to_string()))
+        .collect();
+    let depends = |m: &str| -> Vec<String> {
+        let bytes = std::fs::read(mods.join(m)).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        let line = text.split('\0').find_map(|f| f.strip_prefix("depends=")).unwrap_or("");
+        line.split(',').filter(|d| !d.is_empty()).map(|d| by_stem[&d.replace('-', "_")].clone()).collect()
+    };
+    let wanted =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../images/linux/modules")).unwrap();
+    let mut todo: Vec<String> = wanted
+        .lines()
+        .map(|l| l.split('#').next().unwrap().trim().replace('-', "_"))
+        .filter_map(|w| by_stem.get(&w).cloned())
+        .collect();
+    let mut order = Vec::new();
+    while let Some(m) = todo.pop() {
+        if order.contains(&m) {
+            continue;
+        }
+        todo.extend(depends(&m));
+        order.push(m);
+    }
+    assert!(order.iter().any(|m| m.ends_with("/virtio_net.ko")), "{order:?}");
+    let mut listed = String::new();
+    for m in &order {
+        let in_tree = m.strip_prefix("kernel/").unwrap();
+        put(mods.join(m), in_tree);
+        listed.push_str(&format!("{in_tree}\n"));
+    }
+    std::fs::write(tree.join("modules.order"), listed).unwrap();
+    std::fs::remove_dir_all(&unpacked).unwrap();
+    tree
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_built_kernel_tree_becomes_an_image_that_boots() {
+    common::image();
+    let build = common::build_dir();
+    let [deb, _] = two_archive_kernels();
+    let release = release_of(&deb);
+    let tree = fake_tree(&deb, &release, &common::evidence_dir("kernel-tree"));
+    let k = user_kernel::register(&build, "test-tree", &tree).unwrap();
+    assert_eq!((k.kernel_release.as_str(), k.source.as_path()), (release.as_str(), tree.as_path()));
+    let img = tokio::task::spawn_blocking({
+        let (b, n) = (build.clone(), k.name.clone());
+        move || rig::image::ensure_image(&b, &n)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(img.kernel_release, release);
+    let mut c = rig::case::find(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testcases"), "boot-smoke").unwrap();
+    c.case.guest.image = img.name.clone();
+    let run_dir = common::evidence_dir("kernel-tree-run");
+    let plan =
+        Plan { seed: 3, ..Plan::new(vec![c], vec![cpu::lookup("epyc").unwrap()], Accel::Tcg, build, run_dir.clone()) };
+    let r = campaign::run(&plan, &mut |_| {}).await;
+    let run = &r.runs[0];
+    assert_eq!((run.tally.ran, run.tally.pass), (1, 1), "{run:#?}\nevidence: {}", run_dir.display());
+    let said = run.iterations[0].steps.iter().find(|s| s.step.starts_with("ssh `uname -r")).unwrap();
+    assert!(said.result.ends_with(release.as_str()), "{said:?}");
+}

@@ -19,8 +19,9 @@ pub struct ImageArgs {
     /// fixture that imitates one: a coal tarball and two DEBUG platform tarballs).
     pub name: String,
     /// With `linux`: a Debian kernel package (`linux-image-<release>_*.deb`, from the archive or
-    /// `make bindeb-pkg`) to boot with the default guest's userland. Never modified.
-    #[arg(long, value_name = "DEB", required_if_eq("name", "linux"))]
+    /// `make bindeb-pkg`) or a built kernel tree (the directory holding .config, bzImage and the
+    /// built modules) to boot with the default guest's userland. Never modified.
+    #[arg(long, value_name = "DEB|TREE", required_if_eq("name", "linux"))]
     pub kernel: Option<PathBuf>,
     /// With `--kernel`: the image is called `linux-NAME`.
     #[arg(long = "name", value_name = "NAME", requires = "kernel", required_if_eq("name", "linux"))]
@@ -46,7 +47,7 @@ pub fn run(args: &ImageArgs) -> Result<i32> {
         ("prune", None) => prune(),
         ("linux", None) => match (&args.kernel, &args.as_name) {
             (Some(deb), Some(name)) => user_kernel(deb, name),
-            _ => bail!("cargo xtask image linux needs --kernel <linux-image-*.deb> --name NAME"),
+            _ => bail!("cargo xtask image linux needs --kernel <linux-image-*.deb | kernel tree> --name NAME"),
         },
         ("coal", Some(from)) => prepare_coal(from, args),
         ("coal-stand-in", None) if args.platform.is_none() => stand_in(),

@@ -81,6 +81,16 @@ fn files_that_are_no_usable_kernel_are_refused_before_any_boot() {
         &[("boot/vmlinuz-6.1.0-97-amd64", "x"), ("boot/config-6.1.0-97-amd64", SERIAL_LESS_CONFIG)],
     );
     refused(&dir, &serial_less, "CONFIG_SERIAL_8250_CONSOLE =y (not set): the console on ttyS0");
+
+    let tree = dir.join("linux");
+    std::fs::create_dir_all(tree.join("include/config")).unwrap();
+    std::fs::write(tree.join("include/config/kernel.release"), "6.1.99\n").unwrap();
+    refused(&dir, &tree, "has no arch/x86/boot/bzImage: the kernel is not built");
+    refused(&dir, &dir, "has no include/config/kernel.release: it is not a configured and built kernel tree");
+    let mut bz = vec![0u8; 0x300];
+    bz[0x202..0x206].copy_from_slice(b"HdrS");
+    std::fs::write(dir.join("bzImage"), bz).unwrap();
+    refused(&dir, &dir.join("bzImage"), "is a bare bzImage, which the rig does not take yet");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -132,7 +142,10 @@ fn prune_removes_what_no_command_would_use_and_list_shows_the_rest() {
     let out = xtask(&["image", "list"]);
     let listed = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{listed}");
-    assert!(listed.contains("linux-gone") && listed.contains("user kernel") && listed.contains("unfinished"), "{listed}");
+    assert!(
+        listed.contains("linux-gone") && listed.contains("user kernel") && listed.contains("unfinished"),
+        "{listed}"
+    );
 
     let out = xtask(&["image", "prune"]);
     let said = String::from_utf8_lossy(&out.stdout);

@@ -12,6 +12,7 @@ pub mod cache;
 pub mod cpio;
 pub mod inventory;
 pub mod kconfig;
+pub mod kernel_tree;
 pub mod keys;
 pub mod packages;
 pub mod plan;

@@ -1,5 +1,6 @@
 //! The user's own Linux kernel as a named image: a Debian kernel package (from the archive,
-//! or made by `make bindeb-pkg`) becomes `linux-<name>`, the default guest's userland with
+//! or made by `make bindeb-pkg`) or a built tree (packed into one by [`super::kernel_tree`])
+//! becomes `linux-<name>`, the default guest's userland with
 //! that kernel and its modules, which every command takes like a built-in image.
 //!
 //! Registering reads the package (its name, architecture, release and `.config`), refuses a
@@ -125,25 +126,61 @@ fn extract_file(deb: &Path, member: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Registers a kernel package as image `linux-<name>`: checks it, copies it, records it.
-/// Registering the same name again replaces the earlier kernel.
-pub fn register(build_dir: &Path, name: &str, deb: &Path) -> Result<UserKernel> {
+/// Registers a kernel as image `linux-<name>`: a Debian kernel package, or a built kernel
+/// tree (packed into one first). Checks it, copies the package, records it. Registering the
+/// same name again replaces the earlier kernel.
+pub fn register(build_dir: &Path, name: &str, kernel: &Path) -> Result<UserKernel> {
     let image = image_name(name)?;
+    let dir = build_dir.join(DIR);
+    crate::rundir::private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    if !kernel.is_dir() {
+        if let Some(what) = bare_kernel(kernel) {
+            bail!(
+                "{} is a bare {what}, which the rig does not take yet (it checks a kernel's configuration and \
+                 takes its modules): give the built tree it came from (the directory holding .config) or a \
+                 package (`make bindeb-pkg`)",
+                kernel.display()
+            );
+        }
+        return register_deb(build_dir, image, kernel, kernel);
+    }
+    let tmp = dir.join(format!(".tmp-pack-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let registered =
+        super::kernel_tree::pack(kernel, &tmp).and_then(|(deb, _)| register_deb(build_dir, image, &deb, kernel));
+    let _ = std::fs::remove_dir_all(&tmp);
+    registered
+}
+
+/// What a bare kernel image file is (`bzImage`: "HdrS" at 0x202; `vmlinux`: ELF), if it is one.
+fn bare_kernel(path: &Path) -> Option<&'static str> {
+    use std::io::Read;
+    let mut head = [0u8; 0x206];
+    let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).ok()?;
+    if n >= 0x206 && &head[0x202..0x206] == b"HdrS" {
+        Some("bzImage")
+    } else if n >= 4 && &head[..4] == b"\x7fELF" {
+        Some("vmlinux (ELF)")
+    } else {
+        None
+    }
+}
+
+fn register_deb(build_dir: &Path, image: String, deb: &Path, source: &Path) -> Result<UserKernel> {
+    let dir = build_dir.join(DIR);
     let (package, kernel_release, check) = inspect_deb(deb)?;
     if !check.bootable() {
         let list: Vec<String> = check.missing.iter().map(|f| format!("  - {f}")).collect();
         bail!(
             "{} ({}) cannot boot in the rig; its configuration lacks:\n{}",
-            deb.display(),
+            source.display(),
             kernel_release,
             list.join("\n")
         );
     }
-    let dir = build_dir.join(DIR);
-    crate::rundir::private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let kernel = UserKernel {
         name: image.clone(),
-        source: std::path::absolute(deb).unwrap_or_else(|_| deb.to_path_buf()),
+        source: std::path::absolute(source).unwrap_or_else(|_| source.to_path_buf()),
         package,
         kernel_release,
         degraded: check.degraded.iter().map(ToString::to_string).collect(),
