@@ -55,6 +55,12 @@ fn two_archive_kernels() -> [PathBuf; 2] {
     [find(&names[0]).unwrap(), find(&names[1]).unwrap()]
 }
 
+/// Builds (or finds) image `name`, off the async threads.
+async fn build_image(build: &Path, name: &str) -> rig::image::LinuxImage {
+    let (b, n) = (build.to_path_buf(), name.to_string());
+    tokio::task::spawn_blocking(move || rig::image::ensure_image(&b, &n)).await.unwrap().unwrap()
+}
+
 fn release_of(deb: &Path) -> String {
     user_kernel::inspect_deb(deb).unwrap().1
 }
@@ -70,13 +76,7 @@ async fn archive_kernels_become_images_that_boot_and_compare() {
     for (deb, name) in [(&old, "test-older"), (&new, "test-newer")] {
         let k = user_kernel::register(&build, name, deb).unwrap();
         assert!(k.degraded.is_empty(), "Debian's kernel has everything the rig uses: {:?}", k.degraded);
-        let img = tokio::task::spawn_blocking({
-            let (b, n) = (build.clone(), k.name.clone());
-            move || rig::image::ensure_image(&b, &n)
-        })
-        .await
-        .unwrap()
-        .unwrap();
+        let img = build_image(&build, &k.name).await;
         assert_eq!(img.kernel_release, k.kernel_release);
         images.push(img);
     }
@@ -210,13 +210,7 @@ async fn a_built_kernel_tree_becomes_an_image_that_boots() {
     let tree = fake_tree(&deb, &release, &common::evidence_dir("kernel-tree"));
     let k = user_kernel::register(&build, "test-tree", &tree).unwrap();
     assert_eq!((k.kernel_release.as_str(), k.source.as_path()), (release.as_str(), tree.as_path()));
-    let img = tokio::task::spawn_blocking({
-        let (b, n) = (build.clone(), k.name.clone());
-        move || rig::image::ensure_image(&b, &n)
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let img = build_image(&build, &k.name).await;
     assert_eq!(img.kernel_release, release);
     let mut c = rig::case::find(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testcases"), "boot-smoke").unwrap();
     c.case.guest.image = img.name.clone();
