@@ -254,7 +254,8 @@ pub fn for_image(image: &str) -> Option<&'static Profile> {
     if image == "coal" || image.starts_with("coal-") || image.starts_with("smartos") {
         return Some(&ILLUMOS);
     }
-    let user_kernel = image.strip_prefix("linux-").is_some_and(|n| crate::image::user_kernel::image_name(n).is_ok());
+    let user_kernel =
+        image.strip_prefix("linux-").is_some_and(|n| crate::image::user_kernel::image_name("linux", n).is_ok());
     if !crate::image::known_images().contains(&image) && !user_kernel {
         return None;
     }

@@ -17,6 +17,8 @@ use rig::machine::{Accel, cpu};
 /// The two newest `linux-image-6.1.0-<abi>-amd64` packages apt offers, downloaded once into
 /// the build directory. (Which ABIs the archive keeps changes; any two distinct ones do.)
 fn two_archive_kernels() -> [PathBuf; 2] {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _downloading = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let out = Command::new("apt-cache")
         .args(["search", "--names-only", r"^linux-image-6\.1\.0-[0-9]+-amd64$"])
         .output()
@@ -74,7 +76,7 @@ async fn archive_kernels_become_images_that_boot_and_compare() {
     assert_ne!(old_rel, new_rel);
     let mut images = Vec::new();
     for (deb, name) in [(&old, "test-older"), (&new, "test-newer")] {
-        let k = user_kernel::register(&build, name, deb).unwrap();
+        let k = user_kernel::register(&build, "linux", name, deb).unwrap();
         assert!(k.degraded.is_empty(), "Debian's kernel has everything the rig uses: {:?}", k.degraded);
         let img = build_image(&build, &k.name).await;
         assert_eq!(img.kernel_release, k.kernel_release);
@@ -208,7 +210,7 @@ async fn a_built_kernel_tree_becomes_an_image_that_boots() {
     let [deb, _] = two_archive_kernels();
     let release = release_of(&deb);
     let tree = fake_tree(&deb, &release, &common::evidence_dir("kernel-tree"));
-    let k = user_kernel::register(&build, "test-tree", &tree).unwrap();
+    let k = user_kernel::register(&build, "linux", "test-tree", &tree).unwrap();
     assert_eq!((k.kernel_release.as_str(), k.source.as_path()), (release.as_str(), tree.as_path()));
     let img = build_image(&build, &k.name).await;
     assert_eq!(img.kernel_release, release);
@@ -222,4 +224,38 @@ async fn a_built_kernel_tree_becomes_an_image_that_boots() {
     assert_eq!((run.tally.ran, run.tally.pass), (1, 1), "{run:#?}\nevidence: {}", run_dir.display());
     let said = run.iterations[0].steps.iter().find(|s| s.step.starts_with("ssh `uname -r")).unwrap();
     assert!(said.result.ends_with(release.as_str()), "{said:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_os7410_fixture_builds_against_a_user_kernel() {
+    common::image();
+    let build = common::build_dir();
+    let [deb, _] = two_archive_kernels();
+    let k = user_kernel::register(&build, "linux-os7410-debug", "test-older", &deb).unwrap();
+    assert_eq!(k.name, "linux-os7410-debug-test-older");
+    let img = build_image(&build, &k.name).await;
+    let yaml = format!(
+        "name: fixture-on-user-kernel\nguest: {{ image: {} }}\nsteps:\n  - ssh: uname -r; test -e /proc/zones\n",
+        img.name
+    );
+    let run_dir = common::evidence_dir("user-kernel-fixture");
+    let plan = Plan {
+        seed: 4,
+        ..Plan::new(
+            vec![case("fixture-on-user-kernel", &yaml)],
+            vec![cpu::lookup("epyc").unwrap()],
+            Accel::Tcg,
+            build,
+            run_dir.clone(),
+        )
+    };
+    let r = campaign::run(&plan, &mut |_| {}).await;
+    let run = &r.runs[0];
+    assert_eq!(
+        (run.tally.ran, run.tally.pass),
+        (1, 1),
+        "zones.ko loads in the user's kernel: {run:#?}\nevidence: {}",
+        run_dir.display()
+    );
+    assert!(run.iterations[0].steps[0].result.contains(&k.kernel_release), "{run:#?}");
 }

@@ -14,7 +14,9 @@ use clap::Args;
 #[derive(Args, Debug)]
 pub struct ImageArgs {
     /// `list` (every image built or prepared), `prune` (remove builds no command would use
-    /// again), `linux --kernel PATH --name NAME` (your own kernel as image `linux-NAME`), `coal` (a
+    /// again), `linux --kernel PATH --name NAME` (your own kernel as image `linux-NAME`; with
+    /// `linux-os7410-debug` or another Linux image instead of `linux`, built like that one and
+    /// named `<image>-NAME`), `coal` (a
     /// SmartOS Triton headnode, prepared from user input) or `coal-stand-in` (builds the test
     /// fixture that imitates one: a coal tarball and two DEBUG platform tarballs).
     pub name: String,
@@ -36,9 +38,6 @@ pub struct ImageArgs {
 
 /// Prepares the image; prints its directory, platform and how to run it.
 pub fn run(args: &ImageArgs) -> Result<i32> {
-    if args.kernel.is_some() && args.name != "linux" {
-        bail!("--kernel goes with `cargo xtask image linux`, not {}", args.name);
-    }
     match (args.name.as_str(), &args.from) {
         ("list" | "prune", _) if args.from.is_some() || args.platform.is_some() || args.as_name.is_some() => {
             bail!("cargo xtask image {} takes no other option", args.name)
@@ -46,8 +45,12 @@ pub fn run(args: &ImageArgs) -> Result<i32> {
         ("list", None) => list(),
         ("prune", None) => prune(),
         ("linux", None) => match (&args.kernel, &args.as_name) {
-            (Some(deb), Some(name)) => user_kernel(deb, name),
+            (Some(deb), Some(name)) => user_kernel("linux", deb, name),
             _ => bail!("cargo xtask image linux needs --kernel <linux-image-*.deb | kernel tree> --name NAME"),
+        },
+        (recipe, None) if args.kernel.is_some() => match (&args.kernel, &args.as_name) {
+            (Some(deb), Some(name)) => user_kernel(recipe, deb, name),
+            _ => bail!("cargo xtask image {recipe} --kernel needs --name NAME"),
         },
         ("coal", Some(from)) => prepare_coal(from, args),
         ("coal-stand-in", None) if args.platform.is_none() => stand_in(),
@@ -103,10 +106,10 @@ fn prune() -> Result<i32> {
 }
 
 /// Registers the user's kernel package, builds its image and says how to use it.
-fn user_kernel(deb: &std::path::Path, name: &str) -> Result<i32> {
+fn user_kernel(recipe: &str, deb: &std::path::Path, name: &str) -> Result<i32> {
     let build = crate::paths::build_dir();
-    eprintln!("checking {} (the file is only read)...", deb.display());
-    let k = rig::image::user_kernel::register(&build, name, deb)?;
+    eprintln!("checking {} (only read)...", deb.display());
+    let k = rig::image::user_kernel::register(&build, recipe, name, deb)?;
     for d in &k.degraded {
         eprintln!("warning: {d}");
     }

@@ -30,7 +30,12 @@ pub fn plan(build_dir: &Path, name: &str) -> Result<Plan> {
     let (recipe, user) = match Recipe::find(name) {
         Some(r) => (r, None),
         None => match user_kernel::load(build_dir, name)? {
-            Some(k) => (Recipe::find("linux").expect("the linux recipe"), Some(k)),
+            Some(k) => {
+                let r = Recipe::find(&k.recipe).with_context(|| {
+                    format!("{name}: registered to be built like image {}, which is gone", k.recipe)
+                })?;
+                (r, Some(k))
+            }
             None => {
                 let mut known: Vec<String> = known_images().iter().map(|s| s.to_string()).collect();
                 known.extend(user_kernel::registered(build_dir));
@@ -51,8 +56,15 @@ pub fn plan(build_dir: &Path, name: &str) -> Result<Plan> {
     }
     if recipe.kernel_headers {
         let release = pkgs[kernel_idx].kernel_release().context("no kernel package")?.to_string();
+        let why = match &user {
+            Some(_) => format!(
+                " (image {} compiles modules against them: a kernel that is not from the archive has none there)",
+                recipe.name
+            ),
+            None => String::new(),
+        };
         let (headers, compiler) = packages::resolve_headers(&release)
-            .with_context(|| format!("resolving the headers of kernel {release}"))?;
+            .with_context(|| format!("resolving the headers of kernel {release}{why}"))?;
         packages::check_build_tools(compiler.as_deref())?;
         pkgs.extend(headers);
     }

@@ -34,6 +34,14 @@ pub struct UserKernel {
     pub kernel_release: String,
     /// What its configuration lacks for some features (said at registration).
     pub degraded: Vec<String>,
+    /// The built-in image it is built like (`linux`; `linux-os7410-debug` adds the OS-7410
+    /// fixture modules, compiled against the kernel's headers from the archive).
+    #[serde(default = "default_recipe")]
+    pub recipe: String,
+}
+
+fn default_recipe() -> String {
+    "linux".into()
 }
 
 impl UserKernel {
@@ -43,15 +51,15 @@ impl UserKernel {
     }
 }
 
-/// The image name for `--name NAME`: `linux-NAME`, refused when it is not a plain name or
-/// when a built-in image has it.
-pub fn image_name(name: &str) -> Result<String> {
+/// The image name for `--name NAME` of a kernel built like `recipe`: `<recipe>-NAME`
+/// (`linux-NAME`), refused when NAME is not a plain name or a built-in image has it.
+pub fn image_name(recipe: &str, name: &str) -> Result<String> {
     let plain = !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
         && !name.starts_with(['.', '-']);
     ensure!(plain, "--name {name:?}: use 1 to 64 of a-z, 0-9, '.', '_' and '-', not starting with '.' or '-'");
-    let full = format!("linux-{name}");
+    let full = format!("{recipe}-{name}");
     ensure!(
         super::recipe::Recipe::find(&full).is_none(),
         "--name {name}: {full} is a built-in image; choose another name"
@@ -129,8 +137,13 @@ fn extract_file(deb: &Path, member: &str) -> Result<String> {
 /// Registers a kernel as image `linux-<name>`: a Debian kernel package, or a built kernel
 /// tree (packed into one first). Checks it, copies the package, records it. Registering the
 /// same name again replaces the earlier kernel.
-pub fn register(build_dir: &Path, name: &str, kernel: &Path) -> Result<UserKernel> {
-    let image = image_name(name)?;
+pub fn register(build_dir: &Path, recipe: &str, name: &str, kernel: &Path) -> Result<UserKernel> {
+    ensure!(
+        recipe.starts_with("linux") && super::recipe::Recipe::find(recipe).is_some(),
+        "image {recipe:?}: a kernel can be built like {}",
+        super::known_images().join(", ")
+    );
+    let image = image_name(recipe, name)?;
     let dir = build_dir.join(DIR);
     crate::rundir::private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
     if !kernel.is_dir() {
@@ -142,12 +155,12 @@ pub fn register(build_dir: &Path, name: &str, kernel: &Path) -> Result<UserKerne
                 kernel.display()
             );
         }
-        return register_deb(build_dir, image, kernel, kernel);
+        return register_deb(build_dir, recipe, image, kernel, kernel);
     }
     let tmp = dir.join(format!(".tmp-pack-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
-    let registered =
-        super::kernel_tree::pack(kernel, &tmp).and_then(|(deb, _)| register_deb(build_dir, image, &deb, kernel));
+    let registered = super::kernel_tree::pack(kernel, &tmp)
+        .and_then(|(deb, _)| register_deb(build_dir, recipe, image, &deb, kernel));
     let _ = std::fs::remove_dir_all(&tmp);
     registered
 }
@@ -166,7 +179,7 @@ fn bare_kernel(path: &Path) -> Option<&'static str> {
     }
 }
 
-fn register_deb(build_dir: &Path, image: String, deb: &Path, source: &Path) -> Result<UserKernel> {
+fn register_deb(build_dir: &Path, recipe: &str, image: String, deb: &Path, source: &Path) -> Result<UserKernel> {
     let dir = build_dir.join(DIR);
     let (package, kernel_release, check) = inspect_deb(deb)?;
     if !check.bootable() {
@@ -184,6 +197,7 @@ fn register_deb(build_dir: &Path, image: String, deb: &Path, source: &Path) -> R
         package,
         kernel_release,
         degraded: check.degraded.iter().map(ToString::to_string).collect(),
+        recipe: recipe.to_string(),
     };
     let copy = kernel.deb(build_dir);
     if sha256_file(&copy).ok().as_deref() != Some(kernel.package.sha256.as_str()) {
@@ -236,11 +250,12 @@ mod tests {
 
     #[test]
     fn names_are_plain_and_never_a_built_in_image() {
-        assert_eq!(image_name("mine-6.1.42").unwrap(), "linux-mine-6.1.42");
+        assert_eq!(image_name("linux", "mine-6.1.42").unwrap(), "linux-mine-6.1.42");
+        assert_eq!(image_name("linux-os7410-debug", "mine").unwrap(), "linux-os7410-debug-mine");
         for bad in ["", "../x", "Mine", "a b", "-x", ".x", "kdump", "os7410-debug"] {
-            assert!(image_name(bad).is_err(), "{bad:?}");
+            assert!(image_name("linux", bad).is_err(), "{bad:?}");
         }
-        assert!(image_name("kdump").unwrap_err().to_string().contains("linux-kdump is a built-in image"));
+        assert!(image_name("linux", "kdump").unwrap_err().to_string().contains("linux-kdump is a built-in image"));
     }
 
     #[test]
