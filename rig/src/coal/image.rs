@@ -226,6 +226,7 @@ fn fill(opts: &PrepareOptions, dir: &Path) -> Result<()> {
     let named = |e: FatError| -> anyhow::Error {
         match e {
             FatError::NoFat { found, .. } => anyhow!(FatError::NoFat { file: input.clone(), found }),
+            FatError::Invalid { what, .. } => anyhow!(FatError::Invalid { file: input.clone(), what }),
             other => anyhow!(other).context(format!("editing the copy of {}", input.display())),
         }
     };
