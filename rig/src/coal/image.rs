@@ -7,7 +7,8 @@
 //! `/config.inc/root.authorized_keys`) and `coal.json`. The key hashes the input's path, size
 //! and modification time (hashing 3 GB on every run would cost more than it saves), the
 //! platform tarball's likewise, and the preparation's version; the directory is filled under
-//! a temporary name and renamed when complete, like the Linux images.
+//! a temporary name and renamed when complete, like the Linux images (a preparation that fails
+//! or panics removes it).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -177,6 +178,30 @@ pub fn dir_name(opts: &PrepareOptions) -> Result<String> {
     Ok(format!("coal-{}", &hex[..16]))
 }
 
+/// The temporary directory an image is filled in: removed when dropped unpublished, so a failed
+/// or panicking preparation leaves no `.tmp-coal-*` behind.
+struct TmpDir(Option<PathBuf>);
+
+impl TmpDir {
+    /// Renames it to `to`; it is then no longer removed.
+    fn publish(mut self, to: &Path) -> Result<()> {
+        let tmp = self.0.take().expect("published once");
+        if let Err(e) = std::fs::rename(&tmp, to) {
+            self.0 = Some(tmp);
+            return Err(e).with_context(|| format!("publishing {}", to.display()));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        if let Some(d) = &self.0 {
+            let _ = make_writable_and_remove(d);
+        }
+    }
+}
+
 /// Prepares (or finds already prepared) the coal image for `opts`.
 pub fn prepare(opts: &PrepareOptions) -> Result<CoalImage> {
     let images = opts.build_dir.join("images");
@@ -192,18 +217,12 @@ pub fn prepare(opts: &PrepareOptions) -> Result<CoalImage> {
         std::fs::remove_dir_all(&dir).with_context(|| format!("removing the incomplete {}", dir.display()))?;
     }
     remove_stale_tmp(&images, &name)?;
-    let tmp = tmp_dir(&images, &name);
-    std::fs::create_dir_all(&tmp)?;
-    match fill(opts, &tmp) {
-        Ok(()) => {
-            std::fs::rename(&tmp, &dir).with_context(|| format!("publishing {}", dir.display()))?;
-            CoalImage::load(&dir)
-        }
-        Err(e) => {
-            let _ = make_writable_and_remove(&tmp);
-            Err(e)
-        }
-    }
+    let tmp = TmpDir(Some(tmp_dir(&images, &name)));
+    let path = tmp.0.clone().expect("not yet published");
+    std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+    fill(opts, &path)?;
+    tmp.publish(&dir)?;
+    CoalImage::load(&dir)
 }
 
 fn make_writable_and_remove(dir: &Path) -> std::io::Result<()> {
@@ -323,4 +342,35 @@ pub fn prepared(build_dir: &Path) -> Vec<CoalImage> {
         .collect();
     found.sort_by_key(|f| std::cmp::Reverse(f.0));
     found.into_iter().map(|(_, i)| i).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A preparation that fails or panics leaves no temporary directory, read-only copy and all;
+    /// a published one is kept.
+    #[test]
+    fn the_temporary_directory_goes_unless_published() {
+        let d = std::env::temp_dir().join(format!("rig-coal-tmpdir-{}", std::process::id()));
+        let fill = |name: &str| {
+            let tmp = d.join(name);
+            std::fs::create_dir_all(&tmp).unwrap();
+            std::fs::write(tmp.join("usb.img"), b"x").unwrap();
+            std::fs::set_permissions(tmp.join("usb.img"), std::fs::Permissions::from_mode(0o444)).unwrap();
+            TmpDir(Some(tmp))
+        };
+        let tmp = fill(".tmp-coal-a");
+        let panicked = std::panic::catch_unwind(move || {
+            let _tmp = tmp;
+            panic!("a crafted image");
+        });
+        assert!(panicked.is_err() && !d.join(".tmp-coal-a").exists());
+        drop(fill(".tmp-coal-b"));
+        assert!(!d.join(".tmp-coal-b").exists());
+        fill(".tmp-coal-c").publish(&d.join("coal-c")).unwrap();
+        assert!(d.join("coal-c/usb.img").exists() && !d.join(".tmp-coal-c").exists());
+        let _ = make_writable_and_remove(&d.join("coal-c"));
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }
