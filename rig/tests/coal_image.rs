@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use rig::coal::bpb::{FatKind, Geometry, Root};
 use rig::coal::fat::{FatFs, create_image};
 use rig::coal::{PrepareOptions, prepare};
 use rig::machine::{Accel, ChannelFds, cpu::lookup, qemu_args};
@@ -238,6 +239,128 @@ fn bad_inputs_are_named() {
         "{e}"
     );
     // Nothing half-made is left behind.
+    let left: Vec<_> = std::fs::read_dir(build.join("images")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.iter().all(|n| n.to_string_lossy().ends_with(".lock")), "{left:?}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Writes `bytes` at `offset` of a file.
+fn patch(path: &Path, offset: u64, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    std::fs::File::options().write(true).open(path).unwrap().write_all_at(bytes, offset).unwrap();
+}
+
+/// Where `create_image` puts the FAT partition.
+const PART: u64 = 2048 * 512;
+
+/// The volume's layout and the first cluster of the root directory's entry `name` (8.3, padded).
+fn root_entry(img: &Path, name: &[u8; 11]) -> (Geometry, u32) {
+    let disk = std::fs::read(img).unwrap();
+    let part = &disk[PART as usize..];
+    let g = rig::coal::bpb::check(&part[..512], (disk.len() as u64) - PART).unwrap();
+    let (at, len) = match g.root {
+        Root::Region(at, len) => (at, len),
+        Root::Cluster(c) => (g.cluster_offset(c), g.cluster_size),
+    };
+    let root = &part[at as usize..(at + len) as usize];
+    let e = root.chunks_exact(32).find(|e| &e[..11] == name).expect("the entry");
+    let hi = if g.kind == FatKind::Fat32 { u16::from_le_bytes([e[20], e[21]]) as u32 } else { 0 };
+    let first = hi << 16 | u16::from_le_bytes([e[26], e[27]]) as u32;
+    (g, first)
+}
+
+/// Crafted partition tables, boot sectors and FATs are errors naming the image and the field,
+/// never a panic or a traversal that does not end; nothing half-made is left behind.
+#[test]
+fn crafted_images_are_refused() {
+    let d = scratch("crafted");
+    let build = d.join("build");
+    let err = |from: &Path| {
+        let e = prepare(&PrepareOptions::new(from.to_path_buf(), None, build.clone())).unwrap_err();
+        format!("{e:#}")
+    };
+    // The error for `img`, which must start with its name and `prefix`.
+    let refused = |img: &Path, prefix: &str| {
+        let e = err(img);
+        assert!(e.starts_with(&format!("{}: {prefix}", img.display())), "{e}");
+        e
+    };
+    let crafted = |name: &str, edit: &dyn Fn(&Path)| {
+        let img = d.join(name);
+        fake_usb(&img);
+        edit(&img);
+        img
+    };
+
+    // The FAT16 boot sector made a FAT32 one whose FAT size overflows fatfs 0.3.6's u32 sums
+    // (no 16-bit FAT size and root entries, version 0, 2^32-1 sectors per FAT).
+    let img = crafted("bpb.img", &|img| {
+        for (at, bytes) in [(17, &[0u8, 0][..]), (22, &[0, 0]), (36, &[0xff; 4]), (42, &[0, 0])] {
+            patch(img, PART + at, bytes);
+        }
+    });
+    let e = refused(&img, "no FAT partition found (MBR partitions 1: type 0x0c; partition 1: ");
+    assert!(e.contains("sectors per FAT is 4294967295: a FAT of 2199023255040 bytes"), "{e}");
+    let img = crafted("bpb-spc.img", &|img| patch(img, PART + 13, &[3]));
+    let e = refused(&img, "no FAT partition found");
+    assert!(e.contains("partition 1: sectors per cluster is 3 (expected a power of two from 1 to 128)"), "{e}");
+
+    // /os/'s cluster chain comes back to itself and its cluster is full (no end-of-directory
+    // entry): listing it would never end, and its list would grow without bound.
+    let img = crafted("loop.img", &|img| {
+        let (g, os) = root_entry(img, b"OS         ");
+        let at = PART + g.cluster_offset(os);
+        let cluster = std::fs::read(img).unwrap()[at as usize..(at + g.cluster_size) as usize].to_vec();
+        let mut file = [0u8; 32];
+        file[..11].copy_from_slice(b"LOOP    BIN");
+        file[11] = 0x20;
+        for (i, _) in cluster.chunks_exact(32).enumerate().filter(|(_, e)| e[0] == 0) {
+            patch(img, at + 32 * i as u64, &file);
+        }
+        let (at, link) = match g.kind {
+            FatKind::Fat16 => (2 * os as u64, (os as u16).to_le_bytes().to_vec()),
+            FatKind::Fat32 => (4 * os as u64, os.to_le_bytes().to_vec()),
+            FatKind::Fat12 => unreachable!("create_image makes FAT16 or FAT32"),
+        };
+        patch(img, PART + g.fat_offset + at, &link);
+    });
+    let e = refused(&img, "the FAT volume in partition 1: the cluster chain through cluster ");
+    assert!(e.ends_with(" loops"), "{e}");
+    // /boot's entry points outside the volume (fatfs would compute `1 - 2`).
+    let img = crafted("stray.img", &|img| {
+        let (g, _) = root_entry(img, b"BOOT       ");
+        let Root::Region(at, _) = g.root else { unreachable!("a 40 MiB image is FAT16") };
+        let disk = std::fs::read(img).unwrap();
+        let root = &disk[(PART + at) as usize..];
+        let i = root.chunks_exact(32).position(|e| &e[..11] == b"BOOT       ").unwrap() as u64;
+        patch(img, PART + at + 32 * i + 26, &1u16.to_le_bytes());
+    });
+    refused(&img, "the FAT volume in partition 1: /BOOT: its first cluster is 1, not a cluster of the volume (2 to ");
+
+    // A GPT whose entry array lies past the end of everything (u64 overflow in sectors * 512).
+    let img = crafted("gpt.img", &|img| {
+        let mut s0 = vec![0u8; 512];
+        rig::coal::parts::write_mbr(&mut s0, 0xee, 1, u32::MAX);
+        patch(img, 0, &s0);
+        let mut h = vec![0u8; 92];
+        h[0..8].copy_from_slice(b"EFI PART");
+        h[72..80].copy_from_slice(&(u64::MAX / 256).to_le_bytes());
+        h[80..84].copy_from_slice(&128u32.to_le_bytes());
+        h[84..88].copy_from_slice(&128u32.to_le_bytes());
+        patch(img, 512, &h);
+    });
+    refused(&img, "GPT partition entry array (32 sectors from sector 72057594037927935) does not lie inside the image");
+    // An MBR partition that runs past the end of the image.
+    let img = crafted("mbr.img", &|img| {
+        let mut s0 = vec![0u8; 512];
+        rig::coal::parts::write_mbr(&mut s0, 0x0c, 2048, 40 * 2048);
+        patch(img, 0, &s0);
+    });
+    refused(
+        &img,
+        "MBR partition 1 (type 0x0c) (81920 sectors from sector 2048) does not lie inside the image (41943040 bytes",
+    );
+
     let left: Vec<_> = std::fs::read_dir(build.join("images")).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(left.iter().all(|n| n.to_string_lossy().ends_with(".lock")), "{left:?}");
     let _ = std::fs::remove_dir_all(&d);

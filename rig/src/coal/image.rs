@@ -7,7 +7,9 @@
 //! `/config.inc/root.authorized_keys`) and `coal.json`. The key hashes the input's path, size
 //! and modification time (hashing 3 GB on every run would cost more than it saves), the
 //! platform tarball's likewise, and the preparation's version; the directory is filled under
-//! a temporary name and renamed when complete, like the Linux images.
+//! a temporary name and renamed when complete, like the Linux images (a preparation that fails
+//! or panics removes it). An input whose size or modification time changed by the end of the
+//! copy is refused: its copy would be cached under a key that describes something else.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -154,22 +156,65 @@ fn write_manifest(dir: &Path, m: &Manifest) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-fn identity(h: &mut Sha256, path: &Path) -> Result<()> {
-    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    let abs = std::fs::canonicalize(path).with_context(|| format!("resolving {}", path.display()))?;
-    let mtime =
-        meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-    h.update(format!("{}\0{}\0{mtime}\0", abs.display(), meta.len()));
-    Ok(())
+/// What the cache key knows of an input: its path, size and modification time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    given: PathBuf,
+    abs: PathBuf,
+    len: u64,
+    mtime_ns: u128,
+}
+
+impl Identity {
+    /// `path`'s identity now.
+    pub fn of(path: &Path) -> Result<Identity> {
+        let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+        let abs = std::fs::canonicalize(path).with_context(|| format!("resolving {}", path.display()))?;
+        let mtime_ns =
+            meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+        Ok(Identity { given: path.to_path_buf(), abs, len: meta.len(), mtime_ns })
+    }
+
+    fn hash(&self, h: &mut Sha256) {
+        h.update(format!("{}\0{}\0{}\0", self.abs.display(), self.len, self.mtime_ns));
+    }
+
+    /// Fails when the input no longer has this identity, or when `copied` (the bytes a raw copy
+    /// read) is not its size: it changed while it was being copied, and the copy must not be
+    /// cached under a key that describes something else.
+    pub fn unchanged(&self, copied: Option<u64>) -> Result<()> {
+        let now = Identity::of(&self.given)?;
+        if now != *self || copied.is_some_and(|n| n != self.len) {
+            bail!(
+                "{}: the source changed while it was being copied (it was {} bytes modified at {} ns, {}is {} bytes \
+                 modified at {} ns); prepare again once it is complete",
+                self.given.display(),
+                self.len,
+                self.mtime_ns,
+                copied.map_or(String::new(), |n| format!("{n} bytes were copied, it ")),
+                now.len,
+                now.mtime_ns,
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The inputs' identities: the USB image or tarball, then the platform tarball if any.
+fn identities(opts: &PrepareOptions) -> Result<Vec<Identity>> {
+    std::iter::once(&opts.from).chain(&opts.platform).map(|p| Identity::of(p)).collect()
 }
 
 /// The directory name for these options (`coal-<16 hex>`).
 pub fn dir_name(opts: &PrepareOptions) -> Result<String> {
+    key(opts, &identities(opts)?)
+}
+
+fn key(opts: &PrepareOptions, ids: &[Identity]) -> Result<String> {
     let mut h = Sha256::new();
     h.update(format!("coal prep {PREP_VERSION}\0"));
-    identity(&mut h, &opts.from)?;
-    if let Some(p) = &opts.platform {
-        identity(&mut h, p)?;
+    for id in ids {
+        id.hash(&mut h);
     }
     h.update(serde_json::to_string(&opts.loader)?);
     h.update(format!("\0{}\0{}", opts.password, opts.zpool_gib));
@@ -177,11 +222,36 @@ pub fn dir_name(opts: &PrepareOptions) -> Result<String> {
     Ok(format!("coal-{}", &hex[..16]))
 }
 
+/// The temporary directory an image is filled in: removed when dropped unpublished, so a failed
+/// or panicking preparation leaves no `.tmp-coal-*` behind.
+struct TmpDir(Option<PathBuf>);
+
+impl TmpDir {
+    /// Renames it to `to`; it is then no longer removed.
+    fn publish(mut self, to: &Path) -> Result<()> {
+        let tmp = self.0.take().expect("published once");
+        if let Err(e) = std::fs::rename(&tmp, to) {
+            self.0 = Some(tmp);
+            return Err(e).with_context(|| format!("publishing {}", to.display()));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        if let Some(d) = &self.0 {
+            let _ = make_writable_and_remove(d);
+        }
+    }
+}
+
 /// Prepares (or finds already prepared) the coal image for `opts`.
 pub fn prepare(opts: &PrepareOptions) -> Result<CoalImage> {
     let images = opts.build_dir.join("images");
     crate::rundir::private_dir(&images).with_context(|| format!("creating {}", images.display()))?;
-    let name = dir_name(opts)?;
+    let ids = identities(opts)?;
+    let name = key(opts, &ids)?;
     let dir = images.join(&name);
     let _lock = Lock::acquire(&images.join(format!(".{name}.lock")))?;
     if dir.join(MANIFEST).is_file() {
@@ -192,18 +262,12 @@ pub fn prepare(opts: &PrepareOptions) -> Result<CoalImage> {
         std::fs::remove_dir_all(&dir).with_context(|| format!("removing the incomplete {}", dir.display()))?;
     }
     remove_stale_tmp(&images, &name)?;
-    let tmp = tmp_dir(&images, &name);
-    std::fs::create_dir_all(&tmp)?;
-    match fill(opts, &tmp) {
-        Ok(()) => {
-            std::fs::rename(&tmp, &dir).with_context(|| format!("publishing {}", dir.display()))?;
-            CoalImage::load(&dir)
-        }
-        Err(e) => {
-            let _ = make_writable_and_remove(&tmp);
-            Err(e)
-        }
-    }
+    let tmp = TmpDir(Some(tmp_dir(&images, &name)));
+    let path = tmp.0.clone().expect("not yet published");
+    std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+    fill(opts, &ids, &path)?;
+    tmp.publish(&dir)?;
+    CoalImage::load(&dir)
 }
 
 fn make_writable_and_remove(dir: &Path) -> std::io::Result<()> {
@@ -211,21 +275,24 @@ fn make_writable_and_remove(dir: &Path) -> std::io::Result<()> {
     std::fs::remove_dir_all(dir)
 }
 
-/// Fills `dir` with a prepared image.
-fn fill(opts: &PrepareOptions, dir: &Path) -> Result<()> {
+/// Fills `dir` with a prepared image from the inputs `ids` describe (as [`identities`] lists
+/// them); an input that changed meanwhile is refused.
+fn fill(opts: &PrepareOptions, ids: &[Identity], dir: &Path) -> Result<()> {
     let input = &opts.from;
     let usb = dir.join("usb.img");
     let source_entry = match classify(input)? {
         kind @ (SourceKind::TarGz | SourceKind::Tar) => Some(extract_usb_image(input, kind, &usb)?),
         SourceKind::RawImage => {
             let mut f = std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?;
-            sparse_copy(&mut f, &usb)?;
+            let copied = sparse_copy(&mut f, &usb)?;
+            ids[0].unchanged(Some(copied))?;
             None
         }
     };
     let named = |e: FatError| -> anyhow::Error {
         match e {
             FatError::NoFat { found, .. } => anyhow!(FatError::NoFat { file: input.clone(), found }),
+            FatError::Invalid { what, .. } => anyhow!(FatError::Invalid { file: input.clone(), what }),
             other => anyhow!(other).context(format!("editing the copy of {}", input.display())),
         }
     };
@@ -244,6 +311,9 @@ fn fill(opts: &PrepareOptions, dir: &Path) -> Result<()> {
         Some(p) => unpack_platform(p, &fat)?,
         None => platforms.last().cloned().ok_or_else(|| not_smartos("platform under /os/"))?,
     };
+    for id in ids {
+        id.unchanged(None)?;
+    }
     let mut loader = opts.loader.clone();
     loader.platform = opts.platform.as_ref().map(|_| platform.clone());
     let conf = match fat.read("boot/loader.conf") {
@@ -322,4 +392,58 @@ pub fn prepared(build_dir: &Path) -> Vec<CoalImage> {
         .collect();
     found.sort_by_key(|f| std::cmp::Reverse(f.0));
     found.into_iter().map(|(_, i)| i).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A preparation that fails or panics leaves no temporary directory, read-only copy and all;
+    /// a published one is kept.
+    #[test]
+    fn the_temporary_directory_goes_unless_published() {
+        let d = std::env::temp_dir().join(format!("rig-coal-tmpdir-{}", std::process::id()));
+        let fill = |name: &str| {
+            let tmp = d.join(name);
+            std::fs::create_dir_all(&tmp).unwrap();
+            std::fs::write(tmp.join("usb.img"), b"x").unwrap();
+            std::fs::set_permissions(tmp.join("usb.img"), std::fs::Permissions::from_mode(0o444)).unwrap();
+            TmpDir(Some(tmp))
+        };
+        let tmp = fill(".tmp-coal-a");
+        let panicked = std::panic::catch_unwind(move || {
+            let _tmp = tmp;
+            panic!("a crafted image");
+        });
+        assert!(panicked.is_err() && !d.join(".tmp-coal-a").exists());
+        drop(fill(".tmp-coal-b"));
+        assert!(!d.join(".tmp-coal-b").exists());
+        fill(".tmp-coal-c").publish(&d.join("coal-c")).unwrap();
+        assert!(d.join("coal-c/usb.img").exists() && !d.join(".tmp-coal-c").exists());
+        let _ = make_writable_and_remove(&d.join("coal-c"));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// An input that shrinks (or is rewritten) after its identity made the cache key is refused,
+    /// and so is a raw copy that read fewer bytes than the key's size.
+    #[test]
+    fn a_source_that_changes_while_copied_is_refused() {
+        let d = std::env::temp_dir().join(format!("rig-coal-identity-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let src = d.join("usb.img");
+        std::fs::write(&src, vec![1u8; 4096]).unwrap();
+        let before = Identity::of(&src).unwrap();
+        before.unchanged(Some(4096)).unwrap();
+        let e = format!("{:#}", before.unchanged(Some(1024)).unwrap_err());
+        assert!(e.contains("usb.img: the source changed while it was being copied (it was 4096 bytes"), "{e}");
+        assert!(e.contains("1024 bytes were copied, it is 4096 bytes"), "{e}");
+
+        std::fs::File::options().write(true).open(&src).unwrap().set_len(1024).unwrap();
+        let e = format!("{:#}", before.unchanged(None).unwrap_err());
+        assert!(e.contains("the source changed while it was being copied") && e.contains("is 1024 bytes"), "{e}");
+        // The key follows what the input is now.
+        let opts = PrepareOptions::new(src.clone(), None, d.clone());
+        assert_ne!(key(&opts, &[before]).unwrap(), dir_name(&opts).unwrap());
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }

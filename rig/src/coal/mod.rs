@@ -5,6 +5,8 @@
 
 pub mod age;
 pub mod answers;
+pub mod bpb;
+pub mod clusters;
 pub mod fat;
 pub mod first_boot;
 pub mod image;
