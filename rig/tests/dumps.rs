@@ -95,12 +95,26 @@ async fn panic_dumps_are_valid_cores_and_faults_end_in_reasons() {
     assert!(d.error.as_deref().is_some_and(|e| e.starts_with("deleted:")), "{d:?}");
     assert!(!dir.join("capped.kdump").exists());
 
-    // A timeout: said, with the progress, and bounded.
-    let (began, from) = (Instant::now(), guest.qmp().event_cursor());
-    let d = host_dump(&guest, &dir.join("slow.kdump"), DumpFormat::KdumpZlib, Duration::from_millis(1)).await;
+    // A timeout: said, with the progress, and bounded. (Once in many runs QEMU 7.2 failed
+    // this kdump by itself within 16 ms, "dump: failed to sync dump_bitmap", before the rig's
+    // 1 ms timeout was looked at: that is QEMU's failure, said as such, and the timeout is
+    // tried once more.)
+    let mut tries = 0;
+    let (began, d) = loop {
+        tries += 1;
+        let (began, from) = (Instant::now(), guest.qmp().event_cursor());
+        let d = host_dump(&guest, &dir.join("slow.kdump"), DumpFormat::KdumpZlib, Duration::from_millis(1)).await;
+        let qemu_failed = d.error.as_deref().is_some_and(|e| e.starts_with("QEMU: "));
+        if !qemu_failed {
+            guest.qmp().wait_event("DUMP_COMPLETED", from, Instant::now() + T).await.unwrap();
+        }
+        if !qemu_failed || tries == 2 {
+            break (began, d);
+        }
+        eprintln!("QEMU failed the dump by itself, trying the timeout again: {d:?}");
+    };
     assert!(d.error.as_deref().is_some_and(|e| e.contains("not finished")), "{d:?}");
     assert!(began.elapsed() < pace.secs(3), "{:?} at {pace:?}", began.elapsed());
-    guest.qmp().wait_event("DUMP_COMPLETED", from, Instant::now() + T).await.unwrap();
 
     // QEMU dying during a dump, then gone: reasons, quickly.
     let link = guest.link();
