@@ -2,7 +2,8 @@
 //! (registers, console tail, dump, NMI) and a short text triage of what was collected.
 //!
 //! The engine calls [`capture_panic`] when a panic is seen (the guest is already paused by
-//! pvpanic) and [`capture_hang`] when a step or the iteration passes its deadline.
+//! pvpanic) and [`capture_hang`] when a step or the iteration passes its deadline. No dump
+//! starts without room for it on the disk ([`space`]).
 
 pub mod bench;
 pub mod debuginfo;
@@ -11,6 +12,7 @@ pub mod flush;
 pub mod hang;
 pub mod host;
 pub mod options;
+pub mod space;
 pub mod triage;
 
 pub use flush::flush_panic_console;
