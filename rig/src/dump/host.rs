@@ -88,8 +88,8 @@ pub struct DumpInfo {
     pub start_latency_ms: f64,
     /// Why there is no complete dump, if it failed.
     pub error: Option<String>,
-    /// Why the rig chose not to take this dump or not to keep it, if so: too little free
-    /// space, the size cap.
+    /// Why the rig chose not to take this dump or not to keep it, if so: the per-signature
+    /// limit (naming the dumps kept instead), too little free space, the size cap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
 }
@@ -277,13 +277,22 @@ async fn before_dump(link: &GuestLink, path: &Path, opts: &DumpOptions) -> Optio
 }
 
 /// The dump after a panic, as the options ask: `None` when the policy skips panics, else a
-/// dump to `<dir>/vmcore.<ext>`. The guest is normally already paused by pvpanic; it is
+/// dump to [`DumpOptions::panic_path`], or, when `skip` says why not (the signature has its
+/// dumps already), a record of that. The guest is normally already paused by pvpanic; it is
 /// paused here if not (a panic read off the console, without pvpanic).
-pub async fn capture_panic(link: &GuestLink, dir: &Path, opts: &DumpOptions) -> Option<DumpInfo> {
+pub async fn capture_panic(link: &GuestLink, dir: &Path, opts: &DumpOptions, skip: Option<String>) -> Option<DumpInfo> {
     if !opts.policy.on_panic() {
         return None;
     }
-    Some(dump_capped(link, &dir.join(opts.file_name("vmcore")), opts).await)
+    Some(dump_unless(link, &opts.panic_path(dir), opts, skip.as_deref()).await)
+}
+
+/// [`dump_capped`] to `path`, unless `skip` says why not: then a record of that, no dump.
+pub async fn dump_unless(link: &GuestLink, path: &Path, opts: &DumpOptions, skip: Option<&str>) -> DumpInfo {
+    match skip {
+        Some(why) => DumpInfo::not_taken(path, opts.format, why.to_string()),
+        None => dump_capped(link, path, opts).await,
+    }
 }
 
 #[cfg(test)]
