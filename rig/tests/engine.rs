@@ -146,6 +146,36 @@ async fn panics_and_missing_panics_and_hangs_become_verdicts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signature_keeps_its_first_two_dumps_and_the_third_says_where_they_are() {
+    let sysrq = case(
+        "sysrq3",
+        "name: sysrq3\niterations: 3\nexpect: { outcome: panic, message: sysrq }\nsteps:\n\
+         \x20 - ssh: echo c > /proc/sysrq-trigger\n    ignore_status: true\n",
+    );
+    let (r, run_dir) = run(vec![sysrq], "engine-dump-ledger").await;
+    let its = &r.runs[0].iterations;
+    assert_eq!(its.len(), 3, "{r:#?}");
+    let dumps: Vec<&rig::dump::DumpInfo> = its.iter().flat_map(|i| i.outcome.dumps()).collect();
+    assert_eq!(dumps.len(), 3, "a record for every panic: {dumps:#?}");
+    let (kept, third) = (&dumps[..2], dumps[2]);
+    for d in kept {
+        assert!(d.ok() && d.path.is_file() && d.bytes > 1 << 20, "the first two are kept: {d:?}");
+    }
+    let why = third.skipped.as_deref().unwrap_or_else(|| panic!("the third is not kept: {third:?}"));
+    let Outcome::Panic { title, .. } = &its[2].outcome else { panic!("{:?}", its[2].outcome) };
+    assert!(why.contains(&format!("2 dumps of '{title}' on linux already kept")), "{why}");
+    for d in kept {
+        assert!(why.contains(&d.path.display().to_string()), "{why} names {}", d.path.display());
+    }
+    assert!(!third.path.exists(), "{}", third.path.display());
+    assert!(its.iter().all(|i| i.verdict == Verdict::Pass), "a dump not kept changes no verdict");
+    let table = rig::report::table::render(&r);
+    assert!(table.contains("1 x dump not kept: "), "{table}");
+    let json = std::fs::read_to_string(run_dir.join("report.json")).unwrap();
+    assert!(json.contains("\"skipped\""), "the report says it too");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qemu_killed_mid_iteration_is_infra_not_a_hang() {
     // The step tells the console when it is under way; then QEMU is killed from outside.
     let c = case(

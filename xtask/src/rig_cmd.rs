@@ -77,8 +77,12 @@ pub struct RigArgs {
     /// Reboot between iterations even where a case allows restoring a snapshot.
     #[arg(long)]
     pub no_snapshot: bool,
-    /// Host-side memory dumps: at every panic and hang (`all`), panics only, or `none`.
-    #[arg(long, default_value = "all", value_name = "all|panic|none")]
+    /// Host-side memory dumps at panics and hangs. `first:N`: only the first N per crash
+    /// signature (a panic's title, `hang during <step>`) and image are kept; later ones are not
+    /// taken (or deleted once the title is read), and their records name the dumps kept. `all`:
+    /// every one. `panic`: every panic, no hang. `none`. A dump that may not fit in the free
+    /// space is not started, and says so.
+    #[arg(long, default_value = "first:2", value_name = "first:N|all|panic|none")]
     pub dumps: String,
     /// Dump format: `kdump` (kdump-compressed, small; `crash` reads it) or `elf` (full size).
     #[arg(long, default_value = "kdump", value_name = "kdump|elf")]
@@ -169,11 +173,12 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
         return Err(format!("no test case to run: none in {} is marked default_set", cases_dir().display()));
     }
     let dumps = DumpOptions {
-        policy: a.dumps.parse().map_err(|e| format!("--dumps: {e}"))?,
         format: a.dump_format.parse().map_err(|e| format!("--dump-format: {e}"))?,
         max_bytes: a.dump_max_mib.map(|m| m * 1024 * 1024),
         ..DumpOptions::default()
-    };
+    }
+    .with_choice(&a.dumps)
+    .map_err(|e| format!("--dumps: {e}"))?;
     let mut cases = cases;
     if let Some(image) = &a.image {
         check_image(image).map_err(|e| format!("--image: {e}"))?;
@@ -309,6 +314,7 @@ fn show(p: &Progress, tty: bool) {
 mod tests {
     use super::*;
     use clap::Parser;
+    use rig::dump::DumpPolicy;
 
     #[derive(Parser)]
     struct T {
@@ -343,5 +349,15 @@ mod tests {
         assert!(plan(&["--shard", "3/2"]).unwrap_err().contains("between 1 and N"));
         assert!(plan(&["--memory-budget", "100"]).unwrap_err().contains("no guest fits"));
         assert_eq!(plan(&["--shard", "2/3"]).unwrap().shard.unwrap().to_string(), "2/3");
+    }
+
+    #[test]
+    fn dumps_keep_the_first_two_per_signature_unless_told() {
+        let keep = |args: &[&str]| plan(args).map(|p| (p.dumps.policy, p.dumps.per_signature));
+        assert_eq!(keep(&[]), Ok((DumpPolicy::All, Some(2))));
+        assert_eq!(keep(&["--dumps", "first:5"]), Ok((DumpPolicy::All, Some(5))));
+        assert_eq!(keep(&["--dumps", "all"]), Ok((DumpPolicy::All, None)));
+        assert_eq!(keep(&["--dumps", "panic"]), Ok((DumpPolicy::Panic, None)));
+        assert!(keep(&["--dumps", "first:0"]).unwrap_err().starts_with("--dumps: "));
     }
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::flush::flush_panic_console;
-use super::host::{DumpInfo, QMP_CALL, dump_capped};
+use super::host::{DumpInfo, QMP_CALL, dump_unless};
 use super::options::DumpOptions;
 use crate::console::{Console, Pattern};
 use crate::guest::GuestLink;
@@ -94,9 +94,10 @@ impl Calls {
 }
 
 /// Collects the evidence of a hang into `dir` (`registers.txt`, `cpus.json`, the dumps) and
-/// escalates with an NMI. Returns within [`hang_budget`]; the guest is left paused (or
-/// panicked) for the caller to kill.
-pub async fn capture_hang(link: &GuestLink, dir: &Path, opts: &DumpOptions) -> HangEvidence {
+/// escalates with an NMI. When `skip` says why not (the hang's signature has its dumps
+/// already), neither dump is taken and both records say why. Returns within [`hang_budget`];
+/// the guest is left paused (or panicked) for the caller to kill.
+pub async fn capture_hang(link: &GuestLink, dir: &Path, opts: &DumpOptions, skip: Option<String>) -> HangEvidence {
     let began = Instant::now();
     let qmp = link.qmp();
     let console_tail = link.console().tail(TAIL_LINES);
@@ -117,7 +118,7 @@ pub async fn capture_hang(link: &GuestLink, dir: &Path, opts: &DumpOptions) -> H
     write(&mut c.notes, &dir.join("cpus.json"), serde_json::to_string_pretty(&cpus).unwrap_or_default().as_bytes());
 
     let dump = match (opts.policy.on_hang(), c.gone) {
-        (true, false) => Some(dump_capped(link, &dir.join(opts.file_name("hang")), opts).await),
+        (true, false) => Some(dump_unless(link, &opts.hang_path(dir), opts, skip.as_deref()).await),
         _ => None,
     };
     if dump
@@ -131,7 +132,7 @@ pub async fn capture_hang(link: &GuestLink, dir: &Path, opts: &DumpOptions) -> H
         c.notes.push("the guest had already panicked: no NMI injected".into());
         NmiResult { guest_panicked: true, ..NmiResult::default() }
     } else {
-        nmi(link, dir, opts, &mut c).await
+        nmi(link, dir, opts, skip, &mut c).await
     };
     let secs = began.elapsed().as_secs_f64();
     tracing::info!(secs, nmi_panicked = nmi.guest_panicked, notes = c.notes.len(), "hang evidence captured");
@@ -139,7 +140,7 @@ pub async fn capture_hang(link: &GuestLink, dir: &Path, opts: &DumpOptions) -> H
 }
 
 /// Resumes the guest, injects an NMI and waits for the panic it should cause.
-async fn nmi(link: &GuestLink, dir: &Path, opts: &DumpOptions, c: &mut Calls) -> NmiResult {
+async fn nmi(link: &GuestLink, dir: &Path, opts: &DumpOptions, skip: Option<String>, c: &mut Calls) -> NmiResult {
     let qmp = link.qmp();
     let mut r = NmiResult::default();
     c.run("resuming the guest for the NMI", qmp.execute(&qapi::qmp::cont {}, QMP_CALL)).await;
@@ -159,7 +160,8 @@ async fn nmi(link: &GuestLink, dir: &Path, opts: &DumpOptions, c: &mut Calls) ->
     }
     if r.guest_panicked && !c.gone {
         if opts.policy.on_hang() {
-            r.dump = Some(dump_capped(link, &dir.join(opts.file_name("nmi-panic")), opts).await);
+            let path = dir.join(opts.file_name("nmi-panic"));
+            r.dump = Some(dump_unless(link, &path, opts, skip.as_deref()).await);
         }
         // The NMI panic was printed in NMI context: it reaches the console only now.
         flush_panic_console(link, FLUSH_WAIT).await;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::options::DumpOptions;
+use super::space;
 use crate::guest::GuestLink;
 use crate::qmp::{Qmp, QmpError};
 
@@ -85,27 +86,53 @@ pub struct DumpInfo {
     pub secs: f64,
     /// Milliseconds from the call to QEMU accepting the dump command (pause included).
     pub start_latency_ms: f64,
-    /// Why there is no complete dump, if there is none.
+    /// Why there is no complete dump, if it failed.
     pub error: Option<String>,
+    /// Why the rig chose not to take this dump or not to keep it, if so: the per-signature
+    /// limit (naming the dumps kept instead), too little free space, the size cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 impl DumpInfo {
-    /// Whether the dump completed.
+    /// Whether the dump completed and was kept.
     pub fn ok(&self) -> bool {
-        self.error.is_none()
+        self.error.is_none() && self.skipped.is_none()
     }
 
-    /// One report line: path and size, or why it failed.
+    /// One report line: path and size, why it failed, or why it was not kept.
     pub fn summary(&self) -> String {
         let size = format!("{:.1} MiB", self.bytes as f64 / MIB);
-        match &self.error {
-            None => format!("dump {} ({}, {size}, {:.2} s)", self.path.display(), self.format, self.secs),
-            Some(why) => format!("dump {} ({}) FAILED: {why} ({size} on disk)", self.path.display(), self.format),
+        match (&self.error, &self.skipped) {
+            (_, Some(why)) => format!("dump {} not kept: {why}", self.path.display()),
+            (None, None) => format!("dump {} ({}, {size}, {:.2} s)", self.path.display(), self.format, self.secs),
+            (Some(why), None) => {
+                format!("dump {} ({}) FAILED: {why} ({size} on disk)", self.path.display(), self.format)
+            }
         }
     }
 
     fn new(path: PathBuf, format: DumpFormat) -> DumpInfo {
-        DumpInfo { path, format, bytes: 0, secs: 0.0, start_latency_ms: 0.0, error: None }
+        DumpInfo { path, format, bytes: 0, secs: 0.0, start_latency_ms: 0.0, error: None, skipped: None }
+    }
+
+    /// A dump to `path` the rig chose not to take, and why.
+    pub fn not_taken(path: &Path, format: DumpFormat, why: String) -> DumpInfo {
+        let mut info = DumpInfo::new(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()), format);
+        info.skipped = Some(why);
+        info
+    }
+
+    /// Deletes a written dump the rig chose not to keep, recording why (and whether the file
+    /// could not be deleted).
+    pub fn discard(&mut self, why: String) {
+        self.skipped = Some(match std::fs::remove_file(&self.path) {
+            Ok(()) => {
+                self.bytes = 0;
+                format!("deleted once written: {why}")
+            }
+            Err(e) => format!("{why} (and it could not be deleted: {e})"),
+        });
     }
 }
 
@@ -126,6 +153,7 @@ pub async fn host_dump(link: &GuestLink, path: &Path, format: DumpFormat, timeou
         Err(mut why) => {
             if let Some(full) = full_disk(&path) {
                 why.push_str(&full);
+                why.push_str(&remove_partial(&path, &mut info));
             }
             tracing::warn!(path = %path.display(), %format, error = %why, "dump failed");
             info.error = Some(why);
@@ -183,16 +211,25 @@ async fn run(
 /// QEMU's write errors drop errno ("failed to write ..."): say when the dump's filesystem
 /// is full, the likely cause.
 fn full_disk(path: &Path) -> Option<String> {
-    use std::os::unix::ffi::OsStrExt;
     let dir = path.parent()?;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a valid C string and `st` a writable statvfs.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return None;
-    }
-    let free = st.f_bavail as u64 * st.f_frsize as u64;
+    let free = space::free_bytes(dir)?;
     (free < 1 << 20).then(|| format!(" (the filesystem holding {} is full: {free} bytes free)", dir.display()))
+}
+
+/// Removes what a dump that failed on a full disk left (a regular file only: never a device
+/// such as /dev/full), giving the space back to the rest of the run's evidence; says so.
+fn remove_partial(path: &Path, info: &mut DumpInfo) -> String {
+    if !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+        return String::new();
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => {
+            let said = format!("; the partial file ({:.1} MiB) was removed", info.bytes as f64 / MIB);
+            info.bytes = 0;
+            said
+        }
+        Err(e) => format!("; the partial file could not be removed: {e}"),
+    }
 }
 
 fn explain(e: QmpError, what: &str) -> String {
@@ -203,50 +240,59 @@ fn explain(e: QmpError, what: &str) -> String {
     }
 }
 
-/// [`host_dump`] under the options' size cap and timeout: an ELF dump of a guest whose RAM
-/// exceeds the cap is skipped; any dump written over the cap is deleted. Either way the
-/// reason is in [`DumpInfo::error`].
+/// [`host_dump`] under the options' size cap and timeout, when the filesystem has room: a dump
+/// that may not fit in the free space ([`space::needed`]), or an ELF dump of a guest whose RAM
+/// exceeds the cap, is not taken; a dump written over the cap is deleted. Either way the
+/// reason is in [`DumpInfo::skipped`].
 pub async fn dump_capped(link: &GuestLink, path: &Path, opts: &DumpOptions) -> DumpInfo {
-    let Some(cap) = opts.max_bytes else {
-        return host_dump(link, path, opts.format, opts.timeout).await;
-    };
-    if opts.format == DumpFormat::Elf {
-        let mem = link.qmp().execute(&qapi::qmp::query_memory_size_summary {}, QMP_CALL).await;
-        if let Ok(m) = mem {
-            let ram = m.base_memory + m.plugged_memory.unwrap_or(0);
-            if ram > cap {
-                let mut info =
-                    DumpInfo::new(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()), opts.format);
-                info.error = Some(format!(
-                    "skipped: an ELF dump holds all {:.0} MiB of guest memory, over the {:.0} MiB cap (use the kdump format or raise the cap)",
-                    ram as f64 / MIB,
-                    cap as f64 / MIB
-                ));
-                return info;
-            }
-        }
+    if let Some(why) = before_dump(link, path, opts).await {
+        return DumpInfo::not_taken(path, opts.format, why);
     }
     let mut info = host_dump(link, path, opts.format, opts.timeout).await;
-    if info.bytes > cap {
-        let removed = std::fs::remove_file(&info.path).is_ok();
-        let why = format!("{:.1} MiB is over the {:.0} MiB cap", info.bytes as f64 / MIB, cap as f64 / MIB);
-        info.error =
-            Some(if removed { format!("deleted: {why}") } else { format!("{why} (and could not be deleted)") });
-        if removed {
-            info.bytes = 0;
-        }
+    if let Some(cap) = opts.max_bytes
+        && info.bytes > cap
+    {
+        info.discard(format!("{:.1} MiB is over the {:.0} MiB cap", info.bytes as f64 / MIB, cap as f64 / MIB));
     }
     info
 }
 
+/// Why a dump to `path` must not start, if so: the size cap (ELF) or the free space. When the
+/// guest's RAM or the free space cannot be read, the dump goes ahead.
+async fn before_dump(link: &GuestLink, path: &Path, opts: &DumpOptions) -> Option<String> {
+    let mem = link.qmp().execute(&qapi::qmp::query_memory_size_summary {}, QMP_CALL).await.ok()?;
+    let ram = mem.base_memory + mem.plugged_memory.unwrap_or(0);
+    if let Some(cap) = opts.max_bytes
+        && opts.format == DumpFormat::Elf
+        && ram > cap
+    {
+        return Some(format!(
+            "an ELF dump holds all {:.0} MiB of guest memory, over the {:.0} MiB cap (use the kdump format or raise the cap)",
+            ram as f64 / MIB,
+            cap as f64 / MIB
+        ));
+    }
+    let dir = path.parent()?;
+    space::shortfall(dir, space::free_bytes(dir)?, space::needed(opts.format, ram))
+}
+
 /// The dump after a panic, as the options ask: `None` when the policy skips panics, else a
-/// dump to `<dir>/vmcore.<ext>`. The guest is normally already paused by pvpanic; it is
+/// dump to [`DumpOptions::panic_path`], or, when `skip` says why not (the signature has its
+/// dumps already), a record of that. The guest is normally already paused by pvpanic; it is
 /// paused here if not (a panic read off the console, without pvpanic).
-pub async fn capture_panic(link: &GuestLink, dir: &Path, opts: &DumpOptions) -> Option<DumpInfo> {
+pub async fn capture_panic(link: &GuestLink, dir: &Path, opts: &DumpOptions, skip: Option<String>) -> Option<DumpInfo> {
     if !opts.policy.on_panic() {
         return None;
     }
-    Some(dump_capped(link, &dir.join(opts.file_name("vmcore")), opts).await)
+    Some(dump_unless(link, &opts.panic_path(dir), opts, skip.as_deref()).await)
+}
+
+/// [`dump_capped`] to `path`, unless `skip` says why not: then a record of that, no dump.
+pub async fn dump_unless(link: &GuestLink, path: &Path, opts: &DumpOptions, skip: Option<&str>) -> DumpInfo {
+    match skip {
+        Some(why) => DumpInfo::not_taken(path, opts.format, why.to_string()),
+        None => dump_capped(link, path, opts).await,
+    }
 }
 
 #[cfg(test)]
@@ -271,5 +317,23 @@ mod tests {
         assert_eq!(d.summary(), "dump /r/vmcore.kdump (kdump-zlib, 30.0 MiB, 0.80 s)");
         d.error = Some("QEMU: No space left on device".into());
         assert!(d.summary().contains("FAILED: QEMU: No space left on device"), "{}", d.summary());
+        let d = DumpInfo::not_taken(Path::new("/r/vmcore.kdump"), DumpFormat::KdumpZlib, "2 already kept".into());
+        assert!(!d.ok());
+        assert_eq!(d.summary(), "dump /r/vmcore.kdump not kept: 2 already kept");
+    }
+
+    #[test]
+    fn a_discarded_dump_is_deleted_and_says_why() {
+        let dir = std::env::temp_dir().join(format!("rig-discard-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut d = DumpInfo::new(dir.join("vmcore.kdump"), DumpFormat::KdumpZlib);
+        std::fs::write(&d.path, vec![0u8; 1 << 20]).unwrap();
+        d.bytes = 1 << 20;
+        d.discard("2 already kept".into());
+        assert!(!d.path.exists() && d.bytes == 0 && !d.ok());
+        assert_eq!(d.skipped.as_deref(), Some("deleted once written: 2 already kept"));
+        d.discard("gone".into());
+        assert!(d.skipped.as_deref().unwrap().starts_with("gone (and it could not be deleted"), "{d:?}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -163,6 +163,7 @@ mod tests {
             secs: 0.8,
             start_latency_ms: 3.0,
             error: None,
+            skipped: None,
         };
         let bad = DumpInfo {
             error: Some("QEMU: No space left on device".into()),
@@ -203,6 +204,7 @@ mod tests {
             secs: 0.8,
             start_latency_ms: 3.0,
             error: None,
+            skipped: None,
         };
         let t = triage_with_crash(None, &[], &[ok], None).await;
         assert!(t.contains("debug symbols missing"), "{t}");

@@ -48,7 +48,7 @@ pub struct Plan {
 
 impl Plan {
     /// A plan with the defaults: each case's own iteration count, one guest at a time, dumps of
-    /// every panic and hang, snapshots where cases allow them, no sharding, seed 1.
+    /// panics and hangs (the first two per build and crash signature), snapshots where cases allow them, no sharding, seed 1.
     pub fn new(
         cases: Vec<LoadedCase>,
         cpus: Vec<&'static CpuModel>,
@@ -147,7 +147,12 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
     }
     let planned: Vec<u32> = units.iter().map(|(lc, _, _)| plan.iterations.unwrap_or(lc.case.iterations)).collect();
     let assigned = super::shard::assign(&planned, plan.shard);
-    let shared = Shared { report: Mutex::new(report), progress: Mutex::new(progress), images: Default::default() };
+    let shared = Shared {
+        report: Mutex::new(report),
+        progress: Mutex::new(progress),
+        images: Default::default(),
+        dump_ledger: Default::default(),
+    };
     shared.write(plan);
     let interrupted = async {
         match &plan.interrupt {
@@ -210,8 +215,8 @@ async fn run_units(
     }
 }
 
-/// What the workers of a run share: the report (rewritten after every iteration) and the
-/// progress callback.
+/// What the workers of a run share: the report (rewritten after every iteration), the
+/// progress callback, the images and the ledger of dumps kept.
 pub struct Shared<'p> {
     /// The report so far.
     pub report: Mutex<RunReport>,
@@ -219,6 +224,8 @@ pub struct Shared<'p> {
     pub progress: Mutex<&'p mut (dyn FnMut(&Progress) + Send)>,
     /// Images already found or built in this run (finding one asks apt about every package).
     pub images: tokio::sync::Mutex<std::collections::HashMap<String, super::target::Target>>,
+    /// The dumps kept so far, per build and crash signature.
+    pub dump_ledger: crate::dump::DumpLedger,
 }
 
 impl Shared<'_> {

@@ -14,7 +14,7 @@ use super::steps::{StepError, run_block};
 use super::watch::{Sighting, Watcher};
 use crate::case::Step;
 use crate::case::model::UnloadBusy;
-use crate::dump::{self, DumpOptions};
+use crate::dump::{self, DumpScope};
 use crate::guest::GuestLink;
 use crate::machine::CpuModel;
 
@@ -50,8 +50,8 @@ pub struct IterationSpec<'a> {
     pub seed: u64,
     /// Where this iteration's dumps and hang evidence go (created when needed).
     pub dir: &'a Path,
-    /// What to dump.
-    pub dumps: &'a DumpOptions,
+    /// What to dump, and the run's ledger of dumps kept.
+    pub dumps: DumpScope<'a>,
     /// What a busy unload means.
     pub unload_busy: UnloadBusy,
 }
@@ -74,14 +74,14 @@ pub async fn run(link: &GuestLink, watcher: &Watcher, spec: &IterationSpec<'_>) 
             },
             Err(StepError::Guest { step, reason }) => match watcher.wait_fatal(from, Instant::now() + PANIC_GRACE).await {
                 Some(s) => e.panic(s).await,
-                None => e.hang(format!("{step}: {reason}")).await,
+                None => e.hang(format!("{step}: {reason}"), &step).await,
             },
             Err(StepError::Infra(reason)) => Outcome::Infra { reason },
         },
         Some(s) = watcher.wait_fatal(from, far) => e.panic(s).await,
         _ = tokio::time::sleep_until(spec.deadline) => {
             let awaited = ctx.current.lock().unwrap().clone();
-            e.hang(format!("iteration deadline passed during: {awaited}")).await
+            e.hang(format!("iteration deadline passed during: {awaited}"), &awaited).await
         }
     };
     let steps = ctx.log.lock().unwrap().clone();
@@ -100,24 +100,35 @@ struct Evidence<'a> {
     watcher: &'a Watcher,
     from: u64,
     dir: &'a Path,
-    dumps: &'a DumpOptions,
+    dumps: DumpScope<'a>,
 }
 
 impl Evidence<'_> {
     /// The guest panicked (pvpanic paused it): dump first, then let the panic text finish, then
-    /// name it.
+    /// name it. A panic read off the console is named before the dump, and not dumped when its
+    /// signature has its dumps already; one QEMU reported first is named after, and its dump
+    /// deleted then if so.
     async fn panic(&self, s: Sighting) -> Outcome {
         let _ = std::fs::create_dir_all(self.dir);
-        let dump = dump::capture_panic(self.link, self.dir, self.dumps).await;
+        let opts = self.dumps.opts;
+        let known = match &s {
+            Sighting::Crash(r) if opts.policy.on_panic() => Some(self.cause(r.clone()).title),
+            _ => None,
+        };
+        let skip = known.as_deref().and_then(|t| self.dumps.claim(t, &opts.panic_path(self.dir)));
+        let mut dump = dump::capture_panic(self.link, self.dir, opts, skip).await;
         dump::flush_panic_console(self.link, Duration::from_secs(3)).await;
         let report = match s {
-            Sighting::Crash(r) => Some(super::watch::cause(r, &self.watcher.reports_since(self.from))),
+            Sighting::Crash(r) => Some(self.cause(r)),
             Sighting::GuestPanicked => self.watcher.report(self.from, Duration::from_secs(2)).await,
         };
         let title = report
             .as_ref()
             .map(|r| r.title.clone())
             .unwrap_or_else(|| "guest panicked (GUEST_PANICKED, nothing readable on the console)".into());
+        if let Some(d) = &mut dump {
+            self.dumps.settle(d, known.as_deref(), &title);
+        }
         let excerpt = report.as_ref().map(|r| r.text.clone()).unwrap_or_else(|| tail(self.link));
         let dumps: Vec<_> = dump.into_iter().collect();
         let triage = dump::triage_text(report.as_ref(), &self.link.console().tail(40), &dumps);
@@ -125,12 +136,27 @@ impl Evidence<'_> {
         Outcome::Panic { report, title, excerpt, dumps, triage }
     }
 
-    /// The guest stopped answering: registers, console tail, a dump, then an NMI. The verdict
-    /// stays `hang` even when the NMI makes the guest panic.
-    async fn hang(&self, awaited: String) -> Outcome {
+    /// The crash a fatal report stands for (a `Fatal exception` panic names the oops before it).
+    fn cause(&self, fatal: crate::crash::CrashReport) -> crate::crash::CrashReport {
+        super::watch::cause(fatal, &self.watcher.reports_since(self.from))
+    }
+
+    /// The guest stopped answering during `step`: registers, console tail, a dump, then an NMI.
+    /// The verdict stays `hang` even when the NMI makes the guest panic. Its dumps count under
+    /// the signature `hang during <step>`.
+    async fn hang(&self, awaited: String, step: &str) -> Outcome {
         let _ = std::fs::create_dir_all(self.dir);
         let tail = tail(self.link);
-        let ev = dump::capture_hang(self.link, self.dir, self.dumps).await;
+        let opts = self.dumps.opts;
+        let signature = format!("hang during {step}");
+        let path = opts.hang_path(self.dir);
+        let skip = if opts.policy.on_hang() { self.dumps.claim(&signature, &path) } else { None };
+        let mut ev = dump::capture_hang(self.link, self.dir, opts, skip).await;
+        match &mut ev.dump {
+            Some(d) => self.dumps.settle(d, Some(&signature), &signature),
+            // No dump (QEMU was gone, or the policy skips hangs): no place taken.
+            None => self.dumps.release(&signature, &path),
+        }
         Outcome::Hang { awaited, tail, evidence: Some(Box::new(ev)) }
     }
 }

@@ -64,6 +64,16 @@ impl Outcome {
             Outcome::Skipped { .. } => "skipped",
         }
     }
+
+    /// The records of the dumps it took or chose not to take (a panic's, a hang's and the
+    /// hang's NMI panic's).
+    pub fn dumps(&self) -> Vec<&crate::dump::DumpInfo> {
+        match self {
+            Outcome::Panic { dumps, .. } => dumps.iter().collect(),
+            Outcome::Hang { evidence: Some(ev), .. } => ev.dump.iter().chain(ev.nmi.dump.iter()).collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// The verdict on an iteration, against the case's expectation.

@@ -176,14 +176,14 @@ impl Work<'_, '_> {
                 self.plan.seed ^ (u64::from(i) << 32) ^ fxhash(&c.name) ^ fxhash(cpu.name) ^ fxhash(&c.guest.image);
             let deadline = || (Instant::now() + Duration::from_secs(c.deadlines.iteration_secs)).min(self.run_deadline);
             let (outcome, secs, steps, evidence, reloads) = match &session {
-                Some(s) => ran(self.plan, s, c, cpu, boot_timeout, deadline(), seed, i).await,
+                Some(s) => ran(self, s, boot_timeout, deadline(), seed, i).await,
                 None => {
                     boots += 1;
                     let name = if self.jobs > 1 { format!("guest-{k}-boot-{boots}") } else { format!("boot-{boots}") };
                     let gdir = self.dir.join(name);
                     match boot(self.plan, self.image, c, cpu, &gdir, boot_timeout, &|stage| self.stage(stage)).await {
                         Ok(s) => {
-                            let r = ran(self.plan, &s, c, cpu, boot_timeout, deadline(), seed, i).await;
+                            let r = ran(self, &s, boot_timeout, deadline(), seed, i).await;
                             session = Some(s);
                             r
                         }
@@ -249,17 +249,16 @@ impl Work<'_, '_> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Runs iteration `index` of `w`'s case on session `s`.
 async fn ran(
-    plan: &Plan,
+    w: &Work<'_, '_>,
     s: &Session,
-    c: &Case,
-    cpu: &'static CpuModel,
     boot_timeout: Duration,
     deadline: Instant,
     seed: u64,
     index: u32,
 ) -> (Outcome, f64, Vec<crate::engine::ctx::StepRecord>, String, crate::engine::reloads::ReloadCounts) {
+    let (c, cpu) = (w.c, w.cpu);
     let evidence = s.guest.dir().display().to_string();
     let mut restore = None;
     if s.snapshot && !s.pristine.get() {
@@ -288,7 +287,7 @@ async fn ran(
         deadline,
         seed,
         dir: &dir,
-        dumps: &plan.dumps,
+        dumps: crate::dump::DumpScope { opts: &w.plan.dumps, ledger: &w.shared.dump_ledger, build: &c.guest.image },
         unload_busy: c.unload_busy,
     };
     let r = iteration::run(&s.guest.link(), &s.watcher, &spec).await;

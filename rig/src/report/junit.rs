@@ -139,7 +139,7 @@ pub fn detail(o: &Outcome) -> String {
         Outcome::Hang { awaited, tail, evidence } => {
             let mut s = format!("hang: {awaited}\nlast console lines:\n{tail}");
             if let Some(ev) = evidence {
-                for d in ev.dump.iter().chain(ev.nmi.dump.iter()) {
+                for d in o.dumps() {
                     s.push_str(&format!("\ndump: {}", d.summary()));
                 }
                 s.push_str(&format!("\nNMI injected: {}, guest panicked: {}", ev.nmi.injected, ev.nmi.guest_panicked));

@@ -12,6 +12,19 @@ pub fn stop_word(r: &RunReport) -> &'static str {
     }
 }
 
+/// The dumps a case × CPU did not keep, counted per reason (the reason names where the kept
+/// ones of the same signature are): one line each.
+fn dumps_not_kept(run: &super::model::CaseRun) -> String {
+    let mut reasons: Vec<(&str, u32)> = Vec::new();
+    for why in run.iterations.iter().flat_map(|i| i.outcome.dumps()).filter_map(|d| d.skipped.as_deref()) {
+        match reasons.iter_mut().find(|(r, _)| *r == why) {
+            Some((_, n)) => *n += 1,
+            None => reasons.push((why, 1)),
+        }
+    }
+    reasons.iter().map(|(why, n)| format!("    {n} x dump not kept: {why}\n")).collect()
+}
+
 /// Renders one line per case × CPU model, then the evidence of failing iterations.
 pub fn render(r: &RunReport) -> String {
     let mut s = String::new();
@@ -44,6 +57,7 @@ pub fn render(r: &RunReport) -> String {
         if t.reloads.attempted > 0 || t.reloads.loops + t.reloads.loops_unreported > 0 {
             s.push_str(&format!("    {}\n", t.reloads.summary()));
         }
+        s.push_str(&dumps_not_kept(run));
         if let Some(why) = &run.stopped {
             s.push_str(&format!("    {why}\n"));
         }
