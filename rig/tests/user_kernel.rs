@@ -158,6 +158,9 @@ fn fake_tree(deb: &Path, release: &str, at: &Path) -> PathBuf {
         std::fs::rename(&from, &to).unwrap_or_else(|e| panic!("{} -> {}: {e}", from.display(), to.display()));
     };
     put(unpacked.join(format!("boot/vmlinuz-{release}")), "arch/x86/boot/bzImage");
+    // `make` leaves the ELF kernel at the top (with debug info, in a real tree).
+    let elf = rig::image::vmlinux::extract_elf(&std::fs::read(tree.join("arch/x86/boot/bzImage")).unwrap()).unwrap();
+    std::fs::write(tree.join("vmlinux"), elf).unwrap();
     put(unpacked.join(format!("boot/config-{release}")), ".config");
     std::fs::create_dir_all(tree.join("include/config")).unwrap();
     std::fs::write(tree.join("include/config/kernel.release"), format!("{release}\n")).unwrap();
@@ -214,16 +217,31 @@ async fn a_built_kernel_tree_becomes_an_image_that_boots() {
     assert_eq!((k.kernel_release.as_str(), k.source.as_path()), (release.as_str(), tree.as_path()));
     let img = build_image(&build, &k.name).await;
     assert_eq!(img.kernel_release, release);
+    let symbols = img.debug_vmlinux.clone().expect("the tree's vmlinux is kept for crash");
+    assert_eq!(std::fs::read(&symbols).unwrap(), std::fs::read(tree.join("vmlinux")).unwrap());
     let mut c = rig::case::find(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testcases"), "boot-smoke").unwrap();
     c.case.guest.image = img.name.clone();
+    let yaml = format!(
+        "name: tree-panics\nguest: {{ image: {} }}\nexpect: {{ outcome: panic }}\nsteps:\n\
+         \x20 - ssh: echo c > /proc/sysrq-trigger\n    ignore_status: true\n",
+        img.name
+    );
     let run_dir = common::evidence_dir("kernel-tree-run");
+    let cases = vec![c, case("tree-panics", &yaml)];
     let plan =
-        Plan { seed: 3, ..Plan::new(vec![c], vec![cpu::lookup("epyc").unwrap()], Accel::Tcg, build, run_dir.clone()) };
+        Plan { seed: 3, ..Plan::new(cases, vec![cpu::lookup("epyc").unwrap()], Accel::Tcg, build, run_dir.clone()) };
     let r = campaign::run(&plan, &mut |_| {}).await;
-    let run = &r.runs[0];
-    assert_eq!((run.tally.ran, run.tally.pass), (1, 1), "{run:#?}\nevidence: {}", run_dir.display());
-    let said = run.iterations[0].steps.iter().find(|s| s.step.starts_with("ssh `uname -r")).unwrap();
+    for run in &r.runs {
+        assert_eq!((run.tally.ran, run.tally.pass), (1, 1), "{run:#?}\nevidence: {}", run_dir.display());
+    }
+    let said = r.runs[0].iterations[0].steps.iter().find(|s| s.step.starts_with("ssh `uname -r")).unwrap();
     assert!(said.result.ends_with(release.as_str()), "{said:?}");
+    // The dump of a panic comes with the crash command that reads it with this build's symbols.
+    let rig::engine::Outcome::Panic { dumps, triage, .. } = &r.runs[1].iterations[0].outcome else {
+        panic!("{:#?}", r.runs[1])
+    };
+    let want = format!("$ crash {} {}", symbols.display(), dumps[0].path.display());
+    assert!(triage.contains(&want), "{want:?} not in:\n{triage}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -76,6 +76,8 @@ pub struct DumpScope<'a> {
     pub ledger: &'a DumpLedger,
     /// The build (image) the iteration runs.
     pub build: &'a str,
+    /// The build's debug vmlinux, when known: `crash` reads its dumps with it.
+    pub symbols: Option<&'a Path>,
 }
 
 impl DumpScope<'_> {
@@ -176,7 +178,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("rig-ledger-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let (opts, ledger) = (DumpOptions::default(), DumpLedger::default());
-        let scope = DumpScope { opts: &opts, ledger: &ledger, build: "linux" };
+        let scope = DumpScope { opts: &opts, ledger: &ledger, build: "linux", symbols: None };
 
         // Known before: claimed, kept.
         let mut a = written(&dir, 1);

@@ -114,6 +114,9 @@ pub async fn triage_with_crash(
     let mut s = triage_text(report, console_tail, dumps);
     for d in dumps.iter().filter(|d| d.ok()) {
         let _ = writeln!(s, "\ncrash on {}:", d.path.display());
+        if let Some(v) = vmlinux_debug {
+            let _ = writeln!(s, "  $ crash {} {}", v.display(), d.path.display());
+        }
         match vmlinux_debug {
             None => {
                 s.push_str("  debug symbols missing: no debug vmlinux was given (fetching it is an explicit option)\n")

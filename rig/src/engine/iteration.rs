@@ -131,7 +131,12 @@ impl Evidence<'_> {
         }
         let excerpt = report.as_ref().map(|r| r.text.clone()).unwrap_or_else(|| tail(self.link));
         let dumps: Vec<_> = dump.into_iter().collect();
-        let triage = dump::triage_text(report.as_ref(), &self.link.console().tail(40), &dumps);
+        let tail = self.link.console().tail(40);
+        let triage = match self.dumps.symbols {
+            // The build's symbols are at hand: `crash` reads the dump (symbolized stack, log).
+            Some(v) => dump::triage_with_crash(report.as_ref(), &tail, &dumps, Some(v)).await,
+            None => dump::triage_text(report.as_ref(), &tail, &dumps),
+        };
         let _ = std::fs::write(self.dir.join("triage.txt"), &triage);
         Outcome::Panic { report, title, excerpt, dumps, triage }
     }

@@ -287,7 +287,15 @@ async fn ran(
         deadline,
         seed,
         dir: &dir,
-        dumps: crate::dump::DumpScope { opts: &w.plan.dumps, ledger: &w.shared.dump_ledger, build: &c.guest.image },
+        dumps: crate::dump::DumpScope {
+            opts: &w.plan.dumps,
+            ledger: &w.shared.dump_ledger,
+            build: &c.guest.image,
+            symbols: match w.image {
+                super::target::Target::Linux(image) => image.debug_vmlinux.as_deref(),
+                _ => None,
+            },
+        },
         unload_busy: c.unload_busy,
     };
     let r = iteration::run(&s.guest.link(), &s.watcher, &spec).await;

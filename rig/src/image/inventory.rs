@@ -1,7 +1,7 @@
 //! What the build directory holds, and pruning what no command would use again: Linux images
 //! built from packages apt no longer offers or recipes that changed, images of user kernels
 //! no longer registered, unfinished builds whose builder is gone, and copies of user kernel
-//! packages nothing refers to. Prepared coal images are listed, never pruned: they come from
+//! packages (and their vmlinux) nothing refers to. Prepared coal images are listed, never pruned: they come from
 //! the user's files, which may be gone.
 
 use std::path::{Path, PathBuf};
@@ -163,16 +163,18 @@ pub fn prune(build_dir: &Path) -> Result<Vec<Entry>> {
         }
     }
     let dir = build_dir.join(user_kernel::DIR);
-    let referenced: Vec<PathBuf> = user_kernel::registered(build_dir)
+    let referenced: Vec<String> = user_kernel::registered(build_dir)
         .iter()
         .filter_map(|n| user_kernel::load(build_dir, n).ok().flatten())
-        .map(|k| k.deb(build_dir))
+        .map(|k| k.package.sha256)
         .collect();
     if let Ok(rd) = std::fs::read_dir(&dir) {
         for f in rd.flatten().map(|f| f.path()) {
-            if f.extension().is_some_and(|x| x == "deb") && !referenced.contains(&f) {
+            let copy = f.extension().is_some_and(|x| x == "deb" || x == "vmlinux");
+            let stem = f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            if copy && !stem.starts_with('.') && !referenced.contains(&stem) {
                 gone.push(Entry {
-                    name: "(a user kernel package no image is registered with)".into(),
+                    name: "(a user kernel package or vmlinux no image is registered with)".into(),
                     kind: Kind::UserKernel,
                     detail: String::new(),
                     key: f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),

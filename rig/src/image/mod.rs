@@ -51,6 +51,9 @@ pub struct LinuxImage {
     pub kernel_release: String,
     /// Listed modules a user's kernel builds in or lacks.
     pub module_notes: Vec<String>,
+    /// The kernel's debug vmlinux, when the rig has it (a user tree's `vmlinux`, or the
+    /// archive's `-dbg` one once fetched): `crash` reads this image's dumps with it.
+    pub debug_vmlinux: Option<PathBuf>,
 }
 
 impl LinuxImage {
@@ -70,6 +73,7 @@ impl LinuxImage {
             manifest: dir.join(MANIFEST),
             kernel_release: m.kernel_release.clone(),
             module_notes: m.module_notes.clone(),
+            debug_vmlinux: None,
             dir,
         }
     }
@@ -97,7 +101,22 @@ pub fn host_packages() -> &'static [&'static str] {
 /// Builds (or finds in the cache) the named image under `build_dir`: a built-in one, or a
 /// user kernel registered with `cargo xtask image linux --kernel`.
 pub fn ensure_image(build_dir: &Path, name: &str) -> Result<LinuxImage> {
-    let plan::Plan { recipe, packages: pkgs, kernel_idx, key, user } = plan::plan(build_dir, name)?;
+    let plan = plan::plan(build_dir, name)?;
+    let user_symbols = plan.user.as_ref().map(|k| k.debug_vmlinux(build_dir));
+    let mut image = build_or_find(build_dir, name, plan)?;
+    image.debug_vmlinux = match user_symbols {
+        Some(tree_vmlinux) => tree_vmlinux,
+        None => {
+            let fetched = crate::dump::debuginfo::debug_vmlinux_path(build_dir, &image.kernel_release);
+            fetched.is_file().then_some(fetched)
+        }
+    };
+    Ok(image)
+}
+
+/// The image `plan` makes: from the cache, or built now.
+fn build_or_find(build_dir: &Path, name: &str, plan: plan::Plan) -> Result<LinuxImage> {
+    let plan::Plan { recipe, packages: pkgs, kernel_idx, key, user } = plan;
     let user = user.as_ref();
     let images_dir = build_dir.join("images");
     let dir_name = format!("{name}-{key}");

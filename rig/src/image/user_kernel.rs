@@ -49,6 +49,12 @@ impl UserKernel {
     pub fn deb(&self, build_dir: &Path) -> PathBuf {
         build_dir.join(DIR).join(format!("{}.deb", self.package.sha256))
     }
+
+    /// The rig's copy of the kernel's debug vmlinux (a tree's `vmlinux`), if it has one.
+    pub fn debug_vmlinux(&self, build_dir: &Path) -> Option<PathBuf> {
+        let p = build_dir.join(DIR).join(format!("{}.vmlinux", self.package.sha256));
+        p.is_file().then_some(p)
+    }
 }
 
 /// The image name for `--name NAME` of a kernel built like `recipe`: `<recipe>-NAME`
@@ -162,8 +168,19 @@ pub fn register(build_dir: &Path, recipe: &str, name: &str, kernel: &Path) -> Re
     let registered = super::kernel_tree::pack(kernel, &tmp)
         .and_then(|(deb, _)| register_deb(build_dir, recipe, image, &deb, kernel));
     let _ = std::fs::remove_dir_all(&tmp);
-    registered
+    let k = registered?;
+    // The tree's vmlinux carries the symbols `crash` needs for this kernel's dumps.
+    let vmlinux = kernel.join("vmlinux");
+    if bare_kernel(&vmlinux) == Some(ELF) {
+        let copy = dir.join(format!("{}.vmlinux", k.package.sha256));
+        let part = dir.join(format!(".tmp-{}.vmlinux", k.package.sha256));
+        std::fs::copy(&vmlinux, &part).with_context(|| format!("copying {}", vmlinux.display()))?;
+        std::fs::rename(&part, &copy)?;
+    }
+    Ok(k)
 }
+
+const ELF: &str = "vmlinux (ELF)";
 
 /// What a bare kernel image file is (`bzImage`: "HdrS" at 0x202; `vmlinux`: ELF), if it is one.
 fn bare_kernel(path: &Path) -> Option<&'static str> {
@@ -173,7 +190,7 @@ fn bare_kernel(path: &Path) -> Option<&'static str> {
     if n >= 0x206 && &head[0x202..0x206] == b"HdrS" {
         Some("bzImage")
     } else if n >= 4 && &head[..4] == b"\x7fELF" {
-        Some("vmlinux (ELF)")
+        Some(ELF)
     } else {
         None
     }
