@@ -52,3 +52,18 @@ macro_rules! outln {
     () => { crate::out::write("\n") };
     ($($arg:tt)*) => { crate::out::write(&(format!($($arg)*) + "\n")) };
 }
+
+/// Under GitHub Actions (`$GITHUB_STEP_SUMMARY` names a file), appends the run's Markdown
+/// summary there for the workflow's summary page. A failure to write it is said, and changes
+/// no exit code: the report and JUnit files are the evidence, this is a view of them.
+pub fn ci_summary(report: &rig::report::RunReport) {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else { return };
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, rig::report::markdown::render(report).as_bytes()));
+    if let Err(e) = written {
+        eprintln!("warning: writing the CI summary to {}: {e}", std::path::Path::new(&path).display());
+    }
+}

@@ -70,6 +70,7 @@ pub fn run(a: &ReportArgs) -> Result<i32> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     rig::report::write(out, &merged).with_context(|| format!("writing the merged report to {}", out.display()))?;
     out!("{}", rig::report::table::render(&merged));
+    crate::out::ci_summary(&merged);
     outln!("merged report: {}", out.join("report.json").display());
     // A shard that stopped early leaves the campaign incomplete: not a pass.
     Ok(match merged.exit_code() {

@@ -289,6 +289,7 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
         eprintln!();
     }
     out!("{}", rig::report::table::render(&report));
+    crate::out::ci_summary(&report);
     outln!("report: {}  junit: {}", run_dir.join("report.json").display(), run_dir.join("junit.xml").display());
     Ok(report.exit_code())
 }

@@ -6,7 +6,11 @@ use std::process::Command;
 fn a_run_in_which_nothing_ran_does_not_exit_0() {
     // `--cpu host` needs KVM; under TCG every case × CPU is skipped before any guest boots.
     let runs = std::env::temp_dir().join(format!("rig-exit-codes-{}", std::process::id()));
+    std::fs::create_dir_all(&runs).unwrap();
+    // As under GitHub Actions: the summary page gets the same verdict.
+    let summary = runs.join("step-summary.md");
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .env("GITHUB_STEP_SUMMARY", &summary)
         .args(["rig", "--cpu", "host", "--accel", "tcg", "--runs-dir"])
         .arg(&runs)
         .output()
@@ -16,6 +20,9 @@ fn a_run_in_which_nothing_ran_does_not_exit_0() {
     assert_eq!(out.status.code(), Some(rig::report::model::NOTHING_RAN), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("NOTHING RAN: every case x CPU was skipped"), "{stdout}");
     assert!(stdout.contains("skipped"), "{stdout}");
+    let md = std::fs::read_to_string(&summary).expect("the CI summary was written");
+    assert!(md.starts_with("### rig: NOTHING RAN: every case x CPU was skipped (exit 4)"), "{md}");
+    assert!(md.contains("| boot-smoke | host |"), "{md}");
     let _ = std::fs::remove_dir_all(&runs);
 }
 

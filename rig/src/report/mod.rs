@@ -1,6 +1,7 @@
 //! Run reports: the data (`model`), `report.json`, JUnit XML and the human table.
 
 pub mod junit;
+pub mod markdown;
 pub mod merge;
 pub mod model;
 pub mod table;

@@ -25,6 +25,21 @@ fn dumps_not_kept(run: &super::model::CaseRun) -> String {
     reasons.iter().map(|(why, n)| format!("    {n} x dump not kept: {why}\n")).collect()
 }
 
+/// The verdict column of a case × CPU: pass, FAIL, ERROR, skipped (with why), cut short, or
+/// "compared below" for a build a comparison judges.
+pub fn verdict_word(r: &RunReport, run: &super::model::CaseRun) -> String {
+    match (run.verdict(), &run.not_run, r.stopped_early.as_ref().and(run.cut_short())) {
+        (_, Some(o), _) => crate::report::junit::detail(o),
+        (_, _, Some((ran, of))) => format!("{}: {ran} of {of} iterations ran", stop_word(r)),
+        // A build in a comparison is judged by the comparison below, not by its iterations.
+        _ if run.compared => "compared below".into(),
+        (Verdict::Pass, ..) => "pass".into(),
+        (Verdict::Fail, ..) => "FAIL".into(),
+        (Verdict::Error, ..) => "ERROR".into(),
+        (Verdict::Skipped, ..) => "skipped".into(),
+    }
+}
+
 /// Renders one line per case × CPU model, then the evidence of failing iterations.
 pub fn render(r: &RunReport) -> String {
     let mut s = String::new();
@@ -37,16 +52,7 @@ pub fn render(r: &RunReport) -> String {
     );
     for run in &r.runs {
         let t = &run.tally;
-        let verdict = match (run.verdict(), &run.not_run, r.stopped_early.as_ref().and(run.cut_short())) {
-            (_, Some(o), _) => crate::report::junit::detail(o),
-            (_, _, Some((ran, of))) => format!("{}: {ran} of {of} iterations ran", stop_word(r)),
-            // A build in a comparison is judged by the comparison below, not by its iterations.
-            _ if run.compared => "compared below".into(),
-            (Verdict::Pass, ..) => "pass".into(),
-            (Verdict::Fail, ..) => "FAIL".into(),
-            (Verdict::Error, ..) => "ERROR".into(),
-            (Verdict::Skipped, ..) => "skipped".into(),
-        };
+        let verdict = verdict_word(r, run);
         s.push_str(&format!(
             "{:<26} {:<12} {:<20} {:>5} {:>5} {:>5} {:>6} {:>5} {:>5}  {verdict}\n",
             run.case, run.cpu, run.image, t.ran, t.pass, t.fail, t.panics, t.hangs, t.error
