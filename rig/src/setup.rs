@@ -37,8 +37,9 @@ pub struct Setup {
 /// Installs what is missing, builds (or finds) the image, and resolves the accelerator.
 pub async fn prepare(build_dir: &Path, image_name: &str, choice: AccelChoice) -> Result<Setup> {
     let needs: Vec<Need> = prereqs::BASE_NEEDS.iter().chain(IMAGE_NEEDS).copied().collect();
+    let log = build_dir.join("host-setup.log");
     tokio::task::spawn_blocking(move || {
-        prereqs::ensure(&needs).and_then(|()| prereqs::ensure_apt_lists("linux-image-amd64"))
+        prereqs::ensure(&needs, &log).and_then(|()| prereqs::ensure_apt_lists("linux-image-amd64", &log))
     })
     .await??;
     let dir = build_dir.to_path_buf();

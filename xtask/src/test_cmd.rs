@@ -21,8 +21,9 @@ pub struct TestArgs {
 /// Runs the suite; returns cargo's exit code.
 pub fn run(a: &TestArgs) -> Result<i32> {
     let needs: Vec<_> = rig::host::prereqs::BASE_NEEDS.iter().chain(rig::setup::IMAGE_NEEDS).copied().collect();
-    if let Err(e) =
-        rig::host::prereqs::ensure(&needs).and_then(|()| rig::host::prereqs::ensure_apt_lists("linux-image-amd64"))
+    let log = paths::build_dir().join("host-setup.log");
+    if let Err(e) = rig::host::prereqs::ensure(&needs, &log)
+        .and_then(|()| rig::host::prereqs::ensure_apt_lists("linux-image-amd64", &log))
     {
         eprintln!("error: {e:#}");
         return Ok(exit::INFRA);

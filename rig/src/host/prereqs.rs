@@ -90,8 +90,9 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Makes sure every need is met, installing what is missing when allowed.
-pub fn ensure(needs: &[Need]) -> Result<()> {
+/// Makes sure every need is met, installing what is missing when allowed. apt's full output
+/// goes to `log` (appended); the terminal gets one line per package installed.
+pub fn ensure(needs: &[Need], log: &Path) -> Result<()> {
     let missing = missing_packages(needs, have_program);
     if missing.is_empty() {
         return Ok(());
@@ -116,13 +117,13 @@ pub fn ensure(needs: &[Need]) -> Result<()> {
     eprintln!("rig: installing missing host packages: {}", missing.join(" "));
     let needs_update = missing.iter().any(|p| candidate(p).is_none());
     if needs_update {
-        run(&["apt-get", "update", "-qq"])?;
+        run(&["apt-get", "update", "-qq"], log)?;
     }
     // The candidate may only be known after the update.
     let qemu_version = missing.contains(&"qemu-system-x86").then(|| candidate("qemu-system-x86")).flatten();
     let cmd = apt_command(&missing, qemu_version.as_deref());
     let argv: Vec<&str> = cmd.iter().map(String::as_str).collect();
-    run(&argv)?;
+    run(&argv, log)?;
     let still: Vec<&str> = needs.iter().filter(|n| !have_program(n.program)).map(|n| n.program).collect();
     if !still.is_empty() {
         bail!("after `{}`, still missing: {}", cmd.join(" "), still.join(", "));
@@ -132,7 +133,7 @@ pub fn ensure(needs: &[Need]) -> Result<()> {
 
 /// Makes sure apt knows the packages images are built from (a fresh machine may have no
 /// package lists): runs `apt-get update` once when `probe_package` has no candidate.
-pub fn ensure_apt_lists(probe_package: &str) -> Result<()> {
+pub fn ensure_apt_lists(probe_package: &str, log: &Path) -> Result<()> {
     if !have_program("apt-cache") || candidate(probe_package).is_some() {
         return Ok(());
     }
@@ -140,17 +141,57 @@ pub fn ensure_apt_lists(probe_package: &str) -> Result<()> {
         bail!("apt has no package lists (it does not know {probe_package}); run `sudo apt-get update` first");
     }
     eprintln!("rig: apt has no package lists; running apt-get update");
-    run(&["apt-get", "update", "-qq"])
+    run(&["apt-get", "update", "-qq"], log)
 }
 
-fn run(argv: &[&str]) -> Result<()> {
-    let status = Command::new(argv[0])
+/// The packages apt says it set up (`Setting up qemu-utils:amd64 (1:7.2+dfsg-7+deb12u16) ...`),
+/// as name and version.
+pub fn set_up_packages(apt_output: &str) -> Vec<(String, String)> {
+    apt_output
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("Setting up ")?;
+            let (name, rest) = rest.split_once(" (")?;
+            let version = rest.split_once(')')?.0;
+            Some((name.split(':').next().unwrap_or(name).to_string(), version.to_string()))
+        })
+        .collect()
+}
+
+/// Runs an apt command with its output appended to `log`; says each package it set up, and on
+/// failure the end of its output and where the rest is.
+fn run(argv: &[&str], log: &Path) -> Result<()> {
+    use std::io::Write as _;
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening {}", log.display()))?;
+    let _ = writeln!(file, "$ {}", argv.join(" "));
+    let out = Command::new(argv[0])
         .args(&argv[1..])
         .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
+        .output()
         .with_context(|| format!("running {}", argv.join(" ")))?;
-    if !status.success() {
-        bail!("`{}` failed ({status})", argv.join(" "));
+    file.write_all(&out.stdout)
+        .and_then(|()| file.write_all(&out.stderr))
+        .with_context(|| format!("writing {}", log.display()))?;
+    for (name, version) in set_up_packages(&String::from_utf8_lossy(&out.stdout)) {
+        eprintln!("rig:   installed {name} {version}");
+    }
+    if !out.status.success() {
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+        bail!(
+            "`{}` failed ({}); its last lines:\n{tail}\nthe whole output is in {}",
+            argv.join(" "),
+            out.status,
+            log.display()
+        );
     }
     Ok(())
 }
@@ -158,6 +199,20 @@ fn run(argv: &[&str]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn apt_output_gives_one_line_per_package_set_up() {
+        let out = "Reading package lists...\nUnpacking qemu-utils (1:7.2+dfsg-7+deb12u16) ...\n\
+            Setting up qemu-utils:amd64 (1:7.2+dfsg-7+deb12u16) ...\nSetting up ipxe-qemu (1.0.0+git-20190125.36a4c85-5.1) ...\n\
+            Processing triggers for man-db (2.11.2-2) ...\n";
+        assert_eq!(
+            set_up_packages(out),
+            [
+                ("qemu-utils".to_string(), "1:7.2+dfsg-7+deb12u16".to_string()),
+                ("ipxe-qemu".to_string(), "1.0.0+git-20190125.36a4c85-5.1".to_string())
+            ]
+        );
+    }
 
     #[test]
     fn qemu_utils_is_pinned_to_qemu_system_version() {
