@@ -8,6 +8,7 @@ mod bench_crash;
 mod exit;
 mod image_cmd;
 mod paths;
+mod progress;
 mod report_cmd;
 mod rig_cmd;
 mod test_cmd;

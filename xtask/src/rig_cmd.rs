@@ -1,6 +1,5 @@
 //! `cargo xtask rig`: boot guests with the chosen CPU models and check them.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -282,33 +281,13 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
         snapshots: !a.no_snapshot,
         interrupt: Some(interrupt),
     };
-    let tty = std::io::stderr().is_terminal();
-    let mut progress = |p: &Progress| show(p, tty);
-    let report = campaign::run(&p, &mut progress).await;
-    if tty {
-        eprintln!();
-    }
+    let mut display = crate::progress::Display::new();
+    let report = campaign::run(&p, &mut |p: &Progress| display.show(p)).await;
+    display.finish();
     out!("{}", rig::report::table::render(&report));
     crate::out::ci_summary(&report);
     outln!("report: {}  junit: {}", run_dir.join("report.json").display(), run_dir.join("junit.xml").display());
     Ok(report.exit_code())
-}
-
-fn show(p: &Progress, tty: bool) {
-    if let Some(stage) = &p.stage {
-        let line = format!("{} on {}: {stage} ({:.0}s)", p.case, p.cpu, p.elapsed);
-        return if tty { eprint!("\r\x1b[2K{line}") } else { eprintln!("{line}") };
-    }
-    let eta = if p.done > 0 { p.elapsed / f64::from(p.done) * f64::from(p.of - p.done) } else { 0.0 };
-    let line = format!(
-        "{} on {}: iteration {}/{} ({}), {:.0}s elapsed, ETA {:.0}s, panics {}",
-        p.case, p.cpu, p.done, p.of, p.last, p.elapsed, eta, p.panics
-    );
-    if tty {
-        eprint!("\r\x1b[2K{line}");
-    } else {
-        eprintln!("{line}");
-    }
 }
 
 #[cfg(test)]
