@@ -28,6 +28,10 @@ pub fn run(a: &TestArgs) -> Result<i32> {
         eprintln!("error: {e:#}");
         return Ok(exit::INFRA);
     }
+    if let Err(e) = ensure_check_jsonschema() {
+        eprintln!("error: {e:#}");
+        return Ok(exit::INFRA);
+    }
     // Build every image the tests boot up front, so no test spends its time building one.
     for name in rig::image::known_images() {
         let started = std::time::Instant::now();
@@ -48,4 +52,23 @@ pub fn run(a: &TestArgs) -> Result<i32> {
         .status()
         .context("running cargo test")?;
     Ok(status.code().unwrap_or(exit::INFRA))
+}
+
+/// The workflow test validates `.github/workflows/rig.yml` with `check-jsonschema`, a PyPI
+/// package (GitHub's workflow schema is vendored in it: no network at test time).
+fn ensure_check_jsonschema() -> Result<()> {
+    if rig::host::prereqs::have_program("check-jsonschema") {
+        return Ok(());
+    }
+    eprintln!("rig: installing check-jsonschema from PyPI (the workflow test uses it)");
+    let out = std::process::Command::new("python3")
+        .args(["-m", "pip", "install", "-q", "check-jsonschema"])
+        .output()
+        .context("running python3 -m pip (install python3 and pip)")?;
+    anyhow::ensure!(
+        out.status.success() && rig::host::prereqs::have_program("check-jsonschema"),
+        "python3 -m pip install check-jsonschema did not put check-jsonschema on PATH: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(())
 }
