@@ -11,7 +11,7 @@ use common::case;
 use rig::engine::Verdict;
 use rig::engine::campaign::{self, Plan};
 use rig::engine::compare::Status;
-use rig::image::user_kernel;
+use rig::image::user_kernel::{self, KernelInput};
 use rig::machine::{Accel, cpu};
 
 /// The two newest `linux-image-6.1.0-<abi>-amd64` packages apt offers, downloaded once into
@@ -76,7 +76,7 @@ async fn archive_kernels_become_images_that_boot_and_compare() {
     assert_ne!(old_rel, new_rel);
     let mut images = Vec::new();
     for (deb, name) in [(&old, "test-older"), (&new, "test-newer")] {
-        let k = user_kernel::register(&build, "linux", name, deb).unwrap();
+        let k = user_kernel::register(&build, "linux", name, KernelInput::path(deb)).unwrap();
         assert!(k.degraded.is_empty(), "Debian's kernel has everything the rig uses: {:?}", k.degraded);
         let img = build_image(&build, &k.name).await;
         assert_eq!(img.kernel_release, k.kernel_release);
@@ -213,7 +213,7 @@ async fn a_built_kernel_tree_becomes_an_image_that_boots() {
     let [deb, _] = two_archive_kernels();
     let release = release_of(&deb);
     let tree = fake_tree(&deb, &release, &common::evidence_dir("kernel-tree"));
-    let k = user_kernel::register(&build, "linux", "test-tree", &tree).unwrap();
+    let k = user_kernel::register(&build, "linux", "test-tree", KernelInput::path(&tree)).unwrap();
     assert_eq!((k.kernel_release.as_str(), k.source.as_path()), (release.as_str(), tree.as_path()));
     let img = build_image(&build, &k.name).await;
     assert_eq!(img.kernel_release, release);
@@ -249,7 +249,7 @@ async fn the_os7410_fixture_builds_against_a_user_kernel() {
     common::image();
     let build = common::build_dir();
     let [deb, _] = two_archive_kernels();
-    let k = user_kernel::register(&build, "linux-os7410-debug", "test-older", &deb).unwrap();
+    let k = user_kernel::register(&build, "linux-os7410-debug", "test-older", KernelInput::path(&deb)).unwrap();
     assert_eq!(k.name, "linux-os7410-debug-test-older");
     let img = build_image(&build, &k.name).await;
     let yaml = format!(
@@ -276,4 +276,59 @@ async fn the_os7410_fixture_builds_against_a_user_kernel() {
         run_dir.display()
     );
     assert!(run.iterations[0].steps[0].result.contains(&k.kernel_release), "{run:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bare_kernel_images_with_their_config_and_modules_boot() {
+    common::image();
+    let build = common::build_dir();
+    let [deb, _] = two_archive_kernels();
+    let release = release_of(&deb);
+    let at = common::evidence_dir("bare-kernel");
+    let tree = fake_tree(&deb, &release, &at.join("tree"));
+    // The modules as `make modules_install INSTALL_MOD_PATH=inst` leaves them.
+    let inst = at.join("inst");
+    let mods = inst.join("lib/modules").join(&release);
+    let order = std::fs::read_to_string(tree.join("modules.order")).unwrap();
+    let mut listed = String::new();
+    for m in order.lines() {
+        let to = mods.join("kernel").join(m);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(tree.join(m), &to).unwrap();
+        listed.push_str(&format!("kernel/{m}\n"));
+    }
+    std::fs::write(mods.join("modules.order"), listed).unwrap();
+    std::fs::copy(tree.join("modules.builtin"), mods.join("modules.builtin")).unwrap();
+
+    let config = tree.join(".config");
+    let mut names = Vec::new();
+    for (kernel, name) in [(tree.join("arch/x86/boot/bzImage"), "test-bzimage"), (tree.join("vmlinux"), "test-vmlinux")]
+    {
+        let input = KernelInput { path: &kernel, config: Some(&config), modules: Some(&inst) };
+        let k = user_kernel::register(&build, "linux", name, input).unwrap();
+        assert_eq!(k.kernel_release, release);
+        let img = build_image(&build, &k.name).await;
+        // A vmlinux carries the symbols crash reads dumps with; a bzImage does not.
+        assert_eq!(img.debug_vmlinux.is_some(), name == "test-vmlinux", "{img:?}");
+        names.push(img.name);
+    }
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testcases");
+    let cases = names
+        .iter()
+        .map(|n| {
+            let mut c = rig::case::find(&dir, "boot-smoke").unwrap();
+            c.case.guest.image = n.clone();
+            c
+        })
+        .collect();
+    let run_dir = common::evidence_dir("bare-kernel-run");
+    let plan = Plan {
+        seed: 8,
+        jobs: 2,
+        ..Plan::new(cases, vec![cpu::lookup("epyc").unwrap()], Accel::Tcg, build, run_dir.clone())
+    };
+    let r = campaign::run(&plan, &mut |_| {}).await;
+    for run in &r.runs {
+        assert_eq!((run.tally.ran, run.tally.pass), (1, 1), "{run:#?}\nevidence: {}", run_dir.display());
+    }
 }

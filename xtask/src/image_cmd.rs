@@ -21,13 +21,22 @@ pub struct ImageArgs {
     /// fixture that imitates one: a coal tarball and two DEBUG platform tarballs).
     pub name: String,
     /// With `linux`: a Debian kernel package (`linux-image-<release>_*.deb`, from the archive or
-    /// `make bindeb-pkg`) or a built kernel tree (the directory holding .config, bzImage and the
-    /// built modules) to boot with the default guest's userland. Never modified.
-    #[arg(long, value_name = "DEB|TREE", required_if_eq("name", "linux"))]
+    /// `make bindeb-pkg`), a built kernel tree (the directory holding .config, bzImage and the
+    /// built modules), or a bare bzImage or vmlinux (with --config and --modules), to boot with
+    /// the default guest's userland. Never modified.
+    #[arg(long, value_name = "DEB|TREE|IMAGE", required_if_eq("name", "linux"))]
     pub kernel: Option<PathBuf>,
     /// With `--kernel`: the image is called `linux-NAME`.
     #[arg(long = "name", value_name = "NAME", requires = "kernel", required_if_eq("name", "linux"))]
     pub as_name: Option<String>,
+    /// With a bare `--kernel bzImage|vmlinux`: its `.config` (else the one built into it with
+    /// CONFIG_IKCONFIG).
+    #[arg(long, value_name = "FILE", requires = "kernel")]
+    pub config: Option<PathBuf>,
+    /// With a bare `--kernel bzImage|vmlinux`: its modules as `make modules_install
+    /// INSTALL_MOD_PATH=DIR` left them (DIR, or DIR/lib/modules/<release>).
+    #[arg(long, value_name = "DIR", requires = "kernel")]
+    pub modules: Option<PathBuf>,
     /// The coal tarball (coal-latest.tgz) or a raw SmartOS/coal USB image (*-8gb.img). Never modified.
     #[arg(long, value_name = "PATH", required_if_eq("name", "coal"))]
     pub from: Option<PathBuf>,
@@ -45,11 +54,11 @@ pub fn run(args: &ImageArgs) -> Result<i32> {
         ("list", None) => list(),
         ("prune", None) => prune(),
         ("linux", None) => match (&args.kernel, &args.as_name) {
-            (Some(deb), Some(name)) => user_kernel("linux", deb, name),
+            (Some(deb), Some(name)) => user_kernel("linux", deb, name, args),
             _ => bail!("cargo xtask image linux needs --kernel <linux-image-*.deb | kernel tree> --name NAME"),
         },
         (recipe, None) if args.kernel.is_some() => match (&args.kernel, &args.as_name) {
-            (Some(deb), Some(name)) => user_kernel(recipe, deb, name),
+            (Some(deb), Some(name)) => user_kernel(recipe, deb, name, args),
             _ => bail!("cargo xtask image {recipe} --kernel needs --name NAME"),
         },
         ("coal", Some(from)) => prepare_coal(from, args),
@@ -106,10 +115,15 @@ fn prune() -> Result<i32> {
 }
 
 /// Registers the user's kernel package, builds its image and says how to use it.
-fn user_kernel(recipe: &str, deb: &std::path::Path, name: &str) -> Result<i32> {
+fn user_kernel(recipe: &str, kernel: &std::path::Path, name: &str, args: &ImageArgs) -> Result<i32> {
     let build = crate::paths::build_dir();
-    eprintln!("checking {} (only read)...", deb.display());
-    let k = rig::image::user_kernel::register(&build, recipe, name, deb)?;
+    eprintln!("checking {} (only read)...", kernel.display());
+    let input = rig::image::user_kernel::KernelInput {
+        path: kernel,
+        config: args.config.as_deref(),
+        modules: args.modules.as_deref(),
+    };
+    let k = rig::image::user_kernel::register(&build, recipe, name, input)?;
     for d in &k.degraded {
         eprintln!("warning: {d}");
     }

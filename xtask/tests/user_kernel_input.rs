@@ -89,8 +89,11 @@ fn files_that_are_no_usable_kernel_are_refused_before_any_boot() {
     refused(&dir, &dir, "has no include/config/kernel.release: it is not a configured and built kernel tree");
     let mut bz = vec![0u8; 0x300];
     bz[0x202..0x206].copy_from_slice(b"HdrS");
-    std::fs::write(dir.join("bzImage"), bz).unwrap();
-    refused(&dir, &dir.join("bzImage"), "is a bare bzImage, which the rig does not take yet");
+    std::fs::write(dir.join("bzImage"), &bz).unwrap();
+    refused(&dir, &dir.join("bzImage"), "no `Linux version <release>` banner: is it a Linux kernel image?");
+    bz.extend(b"Linux version 6.1.99-mine (me@here) #1 SMP\0");
+    std::fs::write(dir.join("bzImage"), &bz).unwrap();
+    refused(&dir, &dir.join("bzImage"), "give its configuration with --config");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -64,7 +64,12 @@ pub fn build(job: &Job, work: &Path, key: &str) -> Result<Manifest> {
     }
 
     let vmlinuz = std::fs::read(work.join("vmlinuz")).context("reading vmlinuz")?;
-    let elf = vmlinux::extract_elf(&vmlinuz).context("extracting the kernel ELF from vmlinuz")?;
+    // A user's kernel may be an ELF vmlinux already; a bzImage holds one XZ-compressed.
+    let elf = if vmlinuz.starts_with(b"\x7fELF") {
+        vmlinuz
+    } else {
+        vmlinux::extract_elf(&vmlinuz).context("extracting the kernel ELF from vmlinuz")?
+    };
     std::fs::write(work.join(KERNEL), elf)?;
     cpio::write_gz(&work.join("root"), cpio::DEV_NODES, &work.join(INITRD))?;
 

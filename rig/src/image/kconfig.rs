@@ -149,11 +149,16 @@ fn unmet(r: &Requirement, config: &HashMap<&str, &str>) -> Option<Finding> {
     Some(Finding { options: format!("{} {want}", r.any_of.join(" or ")), found, why: r.why })
 }
 
-/// Checks a kernel configuration against what the rig needs.
-pub fn check(config_text: &str) -> ConfigCheck {
+/// Checks a kernel configuration against what the rig needs; `elf`: the kernel comes as an ELF
+/// vmlinux, booted as it is (its compression does not matter).
+pub fn check(config_text: &str, elf: bool) -> ConfigCheck {
     let config = parse(config_text);
     ConfigCheck {
-        missing: REQUIRED.iter().filter_map(|r| unmet(r, &config)).collect(),
+        missing: REQUIRED
+            .iter()
+            .filter(|r| !(elf && r.any_of == ["CONFIG_KERNEL_XZ"]))
+            .filter_map(|r| unmet(r, &config))
+            .collect(),
         degraded: OPTIONAL.iter().filter_map(|r| unmet(r, &config)).collect(),
     }
 }
@@ -171,12 +176,13 @@ mod tests {
 
     #[test]
     fn a_debian_like_config_has_everything() {
-        assert_eq!(check(GOOD), ConfigCheck::default());
+        assert_eq!(check(GOOD, false), ConfigCheck::default());
     }
 
     #[test]
     fn a_config_without_a_serial_console_is_refused_naming_why() {
-        let c = check(&GOOD.replace("CONFIG_SERIAL_8250_CONSOLE=y\n", "# CONFIG_SERIAL_8250_CONSOLE is not set\n"));
+        let c =
+            check(&GOOD.replace("CONFIG_SERIAL_8250_CONSOLE=y\n", "# CONFIG_SERIAL_8250_CONSOLE is not set\n"), false);
         assert!(!c.bootable());
         assert_eq!(c.missing.len(), 1, "{c:?}");
         assert_eq!(
@@ -187,10 +193,13 @@ mod tests {
 
     #[test]
     fn a_module_where_built_in_is_needed_and_compressed_modules_are_refused() {
-        let c = check(&GOOD.replace("CONFIG_PVH=y", "CONFIG_PVH=m").replace(
-            "# CONFIG_MODULE_COMPRESS_XZ is not set\nCONFIG_MODULE_COMPRESS_NONE=y",
-            "CONFIG_MODULE_COMPRESS_ZSTD=y",
-        ));
+        let c = check(
+            &GOOD.replace("CONFIG_PVH=y", "CONFIG_PVH=m").replace(
+                "# CONFIG_MODULE_COMPRESS_XZ is not set\nCONFIG_MODULE_COMPRESS_NONE=y",
+                "CONFIG_MODULE_COMPRESS_ZSTD=y",
+            ),
+            false,
+        );
         let said: Vec<String> = c.missing.iter().map(|f| format!("{} ({})", f.options, f.found)).collect();
         assert_eq!(
             said,
@@ -203,7 +212,10 @@ mod tests {
 
     #[test]
     fn missing_features_degrade_and_say_what_still_works() {
-        let c = check(&GOOD.replace("CONFIG_PVPANIC_MMIO=m\n", "").replace("CONFIG_KVM_INTEL=m", "CONFIG_KVM_INTEL=n"));
+        let c = check(
+            &GOOD.replace("CONFIG_PVPANIC_MMIO=m\n", "").replace("CONFIG_KVM_INTEL=m", "CONFIG_KVM_INTEL=n"),
+            false,
+        );
         assert!(c.bootable());
         let opts: Vec<&str> = c.degraded.iter().map(|f| f.options.as_str()).collect();
         assert_eq!(opts, ["CONFIG_PVPANIC_MMIO =y or =m", "CONFIG_KVM_INTEL =y or =m"]);
@@ -212,7 +224,9 @@ mod tests {
 
     #[test]
     fn an_empty_or_foreign_file_misses_everything() {
-        let c = check("not a kernel config\n");
+        let c = check("not a kernel config\n", false);
         assert_eq!(c.missing.len(), REQUIRED.len() - 1, "all but the compression one (nothing set): {c:?}");
+        let elf = check("not a kernel config\n", true);
+        assert_eq!(elf.missing.len(), REQUIRED.len() - 2, "an ELF kernel needs no XZ: {elf:?}");
     }
 }

@@ -12,7 +12,7 @@ pub mod cache;
 pub mod cpio;
 pub mod inventory;
 pub mod kconfig;
-pub mod kernel_tree;
+pub mod kernel_pack;
 pub mod keys;
 pub mod packages;
 pub mod plan;

@@ -1,5 +1,5 @@
 //! The user's own Linux kernel as a named image: a Debian kernel package (from the archive,
-//! or made by `make bindeb-pkg`) or a built tree (packed into one by [`super::kernel_tree`])
+//! or made by `make bindeb-pkg`) or a built tree or a bare kernel image (packed into one by [`super::kernel_pack`])
 //! becomes `linux-<name>`, the default guest's userland with
 //! that kernel and its modules, which every command takes like a built-in image.
 //!
@@ -119,7 +119,9 @@ pub fn inspect_deb(path: &Path) -> Result<(Package, String, ConfigCheck)> {
     let config = extract_file(path, &config_path).with_context(|| {
         format!("{} holds no {config_path}: the rig checks a kernel's configuration before it boots it", path.display())
     })?;
-    let check = kconfig::check(&config);
+    // An ELF kernel (a bare vmlinux, packed) is booted as it is: no decompression to check.
+    let elf = extract(path, &format!("./boot/vmlinuz-{release}"), "| head -c 4")?.starts_with(b"\x7fELF");
+    let check = kconfig::check(&config, elf);
     let package = Package {
         name,
         version: field("Version").unwrap_or_default(),
@@ -133,17 +135,42 @@ pub fn inspect_deb(path: &Path) -> Result<(Package, String, ConfigCheck)> {
 
 /// One file of a package's data archive.
 fn extract_file(deb: &Path, member: &str) -> Result<String> {
-    const CMD: &str = "dpkg-deb --fsys-tarfile \"$1\" | tar -xO -f - \"$2\"";
-    let out =
-        Command::new("sh").args(["-c", CMD, "sh"]).arg(deb).arg(member).output().context("running dpkg-deb | tar")?;
-    ensure!(out.status.success() && !out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stderr).trim());
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    extract(deb, member, "").map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
-/// Registers a kernel as image `linux-<name>`: a Debian kernel package, or a built kernel
-/// tree (packed into one first). Checks it, copies the package, records it. Registering the
+/// The bytes of one member of a package's data archive, through `filter` (a shell pipe stage).
+fn extract(deb: &Path, member: &str, filter: &str) -> Result<Vec<u8>> {
+    let cmd = format!("dpkg-deb --fsys-tarfile \"$1\" | tar -xO -f - \"$2\" {filter}");
+    let out =
+        Command::new("sh").args(["-c", &cmd, "sh"]).arg(deb).arg(member).output().context("running dpkg-deb | tar")?;
+    ensure!(out.status.success() && !out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stderr).trim());
+    Ok(out.stdout)
+}
+
+/// What the user gave as the kernel: a Debian kernel package, a built tree, or a bare
+/// `bzImage`/`vmlinux` with its configuration and installed modules.
+#[derive(Debug, Clone, Copy)]
+pub struct KernelInput<'a> {
+    /// The package, tree or kernel image.
+    pub path: &'a Path,
+    /// A bare kernel's `.config` (else the one built into it, `CONFIG_IKCONFIG`).
+    pub config: Option<&'a Path>,
+    /// A bare kernel's installed modules (`lib/modules/<release>` as `make modules_install` left it).
+    pub modules: Option<&'a Path>,
+}
+
+impl<'a> KernelInput<'a> {
+    /// Just a path (a package or a tree).
+    pub fn path(path: &'a Path) -> KernelInput<'a> {
+        KernelInput { path, config: None, modules: None }
+    }
+}
+
+/// Registers a kernel as image `<recipe>-<name>`: a package as it is; a tree or a bare kernel
+/// packed into one first (see [`super::kernel_pack`]). Checks it, copies the package (and the
+/// ELF vmlinux with the kernel's symbols, when there is one), records it. Registering the
 /// same name again replaces the earlier kernel.
-pub fn register(build_dir: &Path, recipe: &str, name: &str, kernel: &Path) -> Result<UserKernel> {
+pub fn register(build_dir: &Path, recipe: &str, name: &str, input: KernelInput) -> Result<UserKernel> {
     ensure!(
         recipe.starts_with("linux") && super::recipe::Recipe::find(recipe).is_some(),
         "image {recipe:?}: a kernel can be built like {}",
@@ -152,29 +179,35 @@ pub fn register(build_dir: &Path, recipe: &str, name: &str, kernel: &Path) -> Re
     let image = image_name(recipe, name)?;
     let dir = build_dir.join(DIR);
     crate::rundir::private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    if !kernel.is_dir() {
-        if let Some(what) = bare_kernel(kernel) {
-            bail!(
-                "{} is a bare {what}, which the rig does not take yet (it checks a kernel's configuration and \
-                 takes its modules): give the built tree it came from (the directory holding .config) or a \
-                 package (`make bindeb-pkg`)",
-                kernel.display()
-            );
+    let kernel = input.path;
+    let bare = if kernel.is_dir() { None } else { bare_kernel(kernel) };
+    let parts = match (kernel.is_dir(), bare) {
+        (true, _) => Some((super::kernel_pack::from_tree(kernel)?, kernel.join("vmlinux"))),
+        (false, Some(_)) => {
+            let parts = super::kernel_pack::from_bare(kernel, input.config, input.modules)?;
+            Some((parts, kernel.to_path_buf()))
         }
+        (false, None) => None,
+    };
+    ensure!(
+        bare.is_some() || (input.config.is_none() && input.modules.is_none()),
+        "--config and --modules go with a bare bzImage or vmlinux; a package or a tree carries its own"
+    );
+    let Some((parts, symbols)) = parts else {
         return register_deb(build_dir, recipe, image, kernel, kernel);
-    }
+    };
     let tmp = dir.join(format!(".tmp-pack-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
-    let registered = super::kernel_tree::pack(kernel, &tmp)
-        .and_then(|(deb, _)| register_deb(build_dir, recipe, image, &deb, kernel));
+    let registered =
+        super::kernel_pack::pack(&parts, &tmp).and_then(|deb| register_deb(build_dir, recipe, image, &deb, kernel));
     let _ = std::fs::remove_dir_all(&tmp);
     let k = registered?;
-    // The tree's vmlinux carries the symbols `crash` needs for this kernel's dumps.
-    let vmlinux = kernel.join("vmlinux");
-    if bare_kernel(&vmlinux) == Some(ELF) {
+    // An ELF vmlinux (a tree's, or the one given) carries the symbols `crash` needs for this
+    // kernel's dumps.
+    if bare_kernel(&symbols) == Some(ELF) {
         let copy = dir.join(format!("{}.vmlinux", k.package.sha256));
         let part = dir.join(format!(".tmp-{}.vmlinux", k.package.sha256));
-        std::fs::copy(&vmlinux, &part).with_context(|| format!("copying {}", vmlinux.display()))?;
+        std::fs::copy(&symbols, &part).with_context(|| format!("copying {}", symbols.display()))?;
         std::fs::rename(&part, &copy)?;
     }
     Ok(k)
