@@ -33,7 +33,7 @@ enum Command {
     Triage(triage::TriageArgs),
     /// Measure the rig's speed against baselines (boot overhead, ...).
     Bench(bench_cmd::BenchArgs),
-    /// Prepare a guest image from a user's file (SmartOS coal).
+    /// Make guest images from your files (your Linux kernel, a SmartOS coal headnode); list and prune them.
     Image(image_cmd::ImageArgs),
     /// Work with run reports (merge the reports of sharded runs).
     Report(report_cmd::ReportArgs),
