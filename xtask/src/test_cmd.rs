@@ -18,9 +18,14 @@ pub struct TestArgs {
     pub cargo_args: Vec<String>,
 }
 
+/// What only the tests need: the run page test reads `index.html` in a real (headless) browser.
+const TEST_NEEDS: &[rig::host::prereqs::Need] =
+    &[rig::host::prereqs::Need { program: "chromium-headless-shell", package: "chromium-headless-shell" }];
+
 /// Runs the suite; returns cargo's exit code.
 pub fn run(a: &TestArgs) -> Result<i32> {
-    let needs: Vec<_> = rig::host::prereqs::BASE_NEEDS.iter().chain(rig::setup::IMAGE_NEEDS).copied().collect();
+    let needs: Vec<_> =
+        rig::host::prereqs::BASE_NEEDS.iter().chain(rig::setup::IMAGE_NEEDS).chain(TEST_NEEDS).copied().collect();
     let log = paths::build_dir().join("host-setup.log");
     if let Err(e) = rig::host::prereqs::ensure(&needs, &log)
         .and_then(|()| rig::host::prereqs::ensure_apt_lists("linux-image-amd64", &log))

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::model::RunReport;
-use super::table::{stop_word, verdict_word};
+use super::table::{COLUMNS, cells, stop_word};
 
 /// A table cell: pipes escaped, one line.
 fn cell(s: &str) -> String {
@@ -14,7 +14,7 @@ fn cell(s: &str) -> String {
 }
 
 /// What the exit code says, in words.
-fn headline(r: &RunReport) -> String {
+pub fn headline(r: &RunReport) -> String {
     let code = r.exit_code();
     let words = match code {
         0 => "every expectation held".to_string(),
@@ -31,24 +31,11 @@ fn headline(r: &RunReport) -> String {
 pub fn render(r: &RunReport) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "### rig: {}\n", headline(r));
-    s.push_str("| case | CPU | image | run | pass | fail | panic | hang | err | verdict |\n");
+    let _ = writeln!(s, "| {} |", COLUMNS.join(" | "));
     s.push_str("|---|---|---|--:|--:|--:|--:|--:|--:|---|\n");
     for run in &r.runs {
-        let t = &run.tally;
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            cell(&run.case),
-            cell(&run.cpu),
-            cell(&run.image),
-            t.ran,
-            t.pass,
-            t.fail,
-            t.panics,
-            t.hangs,
-            t.error,
-            cell(&verdict_word(r, run))
-        );
+        let row: Vec<String> = cells(r, run).iter().map(|c| cell(c)).collect();
+        let _ = writeln!(s, "| {} |", row.join(" | "));
     }
     let crashes: Vec<String> = r
         .runs

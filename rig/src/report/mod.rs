@@ -1,5 +1,6 @@
 //! Run reports: the data (`model`), `report.json`, JUnit XML and the human table.
 
+pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod merge;
@@ -10,12 +11,13 @@ pub use model::{CaseRun, IterationResult, RunReport, Tally};
 
 use std::path::Path;
 
-/// Writes `report.json` and `junit.xml` into `dir` (replacing earlier versions atomically, so
-/// an interrupted run still leaves a complete report of what ran).
+/// Writes `report.json`, `junit.xml` and the page `index.html` into `dir` (replacing earlier
+/// versions atomically, so an interrupted run still leaves a complete report of what ran).
 pub fn write(dir: &Path, report: &RunReport) -> std::io::Result<()> {
     let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
     replace(&dir.join("report.json"), &json)?;
-    replace(&dir.join("junit.xml"), junit::render(report).as_bytes())
+    replace(&dir.join("junit.xml"), junit::render(report).as_bytes())?;
+    replace(&dir.join("index.html"), html::render(report).as_bytes())
 }
 
 fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

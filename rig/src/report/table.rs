@@ -40,6 +40,27 @@ pub fn verdict_word(r: &RunReport, run: &super::model::CaseRun) -> String {
     }
 }
 
+/// The heads of the columns every summary shows, and a run's cells under them (the Markdown
+/// summary and the run page share them).
+pub const COLUMNS: [&str; 10] = ["case", "CPU", "image", "run", "pass", "fail", "panic", "hang", "err", "verdict"];
+
+/// A run's cells under [`COLUMNS`].
+pub fn cells(r: &RunReport, run: &super::model::CaseRun) -> [String; 10] {
+    let t = &run.tally;
+    [
+        run.case.clone(),
+        run.cpu.clone(),
+        run.image.clone(),
+        t.ran.to_string(),
+        t.pass.to_string(),
+        t.fail.to_string(),
+        t.panics.to_string(),
+        t.hangs.to_string(),
+        t.error.to_string(),
+        verdict_word(r, run),
+    ]
+}
+
 /// Renders one line per case × CPU model, then the evidence of failing iterations.
 pub fn render(r: &RunReport) -> String {
     let mut s = String::new();
