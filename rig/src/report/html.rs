@@ -222,6 +222,26 @@ mod tests {
     }
 
     #[test]
+    fn a_comparison_draws_each_build_with_its_interval() {
+        let build = |image: &str, hits: u32, ci: (f64, f64)| {
+            serde_json::json!({"image": image, "iterations": 10, "panics": hits, "hits": hits, "rate": f64::from(hits) / 10.0,
+                "ci95": [ci.0, ci.1], "titles": [], "verdict": format!("{hits}/10")})
+        };
+        let c: Comparison = serde_json::from_value(serde_json::json!({
+            "case": "os-7410-miniature", "cpu": "epyc", "hunts": "kernel BUG in vmm_zsd_destroy",
+            "builds": [build("debug", 10, (0.72, 1.0)), build("fixed", 0, (0.0, 0.28))],
+            "conclusions": [{"candidate": "fixed", "status": "fixed", "p_value": 5.4e-6, "text": "FIXED: fixed 0/10 against debug 10/10"}],
+        }))
+        .unwrap();
+        let mut s = String::new();
+        comparison(&mut s, &c);
+        assert!(s.contains("<rect x=\"200\" y=\"1\" width=\"300.0\""), "the debug build's full bar: {s}");
+        assert!(s.contains("<line x1=\"416.0\" x2=\"500.0\""), "its interval, 72-100%: {s}");
+        assert!(s.contains("<rect x=\"200\" y=\"25\" width=\"0.0\""), "the fixed build's empty bar: {s}");
+        assert!(s.contains("<li><b>FIXED: fixed 0/10 against debug 10/10</b></li>"), "{s}");
+    }
+
+    #[test]
     fn panic_lines_are_marked() {
         let m = marked("[  1.0] sysrq: Trigger a crash\n[  1.1] Kernel panic - not syncing: sysrq <crash>\nend");
         assert_eq!(
