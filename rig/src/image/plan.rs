@@ -55,7 +55,11 @@ pub fn plan(build_dir: &Path, name: &str) -> Result<Plan> {
         pkgs[kernel_idx] = k.package.clone();
     }
     if recipe.kernel_headers {
-        let release = pkgs[kernel_idx].kernel_release().context("no kernel package")?.to_string();
+        let release = match &user {
+            // Its package may be named otherwise (`linux-image-<release>-unsigned`).
+            Some(k) => k.kernel_release.clone(),
+            None => pkgs[kernel_idx].kernel_release().context("no kernel package")?.to_string(),
+        };
         let why = match &user {
             Some(_) => format!(
                 " (image {} compiles modules against them: a kernel that is not from the archive has none there)",
