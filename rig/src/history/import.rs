@@ -42,8 +42,6 @@ pub fn read_report(run_dir: &Path) -> Result<RunReport> {
 impl History {
     /// Records one run directory.
     pub fn import(&mut self, run_dir: &Path) -> Result<Recorded> {
-        let report = read_report(run_dir)?;
-        let source = run_dir.canonicalize().unwrap_or_else(|_| run_dir.to_path_buf());
-        self.record(&report, &source)
+        self.record(&read_report(run_dir)?, run_dir)
     }
 }

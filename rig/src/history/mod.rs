@@ -42,6 +42,8 @@ impl History {
     pub fn open(path: &Path) -> Result<History> {
         if path.exists() {
             check(path)?;
+        } else if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let mut conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
         configure(&conn).with_context(|| format!("opening {}", path.display()))?;

@@ -110,7 +110,6 @@ impl History {
              FROM runs r ORDER BY r.ended_at DESC, r.id DESC LIMIT ?1",
         )?;
         let rows = st.query_map([limit], |row| {
-            let titles: Option<String> = row.get(9)?;
             Ok(RunRow {
                 run_dir: row.get(0)?,
                 source: row.get(1)?,
@@ -121,7 +120,7 @@ impl History {
                 cases: row.get(6)?,
                 iterations: row.get(7)?,
                 panics: row.get(8)?,
-                titles: titles.map(|t| t.lines().map(str::to_string).collect()).unwrap_or_default(),
+                titles: lines(row.get(9)?),
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -191,15 +190,14 @@ impl History {
              FROM iterations i JOIN cases c ON c.id = i.case_id JOIN runs r ON r.id = c.run_id
              WHERE i.title = ?1 ORDER BY r.ended_at DESC, i.id DESC",
         )?;
-        let rows = st.query_map(params![title], |row| {
-            let dumps: Option<String> = row.get(1)?;
-            Ok(Evidence {
-                dir: row.get(0)?,
-                dumps: dumps.map(|d| d.lines().map(str::to_string).collect()).unwrap_or_default(),
-            })
-        })?;
+        let rows = st.query_map(params![title], |row| Ok(Evidence { dir: row.get(0)?, dumps: lines(row.get(1)?) }))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// The lines of a `group_concat(..., char(10))`, none for NULL.
+fn lines(joined: Option<String>) -> Vec<String> {
+    joined.map(|j| j.lines().map(str::to_string).collect()).unwrap_or_default()
 }
 
 /// Sums entries per build (image and key), in the order builds first appear.

@@ -62,12 +62,16 @@ impl History {
     /// shard recorded after its merged report is left out.
     pub fn record(&mut self, report: &RunReport, source: &Path) -> Result<Recorded> {
         let path = self.path.clone();
+        let source = &source.canonicalize().unwrap_or_else(|_| source.to_path_buf());
         let now = unix(SystemTime::now());
         let ended_at = std::fs::metadata(source.join("report.json")).and_then(|m| m.modified()).map_or(now, unix);
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let done = insert(&tx, report, source, ended_at, now)?;
-        tx.commit().with_context(|| format!("recording {} in {}", report.run_dir, path.display()))?;
-        Ok(done)
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate);
+        let done = tx.map_err(anyhow::Error::from).and_then(|tx| {
+            let done = insert(&tx, report, source, ended_at, now)?;
+            tx.commit()?;
+            Ok(done)
+        });
+        done.with_context(|| format!("recording {} in {}", report.run_dir, path.display()))
     }
 }
 

@@ -81,13 +81,15 @@ pub struct Stamp {
     pub tables: u32,
 }
 
-/// Reads a connection's [`Stamp`]; fails on a file that is not SQLite.
+/// Reads a connection's [`Stamp`], in one statement so that a migration another rig commits
+/// meanwhile is seen whole or not at all; fails on a file that is not SQLite.
 pub fn stamp(conn: &Connection) -> rusqlite::Result<Stamp> {
-    Ok(Stamp {
-        version: conn.pragma_query_value(None, "user_version", |r| r.get(0))?,
-        application_id: conn.pragma_query_value(None, "application_id", |r| r.get(0))?,
-        tables: conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))?,
-    })
+    conn.query_row(
+        "SELECT (SELECT user_version FROM pragma_user_version), (SELECT application_id FROM pragma_application_id),
+                (SELECT count(*) FROM sqlite_master WHERE type = 'table')",
+        [],
+        |r| Ok(Stamp { version: r.get(0)?, application_id: r.get(1)?, tables: r.get(2)? }),
+    )
 }
 
 /// Why this code must not write a database with this stamp, if it must not.
