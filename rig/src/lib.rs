@@ -13,6 +13,7 @@ pub mod crash;
 pub mod dump;
 pub mod engine;
 pub mod guest;
+pub mod history;
 pub mod host;
 pub mod identity;
 pub mod image;

@@ -6,6 +6,7 @@ mod out;
 mod bench_cmd;
 mod bench_crash;
 mod exit;
+mod history_cmd;
 mod image_cmd;
 mod paths;
 mod progress;
@@ -37,6 +38,8 @@ enum Command {
     Image(image_cmd::ImageArgs),
     /// Work with run reports (merge the reports of sharded runs).
     Report(report_cmd::ReportArgs),
+    /// List recent runs, say where a crash was seen, import run directories (build/history.sqlite).
+    History(history_cmd::HistoryArgs),
     /// Install the host prerequisites, build the guest image, and run the whole test suite.
     Test(test_cmd::TestArgs),
 }
@@ -52,6 +55,7 @@ fn main() {
         Command::Triage(args) => triage::run(&args),
         Command::Test(args) => test_cmd::run(&args),
         Command::Report(args) => report_cmd::run(&args),
+        Command::History(args) => history_cmd::run(&args),
         // A file that is not what it should be is bad input (exit 2), not an infrastructure failure.
         Command::Image(args) => image_cmd::run(&args).or_else(|e| {
             eprintln!("error: {e:#}");

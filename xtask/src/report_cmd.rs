@@ -1,4 +1,5 @@
-//! `cargo xtask report merge`: joins the reports of a sharded campaign into one verdict.
+//! `cargo xtask report merge`: joins the reports of a sharded campaign into one verdict (and
+//! records it in the history, where it replaces its shards).
 
 use std::path::PathBuf;
 
@@ -69,6 +70,7 @@ pub fn run(a: &ReportArgs) -> Result<i32> {
     };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     rig::report::write(out, &merged).with_context(|| format!("writing the merged report to {}", out.display()))?;
+    rig::history::record_or_warn(&crate::paths::build_dir(), &merged, out);
     out!("{}", rig::report::table::render(&merged));
     crate::out::ci_summary(&merged);
     outln!("merged report: {}", out.join("report.json").display());

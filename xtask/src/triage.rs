@@ -1,4 +1,5 @@
-//! `cargo xtask triage`: read a console log, syslog or mdb output and print its crash reports.
+//! `cargo xtask triage`: read a console log, syslog or mdb output and print its crash reports
+//! (with `--history`, and where the rig reproduced each before).
 
 use rig::crash::corpus::{load_dir, score};
 use rig::crash::{CrashReport, Os, detect_os, read_all};
@@ -33,6 +34,10 @@ pub struct TriageArgs {
     /// instead: crash/no-crash and title agreement in percent.
     #[arg(long, value_name = "DIR", conflicts_with = "file")]
     pub score: Option<PathBuf>,
+    /// Also say whether each crash is in the history (`build/history.sqlite`): which case,
+    /// CPU and build reproduced it, how often, first and last seen.
+    #[arg(long, conflicts_with_all = ["score", "json"])]
+    pub history: bool,
     /// With `--score`: list every disagreement.
     #[arg(long, requires = "score")]
     pub verbose: bool,
@@ -51,6 +56,18 @@ pub fn run(args: &TriageArgs) -> anyhow::Result<i32> {
             return Ok(2);
         }
     };
+    let mut history = None;
+    if args.history {
+        let file = rig::history::path(&crate::paths::build_dir());
+        match rig::history::History::open_existing(&file) {
+            Ok(Some(h)) => history = Some(h),
+            Ok(None) => eprintln!("note: no history yet ({} does not exist)", file.display()),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return Ok(2);
+            }
+        }
+    }
     let (os, reports) = read_with(args.os, &text);
     let lines = text.iter().filter(|&&b| b == b'\n').count() + usize::from(text.last().is_some_and(|&b| b != b'\n'));
     if args.json {
@@ -73,9 +90,25 @@ pub fn run(args: &TriageArgs) -> anyhow::Result<i32> {
     );
     for (i, r) in reports.iter().enumerate() {
         print_report(&mut out, i + 1, n, r);
+        if let Some(h) = &mut history {
+            out.push_str(&known(h, &r.title)?);
+        }
     }
     emit(&out);
     Ok(0)
+}
+
+/// Where the history saw the crash titled `title` (case-insensitively), as text.
+fn known(h: &mut rig::history::History, title: &str) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let titles = h.titles_matching(title, true)?;
+    if titles.is_empty() {
+        out.push_str(&rig::history::render::known(title, None));
+    }
+    for t in titles {
+        out.push_str(&rig::history::render::known(&t, h.sightings(&t)?.as_ref()));
+    }
+    Ok(out)
 }
 
 fn read_input(file: &str) -> std::io::Result<Vec<u8>> {

@@ -43,6 +43,8 @@ fn merge(args: &[&std::path::Path], out: &std::path::Path) -> std::process::Outp
         .args(args)
         .arg("--out")
         .arg(out)
+        // A merge is recorded in the history: keep it out of the workspace's.
+        .env("RIG_BUILD_DIR", out.parent().unwrap())
         .output()
         .expect("starting the rig")
 }
@@ -113,6 +115,7 @@ fn a_full_stdout_is_an_error_and_a_closed_one_is_quiet() {
         .args([&a, &b])
         .arg("--out")
         .arg(&merged)
+        .env("RIG_BUILD_DIR", &dir)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -10,28 +10,7 @@ fn title(text: &str) -> String {
 }
 
 /// The rig's Debian 6.1 guest: `BUG_ON` in a module.
-const GUEST_BUG: &str = "\
-[   42.100000] kernel BUG at /build/vmm/vmm_zsd.c:162!
-[   42.100100] invalid opcode: 0000 [#1] PREEMPT SMP NOPTI
-[   42.100200] CPU: 1 PID: 812 Comm: zoneadmd Tainted: G           O       6.1.0-18-amd64 #1  Debian 6.1.76-1
-[   42.100300] Hardware name: QEMU Standard PC (Q35 + ICH9, 2009), BIOS 1.16.2-debian-1.16.2-1 04/01/2014
-[   42.100400] RIP: 0010:vmm_zsd_destroy+0x1a/0x30 [vmm]
-[   42.100500] Code: 0f 0b 48 89 ef e8 00 00 00 00 5d c3
-[   42.100600] RSP: 0018:ffffb0c1c0a3fe20 EFLAGS: 00010246
-[   42.100700] Call Trace:
-[   42.100800]  <TASK>
-[   42.100900]  ? __die_body.cold+0x1a/0x1f
-[   42.101000]  ? die+0x2a/0x50
-[   42.101100]  zsd_apply_destroy+0x55/0x90 [zones]
-[   42.101200]  zone_destroy+0x3c/0x70 [zones]
-[   42.101300]  __x64_sys_ioctl+0x8d/0xd0
-[   42.101400]  do_syscall_64+0x55/0xb0
-[   42.101500]  entry_SYSCALL_64_after_hwframe+0x6e/0xd8
-[   42.101600]  </TASK>
-[   42.101700] Modules linked in: vmm(O) zones(O)
-[   42.101800] ---[ end trace 0000000000000000 ]---
-[   42.101900] Kernel panic - not syncing: Fatal exception
-";
+const GUEST_BUG: &str = include_str!("../../testdata/linux/console-kernel-bug-vmm-zsd.txt");
 
 #[test]
 fn guest_bug_on_in_a_module() {

@@ -1,6 +1,7 @@
 //! A campaign: every case on every CPU model and image, in a fixed order (the order sharding
 //! counts in); comparisons between builds at the end. The report is rewritten after every
-//! iteration, so an interrupted run leaves the report of what ran.
+//! iteration, so an interrupted run leaves the report of what ran; the final one goes into the
+//! build directory's history database.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -181,6 +182,13 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
     report.finished = true;
     if let Err(e) = report::write(&plan.run_dir, &report) {
         report.evidence_errors.push(format!("writing the report in {}: {e}", plan.run_dir.display()));
+    }
+    // Off the async threads: a database another rig holds can keep this waiting (a bounded while).
+    let (build_dir, run_dir, copy) = (plan.build_dir.clone(), plan.run_dir.clone(), report.clone());
+    let recorded =
+        tokio::task::spawn_blocking(move || crate::history::record_or_warn(&build_dir, &copy, &run_dir)).await;
+    if let Err(e) = recorded {
+        eprintln!("warning: the run was not recorded in the history: {e}");
     }
     report
 }
