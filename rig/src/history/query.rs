@@ -204,7 +204,8 @@ fn lines(joined: Option<String>) -> Vec<String> {
 fn build_rates(entries: &[Entry]) -> Vec<BuildRate> {
     let mut order: Vec<(String, Option<String>)> = Vec::new();
     let mut by: BTreeMap<(String, Option<String>), BuildRate> = BTreeMap::new();
-    for e in entries {
+    // A case that ran no iteration there (skipped, interrupted) says nothing of a build's rate.
+    for e in entries.iter().filter(|e| e.ran > 0) {
         let k = (e.image.clone(), e.image_key.clone());
         let b = by.entry(k.clone()).or_insert_with(|| {
             order.push(k);
