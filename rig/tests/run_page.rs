@@ -31,7 +31,10 @@ fn browse(page: &Path, args: &[&str]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_page_shows_verdicts_the_panic_and_working_links() {
     common::image();
-    let smoke = case("page-smoke", "name: page-smoke\nsteps:\n  - ssh: uname -r\n");
+    // boot-smoke of the default set, and a case whose iteration panics as it expects.
+    let smoke =
+        rig::case::find(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testcases"), "boot-smoke")
+            .unwrap();
     let panics = case(
         "page-panic",
         "name: page-panic\nexpect: { outcome: panic }\nsteps:\n  - ssh: echo c > /proc/sysrq-trigger\n    ignore_status: true\n",
@@ -54,7 +57,7 @@ async fn a_run_page_shows_verdicts_the_panic_and_working_links() {
 
     let dom = browse(&page, &["--dump-dom"]);
     assert!(dom.contains("rig: every expectation held (exit 0)"), "{dom}");
-    assert!(dom.contains("page-smoke") && dom.contains(">pass<"), "{dom}");
+    assert!(dom.contains("boot-smoke") && dom.contains(">pass<"), "{dom}");
     assert!(dom.contains("sysrq triggered crash"), "the panic's title: {dom}");
     assert!(dom.contains("<mark>") && dom.contains("Kernel panic - not syncing"), "the marked panic line: {dom}");
     assert!(dom.contains("open the dump: <code>") || dom.contains("vmcore.kdump"), "{dom}");
