@@ -93,9 +93,15 @@ pub struct GuestLink {
     boot: Arc<Mutex<Option<BootInfo>>>,
     start: Instant,
     stall_grace: Duration,
+    qemu_pid: i32,
 }
 
 impl GuestLink {
+    /// QEMU's process id.
+    pub fn qemu_pid(&self) -> i32 {
+        self.qemu_pid
+    }
+
     /// Sets how long the OS console may stay silent after a stall report before a boot wait
     /// gives up ([`STALL_GRACE`] by default).
     pub fn set_stall_grace(&mut self, grace: Duration) {
@@ -390,6 +396,7 @@ impl Guest {
             boot: Arc::default(),
             start,
             stall_grace: STALL_GRACE,
+            qemu_pid: qemu.pid(),
         };
         Ok(Guest { qemu, link, dir: dir.to_path_buf(), spec })
     }

@@ -144,6 +144,13 @@ pub async fn host_dump(link: &GuestLink, path: &Path, format: DumpFormat, timeou
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut info = DumpInfo::new(path.clone(), format);
     let r = run(link.qmp(), &path, format, began, began + timeout, &mut info).await;
+    // QEMU 7.2 sends DUMP_COMPLETED before its dump thread cleans up (closing the file and
+    // freeing its state). A next dump started in that window is failed by that cleanup ("failed
+    // to write start flat header", "failed to sync dump_bitmap", a GLib assertion on stderr):
+    // the thread is done once QEMU no longer holds the file open.
+    if !matches!(&r, Err(e) if e.starts_with("not finished")) {
+        closed_by(link.qemu_pid(), &path, Instant::now() + QMP_CALL).await;
+    }
     info.secs = began.elapsed().as_secs_f64();
     info.bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     match r {
@@ -206,6 +213,20 @@ async fn run(
             Err(format!("not finished after {waited:.1} s ({progress}); QEMU may still be writing it"))
         }
     }
+}
+
+/// Waits until process `pid` holds no open file descriptor on `path` (or `deadline`), then a
+/// little more: QEMU's dump thread closes the file first in its cleanup, then frees the rest.
+async fn closed_by(pid: i32, path: &Path, deadline: Instant) {
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let open = || {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+        fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path))
+    };
+    while open() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
 /// QEMU's write errors drop errno ("failed to write ..."): say when the dump's filesystem
