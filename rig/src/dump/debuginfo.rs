@@ -3,7 +3,7 @@
 //! explicit user option, never a default, and only the vmlinux (~633 MB) is extracted.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
@@ -70,22 +70,9 @@ fn extract_vmlinux(deb: &Path, kernel_release: &str, out: &Path) -> Result<()> {
     std::fs::create_dir_all(out.parent().expect("has a parent"))?;
     let tmp = out.with_extension("partial");
     let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let mut dpkg = Command::new("dpkg-deb")
-        .arg("--fsys-tarfile")
-        .arg(deb)
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("running dpkg-deb")?;
-    let tar = Command::new("tar")
-        .args(["-xO", &member])
-        .stdin(dpkg.stdout.take().expect("piped"))
-        .stdout(file)
-        .status()
-        .context("running tar")?;
-    let dpkg_ok = dpkg.wait()?.success();
-    if !tar.success() || !dpkg_ok {
+    if let Err(e) = crate::image::packages::extract_member(deb, &member, Some(file)) {
         let _ = std::fs::remove_file(&tmp);
-        bail!("extracting {member} from {} failed", deb.display());
+        return Err(e);
     }
     std::fs::rename(&tmp, out)?;
     Ok(())

@@ -120,7 +120,8 @@ pub fn inspect_deb(path: &Path) -> Result<(Package, String, ConfigCheck)> {
         format!("{} holds no {config_path}: the rig checks a kernel's configuration before it boots it", path.display())
     })?;
     // An ELF kernel (a bare vmlinux, packed) is booted as it is: no decompression to check.
-    let elf = extract(path, &format!("./boot/vmlinuz-{release}"), "| head -c 4")?.starts_with(b"\x7fELF");
+    let elf =
+        super::packages::extract_member(path, &format!("./boot/vmlinuz-{release}"), None)?.starts_with(b"\x7fELF");
     let check = kconfig::check(&config, elf);
     let package = Package {
         name,
@@ -133,18 +134,11 @@ pub fn inspect_deb(path: &Path) -> Result<(Package, String, ConfigCheck)> {
     Ok((package, release, check))
 }
 
-/// One file of a package's data archive.
+/// One file of a package's data archive, as text; an empty one counts as missing.
 fn extract_file(deb: &Path, member: &str) -> Result<String> {
-    extract(deb, member, "").map(|b| String::from_utf8_lossy(&b).into_owned())
-}
-
-/// The bytes of one member of a package's data archive, through `filter` (a shell pipe stage).
-fn extract(deb: &Path, member: &str, filter: &str) -> Result<Vec<u8>> {
-    let cmd = format!("dpkg-deb --fsys-tarfile \"$1\" | tar -xO -f - \"$2\" {filter}");
-    let out =
-        Command::new("sh").args(["-c", &cmd, "sh"]).arg(deb).arg(member).output().context("running dpkg-deb | tar")?;
-    ensure!(out.status.success() && !out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stderr).trim());
-    Ok(out.stdout)
+    let bytes = super::packages::extract_member(deb, member, None)?;
+    ensure!(!bytes.is_empty(), "{member} is empty");
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// What the user gave as the kernel: a Debian kernel package, a built tree, or a bare
