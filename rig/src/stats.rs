@@ -2,6 +2,8 @@
 //! three for zero hits, and Fisher's exact test between two builds. Pure and unit-tested
 //! against known values.
 
+pub mod sequential;
+
 /// z for a two-sided 95% interval.
 const Z95: f64 = 1.959_963_984_540_054;
 
@@ -26,10 +28,22 @@ pub fn zero_hit_upper(n: u32) -> f64 {
 }
 
 fn ln_factorial(n: u32) -> f64 {
-    (2..=n).map(|i| f64::from(i).ln()).sum()
+    // A table for the counts comparisons see (sequential runs recompute Fisher at every look).
+    static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut t = vec![0.0f64; 4097];
+        for i in 2..t.len() {
+            t[i] = t[i - 1] + (i as f64).ln();
+        }
+        t
+    });
+    match table.get(n as usize) {
+        Some(&v) => v,
+        None => table[4096] + (4097..=n).map(|i| f64::from(i).ln()).sum::<f64>(),
+    }
 }
 
-fn ln_choose(n: u32, k: u32) -> f64 {
+pub(crate) fn ln_choose(n: u32, k: u32) -> f64 {
     ln_factorial(n) - ln_factorial(k) - ln_factorial(n - k)
 }
 
