@@ -124,6 +124,8 @@ async fn archive_kernels_become_images_that_boot_and_compare() {
     let plan = Plan {
         seed: 6,
         jobs: 2,
+        // Exactly the case's 4 each (a comparison without a count would stop once decided).
+        iterations: Some(4),
         dumps: rig::dump::DumpOptions { policy: rig::dump::DumpPolicy::None, ..Default::default() },
         ..Plan::new(
             vec![case("older-kernel-panics", &yaml)],

@@ -7,6 +7,7 @@ use clap::Args;
 use rig::case::{self, LoadedCase};
 use rig::dump::DumpOptions;
 use rig::engine::campaign::{self, Plan, Progress};
+use rig::engine::gate::Budget;
 use rig::host::AccelChoice;
 use rig::machine::{CpuModel, cpu};
 
@@ -46,10 +47,19 @@ pub struct RigArgs {
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
     /// Run each case on these images and compare them: the reference (the buggy build) first,
-    /// then candidates. Prints per build the hit rate with its 95% interval and whether each
-    /// candidate is fixed, with Fisher's exact test.
+    /// then candidates. The builds take turns until each candidate's verdict is decided (NOT
+    /// FIXED at its first hit; FIXED when the reference's hits make it significant), within
+    /// --max-iterations and --max-time; with --iterations, exactly that many each and Fisher's
+    /// exact test. Prints per build the hit rate with its 95% interval.
     #[arg(long, value_name = "IMAGE,IMAGE[,...]")]
     pub compare: Option<String>,
+    /// A sequential comparison's budget: iterations per build at most [default: 100].
+    #[arg(long, value_name = "N")]
+    pub max_iterations: Option<u32>,
+    /// A sequential comparison's wall-clock budget (e.g. `45m`, `2h`) [default: the case's
+    /// run deadline].
+    #[arg(long, value_name = "DURATION")]
+    pub max_time: Option<String>,
     /// Keep iterating until the first panic matching TITLE (or the case's hunted signature, or
     /// any panic), up to --iterations: for reproducing a customer's panic.
     #[arg(long, value_name = "TITLE", num_args = 0..=1, default_missing_value = "")]
@@ -104,6 +114,7 @@ struct Plan0 {
     dumps: DumpOptions,
     jobs: usize,
     shard: Option<rig::engine::shard::Shard>,
+    budget: Budget,
 }
 
 fn cases_dir() -> PathBuf {
@@ -140,6 +151,7 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
     if a.iterations == Some(0) {
         return Err("--iterations must be at least 1".into());
     }
+    let budget = budget(a)?;
     let compare = match &a.compare {
         None => None,
         Some(list) => {
@@ -200,7 +212,32 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
         ));
     }
     let jobs = a.jobs.unwrap_or_else(|| rig::host::memory::default_jobs(biggest));
-    Ok(Plan0 { cpus, accel, cases, compare, dumps, jobs, shard })
+    Ok(Plan0 { cpus, accel, cases, compare, dumps, jobs, shard, budget })
+}
+
+/// The budget of sequential comparisons from --max-iterations and --max-time.
+fn budget(a: &RigArgs) -> Result<Budget, String> {
+    let mut b = rig::engine::gate::DEFAULT_BUDGET;
+    if let Some(n) = a.max_iterations {
+        if n == 0 {
+            return Err("--max-iterations must be at least 1 (it is the most iterations each build may run)".into());
+        }
+        b.iterations = n;
+    }
+    if let Some(t) = &a.max_time {
+        let d = humantime::parse_duration(t)
+            .map_err(|e| format!("--max-time '{t}': {e} (write it like 90s, 45m or 2h)"))?;
+        if d.as_secs() == 0 {
+            return Err(format!("--max-time '{t}' is zero: a comparison needs time to run"));
+        }
+        b.secs = Some(d.as_secs());
+    }
+    if a.iterations.is_some() && (a.max_iterations.is_some() || a.max_time.is_some()) {
+        return Err("--iterations runs exactly N iterations per build; --max-iterations and --max-time bound a \
+                    sequential comparison, which runs without --iterations: give one or the other"
+            .into());
+    }
+    Ok(b)
 }
 
 fn list() -> i32 {
@@ -279,6 +316,7 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
         memory_budget_mib: a.memory_budget,
         shard: plan.shard,
         snapshots: !a.no_snapshot,
+        budget: plan.budget,
         interrupt: Some(interrupt),
     };
     let mut display = crate::progress::Display::new();
@@ -320,6 +358,12 @@ mod tests {
         assert!(plan(&["--cpu", "pentium"]).unwrap_err().contains("valid models: epyc"));
         assert!(plan(&["--accel", "xen"]).unwrap_err().contains("auto, kvm, tcg"));
         assert!(plan(&["--iterations", "0"]).is_err());
+        assert!(plan(&["--max-iterations", "0"]).unwrap_err().contains("--max-iterations must be at least 1"));
+        assert!(plan(&["--max-time", "0s"]).unwrap_err().contains("is zero"));
+        assert!(plan(&["--max-time", "soon"]).unwrap_err().contains("write it like 90s"));
+        assert!(plan(&["--iterations", "5", "--max-iterations", "9"]).unwrap_err().contains("one or the other"));
+        let b = plan(&["--max-iterations", "40", "--max-time", "45m"]).unwrap().budget;
+        assert_eq!((b.iterations, b.secs), (40, Some(2700)));
         let e = plan(&["--case", "no-such-case"]).unwrap_err();
         assert!(e.contains("no such test case") && e.contains("boot-smoke"), "{e}");
         assert_eq!(plan(&["--cpu", "epyc,cascadelake", "--case", "boot-smoke"]).unwrap().cpus.len(), 2);

@@ -42,6 +42,8 @@ pub struct Plan {
     pub shard: Option<super::shard::Shard>,
     /// Let cases that allow it restore a snapshot instead of rebooting (`--no-snapshot`: false).
     pub snapshots: bool,
+    /// How long a sequential comparison may run (see [`Plan::sequential`]).
+    pub budget: super::gate::Budget,
     /// Notified on Ctrl-C or SIGTERM: the run stops at once (its guests are killed) and the
     /// report of what ran is written.
     pub interrupt: Option<std::sync::Arc<tokio::sync::Notify>>,
@@ -72,8 +74,16 @@ impl Plan {
             memory_budget_mib: None,
             shard: None,
             snapshots: true,
+            budget: super::gate::DEFAULT_BUDGET,
             interrupt: None,
         }
+    }
+
+    /// Whether a comparison of `builds` builds runs sequentially (until its verdict is decided,
+    /// within [`Plan::budget`]): unless `--iterations` fixes the count, the run is a shard (a
+    /// shard sees only part of the iterations) or it hunts `--until-panic`.
+    pub fn sequential(&self, builds: usize) -> bool {
+        builds > 1 && self.iterations.is_none() && self.shard.is_none() && self.until_panic.is_none()
     }
 }
 
@@ -162,7 +172,7 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
         }
     };
     tokio::select! {
-        () = run_units(plan, &units, &planned, &assigned, &shared) => {}
+        () = run_units(plan, &units, &planned, &assigned, &groups, &shared) => {}
         () = interrupted => {
             shared.report.lock().unwrap().stopped_early = Some("interrupted (Ctrl-C or SIGTERM)".into());
         }
@@ -193,33 +203,63 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
     report
 }
 
-/// Runs every unit in order (dropping this future kills the guests it runs).
+/// Runs every unit in order; the builds of a sequential comparison run side by side, taking
+/// turns through its gate (dropping this future kills the guests it runs).
 async fn run_units(
     plan: &Plan,
     units: &[(LoadedCase, &'static CpuModel, usize)],
     planned: &[u32],
     assigned: &[Vec<u32>],
+    groups: &[(Vec<usize>, Option<crate::case::model::Signature>)],
     shared: &Shared<'_>,
 ) {
-    for (k, (lc, cpu, compared)) in units.iter().enumerate() {
-        let c = &lc.case;
-        shared.report.lock().unwrap().runs.push(CaseRun {
-            case: c.name.clone(),
-            file: lc.file.display().to_string(),
-            cpu: cpu.name.into(),
-            image: c.guest.image.clone(),
-            iterations_planned: planned[k],
-            assigned: assigned[k].clone(),
-            hunts: c.hunts.clone(),
-            compared: *compared > 1,
-            mode: if c.snapshot && plan.snapshots { "snapshot-restore" } else { "boot" }.into(),
-            stopped: None,
-            not_run: None,
-            iterations: Vec::new(),
-            tally: Default::default(),
-        });
-        super::worker::run_case(plan, lc, cpu, &assigned[k], k, shared).await;
-        shared.write(plan);
+    for (group, _) in groups {
+        let sequential = plan.sequential(group.len());
+        let all: Vec<u32> = (1..=plan.budget.iterations).collect();
+        for &k in group {
+            let (lc, cpu, compared) = &units[k];
+            let c = &lc.case;
+            shared.report.lock().unwrap().runs.push(CaseRun {
+                case: c.name.clone(),
+                file: lc.file.display().to_string(),
+                cpu: cpu.name.into(),
+                image: c.guest.image.clone(),
+                iterations_planned: if sequential { plan.budget.iterations } else { planned[k] },
+                assigned: if sequential { all.clone() } else { assigned[k].clone() },
+                hunts: c.hunts.clone(),
+                compared: *compared > 1,
+                sequential,
+                mode: if c.snapshot && plan.snapshots { "snapshot-restore" } else { "boot" }.into(),
+                stopped: None,
+                not_run: None,
+                iterations: Vec::new(),
+                tally: Default::default(),
+            });
+        }
+        if sequential {
+            let gate = super::gate::Gate::new(group.len(), plan.jobs, crate::stats::sequential::DEFAULT, plan.budget);
+            let build = |slot: usize, k: usize| {
+                let (gate, all) = (&gate, &all);
+                async move {
+                    let (lc, cpu, _) = &units[k];
+                    super::worker::run_case(plan, lc, cpu, all, k, shared, Some((gate, slot))).await;
+                    gate.finish(slot, "its iterations ended");
+                    let mut r = shared.report.lock().unwrap();
+                    let run = &mut r.runs[k];
+                    if run.stopped.is_none() {
+                        run.stopped = gate.stopped(slot);
+                    }
+                }
+            };
+            futures::future::join_all(group.iter().enumerate().map(|(slot, &k)| build(slot, k))).await;
+            shared.write(plan);
+        } else {
+            for &k in group {
+                let (lc, cpu, _) = &units[k];
+                super::worker::run_case(plan, lc, cpu, &assigned[k], k, shared, None).await;
+                shared.write(plan);
+            }
+        }
     }
 }
 

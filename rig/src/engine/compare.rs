@@ -51,6 +51,9 @@ pub struct BuildStats {
     /// counted (None when there is none: each panicked or rebooted before its loop reported).
     #[serde(default)]
     pub reloads_median: Option<f64>,
+    /// Why it stopped (a sequential comparison: decided, a budget; `--until-panic`).
+    #[serde(default)]
+    pub stopped: Option<String>,
 }
 
 /// A comparison of builds for one case on one CPU model.
@@ -161,6 +164,11 @@ pub fn build_stats(run: &CaseRun, sig: Option<&Signature>) -> BuildStats {
     } else {
         format!("no panic in {n} runs: rate < {:.1}% at 95%", stats::zero_hit_upper(n) * 100.0)
     };
+    // A sequential comparison's builds ran as long as needed: say why each stopped.
+    let verdict = match (&run.stopped, run.sequential) {
+        (Some(why), true) => format!("{verdict}; stopped: {why}"),
+        _ => verdict,
+    };
     BuildStats {
         image: run.image.clone(),
         iterations: n,
@@ -172,7 +180,18 @@ pub fn build_stats(run: &CaseRun, sig: Option<&Signature>) -> BuildStats {
         verdict,
         reloads,
         reloads_median,
+        stopped: run.stopped.clone(),
     }
+}
+
+/// A build's judged iterations in index order: true where the hunted signature hit.
+fn judged_hits(run: &CaseRun, sig: Option<&Signature>) -> Vec<bool> {
+    let mut its: Vec<&crate::report::IterationResult> = run.iterations.iter().collect();
+    its.sort_by_key(|i| i.index);
+    its.iter()
+        .filter(|i| !matches!(i.outcome, Outcome::Infra { .. } | Outcome::Skipped { .. }))
+        .map(|i| matches(sig, &i.outcome))
+        .collect()
 }
 
 /// Whether the candidate's iterations ran the race the reference's did, and if not, why. Only
@@ -207,13 +226,26 @@ pub fn exercised(reference: &BuildStats, cand: &BuildStats) -> Result<(), String
     }
 }
 
-/// Compares `runs` (same case and CPU; the first is the reference).
+/// Compares `runs` (same case and CPU; the first is the reference). Runs of a sequential
+/// comparison are judged by its rules ([`sequential_conclusion`]), others by Fisher's exact
+/// test on their counts.
 pub fn compare(runs: &[&CaseRun], sig: Option<&Signature>) -> Comparison {
     let builds: Vec<BuildStats> = runs.iter().map(|r| build_stats(r, sig)).collect();
     let reference = &builds[0];
     let conclusions = builds[1..]
         .iter()
-        .map(|cand| {
+        .zip(&runs[1..])
+        .map(|(cand, run)| {
+            if runs[0].sequential && run.sequential {
+                let design = crate::stats::sequential::DEFAULT;
+                let budget = run.iterations_planned.max(runs[0].iterations_planned);
+                return sequential_conclusion(
+                    &design,
+                    (reference, &judged_hits(runs[0], sig)),
+                    (cand, &judged_hits(run, sig)),
+                    budget,
+                );
+            }
             let p = stats::fisher_greater(reference.hits, reference.iterations, cand.hits, cand.iterations);
             let against = || {
                 format!(
@@ -257,6 +289,92 @@ pub fn compare(runs: &[&CaseRun], sig: Option<&Signature>) -> Comparison {
         })
         .collect();
     Comparison { case: runs[0].case.clone(), cpu: runs[0].cpu.clone(), hunts: describe(sig), builds, conclusions }
+}
+
+/// What a sequential comparison concludes about a candidate, from both builds' judged
+/// iterations in order (see [`crate::stats::sequential`]); `budget` is the iterations per build
+/// it was allowed.
+pub fn sequential_conclusion(
+    design: &crate::stats::sequential::Design,
+    (reference, ref_hits): (&BuildStats, &[bool]),
+    (cand, cand_hits): (&BuildStats, &[bool]),
+    budget: u32,
+) -> Conclusion {
+    use crate::stats::sequential::{Decision, Rule, decide, more_needed};
+    let conclusion = |status, p_value, text| Conclusion { candidate: cand.image.clone(), status, p_value, text };
+    let stopped = cand.stopped.as_deref().map(|s| format!(" (stopped: {s})")).unwrap_or_default();
+    match decide(design, ref_hits, cand_hits) {
+        Decision::NotFixed { at } => conclusion(
+            Status::NotFixed,
+            None,
+            format!("NOT FIXED: {} still hits it (first at its iteration {at}; {}/{})", cand.image, cand.hits, cand.iterations),
+        ),
+        Decision::Fixed { rule, n, ref_hits, p, threshold } => {
+            if let Err(why) = exercised(reference, cand) {
+                return conclusion(
+                    Status::NotExercised,
+                    Some(p),
+                    format!("NOT EXERCISED: the race did not run on {}: {why}", cand.image),
+                );
+            }
+            let how = match rule {
+                Rule::Early => format!(
+                    "Fisher's exact test at the early look, {n} iterations per build: p = {} (< {}, the early look's share \
+                     of α = {})",
+                    crate::stats::show_p(p, threshold),
+                    format!("{threshold:.2e}"),
+                    design.alpha
+                ),
+                Rule::Race => format!(
+                    "{} hit {ref_hits} times in its first {n} iterations before {} hit once: p ≤ {:.2e} (< {}) \
+                     however often the run looked",
+                    reference.image,
+                    cand.image,
+                    // A bound: rounded up, never below what it bounds (1/32 prints as 3.13e-2).
+                    p * (1.0 + 1e-9),
+                    design.alpha
+                ),
+            };
+            conclusion(
+                Status::Fixed,
+                Some(p),
+                format!(
+                    "FIXED: {} 0/{} against {} {}/{}, decided sequentially; {how}",
+                    cand.image, cand.iterations, reference.image, reference.hits, reference.iterations
+                ),
+            )
+        }
+        Decision::Undecided { n, ref_hits, needed } => {
+            let cap = budget.max(n) * 20;
+            let more = match more_needed(design, reference.hits, reference.iterations, n, cap) {
+                _ if reference.hits == 0 => format!(
+                    "the reference {} has not reproduced in {} iterations, so {}'s clean runs prove nothing yet",
+                    reference.image, reference.iterations, cand.image
+                ),
+                Some(m) => format!(
+                    "at the reference's rate so far ({}/{}), about {m} more iterations per build would decide it with \
+                     {:.0}% probability (--max-iterations {})",
+                    reference.hits,
+                    reference.iterations,
+                    (1.0 - design.beta) * 100.0,
+                    n + m
+                ),
+                None => format!(
+                    "at the reference's rate so far ({}/{}) it would take more than {cap} iterations per build",
+                    reference.hits, reference.iterations
+                ),
+            };
+            conclusion(
+                Status::Inconclusive,
+                None,
+                format!(
+                    "inconclusive after {n} iterations per build{stopped}: {} 0/{}, the reference {ref_hits} of the \
+                     {needed} hits that decide; {more}",
+                    cand.image, cand.iterations
+                ),
+            )
+        }
+    }
 }
 
 #[cfg(test)]
@@ -310,6 +428,7 @@ mod tests {
             assigned: vec![],
             hunts: None,
             compared: true,
+            sequential: false,
             mode: "boot".into(),
             stopped: None,
             not_run: None,
@@ -403,5 +522,60 @@ mod tests {
         let c = conclude(&strip(run("debug", &[(true, 0, 0); 4])), &strip(run("fixed", &[(false, 0, 0); 4])));
         assert_eq!(c.status, Status::Fixed, "{}", c.text);
         assert!(c.text.contains("p = 1.43e-2 (< 0.05)"), "{}", c.text);
+    }
+
+    /// A build of a sequential comparison: hits where `its` says, reloads as a fixed build's.
+    fn seq(image: &str, its: &[bool], stopped: &str) -> CaseRun {
+        let mut r = run(image, &its.iter().map(|&p| (p, 40, u32::from(p))).collect::<Vec<_>>());
+        r.sequential = true;
+        r.iterations_planned = 100;
+        r.stopped = Some(stopped.into());
+        r
+    }
+
+    #[test]
+    fn a_sequential_comparison_is_judged_by_its_rules_and_says_why_each_build_stopped() {
+        let c = conclude(&seq("debug", &[true; 4], "every candidate decided"), &seq("fixed", &[false; 4], "decided"));
+        assert_eq!(c.status, Status::Fixed, "{}", c.text);
+        assert!(c.text.contains("decided sequentially; Fisher's exact test at the early look, 4 iterations"), "{}", c.text);
+        assert!(c.text.contains("p = 1.43e-2 (< 1.88e-2"), "{}", c.text);
+
+        let reference = seq("debug", &[true, true, false, true, true, false, true], "every candidate decided");
+        let c = conclude(&reference, &seq("fixed", &[false; 7], "decided after 7 iterations per build"));
+        assert_eq!(c.status, Status::Fixed, "{}", c.text);
+        assert!(c.text.contains("debug hit 5 times in its first 7 iterations before fixed hit once: p ≤ 3.13e-2"), "{}", c.text);
+        let cmp = compare(&[&reference, &seq("fixed", &[false; 7], "decided after 7 iterations per build")], None);
+        assert!(cmp.builds[1].verdict.ends_with("; stopped: decided after 7 iterations per build"), "{}", cmp.builds[1].verdict);
+
+        let c = conclude(&reference, &seq("still", &[false, false, true], "decided: hit at its iteration 3"));
+        assert_eq!(c.status, Status::NotFixed, "{}", c.text);
+        assert!(c.text.contains("first at its iteration 3"), "{}", c.text);
+    }
+
+    #[test]
+    fn a_sequential_comparison_at_its_budget_is_inconclusive_and_says_what_more_it_needs() {
+        let mut r = vec![false; 20];
+        r[3] = true;
+        r[11] = true;
+        let c = conclude(&seq("debug", &r, "budget: 20 iterations"), &seq("fixed", &[false; 20], "budget: 20 iterations"));
+        assert_eq!(c.status, Status::Inconclusive, "{}", c.text);
+        assert!(
+            c.text.starts_with("inconclusive after 20 iterations per build (stopped: budget: 20 iterations): fixed 0/20, the reference 2 of the 5 hits"),
+            "{}",
+            c.text
+        );
+        let more = crate::stats::sequential::more_needed(&crate::stats::sequential::DEFAULT, 2, 20, 20, 2000).unwrap();
+        assert!(c.text.contains(&format!("about {more} more iterations per build")), "{}", c.text);
+
+        let c = conclude(&seq("debug", &[false; 6], "budget: 6 iterations"), &seq("fixed", &[false; 6], "budget: 6 iterations"));
+        assert!(c.text.contains("the reference debug has not reproduced in 6 iterations"), "{}", c.text);
+    }
+
+    #[test]
+    fn a_sequentially_decided_candidate_that_never_reloaded_is_not_exercised() {
+        let mut pinned = seq("pinned", &[false; 4], "decided after 4 iterations per build");
+        pinned.iterations.iter_mut().for_each(|i| i.reloads.reloads_ok = 0);
+        let c = conclude(&seq("debug", &[true; 4], "every candidate decided"), &pinned);
+        assert_eq!(c.status, Status::NotExercised, "{}", c.text);
     }
 }

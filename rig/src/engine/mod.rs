@@ -5,6 +5,7 @@ pub mod after_panic;
 pub mod campaign;
 pub mod compare;
 pub mod ctx;
+pub mod gate;
 pub mod iteration;
 pub mod kmdb;
 pub mod outcome;

@@ -48,6 +48,7 @@ pub async fn run_case(
     indices: &[u32],
     idx: usize,
     shared: &Shared<'_>,
+    gate: Option<(&super::gate::Gate, usize)>,
 ) {
     let c = &lc.case;
     let not_run = |o: Outcome| shared.report.lock().unwrap().runs[idx].not_run = Some(o);
@@ -82,7 +83,9 @@ pub async fn run_case(
         Ok(d) => d,
         Err(e) => return not_run(Outcome::Infra { reason: format!("evidence directory: {e:#}") }),
     };
-    let jobs = if image.parallel_ok() { plan.jobs.max(1).min(fit as usize).min(indices.len()) } else { 1 };
+    // The builds of a sequential comparison share `--jobs` between them.
+    let share = gate.map_or(1, |(g, _)| g.builds());
+    let jobs = if image.parallel_ok() { (plan.jobs / share).max(1).min(fit as usize).min(indices.len()) } else { 1 };
     let w = Work {
         plan,
         c,
@@ -97,6 +100,7 @@ pub async fn run_case(
         stop: AtomicBool::new(false),
         total: indices.len() as u32,
         jobs,
+        gate,
     };
     futures::future::join_all((1..=jobs).map(|k| w.worker(k))).await;
     let mut r = shared.report.lock().unwrap();
@@ -131,6 +135,8 @@ struct Work<'a, 's> {
     total: u32,
     /// Guests working on it at once (one for an image that cannot run in parallel).
     jobs: usize,
+    /// The gate of the sequential comparison it is part of, and its slot there.
+    gate: Option<(&'a super::gate::Gate, usize)>,
 }
 
 impl Work<'_, '_> {
@@ -165,11 +171,32 @@ impl Work<'_, '_> {
             if self.stop.load(Ordering::SeqCst) {
                 break;
             }
-            let Some(i) = self.queue.lock().unwrap().pop_front() else { break };
+            let (i, _permit) = match self.gate {
+                Some((g, slot)) => {
+                    // A heavy guest (one at a time) is not kept idle while the other builds run.
+                    if !self.image.parallel_ok()
+                        && g.would_wait(slot)
+                        && let Some(s) = session.take()
+                    {
+                        s.guest.shutdown().await;
+                    }
+                    match g.next(slot).await {
+                        Some((i, permit)) => (i, Some(permit)),
+                        None => break,
+                    }
+                }
+                None => match self.queue.lock().unwrap().pop_front() {
+                    Some(i) => (i, None),
+                    None => break,
+                },
+            };
             if Instant::now() >= self.run_deadline {
                 self.stop.store(true, Ordering::SeqCst);
-                self.shared.report.lock().unwrap().stopped_early =
-                    Some(format!("{} on {}: the run deadline ({} s) passed", c.name, cpu.name, c.deadlines.run_secs));
+                let why = format!("{} on {}: the run deadline ({} s) passed", c.name, cpu.name, c.deadlines.run_secs);
+                if let Some((g, slot)) = self.gate {
+                    g.finish(slot, &format!("the run deadline ({} s) passed", c.deadlines.run_secs));
+                }
+                self.shared.report.lock().unwrap().stopped_early = Some(why);
                 break;
             }
             let seed =
@@ -217,6 +244,8 @@ impl Work<'_, '_> {
                 Some(title) => matches!(&outcome, Outcome::Panic { title: t, .. } if t == title),
                 None => super::compare::matches(c.hunts.as_ref(), &outcome),
             });
+            let judged = (!matches!(outcome, Outcome::Infra { .. } | Outcome::Skipped { .. }))
+                .then(|| super::compare::matches(c.hunts.as_ref(), &outcome));
             let p = {
                 let mut r = self.shared.report.lock().unwrap();
                 let run = &mut r.runs[self.idx];
@@ -237,6 +266,9 @@ impl Work<'_, '_> {
                 }
                 self.progress(run, None)
             };
+            if let Some((g, slot)) = self.gate {
+                g.record(slot, i, judged);
+            }
             (self.shared.progress.lock().unwrap())(&p);
             self.shared.write(self.plan);
             if fresh_boot_next && let Some(s) = session.take() {

@@ -61,6 +61,7 @@ fn run(run_dir: &str, case: &str, image: &str, hits: u32, ran: u32) -> RunReport
         assigned: (1..=ran).collect(),
         hunts: None,
         compared: false,
+        sequential: false,
         mode: "boot".into(),
         stopped: None,
         not_run: None,

@@ -123,6 +123,7 @@ mod tests {
             assigned: outcomes.iter().map(|(i, _)| *i).collect(),
             hunts: None,
             compared: true,
+            sequential: false,
             mode: "boot".into(),
             stopped: None,
             not_run: None,

@@ -58,8 +58,11 @@ pub struct CaseRun {
     pub cpu: String,
     /// The image.
     pub image: String,
-    /// The iterations asked for.
+    /// The iterations asked for (a sequential comparison's: its budget per build).
     pub iterations_planned: u32,
+    /// Part of a sequential comparison: it ran until the verdict was decided, not a fixed count.
+    #[serde(default)]
+    pub sequential: bool,
     /// The iteration indices this run was assigned (all of them unless sharded).
     pub assigned: Vec<u32>,
     /// The signature the case hunts (what a comparison counts as a hit).
@@ -70,7 +73,8 @@ pub struct CaseRun {
     /// after a failure) or `snapshot-restore` (each from the saved post-setup state).
     #[serde(default)]
     pub mode: String,
-    /// Why it stopped before the planned iterations (`--until-panic`).
+    /// Why it stopped before the planned iterations (`--until-panic`; a sequential comparison:
+    /// decided, its budget, or the time budget).
     pub stopped: Option<String>,
     /// Set when the case could not run at all (skipped or an infrastructure error).
     pub not_run: Option<Outcome>,

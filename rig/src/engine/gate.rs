@@ -1,0 +1,271 @@
+//! The gate of a sequential comparison: the builds of one case × CPU run iteration for
+//! iteration (the reference and each undecided candidate take turns, `--jobs` iterations at a
+//! time across them), and every result is weighed as it comes in, so a build stops as soon as
+//! its verdict is decided ([`crate::stats::sequential`]), at its iteration budget, or at the
+//! wall-clock budget.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use crate::stats::sequential::{self, Decision, Design};
+
+/// How long a sequential comparison may go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Iterations per build at most.
+    pub iterations: u32,
+    /// Wall-clock seconds for the whole comparison at most (None: the case's run deadline).
+    pub secs: Option<u64>,
+}
+
+/// The default budget: 100 iterations per build (a clean candidate against a reference that
+/// hits 8% of the time is decided within it 91% of the time; see the README's table).
+pub const DEFAULT_BUDGET: Budget = Budget { iterations: 100, secs: None };
+
+/// One build's place in the comparison (slot 0 is the reference).
+#[derive(Debug, Default)]
+struct Build {
+    /// Iterations handed out.
+    started: u32,
+    /// Finished iterations by index: Some(hit) when judged, None for infra or skipped.
+    results: BTreeMap<u32, Option<bool>>,
+    /// Why the build stopped, once it has.
+    done: Option<String>,
+}
+
+impl Build {
+    /// The judged results in index order, up to the first iteration still running.
+    fn judged(&self) -> Vec<bool> {
+        let mut out = Vec::new();
+        for (expect, (&i, &r)) in (1..).zip(&self.results) {
+            if i != expect {
+                break;
+            }
+            out.extend(r);
+        }
+        out
+    }
+}
+
+/// Shared by the workers of every build in one comparison.
+pub struct Gate {
+    design: Design,
+    budget: Budget,
+    deadline: Option<Instant>,
+    builds: Mutex<Vec<Build>>,
+    changed: Notify,
+    permits: std::sync::Arc<Semaphore>,
+}
+
+impl Gate {
+    /// A gate for `builds` builds (the reference first) running `jobs` iterations at a time.
+    pub fn new(builds: usize, jobs: usize, design: Design, budget: Budget) -> Gate {
+        Gate {
+            design,
+            budget,
+            deadline: budget.secs.map(|s| Instant::now() + std::time::Duration::from_secs(s)),
+            builds: Mutex::new((0..builds).map(|_| Build::default()).collect()),
+            changed: Notify::new(),
+            permits: std::sync::Arc::new(Semaphore::new(jobs.max(1))),
+        }
+    }
+
+    /// The next iteration index for build `slot` with a permit to run it, once it is this
+    /// build's turn (no other running build has started fewer); None when the build is done.
+    pub async fn next(&self, slot: usize) -> Option<(u32, OwnedSemaphorePermit)> {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let permit = tokio::select! {
+                p = std::sync::Arc::clone(&self.permits).acquire_owned() => p.ok()?,
+                () = &mut changed => continue,
+            };
+            {
+                let mut builds = self.builds.lock().unwrap();
+                if builds[slot].done.is_none() && self.deadline.is_some_and(|d| Instant::now() >= d) {
+                    let why = format!("time budget: {} s", self.budget.secs.unwrap_or(0));
+                    builds.iter_mut().filter(|b| b.done.is_none()).for_each(|b| b.done = Some(why.clone()));
+                    self.changed.notify_waiters();
+                }
+                if builds[slot].done.is_some() {
+                    return None;
+                }
+                if builds[slot].started >= self.budget.iterations {
+                    builds[slot].done = Some(format!("budget: {} iterations", self.budget.iterations));
+                    settle(&mut builds);
+                    self.changed.notify_waiters();
+                    return None;
+                }
+                let mine = builds[slot].started;
+                let others = builds.iter().enumerate().filter(|(k, b)| *k != slot && b.done.is_none());
+                if others.map(|(_, b)| b.started).min().is_none_or(|m| mine <= m) {
+                    builds[slot].started += 1;
+                    // A build that was ahead of this one may now take its turn.
+                    self.changed.notify_waiters();
+                    return Some((mine + 1, permit));
+                }
+            }
+            drop(permit);
+            changed.await;
+        }
+    }
+
+    /// The builds compared.
+    pub fn builds(&self) -> usize {
+        self.builds.lock().unwrap().len()
+    }
+
+    /// Whether build `slot` would wait for the others before its next iteration (a heavy guest
+    /// is shut down meanwhile).
+    pub fn would_wait(&self, slot: usize) -> bool {
+        let builds = self.builds.lock().unwrap();
+        let mine = builds[slot].started;
+        builds.iter().enumerate().any(|(k, b)| k != slot && b.done.is_none() && b.started < mine)
+    }
+
+    /// Records iteration `index` of build `slot` (Some(hit) when judged) and stops every build
+    /// whose verdict it decides.
+    pub fn record(&self, slot: usize, index: u32, hit: Option<bool>) {
+        let mut builds = self.builds.lock().unwrap();
+        builds[slot].results.insert(index, hit);
+        let reference = builds[0].judged();
+        for k in 1..builds.len() {
+            if builds[k].done.is_some() {
+                continue;
+            }
+            match sequential::decide(&self.design, &reference, &builds[k].judged()) {
+                Decision::NotFixed { at } => builds[k].done = Some(format!("decided: hit at its iteration {at}")),
+                Decision::Fixed { n, .. } => builds[k].done = Some(format!("decided after {n} iterations per build")),
+                Decision::Undecided { .. } => {}
+            }
+        }
+        settle(&mut builds);
+        self.changed.notify_waiters();
+    }
+
+    /// Build `slot` stopped for its own reason (its run deadline, an image that could not
+    /// load, an interrupted worker): the others stop waiting for it. A reference that stops so
+    /// (not at its budget or once every candidate is decided) ends the comparison: without it
+    /// there is nothing to compare with.
+    pub fn finish(&self, slot: usize, why: &str) {
+        let mut builds = self.builds.lock().unwrap();
+        let newly = builds[slot].done.is_none();
+        if newly {
+            builds[slot].done = Some(why.to_string());
+        }
+        if slot == 0 && newly {
+            let why = format!("the reference stopped ({})", builds[0].done.clone().unwrap_or_default());
+            builds.iter_mut().filter(|b| b.done.is_none()).for_each(|b| b.done = Some(why.clone()));
+        }
+        settle(&mut builds);
+        self.changed.notify_waiters();
+    }
+
+    /// Why build `slot` stopped (None while it runs).
+    pub fn stopped(&self, slot: usize) -> Option<String> {
+        self.builds.lock().unwrap()[slot].done.clone()
+    }
+}
+
+/// The reference stops once every candidate has.
+fn settle(builds: &mut [Build]) {
+    if builds[0].done.is_none() && builds[1..].iter().all(|b| b.done.is_some()) {
+        builds[0].done = Some("every candidate decided or stopped".into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate(builds: usize, jobs: usize, iterations: u32) -> Gate {
+        Gate::new(builds, jobs, sequential::DEFAULT, Budget { iterations, secs: None })
+    }
+
+    #[tokio::test]
+    async fn builds_take_turns_and_stop_when_decided() {
+        let g = gate(2, 1, 50);
+        let mut order = Vec::new();
+        // One iteration at a time: reference, candidate, reference, ...
+        for _ in 0..8 {
+            let slot = if g.would_wait(0) { 1 } else { 0 };
+            let (i, permit) = g.next(slot).await.unwrap();
+            order.push((slot, i));
+            g.record(slot, i, Some(slot == 0));
+            drop(permit);
+        }
+        assert_eq!(order, [(0, 1), (1, 1), (0, 2), (1, 2), (0, 3), (1, 3), (0, 4), (1, 4)]);
+        // 4/4 against 0/4: FIXED, and the reference has nothing left to compare with.
+        assert_eq!(g.stopped(1).as_deref(), Some("decided after 4 iterations per build"));
+        assert_eq!(g.stopped(0).as_deref(), Some("every candidate decided or stopped"));
+        assert!(g.next(0).await.is_none() && g.next(1).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_candidate_hit_stops_it_and_the_budget_stops_the_rest() {
+        let g = gate(3, 2, 3);
+        for round in 1..=3 {
+            for slot in 0..3 {
+                if let Some((i, _p)) = g.next(slot).await {
+                    assert_eq!(i, round);
+                    g.record(slot, i, Some(slot == 2 && round == 2));
+                }
+            }
+        }
+        assert_eq!(g.stopped(2).as_deref(), Some("decided: hit at its iteration 2"));
+        assert!(g.next(1).await.is_none());
+        assert_eq!(g.stopped(1).as_deref(), Some("budget: 3 iterations"));
+        assert_eq!(g.stopped(0).as_deref(), Some("every candidate decided or stopped"));
+    }
+
+    #[tokio::test]
+    async fn a_build_ahead_waits_for_the_others() {
+        let g = std::sync::Arc::new(gate(2, 2, 10));
+        let (i, p) = g.next(0).await.unwrap();
+        assert_eq!(i, 1);
+        assert!(g.would_wait(0));
+        let waiter = tokio::spawn({
+            let g = std::sync::Arc::clone(&g);
+            async move { g.next(0).await.map(|(i, _)| i) }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished(), "the reference ran ahead of the candidate");
+        let (j, _q) = g.next(1).await.unwrap();
+        assert_eq!(j, 1);
+        // The reference's first iteration ends: its permit frees, and its second may start.
+        drop(p);
+        assert_eq!(waiter.await.unwrap(), Some(2));
+    }
+
+    #[tokio::test]
+    async fn a_reference_that_stops_ends_the_comparison() {
+        let g = gate(2, 1, 10);
+        g.finish(0, "its image could not be loaded");
+        assert_eq!(g.stopped(1).as_deref(), Some("the reference stopped (its image could not be loaded)"));
+        assert!(g.next(1).await.is_none());
+        // A reference at its budget leaves the candidates their own.
+        let g = gate(2, 1, 1);
+        let (i, p) = g.next(0).await.unwrap();
+        g.record(0, i, Some(true));
+        drop(p);
+        assert!(g.next(0).await.is_none());
+        g.finish(0, "its iterations ended");
+        assert_eq!(g.stopped(0).as_deref(), Some("budget: 1 iterations"));
+        assert!(g.stopped(1).is_none() && g.next(1).await.is_some());
+    }
+
+    #[test]
+    fn judged_results_stop_at_the_first_iteration_still_running() {
+        let mut b = Build::default();
+        b.results.insert(1, Some(true));
+        b.results.insert(2, None);
+        b.results.insert(4, Some(false));
+        assert_eq!(b.judged(), [true]);
+        b.results.insert(3, Some(false));
+        assert_eq!(b.judged(), [true, false, false]);
+    }
+}
