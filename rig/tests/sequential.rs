@@ -63,7 +63,11 @@ async fn a_candidate_that_still_hits_stops_at_its_first_hit() {
     assert_eq!(cmp.conclusions[0].status, Status::NotFixed, "{evidence}");
     let cand = &r.runs[1];
     let first_hit = cand.iterations.iter().find(|i| matches!(i.outcome, rig::engine::Outcome::Panic { .. })).unwrap();
-    assert_eq!(cand.stopped.as_deref(), Some(format!("decided: hit at its iteration {}", first_hit.index).as_str()), "{evidence}");
+    assert_eq!(
+        cand.stopped.as_deref(),
+        Some(format!("decided: hit at its iteration {}", first_hit.index).as_str()),
+        "{evidence}"
+    );
     assert_eq!(cand.iterations.iter().map(|i| i.index).max(), Some(first_hit.index), "{evidence}");
     assert!(cand.iterations.len() < 10, "{evidence}");
 }
@@ -82,7 +86,10 @@ async fn a_comparison_at_its_budget_is_inconclusive_and_says_why() {
     let evidence = format!("{cmp:#?}\nevidence: {}", run_dir.display());
     let k = &cmp.conclusions[0];
     assert_eq!(k.status, Status::Inconclusive, "{evidence}");
-    assert!(k.text.starts_with("inconclusive after 3 iterations per build (stopped: budget: 3 iterations)"), "{evidence}");
+    assert!(
+        k.text.starts_with("inconclusive after 3 iterations per build (stopped: budget: 3 iterations)"),
+        "{evidence}"
+    );
     assert!(k.text.contains("has not reproduced in 3 iterations"), "{evidence}");
     assert_eq!((cmp.builds[0].iterations, cmp.builds[1].iterations), (3, 3), "{evidence}");
     assert_eq!(r.runs[1].stopped.as_deref(), Some("budget: 3 iterations"), "{evidence}");

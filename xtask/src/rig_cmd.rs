@@ -53,6 +53,12 @@ pub struct RigArgs {
     /// exact test. Prints per build the hit rate with its 95% interval.
     #[arg(long, value_name = "IMAGE,IMAGE[,...]")]
     pub compare: Option<String>,
+    /// Find the first build, oldest to newest, that reproduces the case's hunted signature:
+    /// IMG1 should be good, IMGn must reproduce (both are checked first). Each probe is a
+    /// sequential comparison against IMGn. `coal` takes every prepared coal headnode, ordered
+    /// by platform stamp. Needs one --case with `hunts:` and one CPU model.
+    #[arg(long, value_name = "IMG1,IMG2,...|coal")]
+    pub bisect: Option<String>,
     /// A sequential comparison's budget: iterations per build at most [default: 100].
     #[arg(long, value_name = "N")]
     pub max_iterations: Option<u32>,
@@ -115,6 +121,7 @@ struct Plan0 {
     jobs: usize,
     shard: Option<rig::engine::shard::Shard>,
     budget: Budget,
+    bisect: Option<Vec<String>>,
 }
 
 fn cases_dir() -> PathBuf {
@@ -212,7 +219,79 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
         ));
     }
     let jobs = a.jobs.unwrap_or_else(|| rig::host::memory::default_jobs(biggest));
-    Ok(Plan0 { cpus, accel, cases, compare, dumps, jobs, shard, budget })
+    let bisect = match &a.bisect {
+        None => None,
+        Some(list) => Some(bisect_builds(a, list, &cases, &cpus)?),
+    };
+    Ok(Plan0 { cpus, accel, cases, compare, dumps, jobs, shard, budget, bisect })
+}
+
+/// The builds of --bisect, checked before any guest starts.
+fn bisect_builds(a: &RigArgs, list: &str, cases: &[LoadedCase], cpus: &[&CpuModel]) -> Result<Vec<String>, String> {
+    let clashes: Vec<&str> = [
+        (a.compare.is_some(), "--compare"),
+        (a.iterations.is_some(), "--iterations"),
+        (a.until_panic.is_some(), "--until-panic"),
+        (a.shard.is_some(), "--shard"),
+        (a.image.is_some(), "--image"),
+    ]
+    .into_iter()
+    .filter_map(|(set, flag)| set.then_some(flag))
+    .collect();
+    if !clashes.is_empty() {
+        return Err(format!(
+            "--bisect chooses the builds and runs each probe until decided: drop {}",
+            clashes.join(", ")
+        ));
+    }
+    let [lc] = cases else {
+        return Err(format!("--bisect needs exactly one --case (the race to bisect), got {}", cases.len()));
+    };
+    if a.case.is_empty() {
+        return Err("--bisect needs exactly one --case (the race to bisect), not the default set".into());
+    }
+    if cpus.len() != 1 {
+        return Err(format!("--bisect runs on one CPU model, got {}", cpus.len()));
+    }
+    if lc.case.hunts.is_none() {
+        return Err(format!(
+            "--bisect: the case '{}' ({}) has no `hunts:`: a bisection needs the signature that marks a bad build",
+            lc.case.name,
+            lc.file.display()
+        ));
+    }
+    let builds: Vec<String> = if list.trim() == "coal" {
+        let mut coal = rig::coal::image::prepared(&paths::build_dir());
+        coal.sort_by(|x, y| x.platform.cmp(&y.platform));
+        coal.iter().filter_map(|c| Some(c.dir.file_name()?.to_str()?.to_string())).collect()
+    } else {
+        list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+    };
+    if builds.len() < 2 {
+        return Err(format!(
+            "--bisect needs at least two builds, oldest first (got {}{})",
+            builds.len(),
+            if list.trim() == "coal" {
+                " prepared coal headnodes; make them with `cargo xtask image coal`"
+            } else {
+                ""
+            }
+        ));
+    }
+    for (k, b) in builds.iter().enumerate() {
+        if builds[..k].contains(b) {
+            return Err(format!("--bisect: '{b}' is listed twice; each build once, oldest first"));
+        }
+        check_image(b).map_err(|e| format!("--bisect: {e}"))?;
+    }
+    let profiles: Vec<&str> = builds.iter().map(|b| rig::profile::for_image(b).map_or("?", |p| p.name)).collect();
+    if let Some(k) = profiles.iter().position(|p| *p != profiles[0]) {
+        return Err(format!(
+            "--bisect: builds of different guest OSes are mixed: {} is {}, {} is {}",
+            builds[0], profiles[0], builds[k], profiles[k]
+        ));
+    }
+    Ok(builds)
 }
 
 /// The budget of sequential comparisons from --max-iterations and --max-time.
@@ -320,12 +399,50 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
         interrupt: Some(interrupt),
     };
     let mut display = crate::progress::Display::new();
+    if let Some(builds) = &plan.bisect {
+        let (b, probes) = rig::engine::bisect::run(&p, builds, &mut |p: &Progress| display.show(p)).await;
+        display.finish();
+        return Ok(bisect_report(&run_dir, b, probes));
+    }
     let report = campaign::run(&p, &mut |p: &Progress| display.show(p)).await;
     display.finish();
     out!("{}", rig::report::table::render(&report));
     crate::out::ci_summary(&report);
     outln!("report: {}  junit: {}", run_dir.join("report.json").display(), run_dir.join("junit.xml").display());
     Ok(report.exit_code())
+}
+
+/// Prints the bisection, writes its report (the probes' runs and comparisons, and the
+/// bisection) and returns the exit code.
+fn bisect_report(
+    run_dir: &std::path::Path,
+    b: rig::engine::bisect::Bisection,
+    probes: Vec<rig::report::RunReport>,
+) -> i32 {
+    let interrupted = probes.iter().any(|r| r.stopped_early.as_deref().is_some_and(|s| s.starts_with("interrupted")));
+    let mut report = match probes.first() {
+        Some(first) => first.clone(),
+        None => {
+            outln!("{}", b.render());
+            return exit::INFRA;
+        }
+    };
+    for r in &probes[1..] {
+        report.runs.extend(r.runs.iter().cloned());
+        report.comparisons.extend(r.comparisons.iter().cloned());
+        report.evidence_errors.extend(r.evidence_errors.iter().cloned());
+        report.stopped_early = report.stopped_early.clone().or_else(|| r.stopped_early.clone());
+    }
+    report.run_dir = run_dir.display().to_string();
+    let code = if interrupted { exit::INTERRUPTED } else { b.exit_code() };
+    out!("{}", b.render());
+    report.bisection = Some(b);
+    if let Err(e) = rig::report::write(run_dir, &report) {
+        eprintln!("error: writing the bisection's report in {}: {e}", run_dir.display());
+        return exit::INFRA;
+    }
+    outln!("report: {}", run_dir.join("report.json").display());
+    code
 }
 
 #[cfg(test)]
@@ -362,6 +479,33 @@ mod tests {
         assert!(plan(&["--max-time", "0s"]).unwrap_err().contains("is zero"));
         assert!(plan(&["--max-time", "soon"]).unwrap_err().contains("write it like 90s"));
         assert!(plan(&["--iterations", "5", "--max-iterations", "9"]).unwrap_err().contains("one or the other"));
+        let case = ["--case", "os-7410-miniature"];
+        let bisect = |extra: &[&str]| plan(&[&case[..], extra].concat()).map(|p| p.bisect.unwrap());
+        assert_eq!(
+            bisect(&["--bisect", "linux-os7410-fixed,linux-os7410-debug"]).unwrap(),
+            ["linux-os7410-fixed", "linux-os7410-debug"]
+        );
+        assert!(bisect(&["--bisect", "linux-os7410-debug"]).unwrap_err().contains("at least two builds"));
+        assert!(bisect(&["--bisect", "linux,linux"]).unwrap_err().contains("'linux' is listed twice"));
+        assert!(bisect(&["--bisect", "linux,nonesuch"]).unwrap_err().contains("unknown image 'nonesuch'"));
+        assert!(
+            bisect(&["--bisect", "linux,coal"])
+                .unwrap_err()
+                .contains("different guest OSes are mixed: linux is linux, coal is illumos")
+        );
+        assert!(
+            bisect(&["--bisect", "linux,linux-kdump", "--iterations", "3"]).unwrap_err().contains("drop --iterations")
+        );
+        assert!(
+            bisect(&["--bisect", "linux,linux-kdump", "--max-iterations", "0"]).unwrap_err().contains("at least 1")
+        );
+        assert!(plan(&["--bisect", "linux,linux-kdump"]).unwrap_err().contains("exactly one --case"));
+        assert!(
+            plan(&["--case", "boot-smoke", "--bisect", "linux,linux-kdump"]).unwrap_err().contains("has no `hunts:`")
+        );
+        assert!(
+            bisect(&["--cpu", "epyc,skylake", "--bisect", "linux,linux-kdump"]).unwrap_err().contains("one CPU model")
+        );
         let b = plan(&["--max-iterations", "40", "--max-time", "45m"]).unwrap().budget;
         assert_eq!((b.iterations, b.secs), (40, Some(2700)));
         let e = plan(&["--case", "no-such-case"]).unwrap_err();

@@ -135,6 +135,7 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
         evidence_errors: Vec::new(),
         runs: Vec::new(),
         comparisons: Vec::new(),
+        bisection: None,
     };
     // Every case × CPU × image, in a fixed order: the order sharding counts in.
     let mut units: Vec<(LoadedCase, &'static CpuModel, usize)> = Vec::new();

@@ -307,7 +307,10 @@ pub fn sequential_conclusion(
         Decision::NotFixed { at } => conclusion(
             Status::NotFixed,
             None,
-            format!("NOT FIXED: {} still hits it (first at its iteration {at}; {}/{})", cand.image, cand.hits, cand.iterations),
+            format!(
+                "NOT FIXED: {} still hits it (first at its iteration {at}; {}/{})",
+                cand.image, cand.hits, cand.iterations
+            ),
         ),
         Decision::Fixed { rule, n, ref_hits, p, threshold } => {
             if let Err(why) = exercised(reference, cand) {
@@ -319,10 +322,9 @@ pub fn sequential_conclusion(
             }
             let how = match rule {
                 Rule::Early => format!(
-                    "Fisher's exact test at the early look, {n} iterations per build: p = {} (< {}, the early look's share \
-                     of α = {})",
+                    "Fisher's exact test at the early look, {n} iterations per build: p = {} (< {threshold:.2e}, the early \
+                     look's share of α = {})",
                     crate::stats::show_p(p, threshold),
-                    format!("{threshold:.2e}"),
                     design.alpha
                 ),
                 Rule::Race => format!(
@@ -537,15 +539,27 @@ mod tests {
     fn a_sequential_comparison_is_judged_by_its_rules_and_says_why_each_build_stopped() {
         let c = conclude(&seq("debug", &[true; 4], "every candidate decided"), &seq("fixed", &[false; 4], "decided"));
         assert_eq!(c.status, Status::Fixed, "{}", c.text);
-        assert!(c.text.contains("decided sequentially; Fisher's exact test at the early look, 4 iterations"), "{}", c.text);
+        assert!(
+            c.text.contains("decided sequentially; Fisher's exact test at the early look, 4 iterations"),
+            "{}",
+            c.text
+        );
         assert!(c.text.contains("p = 1.43e-2 (< 1.88e-2"), "{}", c.text);
 
         let reference = seq("debug", &[true, true, false, true, true, false, true], "every candidate decided");
         let c = conclude(&reference, &seq("fixed", &[false; 7], "decided after 7 iterations per build"));
         assert_eq!(c.status, Status::Fixed, "{}", c.text);
-        assert!(c.text.contains("debug hit 5 times in its first 7 iterations before fixed hit once: p ≤ 3.13e-2"), "{}", c.text);
+        assert!(
+            c.text.contains("debug hit 5 times in its first 7 iterations before fixed hit once: p ≤ 3.13e-2"),
+            "{}",
+            c.text
+        );
         let cmp = compare(&[&reference, &seq("fixed", &[false; 7], "decided after 7 iterations per build")], None);
-        assert!(cmp.builds[1].verdict.ends_with("; stopped: decided after 7 iterations per build"), "{}", cmp.builds[1].verdict);
+        assert!(
+            cmp.builds[1].verdict.ends_with("; stopped: decided after 7 iterations per build"),
+            "{}",
+            cmp.builds[1].verdict
+        );
 
         let c = conclude(&reference, &seq("still", &[false, false, true], "decided: hit at its iteration 3"));
         assert_eq!(c.status, Status::NotFixed, "{}", c.text);
@@ -557,7 +571,8 @@ mod tests {
         let mut r = vec![false; 20];
         r[3] = true;
         r[11] = true;
-        let c = conclude(&seq("debug", &r, "budget: 20 iterations"), &seq("fixed", &[false; 20], "budget: 20 iterations"));
+        let c =
+            conclude(&seq("debug", &r, "budget: 20 iterations"), &seq("fixed", &[false; 20], "budget: 20 iterations"));
         assert_eq!(c.status, Status::Inconclusive, "{}", c.text);
         assert!(
             c.text.starts_with("inconclusive after 20 iterations per build (stopped: budget: 20 iterations): fixed 0/20, the reference 2 of the 5 hits"),
@@ -567,7 +582,10 @@ mod tests {
         let more = crate::stats::sequential::more_needed(&crate::stats::sequential::DEFAULT, 2, 20, 20, 2000).unwrap();
         assert!(c.text.contains(&format!("about {more} more iterations per build")), "{}", c.text);
 
-        let c = conclude(&seq("debug", &[false; 6], "budget: 6 iterations"), &seq("fixed", &[false; 6], "budget: 6 iterations"));
+        let c = conclude(
+            &seq("debug", &[false; 6], "budget: 6 iterations"),
+            &seq("fixed", &[false; 6], "budget: 6 iterations"),
+        );
         assert!(c.text.contains("the reference debug has not reproduced in 6 iterations"), "{}", c.text);
     }
 

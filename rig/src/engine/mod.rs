@@ -2,6 +2,7 @@
 //! what happens into outcomes and verdicts, and keeps the evidence.
 
 pub mod after_panic;
+pub mod bisect;
 pub mod campaign;
 pub mod compare;
 pub mod ctx;

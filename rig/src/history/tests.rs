@@ -80,6 +80,7 @@ fn run(run_dir: &str, case: &str, image: &str, hits: u32, ran: u32) -> RunReport
         evidence_errors: Vec::new(),
         runs: vec![c],
         comparisons: Vec::new(),
+        bisection: None,
     }
 }
 

@@ -23,6 +23,7 @@ pub fn merge(reports: Vec<RunReport>) -> Result<RunReport> {
         evidence_errors: Vec::new(),
         runs: Vec::new(),
         comparisons: Vec::new(),
+        bisection: None,
     };
     let mut shards: Vec<String> = Vec::new();
     for r in reports {
@@ -169,6 +170,7 @@ mod tests {
             evidence_errors: Vec::new(),
             runs,
             comparisons,
+            bisection: None,
         }
     }
 

@@ -41,6 +41,9 @@ pub struct RunReport {
     pub runs: Vec<CaseRun>,
     /// Build comparisons (`--compare`, or a case's `compare`).
     pub comparisons: Vec<crate::engine::compare::Comparison>,
+    /// A bisection's result (`--bisect`); the probes' runs and comparisons are above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bisection: Option<crate::engine::bisect::Bisection>,
 }
 
 fn finished_default() -> bool {

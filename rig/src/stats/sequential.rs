@@ -164,9 +164,8 @@ pub fn power(design: &Design, rate: f64, budget: u32) -> f64 {
     let Some(early_need) = early.filter(|_| e > 0 && e <= budget) else { return race };
     // P(early or race) = P(early) + P(race) - P(both).
     let p_early = at_least(e, rate, early_need);
-    let both: f64 = (early_need..=e)
-        .map(|j| binomial_pmf(e, rate, j) * at_least(budget - e, rate, need.saturating_sub(j)))
-        .sum();
+    let both: f64 =
+        (early_need..=e).map(|j| binomial_pmf(e, rate, j) * at_least(budget - e, rate, need.saturating_sub(j))).sum();
     (p_early + race - both).clamp(0.0, 1.0)
 }
 
@@ -193,7 +192,13 @@ mod tests {
     use super::*;
 
     /// One simulated campaign: both builds run until decided or `budget`.
-    fn campaign(rng: &mut fastrand::Rng, design: &Design, ref_rate: f64, cand_rate: f64, budget: u32) -> (Decision, u32) {
+    fn campaign(
+        rng: &mut fastrand::Rng,
+        design: &Design,
+        ref_rate: f64,
+        cand_rate: f64,
+        budget: u32,
+    ) -> (Decision, u32) {
         let (mut r, mut c) = (Vec::new(), Vec::new());
         for n in 1..=budget {
             r.push(rng.f64() < ref_rate);
