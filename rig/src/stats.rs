@@ -64,6 +64,18 @@ pub fn fisher_greater(a: u32, n1: u32, c: u32, n2: u32) -> f64 {
     p.min(1.0)
 }
 
+/// Iterations that see a race hitting at `rate` at least once with probability `1 - beta`:
+/// ceil(ln β / ln(1 - rate)). One for a rate of 1; None for a rate of 0 or below.
+pub fn iterations_to_hit(rate: f64, beta: f64) -> Option<u32> {
+    if rate <= 0.0 || rate > 1.0 {
+        return None;
+    }
+    if rate >= 1.0 {
+        return Some(1);
+    }
+    Some((beta.ln() / (1.0 - rate).ln()).ceil().max(1.0) as u32)
+}
+
 /// The relative margin by which a p-value must clear its threshold: floating point puts an
 /// exact 1/20 a hair below 0.05, and a verdict must not flip on rounding.
 const P_MARGIN: f64 = 1e-9;
@@ -115,6 +127,15 @@ mod tests {
         assert!(close(zero_hit_upper(200), 0.01487, 1e-4));
         assert!(close(zero_hit_upper(30), 0.0950, 1e-3));
         assert!(zero_hit_upper(200) < 3.0 / 200.0);
+    }
+
+    #[test]
+    fn iterations_to_see_a_rare_race() {
+        // 5%: 0.95^45 = 0.0994 < 0.1, 0.95^44 = 0.1047.
+        assert_eq!(iterations_to_hit(0.05, 0.1), Some(45));
+        assert_eq!(iterations_to_hit(1.0, 0.1), Some(1));
+        assert_eq!(iterations_to_hit(0.5, 0.1), Some(4));
+        assert_eq!(iterations_to_hit(0.0, 0.1), None);
     }
 
     #[test]

@@ -67,9 +67,15 @@ pub struct RigArgs {
     #[arg(long, value_name = "DURATION")]
     pub max_time: Option<String>,
     /// Keep iterating until the first panic matching TITLE (or the case's hunted signature, or
-    /// any panic), up to --iterations: for reproducing a customer's panic.
+    /// any panic), up to --max-iterations (or --iterations, or the case's count): for
+    /// reproducing a customer's panic.
     #[arg(long, value_name = "TITLE", num_args = 0..=1, default_missing_value = "")]
     pub until_panic: Option<String>,
+    /// With --until-panic: the hit rate you expect (e.g. `5%` or `0.05`). The budget becomes the
+    /// iterations that see such a race with 90% probability (45 at 5%), unless
+    /// --max-iterations says otherwise; the run prints the expected count (1/rate).
+    #[arg(long, value_name = "RATE")]
+    pub expect_rate: Option<String>,
     /// Accelerator: `auto` probes whether KVM really runs a guest (cached per host boot) and
     /// falls back to TCG with a warning; `kvm` fails if KVM is unusable; `tcg` emulates.
     #[arg(long, default_value = "auto", value_name = "auto|kvm|tcg")]
@@ -122,6 +128,8 @@ struct Plan0 {
     shard: Option<rig::engine::shard::Shard>,
     budget: Budget,
     bisect: Option<Vec<String>>,
+    /// --until-panic's iteration budget, when --max-iterations or --expect-rate set it.
+    until_panic_budget: Option<u32>,
 }
 
 fn cases_dir() -> PathBuf {
@@ -159,6 +167,7 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
         return Err("--iterations must be at least 1".into());
     }
     let budget = budget(a)?;
+    let until_panic_budget = until_panic_budget(a)?;
     let compare = match &a.compare {
         None => None,
         Some(list) => {
@@ -223,7 +232,28 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
         None => None,
         Some(list) => Some(bisect_builds(a, list, &cases, &cpus)?),
     };
-    Ok(Plan0 { cpus, accel, cases, compare, dumps, jobs, shard, budget, bisect })
+    Ok(Plan0 { cpus, accel, cases, compare, dumps, jobs, shard, budget, bisect, until_panic_budget })
+}
+
+/// A rate as the user wrote it: `5%` or `0.05`.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().strip_suffix('%') {
+        Some(pct) => pct.trim().parse::<f64>().map(|p| p / 100.0),
+        None => text.trim().parse::<f64>(),
+    }
+    .map_err(|_| format!("--expect-rate '{text}': write a rate like 5% or 0.05"))
+}
+
+/// The budget of --until-panic: --max-iterations, or what --expect-rate needs for a 90% chance.
+fn until_panic_budget(a: &RigArgs) -> Result<Option<u32>, String> {
+    let Some(text) = &a.expect_rate else { return Ok(None) };
+    if a.until_panic.is_none() {
+        return Err("--expect-rate sizes the budget of --until-panic: give --until-panic too".into());
+    }
+    let rate = parse_rate(text)?;
+    let n = rig::stats::iterations_to_hit(rate, 0.1)
+        .ok_or_else(|| format!("--expect-rate '{text}': the rate must be above 0 and at most 100%"))?;
+    Ok(Some(a.max_iterations.unwrap_or(n)))
 }
 
 /// The builds of --bisect, checked before any guest starts.
@@ -380,11 +410,24 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
         run_dir.display()
     );
     let until_panic = a.until_panic.as_ref().map(|t| (!t.is_empty()).then(|| t.clone()));
+    let mut iterations = a.iterations;
+    if until_panic.is_some() {
+        iterations = iterations.or(plan.until_panic_budget).or(a.max_iterations);
+        if let Some(text) = &a.expect_rate
+            && let Some(n) = iterations
+        {
+            outln!(
+                "--until-panic: at a hit rate of {text} the first hit comes after {:.0} iterations on average; up to {n} \
+                 iterations (a 90% chance of seeing it at that rate)",
+                1.0 / parse_rate(text).unwrap_or(1.0)
+            );
+        }
+    }
     let p = Plan {
         cases: plan.cases,
         cpus: plan.cpus,
         accel: setup.accel,
-        iterations: a.iterations,
+        iterations,
         build_dir: paths::build_dir(),
         run_dir: run_dir.clone(),
         seed,
@@ -506,6 +549,15 @@ mod tests {
         assert!(
             bisect(&["--cpu", "epyc,skylake", "--bisect", "linux,linux-kdump"]).unwrap_err().contains("one CPU model")
         );
+        assert_eq!(plan(&["--until-panic", "--expect-rate", "5%"]).unwrap().until_panic_budget, Some(45));
+        assert_eq!(plan(&["--until-panic", "--expect-rate", "0.5"]).unwrap().until_panic_budget, Some(4));
+        assert_eq!(
+            plan(&["--until-panic", "--expect-rate", "5%", "--max-iterations", "9"]).unwrap().until_panic_budget,
+            Some(9)
+        );
+        assert!(plan(&["--until-panic", "--expect-rate", "often"]).unwrap_err().contains("like 5% or 0.05"));
+        assert!(plan(&["--until-panic", "--expect-rate", "0"]).unwrap_err().contains("above 0"));
+        assert!(plan(&["--expect-rate", "5%"]).unwrap_err().contains("give --until-panic too"));
         let b = plan(&["--max-iterations", "40", "--max-time", "45m"]).unwrap().budget;
         assert_eq!((b.iterations, b.secs), (40, Some(2700)));
         let e = plan(&["--case", "no-such-case"]).unwrap_err();

@@ -110,10 +110,11 @@ pub async fn run_case(
         && run.stopped.is_none()
     {
         let seen: Vec<String> = run.tally.titles.iter().map(|(t, _)| t.clone()).collect();
+        let n = run.iterations.len() as u32;
         run.stopped = Some(format!(
-            "--until-panic: no panic matching {} in {} iterations{}",
+            "--until-panic: no panic matching {} in {n} iterations (its rate is below {:.1}% at 95%){}",
             wanted.as_deref().map(|t| format!("'{t}'")).unwrap_or_else(|| "the hunted signature".into()),
-            run.iterations.len(),
+            crate::stats::zero_hit_upper(n) * 100.0,
             if seen.is_empty() { String::new() } else { format!(" (seen: {})", seen.join("; ")) }
         ));
     }
