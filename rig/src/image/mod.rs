@@ -131,9 +131,9 @@ fn build_or_find(build_dir: &Path, name: &str, plan: plan::Plan) -> Result<Linux
         return Ok(LinuxImage::new(dir, &m));
     }
     // The base first, outside this image's lock (it takes its own).
-    let base = match (built_from, recipe.built_from) {
-        (Some(base_plan), Some(base_name)) => Some(build_or_find(build_dir, base_name, *base_plan)?),
-        _ => None,
+    let base = match built_from {
+        Some(base) => Some(build_or_find(build_dir, base.recipe.name, *base)?),
+        None => None,
     };
 
     let _lock = Lock::acquire(&images_dir.join(format!(".{dir_name}.lock")))?;
