@@ -8,10 +8,18 @@
 # other with a random 0-JITTER_MS pause between halts, waits until every halt
 # is over, stops the loop and destroys the zones. Prints one line:
 #
-#   os7410: iteration N: ZONES zones halted, reloads=R, window_hits=H, no panic
+#   os7410: iteration N: ZONES zones halted, reloads=R, windows=W, window_hits=H, no panic
 #
 # window_hits counts destroy callbacks that ran without a shutdown before: the
 # OS-7410 window was hit (on the fixed build; the debug build panics there).
+#
+# OS7410_DRAIN_PERMILLE=Q makes the race rare: each halt opens its drain
+# window (zones.ko's drain_permille) with probability Q/1000 and otherwise goes
+# straight to DOWN; OS7410_DRAIN_MS=MS sets the window's length (drain_ms, default
+# 300). Both are written to /sys/module/zones/parameters when given, and stay
+# until the guest reboots. windows=W in the summary line counts the windows
+# opened in this iteration. The rare setting of testcases/os-7410-rare.yaml
+# (Q=30, MS=1500) panicked the debug build in 19 of 240 iterations (7.9%).
 #
 # OS7410_RELOAD=0 leaves vmm alone (no initial load, no reload loop), for a
 # caller that reloads vmm itself (e.g. the engine's background reload_module).
@@ -34,8 +42,12 @@ for i in $(seq 1 "$zones"); do
 	names="$names i$it-z$i"
 done
 
-hits=/sys/module/zones/parameters/destroy_without_shutdown
-hits0=$(cat $hits)
+params=/sys/module/zones/parameters
+[ -z "${OS7410_DRAIN_PERMILLE:-}" ] || echo "$OS7410_DRAIN_PERMILLE" >$params/drain_permille
+[ -z "${OS7410_DRAIN_MS:-}" ] || echo "$OS7410_DRAIN_MS" >$params/drain_ms
+hits=$params/destroy_without_shutdown
+windows=$params/drain_windows
+hits0=$(cat $hits) windows0=$(cat $windows)
 [ "$reload" = 0 ] || modprobe vmm
 for z in $names; do
 	zoneadm -z "$z" create
@@ -69,4 +81,4 @@ for z in $names; do
 	zoneadm -z "$z" destroy
 done
 echo "os7410: iteration $it: $zones zones halted, $(cat /run/os7410.loop.out)," \
-	"window_hits=$(($(cat $hits) - hits0)), no panic"
+	"windows=$(($(cat $windows) - windows0)), window_hits=$(($(cat $hits) - hits0)), no panic"

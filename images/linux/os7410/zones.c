@@ -12,6 +12,14 @@
  *     -> (drain_ms: kernel threads draining) -> DOWN
  *     -> zone_destroy(): DYING -> DEAD, ZSD destroy callbacks
  *
+ * The drain is the OS-7410 window: a vmm load that lands in it gives the zone
+ * a create callback and no shutdown. drain_permille makes the race rare
+ * without narrowing the window in time: a halt drains (opens the window) with
+ * that probability per mille, else goes from EMPTY straight to DOWN. The hit
+ * rate then follows the dice, not the machine's speed, as long as drain_ms is
+ * longer than the reload cycle (a window that opens is then nearly always hit).
+ * drain_windows counts the windows opened.
+ *
  * "wait NAME" blocks until the halt is over (destroy callbacks done);
  * "destroy NAME" then frees the dead zone.
  *
@@ -35,12 +43,17 @@
 #include <linux/refcount.h>
 #include <linux/uaccess.h>
 #include <linux/string.h>
+#include <linux/random.h>
 
 #include "zones.h"
 
 static unsigned int drain_ms = 300;
 module_param(drain_ms, uint, 0644);
 MODULE_PARM_DESC(drain_ms, "ms a halting zone spends between EMPTY and DOWN (kernel threads draining)");
+
+static unsigned int drain_permille = 1000;
+module_param(drain_permille, uint, 0644);
+MODULE_PARM_DESC(drain_permille, "per mille of halts that drain for drain_ms (open the OS-7410 window); the others skip the drain (default 1000: every halt)");
 
 static unsigned int kill_ms;
 module_param(kill_ms, uint, 0644);
@@ -57,6 +70,11 @@ MODULE_PARM_DESC(verbose, "log every zone state change and key create/delete on 
 static unsigned int destroy_without_shutdown;
 module_param(destroy_without_shutdown, uint, 0444);
 MODULE_PARM_DESC(destroy_without_shutdown, "destroy callbacks run without a shutdown before (OS-7410 window hits)");
+
+/* Halts that drained for drain_ms: OS-7410 windows opened (see drain_permille). */
+static unsigned int drain_windows;
+module_param(drain_windows, uint, 0444);
+MODULE_PARM_DESC(drain_windows, "halts that drained for drain_ms (OS-7410 windows opened)");
 static DEFINE_SPINLOCK(zsd_stats_lock);
 
 /* A frame that stays in stack traces, named as in illumos (no inlining, no clones). */
@@ -568,13 +586,33 @@ static ZSD_FRAME void zone_shutdown(zone_t *zone)
 	zone_zsd_callbacks(zone, ZSD_SHUTDOWN);
 }
 
+/*
+ * Whether this halt drains (opens the OS-7410 window): always at the default
+ * drain_permille of 1000, else with that probability per mille.
+ */
+static bool zone_drains(zone_t *zone)
+{
+	unsigned int permille = READ_ONCE(drain_permille);
+
+	if (permille < 1000 && get_random_u32() % 1000 >= permille)
+		return false;
+	spin_lock(&zsd_stats_lock);
+	drain_windows++;
+	spin_unlock(&zsd_stats_lock);
+	if (verbose && permille < 1000)
+		pr_info("zones: zone %d (%s) drains for %u ms\n", zone->zone_id,
+			zone->zone_name, READ_ONCE(drain_ms));
+	return true;
+}
+
 /* What zoneadmd does for `zoneadm halt`, on a work item. Holds a reference. */
 static ZSD_FRAME void zoneadmd_halt(struct work_struct *work)
 {
 	zone_t *zone = container_of(work, zone_t, zone_halt_work);
 
 	zone_shutdown(zone);
-	msleep(READ_ONCE(drain_ms));			/* kernel threads draining */
+	if (zone_drains(zone))
+		msleep(READ_ONCE(drain_ms));		/* kernel threads draining */
 	zone_status_set(zone, ZONE_IS_DOWN);
 	zone_destroy(zone->zone_id);
 
@@ -732,7 +770,8 @@ static int __init zones_init(void)
 		destroy_workqueue(zoneadmd_wq);
 		return -ENOMEM;
 	}
-	pr_info("zones: ready (drain_ms=%u kill_ms=%u)\n", drain_ms, kill_ms);
+	pr_info("zones: ready (drain_ms=%u drain_permille=%u kill_ms=%u)\n",
+		drain_ms, drain_permille, kill_ms);
 	return 0;
 }
 

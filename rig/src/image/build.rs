@@ -96,6 +96,7 @@ pub fn build(job: &Job, work: &Path, key: &str) -> Result<Manifest> {
         recipe_files: cache::recipe_hashes(recipe),
         built_at_unix: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
         build_seconds: started.elapsed().as_secs_f64(),
+        built_from: None,
         module_notes,
     };
     std::fs::write(work.join(MANIFEST), serde_json::to_string_pretty(&manifest)? + "\n")?;

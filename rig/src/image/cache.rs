@@ -35,6 +35,10 @@ pub struct Manifest {
     pub recipe_files: std::collections::BTreeMap<String, String>,
     pub built_at_unix: u64,
     pub build_seconds: f64,
+    /// The image directory whose artifacts this one links (`linux-os7410-debug-<key>`), for an
+    /// image built from another ([`Recipe::built_from`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub built_from: Option<String>,
     /// Listed modules a user's kernel builds in or lacks (`kvm-intel absent`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub module_notes: Vec<String>,
@@ -55,6 +59,15 @@ pub fn cache_key(recipe: &Recipe, packages: &[Package]) -> String {
         h.update(format!("file={} {}\n", f.name, f.contents.len()));
         h.update(f.contents);
     }
+    hex(&h.finalize())[..16].to_string()
+}
+
+/// The cache key of an image built from another: its name and command line, and the key of
+/// the build it links, so a rebuilt base gives it a new key too.
+pub fn derived_key(recipe: &Recipe, base_key: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(format!("name={}\ncmdline={}\n", recipe.name, recipe.cmdline()));
+    h.update(format!("built_from={} {base_key}\n", recipe.built_from.unwrap_or_default()));
     hex(&h.finalize())[..16].to_string()
 }
 

@@ -5,11 +5,14 @@
 //! `<build>/images/<name>-<key>/`, where the key hashes the exact package versions and the
 //! recipe files: it is rebuilt only when one of those changes. Downloads are cached in
 //! `<build>/debs/`. Variants (`linux-os7410-debug`, `linux-os7410-fixed`) add files, kernel
-//! arguments and build hooks, e.g. out-of-tree modules compiled against the kernel's headers.
+//! arguments and build hooks, e.g. out-of-tree modules compiled against the kernel's headers;
+//! an image built from another (the OS-7410 bisection series) links that one's artifacts and
+//! adds kernel arguments.
 
 mod build;
 pub mod cache;
 pub mod cpio;
+mod derived;
 pub mod inventory;
 pub mod kconfig;
 pub mod kernel_pack;
@@ -116,7 +119,7 @@ pub fn ensure_image(build_dir: &Path, name: &str) -> Result<LinuxImage> {
 
 /// The image `plan` makes: from the cache, or built now.
 fn build_or_find(build_dir: &Path, name: &str, plan: plan::Plan) -> Result<LinuxImage> {
-    let plan::Plan { recipe, packages: pkgs, kernel_idx, key, user } = plan;
+    let plan::Plan { recipe, packages: pkgs, kernel_idx, key, user, built_from } = plan;
     let user = user.as_ref();
     let images_dir = build_dir.join("images");
     let dir_name = format!("{name}-{key}");
@@ -127,6 +130,11 @@ fn build_or_find(build_dir: &Path, name: &str, plan: plan::Plan) -> Result<Linux
         tracing::debug!(image = name, dir = %dir.display(), "image cache hit");
         return Ok(LinuxImage::new(dir, &m));
     }
+    // The base first, outside this image's lock (it takes its own).
+    let base = match built_from {
+        Some(base) => Some(build_or_find(build_dir, base.recipe.name, *base)?),
+        None => None,
+    };
 
     let _lock = Lock::acquire(&images_dir.join(format!(".{dir_name}.lock")))?;
     if let Some(m) = cache::load_complete(&dir) {
@@ -137,6 +145,13 @@ fn build_or_find(build_dir: &Path, name: &str, plan: plan::Plan) -> Result<Linux
         std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
     }
     cache::remove_stale_tmp(&images_dir, &dir_name)?;
+    if let Some(base) = base {
+        let tmp = cache::tmp_dir(&images_dir, &dir_name);
+        let manifest = derived::build(recipe, &base, &key, &tmp).with_context(|| format!("building image {name}"))?;
+        std::fs::rename(&tmp, &dir).with_context(|| format!("publishing {}", dir.display()))?;
+        tracing::info!(image = name, from = %base.dir.display(), "guest image linked");
+        return Ok(LinuxImage::new(dir, &manifest));
+    }
 
     let debs = match user {
         None => packages::download(&build_dir.join("debs"), &pkgs)?,

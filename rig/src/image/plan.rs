@@ -23,6 +23,9 @@ pub struct Plan {
     pub key: String,
     /// The user's kernel, for a user image.
     pub user: Option<UserKernel>,
+    /// The plan of the image this one is built from ([`Recipe::built_from`]); its packages are
+    /// this one's.
+    pub built_from: Option<Box<Plan>>,
 }
 
 /// The plan for image `name`: a built-in one, or a registered user kernel.
@@ -47,6 +50,15 @@ pub fn plan(build_dir: &Path, name: &str) -> Result<Plan> {
             }
         },
     };
+    if let Some(from) = recipe.built_from {
+        if user.is_some() {
+            bail!("{name}: a user kernel cannot be built like {}, which is {from}'s build: use {from}", recipe.name);
+        }
+        let base = plan(build_dir, from).with_context(|| format!("image {name} is built from {from}"))?;
+        let key = cache::derived_key(recipe, &base.key);
+        let (packages, kernel_idx) = (base.packages.clone(), base.kernel_idx);
+        return Ok(Plan { recipe, packages, kernel_idx, key, user: None, built_from: Some(Box::new(base)) });
+    }
     packages::check_host_tools()?;
     let packages_file = recipe.file("packages").context("recipe has no packages file")?;
     let mut pkgs = packages::resolve(packages_file).context("resolving the image's Debian packages")?;
@@ -73,5 +85,5 @@ pub fn plan(build_dir: &Path, name: &str) -> Result<Plan> {
         pkgs.extend(headers);
     }
     let key = cache::cache_key(recipe, &pkgs);
-    Ok(Plan { recipe, packages: pkgs, kernel_idx, key, user })
+    Ok(Plan { recipe, packages: pkgs, kernel_idx, key, user, built_from: None })
 }

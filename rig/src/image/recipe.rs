@@ -29,6 +29,10 @@ pub struct Recipe {
     pub kernel_headers: bool,
     /// Scripts run after `build.sh`, in order, while the unpacked packages are still there.
     pub hooks: &'static [Hook],
+    /// Another image whose built artifacts this one boots, with [`Recipe::extra_cmdline`] added
+    /// to that image's command line: nothing is built for it but a directory of links (see
+    /// [`super::derived`]). Its files, headers and hooks are empty.
+    pub built_from: Option<&'static str>,
 }
 
 /// A build step of a variant: `sh recipe/<script> WORK ABI <args>... <build-only .debs>...`.
@@ -95,6 +99,7 @@ pub const RECIPES: &[Recipe] = &[
         extra_cmdline: &[],
         kernel_headers: false,
         hooks: &[TOOLS],
+        built_from: None,
     },
     // The default guest, dumping itself through kdump after a panic (the capture kernel boots
     // with rig.capture=1; the rig fetches /proc/vmcore over SSH).
@@ -105,6 +110,7 @@ pub const RECIPES: &[Recipe] = &[
         extra_cmdline: &["crashkernel=160M"],
         kernel_headers: false,
         hooks: &[TOOLS, Hook { script: "kdump/build.sh", args: &[] }],
+        built_from: None,
     },
     // OS-7410 before the fix: vmm_zsd_destroy() asserts !vz_active and a reload trips it.
     Recipe {
@@ -114,6 +120,7 @@ pub const RECIPES: &[Recipe] = &[
         extra_cmdline: OS7410_CMDLINE,
         kernel_headers: true,
         hooks: &[TOOLS, Hook { script: "os7410/build.sh", args: &["debug"] }],
+        built_from: None,
     },
     // OS-7410 with illumos-joyent a454ac291ee3: the same race, no panic.
     Recipe {
@@ -123,8 +130,66 @@ pub const RECIPES: &[Recipe] = &[
         extra_cmdline: OS7410_CMDLINE,
         kernel_headers: true,
         hooks: &[TOOLS, Hook { script: "os7410/build.sh", args: &["fixed"] }],
+        built_from: None,
     },
+    // The OS-7410 bisection series (OS7410_SERIES): the debug build's artifacts, its vmm told
+    // by the command line to behave as fixed (b1-b3) or as debug (b4-b6, the bug's arrival).
+    series_build("linux-os7410-b1", &["vmm.fixed=1"]),
+    series_build("linux-os7410-b2", &["vmm.fixed=1"]),
+    series_build("linux-os7410-b3", &["vmm.fixed=1"]),
+    series_build("linux-os7410-b4", &["vmm.fixed=0"]),
+    series_build("linux-os7410-b5", &["vmm.fixed=0"]),
+    series_build("linux-os7410-b6", &["vmm.fixed=0"]),
 ];
+
+/// An ordered history of builds with a known first bad one: a fixture for bisection.
+#[derive(Debug, Clone, Copy)]
+pub struct Series {
+    /// The images, oldest first.
+    pub builds: &'static [&'static str],
+    /// The build that introduced the bug: it and every later one are bad, every earlier one good.
+    pub first_bad: &'static str,
+    /// The case that tells good from bad, and the panic it hunts on a bad build.
+    pub case: &'static str,
+}
+
+/// OS-7410's history in six builds of the miniature: b1-b3 behave as `linux-os7410-fixed`
+/// (`vmm.fixed=1`), b4-b6 as `linux-os7410-debug` (`vmm.fixed=0`): the bug arrives at b4. All
+/// six boot `linux-os7410-debug`'s kernel and initramfs, so the series costs that one build.
+pub const OS7410_SERIES: Series = Series {
+    builds: &[
+        "linux-os7410-b1",
+        "linux-os7410-b2",
+        "linux-os7410-b3",
+        "linux-os7410-b4",
+        "linux-os7410-b5",
+        "linux-os7410-b6",
+    ],
+    first_bad: "linux-os7410-b4",
+    case: "os-7410-miniature",
+};
+
+/// A build of [`OS7410_SERIES`]: `linux-os7410-debug`'s artifacts booted with `cmdline` added.
+const fn series_build(name: &'static str, cmdline: &'static [&'static str]) -> Recipe {
+    Recipe {
+        name,
+        base_files: &[],
+        extra_files: &[],
+        extra_cmdline: cmdline,
+        kernel_headers: false,
+        hooks: &[],
+        built_from: Some("linux-os7410-debug"),
+    }
+}
+
+impl Series {
+    /// Whether `image` is a bad build of the series (`None`: not one of its builds).
+    pub fn is_bad(&self, image: &str) -> Option<bool> {
+        let at = self.builds.iter().position(|b| *b == image)?;
+        let first_bad = self.builds.iter().position(|b| *b == self.first_bad)?;
+        Some(at >= first_bad)
+    }
+}
 
 impl Recipe {
     /// Looks a recipe up by name.
@@ -142,9 +207,15 @@ impl Recipe {
         self.extra_files.iter().chain(self.base_files.iter()).find(|f| f.name == name).map(|f| f.contents)
     }
 
-    /// The kernel command line: the base one plus this variant's arguments.
+    /// The kernel command line: the base one plus this variant's arguments (after those of the
+    /// image it is built from, if any).
     pub fn cmdline(&self) -> String {
-        BASE_CMDLINE.iter().chain(self.extra_cmdline.iter()).copied().collect::<Vec<_>>().join(" ")
+        let from = self.built_from.and_then(Recipe::find).map(|r| r.cmdline());
+        let own = self.extra_cmdline.iter().copied();
+        match from {
+            Some(base) => std::iter::once(base.as_str()).chain(own).collect::<Vec<_>>().join(" "),
+            None => BASE_CMDLINE.iter().copied().chain(own).collect::<Vec<_>>().join(" "),
+        }
     }
 }
 
@@ -185,6 +256,40 @@ mod tests {
             assert!(r.cmdline().split(' ').any(|a| a == "oops=panic"), "{name}");
         }
         assert!(!Recipe::find("linux").unwrap().cmdline().contains("oops=panic"));
+    }
+
+    #[test]
+    fn the_os7410_series_is_ordered_and_turns_bad_at_b4() {
+        let s = OS7410_SERIES;
+        assert_eq!(s.builds.len(), 6);
+        assert_eq!(s.first_bad, "linux-os7410-b4");
+        let names: Vec<String> = (1..=6).map(|i| format!("linux-os7410-b{i}")).collect();
+        assert_eq!(s.builds, names.iter().map(String::as_str).collect::<Vec<_>>(), "oldest first");
+        let bad: Vec<bool> = s.builds.iter().map(|b| s.is_bad(b).unwrap()).collect();
+        assert_eq!(bad, [false, false, false, true, true, true]);
+        assert_eq!(s.is_bad("linux-os7410-debug"), None);
+        let debug = Recipe::find("linux-os7410-debug").unwrap();
+        for (b, bad) in s.builds.iter().zip(bad) {
+            let r = Recipe::find(b).unwrap_or_else(|| panic!("{b} is not a built-in image"));
+            // Built from the debug image, compiling nothing; the answer is on the command line.
+            assert_eq!(r.built_from, Some("linux-os7410-debug"), "{b}");
+            assert!(r.files().next().is_none() && r.hooks.is_empty() && !r.kernel_headers, "{b}");
+            let want = if bad { "vmm.fixed=0" } else { "vmm.fixed=1" };
+            assert_eq!(r.cmdline(), format!("{} {want}", debug.cmdline()), "{b}");
+            assert!(crate::image::known_images().contains(b));
+            assert_eq!(crate::profile::for_image(b).map(|p| p.name), Some("linux-os7410"), "{b}");
+        }
+        // The series is named by a case that exists.
+        let case = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../testcases/{}.yaml", s.case));
+        assert!(case.is_file(), "{}", case.display());
+    }
+
+    #[test]
+    fn images_are_built_from_images_that_build_themselves() {
+        for r in RECIPES.iter().filter(|r| r.built_from.is_some()) {
+            let from = Recipe::find(r.built_from.unwrap()).unwrap_or_else(|| panic!("{}: no such image", r.name));
+            assert!(from.built_from.is_none(), "{}: built from {}, itself built from another", r.name, from.name);
+        }
     }
 
     #[test]

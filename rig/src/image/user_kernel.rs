@@ -170,6 +170,9 @@ pub fn register(build_dir: &Path, recipe: &str, name: &str, input: KernelInput) 
         "image {recipe:?}: a kernel can be built like {}",
         super::known_images().join(", ")
     );
+    if let Some(from) = super::recipe::Recipe::find(recipe).and_then(|r| r.built_from) {
+        bail!("image {recipe} is {from}'s build booted with other kernel arguments: build your kernel like {from}");
+    }
     let image = image_name(recipe, name)?;
     let dir = build_dir.join(DIR);
     crate::rundir::private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
