@@ -31,22 +31,40 @@ fn plan(label: &str) -> (Plan, std::path::PathBuf) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_builds_bisect_to_the_newest_after_checking_both_ends() {
-    let (plan, run_dir) = plan("bisect-two");
-    let builds = ["linux-os7410-fixed".to_string(), "linux-os7410-debug".to_string()];
+async fn the_os7410_series_bisects_to_its_first_bad_build() {
+    let series = rig::image::recipe::OS7410_SERIES;
+    let builds: Vec<String> = series.builds.iter().map(|b| b.to_string()).collect();
+    let (plan, run_dir) = plan("bisect-series");
     let (b, reports) = bisect::run(&plan, &builds, &mut |_| {}).await;
-    let evidence = format!("{b:#?}\nevidence: {}", run_dir.display());
+    let evidence = format!(
+        "{}
+{b:#?}
+evidence: {}",
+        b.render(),
+        run_dir.display()
+    );
     assert_eq!(b.status, End::Found, "{evidence}");
-    assert_eq!(b.first_bad.as_deref(), Some("linux-os7410-debug"), "{evidence}");
-    // The newest first (until its first hit), then the oldest as a sequential comparison.
+    assert_eq!(b.first_bad.as_deref(), Some(series.first_bad), "{evidence}");
+    // The newest first (until its first hit), then the oldest, then halving: b3, b4.
     let probed: Vec<(&str, Verdict)> = b.probes.iter().map(|p| (p.build.as_str(), p.verdict)).collect();
-    assert_eq!(probed, [("linux-os7410-debug", Verdict::Bad), ("linux-os7410-fixed", Verdict::Good)], "{evidence}");
-    // With two guests at once, both may have hit before the first hit stopped the probe.
-    assert!(b.probes[0].hits >= 1 && b.probes[0].iterations <= 2, "{evidence}");
-    assert!(b.answer.contains("is good with at least 95% confidence"), "{evidence}");
-    assert_eq!(reports.len(), 2);
+    assert_eq!(
+        probed,
+        [
+            ("linux-os7410-b6", Verdict::Bad),
+            ("linux-os7410-b1", Verdict::Good),
+            ("linux-os7410-b3", Verdict::Good),
+            ("linux-os7410-b4", Verdict::Bad)
+        ],
+        "{evidence}"
+    );
     for p in &b.probes {
+        assert_eq!(series.is_bad(&p.build), Some(p.verdict == Verdict::Bad), "{evidence}");
         assert!(std::path::Path::new(&p.run_dir).join("report.json").exists(), "{evidence}");
     }
+    // With two guests at once, both may have hit before the first hit stopped the probe.
+    assert!(b.probes[0].hits >= 1 && b.probes[0].iterations <= 2, "{evidence}");
+    assert!(b.answer.contains("linux-os7410-b3, is good with at least 95% confidence"), "{evidence}");
+    assert_eq!(reports.len(), 4);
     assert_eq!(b.exit_code(), 0);
+    assert!(b.render().contains("=> first bad build: linux-os7410-b4"), "{evidence}");
 }

@@ -80,7 +80,7 @@ async fn a_comparison_at_its_budget_is_inconclusive_and_says_why() {
         "name: never-hits\nguest: { image: linux-os7410-fixed }\ncompare: [linux-os7410-fixed, linux]\n\
          hunts: { title: kernel BUG in vmm_zsd_destroy }\nsteps:\n  - ssh: 'true'\n",
     );
-    let (plan, run_dir) = plan(vec![c], "sequential-budget", Budget { iterations: 3, secs: None });
+    let (plan, run_dir) = plan(vec![c], "sequential-budget", Budget { iterations: Some(3), secs: None });
     let r = campaign::run(&plan, &mut |_| {}).await;
     let cmp = &r.comparisons[0];
     let evidence = format!("{cmp:#?}\nevidence: {}", run_dir.display());

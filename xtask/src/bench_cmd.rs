@@ -12,7 +12,8 @@ use crate::paths;
 pub struct BenchArgs {
     /// Which benchmarks: `boot` (rig vs bare QEMU to SSH-ready), `engine` (race iterations per
     /// minute and the engine's overhead per iteration), `dumps` (panic to dump start, dump times), `snapshot` (restore against reboot
-    /// iterations), `parallel` (throughput with 1..N guests, rig memory), `crash` (crash reader throughput), `all`.
+    /// iterations), `parallel` (throughput with 1..N guests, rig memory), `crash` (crash reader throughput), `verdicts`
+    /// (sequential comparisons against fixed counts, bisection over the OS-7410 series), `all`.
     #[arg(default_value = "all")]
     pub which: String,
     /// Boots per side for the boot benchmark (the median is reported).
@@ -28,7 +29,7 @@ pub struct BenchArgs {
 
 /// Runs the benchmarks; returns the exit code.
 pub async fn run(a: &BenchArgs) -> Result<i32> {
-    let known = ["boot", "engine", "dumps", "snapshot", "parallel", "crash", "all"];
+    let known = ["boot", "engine", "dumps", "snapshot", "parallel", "crash", "verdicts", "all"];
     if !known.contains(&a.which.as_str()) {
         eprintln!("error: unknown benchmark '{}'; known: {}", a.which, known.join(", "));
         return Ok(crate::exit::USAGE);
@@ -120,6 +121,9 @@ pub async fn run(a: &BenchArgs) -> Result<i32> {
     }
     if matches!(a.which.as_str(), "crash" | "all") {
         crate::bench_crash::run()?;
+    }
+    if matches!(a.which.as_str(), "verdicts" | "all") {
+        crate::bench_verdicts::run(accel).await?;
     }
     Ok(crate::exit::OK)
 }

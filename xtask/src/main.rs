@@ -5,6 +5,7 @@
 mod out;
 mod bench_cmd;
 mod bench_crash;
+mod bench_verdicts;
 mod exit;
 mod history_cmd;
 mod image_cmd;

@@ -59,7 +59,8 @@ pub struct RigArgs {
     /// by platform stamp. Needs one --case with `hunts:` and one CPU model.
     #[arg(long, value_name = "IMG1,IMG2,...|coal")]
     pub bisect: Option<String>,
-    /// A sequential comparison's budget: iterations per build at most [default: 100].
+    /// A sequential comparison's budget: iterations per build at most [default: the case's
+    /// `iterations`].
     #[arg(long, value_name = "N")]
     pub max_iterations: Option<u32>,
     /// A sequential comparison's wall-clock budget (e.g. `45m`, `2h`) [default: the case's
@@ -331,7 +332,7 @@ fn budget(a: &RigArgs) -> Result<Budget, String> {
         if n == 0 {
             return Err("--max-iterations must be at least 1 (it is the most iterations each build may run)".into());
         }
-        b.iterations = n;
+        b.iterations = Some(n);
     }
     if let Some(t) = &a.max_time {
         let d = humantime::parse_duration(t)
@@ -559,7 +560,7 @@ mod tests {
         assert!(plan(&["--until-panic", "--expect-rate", "0"]).unwrap_err().contains("above 0"));
         assert!(plan(&["--expect-rate", "5%"]).unwrap_err().contains("give --until-panic too"));
         let b = plan(&["--max-iterations", "40", "--max-time", "45m"]).unwrap().budget;
-        assert_eq!((b.iterations, b.secs), (40, Some(2700)));
+        assert_eq!((b.iterations, b.secs), (Some(40), Some(2700)));
         let e = plan(&["--case", "no-such-case"]).unwrap_err();
         assert!(e.contains("no such test case") && e.contains("boot-smoke"), "{e}");
         assert_eq!(plan(&["--cpu", "epyc,cascadelake", "--case", "boot-smoke"]).unwrap().cpus.len(), 2);

@@ -5,3 +5,4 @@ pub mod boot;
 pub mod engine;
 pub mod scale;
 pub mod stats;
+pub mod verdicts;

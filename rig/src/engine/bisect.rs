@@ -299,7 +299,7 @@ pub async fn run(
         let mut p = probe_plan(plan, dir.clone());
         if next == Next::Newest {
             // Until its first hit of the hunted signature, within the budget.
-            p.iterations = Some(plan.budget.iterations);
+            p.iterations = Some(plan.budget.iterations_for(case.iterations));
             p.until_panic = Some(None);
             p.cases[0].case.guest.image = newest.clone();
             p.cases[0].case.compare.clear();

@@ -216,7 +216,8 @@ async fn run_units(
 ) {
     for (group, _) in groups {
         let sequential = plan.sequential(group.len());
-        let all: Vec<u32> = (1..=plan.budget.iterations).collect();
+        let budget = plan.budget.iterations_for(units[group[0]].0.case.iterations);
+        let all: Vec<u32> = (1..=budget).collect();
         for &k in group {
             let (lc, cpu, compared) = &units[k];
             let c = &lc.case;
@@ -225,7 +226,7 @@ async fn run_units(
                 file: lc.file.display().to_string(),
                 cpu: cpu.name.into(),
                 image: c.guest.image.clone(),
-                iterations_planned: if sequential { plan.budget.iterations } else { planned[k] },
+                iterations_planned: if sequential { budget } else { planned[k] },
                 assigned: if sequential { all.clone() } else { assigned[k].clone() },
                 hunts: c.hunts.clone(),
                 compared: *compared > 1,
@@ -238,7 +239,8 @@ async fn run_units(
             });
         }
         if sequential {
-            let gate = super::gate::Gate::new(group.len(), plan.jobs, crate::stats::sequential::DEFAULT, plan.budget);
+            let design = crate::stats::sequential::DEFAULT;
+            let gate = super::gate::Gate::new(group.len(), plan.jobs, design, budget, plan.budget.secs);
             let build = |slot: usize, k: usize| {
                 let (gate, all) = (&gate, &all);
                 async move {

@@ -15,15 +15,21 @@ use crate::stats::sequential::{self, Decision, Design};
 /// How long a sequential comparison may go on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
-    /// Iterations per build at most.
-    pub iterations: u32,
+    /// Iterations per build at most (None: the case's own `iterations`).
+    pub iterations: Option<u32>,
     /// Wall-clock seconds for the whole comparison at most (None: the case's run deadline).
     pub secs: Option<u64>,
 }
 
-/// The default budget: 100 iterations per build (a clean candidate against a reference that
-/// hits 8% of the time is decided within it 91% of the time; see the README's table).
-pub const DEFAULT_BUDGET: Budget = Budget { iterations: 100, secs: None };
+/// The default budget: a case's `iterations` per build, its run deadline.
+pub const DEFAULT_BUDGET: Budget = Budget { iterations: None, secs: None };
+
+impl Budget {
+    /// The iterations per build for a case whose own count is `case_iterations`.
+    pub fn iterations_for(&self, case_iterations: u32) -> u32 {
+        self.iterations.unwrap_or(case_iterations).max(1)
+    }
+}
 
 /// One build's place in the comparison (slot 0 is the reference).
 #[derive(Debug, Default)]
@@ -53,7 +59,10 @@ impl Build {
 /// Shared by the workers of every build in one comparison.
 pub struct Gate {
     design: Design,
-    budget: Budget,
+    /// Iterations per build at most.
+    iterations: u32,
+    /// Wall-clock seconds at most.
+    secs: Option<u64>,
     deadline: Option<Instant>,
     builds: Mutex<Vec<Build>>,
     changed: Notify,
@@ -61,12 +70,14 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// A gate for `builds` builds (the reference first) running `jobs` iterations at a time.
-    pub fn new(builds: usize, jobs: usize, design: Design, budget: Budget) -> Gate {
+    /// A gate for `builds` builds (the reference first) running `jobs` iterations at a time,
+    /// each at most `iterations`, all of them within `secs`.
+    pub fn new(builds: usize, jobs: usize, design: Design, iterations: u32, secs: Option<u64>) -> Gate {
         Gate {
             design,
-            budget,
-            deadline: budget.secs.map(|s| Instant::now() + std::time::Duration::from_secs(s)),
+            iterations,
+            secs,
+            deadline: secs.map(|s| Instant::now() + std::time::Duration::from_secs(s)),
             builds: Mutex::new((0..builds).map(|_| Build::default()).collect()),
             changed: Notify::new(),
             permits: std::sync::Arc::new(Semaphore::new(jobs.max(1))),
@@ -87,15 +98,15 @@ impl Gate {
             {
                 let mut builds = self.builds.lock().unwrap();
                 if builds[slot].done.is_none() && self.deadline.is_some_and(|d| Instant::now() >= d) {
-                    let why = format!("time budget: {} s", self.budget.secs.unwrap_or(0));
+                    let why = format!("time budget: {} s", self.secs.unwrap_or(0));
                     builds.iter_mut().filter(|b| b.done.is_none()).for_each(|b| b.done = Some(why.clone()));
                     self.changed.notify_waiters();
                 }
                 if builds[slot].done.is_some() {
                     return None;
                 }
-                if builds[slot].started >= self.budget.iterations {
-                    builds[slot].done = Some(format!("budget: {} iterations", self.budget.iterations));
+                if builds[slot].started >= self.iterations {
+                    builds[slot].done = Some(format!("budget: {} iterations", self.iterations));
                     settle(&mut builds);
                     self.changed.notify_waiters();
                     return None;
@@ -183,7 +194,7 @@ mod tests {
     use super::*;
 
     fn gate(builds: usize, jobs: usize, iterations: u32) -> Gate {
-        Gate::new(builds, jobs, sequential::DEFAULT, Budget { iterations, secs: None })
+        Gate::new(builds, jobs, sequential::DEFAULT, iterations, None)
     }
 
     #[tokio::test]

@@ -187,6 +187,24 @@ pub fn more_needed(design: &Design, ref_hits: u32, ref_n: u32, done: u32, cap: u
     budget_for(design, rate, cap).map(|n| n.saturating_sub(done).max(1))
 }
 
+/// The fixed count per build with the same error rates: the fewest iterations n at which a
+/// one-sided Fisher test at α of the reference's hits against a clean candidate's n reaches
+/// power 1 - β for a reference hitting at `rate` (None beyond `cap`). What `--iterations`
+/// would have to be to match the sequential run's guarantees.
+pub fn fixed_count_for(design: &Design, rate: f64, cap: u32) -> Option<u32> {
+    (1..=cap).find(|&n| {
+        (1..=n)
+            .find(|&a| significant(fisher_greater(a, n, 0, n), design.alpha))
+            .is_some_and(|need| at_least(n, rate, need) >= 1.0 - design.beta)
+    })
+}
+
+/// The expected iterations per build until a clean candidate is decided against a reference
+/// hitting at `rate`, within `cap` (the run stops at the cap).
+pub fn expected_iterations(design: &Design, rate: f64, cap: u32) -> f64 {
+    (0..cap).map(|n| 1.0 - power(design, rate, n)).sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,6 +309,22 @@ mod tests {
         assert_eq!(power(&DEFAULT, 1.0, 4), 1.0);
         let (d, n) = campaign(&mut rng, &DEFAULT, 1.0, 0.0, 20);
         assert!(matches!(d, Decision::Fixed { n: 4, .. }) && n == 4, "{d:?} after {n}");
+    }
+
+    #[test]
+    fn sequential_runs_need_fewer_iterations_on_average_than_the_fixed_count_they_match() {
+        // A full reproducer: 4 either way. Rarer races: the fixed count is what the sequential
+        // budget must allow, but the sequential run stops, on average, well before it.
+        assert_eq!(fixed_count_for(&DEFAULT, 1.0, 1000), Some(4));
+        assert!((expected_iterations(&DEFAULT, 1.0, 100) - 4.0).abs() < 1e-9);
+        for rate in [0.3, 0.1, 0.08, 0.05] {
+            let fixed = fixed_count_for(&DEFAULT, rate, 2000).unwrap();
+            let expected = expected_iterations(&DEFAULT, rate, 2000);
+            assert!(expected < 0.75 * f64::from(fixed), "rate {rate}: {expected} against {fixed}");
+        }
+        // 10%: 78 fixed; 5 hits are expected after 50.
+        assert_eq!(fixed_count_for(&DEFAULT, 0.1, 2000), Some(78));
+        assert!((expected_iterations(&DEFAULT, 0.1, 2000) - 50.0).abs() < 1.0);
     }
 
     #[test]
