@@ -55,7 +55,11 @@ pub struct Bisect {
     pub answer: String,
 }
 
+/// A plan for `cases` in `run_dir` (created here, as the command line's run directories are).
 fn plan(cases: Vec<LoadedCase>, accel: Accel, build_dir: &Path, run_dir: &Path) -> Plan {
+    if let Err(e) = std::fs::create_dir_all(run_dir) {
+        tracing::error!("creating {}: {e}", run_dir.display());
+    }
     let memory = cases.iter().map(|c| c.case.guest.memory_mib).max().unwrap_or(512);
     Plan {
         jobs: crate::host::memory::default_jobs(memory),
