@@ -28,7 +28,8 @@ fn plan(cases: Vec<rig::case::LoadedCase>, label: &str, budget: Budget) -> (Plan
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_miniature_comparison_stops_as_soon_as_the_fixed_build_is_decided() {
-    let (plan, run_dir) = plan(vec![miniature()], "sequential-fixed", rig::engine::gate::DEFAULT_BUDGET);
+    // A budget of 20: room for a loaded host, where the debug build misses now and then.
+    let (plan, run_dir) = plan(vec![miniature()], "sequential-fixed", Budget { iterations: Some(20), secs: None });
     let r = campaign::run(&plan, &mut |_| {}).await;
     let cmp = &r.comparisons[0];
     let (debug, fixed) = (&cmp.builds[0], &cmp.builds[1]);
@@ -36,8 +37,8 @@ async fn the_miniature_comparison_stops_as_soon_as_the_fixed_build_is_decided() 
     let evidence = format!("{cmp:#?}\nevidence: {}", run_dir.display());
     assert_eq!(k.status, Status::Fixed, "{evidence}");
     assert!(k.text.contains("decided sequentially"), "{evidence}");
-    // Both builds stopped at the decision, far below the budget of 100: they take turns, so
-    // either may have had one more iteration under way when it came.
+    // Both builds stopped at the decision, below the budget of 20: they take turns, but
+    // each may have had up to --jobs (2) more iterations under way when it came.
     let fixed_run = r.runs.iter().find(|x| x.image == "linux-os7410-fixed").unwrap();
     let why = fixed_run.stopped.as_deref().unwrap_or_default();
     let n: u32 = why
@@ -45,8 +46,8 @@ async fn the_miniature_comparison_stops_as_soon_as_the_fixed_build_is_decided() 
         .and_then(|s| s.split(' ').next())
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("the fixed build stopped for another reason: {why}\n{evidence}"));
-    assert!(n >= 4 && fixed.iterations >= n && fixed.iterations <= n + 1, "{evidence}");
-    assert!(debug.iterations >= n && debug.iterations <= n + 1, "{evidence}");
+    assert!(n >= 4 && fixed.iterations >= n && fixed.iterations <= n + 2, "{evidence}");
+    assert!(debug.iterations >= n && debug.iterations <= n + 2, "{evidence}");
     assert!(debug.hits >= 4, "{evidence}");
     assert!(fixed.verdict.contains("stopped: decided after"), "{evidence}");
 }

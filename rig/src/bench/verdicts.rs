@@ -80,17 +80,23 @@ async fn timed(plan: &Plan) -> Result<Timed> {
     })
 }
 
-/// Runs `case` (a comparison) sequentially, then with `fixed` iterations per build.
+/// Runs `case` (a comparison) sequentially, then with `fixed` iterations per build, both with
+/// `seed` (the race's jitter).
 pub async fn time_to_fixed(
     case: LoadedCase,
     accel: Accel,
     fixed: u32,
+    seed: u64,
     build_dir: &Path,
     dir: &Path,
 ) -> Result<TimeToFixed> {
-    let sequential = timed(&plan(vec![case.clone()], accel, build_dir, &dir.join("sequential"))).await?;
-    let fixed =
-        timed(&Plan { iterations: Some(fixed), ..plan(vec![case], accel, build_dir, &dir.join("fixed")) }).await?;
+    let one = |iterations, side: &str| Plan {
+        iterations,
+        seed,
+        ..plan(vec![case.clone()], accel, build_dir, &dir.join(format!("{side}-{seed}")))
+    };
+    let sequential = timed(&one(None, "sequential")).await?;
+    let fixed = timed(&one(Some(fixed), "fixed")).await?;
     let ratio = sequential.secs / fixed.secs;
     Ok(TimeToFixed { sequential, fixed, ratio })
 }

@@ -240,7 +240,10 @@ async fn run_units(
         }
         if sequential {
             let design = crate::stats::sequential::DEFAULT;
-            let gate = super::gate::Gate::new(group.len(), plan.jobs, design, budget, plan.budget.secs);
+            // Heavy guests (coal headnodes) run one at a time, as they do outside comparisons.
+            let heavy = group.iter().any(|&k| !super::target::Target::parallel_ok_for(&units[k].0.case.guest.image));
+            let jobs = if heavy { 1 } else { plan.jobs };
+            let gate = super::gate::Gate::new(group.len(), jobs, design, budget, plan.budget.secs);
             let build = |slot: usize, k: usize| {
                 let (gate, all) = (&gate, &all);
                 async move {

@@ -125,17 +125,18 @@ impl Gate {
         }
     }
 
-    /// The builds compared.
-    pub fn builds(&self) -> usize {
-        self.builds.lock().unwrap().len()
-    }
-
-    /// Whether build `slot` would wait for the others before its next iteration (a heavy guest
-    /// is shut down meanwhile).
+    /// Whether build `slot` would wait for the others before its next iteration.
     pub fn would_wait(&self, slot: usize) -> bool {
         let builds = self.builds.lock().unwrap();
         let mine = builds[slot].started;
         builds.iter().enumerate().any(|(k, b)| k != slot && b.done.is_none() && b.started < mine)
+    }
+
+    /// Whether other builds still take turns with `slot` (a heavy guest is shut down between
+    /// its iterations then, so only one runs at a time).
+    pub fn shared(&self, slot: usize) -> bool {
+        let builds = self.builds.lock().unwrap();
+        builds.iter().enumerate().any(|(k, b)| k != slot && b.done.is_none())
     }
 
     /// Records iteration `index` of build `slot` (Some(hit) when judged) and stops every build

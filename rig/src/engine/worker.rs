@@ -83,9 +83,10 @@ pub async fn run_case(
         Ok(d) => d,
         Err(e) => return not_run(Outcome::Infra { reason: format!("evidence directory: {e:#}") }),
     };
-    // The builds of a sequential comparison share `--jobs` between them.
-    let share = gate.map_or(1, |(g, _)| g.builds());
-    let jobs = if image.parallel_ok() { (plan.jobs / share).max(1).min(fit as usize).min(indices.len()) } else { 1 };
+    // In a sequential comparison every build may have `--jobs` guests, while the gate lets
+    // `--jobs` iterations run at a time across the builds: a build that is behind (the one that
+    // panics, and boots again after each panic) catches up on all of them.
+    let jobs = if image.parallel_ok() { plan.jobs.max(1).min(fit as usize).min(indices.len()) } else { 1 };
     let w = Work {
         plan,
         c,
@@ -174,9 +175,10 @@ impl Work<'_, '_> {
             }
             let (i, _permit) = match self.gate {
                 Some((g, slot)) => {
-                    // A heavy guest (one at a time) is not kept idle while the other builds run.
+                    // A heavy guest (one at a time) is not kept idle while the other builds run:
+                    // it boots again (from its setup snapshot, on coal) for its next turn.
                     if !self.image.parallel_ok()
-                        && g.would_wait(slot)
+                        && g.shared(slot)
                         && let Some(s) = session.take()
                     {
                         s.guest.shutdown().await;
