@@ -144,7 +144,7 @@ impl Target {
 
     /// [`Target::parallel_ok`] of the image `name` would load as, without loading it.
     pub fn parallel_ok_for(name: &str) -> bool {
-        !profile::for_image(name).is_some_and(|p| p.name == "illumos")
+        profile::for_image(name).is_none_or(|p| p.name != "illumos")
     }
 
     /// How the rig logs in. Coal's host key is made at its first boot: until then it is trusted
