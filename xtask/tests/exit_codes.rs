@@ -128,3 +128,31 @@ fn a_full_stdout_is_an_error_and_a_closed_one_is_quiet() {
     assert!(merged.join("report.json").is_file());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bad_bisections_exit_2_before_any_guest_starts() {
+    let runs = std::env::temp_dir().join(format!("rig-bisect-usage-{}", std::process::id()));
+    std::fs::create_dir_all(&runs).unwrap();
+    for (args, says) in [
+        (&["--case", "os-7410-miniature", "--bisect", "linux-os7410-b1"][..], "at least two builds"),
+        (&["--case", "os-7410-miniature", "--bisect", "linux-os7410-b1,linux-os7410-b1"][..], "listed twice"),
+        (&["--case", "os-7410-miniature", "--bisect", "linux-os7410-b1,nonesuch"][..], "unknown image 'nonesuch'"),
+        (&["--case", "os-7410-miniature", "--bisect", "linux,coal"][..], "different guest OSes are mixed"),
+        (&["--case", "boot-smoke", "--bisect", "linux,linux-kdump"][..], "has no `hunts:`"),
+        (&["--case", "os-7410-miniature", "--bisect", "linux,linux-kdump", "--max-iterations", "0"][..], "at least 1"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .arg("rig")
+            .args(args)
+            .arg("--runs-dir")
+            .arg(&runs)
+            .output()
+            .expect("starting the rig");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        // Refused before anything ran: no run directory was made.
+        assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 0, "{args:?}");
+    }
+    let _ = std::fs::remove_dir_all(&runs);
+}
