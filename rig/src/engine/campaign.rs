@@ -249,7 +249,11 @@ async fn run_units(
                 async move {
                     let (lc, cpu, _) = &units[k];
                     super::worker::run_case(plan, lc, cpu, all, k, shared, Some((gate, slot))).await;
-                    gate.finish(slot, "its iterations ended");
+                    let not_run = shared.report.lock().unwrap().runs[k].not_run.as_ref().map(|o| o.word());
+                    gate.finish(
+                        slot,
+                        &not_run.map_or("its iterations ended".into(), |w| format!("it did not run ({w})")),
+                    );
                     let mut r = shared.report.lock().unwrap();
                     let run = &mut r.runs[k];
                     if run.stopped.is_none() {
