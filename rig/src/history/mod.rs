@@ -81,12 +81,36 @@ fn check(path: &Path) -> Result<()> {
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    // WAL is a property of the file: set once, by whichever rig gets there first. Switching to
+    // it needs the file to itself, and SQLite answers "database is locked" at once (its busy
+    // handler is not called) when two new connections race for a new file: try again then,
+    // within the busy timeout.
+    let mode = while_busy(|| conn.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)))?;
+    let mode = if mode.eq_ignore_ascii_case("wal") {
+        mode
+    } else {
+        while_busy(|| conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)))?
+    };
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!("the history database is in journal mode {mode}, not WAL");
     }
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "synchronous", "NORMAL")
+}
+
+/// `f` again while it fails with SQLITE_BUSY, up to [`BUSY_TIMEOUT`].
+fn while_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            r => return r,
+        }
+    }
 }
 
 /// Records a finished run's report into `<build_dir>/history.sqlite`; a failure is a warning
