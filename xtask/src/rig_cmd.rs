@@ -129,8 +129,8 @@ struct Plan0 {
     shard: Option<rig::engine::shard::Shard>,
     budget: Budget,
     bisect: Option<Vec<String>>,
-    /// --until-panic's iteration budget, when --max-iterations or --expect-rate set it.
-    until_panic_budget: Option<u32>,
+    /// --expect-rate and the --until-panic budget it sets.
+    until_panic_budget: Option<(f64, u32)>,
 }
 
 fn cases_dir() -> PathBuf {
@@ -245,8 +245,9 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     .map_err(|_| format!("--expect-rate '{text}': write a rate like 5% or 0.05"))
 }
 
-/// The budget of --until-panic: --max-iterations, or what --expect-rate needs for a 90% chance.
-fn until_panic_budget(a: &RigArgs) -> Result<Option<u32>, String> {
+/// --expect-rate and the budget of --until-panic it sets: --max-iterations, or what the rate
+/// needs for a 90% chance.
+fn until_panic_budget(a: &RigArgs) -> Result<Option<(f64, u32)>, String> {
     let Some(text) = &a.expect_rate else { return Ok(None) };
     if a.until_panic.is_none() {
         return Err("--expect-rate sizes the budget of --until-panic: give --until-panic too".into());
@@ -254,7 +255,7 @@ fn until_panic_budget(a: &RigArgs) -> Result<Option<u32>, String> {
     let rate = parse_rate(text)?;
     let n = rig::stats::iterations_to_hit(rate, 0.1)
         .ok_or_else(|| format!("--expect-rate '{text}': the rate must be above 0 and at most 100%"))?;
-    Ok(Some(a.max_iterations.unwrap_or(n)))
+    Ok(Some((rate, a.max_iterations.unwrap_or(n))))
 }
 
 /// The builds of --bisect, checked before any guest starts.
@@ -413,14 +414,15 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
     let until_panic = a.until_panic.as_ref().map(|t| (!t.is_empty()).then(|| t.clone()));
     let mut iterations = a.iterations;
     if until_panic.is_some() {
-        iterations = iterations.or(plan.until_panic_budget).or(a.max_iterations);
-        if let Some(text) = &a.expect_rate
+        iterations = iterations.or(plan.until_panic_budget.map(|(_, n)| n)).or(a.max_iterations);
+        if let Some((rate, _)) = plan.until_panic_budget
             && let Some(n) = iterations
         {
             outln!(
-                "--until-panic: at a hit rate of {text} the first hit comes after {:.0} iterations on average; up to {n} \
+                "--until-panic: at a hit rate of {:.1}% the first hit comes after {:.0} iterations on average; up to {n} \
                  iterations (a 90% chance of seeing it at that rate)",
-                1.0 / parse_rate(text).unwrap_or(1.0)
+                rate * 100.0,
+                1.0 / rate
             );
         }
     }
@@ -550,11 +552,11 @@ mod tests {
         assert!(
             bisect(&["--cpu", "epyc,skylake", "--bisect", "linux,linux-kdump"]).unwrap_err().contains("one CPU model")
         );
-        assert_eq!(plan(&["--until-panic", "--expect-rate", "5%"]).unwrap().until_panic_budget, Some(45));
-        assert_eq!(plan(&["--until-panic", "--expect-rate", "0.5"]).unwrap().until_panic_budget, Some(4));
+        assert_eq!(plan(&["--until-panic", "--expect-rate", "5%"]).unwrap().until_panic_budget, Some((0.05, 45)));
+        assert_eq!(plan(&["--until-panic", "--expect-rate", "0.5"]).unwrap().until_panic_budget, Some((0.5, 4)));
         assert_eq!(
             plan(&["--until-panic", "--expect-rate", "5%", "--max-iterations", "9"]).unwrap().until_panic_budget,
-            Some(9)
+            Some((0.05, 9))
         );
         assert!(plan(&["--until-panic", "--expect-rate", "often"]).unwrap_err().contains("like 5% or 0.05"));
         assert!(plan(&["--until-panic", "--expect-rate", "0"]).unwrap_err().contains("above 0"));

@@ -68,16 +68,19 @@ fn plan(cases: Vec<LoadedCase>, accel: Accel, build_dir: &Path, run_dir: &Path) 
     }
 }
 
-async fn timed(plan: &Plan) -> Result<Timed> {
+/// Runs `plan` (one comparison), timed; with the comparison itself.
+async fn timed(plan: &Plan) -> Result<(Timed, crate::engine::compare::Comparison)> {
     let began = Instant::now();
     let r = campaign::run(plan, &mut |_| {}).await;
     let secs = began.elapsed().as_secs_f64();
-    let c = r.comparisons.first().context("the case ran no comparison (a build did not run: see its report)")?;
-    Ok(Timed {
+    let c =
+        r.comparisons.into_iter().next().context("the case ran no comparison (a build did not run: see its report)")?;
+    let t = Timed {
         secs,
         iterations: c.builds.iter().map(|b| b.iterations).collect(),
         conclusion: c.conclusions.first().map(|k| k.text.clone()).unwrap_or_default(),
-    })
+    };
+    Ok((t, c))
 }
 
 /// Runs `case` (a comparison) sequentially, then with `fixed` iterations per build, both with
@@ -95,27 +98,19 @@ pub async fn time_to_fixed(
         seed,
         ..plan(vec![case.clone()], accel, build_dir, &dir.join(format!("{side}-{seed}")))
     };
-    let sequential = timed(&one(None, "sequential")).await?;
-    let fixed = timed(&one(Some(fixed), "fixed")).await?;
+    let (sequential, _) = timed(&one(None, "sequential")).await?;
+    let (fixed, _) = timed(&one(Some(fixed), "fixed")).await?;
     let ratio = sequential.secs / fixed.secs;
     Ok(TimeToFixed { sequential, fixed, ratio })
 }
 
 /// Runs the rare race's comparison sequentially and sets it against the fixed count.
 pub async fn rare(case: LoadedCase, accel: Accel, build_dir: &Path, dir: &Path) -> Result<Rare> {
-    let p = plan(vec![case], accel, build_dir, dir);
-    let began = Instant::now();
-    let r = campaign::run(&p, &mut |_| {}).await;
-    let c = r.comparisons.first().context("the case ran no comparison")?;
-    let reference = &c.builds[0];
-    let rate = reference.rate;
+    let (sequential, c) = timed(&plan(vec![case], accel, build_dir, dir)).await?;
+    let rate = c.builds[0].rate;
     let design = sequential::DEFAULT;
     Ok(Rare {
-        sequential: Timed {
-            secs: began.elapsed().as_secs_f64(),
-            iterations: c.builds.iter().map(|b| b.iterations).collect(),
-            conclusion: c.conclusions.first().map(|k| k.text.clone()).unwrap_or_default(),
-        },
+        sequential,
         reference_rate: rate,
         fixed_count: (rate > 0.0).then(|| sequential::fixed_count_for(&design, rate, 5000)).flatten(),
         expected_sequential: (rate > 0.0).then(|| sequential::expected_iterations(&design, rate, 5000)),

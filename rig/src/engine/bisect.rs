@@ -250,26 +250,10 @@ fn answer(search: &Search, builds: &[String], probes: &[Probe], alpha: f64) -> S
     }
 }
 
-/// A plan like `base` with its own run directory (each probe keeps its evidence apart).
+/// A plan like `base` with its own run directory (each probe keeps its evidence apart), the
+/// probe's kind (fixed count or comparison) still to set.
 fn probe_plan(base: &Plan, run_dir: std::path::PathBuf) -> Plan {
-    Plan {
-        cases: base.cases.clone(),
-        cpus: base.cpus.clone(),
-        accel: base.accel,
-        iterations: None,
-        build_dir: base.build_dir.clone(),
-        run_dir,
-        seed: base.seed,
-        compare: None,
-        until_panic: None,
-        dumps: base.dumps.clone(),
-        jobs: base.jobs,
-        memory_budget_mib: base.memory_budget_mib,
-        shard: None,
-        snapshots: base.snapshots,
-        budget: base.budget,
-        interrupt: base.interrupt.clone(),
-    }
+    Plan { run_dir, iterations: None, compare: None, until_panic: None, shard: None, ..base.clone() }
 }
 
 /// Runs the bisection of `plan`'s one case on its first CPU model over `builds` (oldest

@@ -12,6 +12,7 @@ use crate::machine::{Accel, CpuModel, Vendor};
 use crate::report::{self, CaseRun, RunReport};
 
 /// What to run.
+#[derive(Clone)]
 pub struct Plan {
     /// The cases.
     pub cases: Vec<LoadedCase>,

@@ -132,18 +132,9 @@ fn describe(sig: Option<&Signature>) -> String {
 
 /// The figures of one build from its run.
 pub fn build_stats(run: &CaseRun, sig: Option<&Signature>) -> BuildStats {
-    let judged: Vec<&Outcome> = run
-        .iterations
-        .iter()
-        .map(|i| &i.outcome)
-        .filter(|o| !matches!(o, Outcome::Infra { .. } | Outcome::Skipped { .. }))
-        .collect();
+    let judged: Vec<&Outcome> = run.iterations.iter().map(|i| &i.outcome).filter(|o| o.judged()).collect();
     let n = judged.len() as u32;
-    let counted: Vec<&crate::report::IterationResult> = run
-        .iterations
-        .iter()
-        .filter(|i| !matches!(i.outcome, Outcome::Infra { .. } | Outcome::Skipped { .. }))
-        .collect();
+    let counted: Vec<&crate::report::IterationResult> = run.iterations.iter().filter(|i| i.outcome.judged()).collect();
     let mut reloads = ReloadCounts::default();
     counted.iter().for_each(|i| reloads.merge(&i.reloads));
     let reloads_median =
@@ -188,10 +179,13 @@ pub fn build_stats(run: &CaseRun, sig: Option<&Signature>) -> BuildStats {
 fn judged_hits(run: &CaseRun, sig: Option<&Signature>) -> Vec<bool> {
     let mut its: Vec<&crate::report::IterationResult> = run.iterations.iter().collect();
     its.sort_by_key(|i| i.index);
-    its.iter()
-        .filter(|i| !matches!(i.outcome, Outcome::Infra { .. } | Outcome::Skipped { .. }))
-        .map(|i| matches(sig, &i.outcome))
-        .collect()
+    its.iter().filter_map(|i| judged_hit(sig, &i.outcome)).collect()
+}
+
+/// What an iteration counts for in a comparison: None when it is not judged, else whether it
+/// hit `sig`.
+pub fn judged_hit(sig: Option<&Signature>, o: &Outcome) -> Option<bool> {
+    o.judged().then(|| matches(sig, o))
 }
 
 /// Whether the candidate's iterations ran the race the reference's did, and if not, why. Only
@@ -348,23 +342,26 @@ pub fn sequential_conclusion(
         }
         Decision::Undecided { n, ref_hits, needed } => {
             let cap = budget.max(n) * 20;
-            let more = match more_needed(design, reference.hits, reference.iterations, n, cap) {
-                _ if reference.hits == 0 => format!(
+            let more = if reference.hits == 0 {
+                format!(
                     "the reference {} has not reproduced in {} iterations, so {}'s clean runs prove nothing yet",
                     reference.image, reference.iterations, cand.image
-                ),
-                Some(m) => format!(
-                    "at the reference's rate so far ({}/{}), about {m} more iterations per build would decide it with \
-                     {:.0}% probability (--max-iterations {})",
-                    reference.hits,
-                    reference.iterations,
-                    (1.0 - design.beta) * 100.0,
-                    n + m
-                ),
-                None => format!(
-                    "at the reference's rate so far ({}/{}) it would take more than {cap} iterations per build",
-                    reference.hits, reference.iterations
-                ),
+                )
+            } else {
+                match more_needed(design, reference.hits, reference.iterations, n, cap) {
+                    Some(m) => format!(
+                        "at the reference's rate so far ({}/{}), about {m} more iterations per build would decide it \
+                         with {:.0}% probability (--max-iterations {})",
+                        reference.hits,
+                        reference.iterations,
+                        (1.0 - design.beta) * 100.0,
+                        n + m
+                    ),
+                    None => format!(
+                        "at the reference's rate so far ({}/{}) it would take more than {cap} iterations per build",
+                        reference.hits, reference.iterations
+                    ),
+                }
             };
             conclusion(
                 Status::Inconclusive,

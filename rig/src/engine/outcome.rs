@@ -53,6 +53,12 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Whether the iteration ran to an outcome that says something about the guest's kernel
+    /// (infrastructure errors and skips do not): what comparisons count.
+    pub fn judged(&self) -> bool {
+        !matches!(self, Outcome::Infra { .. } | Outcome::Skipped { .. })
+    }
+
     /// One word for tables.
     pub fn word(&self) -> &'static str {
         match self {

@@ -247,8 +247,7 @@ impl Work<'_, '_> {
                 Some(title) => matches!(&outcome, Outcome::Panic { title: t, .. } if t == title),
                 None => super::compare::matches(c.hunts.as_ref(), &outcome),
             });
-            let judged = (!matches!(outcome, Outcome::Infra { .. } | Outcome::Skipped { .. }))
-                .then(|| super::compare::matches(c.hunts.as_ref(), &outcome));
+            let judged = super::compare::judged_hit(c.hunts.as_ref(), &outcome);
             let p = {
                 let mut r = self.shared.report.lock().unwrap();
                 let run = &mut r.runs[self.idx];
