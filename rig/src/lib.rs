@@ -23,6 +23,7 @@ pub mod profile;
 pub mod qemu;
 pub mod qmp;
 pub mod report;
+pub mod results;
 pub mod rundir;
 pub mod setup;
 pub mod ssh;

@@ -100,6 +100,16 @@ pub fn show_p(p: f64, alpha: f64) -> String {
     format!("{p:e}")
 }
 
+/// The median of per-iteration figures (None for none).
+pub fn median(mut v: Vec<u32>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable();
+    let n = v.len();
+    Some(if n % 2 == 1 { f64::from(v[n / 2]) } else { (f64::from(v[n / 2 - 1]) + f64::from(v[n / 2])) / 2.0 })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +183,12 @@ mod tests {
         // Just above: not significant, printed at or above it.
         assert!(!significant(0.0500001, 0.05));
         assert!(show_p(0.0500001, 0.05).parse::<f64>().unwrap() >= 0.05);
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![7, 1, 3]), Some(3.0));
+        assert_eq!(median(vec![4, 1, 3, 10]), Some(3.5));
     }
 }

@@ -3,7 +3,8 @@
 
 mod common;
 
-use rig::engine::bisect::{self, End, Verdict};
+use rig::engine::bisect;
+use rig::results::bisection::{End, Verdict};
 use rig::engine::campaign::Plan;
 use rig::machine::{Accel, cpu};
 

@@ -15,9 +15,9 @@ use common::pace::Pace;
 use rig::case::LoadedCase;
 use rig::coal::{CoalImage, PrepareOptions, prepare};
 use rig::engine::campaign::{self, Plan};
-use rig::engine::{Outcome, Verdict};
+use rig::results::{Outcome, Verdict};
 use rig::machine::{Accel, cpu};
-use rig::report::RunReport;
+use rig::results::RunReport;
 
 const OS7410_TITLE: &str = "assertion failed: !zsd->vz_active in vmm_zsd_destroy";
 
@@ -205,7 +205,7 @@ async fn buggy_fixed_and_pinned_platforms_compare_as_fixed_or_not_exercised_neve
     assert!(b.titles.iter().all(|(t, _)| t == OS7410_TITLE), "{b:#?}");
     assert_eq!(b.hits, b.panics, "every buggy-platform panic is the hunted one: {b:#?}");
     assert!(f.iterations >= 1 && f.panics == 0, "the fixed DEBUG platform survives: {f:#?}");
-    assert_ne!(cmp.conclusions[0].status, rig::engine::compare::Status::NotFixed, "{cmp:#?}");
+    assert_ne!(cmp.conclusions[0].status, rig::results::compare::Status::NotFixed, "{cmp:#?}");
     // A panic in the first iteration: the second boots afresh from the saved headnode.
     let boot2 = run_dir.join(format!("os-7410-vmm-zsd_epyc_{}", images[0])).join("boot-2");
     if boot2.is_dir() {
@@ -228,7 +228,7 @@ async fn buggy_fixed_and_pinned_platforms_compare_as_fixed_or_not_exercised_neve
         o => panic!("expected a step failure quoting the guest, got {o:#?}"),
     }
     let k = &cmp.conclusions[1];
-    assert_eq!(k.status, rig::engine::compare::Status::NotExercised, "{cmp:#?}");
+    assert_eq!(k.status, rig::results::compare::Status::NotExercised, "{cmp:#?}");
     assert!(k.text.contains("both unloaded and loaded"), "{}", k.text);
     assert_ne!(r.exit_code(), 0);
     let table = rig::report::table::render(&r);

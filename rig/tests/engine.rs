@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use rig::case::LoadedCase;
 use rig::engine::campaign::{self, Plan};
-use rig::engine::{Outcome, Verdict};
+use rig::results::{Outcome, Verdict};
 use rig::machine::{Accel, cpu};
-use rig::report::RunReport;
+use rig::results::RunReport;
 
 use common::case;
 
@@ -29,7 +29,7 @@ async fn run_jobs(cases: Vec<LoadedCase>, label: &str, jobs: usize) -> (RunRepor
     (report, run_dir)
 }
 
-fn boot_ids(r: &rig::report::IterationResult) -> Vec<String> {
+fn boot_ids(r: &rig::results::IterationResult) -> Vec<String> {
     r.steps
         .iter()
         .filter_map(|s| s.result.strip_prefix("new boot ").map(|x| x.split(' ').next().unwrap().to_string()))
@@ -336,7 +336,7 @@ async fn the_debug_build_reproduces_os7410_and_the_fixed_build_does_not() {
     assert_eq!((fixed.reloads.loops, fixed.reloads.loops_unreported), (4, 0), "{fixed:#?}");
     assert!(fixed.reloads.reloads_ok > 0 && fixed.reloads_median.is_some_and(|m| m > 0.0), "{fixed:#?}");
     assert!(rig::report::table::render(&r).contains("ok per iteration"));
-    assert_ne!(cmp.conclusions[0].status, rig::engine::compare::Status::NotFixed);
+    assert_ne!(cmp.conclusions[0].status, rig::results::compare::Status::NotFixed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -99,7 +99,7 @@ async fn boot_smoke_passes_for_epyc_and_skips_intel_nesting_under_tcg() {
     assert!(check.result.contains("ok: flag svm present") && check.result.contains("ok: kvm_amd loaded"), "{check:?}");
     let intel = &r.runs[1];
     assert!(
-        matches!(&intel.not_run, Some(rig::engine::Outcome::Skipped { reason }) if reason.contains("needs KVM")),
+        matches!(&intel.not_run, Some(rig::results::Outcome::Skipped { reason }) if reason.contains("needs KVM")),
         "{intel:#?}"
     );
     assert_eq!(r.exit_code(), 0);

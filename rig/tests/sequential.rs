@@ -4,7 +4,7 @@
 mod common;
 
 use rig::engine::campaign::{self, Plan};
-use rig::engine::compare::Status;
+use rig::results::compare::Status;
 use rig::engine::gate::Budget;
 use rig::machine::{Accel, cpu};
 
@@ -63,7 +63,7 @@ async fn a_candidate_that_still_hits_stops_at_its_first_hit() {
     let evidence = format!("{cmp:#?}\nevidence: {}", run_dir.display());
     assert_eq!(cmp.conclusions[0].status, Status::NotFixed, "{evidence}");
     let cand = &r.runs[1];
-    let first_hit = cand.iterations.iter().find(|i| matches!(i.outcome, rig::engine::Outcome::Panic { .. })).unwrap();
+    let first_hit = cand.iterations.iter().find(|i| matches!(i.outcome, rig::results::Outcome::Panic { .. })).unwrap();
     assert_eq!(
         cand.stopped.as_deref(),
         Some(format!("decided: hit at its iteration {}", first_hit.index).as_str()),

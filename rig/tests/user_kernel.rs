@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::case;
-use rig::engine::Verdict;
+use rig::results::Verdict;
 use rig::engine::campaign::{self, Plan};
-use rig::engine::compare::Status;
+use rig::results::compare::Status;
 use rig::image::user_kernel::{self, KernelInput};
 use rig::machine::{Accel, cpu};
 
@@ -239,7 +239,7 @@ async fn a_built_kernel_tree_becomes_an_image_that_boots() {
     let said = r.runs[0].iterations[0].steps.iter().find(|s| s.step.starts_with("ssh `uname -r")).unwrap();
     assert!(said.result.ends_with(release.as_str()), "{said:?}");
     // The dump of a panic comes with the crash command that reads it with this build's symbols.
-    let rig::engine::Outcome::Panic { dumps, triage, .. } = &r.runs[1].iterations[0].outcome else {
+    let rig::results::Outcome::Panic { dumps, triage, .. } = &r.runs[1].iterations[0].outcome else {
         panic!("{:#?}", r.runs[1])
     };
     let want = format!("$ crash {} {}", symbols.display(), dumps[0].path.display());

@@ -56,7 +56,7 @@ macro_rules! outln {
 /// Under GitHub Actions (`$GITHUB_STEP_SUMMARY` names a file), appends the run's Markdown
 /// summary there for the workflow's summary page. A failure to write it is said, and changes
 /// no exit code: the report and JUnit files are the evidence, this is a view of them.
-pub fn ci_summary(report: &rig::report::RunReport) {
+pub fn ci_summary(report: &rig::results::RunReport) {
     let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else { return };
     let written = std::fs::OpenOptions::new()
         .create(true)

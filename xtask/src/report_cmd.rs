@@ -53,7 +53,7 @@ pub fn run(a: &ReportArgs) -> Result<i32> {
                 return Ok(exit::USAGE);
             }
         };
-        match serde_json::from_slice::<rig::report::RunReport>(&text) {
+        match serde_json::from_slice::<rig::results::RunReport>(&text) {
             Ok(r) => parsed.push(r),
             Err(e) => {
                 eprintln!("error: {}: not a rig report.json: {e}", file.display());

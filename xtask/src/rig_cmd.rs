@@ -126,7 +126,7 @@ struct Plan0 {
     compare: Option<Vec<String>>,
     dumps: DumpOptions,
     jobs: usize,
-    shard: Option<rig::engine::shard::Shard>,
+    shard: Option<rig::results::shard::Shard>,
     budget: Budget,
     bisect: Option<Vec<String>>,
     /// --expect-rate and the --until-panic budget it sets.
@@ -462,8 +462,8 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
 /// bisection) and returns the exit code.
 fn bisect_report(
     run_dir: &std::path::Path,
-    b: rig::engine::bisect::Bisection,
-    probes: Vec<rig::report::RunReport>,
+    b: rig::results::bisection::Bisection,
+    probes: Vec<rig::results::RunReport>,
 ) -> i32 {
     let interrupted = probes.iter().any(|r| r.stopped_early.as_deref().is_some_and(|s| s.starts_with("interrupted")));
     let mut report = match probes.first() {

@@ -17,7 +17,7 @@ fn a_run_in_which_nothing_ran_does_not_exit_0() {
         .expect("starting the rig");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(rig::report::model::NOTHING_RAN), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(out.status.code(), Some(rig::results::model::NOTHING_RAN), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("NOTHING RAN: every case x CPU was skipped"), "{stdout}");
     assert!(stdout.contains("skipped"), "{stdout}");
     let md = std::fs::read_to_string(&summary).expect("the CI summary was written");

@@ -91,7 +91,7 @@ fn check_signal(sig: i32, name: &str) {
     }
     assert!(!alive(qemu), "QEMU {qemu} outlived the rig after {name}");
     let report = find_file(&runs, "report.json").expect("a report.json, written as the run goes");
-    let r: rig::report::RunReport = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let r: rig::results::RunReport = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let table = rig::report::table::render(&r);
     if sig != libc::SIGKILL {
         // Interrupted, the rig still leaves the report of what ran, and says it was interrupted.

@@ -69,7 +69,7 @@ fn plan(cases: Vec<LoadedCase>, accel: Accel, build_dir: &Path, run_dir: &Path) 
 }
 
 /// Runs `plan` (one comparison), timed; with the comparison itself.
-async fn timed(plan: &Plan) -> Result<(Timed, crate::engine::compare::Comparison)> {
+async fn timed(plan: &Plan) -> Result<(Timed, crate::results::compare::Comparison)> {
     let began = Instant::now();
     let r = campaign::run(plan, &mut |_| {}).await;
     let secs = began.elapsed().as_secs_f64();

@@ -9,7 +9,8 @@ use std::sync::Mutex;
 use crate::bootcheck;
 use crate::case::{LoadedCase, VendorReq};
 use crate::machine::{Accel, CpuModel, Vendor};
-use crate::report::{self, CaseRun, RunReport};
+use crate::report;
+use crate::results::{CaseRun, RunReport};
 
 /// What to run.
 #[derive(Clone)]
@@ -40,7 +41,7 @@ pub struct Plan {
     /// Memory the guests may use together, MiB (None: 80% of what is available).
     pub memory_budget_mib: Option<u64>,
     /// Run only this shard's share of the iterations.
-    pub shard: Option<super::shard::Shard>,
+    pub shard: Option<crate::results::shard::Shard>,
     /// Let cases that allow it restore a snapshot instead of rebooting (`--no-snapshot`: false).
     pub snapshots: bool,
     /// How long a sequential comparison may run (see [`Plan::sequential`]).
@@ -126,7 +127,7 @@ pub fn skip_reason(req: VendorReq, nested: bool, cpu: &CpuModel, accel: Accel) -
 /// Runs the plan; `progress` is called after every iteration.
 pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> RunReport {
     let report = RunReport {
-        schema: report::model::SCHEMA,
+        schema: crate::results::model::SCHEMA,
         accel: plan.accel.as_str().into(),
         seed: plan.seed,
         run_dir: plan.run_dir.display().to_string(),
@@ -159,7 +160,7 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
         }
     }
     let planned: Vec<u32> = units.iter().map(|(lc, _, _)| plan.iterations.unwrap_or(lc.case.iterations)).collect();
-    let assigned = super::shard::assign(&planned, plan.shard);
+    let assigned = crate::results::shard::assign(&planned, plan.shard);
     let shared = Shared {
         report: Mutex::new(report),
         progress: Mutex::new(progress),
@@ -187,7 +188,7 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
         // An interrupted run may not have reached every build of a comparison.
         if group.len() > 1 && group.iter().all(|&i| i < report.runs.len()) {
             let runs: Vec<&CaseRun> = group.iter().map(|&i| &report.runs[i]).collect();
-            let cmp = super::compare::compare(&runs, hunts.as_ref());
+            let cmp = crate::results::compare::compare(&runs, hunts.as_ref());
             report.comparisons.push(cmp);
         }
     }

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::reloads::{LoopReport, ReloadCounts};
@@ -14,19 +13,7 @@ use crate::case::model::UnloadBusy;
 use crate::guest::GuestLink;
 use crate::machine::CpuModel;
 
-/// One line of the step transcript.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StepRecord {
-    /// Seconds since the iteration began.
-    pub t: f64,
-    /// The step.
-    pub step: String,
-    /// What came of it (`ok`, `exit 1`, `interrupted by reboot`, ...).
-    pub result: String,
-    /// For reboots: the new boot's nonce and timings.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub boot: Option<crate::guest::BootInfo>,
-}
+pub use crate::results::step::StepRecord;
 
 /// Shared by every step of an iteration (cheap to clone).
 #[derive(Clone)]

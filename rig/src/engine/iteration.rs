@@ -8,7 +8,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::ctx::{Ctx, StepRecord};
-use super::outcome::Outcome;
+use crate::results::outcome::Outcome;
 use super::reloads::ReloadCounts;
 use super::steps::{StepError, run_block};
 use super::watch::{Sighting, Watcher};

@@ -4,19 +4,14 @@
 pub mod after_panic;
 pub mod bisect;
 pub mod campaign;
-pub mod compare;
 pub mod ctx;
 pub mod gate;
 pub mod iteration;
 pub mod kmdb;
-pub mod outcome;
 pub mod preflight;
 pub mod reloads;
-pub mod shard;
 pub mod shell;
 pub mod steps;
 pub mod target;
 pub mod watch;
 pub mod worker;
-
-pub use outcome::{Outcome, Verdict};

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::campaign::{Plan, Progress, Shared, skip_reason};
 use super::iteration::{self, IterationSpec};
-use super::outcome::{Outcome, judge};
+use crate::results::outcome::{Outcome, judge};
 use super::steps::{StepError, run_block};
 use super::target::Target;
 use super::watch::Watcher;
@@ -21,7 +21,7 @@ use crate::case::{Case, LoadedCase};
 use crate::guest::Guest;
 use crate::host::memory;
 use crate::machine::CpuModel;
-use crate::report::IterationResult;
+use crate::results::IterationResult;
 
 /// The VM state snapshot-restore iterations start from.
 const SNAPSHOT_TAG: &str = "rig-base";
@@ -143,7 +143,7 @@ struct Work<'a, 's> {
 
 impl Work<'_, '_> {
     /// The progress line's facts for this case × CPU so far.
-    fn progress(&self, run: &crate::report::CaseRun, stage: Option<String>) -> Progress {
+    fn progress(&self, run: &crate::results::CaseRun, stage: Option<String>) -> Progress {
         Progress {
             case: self.c.name.clone(),
             cpu: self.cpu.name.into(),
@@ -245,9 +245,9 @@ impl Work<'_, '_> {
             let verdict = judge(&c.expect, &outcome);
             let hit = self.plan.until_panic.as_ref().map(|wanted| match wanted {
                 Some(title) => matches!(&outcome, Outcome::Panic { title: t, .. } if t == title),
-                None => super::compare::matches(c.hunts.as_ref(), &outcome),
+                None => crate::results::compare::matches(c.hunts.as_ref(), &outcome),
             });
-            let judged = super::compare::judged_hit(c.hunts.as_ref(), &outcome);
+            let judged = crate::results::compare::judged_hit(c.hunts.as_ref(), &outcome);
             let p = {
                 let mut r = self.shared.report.lock().unwrap();
                 let run = &mut r.runs[self.idx];
@@ -291,7 +291,7 @@ async fn ran(
     deadline: Instant,
     seed: u64,
     index: u32,
-) -> (Outcome, f64, Vec<crate::engine::ctx::StepRecord>, String, crate::engine::reloads::ReloadCounts) {
+) -> (Outcome, f64, Vec<crate::results::step::StepRecord>, String, crate::results::reloads::ReloadCounts) {
     let (c, cpu) = (w.c, w.cpu);
     let evidence = s.guest.dir().display().to_string();
     let mut restore = None;
@@ -340,7 +340,7 @@ async fn ran(
         secs += t;
         steps.insert(
             0,
-            crate::engine::ctx::StepRecord {
+            crate::results::step::StepRecord {
                 t: 0.0,
                 step: "restore snapshot".into(),
                 result: format!("restored {SNAPSHOT_TAG} in {t:.2}s"),

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 
 use super::History;
 use super::record::Recorded;
-use crate::report::RunReport;
+use crate::results::RunReport;
 
 /// The run directories `dir` stands for: itself when it holds `report.json`, else its
 /// subdirectories that do (sorted). Fails when it is not a directory or holds no run.

@@ -115,7 +115,7 @@ fn while_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result
 
 /// Records a finished run's report into `<build_dir>/history.sqlite`; a failure is a warning
 /// on stderr, never an error of the run.
-pub fn record_or_warn(build_dir: &Path, report: &crate::report::RunReport, source: &Path) {
+pub fn record_or_warn(build_dir: &Path, report: &crate::results::RunReport, source: &Path) {
     let file = path(build_dir);
     let done = History::open(&file).and_then(|mut h| h.record(report, source));
     if let Err(e) = done {

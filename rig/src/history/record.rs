@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 use rusqlite::{Transaction, TransactionBehavior, params};
 
 use super::History;
-use crate::engine::Outcome;
-use crate::report::{CaseRun, IterationResult, RunReport};
+use crate::results::Outcome;
+use crate::results::{CaseRun, IterationResult, RunReport};
 
 /// What recording a run did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,8 +7,8 @@ use super::record::{Recorded, image_key};
 use super::schema::{APPLICATION_ID, LATEST};
 use super::{History, path};
 use crate::crash::{Os, read_all};
-use crate::engine::{Outcome, Verdict};
-use crate::report::{CaseRun, IterationResult, RunReport};
+use crate::results::{Outcome, Verdict};
+use crate::results::{CaseRun, IterationResult, RunReport};
 
 const TITLE: &str = "kernel BUG in vmm_zsd_destroy";
 
@@ -70,7 +70,7 @@ fn run(run_dir: &str, case: &str, image: &str, hits: u32, ran: u32) -> RunReport
     };
     c.retally();
     RunReport {
-        schema: crate::report::model::SCHEMA,
+        schema: crate::results::model::SCHEMA,
         accel: "tcg".into(),
         seed: u64::MAX - 1,
         run_dir: run_dir.into(),

@@ -8,10 +8,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::model::{CaseRun, IterationResult, RunReport};
+use crate::results::model::{CaseRun, IterationResult, RunReport};
 use super::table::{COLUMNS, cells};
-use crate::engine::Outcome;
-use crate::engine::compare::Comparison;
+use crate::results::Outcome;
+use crate::results::compare::Comparison;
 
 /// Escapes text for HTML.
 fn esc(s: &str) -> String {

@@ -2,8 +2,8 @@
 
 use std::fmt::Write;
 
-use super::model::RunReport;
-use crate::engine::{Outcome, Verdict};
+use crate::results::model::RunReport;
+use crate::results::{Outcome, Verdict};
 
 /// Escapes text for XML attributes and bodies.
 pub fn escape(s: &str) -> String {
@@ -101,7 +101,7 @@ pub fn render(r: &RunReport) -> String {
     }
     for c in &r.comparisons {
         let suite = format!("{}.{}.compare", c.case, c.cpu);
-        let failures = c.conclusions.iter().filter(|k| k.status != crate::engine::compare::Status::Fixed).count();
+        let failures = c.conclusions.iter().filter(|k| k.status != crate::results::compare::Status::Fixed).count();
         let _ = writeln!(
             x,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\">",
@@ -112,7 +112,7 @@ pub fn render(r: &RunReport) -> String {
         for k in &c.conclusions {
             let _ =
                 writeln!(x, "    <testcase classname=\"{}\" name=\"{} fixed\">", escape(&suite), escape(&k.candidate));
-            if k.status != crate::engine::compare::Status::Fixed {
+            if k.status != crate::results::compare::Status::Fixed {
                 let _ = writeln!(
                     x,
                     "      <failure message=\"{}\">{}</failure>",

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::model::RunReport;
+use crate::results::model::RunReport;
 use super::table::{COLUMNS, cells, stop_word};
 
 /// A table cell: pipes escaped, one line.
@@ -69,9 +69,9 @@ pub fn render(r: &RunReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::{CaseRun, Tally};
+    use crate::results::model::{CaseRun, Tally};
 
-    fn run(case: &str, tally: Tally, not_run: Option<crate::engine::Outcome>) -> CaseRun {
+    fn run(case: &str, tally: Tally, not_run: Option<crate::results::Outcome>) -> CaseRun {
         let json = serde_json::json!({
             "case": case, "file": "c.yaml", "cpu": "epyc", "image": "linux", "iterations_planned": 1,
             "assigned": [1], "hunts": null, "compared": false, "stopped": null, "not_run": not_run,
@@ -103,7 +103,7 @@ mod tests {
 
     #[test]
     fn nothing_ran_is_the_headline() {
-        let skipped = crate::engine::Outcome::Skipped { reason: "needs KVM".into() };
+        let skipped = crate::results::Outcome::Skipped { reason: "needs KVM".into() };
         let md = render(&report(vec![run("boot-smoke", Tally::default(), Some(skipped))]));
         assert!(md.starts_with("### rig: NOTHING RAN: every case x CPU was skipped (exit 4)"), "{md}");
     }

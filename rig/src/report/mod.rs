@@ -1,15 +1,14 @@
-//! Run reports: the data (`model`), `report.json`, JUnit XML and the human table.
+//! Run reports, written from [`crate::results`]: `report.json`, JUnit XML and the human table.
 
 pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod merge;
-pub mod model;
 pub mod table;
 
-pub use model::{CaseRun, IterationResult, RunReport, Tally};
-
 use std::path::Path;
+
+use crate::results::RunReport;
 
 /// Writes `report.json`, `junit.xml` and the page `index.html` into `dir` (replacing earlier
 /// versions atomically, so an interrupted run still leaves a complete report of what ran).

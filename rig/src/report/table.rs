@@ -1,7 +1,7 @@
 //! The short human summary printed at the end of a run.
 
-use super::model::RunReport;
-use crate::engine::Verdict;
+use crate::results::model::RunReport;
+use crate::results::Verdict;
 
 /// How a run that stopped early is described: `INTERRUPTED` for Ctrl-C or SIGTERM, else
 /// `STOPPED` (the run deadline).
@@ -14,7 +14,7 @@ pub fn stop_word(r: &RunReport) -> &'static str {
 
 /// The dumps a case × CPU did not keep, counted per reason (the reason names where the kept
 /// ones of the same signature are): one line each.
-fn dumps_not_kept(run: &super::model::CaseRun) -> String {
+fn dumps_not_kept(run: &crate::results::model::CaseRun) -> String {
     let mut reasons: Vec<(&str, u32)> = Vec::new();
     for why in run.iterations.iter().flat_map(|i| i.outcome.dumps()).filter_map(|d| d.skipped.as_deref()) {
         match reasons.iter_mut().find(|(r, _)| *r == why) {
@@ -27,7 +27,7 @@ fn dumps_not_kept(run: &super::model::CaseRun) -> String {
 
 /// The verdict column of a case × CPU: pass, FAIL, ERROR, skipped (with why), cut short, or
 /// "compared below" for a build a comparison judges.
-pub fn verdict_word(r: &RunReport, run: &super::model::CaseRun) -> String {
+pub fn verdict_word(r: &RunReport, run: &crate::results::model::CaseRun) -> String {
     match (run.verdict(), &run.not_run, r.stopped_early.as_ref().and(run.cut_short())) {
         (_, Some(o), _) => crate::report::junit::detail(o),
         (_, _, Some((ran, of))) => format!("{}: {ran} of {of} iterations ran", stop_word(r)),
@@ -45,7 +45,7 @@ pub fn verdict_word(r: &RunReport, run: &super::model::CaseRun) -> String {
 pub const COLUMNS: [&str; 10] = ["case", "CPU", "image", "run", "pass", "fail", "panic", "hang", "err", "verdict"];
 
 /// A run's cells under [`COLUMNS`].
-pub fn cells(r: &RunReport, run: &super::model::CaseRun) -> [String; 10] {
+pub fn cells(r: &RunReport, run: &crate::results::model::CaseRun) -> [String; 10] {
     let t = &run.tally;
     [
         run.case.clone(),
@@ -124,7 +124,7 @@ pub fn render(r: &RunReport) -> String {
     if r.nothing_ran() {
         s.push_str(&format!(
             "NOTHING RAN: every case x CPU was skipped (see the reasons above); exit code {}\n",
-            super::model::NOTHING_RAN
+            crate::results::model::NOTHING_RAN
         ));
     }
     s

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::ctx::StepRecord;
-use crate::engine::reloads::ReloadCounts;
-use crate::engine::{Outcome, Verdict};
+use crate::results::step::StepRecord;
+use crate::results::reloads::ReloadCounts;
+use crate::results::{Outcome, Verdict};
 
 /// `report.json` schema version; bump on incompatible changes.
 pub const SCHEMA: u32 = 1;
@@ -40,10 +40,10 @@ pub struct RunReport {
     /// One entry per case × CPU model × image.
     pub runs: Vec<CaseRun>,
     /// Build comparisons (`--compare`, or a case's `compare`).
-    pub comparisons: Vec<crate::engine::compare::Comparison>,
+    pub comparisons: Vec<crate::results::compare::Comparison>,
     /// A bisection's result (`--bisect`); the probes' runs and comparisons are above.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bisection: Option<crate::engine::bisect::Bisection>,
+    pub bisection: Option<crate::results::bisection::Bisection>,
 }
 
 fn finished_default() -> bool {
@@ -218,7 +218,7 @@ impl RunReport {
             .comparisons
             .iter()
             .flat_map(|c| &c.conclusions)
-            .any(|c| c.status != crate::engine::compare::Status::Fixed);
+            .any(|c| c.status != crate::results::compare::Status::Fixed);
         if verdicts.contains(&Verdict::Fail) || unfixed {
             1
         } else if verdicts.contains(&Verdict::Error) || compared_errors {

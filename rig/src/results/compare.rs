@@ -6,10 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::outcome::Outcome;
-use super::reloads::{self, ReloadCounts};
+use crate::results::outcome::Outcome;
+use crate::results::reloads::ReloadCounts;
 use crate::case::model::Signature;
-use crate::report::CaseRun;
+use crate::results::CaseRun;
 use crate::stats;
 
 /// Significance level for "fixed".
@@ -134,11 +134,11 @@ fn describe(sig: Option<&Signature>) -> String {
 pub fn build_stats(run: &CaseRun, sig: Option<&Signature>) -> BuildStats {
     let judged: Vec<&Outcome> = run.iterations.iter().map(|i| &i.outcome).filter(|o| o.judged()).collect();
     let n = judged.len() as u32;
-    let counted: Vec<&crate::report::IterationResult> = run.iterations.iter().filter(|i| i.outcome.judged()).collect();
+    let counted: Vec<&crate::results::IterationResult> = run.iterations.iter().filter(|i| i.outcome.judged()).collect();
     let mut reloads = ReloadCounts::default();
     counted.iter().for_each(|i| reloads.merge(&i.reloads));
     let reloads_median =
-        reloads::median(counted.iter().filter(|i| i.reloads.complete()).map(|i| i.reloads.reloads_ok).collect());
+        crate::stats::median(counted.iter().filter(|i| i.reloads.complete()).map(|i| i.reloads.reloads_ok).collect());
     let hits = judged.iter().filter(|o| matches(sig, o)).count() as u32;
     let panics = judged.iter().filter(|o| matches!(o, Outcome::Panic { .. })).count() as u32;
     let ci95 = stats::wilson(hits, n);
@@ -177,7 +177,7 @@ pub fn build_stats(run: &CaseRun, sig: Option<&Signature>) -> BuildStats {
 
 /// A build's judged iterations in index order: true where the hunted signature hit.
 fn judged_hits(run: &CaseRun, sig: Option<&Signature>) -> Vec<bool> {
-    let mut its: Vec<&crate::report::IterationResult> = run.iterations.iter().collect();
+    let mut its: Vec<&crate::results::IterationResult> = run.iterations.iter().collect();
     its.sort_by_key(|i| i.index);
     its.iter().filter_map(|i| judged_hit(sig, &i.outcome)).collect()
 }
@@ -379,8 +379,8 @@ pub fn sequential_conclusion(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Verdict;
-    use crate::report::IterationResult;
+    use crate::results::Verdict;
+    use crate::results::IterationResult;
 
     fn panic() -> Outcome {
         Outcome::Panic {

@@ -1,0 +1,14 @@
+//! What runs found, as data: outcomes and verdicts, step transcripts, reload counts, build
+//! comparisons, bisections and the report model. Below both the engine, which produces them,
+//! and the report writers and history, which read them; pure (no guest, no I/O).
+
+pub mod bisection;
+pub mod compare;
+pub mod model;
+pub mod outcome;
+pub mod reloads;
+pub mod shard;
+pub mod step;
+
+pub use model::{CaseRun, IterationResult, RunReport, Tally};
+pub use outcome::{Outcome, Verdict};
