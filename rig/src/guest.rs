@@ -14,7 +14,8 @@ use crate::console::stall::{STALL_GRACE, StallWatch};
 use crate::console::{Console, ConsoleWaitError, Pattern};
 use crate::journal::Cursor;
 use crate::machine::{ChannelFds, MachineSpec, qemu_args, shell_line};
-use crate::profile::Profile;
+use crate::profile::{Profile, Ready};
+pub use crate::ssh::SshKeys;
 use crate::qemu::{QemuProcess, qemu_binary};
 use crate::qmp::{Qmp, QmpError};
 use crate::ssh::{Ssh, SshError, SshTarget};
@@ -24,15 +25,6 @@ const QMP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often a boot wait looks at the consoles for stall reports.
 const STALL_POLL: Duration = Duration::from_millis(500);
-
-/// What the rig needs to reach a guest over SSH, besides the port QEMU picks.
-#[derive(Debug, Clone)]
-pub struct SshKeys {
-    /// The client's private key.
-    pub client_key: PathBuf,
-    /// The guest's pinned host key.
-    pub host_key: PathBuf,
-}
 
 /// One boot of the guest, as seen by the rig.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -161,18 +153,17 @@ impl GuestLink {
         deadline: Instant,
     ) -> Result<BootInfo, GuestError> {
         self.ssh.lock().unwrap().take();
-        let ready = Pattern::regex(self.profile.ready_pattern).expect("profile ready pattern is a valid regex");
+        let ready = Pattern::regex(self.profile.ready.pattern()).expect("profile ready pattern is a valid regex");
         let mut from = from;
         let (m, boot_id) = loop {
             let console = self.console();
-            let m = if self.profile.ready_is_prompt {
-                console.wait_for_prompt(&ready, from, deadline).await
-            } else {
-                console.wait_for(&ready, from, deadline).await
+            let m = match self.profile.ready {
+                Ready::Prompt(_) => console.wait_for_prompt(&ready, from, deadline).await,
+                Ready::NonceLine(_) => console.wait_for(&ready, from, deadline).await,
             }
             .map_err(GuestError::NotReady)?;
             from = m.cursor + 1;
-            if !self.profile.boot_id_over_ssh {
+            if let Ready::NonceLine(_) = self.profile.ready {
                 if previous == Some(m.capture.as_str()) {
                     continue;
                 }

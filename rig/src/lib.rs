@@ -28,4 +28,5 @@ pub mod rundir;
 pub mod setup;
 pub mod ssh;
 pub mod stats;
+pub mod target;
 pub mod usernet;

@@ -406,7 +406,7 @@ fn coal_qemu_command_line() {
 
 #[tokio::test]
 async fn the_engine_targets_coal_and_starts_from_the_setup_snapshot_once_saved() {
-    use rig::engine::target::Target;
+    use rig::target;
     let d = scratch("target");
     let usb = d.join("usb.img");
     fake_usb(&usb);
@@ -416,20 +416,21 @@ async fn the_engine_targets_coal_and_starts_from_the_setup_snapshot_once_saved()
         rig::case::find(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../testcases"), "os-7410-vmm-zsd").unwrap().case;
     let epyc = lookup("epyc").unwrap();
 
-    let t = Target::load(&build, "coal").await.unwrap();
-    assert!(matches!(t, Target::Coal(_)) && !t.parallel_ok());
+    let t = target::load(&build, "coal").await.unwrap();
+    assert!(!t.parallel_ok() && !t.reusable());
     // `coal` is the newest prepared headnode; `coal-<key>` names one.
-    let Target::Coal(c) = &t else { unreachable!() };
+    let c = rig::coal::prepared(&build).remove(0);
     let named = c.dir.file_name().unwrap().to_string_lossy().into_owned();
-    assert!(matches!(Target::load(&build, &named).await.unwrap(), Target::Coal(n) if n.dir == c.dir));
-    let e = Target::load(&build, "coal-0000000000000000").await.unwrap_err().to_string();
+    assert_eq!(target::load(&build, &named).await.unwrap().keys().client_key, t.keys().client_key);
+    assert!(t.keys().client_key.starts_with(&c.dir));
+    let e = target::load(&build, "coal-0000000000000000").await.unwrap_err().to_string();
     assert!(e.contains("coal-0000000000000000") && e.contains("cargo xtask image coal --from"), "{e}");
     assert_eq!(t.os(), rig::crash::Os::Illumos);
-    assert_eq!(t.profile("coal").console_port, 1);
-    let setup = t.setup_snapshot(&case, epyc, Accel::Kvm).unwrap();
+    assert_eq!(t.profile().console_port, 1);
+    let setup = t.setup_snapshot(&case.guest.shape(), epyc, Accel::Kvm).unwrap();
     assert_eq!(setup.tag, "rig-setup-epyc-hidden-8192m-4cpu-kvm");
     assert!(!setup.saved);
-    let spec = t.machine(&case, epyc, Accel::Kvm).unwrap();
+    let spec = t.machine(&case.guest.shape(), epyc, Accel::Kvm).unwrap();
     assert!(spec.hide_virt && !spec.nested, "the case hides SVM so vmm stays free to reload");
     assert!(!spec.extra_args.iter().any(|a| a == "-loadvm"));
     // coal's host key is made at its first boot: trusted on first use, pinned in the image.
@@ -437,23 +438,21 @@ async fn the_engine_targets_coal_and_starts_from_the_setup_snapshot_once_saved()
     assert!(keys.host_key.starts_with(&build) && !keys.host_key.exists());
 
     t.record_setup_snapshot(&setup.tag).unwrap();
-    let t = Target::load(&build, "coal").await.unwrap();
-    assert!(t.setup_snapshot(&case, epyc, Accel::Kvm).unwrap().saved);
-    let spec = t.machine(&case, epyc, Accel::Kvm).unwrap();
+    let t = target::load(&build, "coal").await.unwrap();
+    assert!(t.setup_snapshot(&case.guest.shape(), epyc, Accel::Kvm).unwrap().saved);
+    let spec = t.machine(&case.guest.shape(), epyc, Accel::Kvm).unwrap();
     assert!(spec.extra_args.windows(2).any(|w| w[0] == "-loadvm" && w[1] == setup.tag), "{:?}", spec.extra_args);
     // Another machine shape (SVM shown, other accelerator) cannot resume that state.
     let mut nested = case.clone();
     nested.guest.hide_virt = false;
     nested.guest.nested = true;
-    assert!(!t.setup_snapshot(&nested, epyc, Accel::Kvm).unwrap().saved);
-    assert!(!t.setup_snapshot(&case, epyc, Accel::Tcg).unwrap().saved);
-    assert!(!t.machine(&nested, epyc, Accel::Kvm).unwrap().extra_args.iter().any(|a| a == "-loadvm"));
+    assert!(!t.setup_snapshot(&nested.guest.shape(), epyc, Accel::Kvm).unwrap().saved);
+    assert!(!t.setup_snapshot(&case.guest.shape(), epyc, Accel::Tcg).unwrap().saved);
+    assert!(!t.machine(&nested.guest.shape(), epyc, Accel::Kvm).unwrap().extra_args.iter().any(|a| a == "-loadvm"));
 
     let mut small = case.clone();
     small.guest.memory_mib = 2048;
-    assert!(t.machine(&small, epyc, Accel::Kvm).unwrap_err().to_string().contains("at least"));
-    if let Target::Coal(c) = &t {
-        let _ = std::fs::set_permissions(&c.usb_base, std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    }
+    assert!(t.machine(&small.guest.shape(), epyc, Accel::Kvm).unwrap_err().to_string().contains("at least"));
+    let _ = std::fs::set_permissions(&c.usb_base, std::os::unix::fs::PermissionsExt::from_mode(0o644));
     let _ = std::fs::remove_dir_all(&d);
 }

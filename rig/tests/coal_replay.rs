@@ -12,7 +12,7 @@ use rig::coal::savecore::{self, SavecoreLine};
 use rig::coal::setup::{SetupProgress, Stage};
 use rig::console::{Console, Pattern};
 use rig::crash::{CrashKind, CrashReader, Event, Os};
-use rig::profile::ILLUMOS;
+use rig::target::illumos::ILLUMOS;
 use tokio::net::UnixStream;
 use tokio::time::Instant;
 
@@ -86,7 +86,7 @@ async fn setup_completes_after_the_login_prompt() {
     assert_eq!(p.line(), "coal setup: complete in 842 s (22 zones)");
 
     // The prompt was printed before setup's lines and not again: the console ends without one.
-    let ready = Pattern::regex(ILLUMOS.ready_pattern).unwrap();
+    let ready = Pattern::regex(ILLUMOS.ready.pattern()).unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(ready.find(&con.partial()), None);
     let timed = std::fs::read_to_string(dir.join("ttyS1.timed.log")).unwrap();
@@ -114,7 +114,7 @@ async fn os7410_panic_dump_reboot_and_savecore() {
     let next_boot = con.wait_for(&Pattern::literal("SunOS Release"), rebooting.cursor, soon(30)).await.unwrap();
     let theirs = player.await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let ready = Pattern::regex(ILLUMOS.ready_pattern).unwrap();
+    let ready = Pattern::regex(ILLUMOS.ready.pattern()).unwrap();
     assert_eq!(ready.find(&con.partial()).as_deref(), Some("headnode console login:"), "ready again after the reboot");
     drop(theirs);
     con.drain(Duration::from_secs(2)).await;

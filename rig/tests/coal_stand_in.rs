@@ -17,7 +17,7 @@ use rig::coal::{CoalImage, PrepareOptions, prepare};
 use rig::console::Pattern;
 use rig::guest::{Guest, SshKeys};
 use rig::machine::{Accel, cpu};
-use rig::profile::ILLUMOS;
+use rig::target::illumos::ILLUMOS;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 

@@ -14,7 +14,7 @@ use rig::dump::{
 };
 use rig::guest::Guest;
 use rig::machine::{Accel, cpu};
-use rig::profile::LINUX;
+use rig::target::linux::LINUX;
 use tokio::time::Instant;
 
 const MIB: u64 = 1024 * 1024;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rig::bootcheck::{self, BootCheckOptions};
 use rig::guest::{Guest, GuestError, SshKeys};
 use rig::machine::{Accel, cpu};
-use rig::profile::LINUX;
+use rig::target::linux::LINUX;
 use tokio::time::Instant;
 
 fn options(model: &str) -> BootCheckOptions {

@@ -14,7 +14,7 @@ use rig::crash::{self, Os};
 use rig::guest::Guest;
 use rig::image::LinuxImage;
 use rig::machine::{Accel, cpu};
-use rig::profile::LINUX;
+use rig::target::linux::LINUX;
 use tokio::time::Instant;
 
 /// Iterations the debug build must panic within, and the fixed build must survive.

@@ -145,7 +145,7 @@ fn check_image(name: &str) -> Result<(), String> {
         all.extend(rig::image::user_kernel::registered(&build));
         all.join(", ")
     };
-    if rig::profile::for_image(name).is_none() {
+    if rig::target::profile_for(name).is_none() {
         return Err(format!("unknown image '{name}'; known images: {}", known()));
     }
     let user = name.starts_with("linux-") && !rig::image::known_images().contains(&name);
@@ -316,7 +316,7 @@ fn bisect_builds(a: &RigArgs, list: &str, cases: &[LoadedCase], cpus: &[&CpuMode
         }
         check_image(b).map_err(|e| format!("--bisect: {e}"))?;
     }
-    let profiles: Vec<&str> = builds.iter().map(|b| rig::profile::for_image(b).map_or("?", |p| p.name)).collect();
+    let profiles: Vec<&str> = builds.iter().map(|b| rig::target::profile_for(b).map_or("?", |p| p.name)).collect();
     if let Some(k) = profiles.iter().position(|p| *p != profiles[0]) {
         return Err(format!(
             "--bisect: builds of different guest OSes are mixed: {} is {}, {} is {}",

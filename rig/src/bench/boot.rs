@@ -12,7 +12,7 @@ use crate::bootcheck::{self, BootCheckOptions};
 use crate::guest::Guest;
 use crate::image::LinuxImage;
 use crate::machine::{Accel, ChannelFds, cpu, qemu_args};
-use crate::profile::LINUX;
+use crate::target::linux::LINUX;
 use crate::qemu::qemu_binary;
 use crate::ssh::{Ssh, SshTarget};
 

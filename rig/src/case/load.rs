@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use super::model::{Case, ExpectOutcome, MAX_SECS, UnloadBusy};
 use super::step::{Step, StepKind};
-use crate::profile;
 
 /// A test case that cannot be used, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,15 +136,8 @@ fn validate(c: &Case) -> Result<(), (String, String)> {
             format!("guest.memory_mib: {} is too small, the guest needs at least 128", c.guest.memory_mib),
         );
     }
-    let Some(profile) = profile::for_image(&c.guest.image) else {
-        return err(
-            "image:",
-            format!(
-                "guest.image: unknown image '{}'; known images: {}",
-                c.guest.image,
-                crate::image::known_images().join(", ")
-            ),
-        );
+    let Some(profile) = crate::target::profile_for(&c.guest.image) else {
+        return err("image:", format!("guest.image: {}", crate::target::unknown_image(&c.guest.image, None)));
     };
     for m in &c.modules.free {
         if profile.module(m).is_none() {
@@ -181,11 +173,8 @@ fn validate(c: &Case) -> Result<(), (String, String)> {
         return err("compare:", "compare: name at least two images (the reference first, then candidates)".into());
     }
     for img in &c.compare {
-        if profile::for_image(img).is_none() {
-            return err(
-                "compare:",
-                format!("compare: unknown image '{img}'; known images: {}", crate::image::known_images().join(", ")),
-            );
+        if crate::target::profile_for(img).is_none() {
+            return err("compare:", format!("compare: {}", crate::target::unknown_image(img, None)));
         }
     }
     if c.unload_busy != UnloadBusy::Fail

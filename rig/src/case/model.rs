@@ -88,6 +88,19 @@ pub struct GuestReq {
     pub kernel_args: Vec<String>,
 }
 
+impl GuestReq {
+    /// The machine this asks for.
+    pub fn shape(&self) -> crate::machine::Shape {
+        crate::machine::Shape {
+            memory_mib: self.memory_mib,
+            vcpus: self.vcpus,
+            nested: self.nested,
+            hide_virt: self.hide_virt,
+            kernel_args: self.kernel_args.clone(),
+        }
+    }
+}
+
 impl Default for GuestReq {
     fn default() -> Self {
         GuestReq {

@@ -14,7 +14,7 @@ use crate::bootcheck::{self, BootCheckOptions};
 use crate::guest::Guest;
 use crate::image::LinuxImage;
 use crate::machine::{Accel, cpu};
-use crate::profile::LINUX;
+use crate::target::linux::LINUX;
 use crate::qmp::QmpEvent;
 
 /// Guest memory for the bench.

@@ -7,7 +7,6 @@
 //! without room for it on the disk ([`space`]).
 
 pub mod bench;
-pub mod debuginfo;
 pub mod elf;
 pub mod flush;
 pub mod hang;

@@ -74,7 +74,7 @@ pub async fn crash_triage(vmcore: &Path, vmlinux_debug: &Path) -> Result<String>
     if !vmlinux_debug.is_file() {
         bail!(
             "debug symbols missing: {} does not exist (the debug vmlinux comes from the 858 MB \
-             linux-image-<release>-dbg package; fetch it explicitly with rig::dump::debuginfo::fetch_debug_vmlinux)",
+             linux-image-<release>-dbg package; fetch it explicitly with rig::image::debuginfo::fetch_debug_vmlinux)",
             vmlinux_debug.display()
         );
     }

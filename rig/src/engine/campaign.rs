@@ -4,13 +4,14 @@
 //! build directory's history database.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::bootcheck;
 use crate::case::{LoadedCase, VendorReq};
 use crate::machine::{Accel, CpuModel, Vendor};
 use crate::report;
 use crate::results::{CaseRun, RunReport};
+use crate::target::Target;
 
 /// What to run.
 #[derive(Clone)]
@@ -243,7 +244,7 @@ async fn run_units(
         if sequential {
             let design = crate::stats::sequential::DEFAULT;
             // Heavy guests (coal headnodes) run one at a time, as they do outside comparisons.
-            let heavy = group.iter().any(|&k| !super::target::Target::parallel_ok_for(&units[k].0.case.guest.image));
+            let heavy = group.iter().any(|&k| !crate::target::parallel_ok_for(&units[k].0.case.guest.image));
             let jobs = if heavy { 1 } else { plan.jobs };
             let gate = super::gate::Gate::new(group.len(), jobs, design, budget, plan.budget.secs);
             let build = |slot: usize, k: usize| {
@@ -283,22 +284,21 @@ pub struct Shared<'p> {
     /// Called after every iteration.
     pub progress: Mutex<&'p mut (dyn FnMut(&Progress) + Send)>,
     /// Images already found or built in this run (finding one asks apt about every package).
-    pub images: tokio::sync::Mutex<std::collections::HashMap<String, super::target::Target>>,
+    pub images: tokio::sync::Mutex<std::collections::HashMap<String, Arc<dyn Target>>>,
     /// The dumps kept so far, per build and crash signature.
     pub dump_ledger: crate::dump::DumpLedger,
 }
 
 impl Shared<'_> {
     /// The image `name`, found or built once per run.
-    pub async fn target(&self, build_dir: &std::path::Path, name: &str) -> anyhow::Result<super::target::Target> {
+    pub async fn target(&self, build_dir: &std::path::Path, name: &str) -> anyhow::Result<Arc<dyn Target>> {
         let mut images = self.images.lock().await;
         if let Some(t) = images.get(name) {
-            return Ok(t.clone());
+            return Ok(Arc::clone(t));
         }
-        let t = super::target::Target::load(build_dir, name).await?;
-        // A coal image's manifest changes during a run (its setup snapshot): read it each time.
-        if matches!(t, super::target::Target::Linux(_)) {
-            images.insert(name.to_string(), t.clone());
+        let t = crate::target::load(build_dir, name).await?;
+        if t.reusable() {
+            images.insert(name.to_string(), Arc::clone(&t));
         }
         Ok(t)
     }

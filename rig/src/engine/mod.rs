@@ -1,17 +1,14 @@
 //! The race engine: runs a test case's steps on guests, iteration after iteration, turns
 //! what happens into outcomes and verdicts, and keeps the evidence.
 
-pub mod after_panic;
 pub mod bisect;
 pub mod campaign;
 pub mod ctx;
 pub mod gate;
 pub mod iteration;
-pub mod kmdb;
 pub mod preflight;
 pub mod reloads;
 pub mod shell;
 pub mod steps;
-pub mod target;
 pub mod watch;
 pub mod worker;

@@ -156,7 +156,7 @@ mod tests {
     use super::*;
 
     fn vmm() -> &'static crate::profile::ModuleReload {
-        crate::profile::ILLUMOS.module("vmm").unwrap()
+        crate::target::illumos::ILLUMOS.module("vmm").unwrap()
     }
 
     #[test]

@@ -15,12 +15,12 @@ use super::campaign::{Plan, Progress, Shared, skip_reason};
 use super::iteration::{self, IterationSpec};
 use crate::results::outcome::{Outcome, judge};
 use super::steps::{StepError, run_block};
-use super::target::Target;
 use super::watch::Watcher;
 use crate::case::{Case, LoadedCase};
 use crate::guest::Guest;
 use crate::host::memory;
 use crate::machine::CpuModel;
+use crate::target::{PanicWatch, Target};
 use crate::results::IterationResult;
 
 /// The VM state snapshot-restore iterations start from.
@@ -30,10 +30,8 @@ const SNAPSHOT_TAG: &str = "rig-base";
 struct Session {
     guest: Guest,
     watcher: Watcher,
-    /// Answers kmdb's prompt after a panic (illumos); stopped with the session.
-    _kmdb: Option<AbortOnDrop>,
-    /// How a panic gets past kmdb on this boot (evidence after a panic).
-    debugger: super::kmdb::PanicDebugger,
+    /// The target's guest-side panic handling on this boot (evidence after a panic).
+    panic_watch: Box<dyn PanicWatch>,
     /// Iterations restore the saved state first.
     snapshot: bool,
     /// The guest is still in the saved state (nothing ran since the snapshot or the restore).
@@ -91,7 +89,7 @@ pub async fn run_case(
         plan,
         c,
         cpu,
-        image: &image,
+        image: &*image,
         dir: &dir,
         idx,
         shared,
@@ -126,7 +124,7 @@ struct Work<'a, 's> {
     plan: &'a Plan,
     c: &'a Case,
     cpu: &'static CpuModel,
-    image: &'a Target,
+    image: &'a dyn Target,
     dir: &'a Path,
     idx: usize,
     shared: &'a Shared<'s>,
@@ -224,18 +222,10 @@ impl Work<'_, '_> {
             let mut outcome = outcome;
             let fresh_boot_next = !matches!(outcome, Outcome::Completed);
             if let (Outcome::Panic { triage, .. }, Some(s)) = (&mut outcome, &session) {
-                use super::after_panic::{self, AfterPanic};
                 let dir = s.guest.dir().join(format!("iteration-{i}"));
-                let link = s.guest.link();
-                let text = match s.guest.profile().after_panic {
-                    AfterPanic::Kill => None,
-                    AfterPanic::Kdump => after_panic::kdump(&link, &dir, boot_timeout).await,
-                    // The guest rebooted into savecore, but without the case's module switches and
-                    // setup: the next iteration boots afresh (from the setup snapshot, on coal).
-                    AfterPanic::Savecore => after_panic::savecore(&link, &dir, boot_timeout).await,
-                };
-                let kmdb = s.debugger.evidence();
-                for text in [kmdb, text].into_iter().flatten() {
+                let text = self.image.after_panic(&s.guest.link(), &dir, boot_timeout).await;
+                let watched = s.panic_watch.evidence();
+                for text in [watched, text].into_iter().flatten() {
                     triage.push_str("\n\n");
                     triage.push_str(&text);
                     let _ = std::fs::create_dir_all(&dir);
@@ -325,10 +315,7 @@ async fn ran(
             opts: &w.plan.dumps,
             ledger: &w.shared.dump_ledger,
             build: &c.guest.image,
-            symbols: match w.image {
-                super::target::Target::Linux(image) => image.debug_vmlinux.as_deref(),
-                _ => None,
-            },
+            symbols: w.image.symbols(),
         },
         unload_busy: c.unload_busy,
     };
@@ -381,15 +368,16 @@ fn qemu_death(guest: &Guest, outcome: Outcome) -> Outcome {
 /// Boots a fresh guest for the case, waits until it is ready and runs the case's setup steps.
 async fn boot(
     plan: &Plan,
-    image: &Target,
+    image: &dyn Target,
     c: &Case,
     cpu: &'static CpuModel,
     dir: &std::path::Path,
     boot_timeout: Duration,
     stage: &(dyn Fn(String) + Sync),
 ) -> Result<Session, Outcome> {
-    let mut spec = image.machine(c, cpu, plan.accel).map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?;
-    let profile = image.profile(&c.guest.image);
+    let shape = c.guest.shape();
+    let mut spec = image.machine(&shape, cpu, plan.accel).map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?;
+    let profile = image.profile().clone();
     let keys = image.keys();
     let snapshot = c.snapshot && plan.snapshots;
     if snapshot {
@@ -398,30 +386,10 @@ async fn boot(
     let guest =
         Guest::launch(spec, profile, keys, dir).await.map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?;
     let watcher = Watcher::start(&guest.link(), image.os());
-    let answered = std::sync::Arc::default();
-    let kmdb = guest
-        .profile()
-        .answers_kmdb
-        .then(|| AbortOnDrop(super::kmdb::spawn_continue(guest.console().clone(), std::sync::Arc::clone(&answered))));
-    let setup = image.setup_snapshot(c, cpu, plan.accel);
+    let mut panic_watch = image.panic_watch(&guest);
+    let setup = image.setup_snapshot(&shape, cpu, plan.accel);
     let deadline = Instant::now() + boot_timeout;
-    let not_ready = |e: crate::guest::GuestError| format!("the guest never became ready: {e}");
-    let ready = if setup.as_ref().is_some_and(|s| s.saved) {
-        guest.link().wait_ssh_ready(deadline).await.map_err(not_ready)
-    } else if setup.is_some() {
-        // coal's first boot runs setup for 10-20 minutes: its login prompt comes before setup's
-        // lines, so the boot is done at `Setup complete`, then SSH. A setup question is infra.
-        let link = guest.link();
-        tokio::select! {
-            r = crate::coal::first_boot::wait_setup(guest.console(), deadline, stage) => match r {
-                Ok(_) => link.wait_ssh_ready(deadline).await.map_err(not_ready),
-                Err(e) => Err(e.to_string()),
-            },
-            stall = link.watch_stalls(0) => Err(not_ready(stall)),
-        }
-    } else {
-        guest.wait_ready(deadline).await.map_err(not_ready)
-    };
+    let ready = image.wait_ready(&guest, setup.as_ref(), deadline, stage).await;
     if let Err(why) = ready {
         let tail = guest.console().tail(30).join("\n");
         guest.kill().await;
@@ -430,7 +398,7 @@ async fn boot(
         });
     }
     // Before the setup snapshot is saved, so a headnode resumed from it has it set too.
-    let debugger = super::kmdb::PanicDebugger { answered, ..super::kmdb::PanicDebugger::set(&guest.link()).await };
+    panic_watch.ready(&guest.link()).await;
     if let Some(s) = setup.filter(|s| !s.saved) {
         // Saved before the case's own setup: later runs of any case on this machine shape
         // start from here.
@@ -463,16 +431,7 @@ async fn boot(
         guest.kill().await;
         return Err(Outcome::Infra { reason: format!("saving the snapshot: {e:#}") });
     }
-    Ok(Session { guest, watcher, _kmdb: kmdb, debugger, snapshot, pristine: std::cell::Cell::new(true) })
-}
-
-/// Aborts a helper task when its session ends.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    Ok(Session { guest, watcher, panic_watch, snapshot, pristine: std::cell::Cell::new(true) })
 }
 
 /// Creates the qcow2 file that holds saved VM states.

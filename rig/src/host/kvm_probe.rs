@@ -12,7 +12,7 @@ use crate::console::Pattern;
 use crate::guest::Guest;
 use crate::image::LinuxImage;
 use crate::machine::{Accel, Boot, MachineSpec, cpu};
-use crate::profile::LINUX;
+use crate::target::linux::LINUX;
 
 /// How long a KVM guest gets to print its ready marker: a working KVM needs about one second.
 pub fn probe_timeout() -> Duration {
@@ -45,7 +45,7 @@ pub async fn probe(image: &LinuxImage, dir: &Path, timeout: Duration) -> KvmStat
             };
         }
     };
-    let ready = Pattern::regex(LINUX.ready_pattern).expect("valid pattern");
+    let ready = Pattern::regex(LINUX.ready.pattern()).expect("valid pattern");
     let r = guest.console().wait_for(&ready, 0, began + timeout).await;
     let status = match r {
         Ok(_) => {

@@ -12,8 +12,8 @@
 mod build;
 pub mod cache;
 pub mod cpio;
+pub mod debuginfo;
 mod derived;
-pub mod inventory;
 pub mod kconfig;
 pub mod kernel_pack;
 pub mod keys;
@@ -27,6 +27,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+
+use crate::machine::{Accel, Boot, CpuModel, MachineSpec, Shape};
 
 use cache::{CLIENT_KEY, HOST_KEY, INITRD, KERNEL, Lock, MANIFEST, Manifest};
 use recipe::RECIPES;
@@ -61,8 +63,22 @@ pub struct LinuxImage {
 
 impl LinuxImage {
     /// How the rig logs in to a guest booted from this image.
-    pub fn ssh_keys(&self) -> crate::guest::SshKeys {
-        crate::guest::SshKeys { client_key: self.client_key.clone(), host_key: self.host_key.clone() }
+    pub fn ssh_keys(&self) -> crate::ssh::SshKeys {
+        crate::ssh::SshKeys { client_key: self.client_key.clone(), host_key: self.host_key.clone() }
+    }
+
+    /// The machine that boots this image's kernel straight away, with the shape's kernel
+    /// arguments after the image's own.
+    pub fn machine(&self, cpu: &'static CpuModel, accel: Accel, shape: &Shape) -> MachineSpec {
+        let mut append = self.cmdline.clone();
+        for a in &shape.kernel_args {
+            append.push(' ');
+            append.push_str(a);
+        }
+        let boot = Boot::Kernel { kernel: self.kernel.clone(), initrd: self.initrd.clone(), append };
+        let mut spec = MachineSpec::kernel_boot(cpu, accel, boot);
+        shape.apply(&mut spec);
+        spec
     }
 
     fn new(dir: PathBuf, m: &Manifest) -> LinuxImage {
@@ -110,7 +126,7 @@ pub fn ensure_image(build_dir: &Path, name: &str) -> Result<LinuxImage> {
     image.debug_vmlinux = match user_symbols {
         Some(tree_vmlinux) => tree_vmlinux,
         None => {
-            let fetched = crate::dump::debuginfo::debug_vmlinux_path(build_dir, &image.kernel_release);
+            let fetched = debuginfo::debug_vmlinux_path(build_dir, &image.kernel_release);
             fetched.is_file().then_some(fetched)
         }
     };

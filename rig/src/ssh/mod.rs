@@ -14,6 +14,15 @@ pub use error::SshError;
 pub use hostkey::parse_pinned_key;
 pub use session::{Ssh, shell_quote};
 
+/// What the rig needs to reach a guest over SSH, besides the port QEMU picks.
+#[derive(Debug, Clone)]
+pub struct SshKeys {
+    /// The client's private key.
+    pub client_key: PathBuf,
+    /// The guest's pinned host key.
+    pub host_key: PathBuf,
+}
+
 /// Where and as whom to log in.
 #[derive(Debug, Clone)]
 pub struct SshTarget {

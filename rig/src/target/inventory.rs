@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 
-use super::cache::{self, Lock};
-use super::recipe::Recipe;
-use super::{plan, user_kernel};
+use crate::image::cache::{self, Lock};
+use crate::image::recipe::Recipe;
+use crate::image::{plan, user_kernel};
 
 /// What an image directory is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -70,7 +70,7 @@ fn extract_vmlinux(deb: &Path, kernel_release: &str, out: &Path) -> Result<()> {
     std::fs::create_dir_all(out.parent().expect("has a parent"))?;
     let tmp = out.with_extension("partial");
     let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    if let Err(e) = crate::image::packages::extract_member(deb, &member, Some(file)) {
+    if let Err(e) = super::packages::extract_member(deb, &member, Some(file)) {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }

@@ -1,7 +1,7 @@
 //! illumos kernels booted with kmdb stop at the debugger when they panic
 //! (`panic: entering debugger (continue to save dump)`, then a `[N]> ` prompt) unless the
 //! kernel variable `nopanicdebug` is set. The rig sets it at run time after each fresh boot
-//! (the profile's `no_panic_debugger`); where that fails, it answers `:c` so the kernel goes on
+//! ([`super::NO_PANIC_DEBUGGER`]); where that fails, it answers `:c` so the kernel goes on
 //! to write its dump and reboot. Which of the two happened goes into the panic's evidence.
 
 use std::sync::Arc;
@@ -12,6 +12,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
 use crate::console::Console;
+use crate::guest::GuestLink;
+use crate::target::PanicWatch;
 
 /// What kmdb prints before its prompt when a panic enters the debugger.
 pub const ENTERING: &str = "entering debugger";
@@ -29,21 +31,44 @@ pub struct PanicDebugger {
     pub switch: Option<Result<String, String>>,
     /// `:c` answers given at kmdb's prompt.
     pub answered: Arc<AtomicU32>,
+    /// The task answering the prompt.
+    task: Option<JoinHandle<()>>,
+}
+
+impl Drop for PanicDebugger {
+    fn drop(&mut self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl PanicWatch for PanicDebugger {
+    async fn ready(&mut self, link: &GuestLink) {
+        self.switch = Some(set_switch(link).await);
+    }
+
+    fn evidence(&self) -> Option<String> {
+        PanicDebugger::evidence(self)
+    }
+}
+
+/// Sets `nopanicdebug` on a freshly booted guest.
+async fn set_switch(link: &GuestLink) -> Result<String, String> {
+    let cmd = super::NO_PANIC_DEBUGGER;
+    match link.run(cmd, Duration::from_secs(30)).await {
+        Ok(out) => Ok(format!("`{cmd}`: {}", out.trim())),
+        Err(e) => Err(format!("`{cmd}` failed: {e:#}")),
+    }
 }
 
 impl PanicDebugger {
-    /// Runs the profile's `no_panic_debugger` command on a freshly booted guest.
-    pub async fn set(link: &crate::guest::GuestLink) -> PanicDebugger {
-        let cmd = link.profile().no_panic_debugger;
-        let switch = if cmd.is_empty() {
-            None
-        } else {
-            Some(match link.run(cmd, Duration::from_secs(30)).await {
-                Ok(out) => Ok(format!("`{cmd}`: {}", out.trim())),
-                Err(e) => Err(format!("`{cmd}` failed: {e:#}")),
-            })
-        };
-        PanicDebugger { switch, answered: Arc::default() }
+    /// Starts answering kmdb's prompt on `console` (the switch is set once the guest is ready).
+    pub fn watch(console: Console) -> PanicDebugger {
+        let answered = Arc::<AtomicU32>::default();
+        let task = spawn_continue(console, Arc::clone(&answered));
+        PanicDebugger { switch: None, answered, task: Some(task) }
     }
 
     /// The evidence line after a panic: which of the two let it dump.
@@ -127,7 +152,7 @@ mod tests {
             .unwrap();
         tokio::time::timeout(Duration::from_secs(5), theirs.read_exact(&mut buf)).await.unwrap().unwrap();
         assert_eq!(&buf, b":c\n");
-        let d = PanicDebugger { switch: Some(Err("`x` failed: unknown symbol".into())), answered };
+        let d = PanicDebugger { switch: Some(Err("`x` failed: unknown symbol".into())), answered, task: None };
         tokio::time::timeout(Duration::from_secs(5), async {
             while d.answered.load(Ordering::SeqCst) == 0 {
                 tokio::task::yield_now().await;
@@ -146,7 +171,7 @@ mod tests {
 
     #[test]
     fn evidence_when_the_switch_worked() {
-        let d = PanicDebugger { switch: Some(Ok("`s`: nopanicdebug: 0 = 0x1".into())), answered: Arc::default() };
+        let d = PanicDebugger { switch: Some(Ok("`s`: nopanicdebug: 0 = 0x1".into())), answered: Arc::default(), task: None };
         assert_eq!(
             d.evidence().unwrap(),
             "kmdb: the panic did not stop at kmdb's prompt; nopanicdebug set at run time (`s`: nopanicdebug: 0 = 0x1)"

@@ -1,0 +1,197 @@
+//! Everything that differs per guest OS, in one place. A target is a bootable image of one OS;
+//! its [`Kind`] says how such images are found by name. Each kind is one file here:
+//! - [`linux`]: the embedded Debian Linux images (direct kernel boot);
+//! - [`illumos`]: prepared SmartOS coal headnodes (USB image boot).
+//!
+//! The engine talks to [`Target`] and [`Kind`] and names no OS. Adding a guest OS means adding
+//! a file here (its profile, machine, readiness and after-panic work), its image recipe, and
+//! one line in [`KINDS`].
+
+pub mod illumos;
+pub mod inventory;
+pub mod linux;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use crate::crash::Os;
+use crate::guest::{Guest, GuestLink};
+use crate::machine::{Accel, CpuModel, MachineSpec, Shape};
+use crate::profile::Profile;
+use crate::ssh::SshKeys;
+
+/// Every kind of guest the rig knows, in the order "unknown image" messages list them.
+pub const KINDS: &[&dyn Kind] = &[&linux::Linux, &illumos::Illumos];
+
+/// One kind of guest OS image: how its images are named, found and run.
+#[async_trait]
+pub trait Kind: Send + Sync {
+    /// The kind's name (`linux`, `illumos`).
+    fn name(&self) -> &'static str;
+    /// The profile of image `name` when it is of this kind (by its name alone: nothing is
+    /// read or built).
+    fn profile_for(&self, name: &str) -> Option<&'static Profile>;
+    /// The image names this kind knows, for "unknown image" messages (`build_dir` adds what
+    /// was made there, such as registered user kernels).
+    fn known(&self, build_dir: Option<&Path>) -> Vec<String>;
+    /// Several guests may boot one image of this kind at once.
+    fn parallel_ok(&self) -> bool;
+    /// Finds (or builds) image `name`, known to be of this kind.
+    async fn load(&self, build_dir: &Path, name: &str) -> Result<Arc<dyn Target>>;
+}
+
+/// The kind of image `name`, by its name.
+pub fn kind_of(name: &str) -> Option<&'static dyn Kind> {
+    KINDS.iter().copied().find(|k| k.profile_for(name).is_some())
+}
+
+/// The profile of image `name`, by its name.
+pub fn profile_for(name: &str) -> Option<&'static Profile> {
+    KINDS.iter().find_map(|k| k.profile_for(name))
+}
+
+/// Every known image name of every kind.
+pub fn known_images(build_dir: Option<&Path>) -> Vec<String> {
+    KINDS.iter().flat_map(|k| k.known(build_dir)).collect()
+}
+
+/// The message for an image name no kind knows, listing every known one.
+pub fn unknown_image(name: &str, build_dir: Option<&Path>) -> String {
+    format!("unknown image '{name}'; known images: {}", known_images(build_dir).join(", "))
+}
+
+/// Several guests may boot image `name` at once (without loading it; unknown names: yes).
+pub fn parallel_ok_for(name: &str) -> bool {
+    kind_of(name).is_none_or(|k| k.parallel_ok())
+}
+
+/// Finds (or builds) the image `name`.
+pub async fn load(build_dir: &Path, name: &str) -> Result<Arc<dyn Target>> {
+    match kind_of(name) {
+        Some(k) => k.load(build_dir, name).await,
+        None => bail!("{}", unknown_image(name, Some(build_dir))),
+    }
+}
+
+/// A set-up guest state, by the shape of the machine it was saved from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupSnapshot {
+    /// The `savevm` tag.
+    pub tag: String,
+    /// Already saved: the machine starts from it (`-loadvm`), so there is no boot to watch.
+    pub saved: bool,
+}
+
+/// Reports a guest's boot or setup progress (one line at a time).
+pub type Stage<'a> = &'a (dyn Fn(String) + Sync);
+
+/// A bootable image of one guest OS.
+#[async_trait]
+pub trait Target: Send + Sync + std::fmt::Debug {
+    /// Which crash reader reads its console.
+    fn os(&self) -> Os;
+    /// How the rig talks to the guest.
+    fn profile(&self) -> &'static Profile;
+    /// How the rig logs in.
+    fn keys(&self) -> SshKeys;
+    /// The machine for a case's `shape` on `cpu`.
+    fn machine(&self, shape: &Shape, cpu: &'static CpuModel, accel: Accel) -> Result<MachineSpec>;
+    /// Several guests may run this image at once.
+    fn parallel_ok(&self) -> bool;
+    /// A run may keep this image once found (false when it changes during a run).
+    fn reusable(&self) -> bool;
+    /// The kernel's symbols on the host, for reading dumps (when the image has them).
+    fn symbols(&self) -> Option<&Path> {
+        None
+    }
+    /// The set-up state a machine of `shape` on `cpu` starts from or is saved as, when the
+    /// OS's first boot is long enough to be worth saving.
+    fn setup_snapshot(&self, _shape: &Shape, _cpu: &CpuModel, _accel: Accel) -> Option<SetupSnapshot> {
+        None
+    }
+    /// Records a saved set-up state, so later runs start from it.
+    fn record_setup_snapshot(&self, _tag: &str) -> Result<()> {
+        Ok(())
+    }
+    /// Waits until a freshly launched guest is ready for the case (`setup`: from
+    /// [`Target::setup_snapshot`]). The error says why it is not.
+    async fn wait_ready(
+        &self,
+        guest: &Guest,
+        setup: Option<&SetupSnapshot>,
+        deadline: Instant,
+        stage: Stage<'_>,
+    ) -> Result<(), String> {
+        let _ = (setup, stage);
+        guest.wait_ready(deadline).await.map(drop).map_err(|e| format!("the guest never became ready: {e}"))
+    }
+    /// What watches a launched guest for panics on the guest's side (answering a debugger),
+    /// started as soon as it launches.
+    fn panic_watch(&self, _guest: &Guest) -> Box<dyn PanicWatch> {
+        Box::new(NoWatch)
+    }
+    /// The guest's own work after a panic the rig waits for (its own dump), with a line of
+    /// evidence for the triage; `dir` is the iteration's evidence directory.
+    async fn after_panic(&self, _link: &GuestLink, _dir: &Path, _boot_timeout: Duration) -> Option<String> {
+        None
+    }
+}
+
+/// Guest-side panic handling during one boot.
+#[async_trait]
+pub trait PanicWatch: Send + Sync {
+    /// The guest is ready: set what must be set on each fresh boot.
+    async fn ready(&mut self, _link: &GuestLink) {}
+    /// Evidence for a panic's triage: what the watch did.
+    fn evidence(&self) -> Option<String> {
+        None
+    }
+}
+
+/// No guest-side panic handling.
+struct NoWatch;
+
+impl PanicWatch for NoWatch {}
+
+/// Lets the panicked guest go on (the host-side dump paused it) and waits for its next boot,
+/// whose nonce proves it happened.
+pub(crate) async fn next_boot(link: &GuestLink, boot_timeout: Duration) -> bool {
+    let _ = link.qmp().execute(&qapi::qmp::cont {}, Duration::from_secs(10)).await;
+    let previous = link.boot().map(|b| b.boot_id);
+    let from = link.console().cursor();
+    let since = Instant::now();
+    match link.wait_boot(from, previous.as_deref(), since, since + boot_timeout).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!("no new boot after the panic: {e}");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_claims_its_own_names() {
+        assert_eq!(kind_of("linux").map(|k| k.name()), Some("linux"));
+        assert_eq!(kind_of("linux-os7410-b4").map(|k| k.name()), Some("linux"));
+        assert_eq!(kind_of("coal").map(|k| k.name()), Some("illumos"));
+        assert_eq!(kind_of("coal-0123456789abcdef").map(|k| k.name()), Some("illumos"));
+        assert!(kind_of("nonesuch").is_none());
+        assert!(parallel_ok_for("linux") && !parallel_ok_for("coal"));
+    }
+
+    #[test]
+    fn unknown_images_are_told_every_kind() {
+        let m = unknown_image("nonesuch", None);
+        assert!(m.starts_with("unknown image 'nonesuch'; known images: linux, "), "{m}");
+        assert!(m.contains("linux-os7410-debug") && m.contains("coal"), "{m}");
+    }
+}
