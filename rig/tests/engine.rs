@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use rig::case::LoadedCase;
 use rig::engine::campaign::{self, Plan};
-use rig::results::{Outcome, Verdict};
 use rig::machine::{Accel, cpu};
-use rig::results::RunReport;
+use rig::results::step::StepDetail;
+use rig::results::{Outcome, RunReport, Verdict};
 
 use common::case;
 
@@ -32,7 +32,7 @@ async fn run_jobs(cases: Vec<LoadedCase>, label: &str, jobs: usize) -> (RunRepor
 fn boot_ids(r: &rig::results::IterationResult) -> Vec<String> {
     r.steps
         .iter()
-        .filter_map(|s| s.result.strip_prefix("new boot ").map(|x| x.split(' ').next().unwrap().to_string()))
+        .filter_map(|s| s.boot.as_ref().map(|b| b.boot_id.clone()))
         .collect()
 }
 
@@ -292,15 +292,22 @@ async fn snapshot_restore_iterations_start_clean_with_fresh_jitter() {
     );
     let (r, _) = run(vec![c], "engine-snapshot").await;
     let run = &r.runs[0];
-    assert_eq!(run.mode, "snapshot-restore");
+    assert_eq!(run.mode, rig::results::model::Mode::SnapshotRestore);
     assert_eq!(run.tally.pass, 3, "every iteration started from the saved state: {run:#?}");
     for it in &run.iterations[1..] {
-        assert!(it.steps[0].result.starts_with("restored rig-base in"), "{:?}", it.steps);
+        assert!(
+            matches!(&it.steps[0].detail, Some(StepDetail::Restored { tag, .. }) if tag == "rig-base"),
+            "{:?}",
+            it.steps
+        );
     }
-    let slept: Vec<&str> = run
+    let slept: Vec<u64> = run
         .iterations
         .iter()
-        .flat_map(|i| i.steps.iter().filter(|s| s.result.starts_with("slept")).map(|s| s.result.as_str()))
+        .flat_map(|i| i.steps.iter().filter_map(|s| match s.detail {
+            Some(StepDetail::Slept { ms }) => Some(ms),
+            _ => None,
+        }))
         .collect();
     assert_eq!(slept.len(), 3);
     assert!(slept[0] != slept[1] && slept[1] != slept[2], "fresh jitter per iteration: {slept:?}");

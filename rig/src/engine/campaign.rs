@@ -3,127 +3,16 @@
 //! iteration, so an interrupted run leaves the report of what ran; the final one goes into the
 //! build directory's history database.
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use crate::bootcheck;
-use crate::case::{LoadedCase, VendorReq};
-use crate::machine::{Accel, CpuModel, Vendor};
+use crate::case::LoadedCase;
+use crate::machine::CpuModel;
 use crate::report;
+use crate::results::model::Mode;
 use crate::results::{CaseRun, RunReport};
-use crate::target::Target;
 
-/// What to run.
-#[derive(Clone)]
-pub struct Plan {
-    /// The cases.
-    pub cases: Vec<LoadedCase>,
-    /// The CPU models.
-    pub cpus: Vec<&'static CpuModel>,
-    /// The accelerator.
-    pub accel: Accel,
-    /// Overrides every case's iteration count.
-    pub iterations: Option<u32>,
-    /// Where images are built and cached.
-    pub build_dir: PathBuf,
-    /// The run's evidence directory.
-    pub run_dir: PathBuf,
-    /// The seed of all random choices.
-    pub seed: u64,
-    /// Run every case on each of these images and compare them (overrides a case's `compare`).
-    pub compare: Option<Vec<String>>,
-    /// Stop a case × CPU × image at its first panic matching this (Some(None): the case's
-    /// hunted signature, or any panic).
-    pub until_panic: Option<Option<String>>,
-    /// Dumps at panics and hangs.
-    pub dumps: crate::dump::DumpOptions,
-    /// Guests run in parallel per case × CPU × image (at least 1).
-    pub jobs: usize,
-    /// Memory the guests may use together, MiB (None: 80% of what is available).
-    pub memory_budget_mib: Option<u64>,
-    /// Run only this shard's share of the iterations.
-    pub shard: Option<crate::results::shard::Shard>,
-    /// Let cases that allow it restore a snapshot instead of rebooting (`--no-snapshot`: false).
-    pub snapshots: bool,
-    /// How long a sequential comparison may run (see [`Plan::sequential`]).
-    pub budget: super::gate::Budget,
-    /// Notified on Ctrl-C or SIGTERM: the run stops at once (its guests are killed) and the
-    /// report of what ran is written.
-    pub interrupt: Option<std::sync::Arc<tokio::sync::Notify>>,
-}
-
-impl Plan {
-    /// A plan with the defaults: each case's own iteration count, one guest at a time, dumps of
-    /// panics and hangs (the first two per build and crash signature), snapshots where cases allow them, no sharding, seed 1.
-    pub fn new(
-        cases: Vec<LoadedCase>,
-        cpus: Vec<&'static CpuModel>,
-        accel: Accel,
-        build_dir: PathBuf,
-        run_dir: PathBuf,
-    ) -> Plan {
-        Plan {
-            cases,
-            cpus,
-            accel,
-            iterations: None,
-            build_dir,
-            run_dir,
-            seed: 1,
-            compare: None,
-            until_panic: None,
-            dumps: Default::default(),
-            jobs: 1,
-            memory_budget_mib: None,
-            shard: None,
-            snapshots: true,
-            budget: super::gate::DEFAULT_BUDGET,
-            interrupt: None,
-        }
-    }
-
-    /// Whether a comparison of `builds` builds runs sequentially (until its verdict is decided,
-    /// within [`Plan::budget`]): unless `--iterations` fixes the count, the run is a shard (a
-    /// shard sees only part of the iterations) or it hunts `--until-panic`.
-    pub fn sequential(&self, builds: usize) -> bool {
-        builds > 1 && self.iterations.is_none() && self.shard.is_none() && self.until_panic.is_none()
-    }
-}
-
-/// Progress, for the command line's progress line.
-#[derive(Debug, Clone)]
-pub struct Progress {
-    /// The case.
-    pub case: String,
-    /// The CPU model.
-    pub cpu: String,
-    /// Iterations done.
-    pub done: u32,
-    /// Iterations planned.
-    pub of: u32,
-    /// Panics so far on this case × CPU.
-    pub panics: u32,
-    /// Seconds since this case × CPU began.
-    pub elapsed: f64,
-    /// The last iteration's outcome word.
-    pub last: String,
-    /// What a guest is doing before the iterations can start (coal's first-boot setup), shown
-    /// instead of the iteration counts while there is one.
-    pub stage: Option<String>,
-}
-
-/// Why a case cannot run on a CPU model here, if it cannot. Pure.
-pub fn skip_reason(req: VendorReq, nested: bool, cpu: &CpuModel, accel: Accel) -> Option<String> {
-    let vendor_ok = match req {
-        VendorReq::Any => true,
-        VendorReq::Amd => cpu.vendor == Vendor::Amd,
-        VendorReq::Intel => cpu.vendor == Vendor::Intel,
-    };
-    if !vendor_ok {
-        return Some(format!("skipped: the case needs an {req:?} CPU model, '{}' is {}", cpu.name, cpu.vendor));
-    }
-    bootcheck::skip_reason(cpu, nested, accel)
-}
+pub use super::plan::{Plan, Progress};
+use super::shared::Shared;
 
 /// Runs the plan; `progress` is called after every iteration.
 pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> RunReport {
@@ -234,7 +123,7 @@ async fn run_units(
                 hunts: c.hunts.clone(),
                 compared: *compared > 1,
                 sequential,
-                mode: if c.snapshot && plan.snapshots { "snapshot-restore" } else { "boot" }.into(),
+                mode: if c.snapshot && plan.snapshots { Mode::SnapshotRestore } else { Mode::Boot },
                 stopped: None,
                 not_run: None,
                 iterations: Vec::new(),
@@ -273,62 +162,5 @@ async fn run_units(
                 shared.write(plan);
             }
         }
-    }
-}
-
-/// What the workers of a run share: the report (rewritten after every iteration), the
-/// progress callback, the images and the ledger of dumps kept.
-pub struct Shared<'p> {
-    /// The report so far.
-    pub report: Mutex<RunReport>,
-    /// Called after every iteration.
-    pub progress: Mutex<&'p mut (dyn FnMut(&Progress) + Send)>,
-    /// Images already found or built in this run (finding one asks apt about every package).
-    pub images: tokio::sync::Mutex<std::collections::HashMap<String, Arc<dyn Target>>>,
-    /// The dumps kept so far, per build and crash signature.
-    pub dump_ledger: crate::dump::DumpLedger,
-}
-
-impl Shared<'_> {
-    /// The image `name`, found or built once per run.
-    pub async fn target(&self, build_dir: &std::path::Path, name: &str) -> anyhow::Result<Arc<dyn Target>> {
-        let mut images = self.images.lock().await;
-        if let Some(t) = images.get(name) {
-            return Ok(Arc::clone(t));
-        }
-        let t = crate::target::load(build_dir, name).await?;
-        if t.reusable() {
-            images.insert(name.to_string(), Arc::clone(&t));
-        }
-        Ok(t)
-    }
-
-    /// Rewrites report.json and junit.xml; a failure is kept in the report (the first of a
-    /// kind), so the run's table and exit code say the evidence is incomplete.
-    pub fn write(&self, plan: &Plan) {
-        let mut r = self.report.lock().unwrap();
-        if let Err(e) = report::write(&plan.run_dir, &r) {
-            let msg = format!("writing the report in {}: {e}", plan.run_dir.display());
-            tracing::error!("{msg}");
-            if !r.evidence_errors.contains(&msg) {
-                r.evidence_errors.push(msg);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::machine::cpu::lookup;
-
-    #[test]
-    fn vendor_requirements_skip() {
-        let why = skip_reason(VendorReq::Amd, false, lookup("cascadelake").unwrap(), Accel::Kvm).unwrap();
-        assert!(why.contains("needs an Amd CPU model"), "{why}");
-        assert!(skip_reason(VendorReq::Amd, true, lookup("epyc").unwrap(), Accel::Tcg).is_none());
-        assert!(
-            skip_reason(VendorReq::Any, true, lookup("icelake").unwrap(), Accel::Tcg).unwrap().contains("needs KVM")
-        );
     }
 }

@@ -135,8 +135,19 @@ impl Ctx {
 
     /// Records a step's result, with the boot it brought up.
     pub fn note_boot(&self, step: &str, result: impl Into<String>, boot: Option<crate::guest::BootInfo>) {
-        let r =
-            StepRecord { t: self.began.elapsed().as_secs_f64(), step: step.to_string(), result: result.into(), boot };
+        self.note_with(step, result, boot, None);
+    }
+
+    /// Records a step's result, with the boot it brought up and what it measured.
+    pub fn note_with(
+        &self,
+        step: &str,
+        result: impl Into<String>,
+        boot: Option<crate::guest::BootInfo>,
+        detail: Option<crate::results::step::StepDetail>,
+    ) {
+        let t = self.began.elapsed().as_secs_f64();
+        let r = StepRecord { t, step: step.to_string(), result: result.into(), boot, detail };
         tracing::debug!(step = %r.step, result = %r.result, "step");
         self.log.lock().unwrap().push(r);
     }

@@ -60,6 +60,16 @@ fn reload(m: &ModuleReload, vendor: Vendor) -> String {
     )
 }
 
+/// The shell command of a zone step, if the profile has zones.
+pub fn zone_command(profile: &Profile, kind: &StepKind) -> Option<String> {
+    let z = profile.zones.as_ref()?;
+    match kind {
+        StepKind::HaltZones(n) => Some(z.halt_command(*n)),
+        StepKind::BootZones => Some(z.boot_command()),
+        _ => None,
+    }
+}
+
 /// The script for repeating `steps` until the stop file exists; prints its report at the end.
 /// `None` if a step cannot run as shell (QMP, reboots, nested blocks, ...).
 pub fn loop_script(steps: &[Step], profile: &Profile, vendor: Vendor, id: u64, seed: u32) -> Option<String> {
@@ -71,7 +81,7 @@ pub fn loop_script(steps: &[Step], profile: &Profile, vendor: Vendor, id: u64, s
             StepKind::Ssh { cmd, expect_status: None } => format!("( eval {} ) >/dev/null 2>&1", shell_quote(cmd)),
             StepKind::ReloadModule(m) => reload(profile.module(m)?, vendor),
             k2 @ (StepKind::HaltZones(_) | StepKind::BootZones) => {
-                checked(&super::steps::zone_command(profile, k2)?, 0, k)
+                checked(&zone_command(profile, k2)?, 0, k)
             }
             StepKind::Sleep(j) if j.max_ms == 0 => continue,
             StepKind::Sleep(j) => {

@@ -18,6 +18,7 @@ use crate::case::{RebootVia, Step, StepKind};
 use crate::console::Pattern;
 use crate::guest::GuestError;
 use crate::profile::ModuleReload;
+use crate::results::step::StepDetail;
 use crate::ssh::{ExecOutput, SshError};
 
 /// Default deadline of an SSH command.
@@ -85,16 +86,6 @@ pub fn run_block<'a>(ctx: &'a Ctx, steps: &'a [Step]) -> BoxFut<'a> {
 /// How long halting or booting zones may take by default (coal has ~22 service zones).
 const ZONES_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// The shell command of a zone step, if the profile has zones.
-pub fn zone_command(profile: &crate::profile::Profile, kind: &StepKind) -> Option<String> {
-    let z = profile.zones.as_ref()?;
-    match kind {
-        StepKind::HaltZones(n) => Some(z.halt_command(*n)),
-        StepKind::BootZones => Some(z.boot_command()),
-        _ => None,
-    }
-}
-
 /// Runs one step (not a background one: those belong to a block).
 pub async fn run_step(ctx: &Ctx, s: &Step) -> Result<(), StepError> {
     let desc = s.kind.describe();
@@ -111,7 +102,7 @@ pub async fn run_step(ctx: &Ctx, s: &Step) -> Result<(), StepError> {
             reload_module(ctx, &desc, reload, timeout.unwrap_or(SSH_TIMEOUT)).await
         }
         StepKind::HaltZones(_) | StepKind::BootZones => {
-            let Some(cmd) = zone_command(ctx.link.profile(), &s.kind) else {
+            let Some(cmd) = shell::zone_command(ctx.link.profile(), &s.kind) else {
                 return Err(StepError::Infra(format!("the {} profile has no zones", ctx.link.profile().name)));
             };
             ssh(ctx, &desc, &cmd, Some(0), timeout.unwrap_or(ZONES_TIMEOUT)).await
@@ -143,7 +134,8 @@ pub async fn run_step(ctx: &Ctx, s: &Step) -> Result<(), StepError> {
         StepKind::Sleep(j) => {
             let d = ctx.jitter(j.min_ms, j.max_ms);
             tokio::time::sleep(d).await;
-            ctx.note(&desc, format!("slept {} ms", d.as_millis()));
+            let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+            ctx.note_with(&desc, format!("slept {ms} ms"), None, Some(StepDetail::Slept { ms }));
             Ok(())
         }
         StepKind::Reboot(via) => reboot(ctx, &desc, Some(*via), timeout.unwrap_or(ctx.boot_timeout)).await,

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::campaign::{Plan, Progress, Shared, skip_reason};
+use super::plan::{Plan, Progress};
+use super::shared::Shared;
+use super::skip::skip_reason;
 use super::iteration::{self, IterationSpec};
 use crate::results::outcome::{Outcome, judge};
 use super::steps::{StepError, run_block};
@@ -332,6 +334,7 @@ async fn ran(
                 step: "restore snapshot".into(),
                 result: format!("restored {SNAPSHOT_TAG} in {t:.2}s"),
                 boot: None,
+                detail: Some(crate::results::step::StepDetail::Restored { tag: SNAPSHOT_TAG.into(), secs: t }),
             },
         );
     }

@@ -132,7 +132,7 @@ fn insert_case(tx: &Transaction, run_id: i64, c: &CaseRun, place: &Place) -> Res
             c.cpu,
             c.image,
             key,
-            c.mode,
+            c.mode.as_str(),
             c.iterations_planned,
             c.tally.ran,
             c.tally.panics,

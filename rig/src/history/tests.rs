@@ -62,7 +62,7 @@ fn run(run_dir: &str, case: &str, image: &str, hits: u32, ran: u32) -> RunReport
         hunts: None,
         compared: false,
         sequential: false,
-        mode: "boot".into(),
+        mode: crate::results::model::Mode::Boot,
         stopped: None,
         not_run: None,
         iterations,

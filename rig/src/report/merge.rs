@@ -125,7 +125,7 @@ mod tests {
             hunts: None,
             compared: true,
             sequential: false,
-            mode: "boot".into(),
+            mode: crate::results::model::Mode::Boot,
             stopped: None,
             not_run: None,
             iterations: outcomes

@@ -4,6 +4,7 @@
 
 pub mod bisection;
 pub mod compare;
+pub mod comparison;
 pub mod model;
 pub mod outcome;
 pub mod reloads;

@@ -40,7 +40,7 @@ pub struct RunReport {
     /// One entry per case × CPU model × image.
     pub runs: Vec<CaseRun>,
     /// Build comparisons (`--compare`, or a case's `compare`).
-    pub comparisons: Vec<crate::results::compare::Comparison>,
+    pub comparisons: Vec<crate::results::comparison::Comparison>,
     /// A bisection's result (`--bisect`); the probes' runs and comparisons are above.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bisection: Option<crate::results::bisection::Bisection>,
@@ -72,10 +72,9 @@ pub struct CaseRun {
     pub hunts: Option<crate::case::model::Signature>,
     /// Part of a comparison: judged by the comparison's conclusion, not iteration verdicts.
     pub compared: bool,
-    /// How iterations started: `boot` (each from the state the last one left, a fresh boot
-    /// after a failure) or `snapshot-restore` (each from the saved post-setup state).
+    /// How iterations started.
     #[serde(default)]
-    pub mode: String,
+    pub mode: Mode,
     /// Why it stopped before the planned iterations (`--until-panic`; a sequential comparison:
     /// decided, its budget, or the time budget).
     pub stopped: Option<String>,
@@ -85,6 +84,29 @@ pub struct CaseRun {
     pub iterations: Vec<IterationResult>,
     /// Counts.
     pub tally: Tally,
+}
+
+/// How a run's iterations started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Each from the state the last one left (a fresh boot after a failure). Reports written
+    /// before the mode was recorded read as this.
+    #[default]
+    #[serde(alias = "")]
+    Boot,
+    /// Each from the saved post-setup state.
+    SnapshotRestore,
+}
+
+impl Mode {
+    /// As written in `report.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Boot => "boot",
+            Mode::SnapshotRestore => "snapshot-restore",
+        }
+    }
 }
 
 /// One iteration.
@@ -218,7 +240,7 @@ impl RunReport {
             .comparisons
             .iter()
             .flat_map(|c| &c.conclusions)
-            .any(|c| c.status != crate::results::compare::Status::Fixed);
+            .any(|c| c.status != crate::results::comparison::Status::Fixed);
         if verdicts.contains(&Verdict::Fail) || unfixed {
             1
         } else if verdicts.contains(&Verdict::Error) || compared_errors {
