@@ -4,7 +4,7 @@
 mod common;
 
 use rig::engine::bisect;
-use rig::results::bisection::{End, Verdict};
+use rig::results::bisection::{End, ProbeVerdict};
 use rig::engine::campaign::Plan;
 use rig::machine::{Accel, cpu};
 
@@ -47,19 +47,19 @@ evidence: {}",
     assert_eq!(b.status, End::Found, "{evidence}");
     assert_eq!(b.first_bad.as_deref(), Some(series.first_bad), "{evidence}");
     // The newest first (until its first hit), then the oldest, then halving: b3, b4.
-    let probed: Vec<(&str, Verdict)> = b.probes.iter().map(|p| (p.build.as_str(), p.verdict)).collect();
+    let probed: Vec<(&str, ProbeVerdict)> = b.probes.iter().map(|p| (p.build.as_str(), p.verdict)).collect();
     assert_eq!(
         probed,
         [
-            ("linux-os7410-b6", Verdict::Bad),
-            ("linux-os7410-b1", Verdict::Good),
-            ("linux-os7410-b3", Verdict::Good),
-            ("linux-os7410-b4", Verdict::Bad)
+            ("linux-os7410-b6", ProbeVerdict::Bad),
+            ("linux-os7410-b1", ProbeVerdict::Good),
+            ("linux-os7410-b3", ProbeVerdict::Good),
+            ("linux-os7410-b4", ProbeVerdict::Bad)
         ],
         "{evidence}"
     );
     for p in &b.probes {
-        assert_eq!(series.is_bad(&p.build), Some(p.verdict == Verdict::Bad), "{evidence}");
+        assert_eq!(series.is_bad(&p.build), Some(p.verdict == ProbeVerdict::Bad), "{evidence}");
         assert!(std::path::Path::new(&p.run_dir).join("report.json").exists(), "{evidence}");
     }
     // With two guests at once, both may have hit before the first hit stopped the probe.

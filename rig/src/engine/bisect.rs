@@ -1,7 +1,7 @@
 //! Runs a bisection ([`crate::results::bisection`]): each probe is a campaign of its own.
 
 use super::campaign::{self, Plan, Progress};
-use crate::results::bisection::{Bisection, End, Next, Probe, Search, Verdict, answer};
+use crate::results::bisection::{Bisection, End, Next, Probe, Search, ProbeVerdict, answer};
 use crate::results::compare::{self, Status};
 use crate::results::model::RunReport;
 
@@ -79,25 +79,25 @@ pub async fn run(
 }
 
 /// A probe's verdict from its report.
-fn read_probe(r: &RunReport, next: Next, hunts: Option<&crate::case::model::Signature>) -> (Verdict, u32, u32, String) {
+fn read_probe(r: &RunReport, next: Next, hunts: Option<&crate::case::model::Signature>) -> (ProbeVerdict, u32, u32, String) {
     if next == Next::Newest {
-        let Some(run) = r.runs.first() else { return (Verdict::Inconclusive, 0, 0, "it did not run".into()) };
+        let Some(run) = r.runs.first() else { return (ProbeVerdict::Inconclusive, 0, 0, "it did not run".into()) };
         let b = compare::build_stats(run, hunts);
         let text = match &run.not_run {
             Some(o) => format!("it could not run: {}", o.word()),
             None => b.verdict.clone(),
         };
-        let v = if b.hits > 0 { Verdict::Bad } else { Verdict::Inconclusive };
+        let v = if b.hits > 0 { ProbeVerdict::Bad } else { ProbeVerdict::Inconclusive };
         return (v, b.hits, b.iterations, text);
     }
     let Some(c) = r.comparisons.first() else {
-        return (Verdict::Inconclusive, 0, 0, "no comparison: a build did not run (see its report)".into());
+        return (ProbeVerdict::Inconclusive, 0, 0, "no comparison: a build did not run (see its report)".into());
     };
     let (k, b) = (&c.conclusions[0], &c.builds[1]);
     let v = match k.status {
-        Status::NotFixed => Verdict::Bad,
-        Status::Fixed => Verdict::Good,
-        Status::Inconclusive | Status::NotExercised => Verdict::Inconclusive,
+        Status::NotFixed => ProbeVerdict::Bad,
+        Status::Fixed => ProbeVerdict::Good,
+        Status::Inconclusive | Status::NotExercised => ProbeVerdict::Inconclusive,
     };
     (v, b.hits, b.iterations, k.text.clone())
 }

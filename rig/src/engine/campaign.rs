@@ -3,8 +3,6 @@
 //! iteration, so an interrupted run leaves the report of what ran; the final one goes into the
 //! build directory's history database.
 
-use std::sync::Mutex;
-
 use crate::case::LoadedCase;
 use crate::machine::CpuModel;
 use crate::report;
@@ -51,12 +49,7 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
     }
     let planned: Vec<u32> = units.iter().map(|(lc, _, _)| plan.iterations.unwrap_or(lc.case.iterations)).collect();
     let assigned = crate::results::shard::assign(&planned, plan.shard);
-    let shared = Shared {
-        report: Mutex::new(report),
-        progress: Mutex::new(progress),
-        images: Default::default(),
-        dump_ledger: Default::default(),
-    };
+    let shared = Shared::new(report, progress);
     shared.write(plan);
     let interrupted = async {
         match &plan.interrupt {
@@ -67,10 +60,10 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
     tokio::select! {
         () = run_units(plan, &units, &planned, &assigned, &groups, &shared) => {}
         () = interrupted => {
-            shared.report.lock().unwrap().stopped_early = Some("interrupted (Ctrl-C or SIGTERM)".into());
+            shared.stop_early("interrupted (Ctrl-C or SIGTERM)".into());
         }
     }
-    let mut report = shared.report.into_inner().unwrap();
+    let mut report = shared.into_report();
     for run in &mut report.runs {
         run.iterations.sort_by_key(|i| i.index);
     }
@@ -113,7 +106,7 @@ async fn run_units(
         for &k in group {
             let (lc, cpu, compared) = &units[k];
             let c = &lc.case;
-            shared.report.lock().unwrap().runs.push(CaseRun {
+            let added = shared.add_run(CaseRun {
                 case: c.name.clone(),
                 file: lc.file.display().to_string(),
                 cpu: cpu.name.into(),
@@ -129,6 +122,7 @@ async fn run_units(
                 iterations: Vec::new(),
                 tally: Default::default(),
             });
+            debug_assert_eq!(added, k, "runs are added in unit order");
         }
         if sequential {
             let design = crate::stats::sequential::DEFAULT;
@@ -141,16 +135,12 @@ async fn run_units(
                 async move {
                     let (lc, cpu, _) = &units[k];
                     super::worker::run_case(plan, lc, cpu, all, k, shared, Some((gate, slot))).await;
-                    let not_run = shared.report.lock().unwrap().runs[k].not_run.as_ref().map(|o| o.word());
+                    let not_run = shared.not_run_word(k);
                     gate.finish(
                         slot,
                         &not_run.map_or("its iterations ended".into(), |w| format!("it did not run ({w})")),
                     );
-                    let mut r = shared.report.lock().unwrap();
-                    let run = &mut r.runs[k];
-                    if run.stopped.is_none() {
-                        run.stopped = gate.stopped(slot);
-                    }
+                    shared.finish_run(k, |_| gate.stopped(slot));
                 }
             };
             futures::future::join_all(group.iter().enumerate().map(|(slot, &k)| build(slot, k))).await;

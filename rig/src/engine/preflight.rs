@@ -17,7 +17,7 @@ use crate::profile::Profile;
 
 /// What the guest showed, and why it cannot run the case (if it cannot).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Verdict {
+pub struct VirtCheck {
     /// One line per fact looked at.
     pub findings: Vec<String>,
     /// Why the case cannot run on this guest.
@@ -27,15 +27,15 @@ pub struct Verdict {
 /// Judges the guest's CPU features (`flags`, the profile's `virt_flags_command` output) and the
 /// console's refusal lines against what the case asks. Pure.
 /// `flag` is the word the guest uses for the CPU's extension (`None` for a host CPU model).
-pub fn judge(
+pub fn check_virt(
     flag: Option<&str>,
     nested: bool,
     hide_virt: bool,
     command: &str,
     flags: &str,
     refusals: &[String],
-) -> Verdict {
-    let mut v = Verdict::default();
+) -> VirtCheck {
+    let mut v = VirtCheck::default();
     for r in refusals {
         v.findings.push(format!("refused: {r}"));
     }
@@ -127,7 +127,7 @@ pub async fn run(
         }
         Err(e) => findings.push(format!("`{}` failed: {e:#}", profile.virt_log_command)),
     }
-    let v = judge(
+    let v = check_virt(
         profile.virt_flag(cpu.vendor),
         c.guest.nested,
         c.guest.hide_virt,
@@ -162,15 +162,15 @@ mod tests {
     #[test]
     fn nested_needs_the_flag_and_no_refusal() {
         let epyc = Some("amd_svm");
-        let ok = judge(epyc, true, false, "isainfo -v", ISAINFO_SVM, &[]);
+        let ok = check_virt(epyc, true, false, "isainfo -v", ISAINFO_SVM, &[]);
         assert_eq!(ok.problem, None, "{ok:?}");
         assert!(ok.findings[0].contains("amd_svm present"), "{ok:?}");
 
-        let missing = judge(epyc, true, false, "isainfo -v", ISAINFO_PLAIN, &[]);
+        let missing = check_virt(epyc, true, false, "isainfo -v", ISAINFO_PLAIN, &[]);
         assert!(missing.problem.unwrap().contains("needs amd_svm"));
 
         let refused = "hma_svm_init: CPU does not support nested paging".to_string();
-        let v = judge(epyc, true, false, "isainfo -v", ISAINFO_SVM, &[refused]);
+        let v = check_virt(epyc, true, false, "isainfo -v", ISAINFO_SVM, &[refused]);
         assert!(v.problem.unwrap().contains("'hma_svm_init: CPU does not support nested paging'"));
     }
 
@@ -178,21 +178,21 @@ mod tests {
     fn hidden_virtualization_must_be_hidden() {
         let epyc = Some("amd_svm");
         let hidden = "hma_svm_init: CPU does not support SVM".to_string();
-        let v = judge(epyc, false, true, "isainfo -v", ISAINFO_PLAIN, std::slice::from_ref(&hidden));
+        let v = check_virt(epyc, false, true, "isainfo -v", ISAINFO_PLAIN, std::slice::from_ref(&hidden));
         assert_eq!(v.problem, None, "an expected refusal is only a finding: {v:?}");
         assert!(v.findings.iter().any(|f| f.contains(&hidden)));
-        assert!(judge(epyc, false, true, "isainfo -v", ISAINFO_SVM, &[]).problem.unwrap().contains("hide_virt"));
+        assert!(check_virt(epyc, false, true, "isainfo -v", ISAINFO_SVM, &[]).problem.unwrap().contains("hide_virt"));
         // Neither asked: whatever the guest sees is fine.
-        assert_eq!(judge(epyc, false, false, "isainfo -v", ISAINFO_SVM, &[]).problem, None);
+        assert_eq!(check_virt(epyc, false, false, "isainfo -v", ISAINFO_SVM, &[]).problem, None);
     }
 
     #[test]
     fn linux_flags_and_intel() {
         let line = "flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sep mtrr vmx sse2";
-        assert_eq!(judge(Some("vmx"), true, false, "grep", line, &[]).problem, None);
-        assert!(judge(Some("svm"), true, false, "grep", line, &[]).problem.is_some());
+        assert_eq!(check_virt(Some("vmx"), true, false, "grep", line, &[]).problem, None);
+        assert!(check_virt(Some("svm"), true, false, "grep", line, &[]).problem.is_some());
         // `svm` inside another word does not count.
-        assert!(judge(Some("svm"), true, false, "grep", "flags: nosvm svmx amd_svm", &[]).problem.is_some());
+        assert!(check_virt(Some("svm"), true, false, "grep", "flags: nosvm svmx amd_svm", &[]).problem.is_some());
         assert_eq!(LINUX.virt_flag(crate::machine::Vendor::Amd), Some("svm"));
         assert_eq!(ILLUMOS.virt_flag(crate::machine::Vendor::Amd), Some("amd_svm"));
         assert_eq!(ILLUMOS.virt_flag(crate::machine::Vendor::Host), None);

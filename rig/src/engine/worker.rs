@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::plan::{Plan, Progress};
-use super::shared::Shared;
+use super::shared::{RunSoFar, Shared};
 use super::skip::skip_reason;
 use super::iteration::{self, IterationSpec};
 use crate::results::outcome::{Outcome, judge};
@@ -51,7 +51,7 @@ pub async fn run_case(
     gate: Option<(&super::gate::Gate, usize)>,
 ) {
     let c = &lc.case;
-    let not_run = |o: Outcome| shared.report.lock().unwrap().runs[idx].not_run = Some(o);
+    let not_run = |o: Outcome| shared.not_run(idx, o);
     if indices.is_empty() {
         return;
     }
@@ -104,21 +104,17 @@ pub async fn run_case(
         gate,
     };
     futures::future::join_all((1..=jobs).map(|k| w.worker(k))).await;
-    let mut r = shared.report.lock().unwrap();
-    let run = &mut r.runs[idx];
-    run.iterations.sort_by_key(|i| i.index);
-    if let Some(wanted) = &plan.until_panic
-        && run.stopped.is_none()
-    {
+    shared.finish_run(idx, |run| {
+        let wanted = plan.until_panic.as_ref()?;
         let seen: Vec<String> = run.tally.titles.iter().map(|(t, _)| t.clone()).collect();
         let n = run.iterations.len() as u32;
-        run.stopped = Some(format!(
+        Some(format!(
             "--until-panic: no panic matching {} in {n} iterations (its rate is below {:.1}% at 95%){}",
             wanted.as_deref().map(|t| format!("'{t}'")).unwrap_or_else(|| "the hunted signature".into()),
             crate::stats::zero_hit_upper(n) * 100.0,
             if seen.is_empty() { String::new() } else { format!(" (seen: {})", seen.join("; ")) }
-        ));
-    }
+        ))
+    });
 }
 
 /// One case × CPU × image being worked on by several workers.
@@ -143,23 +139,22 @@ struct Work<'a, 's> {
 
 impl Work<'_, '_> {
     /// The progress line's facts for this case × CPU so far.
-    fn progress(&self, run: &crate::results::CaseRun, stage: Option<String>) -> Progress {
+    fn progress(&self, so_far: RunSoFar, stage: Option<String>) -> Progress {
         Progress {
             case: self.c.name.clone(),
             cpu: self.cpu.name.into(),
-            done: run.iterations.len() as u32,
+            done: so_far.done,
             of: self.total,
-            panics: run.tally.panics,
+            panics: so_far.panics,
             elapsed: self.began.elapsed().as_secs_f64(),
-            last: run.iterations.last().map(|x| x.outcome.word().to_string()).unwrap_or_default(),
+            last: so_far.last,
             stage,
         }
     }
 
     /// Shows what a booting guest is doing on the progress line.
     fn stage(&self, stage: String) {
-        let p = self.progress(&self.shared.report.lock().unwrap().runs[self.idx], Some(stage));
-        (self.shared.progress.lock().unwrap())(&p);
+        self.shared.show(&self.progress(self.shared.so_far(self.idx), Some(stage)));
     }
 
     /// Worker `k`: takes iterations off the queue on its own guest, booting a fresh one after a
@@ -199,7 +194,7 @@ impl Work<'_, '_> {
                 if let Some((g, slot)) = self.gate {
                     g.finish(slot, &format!("the run deadline ({} s) passed", c.deadlines.run_secs));
                 }
-                self.shared.report.lock().unwrap().stopped_early = Some(why);
+                self.shared.stop_early(why);
                 break;
             }
             let seed =
@@ -240,30 +235,16 @@ impl Work<'_, '_> {
                 None => crate::results::compare::matches(c.hunts.as_ref(), &outcome),
             });
             let judged = crate::results::compare::judged_hit(c.hunts.as_ref(), &outcome);
-            let p = {
-                let mut r = self.shared.report.lock().unwrap();
-                let run = &mut r.runs[self.idx];
-                run.iterations.push(IterationResult {
-                    index: i,
-                    outcome,
-                    verdict,
-                    secs,
-                    seed,
-                    evidence,
-                    steps,
-                    reloads,
-                });
-                run.retally();
-                if hit == Some(true) && run.stopped.is_none() {
-                    run.stopped = Some(format!("--until-panic: first matching panic at iteration {i}"));
-                    self.stop.store(true, Ordering::SeqCst);
-                }
-                self.progress(run, None)
-            };
+            let it = IterationResult { index: i, outcome, verdict, secs, seed, evidence, steps, reloads };
+            let stop = (hit == Some(true)).then(|| format!("--until-panic: first matching panic at iteration {i}"));
+            let (so_far, stopped) = self.shared.record(self.idx, it, stop);
+            if stopped {
+                self.stop.store(true, Ordering::SeqCst);
+            }
             if let Some((g, slot)) = self.gate {
                 g.record(slot, i, judged);
             }
-            (self.shared.progress.lock().unwrap())(&p);
+            self.shared.show(&self.progress(so_far, None));
             self.shared.write(self.plan);
             if fresh_boot_next && let Some(s) = session.take() {
                 s.guest.kill().await;

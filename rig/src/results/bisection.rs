@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// What one probe found about a build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Verdict {
+pub enum ProbeVerdict {
     /// It hit the hunted signature.
     Bad,
     /// FIXED against the newest build: its clean runs are significant.
@@ -85,16 +85,16 @@ impl Search {
     }
 
     /// Takes the verdict of the probe [`Search::next`] asked for.
-    pub fn record(&mut self, verdict: Verdict) {
+    pub fn record(&mut self, verdict: ProbeVerdict) {
         let Some(probe) = self.next else { return };
         let i = probe.position(self.n);
         match (probe, verdict) {
-            (Next::Newest, Verdict::Bad) => self.next = Some(Next::Oldest),
+            (Next::Newest, ProbeVerdict::Bad) => self.next = Some(Next::Oldest),
             (Next::Newest, _) => return self.stop(End::NewestClean),
-            (_, Verdict::Bad) if i == 0 => return self.stop(End::OldestBad),
-            (_, Verdict::Bad) => self.hi = i,
-            (_, Verdict::Good) => self.lo = i,
-            (_, Verdict::Inconclusive) => {
+            (_, ProbeVerdict::Bad) if i == 0 => return self.stop(End::OldestBad),
+            (_, ProbeVerdict::Bad) => self.hi = i,
+            (_, ProbeVerdict::Good) => self.lo = i,
+            (_, ProbeVerdict::Inconclusive) => {
                 self.lo = i;
                 self.assumed.push(i);
             }
@@ -143,7 +143,7 @@ pub struct Probe {
     /// Its position in the series, 1-based.
     pub position: usize,
     /// What it found.
-    pub verdict: Verdict,
+    pub verdict: ProbeVerdict,
     /// Its hits of the hunted signature.
     pub hits: u32,
     /// Its iterations that ran to an outcome.
@@ -196,9 +196,9 @@ impl Bisection {
                 p.position,
                 p.build,
                 match p.verdict {
-                    Verdict::Bad => "BAD",
-                    Verdict::Good => "good",
-                    Verdict::Inconclusive => "inconclusive",
+                    ProbeVerdict::Bad => "BAD",
+                    ProbeVerdict::Good => "good",
+                    ProbeVerdict::Inconclusive => "inconclusive",
                 },
                 p.hits,
                 p.iterations,
@@ -261,7 +261,7 @@ mod tests {
         while let Some(next) = s.next() {
             let rate = rates[next.position(rates.len())];
             let verdict = if next == Next::Newest {
-                if (0..budget).any(|_| rng.f64() < rate) { Verdict::Bad } else { Verdict::Inconclusive }
+                if (0..budget).any(|_| rng.f64() < rate) { ProbeVerdict::Bad } else { ProbeVerdict::Inconclusive }
             } else {
                 let (mut r, mut c) = (Vec::new(), Vec::new());
                 let mut d = Decision::Undecided { n: 0, ref_hits: 0, needed: 0 };
@@ -274,9 +274,9 @@ mod tests {
                     }
                 }
                 match d {
-                    Decision::NotFixed { .. } => Verdict::Bad,
-                    Decision::Fixed { .. } => Verdict::Good,
-                    Decision::Undecided { .. } => Verdict::Inconclusive,
+                    Decision::NotFixed { .. } => ProbeVerdict::Bad,
+                    Decision::Fixed { .. } => ProbeVerdict::Good,
+                    Decision::Undecided { .. } => ProbeVerdict::Inconclusive,
                 }
             };
             s.record(verdict);
@@ -287,7 +287,7 @@ mod tests {
     #[test]
     fn a_clean_series_is_bisected_in_log2_probes() {
         // Bug from position 3 of 6; every probe decides at once.
-        let truth = |i: usize| if i >= 3 { Verdict::Bad } else { Verdict::Good };
+        let truth = |i: usize| if i >= 3 { ProbeVerdict::Bad } else { ProbeVerdict::Good };
         let mut s = Search::new(6);
         let mut probed = Vec::new();
         while let Some(next) = s.next() {
@@ -302,24 +302,24 @@ mod tests {
     #[test]
     fn the_ends_are_checked_first() {
         let mut s = Search::new(4);
-        s.record(Verdict::Inconclusive);
+        s.record(ProbeVerdict::Inconclusive);
         assert_eq!(s.status(), Some(End::NewestClean));
         let mut s = Search::new(4);
-        s.record(Verdict::Bad);
+        s.record(ProbeVerdict::Bad);
         assert_eq!(s.next(), Some(Next::Oldest));
-        s.record(Verdict::Bad);
+        s.record(ProbeVerdict::Bad);
         assert_eq!((s.status(), s.first_bad()), (Some(End::OldestBad), None));
         // Two builds: the ends are the whole search.
         let mut s = Search::new(2);
-        s.record(Verdict::Bad);
-        s.record(Verdict::Good);
+        s.record(ProbeVerdict::Bad);
+        s.record(ProbeVerdict::Good);
         assert_eq!((s.status(), s.first_bad()), (Some(End::Found), Some(1)));
     }
 
     #[test]
     fn an_inconclusive_probe_is_taken_as_good_and_said() {
         let mut s = Search::new(6);
-        for v in [Verdict::Bad, Verdict::Good, Verdict::Inconclusive, Verdict::Bad] {
+        for v in [ProbeVerdict::Bad, ProbeVerdict::Good, ProbeVerdict::Inconclusive, ProbeVerdict::Bad] {
             s.record(v);
         }
         assert_eq!((s.status(), s.first_bad(), s.assumed()), (Some(End::FoundAssuming), Some(3), &[2][..]));
