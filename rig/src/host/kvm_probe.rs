@@ -11,8 +11,7 @@ use super::accel::KvmStatus;
 use crate::console::Pattern;
 use crate::guest::Guest;
 use crate::image::LinuxImage;
-use crate::machine::{Accel, Boot, MachineSpec, cpu};
-use crate::target::linux::LINUX;
+use crate::machine::{Accel, Shape, cpu};
 
 /// How long a KVM guest gets to print its ready marker: a working KVM needs about one second.
 pub fn probe_timeout() -> Duration {
@@ -25,18 +24,19 @@ pub async fn probe(image: &LinuxImage, dir: &Path, timeout: Duration) -> KvmStat
     if let Err(detail) = super::accel::dev_kvm(Path::new("/dev/kvm")) {
         return KvmStatus { usable: false, detail };
     }
-    let boot =
-        Boot::Kernel { kernel: image.kernel.clone(), initrd: image.initrd.clone(), append: image.cmdline.clone() };
     let model = cpu::CPU_MODELS.iter().find(|m| m.name == "epyc").expect("epyc in table");
-    let mut spec = MachineSpec::kernel_boot(model, Accel::Kvm, boot);
-    spec.nested = false;
-    spec.vcpus = 1;
+    let shape = Shape { memory_mib: 512, vcpus: 1, nested: false, hide_virt: false, kernel_args: Vec::new() };
+    let mut spec = image.machine(model, Accel::Kvm, &shape);
     spec.nics.clear();
     // qemu64 is the most portable model; the probe asks whether KVM runs a guest at all.
     spec.extra_args = vec!["-cpu".into(), "qemu64".into()];
     let keys = image.ssh_keys();
     let began = Instant::now();
-    let guest = match Guest::launch(spec, LINUX, keys, dir).await {
+    let Some(profile) = crate::target::profile_for(&image.name).cloned() else {
+        return KvmStatus { usable: false, detail: format!("the probe image {} has no guest profile", image.name) };
+    };
+    let ready = Pattern::regex(profile.ready.pattern()).expect("valid pattern");
+    let guest = match Guest::launch(spec, profile, keys, dir).await {
         Ok(g) => g,
         Err(e) => {
             return KvmStatus {
@@ -45,7 +45,6 @@ pub async fn probe(image: &LinuxImage, dir: &Path, timeout: Duration) -> KvmStat
             };
         }
     };
-    let ready = Pattern::regex(LINUX.ready.pattern()).expect("valid pattern");
     let r = guest.console().wait_for(&ready, 0, began + timeout).await;
     let status = match r {
         Ok(_) => {
