@@ -18,6 +18,7 @@ pub mod host;
 pub mod identity;
 pub mod image;
 pub mod journal;
+pub mod lines;
 pub mod machine;
 pub mod profile;
 pub mod qemu;

@@ -21,6 +21,16 @@ pub const IMAGE_NEEDS: &[Need] = &[
     Need { program: "gcc", package: "gcc" },
 ];
 
+/// The host part of getting ready, for a run and for the test suite alike: installs the
+/// programs the rig and the image recipes need, plus `extra` (what only the caller needs), and
+/// makes sure the package lists can serve a guest kernel. Logs to `<build_dir>/host-setup.log`.
+pub fn ensure_host(build_dir: &Path, extra: &[Need]) -> Result<()> {
+    let needs: Vec<Need> = prereqs::BASE_NEEDS.iter().chain(IMAGE_NEEDS).chain(extra).copied().collect();
+    let log = build_dir.join("host-setup.log");
+    prereqs::ensure(&needs, &log)?;
+    prereqs::ensure_apt_lists("linux-image-amd64", &log)
+}
+
 /// A host ready to boot guests.
 #[derive(Debug, Clone)]
 pub struct Setup {
@@ -36,17 +46,12 @@ pub struct Setup {
 
 /// Installs what is missing, builds (or finds) the image, and resolves the accelerator.
 pub async fn prepare(build_dir: &Path, image_name: &str, choice: AccelChoice) -> Result<Setup> {
-    let needs: Vec<Need> = prereqs::BASE_NEEDS.iter().chain(IMAGE_NEEDS).copied().collect();
-    let log = build_dir.join("host-setup.log");
-    tokio::task::spawn_blocking(move || {
-        prereqs::ensure(&needs, &log).and_then(|()| prereqs::ensure_apt_lists("linux-image-amd64", &log))
+    let (dir, name) = (build_dir.to_path_buf(), image_name.to_string());
+    let image = tokio::task::spawn_blocking(move || {
+        ensure_host(&dir, &[])?;
+        image::ensure_image(&dir, &name).with_context(|| format!("preparing image '{name}'"))
     })
     .await??;
-    let dir = build_dir.to_path_buf();
-    let name = image_name.to_string();
-    let image = tokio::task::spawn_blocking(move || image::ensure_image(&dir, &name))
-        .await?
-        .with_context(|| format!("preparing image '{image_name}'"))?;
     let kvm = match choice {
         AccelChoice::Tcg => None,
         AccelChoice::Auto | AccelChoice::Kvm => Some(kvm_status(build_dir, &image).await),

@@ -68,7 +68,7 @@ fn chunking_does_not_change_the_reading() {
 fn seed_stack_and_signature() {
     let case = cases().into_iter().find(|c| c.path.ends_with("os-7410-seed")).expect("seed fixture");
     let r = &read_all(Os::Illumos, &case.text)[0];
-    let sig = r.signature();
+    let sig = r.fingerprint();
     assert_eq!(sig.title, "assertion failed: !zsd->vz_active in vmm_zsd_destroy");
     assert_eq!(&sig.frames[..3], ["genunix:process_type", "vmm:vmm_zsd_destroy", "genunix:zsd_apply_destroy"]);
     assert!(r.message.ends_with("line: 162"));

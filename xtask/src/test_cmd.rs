@@ -24,12 +24,7 @@ const TEST_NEEDS: &[rig::host::prereqs::Need] =
 
 /// Runs the suite; returns cargo's exit code.
 pub fn run(a: &TestArgs) -> Result<i32> {
-    let needs: Vec<_> =
-        rig::host::prereqs::BASE_NEEDS.iter().chain(rig::setup::IMAGE_NEEDS).chain(TEST_NEEDS).copied().collect();
-    let log = paths::build_dir().join("host-setup.log");
-    if let Err(e) = rig::host::prereqs::ensure(&needs, &log)
-        .and_then(|()| rig::host::prereqs::ensure_apt_lists("linux-image-amd64", &log))
-    {
+    if let Err(e) = rig::setup::ensure_host(&paths::build_dir(), TEST_NEEDS) {
         eprintln!("error: {e:#}");
         return Ok(exit::INFRA);
     }

@@ -148,24 +148,20 @@ fn validate(c: &Case) -> Result<(), (String, String)> {
         return err("debug:", format!("modules.debug: the {} guest has no module debugging switch", profile.name));
     }
     let e = &c.expect;
-    if e.outcome == ExpectOutcome::NoPanic && (e.title.is_some() || e.message.is_some() || e.function.is_some()) {
+    if e.outcome == ExpectOutcome::NoPanic && !e.panic.is_empty() {
         return err(
             "expect:",
             "expect: title, message and function describe an expected panic; add `outcome: panic`".into(),
         );
     }
-    if let Some(m) = &e.message
-        && let Err(x) = regex::Regex::new(m)
-    {
+    if let Some(x) = e.panic.bad_message() {
         return err("message:", format!("expect.message: not a valid regex: {x}"));
     }
     if let Some(h) = &c.hunts {
-        if h.title.is_none() && h.message.is_none() && h.function.is_none() {
+        if h.is_empty() {
             return err("hunts:", "hunts: name a title, a message regex or a function".into());
         }
-        if let Some(m) = &h.message
-            && let Err(x) = regex::Regex::new(m)
-        {
+        if let Some(x) = h.bad_message() {
             return err("hunts:", format!("hunts.message: not a valid regex: {x}"));
         }
     }

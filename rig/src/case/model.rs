@@ -208,26 +208,50 @@ fn default_run_secs() -> u64 {
 
 /// What a passing iteration looks like.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "RawExpect", into = "RawExpect")]
 pub struct Expect {
     /// `no_panic` (the default) or `panic`.
-    #[serde(default)]
     pub outcome: ExpectOutcome,
-    /// With `panic`: the crash title that must match exactly.
-    #[serde(default)]
-    pub title: Option<String>,
-    /// With `panic`: a regex the crash message must match.
-    #[serde(default)]
-    pub message: Option<String>,
-    /// With `panic`: a function that must be on the crash's stack.
-    #[serde(default)]
-    pub function: Option<String>,
+    /// With `panic`: what the panic must match (in YAML its `title`, `message` and `function`
+    /// stand beside `outcome`).
+    pub panic: Signature,
     /// What a hang means: `fail` (the default) or `pass`.
-    #[serde(default)]
     pub hang: HangMeaning,
 }
 
-/// A crash signature to match: every field given must hold.
+/// [`Expect`] as written in YAML, the signature's fields inline.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    #[serde(default)]
+    outcome: ExpectOutcome,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    function: Option<String>,
+    #[serde(default)]
+    hang: HangMeaning,
+}
+
+impl From<RawExpect> for Expect {
+    fn from(r: RawExpect) -> Self {
+        let panic = Signature { title: r.title, message: r.message, function: r.function };
+        Expect { outcome: r.outcome, panic, hang: r.hang }
+    }
+}
+
+impl From<Expect> for RawExpect {
+    fn from(e: Expect) -> Self {
+        let Signature { title, message, function } = e.panic;
+        RawExpect { outcome: e.outcome, title, message, function, hang: e.hang }
+    }
+}
+
+/// A crash signature to match: every field given must hold. What a case states about a crash
+/// (in `hunts:` and in `expect:`), as opposed to [`crate::crash::Fingerprint`], which is
+/// computed from a crash that happened (its title and stack) to tell two crashes apart.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Signature {
@@ -243,6 +267,16 @@ pub struct Signature {
 }
 
 impl Signature {
+    /// Whether it names nothing (so any crash matches).
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none() && self.message.is_none() && self.function.is_none()
+    }
+
+    /// Why its message regex does not compile, if it does not.
+    pub fn bad_message(&self) -> Option<regex::Error> {
+        self.message.as_deref().and_then(|m| regex::Regex::new(m).err())
+    }
+
     /// The crash matchers it names (all must hold).
     pub fn matchers(&self) -> Vec<crate::crash::CrashMatcher> {
         use crate::crash::CrashMatcher;
@@ -268,13 +302,6 @@ impl Signature {
                 self.message.is_none() && self.function.is_none() && self.title.as_deref().is_none_or(|t| t == title)
             }
         }
-    }
-}
-
-impl Expect {
-    /// The signature an expected panic must match.
-    pub fn signature(&self) -> Signature {
-        Signature { title: self.title.clone(), message: self.message.clone(), function: self.function.clone() }
     }
 }
 

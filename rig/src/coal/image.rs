@@ -13,7 +13,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result, anyhow, bail};
 use sha2::{Digest, Sha256};
@@ -336,8 +335,8 @@ fn fill(opts: &PrepareOptions, ids: &[Identity], dir: &Path) -> Result<()> {
     let fat = FatFs::open(&usb).map_err(named)?;
     let written = String::from_utf8_lossy(&fat.read("private/answers.json").map_err(named)?).into_owned();
     drop(fat);
-    qemu_img(&["create", "-q", "-f", "qcow2", "-b", "usb.img", "-F", "raw", "usb.qcow2"], dir)?;
-    qemu_img(&["create", "-q", "-f", "qcow2", "zpool.qcow2", &format!("{}G", opts.zpool_gib)], dir)?;
+    crate::qemu::img::overlay(dir, "usb.qcow2", "usb.img")?;
+    crate::qemu::img::create(dir, "zpool.qcow2", &format!("{}G", opts.zpool_gib))?;
     std::fs::set_permissions(&usb, std::fs::Permissions::from_mode(0o444))?;
     let manifest = Manifest {
         source: input.clone(),
@@ -360,18 +359,6 @@ fn fill(opts: &PrepareOptions, ids: &[Identity], dir: &Path) -> Result<()> {
     let on_usb = format!("{}:/private/answers.json", usb.display());
     check(Path::new(&on_usb), &written)?;
     check_macs(Path::new(&on_usb), &written, &mac(0), &mac(1))?;
-    Ok(())
-}
-
-fn qemu_img(args: &[&str], dir: &Path) -> Result<()> {
-    let out = Command::new("qemu-img")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .context("running qemu-img (Debian package qemu-utils)")?;
-    if !out.status.success() {
-        bail!("qemu-img {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
-    }
     Ok(())
 }
 

@@ -1,21 +1,34 @@
-//! Splits a raw serial byte stream into lines. Pure: chunk boundaries, CR/LF variants,
-//! NULs and invalid UTF-8 are all handled here and tested without a guest.
+//! The console's view of the serial stream as text lines: the shared [`crate::lines`]
+//! splitter with the console's rules (long lines wrapped, `\n\r` two line ends), NULs
+//! dropped and invalid UTF-8 replaced. Pure, and tested without a guest.
+
+use crate::lines::{Long, Pairs, Rules};
 
 /// Longest line kept whole; longer ones are cut so a runaway guest cannot exhaust memory.
 pub const MAX_LINE: usize = 8 * 1024;
 
-/// Accumulates bytes and hands out complete lines.
-#[derive(Debug, Default)]
-pub struct LineSplitter {
-    partial: Vec<u8>,
-    /// The previous byte was a CR, so a following LF belongs to the same line end.
-    after_cr: bool,
+/// The console keeps every byte (a long line goes on in the next) and shows illumos' `\n\r`
+/// as the empty line it is on a terminal.
+const RULES: Rules = Rules { max_line: MAX_LINE, long: Long::Wrap, pairs: Pairs::CrLf };
+
+/// Accumulates bytes and hands out complete lines as text.
+#[derive(Debug)]
+pub struct TextLines {
+    inner: crate::lines::LineSplitter,
+    /// The chunk without its NULs (kept to reuse its allocation).
+    bytes: Vec<u8>,
 }
 
-impl LineSplitter {
+impl Default for TextLines {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TextLines {
     /// A splitter with nothing buffered.
     pub fn new() -> Self {
-        Self::default()
+        TextLines { inner: crate::lines::LineSplitter::new(RULES), bytes: Vec::new() }
     }
 
     /// Feeds bytes; returns the lines they completed, without their line ends.
@@ -23,47 +36,28 @@ impl LineSplitter {
     /// `\n`, `\r\n`, `\n\r` and a lone `\r` all end a line (illumos prints `\n\r`; progress
     /// lines are rewritten with `\r`). NULs are dropped; invalid UTF-8 becomes U+FFFD.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
+        self.bytes.clear();
+        self.bytes.extend(bytes.iter().copied().filter(|&b| b != 0));
         let mut out = Vec::new();
-        for &b in bytes {
-            match b {
-                b'\n' | b'\r' => {
-                    if self.after_cr && b == b'\n' {
-                        self.after_cr = false;
-                        continue;
-                    }
-                    out.push(self.take());
-                    self.after_cr = b == b'\r';
-                }
-                0 => {}
-                _ => {
-                    self.after_cr = false;
-                    if self.partial.len() < MAX_LINE {
-                        self.partial.push(b);
-                    } else {
-                        out.push(self.take());
-                        self.partial.push(b);
-                    }
-                }
-            }
-        }
+        self.inner.push(&self.bytes, |line, _| out.push(text(line)));
         out
     }
 
     /// The text of the unfinished line (e.g. a prompt that waits for input).
     pub fn partial(&self) -> String {
-        String::from_utf8_lossy(&self.partial).into_owned()
+        text(self.inner.pending())
     }
 
     /// Ends the stream: the unfinished line, if any, becomes a line.
     pub fn finish(&mut self) -> Option<String> {
-        (!self.partial.is_empty()).then(|| self.take())
+        let mut last = None;
+        self.inner.finish(|line, _| last = Some(text(line)));
+        last
     }
+}
 
-    fn take(&mut self) -> String {
-        let line = String::from_utf8_lossy(&self.partial).into_owned();
-        self.partial.clear();
-        line
-    }
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[cfg(test)]
@@ -71,7 +65,7 @@ mod tests {
     use super::*;
 
     fn split(chunks: &[&[u8]]) -> Vec<String> {
-        let mut s = LineSplitter::new();
+        let mut s = TextLines::new();
         let mut out: Vec<String> = chunks.iter().flat_map(|c| s.feed(c)).collect();
         out.extend(s.finish());
         out
@@ -116,7 +110,7 @@ mod tests {
 
     #[test]
     fn partial_shows_a_prompt() {
-        let mut s = LineSplitter::new();
+        let mut s = TextLines::new();
         s.feed(b"boot\n[0]> ");
         assert_eq!(s.partial(), "[0]> ");
     }

@@ -15,7 +15,7 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::lines::LineSplitter;
+use super::lines::TextLines;
 use super::pattern::Pattern;
 use crate::journal::{Cursor, Journal, WaitEnd};
 
@@ -110,7 +110,7 @@ impl Console {
         let (chunks, _) = broadcast::channel(1024);
         let (j, p, c) = (lines.clone(), partial.clone(), chunks.clone());
         let task = tokio::spawn(async move {
-            let mut split = LineSplitter::new();
+            let mut split = TextLines::new();
             let mut buf = vec![0u8; 16 * 1024];
             let mut record = |text: String| {
                 let t = start.elapsed();

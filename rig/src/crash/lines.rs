@@ -1,72 +1,14 @@
-//! Splits a console byte stream into bounded lines, whatever the chunking, `\r` or `\0`.
+//! The crash readers' line rules for the shared [`crate::lines`] splitter, and the cleaning
+//! of a raw line (escapes, `\0`, invalid UTF-8) into text.
+
+use crate::lines::{Long, Pairs, Rules};
 
 /// Lines longer than this are cut; the rest of the line is dropped (keeps memory and regex time bounded).
 pub const MAX_LINE: usize = 4096;
 
-/// Splits bytes into lines on `\n` and `\r`; a `\r\n` or `\n\r` pair counts as one break.
-/// A line is handed out as soon as its terminator arrives; the unterminated tail waits in a
-/// buffer of at most [`MAX_LINE`] bytes.
-#[derive(Debug, Default)]
-pub struct LineSplitter {
-    buf: Vec<u8>,
-    truncated: bool,
-    /// The terminator that ended the previous line, if nothing came after it yet.
-    last_term: Option<u8>,
-}
-
-impl LineSplitter {
-    /// Feeds bytes; calls `line(bytes, truncated)` for every complete line.
-    pub fn push(&mut self, bytes: &[u8], mut line: impl FnMut(&[u8], bool)) {
-        let mut start = 0;
-        while let Some(off) = bytes[start..].iter().position(|&b| b == b'\n' || b == b'\r') {
-            let end = start + off;
-            let term = bytes[end];
-            let seg = &bytes[start..end];
-            let empty = seg.is_empty() && self.buf.is_empty() && !self.truncated;
-            let pair = empty && matches!(self.last_term, Some(t) if t != term);
-            if !pair {
-                if self.buf.is_empty() && !self.truncated {
-                    let cut = seg.len() > MAX_LINE;
-                    line(&seg[..seg.len().min(MAX_LINE)], cut);
-                } else {
-                    self.append(seg);
-                    line(&self.buf, self.truncated);
-                }
-            }
-            self.buf.clear();
-            self.truncated = false;
-            self.last_term = if pair { None } else { Some(term) };
-            start = end + 1;
-        }
-        if start < bytes.len() {
-            self.append(&bytes[start..]);
-            self.last_term = None;
-        }
-    }
-
-    /// The unterminated tail (e.g. a `[0]> ` debugger prompt that never gets a newline).
-    pub fn pending(&self) -> &[u8] {
-        &self.buf
-    }
-
-    /// Hands out the unterminated tail as a last line, if any.
-    pub fn finish(&mut self, mut line: impl FnMut(&[u8], bool)) {
-        if !self.buf.is_empty() || self.truncated {
-            line(&self.buf, self.truncated);
-        }
-        self.buf.clear();
-        self.truncated = false;
-        self.last_term = None;
-    }
-
-    fn append(&mut self, seg: &[u8]) {
-        let room = MAX_LINE.saturating_sub(self.buf.len());
-        if seg.len() > room {
-            self.truncated = true;
-        }
-        self.buf.extend_from_slice(&seg[..seg.len().min(room)]);
-    }
-}
+/// The crash readers cut a long line (its head holds what a title needs) and read
+/// `\r\n` and `\n\r` alike as one line end.
+pub(super) const RULES: Rules = Rules { max_line: MAX_LINE, long: Long::Cut, pairs: Pairs::Either };
 
 /// Turns raw line bytes into clean text: terminal escape sequences removed (the colours of
 /// `dmesg --color=always` or a captured terminal: CSI, OSC and the like), invalid UTF-8
@@ -89,9 +31,10 @@ fn printable(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lines::LineSplitter;
 
     fn split(chunks: &[&[u8]]) -> Vec<(String, bool)> {
-        let mut s = LineSplitter::default();
+        let mut s = LineSplitter::new(RULES);
         let mut out = Vec::new();
         for c in chunks {
             s.push(c, |l, t| out.push((clean(l), t)));

@@ -7,6 +7,7 @@
 
 pub mod corpus;
 mod detect;
+mod fingerprint;
 mod illumos;
 mod illumos_patterns;
 mod lines;
@@ -16,12 +17,11 @@ mod linux_patterns;
 mod linux_tests;
 mod linux_title;
 mod report;
-mod signature;
 mod stream;
 pub mod title;
 
 pub use detect::detect_os;
+pub use fingerprint::{CrashMatcher, Fingerprint};
 pub use lines::MAX_LINE;
 pub use report::{CrashKind, CrashReport, Frame, Os};
-pub use signature::{CrashMatcher, Signature};
 pub use stream::{CrashReader, Event, MAX_REPORT_BYTES, MAX_REPORT_LINES, completed, read_all};

@@ -1,7 +1,8 @@
 //! The streaming reader: fed console bytes as they arrive, it reports crashes as they start and end.
 
-use super::lines::{LineSplitter, clean};
+use super::lines::{RULES, clean};
 use super::report::{CrashKind, CrashReport, Os};
+use crate::lines::LineSplitter;
 
 /// A report holds at most this many lines; a longer one is closed there.
 pub const MAX_REPORT_LINES: usize = 1500;
@@ -78,7 +79,7 @@ impl CrashReader {
         };
         CrashReader {
             dialect,
-            splitter: LineSplitter::default(),
+            splitter: LineSplitter::new(RULES),
             pending: None,
             scratch: Vec::new(),
             events: Vec::new(),
@@ -97,7 +98,7 @@ impl CrashReader {
 
     /// Feeds bytes; returns what happened: crashes started, reports completed.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<Event> {
-        let mut splitter = std::mem::take(&mut self.splitter);
+        let mut splitter = std::mem::replace(&mut self.splitter, LineSplitter::new(RULES));
         splitter.push(bytes, |line, _| self.line(line));
         if self.pending.is_some() && !splitter.pending().is_empty() {
             let tail = clean(splitter.pending());
@@ -113,7 +114,7 @@ impl CrashReader {
     /// The console has gone quiet (or the guest stopped): finish any pending report. A report
     /// closed this way is marked corrupted if its stack is missing.
     pub fn flush(&mut self) -> Vec<Event> {
-        let mut splitter = std::mem::take(&mut self.splitter);
+        let mut splitter = std::mem::replace(&mut self.splitter, LineSplitter::new(RULES));
         splitter.finish(|line, _| self.line(line));
         self.splitter = splitter;
         if self.pending.is_some() {

@@ -421,16 +421,8 @@ async fn boot(
 /// Creates the qcow2 file that holds saved VM states.
 fn state_disk(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let path = dir.join("state.qcow2");
-    let out =
-        std::process::Command::new("qemu-img").args(["create", "-q", "-f", "qcow2"]).arg(&path).arg("4G").output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "qemu-img create {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    Ok(path)
+    crate::qemu::img::create(dir, "state.qcow2", "4G")?;
+    Ok(dir.join("state.qcow2"))
 }
 
 /// A small stable hash for seeding (FNV-1a).

@@ -153,7 +153,7 @@ fn insert_iteration(tx: &Transaction, case_id: i64, it: &IterationResult, place:
         Outcome::Panic { title, report, .. } => (
             Some(title.as_str()),
             report.as_ref().map(|r| r.kind.to_string()),
-            report.as_ref().map(|r| r.signature().frames.join("\n")),
+            report.as_ref().map(|r| r.fingerprint().frames.join("\n")),
         ),
         _ => (None, None, None),
     };

@@ -1,5 +1,6 @@
 //! Running QEMU: finding the binary and owning the child process.
 
+pub mod img;
 pub mod process;
 
 pub use process::QemuProcess;

@@ -113,7 +113,7 @@ pub fn judge(e: &Expect, o: &Outcome) -> Verdict {
         (Outcome::Completed, ExpectOutcome::Panic) => Verdict::Fail,
         (Outcome::Panic { .. }, ExpectOutcome::NoPanic) => Verdict::Fail,
         (Outcome::Panic { report, title, .. }, ExpectOutcome::Panic) => {
-            if e.signature().matches_panic(report.as_ref(), title) { Verdict::Pass } else { Verdict::Fail }
+            if e.panic.matches_panic(report.as_ref(), title) { Verdict::Pass } else { Verdict::Fail }
         }
     }
 }
@@ -155,10 +155,10 @@ mod tests {
         let mut e = Expect { outcome: ExpectOutcome::Panic, ..Expect::default() };
         assert_eq!(judge(&e, &Outcome::Completed), Verdict::Fail, "a case expecting a panic fails when none comes");
         assert_eq!(judge(&e, &panic_outcome(BUG)), Verdict::Pass);
-        e.title = Some("kernel BUG in vmm_zsd_destroy".into());
-        e.function = Some("zsd_apply_destroy".into());
+        e.panic.title = Some("kernel BUG in vmm_zsd_destroy".into());
+        e.panic.function = Some("zsd_apply_destroy".into());
         assert_eq!(judge(&e, &panic_outcome(BUG)), Verdict::Pass);
-        e.title = Some("kernel BUG in something_else".into());
+        e.panic.title = Some("kernel BUG in something_else".into());
         assert_eq!(judge(&e, &panic_outcome(BUG)), Verdict::Fail);
     }
 

@@ -1,34 +1,38 @@
-//! Signatures (is it the same bug?) and the expectations a test case can state about a crash.
+//! Fingerprints (is it the same bug?) and the expectations a test case can state about a crash.
 
 use super::report::CrashReport;
 use serde::Serialize;
 
 /// The identity of a crash: its title plus its reliable frames with offsets dropped.
 /// Two crashes are the same bug when their titles match; the frames are a finer fingerprint.
+///
+/// Not a [`crate::case::model::Signature`]: that is what a test case states (every field
+/// optional, the message a regex) and is matched against a crash; a fingerprint is computed
+/// from a crash that happened and compared with another one.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-pub struct Signature {
+pub struct Fingerprint {
     /// The masked title.
     pub title: String,
     /// `module:function` (or `function`) of each reliable frame, innermost first.
     pub frames: Vec<String>,
 }
 
-impl Signature {
+impl Fingerprint {
     /// Same bug: the titles match.
-    pub fn same_bug(&self, other: &Signature) -> bool {
+    pub fn same_bug(&self, other: &Fingerprint) -> bool {
         self.title == other.title
     }
 
     /// Same bug and the same path to it: titles and frame lists match.
-    pub fn same_stack(&self, other: &Signature) -> bool {
+    pub fn same_stack(&self, other: &Fingerprint) -> bool {
         self == other
     }
 }
 
 impl CrashReport {
-    /// The report's [`Signature`].
-    pub fn signature(&self) -> Signature {
-        Signature {
+    /// The report's [`Fingerprint`].
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint {
             title: self.title.clone(),
             frames: self.frames.iter().filter(|f| f.reliable).map(|f| f.qualified()).collect(),
         }
@@ -86,9 +90,9 @@ mod tests {
     fn same_bug_is_same_title() {
         let a = report("t", &[("f", Some("vmm"), true), ("g", None, false)]);
         let b = report("t", &[("f", Some("vmm"), true)]);
-        assert!(a.signature().same_bug(&b.signature()));
-        assert!(a.signature().same_stack(&b.signature()), "unreliable frames do not count");
-        assert!(!a.signature().same_bug(&report("u", &[]).signature()));
+        assert!(a.fingerprint().same_bug(&b.fingerprint()));
+        assert!(a.fingerprint().same_stack(&b.fingerprint()), "unreliable frames do not count");
+        assert!(!a.fingerprint().same_bug(&report("u", &[]).fingerprint()));
     }
 
     #[test]
