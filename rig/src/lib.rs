@@ -5,10 +5,10 @@
 //! only parses the command line and calls in here.
 
 pub mod bench;
-pub mod bootcheck;
 pub mod case;
 pub mod coal;
 pub mod console;
+pub mod cpu_check;
 pub mod crash;
 pub mod dump;
 pub mod engine;

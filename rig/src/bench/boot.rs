@@ -8,10 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use tokio::time::Instant;
 
-use crate::bootcheck::{self, BootCheckOptions};
 use crate::guest::Guest;
 use crate::image::LinuxImage;
-use crate::machine::{Accel, ChannelFds, cpu, qemu_args};
+use crate::machine::{Accel, ChannelFds, MachineSpec, cpu, qemu_args};
 use crate::profile::LINUX;
 use crate::qemu::qemu_binary;
 use crate::ssh::{Ssh, SshTarget};
@@ -31,15 +30,16 @@ pub struct BootBench {
     pub overhead_pct: f64,
 }
 
-fn options(accel: Accel) -> BootCheckOptions {
-    BootCheckOptions::new(cpu::lookup("epyc").expect("epyc"), accel)
+/// The rig's usual guest: an EPYC model, 512 MiB, 2 vCPUs, nested virtualization asked.
+fn machine(image: &LinuxImage, accel: Accel) -> MachineSpec {
+    image.machine(cpu::lookup("epyc").expect("epyc"), accel, 512, 2, &[])
 }
 
 /// One boot through the rig: launch to a working SSH session.
 pub async fn rig_once(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<f64> {
     let keys = image.ssh_keys();
     let began = Instant::now();
-    let g = Guest::launch(bootcheck::machine(image, &options(accel)), LINUX, keys, dir).await?;
+    let g = Guest::launch(machine(image, accel), LINUX, keys, dir).await?;
     g.wait_ready(began + Duration::from_secs(120)).await?;
     let secs = began.elapsed().as_secs_f64();
     g.shutdown().await;
@@ -51,7 +51,7 @@ pub async fn rig_once(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<f6
 pub async fn bare_once(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<f64> {
     std::fs::create_dir_all(dir)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut spec = bootcheck::machine(image, &options(accel));
+    let mut spec = machine(image, accel);
     spec.nics[0].forwards[0].host_port = port;
     spec.serial_ports = 0;
     let mut args = qemu_args(&spec, &ChannelFds { qmp: None, serials: vec![] });

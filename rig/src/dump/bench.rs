@@ -10,7 +10,6 @@ use tokio::time::Instant;
 
 use super::host::{DumpFormat, DumpInfo, host_dump};
 use crate::bench::stats::median;
-use crate::bootcheck::{self, BootCheckOptions};
 use crate::guest::Guest;
 use crate::image::LinuxImage;
 use crate::machine::{Accel, cpu};
@@ -20,6 +19,8 @@ use crate::qmp::QmpEvent;
 /// Guest memory for the bench.
 pub const MEMORY_MIB: u32 = 512;
 const DUMP_TIMEOUT: Duration = Duration::from_secs(120);
+/// Deadline from QEMU start to SSH.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The measured figures.
 #[derive(Debug, Clone, Serialize)]
@@ -46,11 +47,9 @@ pub struct DumpBench {
 /// Boots the default guest in `dir`, panics it with sysrq-c and waits for `GUEST_PANICKED`
 /// (pvpanic pauses it). Returns the guest and the event.
 pub async fn panicked_guest(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<(Guest, QmpEvent)> {
-    let opts =
-        BootCheckOptions { memory_mib: MEMORY_MIB, ..BootCheckOptions::new(cpu::lookup("epyc").expect("epyc"), accel) };
-    let keys = image.ssh_keys();
-    let guest = Guest::launch(bootcheck::machine(image, &opts), LINUX, keys, dir).await?;
-    guest.wait_ready(Instant::now() + opts.boot_timeout).await?;
+    let spec = image.machine(cpu::lookup("epyc").expect("epyc"), accel, MEMORY_MIB, 2, &[]);
+    let guest = Guest::launch(spec, LINUX, image.ssh_keys(), dir).await?;
+    guest.wait_ready(Instant::now() + BOOT_TIMEOUT).await?;
     let from = guest.qmp().event_cursor();
     // The session dies with the guest: the command never returns, so it runs on the side
     // while the event is awaited.

@@ -6,7 +6,6 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use crate::bootcheck;
 use crate::case::{LoadedCase, VendorReq};
 use crate::machine::{Accel, CpuModel, Vendor};
 use crate::report::{self, CaseRun, RunReport};
@@ -120,7 +119,7 @@ pub fn skip_reason(req: VendorReq, nested: bool, cpu: &CpuModel, accel: Accel) -
     if !vendor_ok {
         return Some(format!("skipped: the case needs an {req:?} CPU model, '{}' is {}", cpu.name, cpu.vendor));
     }
-    bootcheck::skip_reason(cpu, nested, accel)
+    cpu.skip_reason(nested, accel)
 }
 
 /// Runs the plan; `progress` is called after every iteration.

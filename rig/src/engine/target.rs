@@ -10,7 +10,7 @@ use crate::coal::CoalImage;
 use crate::crash::Os;
 use crate::guest::SshKeys;
 use crate::image::LinuxImage;
-use crate::machine::{Accel, Boot, CpuModel, MachineSpec};
+use crate::machine::{Accel, CpuModel, MachineSpec};
 use crate::profile::{self, Profile};
 
 /// A set-up guest state, by the shape of the machine it was saved from.
@@ -84,18 +84,7 @@ impl Target {
     /// The machine for `case` on `cpu`.
     pub fn machine(&self, c: &Case, cpu: &'static CpuModel, accel: Accel) -> Result<MachineSpec> {
         let mut spec = match self {
-            Target::Linux(image) => {
-                let mut append = image.cmdline.clone();
-                for a in &c.guest.kernel_args {
-                    append.push(' ');
-                    append.push_str(a);
-                }
-                let boot = Boot::Kernel { kernel: image.kernel.clone(), initrd: image.initrd.clone(), append };
-                let mut spec = MachineSpec::kernel_boot(cpu, accel, boot);
-                spec.memory_mib = c.guest.memory_mib;
-                spec.vcpus = c.guest.vcpus;
-                spec
-            }
+            Target::Linux(image) => image.machine(cpu, accel, c.guest.memory_mib, c.guest.vcpus, &c.guest.kernel_args),
             Target::Coal(coal) => {
                 let min = crate::coal::machine::MIN_MEMORY_MIB;
                 if c.guest.memory_mib < min {

@@ -17,6 +17,7 @@ pub mod inventory;
 pub mod kconfig;
 pub mod kernel_pack;
 pub mod keys;
+mod machine;
 pub mod packages;
 pub mod plan;
 pub mod recipe;
