@@ -4,7 +4,6 @@
 //! the QMP, serial and SSH channels, crash reading, and the test engine. The `xtask` binary
 //! only parses the command line and calls in here.
 
-pub mod bench;
 pub mod case;
 pub mod coal;
 pub mod console;

@@ -24,7 +24,7 @@ const T: Duration = Duration::from_secs(60);
 async fn panic_dumps_are_valid_cores_and_faults_end_in_reasons() {
     let image = common::image();
     let dir = common::evidence_dir("dumps-panic");
-    let (guest, panicked) = rig::dump::bench::panicked_guest(&image, Accel::Tcg, &dir).await.unwrap();
+    let (guest, panicked) = rig::dump::panicked::panicked_guest(&image, Accel::Tcg, &dir).await.unwrap();
     assert_eq!(panicked.data["action"], "pause", "{panicked:?}");
     let pace = common::pace::Pace::of(&guest);
     let st = guest.qmp().execute(&qapi::qmp::query_status {}, T).await.unwrap();
@@ -251,7 +251,7 @@ async fn a_wedged_guest_gives_registers_tail_dump_and_an_nmi_panic() {
 async fn dumps_back_to_back_on_one_qemu_all_complete() {
     let image = common::image();
     let dir = common::evidence_dir("dumps-back-to-back");
-    let (guest, _) = rig::dump::bench::panicked_guest(&image, Accel::Tcg, &dir).await.unwrap();
+    let (guest, _) = rig::dump::panicked::panicked_guest(&image, Accel::Tcg, &dir).await.unwrap();
     for k in 0..12 {
         let format = if k % 2 == 0 { DumpFormat::Elf } else { DumpFormat::KdumpZlib };
         let path = dir.join(format!("dump-{k}.{}", format.extension()));
