@@ -4,6 +4,7 @@
 #[macro_use]
 mod out;
 mod bench;
+mod choices;
 mod exit;
 mod history_cmd;
 mod image_cmd;

@@ -13,23 +13,21 @@ mod verdicts;
 use std::path::Path;
 
 use anyhow::Result;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use rig::case::LoadedCase;
 use rig::engine::campaign::Plan;
 use rig::host::AccelChoice;
 use rig::machine::{Accel, cpu};
 
+use crate::choices::AccelArg;
 use crate::paths;
 
 /// Arguments of `cargo xtask bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Which benchmarks: `boot` (rig vs bare QEMU to SSH-ready), `engine` (race iterations per
-    /// minute and the engine's overhead per iteration), `dumps` (panic to dump start, dump times), `snapshot` (restore against reboot
-    /// iterations), `parallel` (throughput with 1..N guests, rig memory), `crash` (crash reader throughput), `verdicts`
-    /// (sequential comparisons against fixed counts, bisection over the OS-7410 series), `all`.
-    #[arg(default_value = "all")]
-    pub which: String,
+    /// Which benchmarks.
+    #[arg(value_enum, default_value = "all")]
+    pub which: BenchName,
     /// Boots per side for the boot benchmark (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
@@ -37,39 +35,62 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 10)]
     pub iterations: u32,
     /// Accelerator, as for `rig`.
-    #[arg(long, default_value = "auto")]
-    pub accel: String,
+    #[arg(long, value_enum, ignore_case = true, default_value = "auto")]
+    pub accel: AccelArg,
+}
+
+/// A benchmark, or all of them.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchName {
+    /// Rig vs bare QEMU to SSH-ready.
+    Boot,
+    /// Race iterations per minute and the engine's overhead per iteration.
+    Engine,
+    /// Panic to dump start, dump times.
+    Dumps,
+    /// Restore against reboot iterations.
+    Snapshot,
+    /// Throughput with 1..N guests, rig memory.
+    Parallel,
+    /// Crash reader throughput.
+    Crash,
+    /// Sequential comparisons against fixed counts, bisection over the OS-7410 series.
+    Verdicts,
+    /// Every one of them.
+    All,
+}
+
+impl BenchName {
+    /// This choice runs `bench`.
+    fn runs(self, bench: BenchName) -> bool {
+        self == bench || self == BenchName::All
+    }
 }
 
 /// Runs the benchmarks; returns the exit code.
 pub async fn run(a: &BenchArgs) -> Result<i32> {
-    let known = ["boot", "engine", "dumps", "snapshot", "parallel", "crash", "verdicts", "all"];
-    if !known.contains(&a.which.as_str()) {
-        eprintln!("error: unknown benchmark '{}'; known: {}", a.which, known.join(", "));
-        return Ok(crate::exit::USAGE);
-    }
-    let accel: AccelChoice = a.accel.parse().map_err(anyhow::Error::msg)?;
+    let accel: AccelChoice = a.accel.into();
     let out = paths::build_dir().join("bench");
     std::fs::create_dir_all(&out)?;
-    if matches!(a.which.as_str(), "boot" | "all") {
+    if a.which.runs(BenchName::Boot) {
         boot::run(accel, a.runs, &out).await?;
     }
-    if matches!(a.which.as_str(), "engine" | "all") {
+    if a.which.runs(BenchName::Engine) {
         engine::run(accel, a.iterations, &out).await?;
     }
-    if matches!(a.which.as_str(), "dumps" | "all") {
+    if a.which.runs(BenchName::Dumps) {
         dumps::run(accel, &out).await?;
     }
-    if matches!(a.which.as_str(), "snapshot" | "all") {
+    if a.which.runs(BenchName::Snapshot) {
         scale::run_snapshot(accel, &out).await?;
     }
-    if matches!(a.which.as_str(), "parallel" | "all") {
+    if a.which.runs(BenchName::Parallel) {
         scale::run_parallel(accel, &out).await?;
     }
-    if matches!(a.which.as_str(), "crash" | "all") {
+    if a.which.runs(BenchName::Crash) {
         crash::run()?;
     }
-    if matches!(a.which.as_str(), "verdicts" | "all") {
+    if a.which.runs(BenchName::Verdicts) {
         verdicts::run(accel, &out).await?;
     }
     Ok(crate::exit::OK)
