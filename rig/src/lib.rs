@@ -4,11 +4,10 @@
 //! the QMP, serial and SSH channels, crash reading, and the test engine. The `xtask` binary
 //! only parses the command line and calls in here.
 
-pub mod bench;
-pub mod bootcheck;
 pub mod case;
 pub mod coal;
 pub mod console;
+pub mod cpu_check;
 pub mod crash;
 pub mod dump;
 pub mod engine;

@@ -13,7 +13,7 @@ use rig::dump::{
     DumpFormat, DumpOptions, capture_hang, capture_panic, dump_capped, flush_panic_console, hang, host_dump,
 };
 use rig::guest::Guest;
-use rig::machine::{Accel, cpu};
+use rig::machine::Accel;
 use rig::target::linux::LINUX;
 use tokio::time::Instant;
 
@@ -24,7 +24,7 @@ const T: Duration = Duration::from_secs(60);
 async fn panic_dumps_are_valid_cores_and_faults_end_in_reasons() {
     let image = common::image();
     let dir = common::evidence_dir("dumps-panic");
-    let (guest, panicked) = rig::dump::bench::panicked_guest(&image, Accel::Tcg, &dir).await.unwrap();
+    let (guest, panicked) = rig::dump::panicked::panicked_guest(&image, Accel::Tcg, &dir).await.unwrap();
     assert_eq!(panicked.data["action"], "pause", "{panicked:?}");
     let pace = common::pace::Pace::of(&guest);
     let st = guest.qmp().execute(&qapi::qmp::query_status {}, T).await.unwrap();
@@ -166,10 +166,10 @@ fn rt_spinner() -> Vec<u8> {
 async fn a_wedged_guest_gives_registers_tail_dump_and_an_nmi_panic() {
     let image = common::image();
     let dir = common::evidence_dir("dumps-hang");
-    let opts = rig::bootcheck::BootCheckOptions::new(cpu::lookup("epyc").unwrap(), Accel::Tcg);
     let keys = image.ssh_keys();
-    let guest = Guest::launch(rig::bootcheck::machine(&image, &opts), LINUX, keys, &dir).await.unwrap();
-    let pace = common::pace::Pace::of_boot(&guest.wait_ready(Instant::now() + opts.boot_timeout).await.unwrap());
+    let guest = Guest::launch(common::epyc_machine(&image), LINUX, keys, &dir).await.unwrap();
+    let boot_timeout = Duration::from_secs(120);
+    let pace = common::pace::Pace::of_boot(&guest.wait_ready(Instant::now() + boot_timeout).await.unwrap());
 
     let hex: String = rt_spinner().iter().map(|b| format!("{b:02x}")).collect();
     guest.run(&format!("echo {hex} | xxd -r -p > /tmp/spin && chmod +x /tmp/spin && echo -1 > /proc/sys/kernel/sched_rt_runtime_us"), T).await.unwrap();
@@ -251,7 +251,7 @@ async fn a_wedged_guest_gives_registers_tail_dump_and_an_nmi_panic() {
 async fn dumps_back_to_back_on_one_qemu_all_complete() {
     let image = common::image();
     let dir = common::evidence_dir("dumps-back-to-back");
-    let (guest, _) = rig::dump::bench::panicked_guest(&image, Accel::Tcg, &dir).await.unwrap();
+    let (guest, _) = rig::dump::panicked::panicked_guest(&image, Accel::Tcg, &dir).await.unwrap();
     for k in 0..12 {
         let format = if k % 2 == 0 { DumpFormat::Elf } else { DumpFormat::KdumpZlib };
         let path = dir.join(format!("dump-{k}.{}", format.extension()));

@@ -5,15 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use rig::bootcheck::{self, BootCheckOptions};
 use rig::guest::{Guest, GuestError, SshKeys};
 use rig::machine::{Accel, cpu};
 use rig::target::linux::LINUX;
 use tokio::time::Instant;
-
-fn options(model: &str) -> BootCheckOptions {
-    BootCheckOptions::new(cpu::lookup(model).unwrap(), Accel::Tcg)
-}
 
 fn keys(image: &rig::image::LinuxImage) -> SshKeys {
     image.ssh_keys()
@@ -23,7 +18,7 @@ fn keys(image: &rig::image::LinuxImage) -> SshKeys {
 async fn boots_and_drives_console_ssh_and_qmp() {
     let image = common::image();
     let dir = common::evidence_dir("guest-boot");
-    let spec = bootcheck::machine(&image, &options("epyc"));
+    let spec = common::epyc_machine(&image);
     let guest = Guest::launch(spec, LINUX, keys(&image), &dir).await.unwrap();
     let boot = guest.wait_ready(Instant::now() + Duration::from_secs(120)).await.unwrap();
 
@@ -109,7 +104,7 @@ async fn boot_smoke_passes_for_epyc_and_skips_intel_nesting_under_tcg() {
 async fn a_guest_that_never_gets_ready_is_a_deadline_with_the_console_tail() {
     let image = common::image();
     let dir = common::evidence_dir("never-ready");
-    let mut spec = bootcheck::machine(&image, &options("epyc"));
+    let mut spec = common::epyc_machine(&image);
     // No init: the kernel panics ("No working init found") and the guest never gets ready.
     if let rig::machine::Boot::Kernel { append, .. } = &mut spec.boot {
         *append = append.replace("rdinit=/init", "rdinit=/no-such-init");
@@ -135,7 +130,7 @@ async fn a_guest_that_never_gets_ready_is_a_deadline_with_the_console_tail() {
 async fn a_boot_that_stalls_ends_early_quoting_the_kernels_report() {
     let image = common::image();
     let dir = common::evidence_dir("stalled-boot");
-    let spec = bootcheck::machine(&image, &options("epyc"));
+    let spec = common::epyc_machine(&image);
     let guest = Guest::launch(spec, LINUX, keys(&image), &dir).await.unwrap();
     let boot = guest.wait_ready(Instant::now() + Duration::from_secs(120)).await.unwrap();
     let mut link = guest.link();
@@ -166,7 +161,7 @@ async fn a_boot_that_stalls_ends_early_quoting_the_kernels_report() {
 async fn qemu_dying_at_start_reports_its_stderr() {
     let image = common::image();
     let dir = common::evidence_dir("qemu-dies");
-    let mut spec = bootcheck::machine(&image, &options("epyc"));
+    let mut spec = common::epyc_machine(&image);
     spec.extra_args = vec!["-device".into(), "no-such-device".into()];
     let e = match Guest::launch(spec, LINUX, keys(&image), &dir).await {
         Ok(_) => panic!("QEMU accepted a bogus device"),

@@ -9,11 +9,9 @@ mod common;
 
 use std::time::Duration;
 
-use rig::bootcheck::{self, BootCheckOptions};
 use rig::crash::{self, Os};
 use rig::guest::Guest;
 use rig::image::LinuxImage;
-use rig::machine::{Accel, cpu};
 use rig::target::linux::LINUX;
 use tokio::time::Instant;
 
@@ -32,8 +30,7 @@ fn image(name: &str) -> LinuxImage {
 }
 
 async fn boot(image: &LinuxImage, evidence: &str) -> Guest {
-    let opts = BootCheckOptions::new(cpu::lookup("epyc").unwrap(), Accel::Tcg);
-    let spec = bootcheck::machine(image, &opts);
+    let spec = common::epyc_machine(image);
     let keys = image.ssh_keys();
     let dir = common::evidence_dir(evidence);
     let guest = Guest::launch(spec, LINUX, keys, &dir).await.unwrap();

@@ -3,9 +3,8 @@
 // First, so its `out!`/`outln!` are in scope in every module below.
 #[macro_use]
 mod out;
-mod bench_cmd;
-mod bench_crash;
-mod bench_verdicts;
+mod bench;
+mod choices;
 mod exit;
 mod history_cmd;
 mod image_cmd;
@@ -34,7 +33,7 @@ enum Command {
     /// Read a console log and print the crash reports found in it.
     Triage(triage::TriageArgs),
     /// Measure the rig's speed against baselines (boot overhead, ...).
-    Bench(bench_cmd::BenchArgs),
+    Bench(bench::BenchArgs),
     /// Make guest images from your files (your Linux kernel, a SmartOS coal headnode); list and prune them.
     Image(image_cmd::ImageArgs),
     /// Work with run reports (merge the reports of sharded runs).
@@ -62,7 +61,7 @@ fn main() {
             eprintln!("error: {e:#}");
             Ok(exit::USAGE)
         }),
-        Command::Bench(args) => run_async(|_| async move { bench_cmd::run(&args).await }),
+        Command::Bench(args) => run_async(|_| async move { bench::run(&args).await }),
     };
     match code {
         Ok(code) => std::process::exit(out::exit_code(code)),

@@ -11,6 +11,7 @@ use rig::engine::gate::Budget;
 use rig::host::AccelChoice;
 use rig::machine::{CpuModel, cpu};
 
+use crate::choices::{AccelArg, DumpFormatArg};
 use crate::{exit, paths};
 
 const EXAMPLES: &str = "Examples:
@@ -79,8 +80,8 @@ pub struct RigArgs {
     pub expect_rate: Option<String>,
     /// Accelerator: `auto` probes whether KVM really runs a guest (cached per host boot) and
     /// falls back to TCG with a warning; `kvm` fails if KVM is unusable; `tcg` emulates.
-    #[arg(long, default_value = "auto", value_name = "auto|kvm|tcg")]
-    pub accel: String,
+    #[arg(long, value_enum, ignore_case = true, default_value = "auto")]
+    pub accel: AccelArg,
     /// Seed of every random choice (jitter, race offsets); printed in the report, so a run can
     /// be replayed. Default: from the clock.
     #[arg(long, value_name = "N")]
@@ -107,8 +108,8 @@ pub struct RigArgs {
     #[arg(long, default_value = "first:2", value_name = "first:N|all|panic|none")]
     pub dumps: String,
     /// Dump format: `kdump` (kdump-compressed, small; `crash` reads it) or `elf` (full size).
-    #[arg(long, default_value = "kdump", value_name = "kdump|elf")]
-    pub dump_format: String,
+    #[arg(long, value_enum, default_value = "kdump")]
+    pub dump_format: DumpFormatArg,
     /// Skip or delete a dump larger than this many MiB.
     #[arg(long, value_name = "MIB")]
     pub dump_max_mib: Option<u64>,
@@ -163,7 +164,7 @@ fn check_image(name: &str) -> Result<(), String> {
 
 fn validate(a: &RigArgs) -> Result<Plan0, String> {
     let cpus = cpu::parse_list(&a.cpu).map_err(|e| e.to_string())?;
-    let accel = a.accel.parse()?;
+    let accel = a.accel.into();
     if a.iterations == Some(0) {
         return Err("--iterations must be at least 1".into());
     }
@@ -201,7 +202,7 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
         return Err(format!("no test case to run: none in {} is marked default_set", cases_dir().display()));
     }
     let dumps = DumpOptions {
-        format: a.dump_format.parse().map_err(|e| format!("--dump-format: {e}"))?,
+        format: a.dump_format.into(),
         max_bytes: a.dump_max_mib.map(|m| m * 1024 * 1024),
         ..DumpOptions::default()
     }
@@ -504,7 +505,9 @@ mod tests {
     }
 
     fn plan(args: &[&str]) -> Result<Plan0, String> {
-        validate(&T::parse_from(std::iter::once("rig").chain(args.iter().copied())).a)
+        // Clap's own refusals (a fixed choice spelt wrong) are bad input too.
+        let t = T::try_parse_from(std::iter::once("rig").chain(args.iter().copied())).map_err(|e| e.to_string())?;
+        validate(&t.a)
     }
 
     #[test]

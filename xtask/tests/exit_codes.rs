@@ -141,18 +141,39 @@ fn bad_bisections_exit_2_before_any_guest_starts() {
         (&["--case", "boot-smoke", "--bisect", "linux,linux-kdump"][..], "has no `hunts:`"),
         (&["--case", "os-7410-miniature", "--bisect", "linux,linux-kdump", "--max-iterations", "0"][..], "at least 1"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .arg("rig")
-            .args(args)
-            .arg("--runs-dir")
-            .arg(&runs)
-            .output()
-            .expect("starting the rig");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(says), "{args:?}: {stderr}");
-        // Refused before anything ran: no run directory was made.
-        assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 0, "{args:?}");
+        refused(&[&["rig"][..], args].concat(), &runs, says);
+    }
+    let _ = std::fs::remove_dir_all(&runs);
+}
+
+/// Runs `cargo xtask ARGS` (with `--runs-dir RUNS` for `rig`) and checks it refused them: exit
+/// 2, saying `says`, before any run directory was made.
+fn refused(args: &[&str], runs: &std::path::Path, says: &str) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.args(args);
+    if args[0] == "rig" {
+        cmd.arg("--runs-dir").arg(runs);
+    }
+    let out = cmd.output().expect("starting the rig");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains(says), "{args:?}: {stderr}");
+    // Refused before anything ran: no run directory was made.
+    assert_eq!(std::fs::read_dir(runs).unwrap().count(), 0, "{args:?}");
+}
+
+#[test]
+fn a_bad_fixed_choice_exits_2_listing_the_valid_ones() {
+    let runs = std::env::temp_dir().join(format!("rig-choice-usage-{}", std::process::id()));
+    std::fs::create_dir_all(&runs).unwrap();
+    for (args, says) in [
+        (&["rig", "--accel", "xen"][..], "[possible values: auto, kvm, tcg]"),
+        (&["rig", "--dump-format", "zip"][..], "[possible values: kdump, elf]"),
+        (&["rig", "--cpu", "pentium"][..], "valid models: epyc"),
+        (&["bench", "nonesuch"][..], "[possible values: boot, engine, dumps"),
+        (&["bench", "crash", "--accel", "xen"][..], "[possible values: auto, kvm, tcg]"),
+    ] {
+        refused(args, &runs, says);
     }
     let _ = std::fs::remove_dir_all(&runs);
 }

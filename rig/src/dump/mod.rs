@@ -6,13 +6,13 @@
 //! [`DumpLedger`] keeps the first few dumps per build and crash signature; no dump starts
 //! without room for it on the disk ([`space`]).
 
-pub mod bench;
 pub mod elf;
 pub mod flush;
 pub mod hang;
 pub mod host;
 pub mod ledger;
 pub mod options;
+pub mod panicked;
 pub mod space;
 pub mod triage;
 

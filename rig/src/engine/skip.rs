@@ -1,6 +1,5 @@
 //! Why a case cannot run on a CPU model here. Pure.
 
-use crate::bootcheck;
 use crate::case::VendorReq;
 use crate::machine::{Accel, CpuModel, Vendor};
 
@@ -14,7 +13,7 @@ pub fn skip_reason(req: VendorReq, nested: bool, cpu: &CpuModel, accel: Accel) -
     if !vendor_ok {
         return Some(format!("skipped: the case needs an {req:?} CPU model, '{}' is {}", cpu.name, cpu.vendor));
     }
-    bootcheck::skip_reason(cpu, nested, accel)
+    cpu.skip_reason(nested, accel)
 }
 
 #[cfg(test)]

@@ -168,7 +168,7 @@ pub async fn run_step(ctx: &Ctx, s: &Step) -> Result<(), StepError> {
             Ok(())
         }
         StepKind::CheckCpu => {
-            let check = crate::bootcheck::check_cpu(&ctx.link, ctx.cpu, ctx.nested)
+            let check = crate::cpu_check::check_cpu(&ctx.link, ctx.cpu, ctx.nested)
                 .await
                 .map_err(|e| StepError::Guest { step: desc.clone(), reason: format!("{e:#}") })?;
             ctx.note(&desc, check.findings.join("; "));

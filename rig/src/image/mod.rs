@@ -17,6 +17,7 @@ mod derived;
 pub mod kconfig;
 pub mod kernel_pack;
 pub mod keys;
+mod machine;
 pub mod packages;
 pub mod plan;
 pub mod recipe;
@@ -27,8 +28,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-
-use crate::machine::{Accel, Boot, CpuModel, MachineSpec, Shape};
 
 use cache::{CLIENT_KEY, HOST_KEY, INITRD, KERNEL, Lock, MANIFEST, Manifest};
 use recipe::RECIPES;
@@ -65,20 +64,6 @@ impl LinuxImage {
     /// How the rig logs in to a guest booted from this image.
     pub fn ssh_keys(&self) -> crate::ssh::SshKeys {
         crate::ssh::SshKeys { client_key: self.client_key.clone(), host_key: self.host_key.clone() }
-    }
-
-    /// The machine that boots this image's kernel straight away, with the shape's kernel
-    /// arguments after the image's own.
-    pub fn machine(&self, cpu: &'static CpuModel, accel: Accel, shape: &Shape) -> MachineSpec {
-        let mut append = self.cmdline.clone();
-        for a in &shape.kernel_args {
-            append.push(' ');
-            append.push_str(a);
-        }
-        let boot = Boot::Kernel { kernel: self.kernel.clone(), initrd: self.initrd.clone(), append };
-        let mut spec = MachineSpec::kernel_boot(cpu, accel, boot);
-        shape.apply(&mut spec);
-        spec
     }
 
     fn new(dir: PathBuf, m: &Manifest) -> LinuxImage {

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use super::spec::Accel;
+
 /// Which hardware virtualization extension a CPU model offers the guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -201,6 +203,21 @@ impl CpuModel {
         }
         arg
     }
+
+    /// Why this model cannot run here under `accel` (with nesting when `nested`), if it
+    /// cannot. Pure.
+    pub fn skip_reason(&self, nested: bool, accel: Accel) -> Option<String> {
+        if accel == Accel::Tcg && self.kvm_only {
+            return Some(format!("skipped: needs KVM (CPU model '{}' exists only under KVM)", self.name));
+        }
+        if accel == Accel::Tcg && nested && self.vendor == Vendor::Intel {
+            return Some(format!(
+                "skipped: needs KVM (TCG does not emulate Intel VMX, so '{}' cannot nest)",
+                self.name
+            ));
+        }
+        None
+    }
 }
 
 #[cfg(test)]
@@ -240,6 +257,16 @@ mod tests {
         assert_eq!(lookup("icelake").unwrap().qemu_arg(true, false), "Icelake-Server,+vmx");
         assert_eq!(lookup("icelake").unwrap().qemu_arg(false, true), "Icelake-Server,-vmx");
         assert_eq!(lookup("host").unwrap().qemu_arg(false, true), "host,-svm,-vmx");
+    }
+
+    #[test]
+    fn intel_nesting_under_tcg_is_skipped() {
+        let why = lookup("cascadelake").unwrap().skip_reason(true, Accel::Tcg).unwrap();
+        assert!(why.starts_with("skipped: needs KVM"), "{why}");
+        assert!(lookup("cascadelake").unwrap().skip_reason(false, Accel::Tcg).is_none());
+        assert!(lookup("cascadelake").unwrap().skip_reason(true, Accel::Kvm).is_none());
+        assert!(lookup("epyc").unwrap().skip_reason(true, Accel::Tcg).is_none());
+        assert!(lookup("host").unwrap().skip_reason(false, Accel::Tcg).is_some());
     }
 
     #[test]

@@ -19,6 +19,12 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// `memory_mib` and `vcpus`, with SVM/VMX exposed and no extra kernel arguments: the
+    /// machine of the rig's own probes and benchmarks.
+    pub fn nested(memory_mib: u32, vcpus: u32) -> Shape {
+        Shape { memory_mib, vcpus, nested: true, hide_virt: false, kernel_args: Vec::new() }
+    }
+
     /// One word for what the guest sees of virtualization: `hidden`, `nested` or `plain`.
     pub fn virt_word(&self) -> &'static str {
         if self.hide_virt {

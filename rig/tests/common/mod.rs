@@ -28,6 +28,12 @@ pub fn image() -> LinuxImage {
         .clone()
 }
 
+/// The usual machine for `image` under TCG: an EPYC model, 512 MiB, 2 vCPUs, nesting asked.
+pub fn epyc_machine(image: &LinuxImage) -> rig::machine::MachineSpec {
+    let epyc = rig::machine::cpu::lookup("epyc").unwrap();
+    image.machine(epyc, rig::machine::Accel::Tcg, &rig::machine::Shape::nested(512, 2))
+}
+
 /// Fails the test unless qemu-system-x86_64 is installed.
 pub fn require_qemu() {
     assert!(

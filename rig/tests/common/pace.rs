@@ -57,11 +57,7 @@ pub async fn measured() -> Pace {
         .get_or_init(|| async {
             let image = super::image();
             let dir = super::evidence_dir("pace");
-            let opts = rig::bootcheck::BootCheckOptions::new(
-                rig::machine::cpu::lookup("epyc").unwrap(),
-                rig::machine::Accel::Tcg,
-            );
-            let guest = Guest::launch(rig::bootcheck::machine(&image, &opts), LINUX, image.ssh_keys(), &dir)
+            let guest = Guest::launch(super::epyc_machine(&image), LINUX, image.ssh_keys(), &dir)
                 .await
                 .expect("launching the guest that measures the pace");
             let boot = guest

@@ -1,4 +1,4 @@
-//! `cargo xtask bench` (crash part): the crash reader's throughput on ordinary console text.
+//! `cargo xtask bench crash`: the crash reader's throughput on ordinary console text.
 
 use rig::crash::{CrashReader, Event, Os};
 use std::path::PathBuf;

@@ -5,10 +5,12 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use rig::case::LoadedCase;
+use rig::engine::campaign::{self, Plan};
+use rig::host::AccelChoice;
+use rig::machine::Accel;
 
-use crate::case::LoadedCase;
-use crate::engine::campaign::{self, Plan};
-use crate::machine::{Accel, cpu};
+use crate::paths;
 
 /// The measured figures.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -29,24 +31,36 @@ pub struct EngineBench {
     pub overhead_pct: f64,
 }
 
+/// Measures `iterations` of the race case, prints the figures and writes `<out>/engine.json`.
+pub async fn run(accel: AccelChoice, iterations: u32, out: &Path) -> Result<()> {
+    let setup = super::setup(accel).await?;
+    let case =
+        rig::case::find(&paths::workspace().join("testcases"), "kvm-reload-reboot-race").map_err(anyhow::Error::msg)?;
+    let dir = rig::rundir::create(out, "engine")?;
+    let e = measure(case, setup.accel, iterations, &paths::build_dir(), &dir).await?;
+    outln!(
+        "kvm-reload-reboot-race ({}, {} iterations): {:.1} iterations/min; per iteration {:.2}s = reboot {:.2}s + jitter {:.2}s + engine {:.2}s ({:+.1}% of the reboot; target <= 10%)",
+        setup.accel.as_str(),
+        e.iterations,
+        e.per_minute,
+        e.iteration_secs,
+        e.reboot_secs,
+        e.sleep_secs,
+        e.overhead_secs,
+        e.overhead_pct
+    );
+    super::write_json(out, "engine", &e)
+}
+
 /// Runs the race case `iterations` times on one guest and measures.
-pub async fn run(
+async fn measure(
     case: LoadedCase,
     accel: Accel,
     iterations: u32,
     build_dir: &Path,
     run_dir: &Path,
 ) -> Result<EngineBench> {
-    let plan = Plan {
-        iterations: Some(iterations),
-        ..Plan::new(
-            vec![case],
-            vec![cpu::lookup("epyc").expect("epyc")],
-            accel,
-            build_dir.to_path_buf(),
-            run_dir.to_path_buf(),
-        )
-    };
+    let plan = Plan { iterations: Some(iterations), ..super::epyc_plan(vec![case], accel, build_dir, run_dir) };
     let report = campaign::run(&plan, &mut |_| {}).await;
     let run = report.runs.first().context("no run")?;
     let (mut its, mut reboots, mut sleeps) = (Vec::new(), Vec::new(), Vec::new());

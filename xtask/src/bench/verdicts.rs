@@ -1,16 +1,24 @@
 //! Verdict speed: how soon a sequential comparison decides against the fixed count it
 //! replaces, on the OS-7410 miniature (a full reproducer) and its rare race; and what a
-//! bisection over the fixture series costs.
+//! bisection over the OS-7410 fixture series costs.
 
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use rig::case::LoadedCase;
+use rig::engine::campaign::{self, Plan};
+use rig::host::AccelChoice;
+use rig::machine::Accel;
+use rig::stats::sequential;
 
-use crate::case::LoadedCase;
-use crate::engine::campaign::{self, Plan};
-use crate::machine::{Accel, cpu};
-use crate::stats::sequential;
+use crate::paths;
+
+/// The fixed count `--compare` ran before it became sequential: 10 iterations per build.
+const FIXED_BEFORE: u32 = 10;
+
+/// Seeds of the time-to-verdict measurement.
+const SEEDS: u64 = 3;
 
 /// One comparison run, timed.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -55,6 +63,66 @@ pub struct Bisect {
     pub answer: String,
 }
 
+/// Runs the three measurements, prints them and writes `<out>/verdicts.json`.
+pub async fn run(accel: AccelChoice, out: &Path) -> Result<()> {
+    let setup = super::setup(accel).await?;
+    let cases = paths::workspace().join("testcases");
+    let find = |name: &str| rig::case::find(&cases, name).map_err(anyhow::Error::msg);
+    let dir = rig::rundir::create(out, "verdicts")?;
+    let build = paths::build_dir();
+
+    // Three seeds: whether the debug build's first 4 iterations all hit (the early look) is
+    // chance, and it decides between 4 and 5-7 iterations per build.
+    let mut times = Vec::new();
+    for seed in 1..=SEEDS {
+        let case = find("os-7410-miniature")?;
+        let t = time_to_fixed(case, setup.accel, FIXED_BEFORE, seed, &build, &dir).await?;
+        outln!(
+            "time to a verdict on os-7410-miniature ({}, seed {seed}): sequential {:.0}s ({} iterations per build) against {FIXED_BEFORE}+{FIXED_BEFORE} fixed {:.0}s: {:.0}%\n  sequential: {}",
+            setup.accel.as_str(),
+            t.sequential.secs,
+            t.sequential.iterations.iter().map(u32::to_string).collect::<Vec<_>>().join("+"),
+            t.fixed.secs,
+            t.ratio * 100.0,
+            t.sequential.conclusion
+        );
+        times.push(t);
+    }
+    let mut ratios: Vec<f64> = times.iter().map(|t| t.ratio).collect();
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios[ratios.len() / 2];
+    outln!("time to a verdict, median of {SEEDS} seeds: {:.0}% of the fixed 10+10 (target <= 50%)", median * 100.0);
+
+    let r = rare(find("os-7410-rare")?, setup.accel, &build, &dir.join("rare")).await?;
+    outln!(
+        "rare race (os-7410-rare, reference rate {:.1}%): sequential decided after {} iterations per build in {:.0}s; a fixed count with the same alpha and beta needs {} per build; the sequential method expects {} at that rate\n  {}",
+        r.reference_rate * 100.0,
+        r.sequential.iterations.iter().map(u32::to_string).collect::<Vec<_>>().join("+"),
+        r.sequential.secs,
+        r.fixed_count.map_or("(no hit: no rate)".into(), |n| n.to_string()),
+        r.expected_sequential.map_or("-".into(), |e| format!("{e:.0}")),
+        r.sequential.conclusion
+    );
+
+    let series = rig::image::recipe::OS7410_SERIES;
+    let builds: Vec<String> = series.builds.iter().map(|b| b.to_string()).collect();
+    let b = bisect(find(series.case)?, &builds, setup.accel, &build, &dir.join("bisect"))
+        .await
+        .context("bisection over the series")?;
+    outln!(
+        "bisection over {} builds (first bad: {}): {} probes, {} iterations, {:.0}s\n  {}",
+        b.builds,
+        series.first_bad,
+        b.probes,
+        b.iterations,
+        b.secs,
+        b.answer
+    );
+    let json =
+        serde_json::json!({ "time_to_fixed": times, "time_to_fixed_median_ratio": median, "rare": r, "bisect": b });
+    super::write_json(out, "verdicts", &json)
+}
+
 /// A plan for `cases` in `run_dir` (created here, as the command line's run directories are).
 fn plan(cases: Vec<LoadedCase>, accel: Accel, build_dir: &Path, run_dir: &Path) -> Plan {
     if let Err(e) = std::fs::create_dir_all(run_dir) {
@@ -62,14 +130,14 @@ fn plan(cases: Vec<LoadedCase>, accel: Accel, build_dir: &Path, run_dir: &Path) 
     }
     let memory = cases.iter().map(|c| c.case.guest.memory_mib).max().unwrap_or(512);
     Plan {
-        jobs: crate::host::memory::default_jobs(memory),
-        dumps: crate::dump::DumpOptions { policy: crate::dump::DumpPolicy::None, ..Default::default() },
-        ..Plan::new(cases, vec![cpu::lookup("epyc").expect("epyc")], accel, build_dir.into(), run_dir.into())
+        jobs: rig::host::memory::default_jobs(memory),
+        dumps: rig::dump::DumpOptions { policy: rig::dump::DumpPolicy::None, ..Default::default() },
+        ..super::epyc_plan(cases, accel, build_dir, run_dir)
     }
 }
 
 /// Runs `plan` (one comparison), timed; with the comparison itself.
-async fn timed(plan: &Plan) -> Result<(Timed, crate::results::compare::Comparison)> {
+async fn timed(plan: &Plan) -> Result<(Timed, rig::results::compare::Comparison)> {
     let began = Instant::now();
     let r = campaign::run(plan, &mut |_| {}).await;
     let secs = began.elapsed().as_secs_f64();
@@ -85,7 +153,7 @@ async fn timed(plan: &Plan) -> Result<(Timed, crate::results::compare::Compariso
 
 /// Runs `case` (a comparison) sequentially, then with `fixed` iterations per build, both with
 /// `seed` (the race's jitter).
-pub async fn time_to_fixed(
+async fn time_to_fixed(
     case: LoadedCase,
     accel: Accel,
     fixed: u32,
@@ -105,7 +173,7 @@ pub async fn time_to_fixed(
 }
 
 /// Runs the rare race's comparison sequentially and sets it against the fixed count.
-pub async fn rare(case: LoadedCase, accel: Accel, build_dir: &Path, dir: &Path) -> Result<Rare> {
+async fn rare(case: LoadedCase, accel: Accel, build_dir: &Path, dir: &Path) -> Result<Rare> {
     let (sequential, c) = timed(&plan(vec![case], accel, build_dir, dir)).await?;
     let rate = c.builds[0].rate;
     let design = sequential::DEFAULT;
@@ -118,10 +186,10 @@ pub async fn rare(case: LoadedCase, accel: Accel, build_dir: &Path, dir: &Path) 
 }
 
 /// Bisects `case` over `builds` (oldest first).
-pub async fn bisect(case: LoadedCase, builds: &[String], accel: Accel, build_dir: &Path, dir: &Path) -> Result<Bisect> {
+async fn bisect(case: LoadedCase, builds: &[String], accel: Accel, build_dir: &Path, dir: &Path) -> Result<Bisect> {
     let p = plan(vec![case], accel, build_dir, dir);
     let began = Instant::now();
-    let (b, reports) = crate::engine::bisect::run(&p, builds, &mut |_| {}).await;
+    let (b, reports) = rig::engine::bisect::run(&p, builds, &mut |_| {}).await;
     let iterations = reports.iter().flat_map(|r| &r.runs).map(|r| r.iterations.len() as u32).sum();
     Ok(Bisect {
         builds: builds.len(),

@@ -1,24 +1,19 @@
-//! Dump figures for `cargo xtask bench dumps`: boot the default guest, panic it, and time
-//! detection-to-dump-start and whole dumps of its 512 MiB in ELF and kdump-zlib.
+//! Dump figures: boot the default guest, panic it, and time detection-to-dump-start and whole
+//! dumps of its 512 MiB in ELF and kdump-zlib.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Result, ensure};
+use rig::dump::panicked::{MEMORY_MIB, panicked_guest};
+use rig::dump::{DumpFormat, DumpInfo, host_dump};
+use rig::host::AccelChoice;
+use rig::image::LinuxImage;
+use rig::machine::Accel;
 use serde::Serialize;
-use tokio::time::Instant;
 
-use super::host::{DumpFormat, DumpInfo, host_dump};
-use crate::bench::stats::median;
-use crate::bootcheck::{self, BootCheckOptions};
-use crate::guest::Guest;
-use crate::image::LinuxImage;
-use crate::machine::{Accel, cpu};
-use crate::target::linux::LINUX;
-use crate::qmp::QmpEvent;
+use super::stats::median;
 
-/// Guest memory for the bench.
-pub const MEMORY_MIB: u32 = 512;
 const DUMP_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The measured figures.
@@ -43,33 +38,30 @@ pub struct DumpBench {
     pub kdump_bytes: u64,
 }
 
-/// Boots the default guest in `dir`, panics it with sysrq-c and waits for `GUEST_PANICKED`
-/// (pvpanic pauses it). Returns the guest and the event.
-pub async fn panicked_guest(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<(Guest, QmpEvent)> {
-    let opts =
-        BootCheckOptions { memory_mib: MEMORY_MIB, ..BootCheckOptions::new(cpu::lookup("epyc").expect("epyc"), accel) };
-    let keys = image.ssh_keys();
-    let guest = Guest::launch(bootcheck::machine(image, &opts), LINUX, keys, dir).await?;
-    guest.wait_ready(Instant::now() + opts.boot_timeout).await?;
-    let from = guest.qmp().event_cursor();
-    // The session dies with the guest: the command never returns, so it runs on the side
-    // while the event is awaited.
-    let ssh = guest.ssh()?;
-    let trigger = tokio::spawn(async move {
-        let _ = ssh.exec("echo c > /proc/sysrq-trigger", Duration::from_secs(5)).await;
-    });
-    let (_, ev) = guest
-        .qmp()
-        .wait_event("GUEST_PANICKED", from, Instant::now() + Duration::from_secs(30))
-        .await
-        .context("waiting for the sysrq-c panic")?;
-    trigger.abort();
-    Ok((guest, ev))
+/// Measures 3 dumps per format, prints the figures and writes `<out>/dumps.json`; the dumps
+/// themselves are deleted.
+pub async fn run(accel: AccelChoice, out: &Path) -> Result<()> {
+    let setup = super::setup(accel).await?;
+    let dir = rig::rundir::create(out, "dumps")?;
+    let d = measure(&setup.image, setup.accel, &dir, 3).await?;
+    outln!(
+        "dumps ({} MiB guest, {}): panic to dump start {:.1} ms (target < 100 ms); ELF {:.2}s ({} MiB), kdump-zlib {:.2}s ({} MiB)",
+        d.memory_mib,
+        setup.accel.as_str(),
+        d.panic_to_dump_start_ms,
+        d.elf_secs,
+        d.elf_bytes >> 20,
+        d.kdump_secs,
+        d.kdump_bytes >> 20
+    );
+    super::write_json(out, "dumps", &d)?;
+    // The ELF dumps are as big as the guest: keep the figures, not the files.
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }
 
-/// Runs the bench: one boot, one panic, `rounds` dumps per format into `dir` (deleted after
-/// measuring).
-pub async fn bench(image: &LinuxImage, accel: Accel, dir: &Path, rounds: u32) -> Result<DumpBench> {
+/// One boot, one panic, `rounds` dumps per format into `dir` (deleted after measuring).
+async fn measure(image: &LinuxImage, accel: Accel, dir: &Path, rounds: u32) -> Result<DumpBench> {
     ensure!(rounds > 0, "at least one round");
     let (guest, ev) = panicked_guest(image, accel, dir).await?;
     let mut first = true;

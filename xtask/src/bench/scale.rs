@@ -4,11 +4,13 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use rig::case::LoadedCase;
+use rig::engine::campaign::{self, Plan};
+use rig::host::AccelChoice;
+use rig::machine::Accel;
 use tokio::time::Instant;
 
-use crate::case::LoadedCase;
-use crate::engine::campaign::{self, Plan};
-use crate::machine::{Accel, cpu};
+use crate::paths;
 
 /// Snapshot-restore against reboot.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -32,24 +34,46 @@ pub struct ParallelBench {
     pub rig_peak_mib: f64,
 }
 
+/// Measures 6 iterations each way, prints the figures and writes `<out>/snapshot.json`.
+pub async fn run_snapshot(accel: AccelChoice, out: &Path) -> Result<()> {
+    let setup = super::setup(accel).await?;
+    let dir = rig::rundir::create(out, "snapshot")?;
+    let s = snapshot(setup.accel, 6, &paths::build_dir(), &dir).await?;
+    outln!(
+        "snapshot-restore iteration {:.2}s against a reboot iteration {:.2}s on the same guest: {:.0}% (target <= 25%)",
+        s.restore_iteration_secs,
+        s.reboot_iteration_secs,
+        s.ratio_pct
+    );
+    super::write_json(out, "snapshot", &s)
+}
+
+/// Measures 8 iterations with 1 to (cores, at least 2) guests, prints the figures and writes
+/// `<out>/parallel.json`.
+pub async fn run_parallel(accel: AccelChoice, out: &Path) -> Result<()> {
+    let setup = super::setup(accel).await?;
+    let dir = rig::rundir::create(out, "parallel")?;
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let p = parallel(setup.accel, 8, cores.max(2), &paths::build_dir(), &dir).await?;
+    let curve: Vec<String> = p.curve.iter().map(|(j, t)| format!("{j} guest(s) {t:.1}/min")).collect();
+    let guests = p.curve.last().map(|c| c.0).unwrap_or(1);
+    outln!(
+        "parallel reboot iterations (1-vCPU guests, {cores} cores): {}; speedup {:.2}x (target >= 1.6x for 2 guests); rig peak memory {:.1} MiB (target < {} MiB)",
+        curve.join(", "),
+        p.speedup,
+        p.rig_peak_mib,
+        50 + 10 * guests
+    );
+    super::write_json(out, "parallel", &p)
+}
+
 fn case(text: &str) -> Result<LoadedCase> {
-    let c = crate::case::parse(text).map_err(|(l, c, m)| anyhow::anyhow!("{l}:{c}: {m}"))?;
+    let c = rig::case::parse(text).map_err(|(l, c, m)| anyhow::anyhow!("{l}:{c}: {m}"))?;
     Ok(LoadedCase { case: c, file: "(bench)".into() })
 }
 
 fn plan(c: LoadedCase, accel: Accel, iterations: u32, jobs: usize, build_dir: &Path, run_dir: &Path) -> Plan {
-    Plan {
-        iterations: Some(iterations),
-        seed: 3,
-        jobs,
-        ..Plan::new(
-            vec![c],
-            vec![cpu::lookup("epyc").expect("epyc")],
-            accel,
-            build_dir.to_path_buf(),
-            run_dir.to_path_buf(),
-        )
-    }
+    Plan { iterations: Some(iterations), seed: 3, jobs, ..super::epyc_plan(vec![c], accel, build_dir, run_dir) }
 }
 
 /// Iteration seconds (median) of a campaign, skipping the first iteration of each guest.
@@ -66,7 +90,7 @@ async fn iteration_median(p: &Plan) -> Result<f64> {
 }
 
 /// Restore-then-work against reboot-then-work, `iterations` each, on one guest.
-pub async fn snapshot(accel: Accel, iterations: u32, build_dir: &Path, dir: &Path) -> Result<SnapshotBench> {
+async fn snapshot(accel: Accel, iterations: u32, build_dir: &Path, dir: &Path) -> Result<SnapshotBench> {
     let work = "  - ssh: cat /proc/sys/kernel/random/boot_id\n";
     let restore = case(&format!("name: bench-restore\nsnapshot: true\nsteps:\n{work}"))?;
     let reboot = case(&format!("name: bench-reboot\nsteps:\n  - reboot: ssh\n{work}"))?;
@@ -76,7 +100,7 @@ pub async fn snapshot(accel: Accel, iterations: u32, build_dir: &Path, dir: &Pat
 }
 
 /// Throughput of reboot iterations with 1..=max_jobs guests.
-pub async fn parallel(
+async fn parallel(
     accel: Accel,
     iterations: u32,
     max_jobs: usize,
@@ -106,7 +130,7 @@ pub async fn parallel(
 }
 
 /// The rig process's peak resident memory (VmHWM), MiB.
-pub fn peak_rss_mib() -> f64 {
+fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

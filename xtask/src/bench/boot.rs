@@ -6,15 +6,16 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use rig::guest::Guest;
+use rig::host::AccelChoice;
+use rig::image::LinuxImage;
+use rig::machine::{Accel, ChannelFds, MachineSpec, cpu, qemu_args};
+use rig::target::linux::LINUX;
+use rig::qemu::qemu_binary;
+use rig::ssh::{Ssh, SshTarget};
 use tokio::time::Instant;
 
-use crate::bootcheck::{self, BootCheckOptions};
-use crate::guest::Guest;
-use crate::image::LinuxImage;
-use crate::machine::{Accel, ChannelFds, cpu, qemu_args};
-use crate::target::linux::LINUX;
-use crate::qemu::qemu_binary;
-use crate::ssh::{Ssh, SshTarget};
+use super::stats::median;
 
 /// The measured figures.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -31,15 +32,36 @@ pub struct BootBench {
     pub overhead_pct: f64,
 }
 
-fn options(accel: Accel) -> BootCheckOptions {
-    BootCheckOptions::new(cpu::lookup("epyc").expect("epyc"), accel)
+/// Measures `runs` boots per side on the default guest, prints the figures and writes
+/// `<out>/boot.json`.
+pub async fn run(accel: AccelChoice, runs: usize, out: &Path) -> Result<()> {
+    let setup = super::setup(accel).await?;
+    if let Some(w) = &setup.warning {
+        eprintln!("*** WARNING: {w} ***");
+    }
+    let dir = rig::rundir::create(out, "boot")?;
+    let b = measure(&setup.image, setup.accel, runs.max(1), &dir).await?;
+    outln!(
+        "boot to SSH-ready ({}, median of {}): rig {:.2}s, bare QEMU {:.2}s, overhead {:+.1}% (target <= 5%)",
+        setup.accel.as_str(),
+        b.rig_secs.len(),
+        b.rig_median,
+        b.bare_median,
+        b.overhead_pct
+    );
+    super::write_json(out, "boot", &b)
+}
+
+/// The rig's usual guest: an EPYC model, 512 MiB, 2 vCPUs, nested virtualization asked.
+fn machine(image: &LinuxImage, accel: Accel) -> MachineSpec {
+    image.machine(cpu::lookup("epyc").expect("epyc"), accel, &rig::machine::Shape::nested(512, 2))
 }
 
 /// One boot through the rig: launch to a working SSH session.
-pub async fn rig_once(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<f64> {
+async fn rig_once(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<f64> {
     let keys = image.ssh_keys();
     let began = Instant::now();
-    let g = Guest::launch(bootcheck::machine(image, &options(accel)), LINUX, keys, dir).await?;
+    let g = Guest::launch(machine(image, accel), LINUX, keys, dir).await?;
     g.wait_ready(began + Duration::from_secs(120)).await?;
     let secs = began.elapsed().as_secs_f64();
     g.shutdown().await;
@@ -48,10 +70,10 @@ pub async fn rig_once(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<f6
 
 /// One boot of bare QEMU (same machine, serial to a file, no QMP) polled with plain SSH
 /// connects until `true` runs.
-pub async fn bare_once(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<f64> {
+async fn bare_once(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<f64> {
     std::fs::create_dir_all(dir)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut spec = bootcheck::machine(image, &options(accel));
+    let mut spec = machine(image, accel);
     spec.nics[0].forwards[0].host_port = port;
     spec.serial_ports = 0;
     let mut args = qemu_args(&spec, &ChannelFds { qmp: None, serials: vec![] });
@@ -91,14 +113,14 @@ pub async fn bare_once(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<f
 }
 
 /// Alternates rig and bare boots, `runs` of each, and compares medians.
-pub async fn run(image: &LinuxImage, accel: Accel, runs: usize, dir: &Path) -> Result<BootBench> {
+async fn measure(image: &LinuxImage, accel: Accel, runs: usize, dir: &Path) -> Result<BootBench> {
     let (mut rig_secs, mut bare_secs) = (Vec::new(), Vec::new());
     for i in 0..runs {
         bare_secs.push(bare_once(image, accel, &dir.join(format!("bare-{i}"))).await?);
         rig_secs.push(rig_once(image, accel, &dir.join(format!("rig-{i}"))).await?);
         tracing::info!(run = i, rig = rig_secs[i], bare = bare_secs[i], "boot bench");
     }
-    let (rig_median, bare_median) = (super::stats::median(&rig_secs), super::stats::median(&bare_secs));
+    let (rig_median, bare_median) = (median(&rig_secs), median(&bare_secs));
     Ok(BootBench {
         overhead_pct: (rig_median - bare_median) / bare_median * 100.0,
         rig_secs,
