@@ -3,6 +3,27 @@
 //! The library holds everything: the guest images, the QEMU machine and its command line,
 //! the QMP, serial and SSH channels, crash reading, and the test engine. The `xtask` binary
 //! only parses the command line and calls in here.
+//!
+//! # Layers
+//!
+//! Read it top-down. A module imports only from its own layer or the layers below it, never
+//! from above, and modules of one layer do not import each other both ways
+//! (`rig/tests/layers.rs` checks both on every test run). Each guest OS lives in `target`
+//! alone: nothing above it names an OS.
+//!
+//! | layer | modules | what they hold |
+//! | ----- | ------- | -------------- |
+//! | 1 | `engine` | runs test cases on guests: campaigns, workers, steps, the gate of sequential comparisons, bisection |
+//! | 2 | `report` `history` | what a run found, written out (`report.json`, JUnit, pages) and kept (SQLite) |
+//! | 3 | `results` | what runs found, as data, and the pure judging of it (outcomes, verdicts, comparisons, bisection search) |
+//! | 4 | `case` | the YAML test-case format, checked against the targets it names |
+//! | 5 | `dump` `host` `setup` | evidence taken from the host side (dumps, hang evidence); the host's prerequisites, accelerator and KVM probe |
+//! | 6 | `target` | everything that differs per guest OS: one file per OS (Linux, illumos), found by image name |
+//! | 7 | `coal` `image` | guest images: Linux images built from Debian packages, coal headnodes prepared from the user's tarball |
+//! | 8 | `guest` `profile` `cpu_check` | a running guest (its QEMU, consoles, QMP and SSH as one value), the contract of how to talk to it, and the check of its CPU from inside |
+//! | 9 | `qemu` `qmp` `console` `ssh` `usernet` | the channels: the QEMU process, its monitor, its serial consoles, SSH |
+//! | 10 | `machine` `identity` | the machine: CPU models, the typed machine spec, its QEMU command line; what a guest says its CPU is |
+//! | 11 | `crash` `stats` `journal` `lines` `rundir` | pure pieces: crash readers, statistics, the bounded journal, line splitting, run directories |
 
 pub mod case;
 pub mod coal;

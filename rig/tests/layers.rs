@@ -33,9 +33,11 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The top-level modules a source text refers to (`crate::m`, `crate::{m, ...}`), with the
-/// text that refers to them.
+/// The top-level modules a source text's code refers to (`crate::m`, `crate::{m, ...}`; a
+/// comment's links are not imports), with the text that refers to them.
 fn references(text: &str) -> Vec<(String, String)> {
+    let code: String = text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+    let text = code.as_str();
     let mut out = Vec::new();
     for (i, _) in text.match_indices("crate::") {
         let rest = &text[i + "crate::".len()..];
@@ -130,7 +132,7 @@ fn nothing_above_the_targets_reaches_an_os() {
 
 #[test]
 fn references_are_read_from_paths_and_groups() {
-    let r = references("use crate::{engine::x, report};\nlet a = crate::target::load(b);");
+    let r = references("use crate::{engine::x, report};\n/// [`crate::case`]\nlet a = crate::target::load(b);");
     let names: Vec<&str> = r.iter().map(|(m, _)| m.as_str()).collect();
     assert_eq!(names, ["engine", "report", "target"]);
 }
