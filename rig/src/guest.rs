@@ -15,9 +15,9 @@ use crate::console::{Console, ConsoleWaitError, Pattern};
 use crate::journal::Cursor;
 use crate::machine::{ChannelFds, MachineSpec, qemu_args, shell_line};
 use crate::profile::{Profile, Ready};
-pub use crate::ssh::SshKeys;
 use crate::qemu::{QemuProcess, qemu_binary};
 use crate::qmp::{Qmp, QmpError};
+pub use crate::ssh::SshKeys;
 use crate::ssh::{Ssh, SshError, SshTarget};
 
 /// How long QEMU gets to open its monitor.

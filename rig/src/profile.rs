@@ -142,4 +142,3 @@ impl Profile {
         self.modules.iter().find(|m| m.name == name)
     }
 }
-

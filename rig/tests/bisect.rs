@@ -4,9 +4,9 @@
 mod common;
 
 use rig::engine::bisect;
-use rig::results::bisection::{End, ProbeVerdict};
 use rig::engine::campaign::Plan;
 use rig::machine::{Accel, cpu};
+use rig::results::bisection::{End, ProbeVerdict};
 
 fn miniature() -> rig::case::LoadedCase {
     rig::case::find(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testcases"), "os-7410-miniature")

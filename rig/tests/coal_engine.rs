@@ -15,9 +15,9 @@ use common::pace::Pace;
 use rig::case::LoadedCase;
 use rig::coal::{CoalImage, PrepareOptions, prepare};
 use rig::engine::campaign::{self, Plan};
-use rig::results::{Outcome, Verdict};
 use rig::machine::{Accel, cpu};
 use rig::results::RunReport;
+use rig::results::{Outcome, Verdict};
 
 const OS7410_TITLE: &str = "assertion failed: !zsd->vz_active in vmm_zsd_destroy";
 

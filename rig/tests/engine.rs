@@ -30,10 +30,7 @@ async fn run_jobs(cases: Vec<LoadedCase>, label: &str, jobs: usize) -> (RunRepor
 }
 
 fn boot_ids(r: &rig::results::IterationResult) -> Vec<String> {
-    r.steps
-        .iter()
-        .filter_map(|s| s.boot.as_ref().map(|b| b.boot_id.clone()))
-        .collect()
+    r.steps.iter().filter_map(|s| s.boot.as_ref().map(|b| b.boot_id.clone())).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,10 +301,12 @@ async fn snapshot_restore_iterations_start_clean_with_fresh_jitter() {
     let slept: Vec<u64> = run
         .iterations
         .iter()
-        .flat_map(|i| i.steps.iter().filter_map(|s| match s.detail {
-            Some(StepDetail::Slept { ms }) => Some(ms),
-            _ => None,
-        }))
+        .flat_map(|i| {
+            i.steps.iter().filter_map(|s| match s.detail {
+                Some(StepDetail::Slept { ms }) => Some(ms),
+                _ => None,
+            })
+        })
         .collect();
     assert_eq!(slept.len(), 3);
     assert!(slept[0] != slept[1] && slept[1] != slept[2], "fresh jitter per iteration: {slept:?}");

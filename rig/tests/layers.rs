@@ -68,7 +68,10 @@ fn imports(layers: &BTreeMap<String, u32>) -> BTreeMap<String, BTreeMap<String, 
         let text = std::fs::read_to_string(&f).unwrap();
         for (m, shown) in references(&text) {
             if m != top && layers.contains_key(&m) {
-                out.entry(top.clone()).or_default().entry(m).or_insert_with(|| format!("{}: crate::{shown}", rel.display()));
+                out.entry(top.clone())
+                    .or_default()
+                    .entry(m)
+                    .or_insert_with(|| format!("{}: crate::{shown}", rel.display()));
             }
         }
     }

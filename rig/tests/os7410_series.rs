@@ -7,10 +7,10 @@ mod common;
 
 use rig::case::LoadedCase;
 use rig::engine::campaign::{self, Plan};
-use rig::results::{Outcome, Verdict};
 use rig::image::recipe::OS7410_SERIES;
 use rig::machine::{Accel, cpu};
 use rig::results::CaseRun;
+use rig::results::{Outcome, Verdict};
 
 /// Iterations per build at most: b4 stops at its first hunted panic (the debug build panics in
 /// at least 3 of 4 iterations, so 6 misses happen about once in 4000 runs); b3 runs them all.

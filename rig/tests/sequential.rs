@@ -4,9 +4,9 @@
 mod common;
 
 use rig::engine::campaign::{self, Plan};
-use rig::results::compare::Status;
 use rig::engine::gate::Budget;
 use rig::machine::{Accel, cpu};
+use rig::results::compare::Status;
 
 fn miniature() -> rig::case::LoadedCase {
     rig::case::find(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testcases"), "os-7410-miniature")

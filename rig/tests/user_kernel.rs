@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::case;
-use rig::results::Verdict;
 use rig::engine::campaign::{self, Plan};
-use rig::results::compare::Status;
 use rig::image::user_kernel::{self, KernelInput};
 use rig::machine::{Accel, cpu};
+use rig::results::Verdict;
+use rig::results::compare::Status;
 
 /// The two newest `linux-image-6.1.0-<abi>-amd64` packages apt offers, downloaded once into
 /// the build directory. (Which ABIs the archive keeps changes; any two distinct ones do.)

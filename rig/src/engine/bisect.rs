@@ -1,7 +1,7 @@
 //! Runs a bisection ([`crate::results::bisection`]): each probe is a campaign of its own.
 
 use super::campaign::{self, Plan, Progress};
-use crate::results::bisection::{Bisection, End, Next, Probe, Search, ProbeVerdict, answer};
+use crate::results::bisection::{Bisection, End, Next, Probe, ProbeVerdict, Search, answer};
 use crate::results::compare::{self, Status};
 use crate::results::model::RunReport;
 
@@ -79,7 +79,11 @@ pub async fn run(
 }
 
 /// A probe's verdict from its report.
-fn read_probe(r: &RunReport, next: Next, hunts: Option<&crate::case::model::Signature>) -> (ProbeVerdict, u32, u32, String) {
+fn read_probe(
+    r: &RunReport,
+    next: Next,
+    hunts: Option<&crate::case::model::Signature>,
+) -> (ProbeVerdict, u32, u32, String) {
     if next == Next::Newest {
         let Some(run) = r.runs.first() else { return (ProbeVerdict::Inconclusive, 0, 0, "it did not run".into()) };
         let b = compare::build_stats(run, hunts);
@@ -101,4 +105,3 @@ fn read_probe(r: &RunReport, next: Next, hunts: Option<&crate::case::model::Sign
     };
     (v, b.hits, b.iterations, k.text.clone())
 }
-

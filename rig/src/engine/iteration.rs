@@ -8,7 +8,6 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::ctx::{Ctx, StepRecord};
-use crate::results::outcome::Outcome;
 use super::reloads::ReloadCounts;
 use super::steps::{StepError, run_block};
 use super::watch::{Sighting, Watcher};
@@ -17,6 +16,7 @@ use crate::case::model::UnloadBusy;
 use crate::dump::{self, DumpScope};
 use crate::guest::GuestLink;
 use crate::machine::CpuModel;
+use crate::results::outcome::Outcome;
 
 /// How long to wait, after the guest stops answering, for a panic to show itself.
 const PANIC_GRACE: Duration = Duration::from_secs(4);

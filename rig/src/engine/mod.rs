@@ -9,6 +9,7 @@ pub mod iteration;
 pub mod plan;
 pub mod preflight;
 pub mod reloads;
+pub mod session;
 pub mod shared;
 pub mod shell;
 pub mod skip;

@@ -2,7 +2,6 @@
 //! the guest's words), the counts an iteration adds up, the report line an in-guest loop
 //! writes them in, and what a failure means under the case's `unload_busy`. Pure.
 
-
 use crate::case::model::UnloadBusy;
 
 pub use crate::results::reloads::{Reload, ReloadCounts, Unload};
@@ -225,5 +224,4 @@ mod tests {
         let fine = LoopReport::parse("rig-loop rounds=5 attempted=5 unloads_ok=5 loads_ok=5 reloads_ok=5\n").unwrap();
         assert_eq!(fine.failure(UnloadBusy::Fail), None);
     }
-
 }

@@ -80,9 +80,7 @@ pub fn loop_script(steps: &[Step], profile: &Profile, vendor: Vendor, id: u64, s
             StepKind::Ssh { cmd, expect_status: Some(want) } => checked(cmd, *want, k),
             StepKind::Ssh { cmd, expect_status: None } => format!("( eval {} ) >/dev/null 2>&1", shell_quote(cmd)),
             StepKind::ReloadModule(m) => reload(profile.module(m)?, vendor),
-            k2 @ (StepKind::HaltZones(_) | StepKind::BootZones) => {
-                checked(&zone_command(profile, k2)?, 0, k)
-            }
+            k2 @ (StepKind::HaltZones(_) | StepKind::BootZones) => checked(&zone_command(profile, k2)?, 0, k),
             StepKind::Sleep(j) if j.max_ms == 0 => continue,
             StepKind::Sleep(j) => {
                 let span = j.max_ms - j.min_ms + 1;

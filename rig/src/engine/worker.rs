@@ -11,34 +11,18 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::iteration::{self, IterationSpec};
 use super::plan::{Plan, Progress};
+use super::session::{SNAPSHOT_TAG, Session, boot};
 use super::shared::{RunSoFar, Shared};
 use super::skip::skip_reason;
-use super::iteration::{self, IterationSpec};
-use crate::results::outcome::{Outcome, judge};
-use super::steps::{StepError, run_block};
-use super::watch::Watcher;
 use crate::case::{Case, LoadedCase};
 use crate::guest::Guest;
 use crate::host::memory;
 use crate::machine::CpuModel;
-use crate::target::{PanicWatch, Target};
 use crate::results::IterationResult;
-
-/// The VM state snapshot-restore iterations start from.
-const SNAPSHOT_TAG: &str = "rig-base";
-
-/// A booted guest with its watcher.
-struct Session {
-    guest: Guest,
-    watcher: Watcher,
-    /// The target's guest-side panic handling on this boot (evidence after a panic).
-    panic_watch: Box<dyn PanicWatch>,
-    /// Iterations restore the saved state first.
-    snapshot: bool,
-    /// The guest is still in the saved state (nothing ran since the snapshot or the restore).
-    pristine: std::cell::Cell<bool>,
-}
+use crate::results::outcome::{Outcome, judge};
+use crate::target::Target;
 
 /// Runs the assigned iterations of one case × CPU × image on up to `plan.jobs` guests at once.
 pub async fn run_case(
@@ -347,82 +331,6 @@ fn qemu_death(guest: &Guest, outcome: Outcome) -> Outcome {
         },
         _ => outcome,
     }
-}
-
-/// Boots a fresh guest for the case, waits until it is ready and runs the case's setup steps.
-async fn boot(
-    plan: &Plan,
-    image: &dyn Target,
-    c: &Case,
-    cpu: &'static CpuModel,
-    dir: &std::path::Path,
-    boot_timeout: Duration,
-    stage: &(dyn Fn(String) + Sync),
-) -> Result<Session, Outcome> {
-    let shape = c.guest.shape();
-    let mut spec = image.machine(&shape, cpu, plan.accel).map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?;
-    let profile = image.profile().clone();
-    let keys = image.keys();
-    let snapshot = c.snapshot && plan.snapshots;
-    if snapshot {
-        spec.state_disk = Some(state_disk(dir).map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?);
-    }
-    let guest =
-        Guest::launch(spec, profile, keys, dir).await.map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?;
-    let watcher = Watcher::start(&guest.link(), image.os());
-    let mut panic_watch = image.panic_watch(&guest);
-    let setup = image.setup_snapshot(&shape, cpu, plan.accel);
-    let deadline = Instant::now() + boot_timeout;
-    let ready = image.wait_ready(&guest, setup.as_ref(), deadline, stage).await;
-    if let Err(why) = ready {
-        let tail = guest.console().tail(30).join("\n");
-        guest.kill().await;
-        return Err(Outcome::Infra {
-            reason: format!("{why}\nlast console lines:\n{tail}\nevidence: {}", dir.display()),
-        });
-    }
-    // Before the setup snapshot is saved, so a headnode resumed from it has it set too.
-    panic_watch.ready(&guest.link()).await;
-    if let Some(s) = setup.filter(|s| !s.saved) {
-        // Saved before the case's own setup: later runs of any case on this machine shape
-        // start from here.
-        match guest.save_snapshot(&s.tag).await.and_then(|()| image.record_setup_snapshot(&s.tag)) {
-            Ok(()) => {
-                tracing::info!(tag = s.tag, "saved the set-up headnode; later runs start from it");
-                stage(format!("saved the set-up headnode as {}", s.tag));
-            }
-            Err(e) => tracing::warn!("could not save the set-up headnode: {e:#}"),
-        }
-    }
-    if let Err(reason) = super::preflight::run(&guest.link(), c, cpu, &guest.console().lines_since(0), dir).await {
-        guest.kill().await;
-        return Err(Outcome::Infra { reason });
-    }
-    if !c.setup.is_empty() {
-        let ctx = super::ctx::Ctx::new(guest.link(), cpu, c.guest.nested, boot_timeout, plan.seed, c.unload_busy);
-        if let Err(e) = run_block(&ctx, &c.setup).await {
-            guest.kill().await;
-            return Err(match e {
-                StepError::Failed { step, reason } | StepError::Guest { step, reason } => {
-                    Outcome::StepFailed { step: format!("setup: {step}"), reason }
-                }
-                StepError::Infra(reason) => Outcome::Infra { reason },
-                StepError::Interrupted => Outcome::Infra { reason: "setup interrupted by a reboot".into() },
-            });
-        }
-    }
-    if snapshot && let Err(e) = guest.save_snapshot(SNAPSHOT_TAG).await {
-        guest.kill().await;
-        return Err(Outcome::Infra { reason: format!("saving the snapshot: {e:#}") });
-    }
-    Ok(Session { guest, watcher, panic_watch, snapshot, pristine: std::cell::Cell::new(true) })
-}
-
-/// Creates the qcow2 file that holds saved VM states.
-fn state_disk(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    crate::qemu::img::create(dir, "state.qcow2", "4G")?;
-    Ok(dir.join("state.qcow2"))
 }
 
 /// A small stable hash for seeding (FNV-1a).

@@ -7,8 +7,8 @@ use super::record::{Recorded, image_key};
 use super::schema::{APPLICATION_ID, LATEST};
 use super::{History, path};
 use crate::crash::{Os, read_all};
-use crate::results::{Outcome, Verdict};
 use crate::results::{CaseRun, IterationResult, RunReport};
+use crate::results::{Outcome, Verdict};
 
 const TITLE: &str = "kernel BUG in vmm_zsd_destroy";
 

@@ -8,10 +8,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::results::model::{CaseRun, IterationResult, RunReport};
 use super::table::{COLUMNS, cells};
 use crate::results::Outcome;
 use crate::results::compare::Comparison;
+use crate::results::model::{CaseRun, IterationResult, RunReport};
 
 /// Escapes text for HTML.
 fn esc(s: &str) -> String {

@@ -5,8 +5,8 @@
 
 use std::fmt::Write as _;
 
-use crate::results::model::RunReport;
 use super::table::{COLUMNS, cells, stop_word};
+use crate::results::model::RunReport;
 
 /// A table cell: pipes escaped, one line.
 fn cell(s: &str) -> String {

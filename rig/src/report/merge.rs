@@ -4,8 +4,8 @@
 
 use anyhow::{Result, bail};
 
-use crate::results::model::{CaseRun, RunReport};
 use crate::results::compare;
+use crate::results::model::{CaseRun, RunReport};
 
 /// Merges reports; fails on reports of different campaigns (schema, accelerator or seed
 /// differ) and on an iteration that two reports both ran. A shard that stopped early or never
@@ -110,9 +110,9 @@ fn comparisons(runs: &[CaseRun]) -> Vec<compare::Comparison> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::results::IterationResult;
     use crate::results::shard::{Shard, assign};
     use crate::results::{Outcome, Verdict};
-    use crate::results::IterationResult;
 
     fn run(image: &str, outcomes: &[(u32, bool)]) -> CaseRun {
         let mut r = CaseRun {

@@ -1,7 +1,7 @@
 //! The short human summary printed at the end of a run.
 
-use crate::results::model::RunReport;
 use crate::results::Verdict;
+use crate::results::model::RunReport;
 
 /// How a run that stopped early is described: `INTERRUPTED` for Ctrl-C or SIGTERM, else
 /// `STOPPED` (the run deadline).

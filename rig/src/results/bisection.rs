@@ -7,7 +7,6 @@
 
 use serde::{Deserialize, Serialize};
 
-
 /// What one probe found about a build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -4,12 +4,11 @@
 //! iterations did not really reload is never "fixed": see [`exercised`]. Pure: works on the
 //! finished runs.
 
-
-use crate::results::outcome::Outcome;
-use crate::results::reloads::ReloadCounts;
 pub use super::comparison::{BuildStats, Comparison, Conclusion, Status};
 use crate::case::model::Signature;
 use crate::results::CaseRun;
+use crate::results::outcome::Outcome;
+use crate::results::reloads::ReloadCounts;
 use crate::stats;
 
 /// Significance level for "fixed".
@@ -293,8 +292,8 @@ pub fn sequential_conclusion(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::Verdict;
     use crate::results::IterationResult;
+    use crate::results::Verdict;
 
     fn panic() -> Outcome {
         Outcome::Panic {

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::results::step::StepRecord;
 use crate::results::reloads::ReloadCounts;
+use crate::results::step::StepRecord;
 use crate::results::{Outcome, Verdict};
 
 /// `report.json` schema version; bump on incompatible changes.

@@ -82,7 +82,6 @@ impl ReloadCounts {
     }
 }
 
-
 /// What an unload did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unload {
@@ -104,4 +103,3 @@ pub struct Reload {
     /// The load: the guest's words on failure.
     pub load: Result<(), String>,
 }
-

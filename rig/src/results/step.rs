@@ -36,4 +36,3 @@ pub enum StepDetail {
         secs: f64,
     },
 }
-

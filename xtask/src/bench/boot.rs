@@ -10,9 +10,9 @@ use rig::guest::Guest;
 use rig::host::AccelChoice;
 use rig::image::LinuxImage;
 use rig::machine::{Accel, ChannelFds, MachineSpec, cpu, qemu_args};
-use rig::target::linux::LINUX;
 use rig::qemu::qemu_binary;
 use rig::ssh::{Ssh, SshTarget};
+use rig::target::linux::LINUX;
 use tokio::time::Instant;
 
 use super::stats::median;

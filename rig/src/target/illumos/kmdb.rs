@@ -171,7 +171,11 @@ mod tests {
 
     #[test]
     fn evidence_when_the_switch_worked() {
-        let d = PanicDebugger { switch: Some(Ok("`s`: nopanicdebug: 0 = 0x1".into())), answered: Arc::default(), task: None };
+        let d = PanicDebugger {
+            switch: Some(Ok("`s`: nopanicdebug: 0 = 0x1".into())),
+            answered: Arc::default(),
+            task: None,
+        };
         assert_eq!(
             d.evidence().unwrap(),
             "kmdb: the panic did not stop at kmdb's prompt; nopanicdebug set at run time (`s`: nopanicdebug: 0 = 0x1)"

@@ -82,7 +82,6 @@ pub const ILLUMOS: Profile = Profile {
     }],
 };
 
-
 /// Prepared coal headnodes: `coal` is the newest, `coal-<key>` one by its directory.
 pub struct Illumos;
 
@@ -121,7 +120,9 @@ impl Kind for Illumos {
         let prepared = tokio::task::spawn_blocking(move || crate::coal::prepared(&dir)).await?;
         match prepared.into_iter().next() {
             Some(c) => Ok(Arc::new(CoalTarget(c))),
-            None => bail!("image '{name}' is not prepared: get one with `cargo xtask image coal --from coal-latest.tgz`"),
+            None => {
+                bail!("image '{name}' is not prepared: get one with `cargo xtask image coal --from coal-latest.tgz`")
+            }
         }
     }
 }
