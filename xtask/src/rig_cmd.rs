@@ -141,20 +141,14 @@ fn cases_dir() -> PathBuf {
 /// An image the user named exists: built in, a registered user kernel, or coal.
 fn check_image(name: &str) -> Result<(), String> {
     let build = crate::paths::build_dir();
-    let known = || {
-        let mut all: Vec<String> = rig::image::known_images().iter().map(|s| s.to_string()).collect();
-        all.extend(rig::image::user_kernel::registered(&build));
-        all.join(", ")
-    };
     if rig::target::profile_for(name).is_none() {
-        return Err(format!("unknown image '{name}'; known images: {}", known()));
+        return Err(rig::target::unknown_image(name, Some(&build)));
     }
     let user = name.starts_with("linux-") && !rig::image::known_images().contains(&name);
     match rig::image::user_kernel::load(&build, name) {
         Ok(None) if user => Err(format!(
-            "unknown image '{name}'; known images: {}. Make it from your kernel with \
-             `cargo xtask image linux --kernel <linux-image-*.deb> --name {}`",
-            known(),
+            "{}. Make it from your kernel with `cargo xtask image linux --kernel <linux-image-*.deb> --name {}`",
+            rig::target::unknown_image(name, Some(&build)),
             &name["linux-".len()..]
         )),
         Err(e) if user => Err(format!("{e:#}")),
