@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rig::coal::replay::{chunks, play};
 use rig::coal::savecore::{self, SavecoreLine};
 use rig::coal::setup::{SetupProgress, Stage};
 use rig::console::{Console, Pattern};
@@ -15,6 +14,11 @@ use rig::crash::{CrashKind, CrashReader, Event, Os};
 use rig::target::illumos::ILLUMOS;
 use tokio::net::UnixStream;
 use tokio::time::Instant;
+
+// A test fixture: kept out of the library.
+#[path = "common/replay.rs"]
+mod replay;
+use replay::{chunks, play};
 
 /// Replay speed: the scripts' pauses and the wire time, ten times faster.
 const SPEED: f64 = 10.0;

@@ -14,7 +14,6 @@ pub mod loader;
 pub mod machine;
 pub mod parts;
 pub mod questions;
-pub mod replay;
 pub mod savecore;
 pub mod setup;
 pub mod source;

@@ -9,6 +9,7 @@ use rig::case::LoadedCase;
 use rig::engine::campaign::{self, Plan};
 use rig::host::AccelChoice;
 use rig::machine::Accel;
+use rig::results::step::StepDetail;
 
 use crate::paths;
 
@@ -69,8 +70,9 @@ async fn measure(
         let slept: f64 = it
             .steps
             .iter()
-            .filter_map(|s| {
-                s.result.strip_prefix("slept ").and_then(|r| r.strip_suffix(" ms")).and_then(|n| n.parse::<f64>().ok())
+            .filter_map(|s| match s.detail {
+                Some(StepDetail::Slept { ms }) => Some(ms as f64),
+                _ => None,
             })
             .sum::<f64>()
             / 1000.0;
