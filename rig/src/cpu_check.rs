@@ -1,6 +1,6 @@
 //! The `check_cpu` step's check from inside a running guest: its CPU is what was asked (vendor,
-//! model name) and, with nesting, the virtualization flag is there and the vendor's KVM module
-//! is loaded. The text is read over SSH; [`crate::identity`] judges it.
+//! model name) and, with nesting, the virtualization flag is there and the module driving it
+//! is loaded (the profile says which and how to list modules). The text is read over SSH; [`crate::identity`] judges it.
 
 use std::time::Duration;
 
@@ -22,14 +22,14 @@ pub struct GuestCpuCheck {
 }
 
 /// Checks from inside the guest that its CPU is `cpu` (vendor, model name) and, when `nested`,
-/// that the virtualization flag is there and the vendor's KVM module loaded.
+/// that the virtualization flag is there and the guest's module for it loaded.
 pub async fn check_cpu(link: &GuestLink, cpu: &CpuModel, nested: bool) -> anyhow::Result<GuestCpuCheck> {
     let text = link.run(link.profile().cpuinfo_command, Duration::from_secs(10)).await?;
     let id = identity::parse_cpuinfo(&text);
     let check = identity::check(cpu, nested, &id);
     let (mut ok, mut findings) = (check.ok, check.findings);
-    if nested && let Some(module) = cpu.vendor.kvm_module() {
-        let modules = link.run("cat /proc/modules", Duration::from_secs(10)).await?;
+    if nested && let Some(module) = link.profile().virt_module(cpu.vendor) {
+        let modules = link.run(link.profile().modules_command, Duration::from_secs(10)).await?;
         let loaded = modules.lines().any(|l| l.split_whitespace().next() == Some(module));
         findings.push(format!(
             "{}: {module} {}",

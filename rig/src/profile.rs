@@ -123,6 +123,11 @@ pub struct Profile {
     pub virt_flags_command: &'static str,
     /// The word `virt_flags_command` prints for each vendor's virtualization extension.
     pub virt_flags: &'static [(Vendor, &'static str)],
+    /// Prints the loaded kernel modules, one per line, each line's first word its name.
+    pub modules_command: &'static str,
+    /// The module that drives each vendor's virtualization extension (checked loaded by a
+    /// `check_cpu` step when the case asks for nesting).
+    pub virt_modules: &'static [(Vendor, &'static str)],
     /// A console regex for the guest refusing hardware virtualization (its first group is
     /// quoted in the verdict).
     pub virt_refusal: &'static str,
@@ -135,6 +140,11 @@ impl Profile {
     /// The word `virt_flags_command` prints for this vendor's virtualization extension.
     pub fn virt_flag(&self, vendor: Vendor) -> Option<&'static str> {
         self.virt_flags.iter().find(|(v, _)| *v == vendor).map(|(_, f)| *f)
+    }
+
+    /// The module that drives this vendor's virtualization extension.
+    pub fn virt_module(&self, vendor: Vendor) -> Option<&'static str> {
+        self.virt_modules.iter().find(|(v, _)| *v == vendor).map(|(_, m)| *m)
     }
 
     /// The reload recipe for a module name.

@@ -46,6 +46,8 @@ pub const LINUX: Profile = Profile {
     module_debug: "",
     virt_flags_command: "grep -m1 '^flags' /proc/cpuinfo",
     virt_flags: &[(Vendor::Amd, "svm"), (Vendor::Intel, "vmx")],
+    modules_command: "cat /proc/modules",
+    virt_modules: &[(Vendor::Amd, "kvm_amd"), (Vendor::Intel, "kvm_intel")],
     virt_refusal: r"(kvm(?:_amd|_intel)?: .*(?:not supported|no hardware support|disabled by bios).*)",
     virt_log_command: "dmesg",
     modules: &[
@@ -203,6 +205,8 @@ mod tests {
         assert_eq!(m.command(Vendor::Intel), "rmmod kvm_intel; modprobe kvm_intel");
         assert_eq!(LINUX_OS7410.module("vmm").unwrap().command(Vendor::Amd), "rmmod vmm; modprobe vmm");
         assert!(LINUX.module("zfs").is_none());
+        assert_eq!(LINUX.virt_module(Vendor::Amd), Some("kvm_amd"));
+        assert_eq!(LINUX.virt_module(Vendor::Host), None);
     }
 
     #[test]

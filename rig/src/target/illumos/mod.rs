@@ -60,6 +60,10 @@ pub const ILLUMOS: Profile = Profile {
     virt_flags_command: "isainfo -v",
     // illumos names the hardware capabilities after <sys/auxv_386.h>: amd_svm, vmx.
     virt_flags: &[(Vendor::Amd, "amd_svm"), (Vendor::Intel, "vmx")],
+    // modinfo's sixth field is the module name (its first line is the header).
+    modules_command: "modinfo | awk 'NR > 1 {print $6}'",
+    // bhyve's vmm drives both vendors' extensions (through hma).
+    virt_modules: &[(Vendor::Amd, "vmm"), (Vendor::Intel, "vmm")],
     virt_refusal: r"(hma_(?:svm|vmx)_init: .*)",
     // Current illumos logs hma's refusal only (`cmn_err(CE_NOTE, "!hma_svm_init: %s")`,
     // illumos-gate `usr/src/uts/intel/os/hma.c`); older platforms printed it on the console.
@@ -300,5 +304,8 @@ mod tests {
         let vmm = ILLUMOS.module("vmm").unwrap();
         assert_eq!(vmm.load_command(Vendor::Amd), "modload -p drv/vmm");
         assert!(!vmm.command(Vendor::Amd).contains("/kernel/drv/amd64/vmm"));
+        // A nested check looks for vmm, listed by modinfo, not for Linux's kvm modules.
+        assert_eq!(ILLUMOS.virt_module(Vendor::Intel), Some("vmm"));
+        assert!(ILLUMOS.modules_command.starts_with("modinfo"));
     }
 }
