@@ -130,7 +130,7 @@ impl Ctx {
 
     /// Records a step's result.
     pub fn note(&self, step: &str, result: impl Into<String>) {
-        self.note_boot(step, result, None);
+        self.note_with(step, result, None, None);
     }
 
     /// Records a step's result, with the boot it brought up.

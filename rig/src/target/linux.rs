@@ -114,7 +114,7 @@ impl Kind for Linux {
         let profile = self.profile_for(name).unwrap_or(&LINUX);
         let (dir, n) = (build_dir.to_path_buf(), name.to_string());
         let image = tokio::task::spawn_blocking(move || crate::image::ensure_image(&dir, &n)).await??;
-        Ok(Arc::new(LinuxTarget { image, profile, kdump: name == "linux-kdump" }))
+        Ok(Arc::new(LinuxTarget { image, profile }))
     }
 }
 
@@ -124,8 +124,6 @@ pub struct LinuxTarget {
     /// The image.
     pub image: LinuxImage,
     profile: &'static Profile,
-    /// After a panic it boots a capture kernel, whose `/proc/vmcore` the rig copies out.
-    kdump: bool,
 }
 
 #[async_trait]
@@ -146,8 +144,8 @@ impl Target for LinuxTarget {
         Ok(self.image.machine(cpu, accel, shape))
     }
 
-    fn parallel_ok(&self) -> bool {
-        true
+    fn kind(&self) -> &'static dyn Kind {
+        &Linux
     }
 
     fn reusable(&self) -> bool {
@@ -159,7 +157,8 @@ impl Target for LinuxTarget {
     }
 
     async fn after_panic(&self, link: &GuestLink, dir: &Path, boot_timeout: Duration) -> Option<String> {
-        if self.kdump { kdump(link, dir, boot_timeout).await } else { None }
+        // `linux-kdump` boots a capture kernel after a panic, whose `/proc/vmcore` the rig copies.
+        if *self.profile == LINUX_KDUMP { kdump(link, dir, boot_timeout).await } else { None }
     }
 }
 

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use crate::crash::Os;
-use crate::guest::{Guest, GuestLink};
+use crate::guest::{Guest, GuestError, GuestLink};
 use crate::machine::{Accel, CpuModel, MachineSpec, Shape};
 use crate::profile::Profile;
 use crate::ssh::SshKeys;
@@ -101,8 +101,12 @@ pub trait Target: Send + Sync + std::fmt::Debug {
     fn keys(&self) -> SshKeys;
     /// The machine for a case's `shape` on `cpu`.
     fn machine(&self, shape: &Shape, cpu: &'static CpuModel, accel: Accel) -> Result<MachineSpec>;
-    /// Several guests may run this image at once.
-    fn parallel_ok(&self) -> bool;
+    /// The kind of guest OS it is.
+    fn kind(&self) -> &'static dyn Kind;
+    /// Several guests may run this image at once (as its kind says).
+    fn parallel_ok(&self) -> bool {
+        self.kind().parallel_ok()
+    }
     /// A run may keep this image once found (false when it changes during a run).
     fn reusable(&self) -> bool;
     /// The kernel's symbols on the host, for reading dumps (when the image has them).
@@ -128,7 +132,7 @@ pub trait Target: Send + Sync + std::fmt::Debug {
         stage: Stage<'_>,
     ) -> Result<(), String> {
         let _ = (setup, stage);
-        guest.wait_ready(deadline).await.map(drop).map_err(|e| format!("the guest never became ready: {e}"))
+        guest.wait_ready(deadline).await.map(drop).map_err(never_ready)
     }
     /// What watches a launched guest for panics on the guest's side (answering a debugger),
     /// started as soon as it launches.
@@ -157,6 +161,11 @@ pub trait PanicWatch: Send + Sync {
 struct NoWatch;
 
 impl PanicWatch for NoWatch {}
+
+/// Why a guest is not ready, as [`Target::wait_ready`] says it.
+pub(crate) fn never_ready(e: GuestError) -> String {
+    format!("the guest never became ready: {e}")
+}
 
 /// Lets the panicked guest go on (the host-side dump paused it) and waits for its next boot,
 /// whose nonce proves it happened.

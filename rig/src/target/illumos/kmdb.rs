@@ -49,8 +49,20 @@ impl PanicWatch for PanicDebugger {
         self.switch = Some(set_switch(link).await);
     }
 
+    /// The evidence line after a panic: which of the two let it dump.
     fn evidence(&self) -> Option<String> {
-        PanicDebugger::evidence(self)
+        let answered = self.answered.load(Ordering::SeqCst);
+        let switch = match &self.switch {
+            None if answered == 0 => return None,
+            None => "no run-time switch".to_string(),
+            Some(Ok(s)) => format!("nopanicdebug set at run time ({s})"),
+            Some(Err(e)) => format!("nopanicdebug not set at run time ({e})"),
+        };
+        Some(if answered > 0 {
+            format!("kmdb: the panic stopped at kmdb's prompt and the rig answered :c ({answered}x); {switch}")
+        } else {
+            format!("kmdb: the panic did not stop at kmdb's prompt; {switch}")
+        })
     }
 }
 
@@ -69,22 +81,6 @@ impl PanicDebugger {
         let answered = Arc::<AtomicU32>::default();
         let task = spawn_continue(console, Arc::clone(&answered));
         PanicDebugger { switch: None, answered, task: Some(task) }
-    }
-
-    /// The evidence line after a panic: which of the two let it dump.
-    pub fn evidence(&self) -> Option<String> {
-        let answered = self.answered.load(Ordering::SeqCst);
-        let switch = match &self.switch {
-            None if answered == 0 => return None,
-            None => "no run-time switch".to_string(),
-            Some(Ok(s)) => format!("nopanicdebug set at run time ({s})"),
-            Some(Err(e)) => format!("nopanicdebug not set at run time ({e})"),
-        };
-        Some(if answered > 0 {
-            format!("kmdb: the panic stopped at kmdb's prompt and the rig answered :c ({answered}x); {switch}")
-        } else {
-            format!("kmdb: the panic did not stop at kmdb's prompt; {switch}")
-        })
     }
 }
 

@@ -13,7 +13,7 @@ use anyhow::{Result, bail};
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::{Kind, PanicWatch, SetupSnapshot, Stage, Target};
+use super::{Kind, PanicWatch, SetupSnapshot, Stage, Target, never_ready};
 use crate::coal::CoalImage;
 use crate::coal::savecore::{CRASH_DIR, SAVECORE_WAIT_SECS, newest_dump_command, triage_command};
 use crate::crash::Os;
@@ -184,8 +184,8 @@ impl Target for CoalTarget {
         Ok(spec)
     }
 
-    fn parallel_ok(&self) -> bool {
-        false
+    fn kind(&self) -> &'static dyn Kind {
+        &Illumos
     }
 
     fn reusable(&self) -> bool {
@@ -218,17 +218,16 @@ impl Target for CoalTarget {
         deadline: Instant,
         stage: Stage<'_>,
     ) -> Result<(), String> {
-        let not_ready = |e: crate::guest::GuestError| format!("the guest never became ready: {e}");
         let link = guest.link();
         if setup.is_some_and(|s| s.saved) {
-            return link.wait_ssh_ready(deadline).await.map(drop).map_err(not_ready);
+            return link.wait_ssh_ready(deadline).await.map(drop).map_err(never_ready);
         }
         tokio::select! {
             r = crate::coal::first_boot::wait_setup(guest.console(), deadline, stage) => match r {
-                Ok(_) => link.wait_ssh_ready(deadline).await.map(drop).map_err(not_ready),
+                Ok(_) => link.wait_ssh_ready(deadline).await.map(drop).map_err(never_ready),
                 Err(e) => Err(e.to_string()),
             },
-            stall = link.watch_stalls(0) => Err(not_ready(stall)),
+            stall = link.watch_stalls(0) => Err(never_ready(stall)),
         }
     }
 
