@@ -3,6 +3,13 @@
 //! time across them), and every result is weighed as it comes in, so a build stops as soon as
 //! its verdict is decided ([`crate::stats::sequential`]), at its iteration budget, or at the
 //! wall-clock budget.
+//!
+//! The rules decide on judged iterations in index order (an `infra` or skipped iteration
+//! neither counts nor blocks once it has ended), so an iteration still running holds the
+//! decision back: a slow one (a boot that goes silent, a panic being dumped) must not let the
+//! others run on past it. No build starts an iteration more than `jobs` past the first one
+//! still unfinished in any running build (the frontier): once the slow one ends, the decision
+//! it held back is taken with at most `jobs` iterations in flight.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -43,6 +50,11 @@ struct Build {
 }
 
 impl Build {
+    /// How many iterations from the first have finished (judged or not), without a gap.
+    fn finished(&self) -> u32 {
+        (1..).zip(self.results.keys()).take_while(|(expect, i)| *expect == **i).count() as u32
+    }
+
     /// The judged results in index order, up to the first iteration still running.
     fn judged(&self) -> Vec<bool> {
         let mut out = Vec::new();
@@ -67,6 +79,8 @@ pub struct Gate {
     builds: Mutex<Vec<Build>>,
     changed: Notify,
     permits: std::sync::Arc<Semaphore>,
+    /// Iterations in flight across the builds at most (the permits).
+    jobs: u32,
 }
 
 impl Gate {
@@ -81,6 +95,7 @@ impl Gate {
             builds: Mutex::new((0..builds).map(|_| Build::default()).collect()),
             changed: Notify::new(),
             permits: std::sync::Arc::new(Semaphore::new(jobs.max(1))),
+            jobs: jobs.max(1) as u32,
         }
     }
 
@@ -113,7 +128,8 @@ impl Gate {
                 }
                 let mine = builds[slot].started;
                 let others = builds.iter().enumerate().filter(|(k, b)| *k != slot && b.done.is_none());
-                if others.map(|(_, b)| b.started).min().is_none_or(|m| mine <= m) {
+                let frontier = builds.iter().filter(|b| b.done.is_none()).map(Build::finished).min().unwrap_or(0);
+                if others.map(|(_, b)| b.started).min().is_none_or(|m| mine <= m) && mine < frontier + self.jobs {
                     builds[slot].started += 1;
                     // A build that was ahead of this one may now take its turn.
                     self.changed.notify_waiters();
@@ -261,6 +277,73 @@ mod tests {
         g.finish(0, "its iterations ended");
         assert_eq!(g.stopped(0).as_deref(), Some("budget: 1 iterations"));
         assert!(g.stopped(1).is_none() && g.next(1).await.is_some());
+    }
+
+    /// Drives a comparison the way the workers do: every build has `jobs` workers taking
+    /// iterations from the gate; `result(slot, index)` is how long the iteration takes and what
+    /// it found (None: infra). Returns how many iterations each build started.
+    async fn drive(
+        builds: usize,
+        jobs: usize,
+        budget: u32,
+        result: fn(usize, u32) -> (u64, Option<bool>),
+    ) -> (std::sync::Arc<Gate>, Vec<u32>) {
+        let g = std::sync::Arc::new(gate(builds, jobs, budget));
+        let mut workers = Vec::new();
+        for slot in 0..builds {
+            for _ in 0..jobs {
+                let g = std::sync::Arc::clone(&g);
+                workers.push(tokio::spawn(async move {
+                    let mut ran = Vec::new();
+                    while let Some((i, permit)) = g.next(slot).await {
+                        let (secs, hit) = result(slot, i);
+                        tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+                        g.record(slot, i, hit);
+                        drop(permit);
+                        ran.push(i);
+                    }
+                    (slot, ran)
+                }));
+            }
+        }
+        let mut started = vec![0; builds];
+        for w in workers {
+            let (slot, ran) = w.await.unwrap();
+            started[slot] += ran.len() as u32;
+        }
+        (g, started)
+    }
+
+    /// A reference that hits every time, a clean candidate, each iteration 5 s.
+    fn hits_and_clean(slot: usize, _i: u32) -> (u64, Option<bool>) {
+        (5, Some(slot == 0))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_infra_iteration_in_the_reference_does_not_let_the_others_run_on() {
+        // The reference's iteration 3 is a boot that went silent for 120 s (infra). Decided at
+        // the early look once the reference has 4 judged (1, 2, 4, 5) and the candidate 4.
+        let (g, started) =
+            drive(2, 2, 10, |slot, i| if (slot, i) == (0, 3) { (120, None) } else { hits_and_clean(slot, i) }).await;
+        assert_eq!(g.stopped(1).as_deref(), Some("decided after 4 iterations per build"));
+        assert!(started[0] <= 5 + 2 && started[1] <= 4 + 2, "ran on past the decision: {started:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_infra_iteration_in_the_candidate_does_not_let_the_others_run_on() {
+        let (g, started) =
+            drive(2, 2, 10, |slot, i| if (slot, i) == (1, 2) { (120, None) } else { hits_and_clean(slot, i) }).await;
+        assert_eq!(g.stopped(1).as_deref(), Some("decided after 4 iterations per build"));
+        assert!(started[0] <= 4 + 2 && started[1] <= 5 + 2, "ran on past the decision: {started:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_infra_iteration_at_the_early_look_moves_the_look_one_further() {
+        // The reference's 4th is infra: its 4 judged are 1, 2, 3, 5.
+        let (g, started) =
+            drive(2, 1, 10, |slot, i| if (slot, i) == (0, 4) { (60, None) } else { hits_and_clean(slot, i) }).await;
+        assert_eq!(g.stopped(1).as_deref(), Some("decided after 4 iterations per build"));
+        assert!(started[0] <= 5 + 1 && started[1] <= 4 + 1, "ran on past the decision: {started:?}");
     }
 
     #[test]

@@ -24,6 +24,11 @@ pub fn is_prompt(partial: &str) -> bool {
     p.starts_with('[') && p.ends_with("]>") && p[1..p.len() - 2].chars().all(|c| c.is_ascii_digit()) && p.len() > 3
 }
 
+/// Whether a complete console line is kmdb's own: its prompt, with what was typed at it.
+fn at_prompt(line: &str) -> bool {
+    line.trim_start().split_once("]>").is_some_and(|(p, _)| is_prompt(&format!("{p}]>")))
+}
+
 /// How a panic gets past kmdb on this boot: the run-time switch, and the `:c` answers given.
 #[derive(Debug, Default)]
 pub struct PanicDebugger {
@@ -84,31 +89,92 @@ impl PanicDebugger {
     }
 }
 
+/// How often the answerer looks at the console when no text arrives: a prompt that was
+/// already there, or that came while the guest was stopped, is still seen.
+const LOOK_EVERY: Duration = Duration::from_millis(500);
+
+/// How long a prompt must stand unchanged after an answer before it is answered again (the
+/// answer can be lost: typed while the guest was stopped, or before kmdb read its input).
+const ANSWER_AGAIN_AFTER: Duration = Duration::from_secs(5);
+
+/// Answers per panic at most: a kmdb that ignores `:c` this often will not take it.
+pub const MAX_ANSWERS: u32 = 3;
+
+/// What the answerer has seen of the console: whether a panic entered the debugger since the
+/// last prompt it left, and its answers to that panic.
+#[derive(Debug)]
+struct Answerer {
+    entered: bool,
+    answers: u32,
+    last_answer: Option<tokio::time::Instant>,
+    /// How long an answered prompt stands before it is answered again.
+    again: Duration,
+}
+
+impl Answerer {
+    /// Feeds the console's new complete lines.
+    fn lines<'a>(&mut self, lines: impl IntoIterator<Item = &'a str>) {
+        for l in lines {
+            if l.contains(ENTERING) {
+                // A new panic entering the debugger: its own answers.
+                self.entered = true;
+                self.answers = 0;
+                self.last_answer = None;
+            } else if self.answers > 0 && !l.trim().is_empty() && !at_prompt(l) && l.trim() != ":c" {
+                // kmdb went on after an answer: that panic is dealt with.
+                self.entered = false;
+            }
+        }
+    }
+
+    /// Whether to type `:c` now, with the console's unfinished line `partial`.
+    fn answer_now(&self, partial: &str, now: tokio::time::Instant) -> bool {
+        self.entered
+            && is_prompt(partial)
+            && self.answers < MAX_ANSWERS
+            && self.last_answer.is_none_or(|t| now.duration_since(t) >= self.again)
+    }
+}
+
 /// Watches `console` and answers kmdb's prompt with `:c` after a panic entered the debugger,
-/// counting the answers in `answered`.
+/// counting the answers in `answered`. It looks whenever text arrives and every
+/// [`LOOK_EVERY`], so the prompt is answered whenever it stands on the console, and answers
+/// again (up to [`MAX_ANSWERS`] times a panic) when a prompt stays unanswered.
 pub fn spawn_continue(console: Console, answered: Arc<AtomicU32>) -> JoinHandle<()> {
+    answer_prompts(console, answered, ANSWER_AGAIN_AFTER)
+}
+
+/// [`spawn_continue`], answering a standing prompt again after `again`.
+fn answer_prompts(console: Console, answered: Arc<AtomicU32>, again: Duration) -> JoinHandle<()> {
     let mut chunks = console.subscribe();
     tokio::spawn(async move {
-        let mut entered = false;
+        let mut state = Answerer { entered: false, answers: 0, last_answer: None, again };
+        let mut from = 0;
+        let mut tick = tokio::time::interval(LOOK_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            match chunks.recv().await {
-                Ok(bytes) => {
-                    if String::from_utf8_lossy(&bytes).contains(ENTERING) {
-                        entered = true;
+            tokio::select! {
+                r = chunks.recv() => match r {
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                        // The prompt may arrive a moment after the chunk that completed it.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                     }
-                }
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => break,
+                    Err(RecvError::Closed) => break,
+                },
+                _ = tick.tick() => {}
             }
-            // The prompt may arrive a moment after the chunk that completed it.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            if entered && is_prompt(&console.partial()) {
-                tracing::warn!(console = console.name(), "kmdb stopped the panicking kernel: answering :c");
+            let (lines, next) = console.read_from(from);
+            from = next;
+            state.lines(lines.iter().map(|l| l.text.as_str()));
+            let now = tokio::time::Instant::now();
+            if state.answer_now(&console.partial(), now) {
+                tracing::warn!(console = console.name(), n = state.answers + 1, "kmdb stopped the panicking kernel: answering :c");
                 if console.send(b":c\n").await.is_err() {
                     break;
                 }
+                state.answers += 1;
+                state.last_answer = Some(now);
                 answered.fetch_add(1, Ordering::SeqCst);
-                entered = false;
             }
         }
     })
@@ -163,6 +229,69 @@ mod tests {
         );
         task.abort();
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A console pair for the answerer's tests: the rig's side and the guest's.
+    fn console(label: &str) -> (Console, UnixStream, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("rig-kmdb-{label}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        (Console::spawn("ttyb", ours, &dir, Instant::now()).unwrap(), theirs, dir)
+    }
+
+    const PANIC: &[u8] =
+        b"panic[cpu0]/thread=fffffe0021b5cc20: assertion failed: x\r\n\r\npanic: entering debugger (continue to save dump)\r\n\r\n";
+
+    #[tokio::test]
+    async fn a_prompt_already_on_screen_is_answered() {
+        let (con, mut theirs, dir) = console("before");
+        theirs.write_all(PANIC).await.unwrap();
+        theirs.write_all(b"[3]> ").await.unwrap();
+        // Let the console task take it all in before the answerer starts: no new text comes.
+        con.wait_for_prompt(&crate::console::Pattern::literal("[3]>"), 0, Instant::now() + Duration::from_secs(5))
+            .await
+            .unwrap();
+        let answered = Arc::new(AtomicU32::new(0));
+        let task = answer_prompts(con, answered.clone(), Duration::from_secs(60));
+        let mut buf = [0u8; 3];
+        tokio::time::timeout(Duration::from_secs(5), theirs.read_exact(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(&buf, b":c\n");
+        assert_eq!(answered.load(Ordering::SeqCst), 1);
+        task.abort();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_is_given_again_a_few_times_at_most() {
+        let (con, mut theirs, dir) = console("again");
+        let answered = Arc::new(AtomicU32::new(0));
+        let task = answer_prompts(con, answered.clone(), Duration::from_millis(300));
+        // The panic text arrives in pieces split inside the marker; the guest never takes `:c`.
+        let (a, b) = PANIC.split_at(PANIC.len() - 30);
+        theirs.write_all(a).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        theirs.write_all(b).await.unwrap();
+        theirs.write_all(b"[0]> ").await.unwrap();
+        let mut buf = vec![0u8; 3 * MAX_ANSWERS as usize];
+        tokio::time::timeout(Duration::from_secs(10), theirs.read_exact(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(buf, b":c\n".repeat(MAX_ANSWERS as usize));
+        let mut more = [0u8; 1];
+        assert!(tokio::time::timeout(Duration::from_secs(2), theirs.read_exact(&mut more)).await.is_err());
+        assert_eq!(answered.load(Ordering::SeqCst), MAX_ANSWERS);
+        // A second panic later gets its own answers.
+        theirs.write_all(b":c\r\ndumping to /dev/zvol/dsk/zones/dump, offset 65536\r\n").await.unwrap();
+        theirs.write_all(PANIC).await.unwrap();
+        theirs.write_all(b"[1]> ").await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), theirs.read_exact(&mut buf[..3])).await.unwrap().unwrap();
+        assert_eq!(answered.load(Ordering::SeqCst), MAX_ANSWERS + 1);
+        task.abort();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn kmdb_lines_are_not_progress() {
+        assert!(at_prompt("[0]> :c") && at_prompt("[12]>") && !at_prompt("dumping to /dev/zvol"));
+        assert!(!at_prompt("[    1.234] kernel text"));
     }
 
     #[test]
