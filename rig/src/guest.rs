@@ -63,6 +63,15 @@ pub enum GuestError {
         /// The grace the OS console had to make progress.
         grace_secs: u64,
     },
+    /// Every console stayed silent for `secs` while the guest booted: a boot that went
+    /// silent (under TCG it happens now and then), not a kernel verdict.
+    #[error("the boot went silent: no console printed anything for {secs} s; the last line was \"{last}\"")]
+    Silent {
+        /// How long nothing came.
+        secs: u64,
+        /// The last line any console printed (the unfinished one included).
+        last: String,
+    },
     /// QEMU exited.
     #[error("QEMU exited ({status}); its stderr:\n{stderr}")]
     QemuExited {
@@ -109,9 +118,48 @@ impl GuestLink {
         since: Instant,
         deadline: Instant,
     ) -> Result<BootInfo, GuestError> {
+        self.wait_boot_within(from, previous, since, deadline, None).await
+    }
+
+    /// [`GuestLink::wait_boot`], also ending when every console has been silent for
+    /// `silence` (when given).
+    pub async fn wait_boot_within(
+        &self,
+        from: Cursor,
+        previous: Option<&str>,
+        since: Instant,
+        deadline: Instant,
+        silence: Option<Duration>,
+    ) -> Result<BootInfo, GuestError> {
+        let silent = async {
+            match silence {
+                Some(limit) => self.watch_silence(limit).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             r = self.wait_boot_unwatched(from, previous, since, deadline) => r,
             stall = self.watch_stalls(from) => Err(stall),
+            silent = silent => Err(silent),
+        }
+    }
+
+    /// Watches every console until none has printed anything (a line or part of one) for
+    /// `limit`; never returns otherwise. Race it against a wait.
+    pub async fn watch_silence(&self, limit: Duration) -> GuestError {
+        let seen = |c: &Console| (c.cursor(), c.partial());
+        let mut last: Vec<_> = self.consoles.iter().map(seen).collect();
+        let mut changed = Instant::now();
+        loop {
+            tokio::time::sleep(STALL_POLL.min(limit)).await;
+            let now: Vec<_> = self.consoles.iter().map(seen).collect();
+            if now != last {
+                (last, changed) = (now, Instant::now());
+            } else if changed.elapsed() >= limit {
+                let last = self.consoles.iter().filter_map(|c| c.tail(1).pop()).next_back().unwrap_or_default();
+                tracing::warn!(secs = limit.as_secs(), last = %last, "the guest's consoles went silent");
+                return GuestError::Silent { secs: changed.elapsed().as_secs(), last };
+            }
         }
     }
 
@@ -303,6 +351,10 @@ pub struct Guest {
     link: GuestLink,
     dir: PathBuf,
     spec: MachineSpec,
+    /// How long the consoles may stay silent during the first boot.
+    boot_silence: Option<Duration>,
+    /// A boot wait of this guest ended because the consoles went silent.
+    went_silent: std::sync::atomic::AtomicBool,
 }
 
 impl std::ops::Deref for Guest {
@@ -389,12 +441,19 @@ impl Guest {
             stall_grace: STALL_GRACE,
             qemu_pid: qemu.pid(),
         };
-        Ok(Guest { qemu, link, dir: dir.to_path_buf(), spec })
+        Ok(Guest { qemu, link, dir: dir.to_path_buf(), spec, boot_silence: None, went_silent: Default::default() })
     }
 
-    /// Waits for the first boot to be ready: the ready marker on the console, then SSH.
+    /// Waits for the first boot to be ready: the ready marker on the console, then SSH. Ends
+    /// early when the consoles go silent for the limit set with [`Guest::set_boot_silence`].
     pub async fn wait_ready(&self, deadline: Instant) -> Result<BootInfo, GuestError> {
         self.wait_boot_checked(0, None, self.link.start, deadline).await
+    }
+
+    /// How long every console may stay silent while [`Guest::wait_ready`] waits (no limit by
+    /// default).
+    pub fn set_boot_silence(&mut self, limit: Option<Duration>) {
+        self.boot_silence = limit;
     }
 
     /// [`GuestLink::wait_boot`], but a QEMU that exited is reported as such, with its stderr.
@@ -405,10 +464,20 @@ impl Guest {
         since: Instant,
         deadline: Instant,
     ) -> Result<BootInfo, GuestError> {
-        match self.link.wait_boot(from, previous, since, deadline).await {
+        match self.link.wait_boot_within(from, previous, since, deadline, self.boot_silence).await {
             Ok(b) => Ok(b),
-            Err(e) => Err(self.exited_or(e).await),
+            Err(e) => {
+                if matches!(e, GuestError::Silent { .. }) {
+                    self.went_silent.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                Err(self.exited_or(e).await)
+            }
         }
+    }
+
+    /// Whether a boot wait of this guest ended because its consoles went silent.
+    pub fn boot_went_silent(&self) -> bool {
+        self.went_silent.load(std::sync::atomic::Ordering::SeqCst) && self.qemu_running()
     }
 
     async fn exited_or(&self, e: GuestError) -> GuestError {

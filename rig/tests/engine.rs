@@ -371,3 +371,30 @@ async fn a_kdump_guest_hands_over_its_own_vmcore() {
     assert!(std::fs::metadata(&vmcore).unwrap().len() > 100 << 20, "the panicked kernel's memory");
     let _ = std::fs::remove_file(&vmcore);
 }
+
+/// A kernel that panics before the guest is ready (no init to run) is the iteration's panic,
+/// titled, and ends at once: not a wait to the boot deadline, not "never became ready".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_while_booting_is_the_iterations_panic_at_once() {
+    let c = case(
+        "boot-panic",
+        "name: boot-panic\nguest: { kernel_args: [rdinit=/no/such/init] }\ndeadlines: { boot_secs: 600 }\nsteps:\n  - sleep: { min_ms: 10, max_ms: 10 }\n",
+    );
+    let began = std::time::Instant::now();
+    let (r, _) = run(vec![c], "engine-boot-panic").await;
+    let took = began.elapsed();
+    let it = &r.runs[0].iterations[0];
+    match &it.outcome {
+        Outcome::Panic { title, triage, .. } => {
+            assert!(title.starts_with("kernel panic: VFS: Unable to mount root fs"), "{title}");
+            assert!(triage.contains(title.as_str()), "{triage}");
+        }
+        o => panic!("expected the boot's panic, got {o:#?}"),
+    }
+    assert_eq!(it.verdict, Verdict::Fail);
+    assert!(
+        it.steps.iter().any(|s| s.step == "boot" && s.result.contains("panicked before the guest was ready")),
+        "{it:#?}"
+    );
+    assert!(took < std::time::Duration::from_secs(300), "the boot's panic took {took:?} to end the iteration");
+}

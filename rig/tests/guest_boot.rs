@@ -157,6 +157,28 @@ async fn a_boot_that_stalls_ends_early_quoting_the_kernels_report() {
     guest.shutdown().await;
 }
 
+/// A boot whose consoles go silent (its vCPUs stopped with QMP `stop` as it starts) ends as
+/// `Silent` after the silence limit, naming the last line, instead of at its deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_boot_that_goes_silent_ends_at_its_silence_limit() {
+    let image = common::image();
+    let dir = common::evidence_dir("silent-boot");
+    let mut guest = Guest::launch(common::epyc_machine(&image), LINUX, keys(&image), &dir).await.unwrap();
+    guest.qmp().execute(&qapi::qmp::stop {}, Duration::from_secs(5)).await.unwrap();
+    guest.set_boot_silence(Some(Duration::from_secs(5)));
+    let began = Instant::now();
+    let e = guest.wait_ready(Instant::now() + Duration::from_secs(300)).await.unwrap_err();
+    let took = began.elapsed();
+    match &e {
+        GuestError::Silent { secs, .. } => assert!(*secs >= 5, "{e}"),
+        other => panic!("expected Silent, got {other}"),
+    }
+    assert!(e.to_string().contains("the boot went silent"), "{e}");
+    assert!(took < Duration::from_secs(60), "the silent boot took {took:?}, not its 5 s limit");
+    assert!(guest.boot_went_silent());
+    guest.kill().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qemu_dying_at_start_reports_its_stderr() {
     let image = common::image();

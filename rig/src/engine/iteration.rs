@@ -88,6 +88,27 @@ pub async fn run(link: &GuestLink, watcher: &Watcher, spec: &IterationSpec<'_>) 
     IterationRun { outcome, secs: ctx.began.elapsed().as_secs_f64(), steps, reloads: ctx.reload_counts() }
 }
 
+/// The guest's kernel panicked while it booted for this iteration, before any step: the
+/// panic's evidence, taken as for a panic during the steps.
+pub async fn panicked_while_booting(
+    link: &GuestLink,
+    watcher: &Watcher,
+    spec: &IterationSpec<'_>,
+    s: Sighting,
+) -> IterationRun {
+    let began = std::time::Instant::now();
+    let e = Evidence { link, watcher, from: 0, dir: spec.dir, dumps: spec.dumps };
+    let outcome = e.panic(s).await;
+    let step = StepRecord {
+        t: 0.0,
+        step: "boot".into(),
+        result: "the kernel panicked before the guest was ready: no step ran".into(),
+        boot: None,
+        detail: None,
+    };
+    IterationRun { outcome, secs: began.elapsed().as_secs_f64(), steps: vec![step], reloads: ReloadCounts::default() }
+}
+
 /// A panic that came as the steps ended (or one whose report is still being read).
 async fn late_panic(watcher: &Watcher, from: u64) -> Option<Sighting> {
     let wait = if watcher.crash_in_progress() { PANIC_GRACE } else { Duration::ZERO };

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::plan::Plan;
 use super::steps::{StepError, run_block};
-use super::watch::Watcher;
+use super::watch::{Sighting, Watcher};
 use crate::case::Case;
 use crate::guest::Guest;
 use crate::machine::CpuModel;
@@ -30,7 +30,27 @@ pub(super) struct Session {
     pub(super) pristine: std::cell::Cell<bool>,
 }
 
+/// Why a boot did not give a session ready for the case.
+pub(super) enum BootFailure {
+    /// The consoles went silent before the guest was ready: worth one more try on a fresh
+    /// QEMU.
+    Silent(Outcome),
+    /// The kernel panicked before the guest was ready: the iteration's panic, read as any
+    /// other (the session holds the guest and its watcher for the evidence).
+    Panicked(Box<Session>, Sighting),
+    /// Anything else, as its outcome.
+    Failed(Outcome),
+}
+
+impl From<Outcome> for BootFailure {
+    fn from(o: Outcome) -> BootFailure {
+        BootFailure::Failed(o)
+    }
+}
+
 /// Boots a fresh guest for the case, waits until it is ready and runs the case's setup steps.
+/// `silence`: how long the consoles may stay silent while it boots.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn boot(
     plan: &Plan,
     image: &dyn Target,
@@ -38,8 +58,9 @@ pub(super) async fn boot(
     cpu: &'static CpuModel,
     dir: &std::path::Path,
     boot_timeout: Duration,
+    silence: Duration,
     stage: &(dyn Fn(String) + Sync),
-) -> Result<Session, Outcome> {
+) -> Result<Session, BootFailure> {
     let shape = c.guest.shape();
     let mut spec = image.machine(&shape, cpu, plan.accel).map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?;
     let profile = image.profile().clone();
@@ -48,20 +69,39 @@ pub(super) async fn boot(
     if snapshot {
         spec.state_disk = Some(state_disk(dir).map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?);
     }
-    let guest =
+    let mut guest =
         Guest::launch(spec, profile, keys, dir).await.map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?;
+    guest.set_boot_silence(Some(silence));
     let watcher = Watcher::start(&guest.link(), image.os());
     let mut panic_watch = image.panic_watch(&guest);
     let setup = image.setup_snapshot(&shape, cpu, plan.accel);
     let deadline = Instant::now() + boot_timeout;
-    let ready = image.wait_ready(&guest, setup.as_ref(), deadline, stage).await;
+    let ready = tokio::select! {
+        r = image.wait_ready(&guest, setup.as_ref(), deadline, stage) => r,
+        Some(s) = watcher.wait_fatal(0, deadline) => {
+            if setup.as_ref().is_some_and(|s| !s.saved) {
+                // The set-up boot is the rig's, not an iteration's: its panic is infrastructure.
+                let title = watcher.report(0, Duration::from_secs(3)).await.map(|r| r.title);
+                Err(format!("the guest panicked during its set-up boot: {}", title.as_deref().unwrap_or("(no report on the console)")))
+            } else {
+                tracing::warn!(dir = %dir.display(), "the guest panicked while booting");
+                let session = Session { guest, watcher, panic_watch, snapshot: false, pristine: std::cell::Cell::new(false) };
+                return Err(BootFailure::Panicked(Box::new(session), s));
+            }
+        }
+    };
     if let Err(why) = ready {
         let tail = guest.console().tail(30).join("\n");
+        let silent = guest.boot_went_silent();
         guest.kill().await;
-        return Err(Outcome::Infra {
-            reason: format!("{why}\nlast console lines:\n{tail}\nevidence: {}", dir.display()),
+        let reason = format!("{why}\nlast console lines:\n{tail}\nevidence: {}", dir.display());
+        return Err(if silent {
+            BootFailure::Silent(Outcome::Infra { reason })
+        } else {
+            Outcome::Infra { reason }.into()
         });
     }
+    guest.set_boot_silence(None);
     // Before the setup snapshot is saved, so a guest resumed from it has it set too.
     panic_watch.ready(&guest.link()).await;
     if let Some(s) = setup.filter(|s| !s.saved) {
@@ -77,24 +117,24 @@ pub(super) async fn boot(
     }
     if let Err(reason) = super::preflight::run(&guest.link(), c, cpu, &guest.console().lines_since(0), dir).await {
         guest.kill().await;
-        return Err(Outcome::Infra { reason });
+        return Err(Outcome::Infra { reason }.into());
     }
     if !c.setup.is_empty() {
         let ctx = super::ctx::Ctx::new(guest.link(), cpu, c.guest.nested, boot_timeout, plan.seed, c.unload_busy);
         if let Err(e) = run_block(&ctx, &c.setup).await {
             guest.kill().await;
-            return Err(match e {
+            return Err(BootFailure::Failed(match e {
                 StepError::Failed { step, reason } | StepError::Guest { step, reason } => {
                     Outcome::StepFailed { step: format!("setup: {step}"), reason }
                 }
                 StepError::Infra(reason) => Outcome::Infra { reason },
                 StepError::Interrupted => Outcome::Infra { reason: "setup interrupted by a reboot".into() },
-            });
+            }));
         }
     }
     if snapshot && let Err(e) = guest.save_snapshot(SNAPSHOT_TAG).await {
         guest.kill().await;
-        return Err(Outcome::Infra { reason: format!("saving the snapshot: {e:#}") });
+        return Err(Outcome::Infra { reason: format!("saving the snapshot: {e:#}") }.into());
     }
     Ok(Session { guest, watcher, panic_watch, snapshot, pristine: std::cell::Cell::new(true) })
 }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::iteration::{self, IterationSpec};
 use super::plan::{Plan, Progress};
-use super::session::{SNAPSHOT_TAG, Session, boot};
+use super::session::{BootFailure, SNAPSHOT_TAG, Session, boot};
 use super::shared::{RunSoFar, Shared};
 use super::skip::skip_reason;
 use crate::case::{Case, LoadedCase};
@@ -86,6 +86,7 @@ pub async fn run_case(
         total: indices.len() as u32,
         jobs,
         gate,
+        quiet_boot: Mutex::new(None),
     };
     futures::future::join_all((1..=jobs).map(|k| w.worker(k))).await;
     shared.finish_run(idx, |run| {
@@ -119,9 +120,46 @@ struct Work<'a, 's> {
     jobs: usize,
     /// The gate of the sequential comparison it is part of, and its slot there.
     gate: Option<(&'a super::gate::Gate, usize)>,
+    /// The quickest boot to the ready marker seen on this image and machine shape, seconds.
+    quiet_boot: Mutex<Option<f64>>,
+}
+
+/// How long a boot's consoles may stay silent before it is given up: this many times the
+/// quickest boot seen on the image and shape ...
+const SILENT_BOOTS: f64 = 10.0;
+/// ... but never less than this ...
+const SILENCE_FLOOR: Duration = Duration::from_secs(20);
+/// ... and this before any boot of it was seen.
+const SILENCE_UNMEASURED: Duration = Duration::from_secs(60);
+
+/// The step record of an iteration whose first boot went silent and whose second did not.
+fn retried(first: String) -> crate::results::step::StepRecord {
+    crate::results::step::StepRecord {
+        t: 0.0,
+        step: "boot".into(),
+        result: format!("the first boot went silent ({first}); booted once more on a fresh QEMU"),
+        boot: None,
+        detail: None,
+    }
 }
 
 impl Work<'_, '_> {
+    /// How long the consoles may stay silent while a guest boots (the boot deadline at most).
+    fn silence(&self, boot_timeout: Duration) -> Duration {
+        let quiet = *self.quiet_boot.lock().unwrap();
+        quiet
+            .map_or(SILENCE_UNMEASURED, |q| Duration::from_secs_f64(q * SILENT_BOOTS).max(SILENCE_FLOOR))
+            .min(boot_timeout)
+    }
+
+    /// Keeps the boot time of a session that became ready.
+    fn measured(&self, s: &Session) {
+        if let Some(b) = s.guest.link().boot() {
+            let mut q = self.quiet_boot.lock().unwrap();
+            *q = Some(q.map_or(b.ready_secs, |q| q.min(b.ready_secs)));
+        }
+    }
+
     /// The progress line's facts for this case × CPU so far.
     fn progress(&self, so_far: RunSoFar, stage: Option<String>) -> Progress {
         Progress {
@@ -185,18 +223,45 @@ impl Work<'_, '_> {
                 self.plan.seed ^ (u64::from(i) << 32) ^ fxhash(&c.name) ^ fxhash(cpu.name) ^ fxhash(&c.guest.image);
             let deadline = || (Instant::now() + Duration::from_secs(c.deadlines.iteration_secs)).min(self.run_deadline);
             let (outcome, secs, steps, evidence, reloads) = match &session {
-                Some(s) => ran(self, s, boot_timeout, deadline(), seed, i).await,
+                Some(s) => ran(self, s, boot_timeout, deadline(), seed, i, None).await,
                 None => {
-                    boots += 1;
-                    let name = if self.jobs > 1 { format!("guest-{k}-boot-{boots}") } else { format!("boot-{boots}") };
-                    let gdir = self.dir.join(name);
-                    match boot(self.plan, self.image, c, cpu, &gdir, boot_timeout, &|stage| self.stage(stage)).await {
-                        Ok(s) => {
-                            let r = ran(self, &s, boot_timeout, deadline(), seed, i).await;
-                            session = Some(s);
-                            r
+                    let mut silent_boot: Option<String> = None;
+                    loop {
+                        boots += 1;
+                        let name =
+                            if self.jobs > 1 { format!("guest-{k}-boot-{boots}") } else { format!("boot-{boots}") };
+                        let gdir = self.dir.join(&name);
+                        let silence = self.silence(boot_timeout);
+                        match boot(self.plan, self.image, c, cpu, &gdir, boot_timeout, silence, &|stage| {
+                            self.stage(stage)
+                        })
+                        .await
+                        {
+                            Ok(s) => {
+                                self.measured(&s);
+                                let mut r = ran(self, &s, boot_timeout, deadline(), seed, i, None).await;
+                                session = Some(s);
+                                if let Some(first) = silent_boot {
+                                    r.2.insert(0, retried(first));
+                                }
+                                break r;
+                            }
+                            Err(BootFailure::Panicked(s, sighting)) => {
+                                let r = ran(self, &s, boot_timeout, deadline(), seed, i, Some(sighting)).await;
+                                session = Some(*s);
+                                break r;
+                            }
+                            Err(BootFailure::Silent(_)) if silent_boot.is_none() => {
+                                // Under TCG a boot goes silent now and then: one more try on a
+                                // fresh QEMU, and the iteration is kept if it boots.
+                                tracing::warn!(boot = %gdir.display(), "the boot went silent: booting once more");
+                                self.stage(format!("{name} went silent: booting once more"));
+                                silent_boot = Some(gdir.display().to_string());
+                            }
+                            Err(BootFailure::Silent(o) | BootFailure::Failed(o)) => {
+                                break (o, 0.0, Vec::new(), gdir.display().to_string(), Default::default());
+                            }
                         }
-                        Err(o) => (o, 0.0, Vec::new(), gdir.display().to_string(), Default::default()),
                     }
                 }
             };
@@ -248,6 +313,7 @@ async fn ran(
     deadline: Instant,
     seed: u64,
     index: u32,
+    boot_panic: Option<super::watch::Sighting>,
 ) -> (Outcome, f64, Vec<crate::results::step::StepRecord>, String, crate::results::reloads::ReloadCounts) {
     let (c, cpu) = (w.c, w.cpu);
     let evidence = s.guest.dir().display().to_string();
@@ -286,7 +352,10 @@ async fn ran(
         },
         unload_busy: c.unload_busy,
     };
-    let r = iteration::run(&s.guest.link(), &s.watcher, &spec).await;
+    let r = match boot_panic {
+        None => iteration::run(&s.guest.link(), &s.watcher, &spec).await,
+        Some(sighting) => iteration::panicked_while_booting(&s.guest.link(), &s.watcher, &spec, sighting).await,
+    };
     let outcome = lost_evidence(&s.guest, qemu_death(&s.guest, r.outcome));
     let mut steps = r.steps;
     let mut secs = r.secs;

@@ -167,14 +167,21 @@ pub(crate) fn never_ready(e: GuestError) -> String {
     format!("the guest never became ready: {e}")
 }
 
+/// How long the consoles may stay silent while a panicked guest writes its dump and boots
+/// again: a guest stuck (at a debugger prompt nobody could answer, or frozen) is given up in
+/// minutes, not at the boot deadline.
+pub const AFTER_PANIC_SILENCE: Duration = Duration::from_secs(180);
+
 /// Lets the panicked guest go on (the host-side dump paused it) and waits for its next boot,
-/// whose nonce proves it happened.
+/// whose nonce proves it happened; gives up when the consoles stay silent for
+/// [`AFTER_PANIC_SILENCE`].
 pub(crate) async fn next_boot(link: &GuestLink, boot_timeout: Duration) -> bool {
     let _ = link.qmp().execute(&qapi::qmp::cont {}, Duration::from_secs(10)).await;
     let previous = link.boot().map(|b| b.boot_id);
     let from = link.console().cursor();
     let since = Instant::now();
-    match link.wait_boot(from, previous.as_deref(), since, since + boot_timeout).await {
+    let silence = Some(AFTER_PANIC_SILENCE.min(boot_timeout));
+    match link.wait_boot_within(from, previous.as_deref(), since, since + boot_timeout, silence).await {
         Ok(_) => true,
         Err(e) => {
             tracing::warn!("no new boot after the panic: {e}");

@@ -168,7 +168,11 @@ fn answer_prompts(console: Console, answered: Arc<AtomicU32>, again: Duration) -
             state.lines(lines.iter().map(|l| l.text.as_str()));
             let now = tokio::time::Instant::now();
             if state.answer_now(&console.partial(), now) {
-                tracing::warn!(console = console.name(), n = state.answers + 1, "kmdb stopped the panicking kernel: answering :c");
+                tracing::warn!(
+                    console = console.name(),
+                    n = state.answers + 1,
+                    "kmdb stopped the panicking kernel: answering :c"
+                );
                 if console.send(b":c\n").await.is_err() {
                     break;
                 }
