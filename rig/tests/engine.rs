@@ -398,3 +398,44 @@ async fn a_panic_while_booting_is_the_iterations_panic_at_once() {
     );
     assert!(took < std::time::Duration::from_secs(300), "the boot's panic took {took:?} to end the iteration");
 }
+
+/// A QEMU that stops (SIGSTOP) mid-iteration is the host's fault, not a kernel hang: the
+/// iteration is infra, saying QMP did not answer and QEMU's state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_qemu_is_infra_not_a_hang() {
+    let c = case("frozen", "name: frozen\nsteps:\n  - ssh: 'echo started; sleep 60'\n");
+    common::image();
+    let run_dir = common::evidence_dir("engine-frozen");
+    let plan = Plan {
+        seed: 7,
+        ..Plan::new(vec![c], vec![cpu::lookup("epyc").unwrap()], Accel::Tcg, common::build_dir(), run_dir.clone())
+    };
+    let freeze = async {
+        // Once the step runs (its SSH session is up), stop QEMU.
+        let boot = run_dir.join("frozen_epyc_linux/boot-1");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        let pid = loop {
+            assert!(std::time::Instant::now() < deadline, "the guest never booted: {}", boot.display());
+            let ready = std::fs::read_to_string(boot.join("ttyS0.log")).is_ok_and(|l| l.contains("RIG-READY"));
+            if let (true, Ok(pid)) = (ready, std::fs::read_to_string(boot.join("qemu.pid"))) {
+                break pid.trim().parse::<i32>().unwrap();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        };
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        // SAFETY: kill has no memory preconditions; the pid is the test's own QEMU child.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+        pid
+    };
+    let mut progress = |_: &_| {};
+    let (r, pid) = tokio::join!(campaign::run(&plan, &mut progress), freeze);
+    let it = &r.runs[0].iterations[0];
+    match &it.outcome {
+        Outcome::Infra { reason } => {
+            assert!(reason.contains("QEMU froze: its monitor did not answer"), "{reason}");
+            assert!(reason.contains("T (stopped)"), "{reason}");
+        }
+        o => panic!("expected infra, got {o:#?}"),
+    }
+    assert!(!common::alive(pid), "the frozen QEMU was left behind");
+}
