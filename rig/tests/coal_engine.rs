@@ -29,7 +29,7 @@ fn os7410_case(iterations: u32, pace: Pace) -> LoadedCase {
     lc.case.iterations = iterations;
     lc.case.guest.memory_mib = rig::coal::machine::MIN_MEMORY_MIB;
     lc.case.guest.vcpus = 2;
-    lc.case.deadlines.boot_secs = pace.secs(600).as_secs();
+    lc.case.deadlines.boot_secs = pace.secs(300).as_secs();
     lc.case.deadlines.iteration_secs = pace.secs(300).as_secs();
     lc
 }

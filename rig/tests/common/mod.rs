@@ -9,8 +9,29 @@ use std::sync::OnceLock;
 
 use rig::image::LinuxImage;
 
-/// The workspace's build directory (`$RIG_BUILD_DIR` or `<workspace>/build`).
+/// How long one test binary may run, in minutes, unless `$RIG_TEST_CEILING_MINS` says
+/// otherwise: past it the binary exits failing, so no wait, however it was scaled, outlasts
+/// CI's time (its QEMU children die with it: they have a parent-death signal).
+const CEILING_MINS: u64 = 40;
+
+/// Starts the test binary's ceiling watch (once per process).
+pub fn ceiling() {
+    static WATCH: std::sync::Once = std::sync::Once::new();
+    WATCH.call_once(|| {
+        let mins = std::env::var("RIG_TEST_CEILING_MINS").ok().and_then(|m| m.parse().ok()).unwrap_or(CEILING_MINS);
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(mins * 60));
+            let me = std::env::args().next().unwrap_or_default();
+            eprintln!("{me}: this test binary ran past its ceiling of {mins} min (RIG_TEST_CEILING_MINS): failing it");
+            std::process::exit(124);
+        });
+    });
+}
+
+/// The workspace's build directory (`$RIG_BUILD_DIR` or `<workspace>/build`). Every test that
+/// boots a guest asks for it, so it starts the binary's [`ceiling`] watch too.
 pub fn build_dir() -> PathBuf {
+    ceiling();
     std::env::var_os("RIG_BUILD_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../build"))
