@@ -13,6 +13,7 @@ mod progress;
 mod report_cmd;
 mod rig_cmd;
 mod test_cmd;
+mod test_times;
 mod triage;
 
 use clap::{Parser, Subcommand};

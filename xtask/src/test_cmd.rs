@@ -45,12 +45,24 @@ pub fn run(a: &TestArgs) -> Result<i32> {
         );
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
+    // cargo's stderr (its `Running` lines) and the tests' stdout (their `test result:` lines)
+    // through one pipe, in order, so each binary's time is read as it passes.
+    let (reader, writer) = std::io::pipe().context("making a pipe for cargo test's output")?;
+    let began = std::time::Instant::now();
+    let mut child = Command::new(cargo)
         .current_dir(paths::workspace())
         .args(["test", "--workspace"])
         .args(&a.cargo_args)
-        .status()
+        .stdout(writer.try_clone().context("sharing the pipe")?)
+        .stderr(writer)
+        .spawn()
         .context("running cargo test")?;
+    let mut times = crate::test_times::Times::default();
+    let copied = crate::test_times::pass_through(reader, std::io::stdout().lock(), &mut times);
+    let status = child.wait().context("waiting for cargo test")?;
+    copied.context("passing cargo test's output on")?;
+    print!("{}", times.table());
+    println!("the suite took {:.0} s (after the set-up)", began.elapsed().as_secs_f64());
     Ok(status.code().unwrap_or(exit::INFRA))
 }
 
