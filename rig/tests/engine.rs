@@ -439,3 +439,16 @@ async fn a_frozen_qemu_is_infra_not_a_hang() {
     }
     assert!(!common::alive(pid), "the frozen QEMU was left behind");
 }
+
+/// A run directory the caller has not made yet (a bench's per-part directory) is made by the
+/// run, owner-only, and holds the report.
+#[tokio::test]
+async fn a_run_makes_its_own_run_directory() {
+    let run_dir = common::evidence_dir("engine-new-run-dir").join("part/restore");
+    let plan = Plan::new(vec![], vec![cpu::lookup("epyc").unwrap()], Accel::Tcg, common::build_dir(), run_dir.clone());
+    let r = campaign::run(&plan, &mut |_| {}).await;
+    assert!(r.evidence_errors.is_empty(), "{:?}", r.evidence_errors);
+    assert!(run_dir.join("report.json").is_file());
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&run_dir).unwrap().permissions().mode() & 0o777, 0o700);
+}

@@ -14,6 +14,12 @@ use super::shared::Shared;
 
 /// Runs the plan; `progress` is called after every iteration.
 pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> RunReport {
+    // The run directory may be new to the caller too (a bench's per-part directory): made here,
+    // owner-only like every run directory, so no worker finds it missing.
+    let made = std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(&plan.run_dir)
+        .err()
+        .map(|e| format!("creating the run directory {}: {e}", plan.run_dir.display()));
     let report = RunReport {
         schema: crate::results::model::SCHEMA,
         accel: plan.accel.as_str().into(),
@@ -22,7 +28,7 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
         shard: plan.shard.map(|s| s.to_string()),
         stopped_early: None,
         finished: false,
-        evidence_errors: Vec::new(),
+        evidence_errors: made.into_iter().collect(),
         runs: Vec::new(),
         comparisons: Vec::new(),
         bisection: None,
