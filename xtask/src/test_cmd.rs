@@ -51,7 +51,7 @@ pub fn run(a: &TestArgs) -> Result<i32> {
     let began = std::time::Instant::now();
     let mut child = Command::new(cargo)
         .current_dir(paths::workspace())
-        .args(["test", "--workspace"])
+        .args(["test", "--workspace", "--no-fail-fast"])
         .args(&a.cargo_args)
         .stdout(writer.try_clone().context("sharing the pipe")?)
         .stderr(writer)
