@@ -134,6 +134,11 @@ pub struct Profile {
     /// Prints the guest's system log, where `virt_refusal` is looked for too (a refusal may
     /// be logged only, not printed on the console).
     pub virt_log_command: &'static str,
+    /// The kernel tells QEMU of its panics through pvpanic (`GUEST_PANICKED`): panic text on
+    /// the console counts only when that follows or the guest stops answering, so a program
+    /// printing panic text is not a kernel panic. False: console text alone is taken (the
+    /// evidence says the panic was read off the console only).
+    pub pvpanic: bool,
 }
 
 impl Profile {

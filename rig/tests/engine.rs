@@ -452,3 +452,23 @@ async fn a_run_makes_its_own_run_directory() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&run_dir).unwrap().permissions().mode() & 0o777, 0o700);
 }
+
+/// Panic text that a program prints on the console while the kernel runs on is not a kernel
+/// panic: the iteration completes, and its step log says what was passed over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panic_text_printed_by_a_program_is_not_a_kernel_panic() {
+    let c = case(
+        "fake-panic",
+        "name: fake-panic\nsteps:\n  - ssh: \"printf 'BUG: kernel NULL pointer dereference, address: 0000000000000000\\\\nKernel panic - not \
+         syncing: Fatal exception\\\\n' > /dev/ttyS0\"\n  - sleep: { min_ms: 8000, max_ms: 8000 }\n  - ssh: 'true'\n",
+    );
+    let (r, _) = run(vec![c], "engine-fake-panic").await;
+    let it = &r.runs[0].iterations[0];
+    assert!(matches!(it.outcome, Outcome::Completed), "{it:#?}");
+    assert_eq!(it.verdict, Verdict::Pass);
+    assert!(
+        it.steps.iter().any(|s| s.step == "console" && s.result.contains("not taken for a kernel panic")),
+        "{:#?}",
+        it.steps
+    );
+}

@@ -21,6 +21,13 @@ use crate::results::outcome::Outcome;
 /// How long to wait, after the guest stops answering, for a panic to show itself.
 const PANIC_GRACE: Duration = Duration::from_secs(4);
 
+/// How long a panic read off the console waits for QEMU's GUEST_PANICKED (pvpanic) before the
+/// guest is asked whether its kernel still runs.
+const PANIC_CONFIRM: Duration = Duration::from_secs(3);
+
+/// How long the guest gets to answer that it still runs.
+const STILL_RUNNING: Duration = Duration::from_secs(5);
+
 /// What one iteration did.
 #[derive(Debug, Clone, Serialize)]
 pub struct IterationRun {
@@ -62,23 +69,24 @@ pub async fn run(link: &GuestLink, watcher: &Watcher, spec: &IterationSpec<'_>) 
     let from = watcher.cursor();
     let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
     let e = Evidence { link, watcher, from, dir: spec.dir, dumps: spec.dumps };
+    let k = KernelPanics { ctx: &ctx, link, watcher };
     let outcome = tokio::select! {
         r = run_block(&ctx, spec.steps) => match r {
-            Ok(()) | Err(StepError::Interrupted) => match late_panic(watcher, from).await {
+            Ok(()) | Err(StepError::Interrupted) => match k.late(from).await {
                 Some(s) => e.panic(s).await,
                 None => Outcome::Completed,
             },
-            Err(StepError::Failed { step, reason }) => match late_panic(watcher, from).await {
+            Err(StepError::Failed { step, reason }) => match k.late(from).await {
                 Some(s) => e.panic(s).await,
                 None => Outcome::StepFailed { step, reason },
             },
-            Err(StepError::Guest { step, reason }) => match watcher.wait_fatal(from, Instant::now() + PANIC_GRACE).await {
+            Err(StepError::Guest { step, reason }) => match k.first(from, Instant::now() + PANIC_GRACE).await {
                 Some(s) => e.panic(s).await,
                 None => e.hang(format!("{step}: {reason}"), &step).await,
             },
             Err(StepError::Infra(reason)) => Outcome::Infra { reason },
         },
-        Some(s) = watcher.wait_fatal(from, far) => e.panic(s).await,
+        Some(s) = k.first(from, far) => e.panic(s).await,
         _ = tokio::time::sleep_until(spec.deadline) => {
             let awaited = ctx.current.lock().unwrap().clone();
             e.hang(format!("iteration deadline passed during: {awaited}"), &awaited).await
@@ -109,10 +117,59 @@ pub async fn panicked_while_booting(
     IterationRun { outcome, secs: began.elapsed().as_secs_f64(), steps: vec![step], reloads: ReloadCounts::default() }
 }
 
-/// A panic that came as the steps ended (or one whose report is still being read).
-async fn late_panic(watcher: &Watcher, from: u64) -> Option<Sighting> {
-    let wait = if watcher.crash_in_progress() { PANIC_GRACE } else { Duration::ZERO };
-    watcher.wait_fatal(from, Instant::now() + wait).await
+/// Kernel panics as the watcher sees them, confirmed: QEMU's GUEST_PANICKED is one; a fatal
+/// report read off the console is one when GUEST_PANICKED follows within [`PANIC_CONFIRM`]
+/// or the guest then no longer answers. Panic text that a program printed on the console
+/// while the kernel runs on is not a panic: it is noted in the step log and passed over.
+struct KernelPanics<'a> {
+    ctx: &'a Ctx,
+    link: &'a GuestLink,
+    watcher: &'a Watcher,
+}
+
+impl KernelPanics<'_> {
+    /// The first kernel panic from `from` on, by `deadline`.
+    async fn first(&self, from: u64, deadline: Instant) -> Option<Sighting> {
+        let mut from = from;
+        loop {
+            let (at, s) = self.watcher.wait_fatal_at(from, deadline).await?;
+            if self.confirmed(at, &s).await {
+                return Some(s);
+            }
+            from = at + 1;
+        }
+    }
+
+    /// A panic that came as the steps ended (or one whose report is still being read).
+    async fn late(&self, from: u64) -> Option<Sighting> {
+        let wait = if self.watcher.crash_in_progress() { PANIC_GRACE } else { Duration::ZERO };
+        self.first(from, Instant::now() + wait).await
+    }
+
+    /// Whether sighting `s` (at `at`) is the kernel's own panic.
+    async fn confirmed(&self, at: u64, s: &Sighting) -> bool {
+        let Sighting::Crash(r) = s else { return true };
+        if !self.link.profile().pvpanic {
+            return true;
+        }
+        if self.watcher.guest_panicked(at, Instant::now() + PANIC_CONFIRM).await {
+            return true;
+        }
+        if self.link.run("true", STILL_RUNNING).await.is_err() {
+            return true;
+        }
+        tracing::warn!(title = %r.title, "panic text on the console, but the kernel runs on: not a panic");
+        self.ctx.note(
+            "console",
+            format!(
+                "panic text on the console ('{}') but the kernel ran on: no GUEST_PANICKED within {} s and SSH \
+                 answered; not taken for a kernel panic",
+                r.title,
+                PANIC_CONFIRM.as_secs()
+            ),
+        );
+        false
+    }
 }
 
 /// Collects the evidence of a panic or a hang.

@@ -108,6 +108,17 @@ impl Watcher {
         self.seen.wait_for(from, deadline, |s| is_fatal(s).then(|| s.clone())).await.ok().map(|(_, s)| s)
     }
 
+    /// Waits for a fatal sighting from `from` on, with its position (wait from one past it for
+    /// what follows).
+    pub async fn wait_fatal_at(&self, from: Cursor, deadline: Instant) -> Option<(Cursor, Sighting)> {
+        self.seen.wait_for(from, deadline, |s| is_fatal(s).then(|| s.clone())).await.ok()
+    }
+
+    /// Whether QEMU reports the guest panicked (pvpanic) from `from` on, by `deadline`.
+    pub async fn guest_panicked(&self, from: Cursor, deadline: Instant) -> bool {
+        self.seen.wait_for(from, deadline, |s| matches!(s, Sighting::GuestPanicked).then_some(())).await.is_ok()
+    }
+
     /// After a fatal sighting: the crash report, waiting (bounded) for the reader to finish it.
     pub async fn report(&self, from: Cursor, wait: Duration) -> Option<CrashReport> {
         let deadline = Instant::now() + wait;

@@ -50,6 +50,7 @@ pub const LINUX: Profile = Profile {
     virt_modules: &[(Vendor::Amd, "kvm_amd"), (Vendor::Intel, "kvm_intel")],
     virt_refusal: r"(kvm(?:_amd|_intel)?: .*(?:not supported|no hardware support|disabled by bios).*)",
     virt_log_command: "dmesg",
+    pvpanic: true,
     modules: &[
         linux_module("vmm", "rmmod {kvm_vendor}", "modprobe {kvm_vendor}"),
         linux_module("kvm_amd", "rmmod kvm_amd", "modprobe kvm_amd"),

@@ -68,6 +68,8 @@ pub const ILLUMOS: Profile = Profile {
     // Current illumos logs hma's refusal only (`cmn_err(CE_NOTE, "!hma_svm_init: %s")`,
     // illumos-gate `usr/src/uts/intel/os/hma.c`); older platforms printed it on the console.
     virt_log_command: "cat /var/adm/messages 2>/dev/null || dmesg",
+    // The rig counts on no pvpanic driver on illumos: its panics are read off the console.
+    pvpanic: false,
     modules: &[ModuleReload {
         name: "vmm",
         unload: "id=$(modinfo | awk '$6 == \"vmm\" {print $1}'); [ -n \"$id\" ] || { echo 'vmm is not loaded' >&2; exit 1; }; modunload -i $id",
