@@ -60,6 +60,12 @@ pub struct RigArgs {
     /// by platform stamp. Needs one --case with `hunts:` and one CPU model.
     #[arg(long, value_name = "IMG1,IMG2,...|coal")]
     pub bisect: Option<String>,
+    /// Exit as `git bisect run` wants: 0 good (the race ran, the hunted panic did not come, or
+    /// a comparison is FIXED), 1 bad (the hunted panic, or NOT FIXED), 125 skip (infra, not
+    /// exercised, another panic or a hang, nothing judged, undecided); 130 still aborts. For
+    /// `git bisect run cargo xtask rig ...` over a kernel tree.
+    #[arg(long)]
+    pub exit_for_bisect: bool,
     /// A sequential comparison's budget: iterations per build at most [default: the case's
     /// `iterations`].
     #[arg(long, value_name = "N")]
@@ -228,6 +234,11 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
         None => None,
         Some(list) => Some(bisect_builds(a, list, &cases, &cpus)?),
     };
+    if a.exit_for_bisect && bisect.is_some() {
+        return Err("--exit-for-bisect answers for one build, for `git bisect run`; --bisect bisects builds itself: \
+                    use one or the other"
+            .into());
+    }
     Ok(Plan0 { cpus, accel, cases, compare, dumps, jobs, shard, budget, bisect, until_panic_budget })
 }
 
@@ -450,6 +461,16 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
     out!("{}", rig::report::table::render(&report));
     crate::out::ci_summary(&report);
     outln!("report: {}  junit: {}", run_dir.join("report.json").display(), run_dir.join("junit.xml").display());
+    if a.exit_for_bisect {
+        let (code, why) = rig::results::bisect_exit::bisect_answer(&report);
+        let word = match code {
+            rig::results::bisect_exit::GOOD => "good",
+            rig::results::bisect_exit::BAD => "bad",
+            _ => "skip",
+        };
+        outln!("git bisect: {word} (exit {code}): {why}");
+        return Ok(code);
+    }
     Ok(report.exit_code())
 }
 
