@@ -98,6 +98,7 @@ pub fn build(job: &Job, work: &Path, key: &str) -> Result<Manifest> {
         build_seconds: started.elapsed().as_secs_f64(),
         built_from: None,
         module_notes,
+        artifacts: Default::default(),
     };
     std::fs::write(work.join(MANIFEST), serde_json::to_string_pretty(&manifest)? + "\n")?;
     Ok(manifest)

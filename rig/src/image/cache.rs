@@ -42,6 +42,67 @@ pub struct Manifest {
     /// Listed modules a user's kernel builds in or lacks (`kvm-intel absent`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub module_notes: Vec<String>,
+    /// The boot artifacts as built (kernel and initrd): size and SHA256, checked before every
+    /// use, so a truncated or damaged cached image is rebuilt instead of booted. Images
+    /// built before this was recorded have none and are rebuilt once.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub artifacts: std::collections::BTreeMap<String, Artifact>,
+}
+
+/// One boot artifact as built.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Artifact {
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// SHA256 of its contents, hex.
+    pub sha256: String,
+}
+
+/// The artifacts whose size and hash an image records.
+const SEALED: [&str; 2] = [KERNEL, INITRD];
+
+fn artifact(path: &Path) -> Result<Artifact> {
+    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut h = Sha256::new();
+    let bytes = std::io::copy(&mut f, &mut h).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Artifact { bytes, sha256: hex(&h.finalize()) })
+}
+
+/// Records the size and hash of a finished build's artifacts in its manifest (in `dir`,
+/// before it is published).
+pub fn seal(dir: &Path) -> Result<Manifest> {
+    let path = dir.join(MANIFEST);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut m: Manifest = serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+    for f in SEALED {
+        m.artifacts.insert(f.to_string(), artifact(&dir.join(f))?);
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&m)?).with_context(|| format!("writing {}", path.display()))?;
+    Ok(m)
+}
+
+/// Why a published image cannot be used as it is (None: it can).
+pub fn damage(dir: &Path, m: &Manifest) -> Option<String> {
+    if m.artifacts.is_empty() {
+        return Some("its manifest records no artifact sizes and hashes (built by an older rig)".into());
+    }
+    for (name, want) in &m.artifacts {
+        let path = dir.join(name);
+        let bytes = match std::fs::metadata(&path) {
+            Ok(md) => md.len(),
+            Err(e) => return Some(format!("{name}: {e}")),
+        };
+        if bytes != want.bytes {
+            return Some(format!("{name} is {bytes} bytes, built as {}", want.bytes));
+        }
+        match artifact(&path) {
+            Ok(a) if a.sha256 == want.sha256 => {}
+            Ok(a) => return Some(format!("{name}'s SHA256 is {}, built as {}", &a.sha256[..16], &want.sha256[..16])),
+            Err(e) => return Some(format!("{e:#}")),
+        }
+    }
+    None
 }
 
 /// The cache key: a hash of the recipe (name, command line, files) and the exact packages.
@@ -76,12 +137,26 @@ pub fn recipe_hashes(recipe: &Recipe) -> std::collections::BTreeMap<String, Stri
     recipe.files().map(|f| (f.name.to_string(), hex(&Sha256::digest(f.contents.as_bytes())))).collect()
 }
 
-/// Reads the manifest of a published image directory, if it is complete.
+/// Reads the manifest of a published image directory, if it is complete (every file there;
+/// sizes and hashes are [`damage`]'s to check).
 pub fn load_complete(dir: &Path) -> Option<Manifest> {
     let text = std::fs::read_to_string(dir.join(MANIFEST)).ok()?;
     let m: Manifest = serde_json::from_str(&text).ok()?;
     let all_there = [KERNEL, INITRD, CLIENT_KEY, HOST_KEY].iter().all(|f| dir.join(f).is_file());
     all_there.then_some(m)
+}
+
+/// [`load_complete`], and its artifacts as built: a damaged image is reported (why) and
+/// treated as absent.
+pub fn load_sound(dir: &Path) -> Option<Manifest> {
+    let m = load_complete(dir)?;
+    match damage(dir, &m) {
+        None => Some(m),
+        Some(why) => {
+            tracing::warn!(dir = %dir.display(), why = %why, "a cached image does not match its build: rebuilding it");
+            None
+        }
+    }
 }
 
 /// Removes leftovers of killed builds of this image (`.tmp-<name>-<key>-*`). Call under the lock.
@@ -120,5 +195,47 @@ impl Lock {
             return Err(std::io::Error::last_os_error()).with_context(|| format!("locking {}", path.display()));
         }
         Ok(Lock { _file: f })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A published-looking image directory with a manifest and its four files.
+    fn image_dir(label: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("rig-cache-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let m = r#"{"name":"linux","key":"k","kernel_release":"6.1.0-42-amd64","cmdline":"console=ttyS0",
+            "packages":[],"recipe_files":{},"built_at_unix":1,"build_seconds":1.0}"#;
+        std::fs::write(dir.join(MANIFEST), m).unwrap();
+        std::fs::write(dir.join(KERNEL), vec![7u8; 4096]).unwrap();
+        std::fs::write(dir.join(INITRD), vec![9u8; 8192]).unwrap();
+        std::fs::write(dir.join(CLIENT_KEY), "k").unwrap();
+        std::fs::write(dir.join(HOST_KEY), "k").unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_damaged_image_is_told_and_not_loaded() {
+        let dir = image_dir("damage");
+        // Built before sizes and hashes were kept: used no more, rebuilt once.
+        assert!(damage(&dir, &load_complete(&dir).unwrap()).unwrap().contains("records no artifact"));
+        assert!(load_sound(&dir).is_none());
+        let m = seal(&dir).unwrap();
+        assert_eq!(m.artifacts[INITRD].bytes, 8192);
+        assert_eq!(damage(&dir, &m), None);
+        assert!(load_sound(&dir).is_some(), "the seal is in the manifest on disk");
+        // Truncated, as a killed copy or a full disk leaves it.
+        std::fs::write(dir.join(INITRD), vec![9u8; 100]).unwrap();
+        assert_eq!(damage(&dir, &m).as_deref(), Some("initrd.cpio.gz is 100 bytes, built as 8192"));
+        assert!(load_sound(&dir).is_none());
+        // The same size, other bytes.
+        std::fs::write(dir.join(INITRD), vec![8u8; 8192]).unwrap();
+        assert!(damage(&dir, &m).unwrap().starts_with("initrd.cpio.gz's SHA256 is "), "{:?}", damage(&dir, &m));
+        std::fs::remove_file(dir.join(KERNEL)).unwrap();
+        assert!(load_sound(&dir).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

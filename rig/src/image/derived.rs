@@ -35,6 +35,7 @@ pub fn build(recipe: &Recipe, base: &LinuxImage, key: &str, work: &Path) -> Resu
         build_seconds: started.elapsed().as_secs_f64(),
         built_from: base.dir.file_name().map(|n| n.to_string_lossy().into_owned()),
         module_notes: base_manifest.module_notes,
+        artifacts: Default::default(),
     };
     std::fs::write(work.join(MANIFEST), serde_json::to_string_pretty(&manifest)? + "\n")?;
     Ok(manifest)
@@ -75,6 +76,7 @@ mod tests {
             build_seconds: 20.0,
             built_from: None,
             module_notes: Vec::new(),
+            artifacts: Default::default(),
         };
         std::fs::write(base_dir.join(MANIFEST), serde_json::to_string(&base_manifest).unwrap()).unwrap();
         let base = LinuxImage::new(base_dir.clone(), &base_manifest);

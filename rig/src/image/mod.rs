@@ -127,7 +127,7 @@ fn build_or_find(build_dir: &Path, name: &str, plan: plan::Plan) -> Result<Linux
     let dir = images_dir.join(&dir_name);
     // Images hold the guests' private host keys.
     crate::rundir::private_dir(&images_dir).with_context(|| format!("creating {}", images_dir.display()))?;
-    if let Some(m) = cache::load_complete(&dir) {
+    if let Some(m) = cache::load_sound(&dir) {
         tracing::debug!(image = name, dir = %dir.display(), "image cache hit");
         return Ok(LinuxImage::new(dir, &m));
     }
@@ -138,7 +138,7 @@ fn build_or_find(build_dir: &Path, name: &str, plan: plan::Plan) -> Result<Linux
     };
 
     let _lock = Lock::acquire(&images_dir.join(format!(".{dir_name}.lock")))?;
-    if let Some(m) = cache::load_complete(&dir) {
+    if let Some(m) = cache::load_sound(&dir) {
         return Ok(LinuxImage::new(dir, &m)); // another process built it while we waited
     }
     if dir.exists() {
@@ -148,7 +148,8 @@ fn build_or_find(build_dir: &Path, name: &str, plan: plan::Plan) -> Result<Linux
     cache::remove_stale_tmp(&images_dir, &dir_name)?;
     if let Some(base) = base {
         let tmp = cache::tmp_dir(&images_dir, &dir_name);
-        let manifest = derived::build(recipe, &base, &key, &tmp).with_context(|| format!("building image {name}"))?;
+        derived::build(recipe, &base, &key, &tmp).with_context(|| format!("building image {name}"))?;
+        let manifest = cache::seal(&tmp)?;
         std::fs::rename(&tmp, &dir).with_context(|| format!("publishing {}", dir.display()))?;
         tracing::info!(image = name, from = %base.dir.display(), "guest image linked");
         return Ok(LinuxImage::new(dir, &manifest));
@@ -179,7 +180,8 @@ fn build_or_find(build_dir: &Path, name: &str, plan: plan::Plan) -> Result<Linux
         kernel_release: &kernel_release,
         user_kernel: user.is_some(),
     };
-    let manifest = build::build(&job, &tmp, &key).with_context(|| format!("building image {name}"))?;
+    build::build(&job, &tmp, &key).with_context(|| format!("building image {name}"))?;
+    let manifest = cache::seal(&tmp)?;
     std::fs::rename(&tmp, &dir).with_context(|| format!("publishing {}", dir.display()))?;
     tracing::info!(
         image = name,

@@ -99,6 +99,11 @@ fn entry(path: &Path) -> Option<Entry> {
         return None;
     }
     if let Some(m) = cache::load_complete(path) {
+        if let Some(why) = cache::damage(path, &m) {
+            // Damaged: `image prune` removes it, the next build of its name replaces it.
+            e.detail = format!("damaged: {why}");
+            return Some(e);
+        }
         e.kind = if Recipe::find(&m.name).is_some() { Kind::BuiltIn } else { Kind::UserKernel };
         e.built = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(m.built_at_unix));
         (e.name, e.detail, e.key) = (m.name, m.kernel_release, m.key);
