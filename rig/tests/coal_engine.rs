@@ -86,14 +86,24 @@ fn release(img: &CoalImage) {
     let _ = std::fs::set_permissions(&img.usb_base, std::os::unix::fs::PermissionsExt::from_mode(0o644));
 }
 
+/// Setup steps that undo the rig's `nopanicdebug` (set when the guest became ready), so a
+/// panic stops at kmdb's prompt, as on a platform where setting it failed.
+fn stop_at_kmdb() -> rig::case::step::Steps {
+    let c =
+        rig::case::parse("name: x\nsetup:\n  - ssh: \"echo 'nopanicdebug/W 0' | mdb -kw\"\nsteps:\n  - ssh: 'true'\n")
+            .unwrap();
+    c.setup
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_buggy_debug_platform_panics_with_os7410_and_is_triaged_by_savecore() {
     let (build, img) = prepared("coal-engine-buggy", |s| s.debug_buggy_platform.clone());
     // Up to 4 iterations, stopping at the first hunted panic (each costs a reboot, a savecore
-    // and a fresh boot: minutes under TCG).
-    let (r, run_dir, stages) =
-        run_plan(&build, vec![os7410_case(4, common::pace::measured().await)], "coal-engine-buggy-run", None, true)
-            .await;
+    // and a fresh boot: minutes under TCG). Every panic stops at kmdb's prompt: the rig must
+    // answer it for the dump, the reboot and savecore to come.
+    let mut case = os7410_case(4, common::pace::measured().await);
+    case.case.setup = stop_at_kmdb();
+    let (r, run_dir, stages) = run_plan(&build, vec![case], "coal-engine-buggy-run", None, true).await;
     let run = &r.runs[0];
     let summary: Vec<String> = run.iterations.iter().map(|i| format!("{}: {}", i.index, i.outcome.word())).collect();
     assert!(run.not_run.is_none(), "{:#?}", run.not_run);
@@ -129,7 +139,9 @@ async fn a_buggy_debug_platform_panics_with_os7410_and_is_triaged_by_savecore() 
         assert!(triage.contains("savecore + mdb of /var/crash/volatile/vmdump."), "{triage}");
         assert!(triage.contains("panic message: assertion failed: !zsd->vz_active"), "{triage}");
         assert!(
-            triage.contains("kmdb: the panic did not stop at kmdb's prompt; nopanicdebug set at run time"),
+            triage.contains(
+                "kmdb: the panic stopped at kmdb's prompt and the rig answered :c (1x); nopanicdebug set at run time"
+            ),
             "{triage}"
         );
         let mdb = read(&Path::new(&i.evidence).join(format!("iteration-{}/savecore-mdb.txt", i.index)));
@@ -204,6 +216,15 @@ async fn buggy_fixed_and_pinned_platforms_compare_as_fixed_or_not_exercised_neve
     assert!(b.iterations >= 1, "{b:#?}");
     assert!(b.titles.iter().all(|(t, _)| t == OS7410_TITLE), "{b:#?}");
     assert_eq!(b.hits, b.panics, "every buggy-platform panic is the hunted one: {b:#?}");
+    // Without the setup that undoes it, nopanicdebug keeps panics off kmdb's prompt.
+    for i in &r.runs[0].iterations {
+        if let Outcome::Panic { triage, .. } = &i.outcome {
+            assert!(
+                triage.contains("kmdb: the panic did not stop at kmdb's prompt; nopanicdebug set at run time"),
+                "{triage}"
+            );
+        }
+    }
     assert!(f.iterations >= 1 && f.panics == 0, "the fixed DEBUG platform survives: {f:#?}");
     assert_ne!(cmp.conclusions[0].status, rig::results::compare::Status::NotFixed, "{cmp:#?}");
     // A panic in the first iteration: the second boots afresh from the saved headnode.
