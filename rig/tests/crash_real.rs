@@ -15,7 +15,7 @@ fn dir() -> PathBuf {
 fn every_real_case_reads_right() {
     let cases = load_dir(&dir()).expect("real corpus");
     assert!(cases.len() >= 40, "only {} real cases", cases.len());
-    let card = scorecard(&cases, None).expect("scorable");
+    let card = scorecard(&cases, None, None).expect("scorable");
     let mut report = String::new();
     for w in &card.wrong {
         report += &format!("  {}\n    want {}\n    got  {}\n", w.path.display(), w.want, w.got);
@@ -30,7 +30,7 @@ fn every_real_case_reads_right() {
 #[test]
 fn the_corpus_is_half_illumos_half_linux_and_sourced() {
     let cases = load_dir(&dir()).expect("real corpus");
-    let card = scorecard(&cases, None).expect("scorable");
+    let card = scorecard(&cases, None, None).expect("scorable");
     let (illumos, linux) = (card.per_os["illumos"].total, card.per_os["linux"].total);
     assert!(illumos >= 20 && linux >= 20, "illumos {illumos}, linux {linux}");
     for c in &cases {
@@ -41,7 +41,7 @@ fn the_corpus_is_half_illumos_half_linux_and_sourced() {
 
 #[test]
 fn an_empty_corpus_is_an_error_not_a_perfect_score() {
-    assert!(matches!(scorecard(&[], None), Err(ScoreError::Empty)));
+    assert!(matches!(scorecard(&[], None, None), Err(ScoreError::Empty)));
 }
 
 /// The first report of one real case, read with its header's OS.

@@ -14,6 +14,7 @@ mod report_cmd;
 mod rig_cmd;
 mod test_cmd;
 mod triage;
+mod triage_score;
 
 use clap::{Parser, Subcommand};
 

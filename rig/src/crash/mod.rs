@@ -5,6 +5,7 @@
 //! console as it arrives, or call [`read_all`] on a whole log. Titles follow syzkaller's
 //! grammar for Linux (`kernel BUG in f`) and `<masked message> in <function>` for illumos.
 
+mod auto;
 pub mod corpus;
 mod detect;
 mod fingerprint;
@@ -22,6 +23,7 @@ pub mod scorecard;
 mod stream;
 pub mod title;
 
+pub use auto::{AutoReader, DETECT_WINDOW};
 pub use detect::detect_os;
 pub use fingerprint::{CrashMatcher, Fingerprint};
 pub use lines::MAX_LINE;

@@ -1,9 +1,10 @@
 //! The scorecard of a corpus of real crash text: right/total per OS and per form.
 //!
 //! A case is right when "is there a crash" is answered as its header says and, when it expects
-//! one, the first report's headline (the title without syzkaller's `in corrupted`) equals its
-//! `TITLE:` and its certainty equals its `CERTAINTY:` (when given). Each case is read with its
-//! `OS:` (or the detected OS); a case whose OS cannot be told is an error, not a guess.
+//! one, its first title matches: a case with a `CERTAINTY:` header is compared on the headline
+//! (the title without syzkaller's `in corrupted`) and the certainty, a syzkaller-style case on
+//! the title alone. Each case is read with the forced OS, else its `OS:`, else the detected
+//! OS, else the fallback; a case whose OS cannot be told is an error, not a guess.
 
 use super::corpus::Case;
 use super::detect::detect_os;
@@ -63,20 +64,24 @@ pub enum ScoreError {
     UnknownOs(PathBuf),
 }
 
-/// Scores the cases; `os` forces one reader for all of them.
-pub fn scorecard(cases: &[Case], os: Option<Os>) -> Result<Scorecard, ScoreError> {
+/// Scores the cases; `forced` reads them all with one reader, `fallback` serves the cases
+/// whose OS neither their header nor their text tells.
+pub fn scorecard(cases: &[Case], forced: Option<Os>, fallback: Option<Os>) -> Result<Scorecard, ScoreError> {
     if cases.is_empty() {
         return Err(ScoreError::Empty);
     }
     let mut card = Scorecard::default();
     for case in cases {
-        let os =
-            os.or(case.os).or_else(|| detect_os(&case.text)).ok_or_else(|| ScoreError::UnknownOs(case.path.clone()))?;
+        let os = forced
+            .or(case.os)
+            .or_else(|| detect_os(&case.text))
+            .or(fallback)
+            .ok_or_else(|| ScoreError::UnknownOs(case.path.clone()))?;
         let reports = read_all(os, &case.text);
         let want = case.titles.first().map(|t| describe(t, case.certainty.as_deref()));
-        let got = reports.first().map(|r| {
-            let certainty = r.certainty.to_string();
-            describe(r.headline(), case.certainty.as_ref().map(|_| certainty.as_str()))
+        let got = reports.first().map(|r| match &case.certainty {
+            Some(_) => describe(r.headline(), Some(&r.certainty.to_string())),
+            None => r.title.clone(),
         });
         let right = want == got;
         card.all.add(right);
