@@ -123,6 +123,8 @@ impl Dialect for Illumos {
 fn build(lines: &[String], first: usize, ended: bool) -> CrashReport {
     let (form, message) = message_of(lines, first);
     let stack = illumos_stack::find(lines, first);
+    // The excerpt starts at the message unless the stack was printed before it.
+    let text = if stack.before { lines.join("\n") } else { lines[first..].join("\n") };
     let frames = stack.frames;
     let (kind, by_stack) = kind_of(&message);
     let named = if by_stack { frames.iter().find(|f| meaningful(f)) } else { None };
@@ -136,7 +138,7 @@ fn build(lines: &[String], first: usize, ended: bool) -> CrashReport {
     };
     let stack_missing = frames.is_empty();
     let corrupted = form == Form::Savecore || stack_missing || (!ended && frames.iter().all(|f| !meaningful(f)));
-    CrashReport { os: Os::Illumos, kind, title, message, frames, corrupted, certainty, text: lines.join("\n") }
+    CrashReport { os: Os::Illumos, kind, title, message, frames, corrupted, certainty, text }
 }
 
 /// The form and the whole message of the report whose first line is `lines[first]`: in the

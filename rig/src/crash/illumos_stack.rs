@@ -54,12 +54,18 @@ pub struct Stack {
     pub at_end: bool,
     /// The frames are in mdb's form with no mdb command before them.
     pub unprompted_mdb: bool,
+    /// The stack was printed before the report's first line.
+    pub before: bool,
 }
 
 /// The first stack in `lines[first..]`, else the last one before `first` (mdb's `$C` typed
 /// before `::status`), else fmdump's `panicstack`.
 pub fn find(lines: &[String], first: usize) -> Stack {
-    let fmdump = lines[first..].iter().chain(&lines[..first]).find_map(|l| panicstack(l, lines));
+    let fmdump = lines[first..].iter().find_map(|l| panicstack(l, lines)).or_else(|| {
+        let mut s = lines[..first].iter().find_map(|l| panicstack(l, lines))?;
+        s.before = true;
+        Some(s)
+    });
     if let Some(stack) = fmdump {
         return stack;
     }
@@ -71,6 +77,7 @@ pub fn find(lines: &[String], first: usize) -> Stack {
     }
     let mut before = runs(&lines[..first]).pop().unwrap_or_default();
     before.at_end = false;
+    before.before = !before.frames.is_empty();
     before
 }
 
@@ -103,12 +110,17 @@ fn runs(lines: &[String]) -> Vec<Stack> {
                 continue;
             }
             let unprompted = mdb && !prompted;
-            out.push(Stack { frames: std::mem::take(&mut cur), at_end: false, unprompted_mdb: unprompted });
+            out.push(Stack {
+                frames: std::mem::take(&mut cur),
+                at_end: false,
+                unprompted_mdb: unprompted,
+                before: false,
+            });
         }
         prompted = R.prompt.is_match(line);
     }
     if !cur.is_empty() {
-        out.push(Stack { frames: cur, at_end: true, unprompted_mdb: mdb && !prompted });
+        out.push(Stack { frames: cur, at_end: true, unprompted_mdb: mdb && !prompted, before: false });
     }
     if let Some(s) = out.last_mut()
         && !s.at_end
@@ -178,7 +190,7 @@ fn panicstack(line: &str, lines: &[String]) -> Option<Stack> {
         all.push_str(next.trim());
     }
     let frames = all.split('|').filter_map(part).take(MAX_FRAMES).collect();
-    Some(Stack { frames, at_end: false, unprompted_mdb: false })
+    Some(Stack { frames, at_end: false, unprompted_mdb: false, before: false })
 }
 
 fn part(p: &str) -> Option<Frame> {
