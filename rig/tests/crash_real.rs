@@ -113,3 +113,16 @@ fn null_deref_in_a_vcpu_thread_is_named_by_rip() {
     let r = first("openzfs-10642-syslog-cpu-kvm-null-deref");
     assert_eq!(r.title, "BUG: unable to handle kernel NULL pointer dereference in handle_removed_tdp_mmu_page");
 }
+
+#[test]
+fn every_case_reads_the_same_with_crlf_line_ends() {
+    // The same real pastes with Windows line ends (as a mail client or a Windows editor
+    // saves them): the line ends must change nothing.
+    for case in load_dir(&dir()).expect("real corpus") {
+        let os = case.os.expect("OS: header");
+        let crlf: Vec<u8> =
+            case.text.iter().flat_map(|&b| if b == b'\n' { vec![b'\r', b'\n'] } else { vec![b] }).collect();
+        let key = |text: &[u8]| rig::crash::read_all(os, text).first().map(|r| (r.headline().to_string(), r.certainty));
+        assert_eq!(key(&crlf), key(&case.text), "{}", case.path.display());
+    }
+}
