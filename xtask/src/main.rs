@@ -15,6 +15,7 @@ mod rig_cmd;
 mod test_cmd;
 mod test_times;
 mod triage;
+mod triage_score;
 
 use clap::{Parser, Subcommand};
 

@@ -1,12 +1,35 @@
 //! Standard output that never panics. A reader that went away (`... | head -1`) ends the
 //! output quietly and the command goes on with its work; any other write error (a full disk)
-//! is said once on stderr and turns a successful exit code into 3.
+//! is said once on stderr and turns a successful exit code into 3. A [`strict`] command (whose
+//! output is its whole work) counts a reader that went away as such an error too.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static CLOSED: AtomicBool = AtomicBool::new(false);
 static FAILED: AtomicBool = AtomicBool::new(false);
+static STRICT: AtomicBool = AtomicBool::new(false);
+
+/// For commands whose output is the point (`triage`): a reader that went away is an error too.
+pub fn strict() {
+    STRICT.store(true, Ordering::Relaxed);
+}
+
+/// Whether stdout is gone (closed, broken or failed): a strict command stops its work.
+pub fn gone_away() -> bool {
+    CLOSED.load(Ordering::Relaxed)
+}
+
+/// Whether the process started with stdout closed: Rust's runtime then opens `/dev/null`
+/// read-write in its place (a shell's `>/dev/null` opens it write-only), so writes would
+/// vanish with no error.
+pub fn closed_at_start() -> bool {
+    let target = std::fs::read_link("/proc/self/fd/1").ok();
+    let flags = std::fs::read_to_string("/proc/self/fdinfo/1").ok().and_then(|info| {
+        info.lines().find_map(|l| l.strip_prefix("flags:").and_then(|f| u32::from_str_radix(f.trim(), 8).ok()))
+    });
+    target.is_some_and(|t| t == std::path::Path::new("/dev/null")) && flags.is_some_and(|f| f & 0o3 == 0o2)
+}
 
 /// Writes `text` to stdout (nothing once stdout is closed or broken).
 pub fn write(text: &str) {
@@ -30,7 +53,7 @@ pub fn flush() {
 
 fn gone(e: std::io::Error) {
     CLOSED.store(true, Ordering::Relaxed);
-    if e.kind() != std::io::ErrorKind::BrokenPipe {
+    if e.kind() != std::io::ErrorKind::BrokenPipe || STRICT.load(Ordering::Relaxed) {
         FAILED.store(true, Ordering::Relaxed);
         eprintln!("error: writing to stdout: {e}");
     }

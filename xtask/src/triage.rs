@@ -1,8 +1,7 @@
-//! `cargo xtask triage`: read a console log, syslog or mdb output and print its crash reports
-//! (with `--history`, and where the rig reproduced each before).
+//! `cargo xtask triage`: read a console log, syslog or mdb output as a stream and print its
+//! crash reports as they are found (with `--history`, where the rig reproduced each before).
 
-use rig::crash::corpus::{load_dir, score};
-use rig::crash::{CrashReport, Os, detect_os, read_all};
+use rig::crash::{AutoReader, CrashReport, Os};
 use std::fmt::Write as _;
 use std::io::Read;
 use std::path::PathBuf;
@@ -18,10 +17,22 @@ pub enum OsArg {
     Illumos,
 }
 
+impl OsArg {
+    /// The OS forced by the flag (`None` for `auto`).
+    pub fn forced(self) -> Option<Os> {
+        match self {
+            OsArg::Auto => None,
+            OsArg::Linux => Some(Os::Linux),
+            OsArg::Illumos => Some(Os::Illumos),
+        }
+    }
+}
+
 /// Arguments of `cargo xtask triage`.
 #[derive(clap::Args, Debug)]
 pub struct TriageArgs {
-    /// The file to read, or `-` for standard input.
+    /// The file to read, or `-` for standard input. Read as a stream: memory does not grow
+    /// with its size, and each crash is printed as soon as its report is complete.
     #[arg(required_unless_present = "score")]
     pub file: Option<String>,
     /// Print the reports as JSON.
@@ -31,7 +42,7 @@ pub struct TriageArgs {
     #[arg(long, value_enum, default_value = "auto")]
     pub os: OsArg,
     /// Score the reader over a corpus directory (one log per file with `TITLE:` headers)
-    /// instead: crash/no-crash and title agreement in percent.
+    /// instead: right/total per OS and per form. An empty directory is an error.
     #[arg(long, value_name = "DIR", conflicts_with = "file")]
     pub score: Option<PathBuf>,
     /// Also say whether each crash is in the history (`build/history.sqlite`): which case,
@@ -43,59 +54,127 @@ pub struct TriageArgs {
     pub verbose: bool,
 }
 
-/// Runs the triage command; returns the process exit code (0 ok, crash or not; 2 bad input).
+/// Bytes read at a time.
+const CHUNK: usize = 64 * 1024;
+
+/// Runs the triage command; returns the process exit code (0 ok, crash or not; 2 bad input;
+/// 3 when the reports could not be written: stdout closed, full or gone away).
 pub fn run(args: &TriageArgs) -> anyhow::Result<i32> {
+    crate::out::strict();
+    if crate::out::closed_at_start() {
+        eprintln!("error: stdout is closed: there is nowhere to print the reports");
+        return Ok(crate::exit::INFRA);
+    }
     if let Some(dir) = &args.score {
-        return run_score(args, dir);
+        return crate::triage_score::run(args, dir);
     }
     let file = args.file.as_deref().unwrap_or("-");
-    let text = match read_input(file) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: cannot read {file}: {e}");
-            return Ok(2);
+    let mut input: Box<dyn Read> = if file == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        match std::fs::File::open(file) {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                eprintln!("error: cannot read {file}: {e}");
+                return Ok(crate::exit::USAGE);
+            }
         }
     };
     let mut history = None;
     if args.history {
-        let file = rig::history::path(&crate::paths::build_dir());
-        match rig::history::History::open_existing(&file) {
+        let path = rig::history::path(&crate::paths::build_dir());
+        match rig::history::History::open_existing(&path) {
             Ok(Some(h)) => history = Some(h),
-            Ok(None) => eprintln!("note: no history yet ({} does not exist)", file.display()),
+            Ok(None) => eprintln!("note: no history yet ({} does not exist)", path.display()),
             Err(e) => {
                 eprintln!("error: {e:#}");
-                return Ok(2);
+                return Ok(crate::exit::USAGE);
             }
         }
     }
-    let (os, reports) = read_with(args.os, &text);
-    let lines = text.iter().filter(|&&b| b == b'\n').count() + usize::from(text.last().is_some_and(|&b| b != b'\n'));
-    if args.json {
-        let out = serde_json::json!({ "os": os, "bytes": text.len(), "lines": lines, "reports": reports });
-        emit(&(serde_json::to_string_pretty(&out)? + "\n"));
-        return Ok(0);
+    let mut out = Printer { json: args.json, count: 0, history };
+    out.begin();
+    let mut reader = AutoReader::new(args.os.forced());
+    let (mut bytes, mut lines, mut last) = (0u64, 0u64, b'\n');
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                eprintln!("error: cannot read {file}: {e}");
+                return Ok(crate::exit::USAGE);
+            }
+        };
+        let chunk = &buf[..n];
+        bytes += n as u64;
+        lines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+        last = chunk[n - 1];
+        for r in reader.feed(chunk) {
+            out.report(&r)?;
+        }
+        if crate::out::gone_away() {
+            return Ok(crate::exit::INFRA);
+        }
     }
-    let mut out = String::new();
-    let n = reports.len();
-    let how = os.map_or("an unknown OS (tried linux and illumos)".to_string(), |os| os.to_string());
-    let _ = writeln!(
-        out,
-        "read {} bytes, {lines} lines as {how}: {}",
-        text.len(),
-        match n {
+    for r in reader.finish() {
+        out.report(&r)?;
+    }
+    lines += u64::from(bytes > 0 && last != b'\n');
+    out.end(reader.os(), bytes, lines);
+    Ok(crate::exit::OK)
+}
+
+/// Prints reports as they come, as text or as one JSON document written in pieces.
+struct Printer {
+    json: bool,
+    count: usize,
+    history: Option<rig::history::History>,
+}
+
+impl Printer {
+    fn begin(&self) {
+        if self.json {
+            crate::out::write("{\n  \"reports\": [");
+        }
+    }
+
+    fn report(&mut self, r: &CrashReport) -> anyhow::Result<()> {
+        self.count += 1;
+        if self.json {
+            let mut v = serde_json::to_value(r)?;
+            // The title as people read it; syzkaller's form (`in corrupted`) kept beside it.
+            v["syzkaller_title"] = v["title"].clone();
+            v["title"] = r.headline().into();
+            let item = serde_json::to_string_pretty(&v)?.replace('\n', "\n    ");
+            crate::out::write(&format!("{}\n    {item}", if self.count == 1 { "" } else { "," }));
+            return Ok(());
+        }
+        let mut out = String::new();
+        print_report(&mut out, self.count, r);
+        if let Some(h) = &mut self.history {
+            out.push_str(&known(h, &r.title)?);
+        }
+        crate::out::write(&out);
+        Ok(())
+    }
+
+    fn end(&self, os: Option<Os>, bytes: u64, lines: u64) {
+        if self.json {
+            let os = serde_json::to_string(&os).unwrap_or_else(|_| "null".into());
+            let close = if self.count == 0 { "]" } else { "\n  ]" };
+            crate::out::write(&format!("{close},\n  \"os\": {os},\n  \"bytes\": {bytes},\n  \"lines\": {lines}\n}}\n"));
+            return;
+        }
+        let how = os.map_or("an unknown OS (tried linux and illumos)".to_string(), |os| os.to_string());
+        let found = match self.count {
             0 => "no crash found".to_string(),
             1 => "1 crash".to_string(),
             n => format!("{n} crashes"),
-        }
-    );
-    for (i, r) in reports.iter().enumerate() {
-        print_report(&mut out, i + 1, n, r);
-        if let Some(h) = &mut history {
-            out.push_str(&known(h, &r.title)?);
-        }
+        };
+        crate::out::write(&format!("\nread {bytes} bytes, {lines} lines as {how}: {found}\n"));
     }
-    emit(&out);
-    Ok(0)
 }
 
 /// Where the history saw the crash titled `title` (case-insensitively), as text.
@@ -111,42 +190,11 @@ fn known(h: &mut rig::history::History, title: &str) -> anyhow::Result<String> {
     Ok(out)
 }
 
-fn read_input(file: &str) -> std::io::Result<Vec<u8>> {
-    if file == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf)?;
-        Ok(buf)
-    } else {
-        std::fs::read(file)
-    }
-}
-
-/// Reads with the chosen grammar; `auto` detects, and when the text says nothing tries both
-/// (the OS is then `None` unless one of them found a crash).
-fn read_with(os: OsArg, text: &[u8]) -> (Option<Os>, Vec<CrashReport>) {
-    let os = match os {
-        OsArg::Linux => Os::Linux,
-        OsArg::Illumos => Os::Illumos,
-        OsArg::Auto => match detect_os(text) {
-            Some(os) => os,
-            None => {
-                for os in [Os::Linux, Os::Illumos] {
-                    let reports = read_all(os, text);
-                    if !reports.is_empty() {
-                        return (Some(os), reports);
-                    }
-                }
-                return (None, Vec::new());
-            }
-        },
-    };
-    (Some(os), read_all(os, text))
-}
-
-fn print_report(out: &mut String, i: usize, n: usize, r: &CrashReport) {
+fn print_report(out: &mut String, i: usize, r: &CrashReport) {
     out.push('\n');
-    let _ = writeln!(out, "crash {i} of {n}: {}", r.title);
+    let _ = writeln!(out, "crash {i}: {}", r.headline());
     let _ = writeln!(out, "  kind:      {}", r.kind);
+    let _ = writeln!(out, "  certainty: {} ({})", r.certainty, r.certainty.explain());
     let _ = writeln!(
         out,
         "  corrupted: {}",
@@ -173,40 +221,4 @@ fn print_report(out: &mut String, i: usize, n: usize, r: &CrashReport) {
         };
         let _ = writeln!(out, "    {unreliable}{line}");
     }
-}
-
-fn run_score(args: &TriageArgs, dir: &std::path::Path) -> anyhow::Result<i32> {
-    let cases = match load_dir(dir) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: cannot read corpus {}: {e}", dir.display());
-            return Ok(2);
-        }
-    };
-    let os = match args.os {
-        OsArg::Linux => Os::Linux,
-        OsArg::Illumos => Os::Illumos,
-        OsArg::Auto => {
-            let illumos = cases.iter().filter(|c| detect_os(&c.text) == Some(Os::Illumos)).count();
-            let linux = cases.iter().filter(|c| detect_os(&c.text) == Some(Os::Linux)).count();
-            if illumos > linux { Os::Illumos } else { Os::Linux }
-        }
-    };
-    let s = score(os, &cases);
-    let mut out = String::new();
-    if args.verbose {
-        for m in &s.misses {
-            let _ = writeln!(out, "{}: want {:?} got {:?}", m.path.display(), m.want, m.got);
-        }
-    }
-    let _ = writeln!(out, "{} cases read as {os}", s.cases);
-    let _ = writeln!(out, "crash/no-crash agreement: {:.1}% ({}/{})", s.crash_percent(), s.crash_agree, s.cases);
-    let _ = writeln!(out, "title agreement:          {:.1}% ({}/{})", s.title_percent(), s.title_agree, s.with_title);
-    emit(&out);
-    Ok(0)
-}
-
-/// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
-fn emit(text: &str) {
-    crate::out::write(text);
 }

@@ -83,7 +83,7 @@ fn crash_log(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 #[test]
-fn a_full_stdout_is_an_error_and_a_closed_one_is_quiet() {
+fn a_full_or_closed_stdout_is_an_error_for_triage() {
     let dir = std::env::temp_dir().join(format!("rig-stdout-{}", std::process::id()));
     let log = crash_log(&dir);
     let triage = || {
@@ -98,12 +98,13 @@ fn a_full_stdout_is_an_error_and_a_closed_one_is_quiet() {
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("error: writing to stdout: No space left on device"), "{err}");
 
-    // A reader that went away (`| head -1`): no panic, the command's own exit code.
+    // A reader that went away (`| head -1`): no panic; for triage, whose output is its whole
+    // work, an error (exit 3), not a success nobody saw.
     let mut child = triage().stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 
     // The same for `report merge`, whose table went through `println!` (a panic, exit 101);

@@ -20,6 +20,12 @@ pub struct Case {
     pub corrupted: bool,
     /// Where the text came from (`ORIGIN:`), if stated.
     pub origin: Option<String>,
+    /// The OS that wrote it (`OS: linux|illumos`), if stated.
+    pub os: Option<Os>,
+    /// The forms the text is in (`FORM: syslog mdb-C truncated`): what the scorecard groups by.
+    pub forms: Vec<String>,
+    /// The expected certainty of the first title (`CERTAINTY: frame|truncated|no_frame|guessed`).
+    pub certainty: Option<String>,
     /// The raw console text.
     pub text: Vec<u8>,
 }
@@ -32,6 +38,9 @@ pub fn parse_case(path: &Path, bytes: &[u8]) -> Case {
         alt_titles: Vec::new(),
         corrupted: false,
         origin: None,
+        os: None,
+        forms: Vec::new(),
+        certainty: None,
         text: Vec::new(),
     };
     let mut pos = 0;
@@ -50,6 +59,9 @@ pub fn parse_case(path: &Path, bytes: &[u8]) -> Case {
                 "ALT" => case.alt_titles.push(value),
                 "CORRUPTED" => case.corrupted = value == "Y",
                 "ORIGIN" => case.origin = Some(value),
+                "OS" => case.os = serde_json::from_value(serde_json::Value::String(value)).ok(),
+                "FORM" => case.forms = value.split_whitespace().map(str::to_string).collect(),
+                "CERTAINTY" => case.certainty = Some(value),
                 _ => {}
             }
         }

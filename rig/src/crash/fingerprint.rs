@@ -82,6 +82,7 @@ mod tests {
                 })
                 .collect(),
             corrupted: false,
+            certainty: Default::default(),
             text: String::new(),
         }
     }

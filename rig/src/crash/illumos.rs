@@ -2,13 +2,12 @@
 //! fmdump/mdb/savecore forms, `module:function+offset ()` frames, and titles.
 
 use super::illumos_patterns::{self as pat, Form};
-use super::report::{CrashKind, CrashReport, Frame, Os};
+use super::illumos_stack;
+use super::report::{Certainty, CrashKind, CrashReport, Frame, Os};
 use super::stream::{Dialect, End};
-use super::title::sanitize;
+use super::title::{MAX_TITLE_LEN, sanitize};
 use regex::Regex;
 use std::sync::LazyLock;
-
-const MAX_FRAMES: usize = 64;
 
 struct Tables {
     prefilter: regex::bytes::Regex,
@@ -19,10 +18,7 @@ struct Tables {
     kinds: Vec<(Regex, CrashKind, bool)>,
     masks: Vec<(Regex, &'static str)>,
     syslog: Regex,
-    frame: Regex,
-    raw_pc: Regex,
-    mdb_frame: Regex,
-    stack_part: Regex,
+    field: Regex,
 }
 
 fn re(s: &str) -> Regex {
@@ -47,14 +43,10 @@ static T: LazyLock<Tables> = LazyLock::new(|| Tables {
     syslog: re(
         r"^(?:<[0-9]{1,3}>)?(?:(?:[A-Z][a-z]{2} +[0-9]+ [0-9:]+|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(?:Z|[+-][0-9]{2}:?[0-9]{2})?) \S+ )?[\w.-]+(?:\[[0-9]+\])?: \[ID [0-9]+ [a-z0-9]+\.[a-z]+\] ?",
     ),
-    // `fffffe0021b5cca0 genunix:zsd_apply_destroy+165 ()`
-    frame: re(r"^\s*[0-9a-fA-F]{8,16} ([\w.$-]+):([\w.$]+)\+([0-9a-fA-F]+) \(\)"),
-    // `fffffe0021b5cbf0 fffffffffbe156b8 ()`
-    raw_pc: re(r"^\s*[0-9a-fA-F]{8,16} ([0-9a-fA-F]{8,16}) \(\)"),
-    // mdb `$C`: `fffffe0021b5cc20 vmm_zsd_destroy+0xe8(5, fffffe17a84c8200)`
-    mdb_frame: re(r"^\s*[0-9a-fA-F]{8,16} ([\w.$]+|0x[0-9a-fA-F]+)(?:\+0x([0-9a-fA-F]+))?\("),
-    // one entry of fmdump's `panicstack`
-    stack_part: re(r"^\s*(?:(?:([\w.$-]+):)?([\w.$]+)\+([0-9a-fA-F]+)|([0-9a-fA-F]{8,16})) \(\)"),
+    // an mdb `::status` field after the panic message: `dump content: kernel pages only`
+    field: re(
+        r"^\s*(?:dump content|panic message|operating system|image uuid|debugging crash dump|build version|git \w+):",
+    ),
 });
 
 /// The illumos dialect of the streaming reader.
@@ -88,7 +80,7 @@ impl Dialect for Illumos {
             return;
         }
         for part in stripped.split("#012") {
-            let part = part.replace("#015", "").replace("^M", "");
+            let part = part.replace("#015", "").replace("#011", "\t").replace("^M", "");
             if !part.trim().is_empty() {
                 out.push(part.trim_end().to_string());
             }
@@ -114,26 +106,88 @@ impl Dialect for Illumos {
         T.prompt.is_match(tail)
     }
 
-    fn build(&self, lines: &[String], ended: bool) -> CrashReport {
-        build(lines, ended)
+    fn keep_before(&self, raw: &[u8]) -> bool {
+        // Candidates for a `$C` typed before `::status`: frame lines and mdb prompts.
+        let panicstack = raw.windows(10).any(|w| w == b"panicstack");
+        panicstack
+            || (raw.first().is_some_and(|b| b.is_ascii_hexdigit() || *b == b'>' || *b == b' ')
+                && raw.len() < 512
+                && (raw.ends_with(b")") || raw.ends_with(b"(") || raw.contains(&b'>')))
+    }
+
+    fn build(&self, lines: &[String], first: usize, ended: bool) -> CrashReport {
+        build(lines, first, ended)
     }
 }
 
-fn build(lines: &[String], ended: bool) -> CrashReport {
-    let (form, mut message) = start_of(&lines[0]).unwrap_or((Form::Bare, lines[0].trim().to_string()));
-    if message.is_empty() {
-        // msgbuf/syslog layout: the message is on the next line.
-        message = lines[1..].iter().map(|l| l.trim()).find(|l| !l.is_empty()).unwrap_or_default().to_string();
-    }
-    let frames = frames(lines);
+fn build(lines: &[String], first: usize, ended: bool) -> CrashReport {
+    let (form, message) = message_of(lines, first);
+    let stack = illumos_stack::find(lines, first);
+    // The excerpt starts at the message unless the stack was printed before it.
+    let text = if stack.before { lines.join("\n") } else { lines[first..].join("\n") };
+    let frames = stack.frames;
     let (kind, by_stack) = kind_of(&message);
-    let mut title = mask(&message);
-    if by_stack && let Some(f) = frames.iter().find(|f| meaningful(f)) {
-        title = format!("{title} in {}", f.function);
-    }
+    let named = if by_stack { frames.iter().find(|f| meaningful(f)) } else { None };
+    let title = fit(&mask(&message), named.map(|f| f.function.as_str()));
+    let certainty = match named {
+        None => Certainty::NoFrame,
+        Some(_) if stack.unprompted_mdb && matches!(form, Form::Bare | Form::Savecore) => Certainty::Guessed,
+        Some(_) if form == Form::Savecore => Certainty::Guessed,
+        Some(_) if stack.at_end && !ended => Certainty::Truncated,
+        Some(_) => Certainty::Frame,
+    };
     let stack_missing = frames.is_empty();
     let corrupted = form == Form::Savecore || stack_missing || (!ended && frames.iter().all(|f| !meaningful(f)));
-    CrashReport { os: Os::Illumos, kind, title: sanitize(&title), message, frames, corrupted, text: lines.join("\n") }
+    CrashReport { os: Os::Illumos, kind, title, message, frames, corrupted, certainty, text }
+}
+
+/// The form and the whole message of the report whose first line is `lines[first]`: in the
+/// msgbuf/syslog layout the message is on the next line; in `::status` and in a pasted bare
+/// message it may go on over wrapped lines, joined back here.
+fn message_of(lines: &[String], first: usize) -> (Form, String) {
+    let (form, mut message) = start_of(&lines[first]).unwrap_or((Form::Bare, lines[first].trim().to_string()));
+    let mut rest = lines[first + 1..].iter();
+    if message.is_empty() {
+        message = rest.by_ref().map(|l| l.trim()).find(|l| !l.is_empty()).unwrap_or_default().to_string();
+        if form != Form::MdbStatus {
+            return (form, message);
+        }
+    }
+    if matches!(form, Form::MdbStatus | Form::Bare) {
+        for next in rest.take(pat::MAX_WRAPPED_LINES) {
+            if !wrapped(form, next) {
+                break;
+            }
+            message.push_str(if form == Form::Bare { next.as_str() } else { next.trim_end() });
+        }
+    }
+    (form, message.trim().to_string())
+}
+
+/// Whether `next` carries on a wrapped message: in `::status` any line up to the next field
+/// (`dump content:`) or prompt; after a bare message, an indented line that is no frame.
+fn wrapped(form: Form, next: &str) -> bool {
+    if next.trim().is_empty() || T.field.is_match(next) || next.trim_start().starts_with('>') {
+        return false;
+    }
+    form == Form::MdbStatus || next.starts_with([' ', '\t'])
+}
+
+/// The title: the masked message and the function; a message too long for both is cut at a
+/// word with `...` so that the function is never the part that is lost.
+fn fit(message: &str, function: Option<&str>) -> String {
+    let Some(function) = function else { return sanitize(message) };
+    let tail = format!(" in {function}");
+    let room = MAX_TITLE_LEN.saturating_sub(tail.len() + 3);
+    if message.len() <= MAX_TITLE_LEN - tail.len() {
+        return sanitize(&format!("{message}{tail}"));
+    }
+    let mut cut = room;
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let head = message[..cut].rsplit_once(' ').map_or(&message[..cut], |(h, _)| h);
+    sanitize(&format!("{head}...{tail}"))
 }
 
 /// Masks the parts of a panic message that change between builds and runs.
@@ -151,61 +205,6 @@ fn meaningful(f: &Frame) -> bool {
         && !pat::SKIP_FUNCTIONS.contains(&f.function.as_str())
         && !pat::SKIP_PREFIXES.iter().any(|p| f.function.starts_with(p))
         && f.offset.is_none_or(|o| o < pat::MAX_SANE_OFFSET)
-}
-
-/// The first contiguous stack of the report (console, msgbuf or `$C` layout), or fmdump's
-/// `panicstack`.
-fn frames(lines: &[String]) -> Vec<Frame> {
-    let mut out = Vec::new();
-    for line in lines {
-        if let Some(stack) = line.trim_start().strip_prefix("panicstack = ") {
-            return stack.split('|').filter_map(stack_part).take(MAX_FRAMES).collect();
-        }
-        match frame(line) {
-            Some(f) => out.push(f),
-            None if out.is_empty() || pat::STACK_NOISE.iter().any(|n| line.contains(n)) => {}
-            None => break,
-        }
-        if out.len() >= MAX_FRAMES {
-            break;
-        }
-    }
-    out
-}
-
-fn frame(line: &str) -> Option<Frame> {
-    if let Some(c) = T.frame.captures(line) {
-        return Some(Frame {
-            function: c[2].to_string(),
-            module: Some(c[1].to_string()),
-            offset: u64::from_str_radix(&c[3], 16).ok(),
-            reliable: true,
-        });
-    }
-    if let Some(c) = T.raw_pc.captures(line) {
-        return Some(Frame { function: format!("0x{}", &c[1]), module: None, offset: None, reliable: false });
-    }
-    let c = T.mdb_frame.captures(line)?;
-    let raw = c[1].starts_with("0x");
-    Some(Frame {
-        function: c[1].to_string(),
-        module: None,
-        offset: c.get(2).and_then(|m| u64::from_str_radix(m.as_str(), 16).ok()),
-        reliable: !raw,
-    })
-}
-
-fn stack_part(part: &str) -> Option<Frame> {
-    let c = T.stack_part.captures(part)?;
-    if let Some(pc) = c.get(4) {
-        return Some(Frame { function: format!("0x{}", pc.as_str()), module: None, offset: None, reliable: false });
-    }
-    Some(Frame {
-        function: c[2].to_string(),
-        module: c.get(1).map(|m| m.as_str().to_string()),
-        offset: u64::from_str_radix(&c[3], 16).ok(),
-        reliable: true,
-    })
 }
 
 #[cfg(test)]
@@ -283,6 +282,23 @@ dumping: 0:02 100% done\n100% done: 123456 pages dumped, dump succeeded\nrebooti
         assert!(!meaningful(&f("process_type", 0x16c0d0)));
         assert!(!meaningful(&f("real_mode_stop_cpu_stage2_end", 0x9e23)));
         assert!(meaningful(&f("vmm_zsd_destroy", 0xe8)));
+    }
+
+    #[test]
+    fn a_long_message_is_cut_before_the_function_is() {
+        let long = format!("assertion failed: {}", "very_long_name(with_args) && ".repeat(8));
+        let t = fit(&long, Some("vmm_gpt_populate_region"));
+        assert!(t.ends_with("... in vmm_gpt_populate_region"), "{t}");
+        assert!(t.len() <= MAX_TITLE_LEN, "{t}");
+    }
+
+    #[test]
+    fn rust_panic_machinery_is_skipped() {
+        let f = |function: &str| Frame { function: function.into(), module: None, offset: Some(0x10), reliable: true };
+        for machinery in ["rust_begin_unwind", "core::panicking::panic_fmt", "core::option::unwrap_failed"] {
+            assert!(!meaningful(&f(machinery)), "{machinery}");
+        }
+        assert!(meaningful(&f("propolis::vmm::mem::map")));
     }
 
     #[test]

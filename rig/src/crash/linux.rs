@@ -2,7 +2,7 @@
 
 use super::linux_patterns as pat;
 use super::linux_title::{Oops, TABLES, corruption, describe};
-use super::report::{CrashKind, CrashReport, Frame, Os};
+use super::report::{Certainty, CrashKind, CrashReport, Frame, Os};
 use super::stream::{Dialect, End};
 use super::title::mask;
 use regex::Regex;
@@ -23,6 +23,15 @@ static PREFIX: LazyLock<Regex> = LazyLock::new(|| {
         r"^(?:\*\* [0-9]+ printk messages dropped \*\* )?(?:.* login: )?(?:<[0-9]+>)?\[ *[0-9]+\.[0-9]+\](\[ *(?:C|T)[0-9]+\])? ",
     )
     .expect("prefix regex")
+});
+
+/// A syslog prefix on a kernel line: `Nov 11 21:33:58 storage1 kernel: `, or with an RFC 3339
+/// stamp.
+static SYSLOG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"^(?:[A-Z][a-z]{2} +[0-9]+ [0-9:]{8}|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(?:Z|[+-][0-9:]{4,5})?) \S+ kernel: ",
+    )
+    .expect("syslog regex")
 });
 
 static QUESTIONABLE: LazyLock<Regex> =
@@ -89,6 +98,14 @@ impl Dialect for Linux {
         PREFILTER.is_match(raw)
     }
 
+    fn normalize(&self, line: String, out: &mut Vec<String>) {
+        // `Nov 11 21:33:58 host kernel: ` (syslog) before the printk text.
+        out.push(match SYSLOG.find(&line) {
+            Some(m) => line[m.end()..].to_string(),
+            None => line,
+        });
+    }
+
     fn start(&self, line: &str) -> Option<CrashKind> {
         oops_of(line).map(|o| o.kind)
     }
@@ -97,8 +114,8 @@ impl Dialect for Linux {
         pat::END_MARKERS.iter().any(|m| line.contains(m)).then_some(End::After)
     }
 
-    fn build(&self, lines: &[String], _ended: bool) -> CrashReport {
-        build(lines)
+    fn build(&self, lines: &[String], first: usize, ended: bool) -> CrashReport {
+        build(&lines[first..], ended)
     }
 }
 
@@ -155,7 +172,7 @@ fn select(lines: &[String]) -> Selected {
     Selected { text, end, stripped }
 }
 
-fn build(lines: &[String]) -> CrashReport {
+fn build(lines: &[String], ended: bool) -> CrashReport {
     let sel = select(lines);
     let message = sel.stripped[0].0.clone();
     let oops = oops_of(&lines[0]);
@@ -172,14 +189,28 @@ fn build(lines: &[String]) -> CrashReport {
     if title.is_empty() {
         title = mask(&message);
     }
-    CrashReport {
-        os: Os::Linux,
-        kind,
-        title,
-        message,
-        frames: frames(&sel.stripped),
-        corrupted,
-        text: lines.join("\n"),
+    let frames = frames(&sel.stripped);
+    if title.starts_with("BUG: soft lockup")
+        && let Some(rest) = title.strip_suffix(" in corrupted")
+        && let Some(f) = frames.first().filter(|f| f.reliable)
+    {
+        // Cut before (or without) its call trace, a lockup is named by the one frame it has.
+        title = format!("{rest} in {}", f.function);
+    }
+    let cut_in_stack =
+        !ended && sel.stripped.iter().rev().find(|(l, _)| !l.trim().is_empty()).is_some_and(|(l, _)| FRAME.is_match(l));
+    let certainty = certainty(&title, corrupted || cut_in_stack);
+    CrashReport { os: Os::Linux, kind, title, message, frames, corrupted, certainty, text: lines.join("\n") }
+}
+
+/// A syzkaller-style title names its function after ` in ` (`corrupted` when none was found).
+fn certainty(title: &str, corrupted: bool) -> Certainty {
+    if title.ends_with(" in corrupted") || !title.contains(" in ") {
+        Certainty::NoFrame
+    } else if corrupted {
+        Certainty::Truncated
+    } else {
+        Certainty::Frame
     }
 }
 

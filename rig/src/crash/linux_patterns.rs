@@ -8,6 +8,24 @@
 //!
 //! Left out on purpose: syzkaller's `Booting the kernel.` ("unexpected kernel reboot"), because
 //! the rig reboots guests on purpose.
+//!
+//! # Rules beyond syzkaller's (checked on `rig/testdata/real`, real pastes)
+//!
+//! - **Which `WARNING:` lines are kernel splats.** `WARNING: CPU: N PID: N at file:line`,
+//!   `WARNING: at file:line` and the named checkers (lockdep, RCU, ODEBUG, ...) are. A
+//!   subsystem's own message that merely starts with `WARNING:` is not: ZFS's
+//!   `WARNING: Pool 'x' has encountered an uncorrectable I/O failure and has been suspended.`
+//!   (directly or through SPL's `vcmn_err()`) is suppressed, so the hung task that follows is
+//!   the crash read.
+//! - **Soft lockup without `Call Trace:`.** A log cut before the trace still has the `RIP:`
+//!   line (or the one frame of a lower-case `Call trace:`): with no dispatch anchor and a
+//!   single frame, that frame names the lockup instead of `corrupted`.
+//! - **Faults in a vCPU thread** (`Comm: CPU 7/KVM`, `vcpu0`): as syzkaller, the `RIP:`
+//!   function names a NULL dereference, general protection or page fault; the task name is
+//!   not a CPU and callers further down never win over `RIP:`.
+//! - **How sure the title is.** `no_frame` when the title names no function (syzkaller's
+//!   `in corrupted`, shown without it), `truncated` when the report is marked corrupted or
+//!   the log ends inside its stack, `frame` otherwise.
 
 use super::report::CrashKind::{self, *};
 
@@ -313,6 +331,10 @@ pub const OOPSES: &[OopsSpec] = &[
             "WARNING: Unsupported flag value\\(s\\) of 0x%x in DT_FLAGS_1",
             "WARNING: Unprivileged eBPF is enabled with eIBRS",
             "WARNING: fbcon: Driver '(.*)' missed to adjust virtual screen size",
+            // A filesystem's own warning through cmn_err (ZFS/SPL): no kernel splat, no stack
+            // follows; what comes after (a hung task) is the crash. See the rules below.
+            "WARNING: Pool '[^']*' has encountered an uncorrectable I/O failure",
+            "vcmn_err\\(\\)\\) WARNING:",
         ],
     },
     OopsSpec {

@@ -5,11 +5,13 @@
 //! console as it arrives, or call [`read_all`] on a whole log. Titles follow syzkaller's
 //! grammar for Linux (`kernel BUG in f`) and `<masked message> in <function>` for illumos.
 
+mod auto;
 pub mod corpus;
 mod detect;
 mod fingerprint;
 mod illumos;
 mod illumos_patterns;
+mod illumos_stack;
 mod lines;
 mod linux;
 mod linux_patterns;
@@ -17,11 +19,13 @@ mod linux_patterns;
 mod linux_tests;
 mod linux_title;
 mod report;
+pub mod scorecard;
 mod stream;
 pub mod title;
 
+pub use auto::{AutoReader, DETECT_WINDOW};
 pub use detect::detect_os;
 pub use fingerprint::{CrashMatcher, Fingerprint};
 pub use lines::MAX_LINE;
-pub use report::{CrashKind, CrashReport, Frame, Os};
+pub use report::{Certainty, CrashKind, CrashReport, Frame, Os};
 pub use stream::{CrashReader, Event, MAX_REPORT_BYTES, MAX_REPORT_LINES, completed, read_all};

@@ -56,6 +56,45 @@ impl std::fmt::Display for CrashKind {
     }
 }
 
+/// How far the title can be trusted: where its function came from, if it has one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Certainty {
+    /// The function is the first meaningful frame of a stack the report holds whole.
+    #[default]
+    Frame,
+    /// The function comes from a stack that was cut off (the log ends inside the report).
+    Truncated,
+    /// The title names no function: the report holds no usable frame.
+    NoFrame,
+    /// The function comes from a stack found apart from the message (another block of the
+    /// paste, after prose or a blank line): probably the same panic, not certainly.
+    Guessed,
+}
+
+impl std::fmt::Display for Certainty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Certainty::Frame => "frame",
+            Certainty::Truncated => "truncated",
+            Certainty::NoFrame => "no_frame",
+            Certainty::Guessed => "guessed",
+        })
+    }
+}
+
+impl Certainty {
+    /// A sentence for people: what the certainty means for this title.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Certainty::Frame => "the function is the first meaningful frame of a whole stack",
+            Certainty::Truncated => "the function comes from a stack that was cut off: frames may be missing",
+            Certainty::NoFrame => "no stack frame: the title names no function",
+            Certainty::Guessed => "the function comes from a stack found apart from the message: a guess",
+        }
+    }
+}
+
 /// One stack frame as printed on the console.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Frame {
@@ -95,6 +134,17 @@ pub struct CrashReport {
     pub frames: Vec<Frame>,
     /// The report is truncated or mangled (stack missing, lines interleaved): trust the title less.
     pub corrupted: bool,
+    /// Where the title's function came from (a whole stack, a cut one, none, a guess).
+    #[serde(default)]
+    pub certainty: Certainty,
     /// The report excerpt: the console lines the report was read from.
     pub text: String,
+}
+
+impl CrashReport {
+    /// The title as people should read it: without syzkaller's ` in corrupted` placeholder,
+    /// which names no function (the certainty says so instead).
+    pub fn headline(&self) -> &str {
+        self.title.strip_suffix(" in corrupted").unwrap_or(&self.title)
+    }
 }

@@ -8,6 +8,9 @@ use crate::lines::LineSplitter;
 pub const MAX_REPORT_LINES: usize = 1500;
 /// A report holds at most this many bytes of text.
 pub const MAX_REPORT_BYTES: usize = 256 * 1024;
+/// At most this many lines seen before a report's first line are kept for it (a dialect that
+/// reads stacks printed before the message, such as mdb's `$C` before `::status`).
+pub const MAX_LINES_BEFORE: usize = 64;
 
 /// What the reader noticed in the bytes it was fed.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,18 +49,26 @@ pub trait Dialect: Send + Sync {
     fn start(&self, line: &str) -> Option<CrashKind>;
     /// Whether this line, inside a report, ends it.
     fn end(&self, line: &str) -> Option<End>;
+    /// Cheap test on a raw line outside any report: keep it in case a report starting soon
+    /// after needs it (at most [`MAX_LINES_BEFORE`] lines, handed to `build` before the first).
+    fn keep_before(&self, _raw: &[u8]) -> bool {
+        false
+    }
     /// Whether the unterminated tail (a debugger prompt) ends the report.
     fn end_on_tail(&self, _tail: &str) -> bool {
         false
     }
-    /// Builds the report from its lines; `ended` says an end marker was seen.
-    fn build(&self, lines: &[String], ended: bool) -> CrashReport;
+    /// Builds the report from its lines; `ended` says an end marker was seen. The lines kept
+    /// by `keep_before` come first; `lines[first]` is the line that started the report.
+    fn build(&self, lines: &[String], first: usize, ended: bool) -> CrashReport;
 }
 
 /// The report being read.
 struct Pending {
     lines: Vec<String>,
     bytes: usize,
+    /// How many of `lines` came before the first line.
+    first: usize,
 }
 
 /// Streaming crash reader: feed console bytes as they arrive (any chunking; lines may be split,
@@ -66,6 +77,7 @@ pub struct CrashReader {
     dialect: Box<dyn Dialect>,
     splitter: LineSplitter,
     pending: Option<Pending>,
+    before: std::collections::VecDeque<String>,
     scratch: Vec<String>,
     events: Vec<Event>,
 }
@@ -81,6 +93,7 @@ impl CrashReader {
             dialect,
             splitter: LineSplitter::new(RULES),
             pending: None,
+            before: std::collections::VecDeque::new(),
             scratch: Vec::new(),
             events: Vec::new(),
         }
@@ -129,6 +142,12 @@ impl CrashReader {
             && !self.dialect.may_start(raw)
             && !(raw.contains(&0) && self.dialect.may_start(clean(raw).as_bytes()))
         {
+            if self.dialect.keep_before(raw) {
+                if self.before.len() == MAX_LINES_BEFORE {
+                    self.before.pop_front();
+                }
+                self.before.push_back(clean(raw));
+            }
             return;
         }
         let mut logical = std::mem::take(&mut self.scratch);
@@ -166,7 +185,11 @@ impl CrashReader {
     fn idle(&mut self, line: String) {
         if let Some(kind) = self.dialect.start(&line) {
             self.events.push(Event::CrashStarted { kind, first_line: line.clone() });
-            self.pending = Some(Pending { bytes: line.len(), lines: vec![line] });
+            let mut lines: Vec<String> = self.before.drain(..).collect();
+            let first = lines.len();
+            let bytes = lines.iter().map(|l| l.len() + 1).sum::<usize>() + line.len();
+            lines.push(line);
+            self.pending = Some(Pending { bytes, lines, first });
         }
     }
 
@@ -179,7 +202,7 @@ impl CrashReader {
 
     fn complete(&mut self, ended: bool) {
         if let Some(p) = self.pending.take() {
-            let report = self.dialect.build(&p.lines, ended);
+            let report = self.dialect.build(&p.lines, p.first, ended);
             self.events.push(Event::CrashComplete(report));
         }
     }

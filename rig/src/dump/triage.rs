@@ -152,6 +152,7 @@ mod tests {
             message: "Kernel panic - not syncing: sysrq triggered crash".into(),
             frames: vec![f("sysrq_handle_crash", None, true), f("kvm_arch_hardware_enable", Some("kvm"), false)],
             corrupted: false,
+            certainty: Default::default(),
             text: String::new(),
         }
     }
