@@ -76,6 +76,18 @@ evidence: {}",
         .map(|i| i.index);
     assert!(b.probes[0].hits >= 1 && first_hit.is_some(), "{evidence}");
     assert!(b.probes[0].iterations <= first_hit.unwrap() + 1, "{evidence}");
+    // The newest build's iterations are run once: each comparison's reference begins with all
+    // the newest's iterations of the probes before it, and runs only what it needs beyond.
+    let mut before = 0;
+    let mut ran_newest = 0;
+    for (p, r) in b.probes.iter().zip(&reports) {
+        let reference = r.runs.iter().find(|run| run.image == "linux-os7410-b6").expect("the newest build's run");
+        let fresh = reference.iterations.iter().filter(|i| i.evidence.starts_with(&p.run_dir)).count();
+        assert_eq!(reference.iterations.len() - fresh, before, "{}: banked iterations\n{evidence}", p.build);
+        before = reference.iterations.len();
+        ran_newest += fresh;
+    }
+    assert!(ran_newest <= 8, "the newest build ran {ran_newest} iterations in all\n{evidence}");
     assert!(b.answer.contains("linux-os7410-b3, is good with at least 95% confidence"), "{evidence}");
     assert_eq!(reports.len(), 4);
     assert_eq!(b.exit_code(), 0);

@@ -449,6 +449,7 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
         snapshots: !a.no_snapshot,
         budget: plan.budget,
         interrupt: Some(interrupt),
+        banked: None,
     };
     let mut display = crate::progress::Display::new();
     if let Some(builds) = &plan.bisect {

@@ -23,7 +23,7 @@ pub async fn run(
     let newest = builds[builds.len() - 1].clone();
     let mut search = Search::new(builds.len());
     let mut probes = Vec::new();
-    let mut reports = Vec::new();
+    let mut reports: Vec<RunReport> = Vec::new();
     while let Some(next) = search.next() {
         let i = next.position(builds.len());
         let dir = match crate::rundir::fresh_subdir(&plan.run_dir, &format!("probe-{}-{}", probes.len() + 1, builds[i]))
@@ -44,6 +44,9 @@ pub async fn run(
             p.cases[0].case.compare.clear();
         } else {
             p.compare = Some(vec![newest.clone(), builds[i].clone()]);
+            // The newest build's iterations so far are the reference's first: each probe runs
+            // only what its comparison needs beyond them.
+            p.banked = reports.last().map(|r| super::plan::Banked::of(&newest, &r.runs));
         }
         let began = std::time::Instant::now();
         let r = campaign::run(&p, progress).await;

@@ -109,10 +109,13 @@ async fn run_units(
         let sequential = plan.sequential(group.len());
         let budget = plan.budget.iterations_for(units[group[0]].0.case.iterations);
         let all: Vec<u32> = (1..=budget).collect();
+        // A reference whose first iterations ran before (a bisection's newest build).
+        let banked = plan.banked.as_ref().filter(|b| sequential && b.image == units[group[0]].0.case.guest.image);
         for &k in group {
             let (lc, cpu, compared) = &units[k];
             let c = &lc.case;
-            let added = shared.add_run(CaseRun {
+            let earlier = banked.filter(|_| k == group[0]).map(|b| b.iterations.clone()).unwrap_or_default();
+            let mut run = CaseRun {
                 case: c.name.clone(),
                 file: lc.file.display().to_string(),
                 cpu: cpu.name.into(),
@@ -125,9 +128,11 @@ async fn run_units(
                 mode: if c.snapshot && plan.snapshots { Mode::SnapshotRestore } else { Mode::Boot },
                 stopped: None,
                 not_run: None,
-                iterations: Vec::new(),
+                iterations: earlier,
                 tally: Default::default(),
-            });
+            };
+            run.retally();
+            let added = shared.add_run(run);
             debug_assert_eq!(added, k, "runs are added in unit order");
         }
         if sequential {
@@ -137,6 +142,12 @@ async fn run_units(
             let heavy = group.iter().any(|&k| !crate::target::parallel_ok_for(&units[k].0.case.guest.image));
             let jobs = if heavy { 1 } else { plan.jobs };
             let gate = super::gate::Gate::new(group.len(), jobs, design, budget, plan.budget.secs);
+            if let Some(b) = banked {
+                let hunts = units[group[0]].0.case.hunts.as_ref();
+                let hits: Vec<_> =
+                    b.iterations.iter().map(|i| crate::results::compare::judged_hit(hunts, &i.outcome)).collect();
+                gate.bank(0, &hits);
+            }
             let build = |slot: usize, k: usize| {
                 let (gate, all) = (&gate, &all);
                 async move {

@@ -99,6 +99,16 @@ impl Gate {
         }
     }
 
+    /// Counts `hits` (Some(hit) when judged, in order) as build `slot`'s first iterations,
+    /// already run: its next iteration is the one after them.
+    pub fn bank(&self, slot: usize, hits: &[Option<bool>]) {
+        let mut builds = self.builds.lock().unwrap();
+        for (i, &h) in (1..).zip(hits) {
+            builds[slot].results.insert(i, h);
+        }
+        builds[slot].started = hits.len() as u32;
+    }
+
     /// The next iteration index for build `slot` with a permit to run it, once it is this
     /// build's turn (no other running build has started fewer); None when the build is done.
     pub async fn next(&self, slot: usize) -> Option<(u32, OwnedSemaphorePermit)> {
@@ -344,6 +354,20 @@ mod tests {
             drive(2, 1, 10, |slot, i| if (slot, i) == (0, 4) { (60, None) } else { hits_and_clean(slot, i) }).await;
         assert_eq!(g.stopped(1).as_deref(), Some("decided after 4 iterations per build"));
         assert!(started[0] <= 5 + 1 && started[1] <= 4 + 1, "ran on past the decision: {started:?}");
+    }
+
+    #[tokio::test]
+    async fn banked_reference_iterations_are_not_run_again() {
+        let g = gate(2, 1, 50);
+        g.bank(0, &[Some(true), None, Some(true), Some(true), Some(true)]);
+        // The candidate runs alone until it has caught up with the banked reference.
+        for i in 1..=4 {
+            let (j, _p) = g.next(1).await.unwrap();
+            assert_eq!(j, i);
+            g.record(1, j, Some(false));
+        }
+        assert_eq!(g.stopped(1).as_deref(), Some("decided after 4 iterations per build"));
+        assert!(g.next(0).await.is_none(), "the reference ran again");
     }
 
     #[test]

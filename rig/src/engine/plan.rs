@@ -42,6 +42,36 @@ pub struct Plan {
     /// Notified on Ctrl-C or SIGTERM: the run stops at once (its guests are killed) and the
     /// report of what ran is written.
     pub interrupt: Option<std::sync::Arc<tokio::sync::Notify>>,
+    /// Iterations of one build already run (by an earlier probe of a bisection): where that
+    /// build is a sequential comparison's reference, they are its first iterations, and only
+    /// what the comparison needs beyond them runs.
+    pub banked: Option<Banked>,
+}
+
+/// One build's iterations run before, in their order.
+#[derive(Debug, Clone)]
+pub struct Banked {
+    /// The build (image name).
+    pub image: String,
+    /// Its iterations, numbered from 1 without a gap.
+    pub iterations: Vec<crate::results::IterationResult>,
+}
+
+impl Banked {
+    /// The iterations of `image` in `runs` (several runs of it are one sequence, in order),
+    /// numbered from 1.
+    pub fn of(image: &str, runs: &[crate::results::CaseRun]) -> Banked {
+        let mut iterations: Vec<_> = Vec::new();
+        for run in runs.iter().filter(|r| r.image == image) {
+            let mut its = run.iterations.clone();
+            its.sort_by_key(|i| i.index);
+            iterations.extend(its);
+        }
+        for (n, i) in (1..).zip(iterations.iter_mut()) {
+            i.index = n;
+        }
+        Banked { image: image.to_string(), iterations }
+    }
 }
 
 impl Plan {
@@ -71,6 +101,7 @@ impl Plan {
             snapshots: true,
             budget: super::gate::DEFAULT_BUDGET,
             interrupt: None,
+            banked: None,
         }
     }
 
