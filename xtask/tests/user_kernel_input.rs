@@ -119,8 +119,10 @@ fn fake_image(images: &Path, name: &str, key: &str) -> PathBuf {
     for f in ["vmlinux", "initrd.cpio.gz", "client_key", "host_key.pub"] {
         std::fs::write(dir.join(f), "x").unwrap();
     }
+    // Sealed as a build seals it: each boot artifact's size and SHA256 (of "x").
+    let x = r#"{"bytes":1,"sha256":"2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"}"#;
     let manifest = format!(
-        r#"{{"name":"{name}","key":"{key}","kernel_release":"6.1.0-1-amd64","cmdline":"","packages":[],"recipe_files":{{}},"built_at_unix":1,"build_seconds":1.0}}"#
+        r#"{{"name":"{name}","key":"{key}","kernel_release":"6.1.0-1-amd64","cmdline":"","packages":[],"recipe_files":{{}},"built_at_unix":1,"build_seconds":1.0,"artifacts":{{"vmlinux":{x},"initrd.cpio.gz":{x}}}}}"#
     );
     std::fs::write(dir.join("manifest.json"), manifest).unwrap();
     dir
@@ -135,6 +137,9 @@ fn prune_removes_what_no_command_would_use_and_list_shows_the_rest() {
     let unregistered = fake_image(&images, "linux-gone", "1111111111111111");
     let unfinished = images.join(".tmp-linux-2222222222222222-4294967295");
     std::fs::create_dir_all(&unfinished).unwrap();
+    // A current image whose initrd was cut short: damaged, so pruned too.
+    let damaged = fake_image(&images, "linux-os7410-fixed", "3333333333333333");
+    std::fs::write(damaged.join("initrd.cpio.gz"), "").unwrap();
     let orphan_deb = build.join("user-kernels/abc.deb");
     std::fs::create_dir_all(orphan_deb.parent().unwrap()).unwrap();
     std::fs::write(&orphan_deb, "x").unwrap();
@@ -149,15 +154,16 @@ fn prune_removes_what_no_command_would_use_and_list_shows_the_rest() {
         listed.contains("linux-gone") && listed.contains("user kernel") && listed.contains("unfinished"),
         "{listed}"
     );
+    assert!(listed.contains("damaged: initrd.cpio.gz is 0 bytes, built as 1"), "{listed}");
 
     let out = xtask(&["image", "prune"]);
     let said = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{said}{}", String::from_utf8_lossy(&out.stderr));
-    for gone in [&stale, &unregistered, &unfinished, &orphan_deb] {
+    for gone in [&stale, &unregistered, &unfinished, &damaged, &orphan_deb] {
         assert!(!gone.exists(), "{} is still there:\n{said}", gone.display());
         assert!(said.contains(&gone.display().to_string()), "{said}");
     }
-    assert!(said.contains("4 removed"), "{said}");
+    assert!(said.contains("5 removed"), "{said}");
     let out = xtask(&["image", "list"]);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("no images"), "{out:?}");
     let _ = std::fs::remove_dir_all(&dir);
