@@ -472,3 +472,39 @@ async fn panic_text_printed_by_a_program_is_not_a_kernel_panic() {
         it.steps
     );
 }
+
+/// A boot that goes silent (its vCPUs stopped as it starts, an injected fault) is given up at
+/// the silence bound and booted once more on a fresh QEMU: the iteration is kept and says so.
+/// Two silent boots in a row make the iteration infra, quoting the silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_boot_is_retried_once_on_a_fresh_qemu() {
+    for (silent, label) in [(1, "engine-silent-once"), (2, "engine-silent-twice")] {
+        let c = case("silent", "name: silent\ndeadlines: { boot_secs: 600 }\nsteps:\n  - ssh: 'true'\n");
+        common::image();
+        let run_dir = common::evidence_dir(label);
+        let mut plan =
+            Plan::new(vec![c], vec![cpu::lookup("epyc").unwrap()], Accel::Tcg, common::build_dir(), run_dir.clone());
+        plan.inject.silent_boots = silent;
+        plan.inject.boot_silence = Some(std::time::Duration::from_secs(5));
+        let began = std::time::Instant::now();
+        let r = campaign::run(&plan, &mut |_| {}).await;
+        let it = &r.runs[0].iterations[0];
+        let dir = run_dir.join("silent_epyc_linux");
+        if silent == 1 {
+            assert!(matches!(it.outcome, Outcome::Completed), "{it:#?}");
+            assert!(
+                it.steps.iter().any(|s| s.step == "boot" && s.result.contains("the first boot went silent")),
+                "{:#?}",
+                it.steps
+            );
+            assert!(dir.join("boot-1/ttyS0.log").is_file() && dir.join("boot-2/ttyS0.log").is_file());
+        } else {
+            match &it.outcome {
+                Outcome::Infra { reason } => assert!(reason.contains("the boot went silent"), "{reason}"),
+                o => panic!("expected infra, got {o:#?}"),
+            }
+        }
+        // The silence bound, not the boot deadline.
+        assert!(began.elapsed() < std::time::Duration::from_secs(120), "{:?}", began.elapsed());
+    }
+}

@@ -450,6 +450,7 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
         budget: plan.budget,
         interrupt: Some(interrupt),
         banked: None,
+        inject: Default::default(),
     };
     let mut display = crate::progress::Display::new();
     if let Some(builds) = &plan.bisect {

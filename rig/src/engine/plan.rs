@@ -46,6 +46,18 @@ pub struct Plan {
     /// build is a sequential comparison's reference, they are its first iterations, and only
     /// what the comparison needs beyond them runs.
     pub banked: Option<Banked>,
+    /// Faults the rig injects into its own runs, for its tests (none by default).
+    pub inject: Inject,
+}
+
+/// Faults injected into a run, so the rig's tests can show how it meets them on real guests.
+#[derive(Debug, Clone, Default)]
+pub struct Inject {
+    /// The first this many boots of each case × CPU × image have their vCPUs stopped (QMP
+    /// `stop`) as they start: boots that go silent.
+    pub silent_boots: u32,
+    /// How long a boot's consoles may stay silent (instead of the rig's own bound).
+    pub boot_silence: Option<std::time::Duration>,
 }
 
 /// One build's iterations run before, in their order.
@@ -102,6 +114,7 @@ impl Plan {
             budget: super::gate::DEFAULT_BUDGET,
             interrupt: None,
             banked: None,
+            inject: Inject::default(),
         }
     }
 

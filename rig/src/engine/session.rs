@@ -49,7 +49,8 @@ impl From<Outcome> for BootFailure {
 }
 
 /// Boots a fresh guest for the case, waits until it is ready and runs the case's setup steps.
-/// `silence`: how long the consoles may stay silent while it boots.
+/// `silence`: how long the consoles may stay silent while it boots; `stop_it`: a fault the
+/// rig's tests inject (the vCPUs stopped as the guest starts: a boot that goes silent).
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn boot(
     plan: &Plan,
@@ -59,6 +60,7 @@ pub(super) async fn boot(
     dir: &std::path::Path,
     boot_timeout: Duration,
     silence: Duration,
+    stop_it: bool,
     stage: &(dyn Fn(String) + Sync),
 ) -> Result<Session, BootFailure> {
     let shape = c.guest.shape();
@@ -72,6 +74,10 @@ pub(super) async fn boot(
     let mut guest =
         Guest::launch(spec, profile, keys, dir).await.map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?;
     guest.set_boot_silence(Some(silence));
+    if stop_it {
+        tracing::warn!(dir = %dir.display(), "injected fault: stopping the guest's vCPUs as it boots");
+        let _ = guest.qmp().execute(&qapi::qmp::stop {}, Duration::from_secs(5)).await;
+    }
     let watcher = Watcher::start(&guest.link(), image.os());
     let mut panic_watch = image.panic_watch(&guest);
     let setup = image.setup_snapshot(&shape, cpu, plan.accel);

@@ -146,6 +146,9 @@ fn retried(first: String) -> crate::results::step::StepRecord {
 impl Work<'_, '_> {
     /// How long the consoles may stay silent while a guest boots (the boot deadline at most).
     fn silence(&self, boot_timeout: Duration) -> Duration {
+        if let Some(limit) = self.plan.inject.boot_silence {
+            return limit;
+        }
         let quiet = *self.quiet_boot.lock().unwrap();
         quiet
             .map_or(SILENCE_UNMEASURED, |q| Duration::from_secs_f64(q * SILENT_BOOTS).max(SILENCE_FLOOR))
@@ -232,11 +235,9 @@ impl Work<'_, '_> {
                             if self.jobs > 1 { format!("guest-{k}-boot-{boots}") } else { format!("boot-{boots}") };
                         let gdir = self.dir.join(&name);
                         let silence = self.silence(boot_timeout);
-                        match boot(self.plan, self.image, c, cpu, &gdir, boot_timeout, silence, &|stage| {
-                            self.stage(stage)
-                        })
-                        .await
-                        {
+                        let stop_it = boots <= self.plan.inject.silent_boots;
+                        let stage = |stage| self.stage(stage);
+                        match boot(self.plan, self.image, c, cpu, &gdir, boot_timeout, silence, stop_it, &stage).await {
                             Ok(s) => {
                                 self.measured(&s);
                                 let mut r = ran(self, &s, boot_timeout, deadline(), seed, i, None).await;
