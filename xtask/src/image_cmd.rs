@@ -162,6 +162,9 @@ fn prepare_coal(from: &std::path::Path, args: &ImageArgs) -> Result<i32> {
     outln!("  boot disk:   {} (overlay on {})", img.usb.display(), img.usb_base.display());
     outln!("  zpool disk:  {}", img.zpool.display());
     outln!("  platform:    {}", img.platform);
+    if let Some(key) = &img.manifest.key {
+        outln!("  key:         {} (edited: /{})", key.describe(), key.boot.path());
+    }
     if args.platform.is_some()
         && let Some(w) = rig::coal::age::platform_age_warning(&img.platform, &img.manifest.platforms_on_image)
     {
