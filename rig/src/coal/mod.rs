@@ -20,6 +20,7 @@ pub mod parts;
 pub mod questions;
 pub mod savecore;
 pub mod setup;
+pub mod setup_fail;
 pub mod source;
 pub mod stand_in;
 
