@@ -157,3 +157,73 @@ fn a_loader_key_with_a_2018_platform_is_refused_before_any_boot() {
     release(&img);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Copies the FAT root of `img` into `to` (directories are what `list` can open).
+fn extract(fs: &FatFs, inner: &str, to: &Path) {
+    for name in fs.list(inner).unwrap() {
+        let path = if inner.is_empty() { name.clone() } else { format!("{inner}/{name}") };
+        match fs.list(&path) {
+            Ok(_) => extract(fs, &path, to),
+            Err(_) => {
+                let out = to.join(&path);
+                std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+                std::fs::write(out, fs.read(&path).unwrap()).unwrap();
+            }
+        }
+    }
+}
+
+/// The stand-in's own menu.lst reader (`images/coal-stand-in/lib/grub-menu.sh`, shell and awk
+/// written from Solaris GRUB's builtins, nothing shared with `menu_lst.rs`), run on the host
+/// over the key the rig prepared: it must boot the added platform with the OS console on ttyb,
+/// kmdb loaded without `-d` and `nmi=panic`, every module present; over the key's own menu it
+/// reads the image's platform and console, and a module the key lacks stops it.
+fn read_as_the_stand_in(menu: &Path, root: &Path) -> std::collections::BTreeMap<String, String> {
+    let reader = Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/coal-stand-in/lib/grub-menu.sh");
+    let script = format!(
+        "eval \"$(sh '{}' '{}' '{}')\" || exit 1; for v in timeout title flags console nmi pi missing; do eval \"echo $v=\\$menu_$v\"; done",
+        reader.display(),
+        menu.display(),
+        root.display()
+    );
+    let out = std::process::Command::new("sh").arg("-c").arg(script).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect()
+}
+
+#[test]
+fn the_stand_ins_grub_reader_boots_what_the_rig_wrote() {
+    let d = scratch("reader");
+    let key = d.join("4gb.img");
+    grub_key(&key);
+    let img = prepare(&PrepareOptions::new(key.clone(), Some(platform(&d, DEBUG_2018)), d.join("build"))).unwrap();
+    let root = d.join("root");
+    extract(&FatFs::open(&img.usb_base).unwrap(), "", &root);
+    std::fs::write(root.join("boot/grub/menu.lst.orig"), testdata("menu.lst.in")).unwrap();
+    let got = read_as_the_stand_in(&root.join("boot/grub/menu.lst"), &root);
+    let want = [
+        ("timeout", "2"),
+        ("title", "Headnode 64-bit"),
+        ("flags", "-k"),
+        ("console", "ttyb"),
+        ("nmi", "panic"),
+        ("pi", DEBUG_2018),
+        ("missing", ""),
+    ];
+    for (k, v) in want {
+        assert_eq!(got.get(k).map(String::as_str), Some(v), "{k}: {got:?}");
+    }
+    // The key's own menu boots its own platform on the text console: not what the rig asks.
+    let own = read_as_the_stand_in(&root.join("boot/grub/menu.lst.orig"), &root);
+    assert_eq!((own["console"].as_str(), own["pi"].as_str()), ("text", GRUB_PI));
+    // A module the key lacks stops the boot where GRUB would.
+    std::fs::remove_file(root.join(format!("os/{DEBUG_2018}/platform/i86pc/amd64/boot_archive"))).unwrap();
+    let broken = read_as_the_stand_in(&root.join("boot/grub/menu.lst"), &root);
+    assert_eq!(broken["missing"], format!("/os/{DEBUG_2018}/platform/i86pc/amd64/boot_archive"));
+    release(&img);
+    let _ = std::fs::remove_dir_all(&d);
+}

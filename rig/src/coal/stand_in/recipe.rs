@@ -18,6 +18,7 @@ pub const FILES: &[RecipeFile] = &[
     stand_in_file!("zones"),
     stand_in_file!("questions"),
     stand_in_file!("lib/standin.sh"),
+    stand_in_file!("lib/grub-menu.sh"),
     stand_in_file!("sbin/dmesg"),
     stand_in_file!("sbin/isainfo"),
     stand_in_file!("sbin/kstat"),
