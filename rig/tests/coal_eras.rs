@@ -98,9 +98,19 @@ fn grub_era_4gb_tarball_directory_and_platform() {
     assert!(!FatFs::open(&img.usb_base).unwrap().exists("boot/loader.conf"), "no loader.conf on a GRUB key");
     release(&img);
 
-    // The .vmwarevm directory itself, and a 2018 DEBUG platform (its tarball has no hash file).
+    // The .vmwarevm directory itself, and a 2018 DEBUG platform (its tarball has no hash file);
+    // the directory's image is only read.
     let debug = platform(&d, DEBUG_2018);
+    let before = (
+        std::fs::read(vm.join("4gb.img")).unwrap(),
+        std::fs::metadata(vm.join("4gb.img")).unwrap().modified().unwrap(),
+    );
     let img = prepare(&PrepareOptions::new(vm.clone(), Some(debug), d.join("build"))).unwrap();
+    let after = (
+        std::fs::read(vm.join("4gb.img")).unwrap(),
+        std::fs::metadata(vm.join("4gb.img")).unwrap().modified().unwrap(),
+    );
+    assert!(before == after, "the input image was written");
     assert_eq!(img.manifest.key, Some(want));
     assert_eq!(img.manifest.source_entry.as_deref(), Some("4gb.img"));
     assert_eq!(img.platform, DEBUG_2018);

@@ -206,8 +206,11 @@ impl Identity {
 }
 
 /// The inputs' identities: the USB image or tarball, then the platform tarball if any.
+/// A `.vmwarevm` directory stands for the USB image in it (its own mtime does not change
+/// when the image is rewritten).
 fn identities(opts: &PrepareOptions) -> Result<Vec<Identity>> {
-    std::iter::once(&opts.from).chain(&opts.platform).map(|p| Identity::of(p)).collect()
+    let from = if opts.from.is_dir() { find_in_directory(&opts.from)?.0 } else { opts.from.clone() };
+    std::iter::once(&from).chain(&opts.platform).map(|p| Identity::of(p)).collect()
 }
 
 /// The directory name for these options (`coal-<16 hex>`).
@@ -296,7 +299,8 @@ fn fill(opts: &PrepareOptions, ids: &[Identity], dir: &Path) -> Result<()> {
         SourceKind::Directory => {
             let (path, name) = find_in_directory(input)?;
             let mut f = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-            sparse_copy(&mut f, &usb)?;
+            let copied = sparse_copy(&mut f, &usb)?;
+            ids[0].unchanged(Some(copied))?;
             Some(name)
         }
     };
