@@ -34,6 +34,7 @@ pub const FILES: &[RecipeFile] = &[
     stand_in_file!("sbin/zoneadm"),
     stand_in_file!("syslinux.cfg"),
     stand_in_file!("loader.conf"),
+    stand_in_file!("menu.lst"),
 ];
 
 /// The contents of one recipe file.
