@@ -48,7 +48,7 @@ mkdir -p "$root/usr/sbin" "$root/usr/bin" "$root/usr/lib/standin" "$root/$mods" 
 	"$root/usbkey" "$root/zones" "$root/root/.ssh" "$root/etc"
 echo headnode >"$root/etc/hostname"
 cp "$recipe/init" "$root/init"
-cp "$recipe/lib/standin.sh" "$recipe/zones" "$recipe/questions" "$root/usr/lib/standin/"
+cp "$recipe/lib/standin.sh" "$recipe/lib/grub-menu.sh" "$recipe/zones" "$recipe/questions" "$root/usr/lib/standin/"
 # The shims live in /usr/sbin; busybox applets of the same name (modinfo, reboot) are
 # replaced wherever they are, so no PATH order reaches them (init calls busybox directly).
 mkdir -p "$root/bin" "$root/sbin"

@@ -96,3 +96,32 @@ fn image_without_fat_is_named() {
     assert!(e.contains("MBR partitions 1: type 0x83") && e.contains("expected a SmartOS USB image"), "{e}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A GRUB-era menu.lst edited as loader.conf is: golden files, each read back with
+/// `menu_lst::check`; a platform without `boot_archive.hash` loses only that module line.
+#[test]
+fn menu_lst_golden_and_read_back() {
+    use rig::coal::menu_lst::{check, edit};
+    let input = std::fs::read_to_string(testdata("menu.lst.in")).unwrap();
+    let all = |_: &str| true;
+    let plain = edit(&input, &LoaderOptions::default(), &all).unwrap();
+    check(&plain, &LoaderOptions::default()).unwrap();
+    golden("menu.lst.golden", &plain);
+    assert!(check(&input, &LoaderOptions::default()).is_err(), "the unedited menu must fail the read-back");
+
+    let debug = LoaderOptions {
+        autoboot_delay_secs: 0,
+        nmi: Nmi::Kmdb,
+        kmdb: Kmdb::LoadedPanicsStop,
+        platform: Some("20181206T011455Z".into()),
+    };
+    let no_hash = |p: &str| !p.ends_with(".hash");
+    let out = edit(&input, &debug, &no_hash).unwrap();
+    check(&out, &debug).unwrap();
+    golden("menu.lst.debug-platform.golden", &out);
+    // The rescue and kmdb entries keep the image's own platform and flags.
+    assert!(out.contains("unix -kd -B"), "{out}");
+    assert_eq!(out.matches("/os/20181206T011455Z/").count(), 2, "{out}");
+    assert!(check(&out, &LoaderOptions { kmdb: Kmdb::Off, ..debug.clone() }).is_err());
+    assert!(edit("default 0\ntitle x\n kernel /boot/ipxe.lkrn\n", &debug, &all).is_err());
+}

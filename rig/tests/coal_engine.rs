@@ -261,7 +261,15 @@ async fn buggy_fixed_and_pinned_platforms_compare_as_fixed_or_not_exercised_neve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_that_refuses_nested_virtualization_is_a_clear_verdict() {
-    let (build, img) = prepared("coal-engine-nested", |s| s.debug_fixed_platform.clone());
+    // From the stand-in's GRUB-era key (4gb.img, boot/grub/menu.lst): the rig's menu.lst edits
+    // are booted by the stand-in's own reader, setup runs and SSH answers, at no extra boot.
+    common::require_qemu();
+    let s = rig::coal::stand_in::ensure_stand_in(&common::build_dir()).expect("building the coal stand-in");
+    let build = common::evidence_dir("coal-engine-nested");
+    let img =
+        prepare(&PrepareOptions::new(s.grub_tarball.clone(), Some(s.debug_fixed_platform.clone()), build.clone()))
+            .unwrap();
+    assert_eq!(img.manifest.key.map(|k| k.boot), Some(rig::coal::era::BootConfig::GrubMenu));
     // Under TCG QEMU offers SVM without NRIP save: a case that needs nested virtualization is
     // told so from the guest's own system log (read over SSH), not after hours of iterations.
     let mut nested = os7410_case(1, common::pace::measured().await);

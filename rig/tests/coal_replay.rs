@@ -98,6 +98,28 @@ async fn setup_completes_after_the_login_prompt() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A zone's setup timeout on the console ends the first-boot wait at its fatal line, quoting the
+/// zone's line and the fatal one and naming the stage, long before the setup deadline.
+#[tokio::test]
+async fn a_zone_setup_timeout_ends_setup_at_its_fatal_line() {
+    let dir = scratch("fatal");
+    let (con, start, player) = replay(&dir, "console-ttyb-setup-fatal.txt");
+    let e = rig::coal::first_boot::wait_setup(&con, soon(1800), &|_| {}).await.unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    let rig::coal::first_boot::SetupStop::Failed { what, stage, lines } = &e else { panic!("{e:?}") };
+    assert_eq!(what, "zone imgapi: timeout");
+    assert!(stage.contains("zone imgapi"), "{stage}");
+    assert!(lines.iter().any(|l| l.starts_with("creating zone imgapi...") && l.ends_with("timeout")), "{lines:?}");
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("headnode configuration: fatal error: Failed to create imgapi: setup timed out after 181 seconds.")
+    );
+    let text = e.to_string();
+    assert!(text.starts_with("coal setup failed during coal setup: boot 1, zones 2/~22, zone imgapi"), "{text}");
+    drop(player);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn os7410_panic_dump_reboot_and_savecore() {
     let dir = scratch("panic");

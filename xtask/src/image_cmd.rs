@@ -1,4 +1,4 @@
-//! `cargo xtask image coal --from <coal-latest.tgz | usb.img> [--platform <platform.tgz>]`:
+//! `cargo xtask image coal --from <coal tarball | .vmwarevm | usb.img> [--platform <platform.tgz>]`:
 //! prepares a coal headnode image under the build directory. Thin: parse, call
 //! `rig::coal::prepare`, print where it went.
 //!
@@ -37,7 +37,8 @@ pub struct ImageArgs {
     /// INSTALL_MOD_PATH=DIR` left them (DIR, or DIR/lib/modules/<release>).
     #[arg(long, value_name = "DIR", requires = "kernel")]
     pub modules: Option<PathBuf>,
-    /// The coal tarball (coal-latest.tgz) or a raw SmartOS/coal USB image (*-8gb.img). Never modified.
+    /// A coal tarball of any era (coal-<stamp>-4gb.tgz, coal-latest.tgz), its .vmwarevm directory, or a raw
+    /// SmartOS/coal USB image (4gb.img, 8gb.img). Never modified.
     #[arg(long, value_name = "PATH", required_if_eq("name", "coal"))]
     pub from: Option<PathBuf>,
     /// A SmartOS platform tarball (platform-<PI>.tgz, e.g. a DEBUG build) to add and boot.
@@ -64,7 +65,7 @@ pub fn run(args: &ImageArgs) -> Result<i32> {
         ("coal", Some(from)) => prepare_coal(from, args),
         ("coal-stand-in", None) if args.platform.is_none() => stand_in(),
         ("coal-stand-in", _) => bail!("cargo xtask image coal-stand-in takes no --from or --platform: it builds both"),
-        ("coal", None) => bail!("cargo xtask image coal needs --from <coal-latest.tgz | usb.img>"),
+        ("coal", None) => bail!("cargo xtask image coal needs --from <coal tarball | .vmwarevm directory | usb.img>"),
         (other, _) => bail!(
             "cargo xtask image: unknown image '{other}'; 'coal' is prepared from a user's file, 'coal-stand-in' \
              builds the coal test fixture (the Linux images build themselves)"
@@ -162,6 +163,9 @@ fn prepare_coal(from: &std::path::Path, args: &ImageArgs) -> Result<i32> {
     outln!("  boot disk:   {} (overlay on {})", img.usb.display(), img.usb_base.display());
     outln!("  zpool disk:  {}", img.zpool.display());
     outln!("  platform:    {}", img.platform);
+    if let Some(key) = &img.manifest.key {
+        outln!("  key:         {} (edited: /{})", key.describe(), key.boot.path());
+    }
     if args.platform.is_some()
         && let Some(w) = rig::coal::age::platform_age_warning(&img.platform, &img.manifest.platforms_on_image)
     {

@@ -319,6 +319,12 @@ impl FatFs {
         self.write_from(inner, &mut &data[..]).map(|_| ())
     }
 
+    /// Removes a file (for fixtures that turn one key layout into another).
+    pub fn remove(&self, inner: &str) -> Result<(), FatError> {
+        let inner = inner.trim_start_matches('/');
+        self.fs.root_dir().remove(inner).map_err(|e| self.err(format!("removing /{inner}"), e))
+    }
+
     /// Flushes and closes the file system.
     pub fn close(self) -> Result<(), FatError> {
         let file = self.file.clone();

@@ -2,7 +2,9 @@
 //! setup's progress lines and not again (sdc-headnode `scripts/headnode.sh`, `cr_once`), so
 //! the first boot is done at `==> Setup complete (in N seconds).`, not at the prompt. A
 //! question of setup's on the console (an answers.json key missing or refused) ends the wait
-//! at once with the question quoted, instead of hanging until the boot deadline.
+//! at once with the question quoted, instead of hanging until the boot deadline; so does
+//! headnode.sh's fatal line or a zone's setup timeout ([`super::setup_fail`]), and any other
+//! prompt that stays unanswered for [`PROMPT_QUIET`].
 
 use std::time::Duration;
 
@@ -10,6 +12,7 @@ use tokio::time::Instant;
 
 use super::questions;
 use super::setup::SetupProgress;
+use super::setup_fail::{FailWatch, prompt_waiting};
 use crate::console::Console;
 
 /// Why setup did not complete.
@@ -25,6 +28,16 @@ pub enum SetupStop {
         question: String,
         /// The answers key it asks for, when the table knows it.
         key: Option<&'static str>,
+    },
+    /// headnode.sh said setup failed (its fatal line, or a zone's setup timeout or failure).
+    #[error("coal setup failed during {stage} ({what}); the console said:\n  {}", lines.join("\n  "))]
+    Failed {
+        /// What failed (`zone imgapi: timeout`, `headnode.sh`).
+        what: String,
+        /// The progress line when it failed.
+        stage: String,
+        /// The console lines quoted.
+        lines: Vec<String>,
     },
     /// No `Setup complete` before the deadline.
     #[error("coal setup did not complete within {waited_secs} s (last stage: {last})")]
@@ -42,6 +55,12 @@ pub enum SetupStop {
     },
 }
 
+/// How long a prompt the question table does not know may stay unanswered before the wait
+/// ends (a known question ends it at once).
+pub const PROMPT_QUIET: Duration = Duration::from_secs(30);
+/// How long a zone's `timeout`/`failed` line may wait for its fatal line.
+const ZONE_GRACE: Duration = Duration::from_secs(15);
+
 /// The answers key whose question `printed` is (`Enter a company name:` → the company name).
 pub fn key_of(printed: &str) -> Option<&'static str> {
     let t = printed.trim();
@@ -56,15 +75,37 @@ pub async fn wait_setup(
     deadline: Instant,
     stage: &(dyn Fn(String) + Sync),
 ) -> Result<u64, SetupStop> {
+    wait_setup_quiet(console, deadline, stage, PROMPT_QUIET).await
+}
+
+/// [`wait_setup`] with an unknown prompt's quiet time given.
+async fn wait_setup_quiet(
+    console: &Console,
+    deadline: Instant,
+    stage: &(dyn Fn(String) + Sync),
+    quiet: Duration,
+) -> Result<u64, SetupStop> {
     let began = Instant::now();
     let mut chunks = console.subscribe();
     let mut progress = SetupProgress::default();
+    let mut fails = FailWatch::default();
     let (mut from, mut shown) = (0u64, String::new());
+    let (mut zone_failed_at, mut prompt): (Option<Instant>, Option<(String, Instant)>) = (None, None);
     loop {
         let lines = console.lines_since(from);
         from += lines.len() as u64;
         for l in &lines {
             progress.feed(&l.text);
+            if let Some(f) = fails.feed(&l.text) {
+                return Err(SetupStop::Failed { what: f.what, stage: progress.line(), lines: f.lines });
+            }
+        }
+        if fails.zone_failed().is_some() {
+            let at = *zone_failed_at.get_or_insert_with(Instant::now);
+            if at.elapsed() >= ZONE_GRACE {
+                let f = fails.zone_failed().expect("seen");
+                return Err(SetupStop::Failed { what: f.what, stage: progress.line(), lines: f.lines });
+            }
         }
         let line = progress.line();
         if line != shown {
@@ -75,8 +116,17 @@ pub async fn wait_setup(
         if let Some(secs) = progress.complete {
             return Ok(secs);
         }
-        if let Some(question) = questions::on_console(&console.partial()) {
+        let partial = console.partial();
+        if let Some(question) = questions::on_console(&partial) {
             return Err(SetupStop::Question { key: key_of(&question), question });
+        }
+        match (prompt_waiting(&partial), &prompt) {
+            (Some(p), Some((q, since))) if *q == p && since.elapsed() >= quiet => {
+                return Err(SetupStop::Question { key: key_of(&p), question: p });
+            }
+            (Some(p), Some((q, _))) if *q == p => {}
+            (Some(p), _) => prompt = Some((p, Instant::now())),
+            (None, _) => prompt = None,
         }
         if console.is_closed() {
             return Err(SetupStop::Closed { last: shown });
@@ -134,6 +184,43 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(wait.await.unwrap(), Ok(42));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_fatal_line_ends_the_wait_at_once_quoting_it() {
+        let (con, mut theirs, dir) = console("fatal").await;
+        theirs.write_all(b"preparing for setup...          done (2s)\r\n").await.unwrap();
+        theirs.write_all(b"creating zone imgapi...         timeout\r\n").await.unwrap();
+        theirs
+            .write_all(
+                b"headnode configuration: fatal error: Failed to create imgapi: setup timed out after 181 seconds.\r\n",
+            )
+            .await
+            .unwrap();
+        let began = Instant::now();
+        let e = wait_setup(&con, Instant::now() + Duration::from_secs(600), &|_| {}).await.unwrap_err();
+        assert!(began.elapsed() < Duration::from_secs(5));
+        let SetupStop::Failed { what, stage, lines } = &e else { panic!("{e:?}") };
+        assert_eq!(what, "zone imgapi: timeout");
+        assert!(stage.contains("imgapi"), "{stage}");
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(e.to_string().contains("setup timed out after 181 seconds"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_prompt_ends_the_wait_after_its_quiet_time() {
+        let (con, mut theirs, dir) = console("unknown-prompt").await;
+        theirs.write_all(b"> Packages\r\nEnable the frobnicator? [y/N]: ").await.unwrap();
+        let began = Instant::now();
+        let quiet = Duration::from_secs(2);
+        let e = wait_setup_quiet(&con, Instant::now() + Duration::from_secs(1800), &|_| {}, quiet).await.unwrap_err();
+        assert!(began.elapsed() >= quiet && began.elapsed() < quiet + Duration::from_secs(3), "{:?}", began.elapsed());
+        assert!(
+            matches!(&e, SetupStop::Question { question, .. } if question == "Enable the frobnicator? [y/N]:"),
+            "{e:?}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

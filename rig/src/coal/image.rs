@@ -18,13 +18,16 @@ use anyhow::{Context, Result, anyhow, bail};
 use sha2::{Digest, Sha256};
 
 use super::answers::{ADMIN_MAC, Answers, EXTERNAL_MAC, check, check_macs};
+use super::era::{BootConfig, KeyShape};
 use super::fat::{FatError, FatFs};
 use super::loader::{LoaderOptions, merge};
-use super::source::{SourceKind, classify, extract_usb_image, is_stamp, sparse_copy, unpack_platform};
+use super::source::{
+    SourceKind, classify, extract_usb_image, find_in_directory, is_stamp, sparse_copy, unpack_platform,
+};
 use crate::image::cache::{Lock, remove_stale_tmp, tmp_dir};
 
 /// Bump when the preparation changes what it writes.
-const PREP_VERSION: u32 = 1;
+const PREP_VERSION: u32 = 2;
 /// The manifest's name.
 pub const MANIFEST: &str = "coal.json";
 
@@ -73,8 +76,11 @@ pub struct Manifest {
     pub platform: String,
     /// The platforms on the image.
     pub platforms_on_image: Vec<String>,
-    /// loader.conf settings applied.
+    /// Boot settings applied (to loader.conf or, on a GRUB-era key, to menu.lst).
     pub loader: LoaderOptions,
+    /// The key's era and layout, as read from the key (absent in manifests older than it).
+    #[serde(default)]
+    pub key: Option<KeyShape>,
     /// The admin NIC's MAC.
     pub admin_mac: String,
     /// The external NIC's MAC.
@@ -200,8 +206,11 @@ impl Identity {
 }
 
 /// The inputs' identities: the USB image or tarball, then the platform tarball if any.
+/// A `.vmwarevm` directory stands for the USB image in it (its own mtime does not change
+/// when the image is rewritten).
 fn identities(opts: &PrepareOptions) -> Result<Vec<Identity>> {
-    std::iter::once(&opts.from).chain(&opts.platform).map(|p| Identity::of(p)).collect()
+    let from = if opts.from.is_dir() { find_in_directory(&opts.from)?.0 } else { opts.from.clone() };
+    std::iter::once(&from).chain(&opts.platform).map(|p| Identity::of(p)).collect()
 }
 
 /// The directory name for these options (`coal-<16 hex>`).
@@ -287,6 +296,13 @@ fn fill(opts: &PrepareOptions, ids: &[Identity], dir: &Path) -> Result<()> {
             ids[0].unchanged(Some(copied))?;
             None
         }
+        SourceKind::Directory => {
+            let (path, name) = find_in_directory(input)?;
+            let mut f = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            let copied = sparse_copy(&mut f, &usb)?;
+            ids[0].unchanged(Some(copied))?;
+            Some(name)
+        }
     };
     let named = |e: FatError| -> anyhow::Error {
         match e {
@@ -298,29 +314,42 @@ fn fill(opts: &PrepareOptions, ids: &[Identity], dir: &Path) -> Result<()> {
     let fat = FatFs::open(&usb).map_err(named)?;
     let not_smartos = |what: &str| {
         anyhow!(
-            "{}: the FAT partition has no {what}: not a SmartOS/coal USB image (expected /boot/loader.conf and \
-             /os/<PI>/platform/i86pc/kernel/amd64/unix)",
+            "{}: the FAT partition has no {what}: not a SmartOS/coal USB image (expected /boot/grub/menu.lst or \
+             /boot/loader.conf, and /os/<PI>/platform/i86pc/kernel/amd64/unix)",
             input.display()
         )
     };
     let mut platforms: Vec<String> =
         fat.list("os").map_err(|_| not_smartos("/os/ directory"))?.into_iter().filter(|s| is_stamp(s)).collect();
     platforms.sort();
+    // The table is read from the copy (the input may be a tarball or a directory).
+    let shape = super::era::detect(&usb, &fat).map_err(|e| anyhow!("{}: {e:#}", input.display()))?;
+    let own = platforms.last().cloned().ok_or_else(|| not_smartos("platform under /os/"))?;
     let platform = match &opts.platform {
         Some(p) => unpack_platform(p, &fat)?,
-        None => platforms.last().cloned().ok_or_else(|| not_smartos("platform under /os/"))?,
+        None => own.clone(),
     };
+    super::compat::check(&shape, &platform, &own).map_err(|e| anyhow!("{}: {e}", input.display()))?;
+    tracing::info!(key = %shape.describe(), platform = %platform, "coal key");
     for id in ids {
         id.unchanged(None)?;
     }
     let mut loader = opts.loader.clone();
     loader.platform = opts.platform.as_ref().map(|_| platform.clone());
-    let conf = match fat.read("boot/loader.conf") {
+    let conf = match fat.read(shape.boot.path()) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-        Err(FatError::Missing { .. }) => return Err(not_smartos("/boot/loader.conf")),
+        Err(FatError::Missing { .. }) => return Err(not_smartos(&format!("/{}", shape.boot.path()))),
         Err(e) => return Err(named(e)),
     };
-    fat.write("boot/loader.conf", merge(&conf, &loader).as_bytes()).map_err(named)?;
+    let edited = match shape.boot {
+        BootConfig::LoaderConf => merge(&conf, &loader),
+        BootConfig::GrubMenu => {
+            let on_key = |p: &str| fat.exists(p);
+            super::menu_lst::edit(&conf, &loader, &on_key)
+                .map_err(|e| anyhow!("{}: /{}: {e}", input.display(), shape.boot.path()))?
+        }
+    };
+    fat.write(shape.boot.path(), edited.as_bytes()).map_err(named)?;
 
     // Checked against setup's questions before it is written (a weak admin password is an error
     // here, not a setup that waits at the console).
@@ -334,7 +363,10 @@ fn fill(opts: &PrepareOptions, ids: &[Identity], dir: &Path) -> Result<()> {
     // Read back what setup will read, and check it against the machine the rig will start.
     let fat = FatFs::open(&usb).map_err(named)?;
     let written = String::from_utf8_lossy(&fat.read("private/answers.json").map_err(named)?).into_owned();
+    let boot = String::from_utf8_lossy(&fat.read(shape.boot.path()).map_err(named)?).into_owned();
     drop(fat);
+    read_back(&shape, &boot, &loader)
+        .map_err(|e| anyhow!("{}: /{} read back: {e}", usb.display(), shape.boot.path()))?;
     crate::qemu::img::overlay(dir, "usb.qcow2", "usb.img")?;
     crate::qemu::img::create(dir, "zpool.qcow2", &format!("{}G", opts.zpool_gib))?;
     std::fs::set_permissions(&usb, std::fs::Permissions::from_mode(0o444))?;
@@ -345,6 +377,7 @@ fn fill(opts: &PrepareOptions, ids: &[Identity], dir: &Path) -> Result<()> {
         platform,
         platforms_on_image: platforms,
         loader,
+        key: Some(shape),
         admin_mac: ADMIN_MAC.into(),
         external_mac: EXTERNAL_MAC.into(),
         root_password: opts.password.clone(),
@@ -360,6 +393,16 @@ fn fill(opts: &PrepareOptions, ids: &[Identity], dir: &Path) -> Result<()> {
     check(Path::new(&on_usb), &written)?;
     check_macs(Path::new(&on_usb), &written, &mac(0), &mac(1))?;
     Ok(())
+}
+
+/// Checks the boot configuration as written says what `loader` asks.
+fn read_back(shape: &KeyShape, written: &str, loader: &LoaderOptions) -> Result<(), String> {
+    match shape.boot {
+        BootConfig::GrubMenu => super::menu_lst::check(written, loader),
+        // Merging again changes nothing only when every edit is already there.
+        BootConfig::LoaderConf if merge(written, loader) == written => Ok(()),
+        BootConfig::LoaderConf => Err("the rig's settings are not all in it".into()),
+    }
 }
 
 /// The prepared coal images under `build_dir`, newest first (for `--image coal` without

@@ -104,6 +104,11 @@ pub const QUESTIONS: &[Question] = &[
     q("mail_to", "Administrator email goes to", Email, true, Always),
     q("mail_from", "Support email should appear from", Email, true, Always),
     q("phonehome_automatic", "Enable telemetry", TrueFalse, true, Always),
+    // Assumed: the key (`true`/`yes` installs pkgsrc) is smartos-live's standalone installer's
+    // (docs `answers.json` page); the issue reports the headnode asks it since 2023 when an
+    // external NIC exists, which no readable prompt-config.sh shows. Prompt wording assumed;
+    // an unknown prompt is caught by `setup_fail::prompt_waiting` anyway.
+    Question { confirmed: false, ..q("install_pkgsrc", "Install pkgsrc", TrueFalse, true, ExternalNetwork) },
     Question { confirmed: false, ..q("update_channel", "Enter the update channel", Text, true, Always) },
     q("skip_final_confirm", "Is this correct?", MustBeTrue, false, Always),
     q("skip_edit_config", "Would you like to edit the final configuration file?", MustBeTrue, false, Always),
@@ -229,5 +234,7 @@ mod tests {
         assert_eq!(on_console("headnode console login: "), None);
         assert_eq!(on_console("creating zone sapi... "), None);
         assert_eq!(on_console("Enter a company name"), None, "still arriving");
+        assert_eq!(on_console("Install pkgsrc? [y/N]:").as_deref(), Some("Install pkgsrc? [y/N]:"));
+        assert_eq!(question("install_pkgsrc").map(|q| q.when), Some(ExternalNetwork));
     }
 }

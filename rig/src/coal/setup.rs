@@ -51,6 +51,8 @@ pub enum SetupEvent {
 /// The stage patterns: a table, so a newly seen coal line is one row.
 const STAGES: &[(&str, Stage)] = &[
     (r"^\s*Consoles: (.*)$", Stage::Loader),
+    // A GRUB-era key's GRUB legacy banner (its shape on a serial terminal assumed).
+    (r"^\s*GNU GRUB\s+version (\S+)", Stage::Loader),
     (r"^\s*SunOS Release \S+ Version (\S+)", Stage::Kernel),
     (r"^\s*creating pool: (\S+)", Stage::Pool),
     (r"^\s*adding volume: (\S+)", Stage::Volume),
@@ -196,6 +198,10 @@ mod tests {
         assert_eq!(
             parse_line("reboot: Halting 33 zones."),
             Some(SetupEvent::Stage { stage: Stage::Reboot, detail: "33".into() })
+        );
+        assert_eq!(
+            parse_line("    GNU GRUB  version 0.97  (639K lower / 3669952K upper memory)"),
+            Some(SetupEvent::Stage { stage: Stage::Loader, detail: "0.97".into() })
         );
         assert_eq!(parse_line("Setup complete"), None);
         assert_eq!(

@@ -19,10 +19,15 @@ pub enum SourceKind {
     Tar,
     /// A raw disk image (MBR boot signature).
     RawImage,
+    /// A `.vmwarevm` directory (`bin/build-coal-image` without `build-tgz`) holding the image.
+    Directory,
 }
 
 /// Tells the input's kind from its first bytes.
 pub fn classify(path: &Path) -> Result<SourceKind> {
+    if path.is_dir() {
+        return Ok(SourceKind::Directory);
+    }
     let mut head = vec![0u8; 512];
     let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let n = read_full(&mut f, &mut head)?;
@@ -35,7 +40,7 @@ pub fn classify(path: &Path) -> Result<SourceKind> {
         Ok(SourceKind::RawImage)
     } else {
         bail!(
-            "{}: neither a coal tarball (coal-latest.tgz, holding a *-8gb.img USB image) nor a raw SmartOS USB image \
+            "{}: neither a coal tarball (coal-<stamp>-4gb.tgz or -8gb.tgz, holding a 4gb.img or 8gb.img USB image) nor a raw SmartOS USB image \
              (no MBR boot signature in its first sector)",
             path.display()
         )
@@ -85,13 +90,51 @@ fn tar_reader(path: &Path, kind: SourceKind) -> Result<tar::Archive<Box<dyn Read
     Ok(tar::Archive::new(r))
 }
 
-/// Whether a tarball entry is coal's USB image.
-fn is_usb_image(name: &str) -> bool {
+/// Whether a tarball entry or file is coal's USB image: `4gb.img` (sdc-headnode
+/// `bin/build-coal-image` until 8b1795b6, 2022) or `8gb.img` (since), bare or with a prefix, or
+/// an `*usb*.img`.
+pub fn is_usb_image(name: &str) -> bool {
     let base = name.rsplit('/').next().unwrap_or(name).to_ascii_lowercase();
-    base.ends_with("8gb.img") || (base.ends_with(".img") && base.contains("usb"))
+    base.ends_with("4gb.img") || base.ends_with("8gb.img") || (base.ends_with(".img") && base.contains("usb"))
 }
 
-/// Extracts coal's USB image (the first `*8gb.img` or `*usb*.img` entry) from the tarball into
+/// The USB image in a `.vmwarevm` directory (or the one directory inside the given one):
+/// returns its path and its name relative to `dir`.
+pub fn find_in_directory(dir: &Path) -> Result<(std::path::PathBuf, String)> {
+    let mut seen = Vec::new();
+    for top in [dir.to_path_buf()].into_iter().chain(subdirs(dir)?) {
+        for e in std::fs::read_dir(&top).with_context(|| format!("reading {}", top.display()))? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.file_type()?.is_file() && is_usb_image(&name) {
+                let rel = e.path().strip_prefix(dir).map_or(name.clone(), |p| p.display().to_string());
+                return Ok((e.path(), rel));
+            }
+            if seen.len() < 8 {
+                seen.push(name);
+            }
+        }
+    }
+    bail!(
+        "{}: no USB image in this directory (expected 4gb.img or 8gb.img, as in coal's .vmwarevm), found {}",
+        dir.display(),
+        if seen.is_empty() { "nothing".to_string() } else { seen.join(", ") }
+    )
+}
+
+fn subdirs(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            out.push(e.path());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Extracts coal's USB image (the first `4gb.img`, `8gb.img` or `*usb*.img` entry) from the tarball into
 /// `to`, sparsely. Returns the entry's name.
 pub fn extract_usb_image(tarball: &Path, kind: SourceKind, to: &Path) -> Result<String> {
     let mut archive = tar_reader(tarball, kind)?;
@@ -110,7 +153,8 @@ pub fn extract_usb_image(tarball: &Path, kind: SourceKind, to: &Path) -> Result<
     }
     let held = if seen.is_empty() { "nothing".to_string() } else { seen.join(", ") };
     Err(anyhow!(
-        "{}: not a coal tarball: expected a USB image named *-8gb.img (coal's .vmwarevm bundle holds one), found {held}",
+        "{}: not a coal tarball: expected a USB image named 4gb.img or 8gb.img (coal's .vmwarevm bundle holds one), \
+         found {held}",
         tarball.display()
     ))
 }
@@ -194,6 +238,9 @@ mod tests {
         assert!(!is_stamp("2018120xT011455Z"));
         assert!(is_usb_image("coal-master-20181206T011455Z-g1a2b3c4-8gb.vmwarevm/usb-8gb.img"));
         assert!(is_usb_image("USB-headnode.img"));
+        assert!(is_usb_image("coal-master-20181129T002502Z-g1a2b3c4-4gb.vmwarevm/4gb.img"));
+        assert!(is_usb_image("8gb.img"));
+        assert!(!is_usb_image("coal/2gb.img"));
         assert!(!is_usb_image("coal/zpool.vmdk"));
         assert_eq!(top_stamp("platform-20181206T011455Z"), Some("20181206T011455Z"));
         assert_eq!(top_stamp("platform-latest"), None);

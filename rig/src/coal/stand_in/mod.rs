@@ -29,9 +29,12 @@ use recipe::{DEBUG_BUGGY_PLATFORM, DEBUG_FIXED_PLATFORM, FILES};
 pub use tarballs::{BUNDLE_DIR, USB_IMAGE_NAME};
 
 /// Bump when the build changes what it makes.
-const BUILD_VERSION: u32 = 1;
+const BUILD_VERSION: u32 = 2;
 /// The coal tarball's file name.
 pub const TARBALL: &str = "coal-stand-in.tgz";
+/// The GRUB-era coal tarball's file name: the same key with `boot/grub/menu.lst` instead of
+/// `boot/loader.conf`, named `4gb.img`.
+pub const GRUB_TARBALL: &str = "coal-stand-in-grub-4gb.tgz";
 /// The manifest written last: its presence means the directory is complete.
 const MANIFEST: &str = "stand-in.json";
 
@@ -42,6 +45,9 @@ pub struct StandIn {
     pub dir: PathBuf,
     /// `coal-stand-in.tgz`, holding `<bundle>.vmwarevm/coal-stand-in-8gb.img`.
     pub tarball: PathBuf,
+    /// `coal-stand-in-grub-4gb.tgz`: the GRUB-era key (MBR, pcfs on partition 1,
+    /// `boot/grub/menu.lst` read by the stand-in's own reader), as `<bundle>/4gb.img`.
+    pub grub_tarball: PathBuf,
     /// `platform-debug-20181206T011455Z.tgz`: DEBUG, without the OS-7410 fix.
     pub debug_buggy_platform: PathBuf,
     /// `platform-debug-20181220T002335Z.tgz`: DEBUG, with the fix.
@@ -65,6 +71,7 @@ impl StandIn {
     fn at(dir: PathBuf) -> StandIn {
         StandIn {
             tarball: dir.join(TARBALL),
+            grub_tarball: dir.join(GRUB_TARBALL),
             debug_buggy_platform: dir.join(platform_file(DEBUG_BUGGY_PLATFORM)),
             debug_fixed_platform: dir.join(platform_file(DEBUG_FIXED_PLATFORM)),
             debug_pinned_platform: dir.join(pinned_platform_file(DEBUG_BUGGY_PLATFORM)),
@@ -74,9 +81,15 @@ impl StandIn {
 
     fn complete(&self) -> bool {
         self.dir.join(MANIFEST).is_file()
-            && [&self.tarball, &self.debug_buggy_platform, &self.debug_fixed_platform, &self.debug_pinned_platform]
-                .iter()
-                .all(|p| p.is_file())
+            && [
+                &self.tarball,
+                &self.grub_tarball,
+                &self.debug_buggy_platform,
+                &self.debug_fixed_platform,
+                &self.debug_pinned_platform,
+            ]
+            .iter()
+            .all(|p| p.is_file())
     }
 }
 
@@ -150,6 +163,16 @@ pub fn ensure_stand_in(build_dir: &Path) -> Result<StandIn> {
     Ok(out)
 }
 
+/// Turns a copy of the stand-in's key into a GRUB-era one: `boot/grub/menu.lst` in place of
+/// `boot/loader.conf` (the key is MBR with pcfs on partition 1 already).
+fn grub_era(image: &Path) -> Result<()> {
+    let fat = crate::coal::fat::FatFs::open(image)?;
+    fat.remove("boot/loader.conf")?;
+    fat.write("boot/grub/menu.lst", recipe::file("menu.lst").as_bytes())?;
+    fat.close()?;
+    Ok(())
+}
+
 fn build(
     base: &crate::image::LinuxImage,
     pkgs: &[Package],
@@ -190,6 +213,11 @@ fn build(
     let inputs = disk::DiskInputs { kernel: &work.join("vmlinuz"), initrd: &initrd, pkg: &work.join("pkg") };
     disk::make_usb_image(&img, &inputs).context("making the stand-in's USB image")?;
     tarballs::write_coal_tarball(&img, &work.join(TARBALL))?;
+    let grub = work.join(tarballs::GRUB_USB_IMAGE_NAME);
+    std::fs::copy(&img, &grub).context("copying the stand-in's USB image for its GRUB-era key")?;
+    grub_era(&grub)?;
+    tarballs::write_coal_tarball_as(&grub, tarballs::GRUB_USB_IMAGE_NAME, &work.join(GRUB_TARBALL))?;
+    std::fs::remove_file(&grub)?;
     tarballs::write_platform_tarball(
         DEBUG_BUGGY_PLATFORM,
         true,

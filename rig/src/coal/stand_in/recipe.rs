@@ -18,6 +18,7 @@ pub const FILES: &[RecipeFile] = &[
     stand_in_file!("zones"),
     stand_in_file!("questions"),
     stand_in_file!("lib/standin.sh"),
+    stand_in_file!("lib/grub-menu.sh"),
     stand_in_file!("sbin/dmesg"),
     stand_in_file!("sbin/isainfo"),
     stand_in_file!("sbin/kstat"),
@@ -33,6 +34,7 @@ pub const FILES: &[RecipeFile] = &[
     stand_in_file!("sbin/zoneadm"),
     stand_in_file!("syslinux.cfg"),
     stand_in_file!("loader.conf"),
+    stand_in_file!("menu.lst"),
 ];
 
 /// The contents of one recipe file.

@@ -31,8 +31,16 @@ fn append_dir<W: std::io::Write>(t: &mut tar::Builder<W>, name: &str) -> std::io
     t.append_data(&mut header(0, 0o755, tar::EntryType::Directory), name, std::io::empty())
 }
 
+/// The GRUB-era key's name inside its tarball, as `bin/build-coal-image` named it until 2022.
+pub const GRUB_USB_IMAGE_NAME: &str = "4gb.img";
+
 /// Writes `out` (`coal-stand-in.tgz`) holding `usb_image` as `<bundle>/coal-stand-in-8gb.img`.
 pub fn write_coal_tarball(usb_image: &Path, out: &Path) -> Result<()> {
+    write_coal_tarball_as(usb_image, USB_IMAGE_NAME, out)
+}
+
+/// Writes `out` holding `usb_image` as `<bundle>/<name>`.
+pub fn write_coal_tarball_as(usb_image: &Path, name: &str, out: &Path) -> Result<()> {
     let gz =
         GzEncoder::new(File::create(out).with_context(|| format!("creating {}", out.display()))?, Compression::fast());
     let mut t = tar::Builder::new(gz);
@@ -45,7 +53,7 @@ pub fn write_coal_tarball(usb_image: &Path, out: &Path) -> Result<()> {
     )?;
     let img = File::open(usb_image).with_context(|| format!("opening {}", usb_image.display()))?;
     let len = img.metadata()?.len();
-    t.append_data(&mut header(len, 0o644, tar::EntryType::Regular), format!("{BUNDLE_DIR}/{USB_IMAGE_NAME}"), img)
+    t.append_data(&mut header(len, 0o644, tar::EntryType::Regular), format!("{BUNDLE_DIR}/{name}"), img)
         .with_context(|| format!("adding {} to {}", usb_image.display(), out.display()))?;
     t.into_inner()?.finish()?;
     Ok(())

@@ -226,7 +226,10 @@ impl Target for CoalTarget {
         }
         tokio::select! {
             r = crate::coal::first_boot::wait_setup(guest.console(), deadline, stage) => match r {
-                Ok(_) => link.wait_ssh_ready(deadline).await.map(drop).map_err(never_ready),
+                Ok(_) => {
+                    link.wait_ssh_ready(deadline).await.map(drop).map_err(never_ready)?;
+                    setup_json_complete(&link).await
+                }
                 Err(e) => Err(e.to_string()),
             },
             stall = link.watch_stalls(0) => Err(never_ready(stall)),
@@ -241,6 +244,24 @@ impl Target for CoalTarget {
     /// switches and setup: the next iteration boots afresh (from the setup snapshot).
     async fn after_panic(&self, link: &GuestLink, dir: &Path, boot_timeout: Duration) -> Option<String> {
         savecore(link, dir, boot_timeout).await
+    }
+}
+
+/// After `Setup complete` on the console, setup's own record must agree: headnode.sh's
+/// `mark_as_setup` sets `"complete": true` in `/var/lib/setup.json`.
+async fn setup_json_complete(link: &GuestLink) -> Result<(), String> {
+    use crate::coal::setup_fail::{SETUP_JSON_COMMAND, setup_json_complete as complete};
+    let text = link
+        .run(SETUP_JSON_COMMAND, Duration::from_secs(30))
+        .await
+        .map_err(|e| format!("coal setup printed `Setup complete`, but reading /var/lib/setup.json failed: {e:#}"))?;
+    match complete(&text) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(format!(
+            "coal setup printed `Setup complete`, but /var/lib/setup.json does not say \"complete\": true: {}",
+            text.trim()
+        )),
+        Err(e) => Err(format!("coal setup printed `Setup complete`, but {e}")),
     }
 }
 
