@@ -7,6 +7,7 @@ use crate::case::LoadedCase;
 use crate::machine::CpuModel;
 use crate::report;
 use crate::results::model::Mode;
+use crate::results::shard::Assigned;
 use crate::results::{CaseRun, RunReport};
 
 pub use super::plan::{Plan, Progress};
@@ -95,14 +96,14 @@ async fn run_units(
     plan: &Plan,
     units: &[(LoadedCase, &'static CpuModel, usize)],
     planned: &[u32],
-    assigned: &[Vec<u32>],
+    assigned: &[Assigned],
     groups: &[(Vec<usize>, Option<crate::case::model::Signature>)],
     shared: &Shared<'_>,
 ) {
     for (group, _) in groups {
         let sequential = plan.sequential(group.len());
         let budget = plan.budget.iterations_for(units[group[0]].0.case.iterations);
-        let all: Vec<u32> = (1..=budget).collect();
+        let all = Assigned::all(budget);
         for &k in group {
             let (lc, cpu, compared) = &units[k];
             let c = &lc.case;
@@ -112,7 +113,7 @@ async fn run_units(
                 cpu: cpu.name.into(),
                 image: c.guest.image.clone(),
                 iterations_planned: if sequential { budget } else { planned[k] },
-                assigned: if sequential { all.clone() } else { assigned[k].clone() },
+                assigned: if sequential { all.iter().collect() } else { assigned[k].iter().collect() },
                 hunts: c.hunts.clone(),
                 compared: *compared > 1,
                 sequential,
@@ -135,7 +136,7 @@ async fn run_units(
                 let (gate, all) = (&gate, &all);
                 async move {
                     let (lc, cpu, _) = &units[k];
-                    super::worker::run_case(plan, lc, cpu, all, k, shared, Some((gate, slot))).await;
+                    super::worker::run_case(plan, lc, cpu, *all, k, shared, Some((gate, slot))).await;
                     let not_run = shared.not_run_word(k);
                     gate.finish(
                         slot,
@@ -149,7 +150,7 @@ async fn run_units(
         } else {
             for &k in group {
                 let (lc, cpu, _) = &units[k];
-                super::worker::run_case(plan, lc, cpu, &assigned[k], k, shared, None).await;
+                super::worker::run_case(plan, lc, cpu, assigned[k], k, shared, None).await;
                 shared.write(plan);
             }
         }

@@ -183,8 +183,8 @@ mod tests {
         let mut parts = Vec::new();
         for k in 1..=2 {
             let a = assign(&[6, 6], Some(Shard { index: k, count: 2 }));
-            let pick = |all: &[(u32, bool)], mine: &[u32]| {
-                all.iter().copied().filter(|(i, _)| mine.contains(i)).collect::<Vec<_>>()
+            let pick = |all: &[(u32, bool)], mine: &crate::results::shard::Assigned| {
+                all.iter().copied().filter(|(i, _)| mine.iter().any(|m| m == *i)).collect::<Vec<_>>()
             };
             parts.push(report(
                 vec![run("debug", &pick(&debug, &a[0])), run("fixed", &pick(&fixed, &a[1]))],
