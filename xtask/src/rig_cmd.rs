@@ -460,7 +460,7 @@ fn bisect_report(
     b: rig::results::bisection::Bisection,
     probes: Vec<rig::results::RunReport>,
 ) -> i32 {
-    let interrupted = probes.iter().any(|r| r.stopped_early.as_deref().is_some_and(|s| s.starts_with("interrupted")));
+    let interrupted = probes.iter().any(rig::results::RunReport::interrupted);
     let mut report = match probes.first() {
         Some(first) => first.clone(),
         None => {
