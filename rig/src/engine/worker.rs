@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::iteration::{self, IterationSpec};
 use super::plan::{Plan, Progress};
+use super::qemu_exit;
 use super::session::{SNAPSHOT_TAG, Session, boot};
 use super::shared::{RunSoFar, Shared};
 use super::skip::skip_reason;
@@ -295,7 +296,10 @@ async fn ran(
         unload_busy: c.unload_busy,
     };
     let r = iteration::run(&s.guest.link(), &s.watcher, &spec).await;
-    let outcome = lost_evidence(&s.guest, qemu_death(&s.guest, r.outcome));
+    let last_step = r.steps.last().map(|s| s.step.clone());
+    let outcome =
+        qemu_exit::still_there(&s.guest, qemu_exit::qemu_death(&s.guest, r.outcome), last_step.as_deref()).await;
+    let outcome = lost_evidence(&s.guest, outcome);
     let mut steps = r.steps;
     let mut secs = r.secs;
     if let Some(t) = restore {
@@ -321,22 +325,6 @@ fn lost_evidence(guest: &Guest, outcome: Outcome) -> Outcome {
         Some(e) if !matches!(outcome, Outcome::Infra { .. }) => {
             Outcome::Infra { reason: format!("evidence lost: {e} (the iteration ended {})", outcome.word()) }
         }
-        _ => outcome,
-    }
-}
-
-/// A hang in which QEMU itself died (killed, crashed, out of memory) says nothing about the
-/// guest's kernel: it is infrastructure, with QEMU's exit status and stderr. A QEMU that
-/// exited cleanly (the guest powered itself off) stays a hang of the case.
-fn qemu_death(guest: &Guest, outcome: Outcome) -> Outcome {
-    let Outcome::Hang { awaited, .. } = &outcome else { return outcome };
-    match guest.qemu_exit() {
-        Some((status, stderr)) if status != "exit status 0" => Outcome::Infra {
-            reason: format!(
-                "QEMU exited during the iteration ({status}) while awaiting {awaited}; its stderr: {}",
-                if stderr.trim().is_empty() { "(empty)" } else { stderr.trim() }
-            ),
-        },
         _ => outcome,
     }
 }
