@@ -223,6 +223,16 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
     }
     let shard = a.shard.as_deref().map(str::parse).transpose()?;
     let biggest = cases.iter().map(|c| c.case.guest.memory_mib).max().unwrap_or(512);
+    if let (Some(total), Some(big)) =
+        (rig::host::memory::total_mib(), cases.iter().max_by_key(|c| c.case.guest.memory_mib))
+        && u64::from(biggest) > total
+    {
+        return Err(format!(
+            "case '{}' ({}): guest.memory_mib {biggest} is more than this host's memory ({total} MiB): it can never start here",
+            big.case.name,
+            big.file.display()
+        ));
+    }
     if let Some(budget) = a.memory_budget
         && rig::host::memory::guests_that_fit(budget, biggest) == 0
     {
@@ -638,6 +648,18 @@ mod tests {
         assert!(e.contains("--runs-dir") && e.contains("is a regular file, not a directory"), "{e}");
         let e = plan(&["--case", d.to_str().unwrap()]).unwrap_err();
         assert!(e.contains("is a directory, not a regular file"), "{e}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_guest_larger_than_the_host_is_bad_input() {
+        let d = std::env::temp_dir().join(format!("rig-cmd-memory-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let file = d.join("big.yaml");
+        std::fs::write(&file, "name: big\nguest: { memory_mib: 1048576 }\nsteps:\n  - ssh: \"true\"\n").unwrap();
+        let e = plan(&["--case", file.to_str().unwrap()]).unwrap_err();
+        assert!(e.contains("guest.memory_mib 1048576 is more than this host's memory ("), "{e}");
+        assert!(e.contains("big.yaml"), "{e}");
         let _ = std::fs::remove_dir_all(&d);
     }
 
