@@ -638,12 +638,19 @@ mod tests {
         assert!(plan(&["--compare", "linux,linux"]).unwrap_err().contains("'linux' is listed twice"));
     }
 
+    /// Writes `text` to `name` in a fresh scratch directory `<tmp>/rig-cmd-<test>-<pid>`;
+    /// returns the directory and the file.
+    fn scratch_file(test: &str, name: &std::ffi::OsStr, text: &str) -> (PathBuf, PathBuf) {
+        let d = std::env::temp_dir().join(format!("rig-cmd-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let file = d.join(name);
+        std::fs::write(&file, text).unwrap();
+        (d, file)
+    }
+
     #[test]
     fn paths_that_are_not_what_they_should_be_are_refused() {
-        let d = std::env::temp_dir().join(format!("rig-cmd-paths-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        let file = d.join("a-file");
-        std::fs::write(&file, "").unwrap();
+        let (d, file) = scratch_file("paths", "a-file".as_ref(), "");
         let e = plan(&["--runs-dir", file.to_str().unwrap()]).unwrap_err();
         assert!(e.contains("--runs-dir") && e.contains("is a regular file, not a directory"), "{e}");
         let e = plan(&["--case", d.to_str().unwrap()]).unwrap_err();
@@ -653,10 +660,8 @@ mod tests {
 
     #[test]
     fn a_guest_larger_than_the_host_is_bad_input() {
-        let d = std::env::temp_dir().join(format!("rig-cmd-memory-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        let file = d.join("big.yaml");
-        std::fs::write(&file, "name: big\nguest: { memory_mib: 1048576 }\nsteps:\n  - ssh: \"true\"\n").unwrap();
+        let yaml = "name: big\nguest: { memory_mib: 1048576 }\nsteps:\n  - ssh: \"true\"\n";
+        let (d, file) = scratch_file("memory", "big.yaml".as_ref(), yaml);
         let e = plan(&["--case", file.to_str().unwrap()]).unwrap_err();
         assert!(e.contains("guest.memory_mib 1048576 is more than this host's memory ("), "{e}");
         assert!(e.contains("big.yaml"), "{e}");
@@ -666,10 +671,8 @@ mod tests {
     #[test]
     fn a_case_path_need_not_be_utf8() {
         use std::os::unix::ffi::OsStrExt;
-        let d = std::env::temp_dir().join(format!("rig-cmd-utf8-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        let file = d.join(std::ffi::OsStr::from_bytes(b"caf\xe9.yaml"));
-        std::fs::write(&file, "name: latin1\nsteps:\n  - ssh: \"true\"\n").unwrap();
+        let yaml = "name: latin1\nsteps:\n  - ssh: \"true\"\n";
+        let (d, file) = scratch_file("utf8", std::ffi::OsStr::from_bytes(b"caf\xe9.yaml"), yaml);
         let t = T::try_parse_from([std::ffi::OsStr::new("rig"), "--case".as_ref(), file.as_os_str()]);
         let p = validate(&t.map_err(|e| e.to_string()).unwrap().a).unwrap();
         assert_eq!(p.cases[0].file, file);
