@@ -216,16 +216,20 @@ pub fn register(build_dir: &Path, recipe: &str, name: &str, input: KernelInput) 
     Ok(k)
 }
 
-/// Refuses a path that is neither a regular file nor (when `dir_ok`) a directory, before it is
-/// opened: reading a FIFO would wait for a writer forever.
+/// Refuses a path that exists but is neither a regular file nor (when `dir_ok`) a directory,
+/// before it is opened: reading a FIFO would wait for a writer forever. A missing path is
+/// said where it is read.
 fn given_path(flag: &str, path: &Path, dir_ok: bool) -> Result<()> {
-    if dir_ok && path.is_dir() {
+    let Ok(meta) = std::fs::metadata(path) else { return Ok(()) };
+    if meta.is_file() || (dir_ok && meta.is_dir()) {
         return Ok(());
     }
-    match crate::file_kind::not_regular(path) {
-        None => Ok(()),
-        Some(why) => bail!("{flag} {}: {why}{}", path.display(), if dir_ok { " or a directory" } else { "" }),
-    }
+    bail!(
+        "{flag} {}: is {}, not a regular file{}",
+        path.display(),
+        crate::file_kind::describe(&meta),
+        if dir_ok { " or a directory" } else { "" }
+    )
 }
 
 const ELF: &str = "vmlinux (ELF)";
