@@ -205,7 +205,7 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
     }
     let dumps = DumpOptions {
         format: a.dump_format.into(),
-        max_bytes: a.dump_max_mib.map(|m| m * 1024 * 1024),
+        max_bytes: a.dump_max_mib.map(|m| m.saturating_mul(1024 * 1024)),
         ..DumpOptions::default()
     }
     .with_choice(&a.dumps)
@@ -633,6 +633,9 @@ mod tests {
             let e = plan(&["--until-panic", &format!("--expect-rate={rate}")]).unwrap_err();
             assert!(e.contains("between 0.01% and 100%"), "{rate}: {e}");
         }
+        // A size past what bytes can count means no limit, not an overflow.
+        let d = plan(&["--dump-max-mib", "18446744073709551615"]).unwrap().dumps;
+        assert_eq!(d.max_bytes, Some(u64::MAX));
         // The figure --help gives for the smallest rate, within the iteration bound.
         let (_, n) = plan(&["--until-panic", "--expect-rate", "0.01%"]).unwrap().until_panic_budget.unwrap();
         assert!(n == 23025 && n <= most, "{n}");
