@@ -113,7 +113,7 @@ async fn run_units(
                 cpu: cpu.name.into(),
                 image: c.guest.image.clone(),
                 iterations_planned: if sequential { budget } else { planned[k] },
-                assigned: if sequential { all.iter().collect() } else { assigned[k].iter().collect() },
+                assigned: if sequential { all.into() } else { assigned[k].into() },
                 hunts: c.hunts.clone(),
                 compared: *compared > 1,
                 sequential,

@@ -70,7 +70,8 @@ pub fn merge_named(reports: Vec<(String, RunReport)>) -> Result<RunReport> {
     }
     for run in &mut out.runs {
         run.iterations.sort_by_key(|i| i.index);
-        run.assigned.sort();
+        // Listed and sorted: the union with nothing.
+        run.assigned.merge(&Default::default());
         run.retally();
     }
     out.comparisons = comparisons(&out.runs);
@@ -95,7 +96,7 @@ fn absorb(into: &mut CaseRun, run: CaseRun, name: &str) -> Result<()> {
         }
         into.iterations.push(it);
     }
-    into.assigned.extend(run.assigned);
+    into.assigned.merge(&run.assigned);
     into.stopped = into.stopped.take().or(run.stopped);
     // A run that could not start on one runner may have run on another.
     if into.not_run.is_some() && run.not_run.is_none() {
@@ -236,7 +237,7 @@ mod tests {
         let merged = merge(parts).unwrap();
         for (m, s) in merged.runs.iter().zip(&single.runs) {
             assert_eq!(m.tally, s.tally);
-            assert_eq!(m.assigned, (1..=6).collect::<Vec<_>>());
+            assert_eq!(m.assigned.iter().collect::<Vec<_>>(), (1..=6).collect::<Vec<_>>());
         }
         assert_eq!(merged.comparisons.len(), 1);
         let (mc, sc) = (&merged.comparisons[0], &single.comparisons[0]);

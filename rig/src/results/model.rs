@@ -73,7 +73,7 @@ pub struct CaseRun {
     #[serde(default)]
     pub sequential: bool,
     /// The iteration indices this run was assigned (all of them unless sharded).
-    pub assigned: Vec<u32>,
+    pub assigned: crate::results::assigned::AssignedIndices,
     /// The signature the case hunts (what a comparison counts as a hit).
     pub hunts: Option<crate::case::model::Signature>,
     /// Part of a comparison: judged by the comparison's conclusion, not iteration verdicts.
