@@ -23,7 +23,7 @@
 //! | 8 | `guest` `profile` `cpu_check` | a running guest (its QEMU, consoles, QMP and SSH as one value), the contract of how to talk to it, and the check of its CPU from inside |
 //! | 9 | `qemu` `qmp` `console` `ssh` `usernet` | the channels: the QEMU process, its monitor, its serial consoles, SSH |
 //! | 10 | `machine` `identity` | the machine: CPU models, the typed machine spec, its QEMU command line; what a guest says its CPU is |
-//! | 11 | `crash` `stats` `journal` `lines` `rundir` | pure pieces: crash readers, statistics, the bounded journal, line splitting, run directories |
+//! | 11 | `crash` `stats` `journal` `lines` `rundir` `file_kind` | pure pieces: crash readers, statistics, the bounded journal, line splitting, run directories, what a given path is |
 
 pub mod case;
 pub mod coal;
@@ -32,6 +32,7 @@ pub mod cpu_check;
 pub mod crash;
 pub mod dump;
 pub mod engine;
+pub mod file_kind;
 pub mod guest;
 pub mod history;
 pub mod host;

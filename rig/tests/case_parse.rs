@@ -101,3 +101,55 @@ steps:
     );
     assert!(matches!(&c.steps[7].kind, Race(r) if r.branches.len() == 2 && r.offset_ms.max_ms == 100));
 }
+
+/// A scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rig-case-parse-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn a_case_path_that_is_no_file_says_what_it_is() {
+    let d = scratch("kinds");
+    let dir = d.join("a-dir.yaml");
+    std::fs::create_dir_all(&dir).unwrap();
+    let err = rig::case::find(&d, dir.as_os_str()).unwrap_err().to_string();
+    assert!(err.contains("is a directory, not a regular file") && !err.contains("no such"), "{err}");
+    let fifo = d.join("a-fifo.yaml");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid C string; mkfifo only creates a file.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    // Refused before it is opened: opening a FIFO would wait for a writer forever.
+    let err = rig::case::find(&d, fifo.as_os_str()).unwrap_err().to_string();
+    assert!(err.contains("is a FIFO (named pipe), not a regular file"), "{err}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_huge_case_file_is_refused_before_it_is_read() {
+    let d = scratch("huge");
+    let file = d.join("huge.yaml");
+    let mut text = String::from("name: x\nsteps:\n");
+    while text.len() <= rig::case::load::MAX_FILE_BYTES as usize {
+        text.push_str("  - ssh: \"true\"\n");
+    }
+    std::fs::write(&file, &text).unwrap();
+    let began = std::time::Instant::now();
+    let err = rig::case::load(&file).unwrap_err().to_string();
+    assert!(err.contains(&format!("is {} bytes; a case file may be at most 1 MiB", text.len())), "{err}");
+    assert!(began.elapsed() < std::time::Duration::from_secs(2), "{:?}", began.elapsed());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_case_at_a_path_that_is_not_utf8_loads() {
+    use std::os::unix::ffi::OsStrExt;
+    let d = scratch("non-utf8");
+    let file = d.join(std::ffi::OsStr::from_bytes(b"caf\xe9.yaml"));
+    std::fs::write(&file, "name: latin1\nsteps:\n  - ssh: \"true\"\n").unwrap();
+    let c = rig::case::find(&d, file.as_os_str()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((c.case.name.as_str(), c.file.as_path()), ("latin1", file.as_path()));
+    let _ = std::fs::remove_dir_all(&d);
+}

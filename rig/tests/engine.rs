@@ -213,6 +213,29 @@ async fn qemu_killed_mid_iteration_is_infra_not_a_hang() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_whose_last_step_quits_qemu_does_not_pass() {
+    // Every step succeeds, but the last one takes the guest away: nothing after it was checked.
+    let c = case("quits", "name: quits\nsteps:\n  - ssh: \"true\"\n  - qmp: { execute: quit }\n");
+    common::image();
+    let run_dir = common::evidence_dir("engine-quits");
+    let plan = Plan {
+        seed: 7,
+        ..Plan::new(vec![c], vec![cpu::lookup("epyc").unwrap()], Accel::Tcg, common::build_dir(), run_dir.clone())
+    };
+    let r = campaign::run(&plan, &mut |_| {}).await;
+    let it = &r.runs[0].iterations[0];
+    match &it.outcome {
+        Outcome::StepFailed { step, reason } => {
+            assert!(step.contains("quit"), "{step}");
+            assert!(reason.starts_with("QEMU exited during the iteration (exit status 0)"), "{reason}");
+        }
+        other => panic!("expected the quitting step to fail the iteration, got {other:?}"),
+    }
+    assert_eq!(it.verdict, Verdict::Fail);
+    assert_eq!(r.exit_code(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_report_that_cannot_be_written_is_said_and_is_not_a_pass() {
     // `report.json` is written through `report.tmp`: a directory there makes every write fail,
     // as a full disk would. No guest is needed: `host` under TCG is skipped.

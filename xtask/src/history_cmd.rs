@@ -45,18 +45,24 @@ pub fn run(a: &HistoryArgs) -> Result<i32> {
     let mut h = match History::open_existing(&file) {
         Ok(Some(h)) => h,
         Ok(None) => {
-            outln!("no history yet: {} does not exist (every run writes it)", file.display());
+            outln!("no history yet: {} does not exist or is empty (every run writes it)", file.display());
             return Ok(exit::OK);
         }
         Err(e) => return bad(e),
     };
+    // A database SQLite could open but not read (damaged pages) is a bad file too, named.
+    query(&mut h, a).or_else(|e| bad(e.context(format!("reading {}", file.display()))))
+}
+
+/// The recent runs, or where the crashes matching `--signature` were seen.
+fn query(h: &mut History, a: &HistoryArgs) -> Result<i32> {
     let Some(text) = &a.signature else {
         out!("{}", render::runs(&h.recent_runs(a.limit)?));
         return Ok(exit::OK);
     };
     let titles = h.titles_matching(text, false)?;
     if titles.is_empty() {
-        outln!("no crash matching '{text}' in {}", file.display());
+        outln!("no crash matching '{text}' in {}", h.path().display());
     }
     for (i, t) in titles.iter().enumerate() {
         if let Some(s) = h.sightings(t)? {

@@ -12,6 +12,7 @@ mod paths;
 mod progress;
 mod report_cmd;
 mod rig_cmd;
+mod signals;
 mod test_cmd;
 mod test_times;
 mod triage;
@@ -74,7 +75,7 @@ fn main() {
     }
 }
 
-/// Runs `work` on a tokio runtime. Ctrl-C or SIGTERM notifies `work` (a campaign then stops
+/// Runs `work` on a tokio runtime. Ctrl-C, SIGTERM or SIGHUP notifies `work` (a campaign then stops
 /// at once, kills its guests and writes the report of what ran) and exits 130; work that does
 /// not finish within a few seconds of the signal is dropped, which kills its guests too.
 fn run_async<F, Fut>(work: F) -> anyhow::Result<i32>
@@ -84,14 +85,13 @@ where
 {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut stop = signals::StopSignals::catch()?;
         let interrupt = std::sync::Arc::new(tokio::sync::Notify::new());
         let work = work(interrupt.clone());
         tokio::pin!(work);
         let signal = tokio::select! {
             r = &mut work => return r,
-            _ = tokio::signal::ctrl_c() => "interrupted",
-            _ = term.recv() => "terminated",
+            s = stop.first() => s,
         };
         eprintln!("\nrig: {signal}; stopping guests and writing the report");
         interrupt.notify_one();

@@ -20,8 +20,8 @@ enum ReportCommand {
     /// Merge the report.json files of `--shard K/N` runs: iterations put together, counts and
     /// buggy-versus-fixed statistics recomputed. Writes report.json and junit.xml to --out and
     /// exits like a single run would have (3 when a shard stopped early or never finished).
-    /// Refuses reports of different campaigns (schema, accelerator, seed) and an --out that
-    /// holds one of the inputs.
+    /// Refuses reports of different campaigns (accelerator, seed), of another schema or with a
+    /// negative time, and an --out that holds one of the inputs, is a file or is the runs root.
     Merge {
         /// report.json files (or run directories holding one).
         #[arg(required = true)]
@@ -54,14 +54,18 @@ pub fn run(a: &ReportArgs) -> Result<i32> {
             }
         };
         match serde_json::from_slice::<rig::results::RunReport>(&text) {
-            Ok(r) => parsed.push(r),
+            Ok(r) => parsed.push((file.display().to_string(), r)),
             Err(e) => {
                 eprintln!("error: {}: not a rig report.json: {e}", file.display());
                 return Ok(exit::USAGE);
             }
         }
     }
-    let merged = match rig::report::merge::merge(parsed) {
+    if let Some(why) = unusable_out(out) {
+        eprintln!("error: --out {}: {why}; choose a directory of its own", out.display());
+        return Ok(exit::USAGE);
+    }
+    let merged = match rig::report::merge::merge_named(parsed) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -79,6 +83,21 @@ pub fn run(a: &ReportArgs) -> Result<i32> {
         0 if merged.stopped_early.is_some() => exit::INFRA,
         code => code,
     })
+}
+
+/// Why `out` cannot take the merged report: it is a file (or inside one), or the runs root,
+/// where every run makes its own directory.
+fn unusable_out(out: &std::path::Path) -> Option<String> {
+    let existing = out.ancestors().find(|p| p.exists())?;
+    match std::fs::metadata(existing) {
+        Ok(m) if !m.is_dir() => {
+            Some(format!("{} is {}, not a directory", existing.display(), rig::file_kind::describe(&m)))
+        }
+        _ if same_dir(Some(&crate::paths::runs_dir()), out) => {
+            Some("that is the runs root, where every run makes its own directory".into())
+        }
+        _ => None,
+    }
 }
 
 /// Whether `dir` (a report's directory) is `out`, comparing canonical paths when both exist.

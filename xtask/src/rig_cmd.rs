@@ -36,8 +36,8 @@ pub struct RigArgs {
     /// Test case: a name from testcases/ or a path to a YAML file; repeat for several. Without
     /// it, the default set runs (the cases marked `default_set: true`).
     #[arg(long, value_name = "NAME|PATH")]
-    pub case: Vec<String>,
-    /// Iterations per case and CPU model (overrides each case's own count).
+    pub case: Vec<std::ffi::OsString>,
+    /// Iterations per case and CPU model (overrides each case's own count), 1 to 100000.
     #[arg(long, value_name = "N")]
     pub iterations: Option<u32>,
     /// List the test cases and exit.
@@ -66,8 +66,8 @@ pub struct RigArgs {
     /// `git bisect run cargo xtask rig ...` over a kernel tree.
     #[arg(long)]
     pub exit_for_bisect: bool,
-    /// A sequential comparison's budget: iterations per build at most [default: the case's
-    /// `iterations`].
+    /// A sequential comparison's budget: iterations per build at most, 1 to 100000 [default:
+    /// the case's `iterations`].
     #[arg(long, value_name = "N")]
     pub max_iterations: Option<u32>,
     /// A sequential comparison's wall-clock budget (e.g. `45m`, `2h`) [default: the case's
@@ -79,9 +79,10 @@ pub struct RigArgs {
     /// reproducing a customer's panic.
     #[arg(long, value_name = "TITLE", num_args = 0..=1, default_missing_value = "")]
     pub until_panic: Option<String>,
-    /// With --until-panic: the hit rate you expect (e.g. `5%` or `0.05`). The budget becomes the
-    /// iterations that see such a race with 90% probability (45 at 5%), unless
-    /// --max-iterations says otherwise; the run prints the expected count (1/rate).
+    /// With --until-panic: the hit rate you expect (e.g. `5%` or `0.05`), between 0.01% and
+    /// 100%. The budget becomes the iterations that see such a race with 90% probability (45 at
+    /// 5%, 23025 at 0.01%), unless --max-iterations says otherwise; the run prints the expected
+    /// count (1/rate).
     #[arg(long, value_name = "RATE")]
     pub expect_rate: Option<String>,
     /// Accelerator: `auto` probes whether KVM really runs a guest (cached per host boot) and
@@ -168,6 +169,10 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
     if a.iterations == Some(0) {
         return Err("--iterations must be at least 1".into());
     }
+    at_most("--iterations", a.iterations)?;
+    if let Some(dir) = &a.runs_dir {
+        runs_dir_usable(dir)?;
+    }
     let budget = budget(a)?;
     let until_panic_budget = until_panic_budget(a)?;
     let compare = match &a.compare {
@@ -180,7 +185,10 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
                     "--compare needs at least two images (the reference first, then candidates), got '{list}'"
                 ));
             }
-            for i in &images {
+            for (k, i) in images.iter().enumerate() {
+                if images[..k].contains(i) {
+                    return Err(format!("--compare: '{i}' is listed twice; each image once, the reference first"));
+                }
                 check_image(i).map_err(|e| format!("--compare: {e}"))?;
             }
             Some(images)
@@ -203,7 +211,7 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
     }
     let dumps = DumpOptions {
         format: a.dump_format.into(),
-        max_bytes: a.dump_max_mib.map(|m| m * 1024 * 1024),
+        max_bytes: a.dump_max_mib.map(|m| m.saturating_mul(1024 * 1024)),
         ..DumpOptions::default()
     }
     .with_choice(&a.dumps)
@@ -221,6 +229,16 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
     }
     let shard = a.shard.as_deref().map(str::parse).transpose()?;
     let biggest = cases.iter().map(|c| c.case.guest.memory_mib).max().unwrap_or(512);
+    if let (Some(total), Some(big)) =
+        (rig::host::memory::total_mib(), cases.iter().max_by_key(|c| c.case.guest.memory_mib))
+        && u64::from(biggest) > total
+    {
+        return Err(format!(
+            "case '{}' ({}): guest.memory_mib {biggest} is more than this host's memory ({total} MiB): it can never start here",
+            big.case.name,
+            big.file.display()
+        ));
+    }
     if let Some(budget) = a.memory_budget
         && rig::host::memory::guests_that_fit(budget, biggest) == 0
     {
@@ -242,6 +260,33 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
     Ok(Plan0 { cpus, accel, cases, compare, dumps, jobs, shard, budget, bisect, until_panic_budget })
 }
 
+/// The smallest --expect-rate: its 90% budget (23025) stays within
+/// [`rig::case::limits::MAX_ITERATIONS`].
+const MIN_RATE: f64 = 1e-4;
+
+/// An iteration count within [`rig::case::limits::MAX_ITERATIONS`].
+fn at_most(flag: &str, n: Option<u32>) -> Result<(), String> {
+    let most = rig::case::limits::MAX_ITERATIONS;
+    match n {
+        Some(n) if n > most => Err(format!("{flag} {n} is more than {most}, the most iterations a run may ask for")),
+        _ => Ok(()),
+    }
+}
+
+/// --runs-dir is, or can become, a directory: it is not a file, nor inside one.
+fn runs_dir_usable(dir: &std::path::Path) -> Result<(), String> {
+    let Some(existing) = dir.ancestors().find(|p| p.exists()) else { return Ok(()) };
+    match std::fs::metadata(existing) {
+        Ok(m) if !m.is_dir() => Err(format!(
+            "--runs-dir {}: {} is {}, not a directory",
+            dir.display(),
+            existing.display(),
+            rig::file_kind::describe(&m)
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A rate as the user wrote it: `5%` or `0.05`.
 fn parse_rate(text: &str) -> Result<f64, String> {
     match text.trim().strip_suffix('%') {
@@ -259,8 +304,12 @@ fn until_panic_budget(a: &RigArgs) -> Result<Option<(f64, u32)>, String> {
         return Err("--expect-rate sizes the budget of --until-panic: give --until-panic too".into());
     }
     let rate = parse_rate(text)?;
-    let n = rig::stats::iterations_to_hit(rate, 0.1)
-        .ok_or_else(|| format!("--expect-rate '{text}': the rate must be above 0 and at most 100%"))?;
+    // NaN fails both comparisons, so it is refused too.
+    let n = (MIN_RATE..=1.0)
+        .contains(&rate)
+        .then(|| rig::stats::iterations_to_hit(rate, 0.1))
+        .flatten()
+        .ok_or_else(|| format!("--expect-rate '{text}': the rate must be between 0.01% and 100%"))?;
     Ok(Some((rate, a.max_iterations.unwrap_or(n))))
 }
 
@@ -339,6 +388,7 @@ fn budget(a: &RigArgs) -> Result<Budget, String> {
         if n == 0 {
             return Err("--max-iterations must be at least 1 (it is the most iterations each build may run)".into());
         }
+        at_most("--max-iterations", Some(n))?;
         b.iterations = Some(n);
     }
     if let Some(t) = &a.max_time {
@@ -483,7 +533,7 @@ fn bisect_report(
     b: rig::results::bisection::Bisection,
     probes: Vec<rig::results::RunReport>,
 ) -> i32 {
-    let interrupted = probes.iter().any(|r| r.stopped_early.as_deref().is_some_and(|s| s.starts_with("interrupted")));
+    let interrupted = probes.iter().any(rig::results::RunReport::interrupted);
     let mut report = match probes.first() {
         Some(first) => first.clone(),
         None => {
@@ -579,7 +629,7 @@ mod tests {
             Some((0.05, 9))
         );
         assert!(plan(&["--until-panic", "--expect-rate", "often"]).unwrap_err().contains("like 5% or 0.05"));
-        assert!(plan(&["--until-panic", "--expect-rate", "0"]).unwrap_err().contains("above 0"));
+        assert!(plan(&["--until-panic", "--expect-rate", "0"]).unwrap_err().contains("between 0.01% and 100%"));
         assert!(plan(&["--expect-rate", "5%"]).unwrap_err().contains("give --until-panic too"));
         let b = plan(&["--max-iterations", "40", "--max-time", "45m"]).unwrap().budget;
         assert_eq!((b.iterations, b.secs), (Some(40), Some(2700)));
@@ -592,6 +642,68 @@ mod tests {
         assert!(plan(&["--shard", "3/2"]).unwrap_err().contains("between 1 and N"));
         assert!(plan(&["--memory-budget", "100"]).unwrap_err().contains("no guest fits"));
         assert_eq!(plan(&["--shard", "2/3"]).unwrap().shard.unwrap().to_string(), "2/3");
+    }
+
+    #[test]
+    fn counts_and_rates_are_bounded_where_they_are_parsed() {
+        let most = rig::case::limits::MAX_ITERATIONS;
+        for flag in ["--iterations", "--max-iterations"] {
+            let e = plan(&[flag, "4294967295"]).unwrap_err();
+            assert!(e.contains(&format!("{flag} 4294967295 is more than {most}")), "{e}");
+            assert!(plan(&[flag, &most.to_string()]).is_ok(), "{flag} {most}");
+        }
+        for rate in ["NaN", "1e-300", "1e-10", "inf", "-5%", "101%"] {
+            let e = plan(&["--until-panic", &format!("--expect-rate={rate}")]).unwrap_err();
+            assert!(e.contains("between 0.01% and 100%"), "{rate}: {e}");
+        }
+        // A size past what bytes can count means no limit, not an overflow.
+        let d = plan(&["--dump-max-mib", "18446744073709551615"]).unwrap().dumps;
+        assert_eq!(d.max_bytes, Some(u64::MAX));
+        // The figure --help gives for the smallest rate, within the iteration bound.
+        let (_, n) = plan(&["--until-panic", "--expect-rate", "0.01%"]).unwrap().until_panic_budget.unwrap();
+        assert!(n == 23025 && n <= most, "{n}");
+        assert!(plan(&["--compare", "linux,linux"]).unwrap_err().contains("'linux' is listed twice"));
+    }
+
+    /// Writes `text` to `name` in a fresh scratch directory `<tmp>/rig-cmd-<test>-<pid>`;
+    /// returns the directory and the file.
+    fn scratch_file(test: &str, name: &std::ffi::OsStr, text: &str) -> (PathBuf, PathBuf) {
+        let d = std::env::temp_dir().join(format!("rig-cmd-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let file = d.join(name);
+        std::fs::write(&file, text).unwrap();
+        (d, file)
+    }
+
+    #[test]
+    fn paths_that_are_not_what_they_should_be_are_refused() {
+        let (d, file) = scratch_file("paths", "a-file".as_ref(), "");
+        let e = plan(&["--runs-dir", file.to_str().unwrap()]).unwrap_err();
+        assert!(e.contains("--runs-dir") && e.contains("is a regular file, not a directory"), "{e}");
+        let e = plan(&["--case", d.to_str().unwrap()]).unwrap_err();
+        assert!(e.contains("is a directory, not a regular file"), "{e}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_guest_larger_than_the_host_is_bad_input() {
+        let yaml = "name: big\nguest: { memory_mib: 1048576 }\nsteps:\n  - ssh: \"true\"\n";
+        let (d, file) = scratch_file("memory", "big.yaml".as_ref(), yaml);
+        let e = plan(&["--case", file.to_str().unwrap()]).unwrap_err();
+        assert!(e.contains("guest.memory_mib 1048576 is more than this host's memory ("), "{e}");
+        assert!(e.contains("big.yaml"), "{e}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_case_path_need_not_be_utf8() {
+        use std::os::unix::ffi::OsStrExt;
+        let yaml = "name: latin1\nsteps:\n  - ssh: \"true\"\n";
+        let (d, file) = scratch_file("utf8", std::ffi::OsStr::from_bytes(b"caf\xe9.yaml"), yaml);
+        let t = T::try_parse_from([std::ffi::OsStr::new("rig"), "--case".as_ref(), file.as_os_str()]);
+        let p = validate(&t.map_err(|e| e.to_string()).unwrap().a).unwrap();
+        assert_eq!(p.cases[0].file, file);
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]

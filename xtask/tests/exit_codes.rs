@@ -65,7 +65,7 @@ fn merge_refuses_to_overwrite_an_input_or_to_mix_campaigns() {
     let out = merge(&[&a, &b], &root.join("merged"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("report 2/2 has seed 8 where the first has 7"), "{err}");
+    assert!(err.contains("2-of-2/report.json (shard 2/2) has seed 8 where the first ("), "{err}");
     let _ = std::fs::remove_dir_all(&root);
 }
 
@@ -177,4 +177,113 @@ fn a_bad_fixed_choice_exits_2_listing_the_valid_ones() {
         refused(args, &runs, says);
     }
     let _ = std::fs::remove_dir_all(&runs);
+}
+
+/// A report.json at `<root>/<name>/` of shard `shard`, from `json` (a report's fields).
+fn report_at(root: &std::path::Path, name: &str, json: serde_json::Value) -> std::path::PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("report.json"), json.to_string()).unwrap();
+    dir.join("report.json")
+}
+
+/// An empty shard's report; `iteration_secs` adds a run with one iteration that took that long.
+fn shard_json(shard: &str, seed: u64, schema: u32, iteration_secs: Option<f64>) -> serde_json::Value {
+    let runs = match iteration_secs {
+        None => serde_json::json!([]),
+        Some(secs) => serde_json::json!([{
+            "case": "c", "file": "c.yaml", "cpu": "epyc", "image": "linux", "iterations_planned": 2,
+            "assigned": [1], "hunts": null, "compared": false, "stopped": null, "not_run": null,
+            "iterations": [{"index": 1, "outcome": {"kind": "completed"}, "verdict": "pass", "secs": secs,
+                            "seed": 1, "evidence": "e", "steps": []}],
+            "tally": {"ran": 1, "pass": 1, "fail": 0, "error": 0, "skipped": 0, "panics": 0, "hangs": 0,
+                      "panic_rate": 0.0, "titles": []}
+        }]),
+    };
+    serde_json::json!({"schema": schema, "accel": "tcg", "seed": seed, "run_dir": "x", "shard": shard,
+                       "stopped_early": null, "runs": runs, "comparisons": []})
+}
+
+#[test]
+fn merge_names_the_input_at_fault_and_refuses_bad_reports_and_outs() {
+    let root = std::env::temp_dir().join(format!("rig-merge-bad-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let refused = |inputs: &[&std::path::Path], out: &std::path::Path, says: &[&str]| {
+        let o = merge(inputs, out);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{says:?}: {err}");
+        for s in says {
+            assert!(err.contains(s), "wanted {s:?} in: {err}");
+        }
+        assert!(!out.join("report.json").exists() || !out.is_dir() || out == root.join("runs"), "{says:?}");
+    };
+    let out = root.join("merged");
+    let a = report_at(&root, "a", shard_json("1/2", 7, 1, None));
+    // Two reports that both say they are shard 1/2: the error names the file, not "1/2".
+    let b = report_at(&root, "b", shard_json("1/2", 8, 1, None));
+    refused(&[&a, &b], &out, &[&format!("{} (shard 1/2) has seed 8", b.display())]);
+    let future = report_at(&root, "future", shard_json("2/2", 7, 999, None));
+    refused(&[&a, &future], &out, &[&future.display().to_string(), "schema 999", "reads schema 1"]);
+    let negative = report_at(&root, "negative", shard_json("2/2", 7, 1, Some(-5.0)));
+    refused(&[&a, &negative], &out, &[&negative.display().to_string(), "took -5 s"]);
+    let good = report_at(&root, "good", shard_json("2/2", 7, 1, Some(5.0)));
+    let file = root.join("a-file");
+    std::fs::write(&file, "mine").unwrap();
+    refused(&[&a, &good], &file, &["--out", "is a regular file, not a directory"]);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+    // The runs root is where every run directory goes, not one merged report.
+    let runs = root.join("runs");
+    std::fs::create_dir_all(&runs).unwrap();
+    refused(&[&a, &good], &runs, &["--out", "the runs root"]);
+    assert!(!runs.join("report.json").exists());
+    let o = merge(&[&a, &good], &out);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn bad_counts_cases_and_paths_exit_2_before_any_guest_starts() {
+    use std::os::unix::ffi::OsStrExt;
+    let runs = std::env::temp_dir().join(format!("rig-bad-input-{}", std::process::id()));
+    let cases = runs.with_extension("cases");
+    std::fs::create_dir_all(&runs).unwrap();
+    std::fs::create_dir_all(&cases).unwrap();
+    let case = |name: &str, text: &str| {
+        let p = cases.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let vcpus = case("vcpus.yaml", "name: x\nguest:\n  vcpus: 4294967295\nsteps:\n  - ssh: \"true\"\n");
+    let memory = case("memory.yaml", "name: x\nguest: { memory_mib: 4294967295 }\nsteps:\n  - ssh: \"true\"\n");
+    let long = case("long.yaml", &format!("name: {}\nsteps:\n  - ssh: \"true\"\n", "n".repeat(5000)));
+    let a_dir = cases.display().to_string();
+    for (args, says) in [
+        (&["--iterations", "4294967295"][..], "--iterations 4294967295 is more than 100000".to_string()),
+        (&["--max-iterations", "4294967295"][..], "--max-iterations 4294967295 is more than 100000".into()),
+        (&["--until-panic", "--expect-rate", "1e-10"][..], "between 0.01% and 100%".into()),
+        (&["--until-panic", "--expect-rate", "NaN"][..], "between 0.01% and 100%".into()),
+        (&["--compare", "linux,linux"][..], "'linux' is listed twice".into()),
+        (&["--case", &vcpus][..], format!("{vcpus}:3:3: guest.vcpus: 4294967295 is more than 256")),
+        (&["--case", &memory][..], format!("{memory}:2:10: guest.memory_mib: 4294967295 is more than")),
+        (&["--case", &long][..], format!("{long}:1:1: name: 5000 characters")),
+        (&["--case", &a_dir][..], "is a directory, not a regular file".into()),
+    ] {
+        refused(&[&["rig"][..], args].concat(), &runs, &says);
+    }
+    // A path that is not UTF-8 is taken as it is: the case is read (and refused for its content).
+    let latin1 = cases.join(std::ffi::OsStr::from_bytes(b"caf\xe9.yaml"));
+    std::fs::write(&latin1, "name: x\niterations: 0\nsteps:\n  - ssh: \"true\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).args(["rig", "--case"]).arg(&latin1).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(".yaml:2:1: iterations: must be at least 1"), "{err}");
+    // --runs-dir a file: bad input, not an infrastructure failure.
+    let file = cases.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).args(["rig", "--runs-dir"]).arg(&file).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("is a regular file, not a directory"), "{err}");
+    let _ = std::fs::remove_dir_all(&runs);
+    let _ = std::fs::remove_dir_all(&cases);
 }

@@ -107,3 +107,33 @@ fn two_runs_then_the_signature_and_triage_name_them() {
     assert_eq!(std::fs::read(&db).unwrap(), before);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn reading_the_history_writes_nothing_and_a_damaged_one_is_named() {
+    let root = std::env::temp_dir().join(format!("rig-history-read-only-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let build = root.join("build");
+    std::fs::create_dir_all(&build).unwrap();
+    let db = build.join("history.sqlite");
+    // An empty file (a crashed first run, a `touch`) is an empty history, left as it is.
+    std::fs::write(&db, b"").unwrap();
+    for args in [&["history"][..], &["history", "--signature", TITLE]] {
+        let said = ok(xtask(&build, args), 0);
+        assert!(said.contains("no history yet") || said.contains("no crash matching"), "{args:?}: {said}");
+        assert_eq!(std::fs::metadata(&db).unwrap().len(), 0, "{args:?} wrote the history");
+    }
+    // A database whose pages past the first are damaged: exit 2, naming the file.
+    run_dir(&root, "run-a", "linux", 1, 2);
+    ok(xtask(&build, &["history", "import", &root.join("run-a").display().to_string()]), 0);
+    let mut bytes = std::fs::read(&db).unwrap();
+    assert!(bytes.len() > 8192, "{}", bytes.len());
+    bytes[4096..].fill(0xff);
+    std::fs::write(&db, &bytes).unwrap();
+    for args in [&["history"][..], &["history", "--signature", TITLE]] {
+        let out = xtask(&build, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(&db.display().to_string()) && err.contains("malformed"), "{args:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}

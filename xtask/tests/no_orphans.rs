@@ -1,5 +1,5 @@
-//! Ctrl-C, SIGTERM and SIGKILL of the rig leave no QEMU behind. Runs the real `cargo xtask rig`
-//! binary on the real guest.
+//! Ctrl-C, SIGTERM, SIGHUP and SIGKILL of the rig leave no QEMU behind. Runs the real
+//! `cargo xtask rig` binary on the real guest.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -132,6 +132,12 @@ fn ctrl_c_leaves_no_qemu() {
 #[test]
 fn sigterm_leaves_no_qemu() {
     check_signal(libc::SIGTERM, "sigterm");
+}
+
+#[test]
+fn sighup_leaves_no_qemu() {
+    // The terminal or SSH session that started the rig went away: stopped like SIGTERM.
+    check_signal(libc::SIGHUP, "sighup");
 }
 
 #[test]

@@ -168,3 +168,38 @@ fn prune_removes_what_no_command_would_use_and_list_shows_the_rest() {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("no images"), "{out:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_fifo_or_a_device_as_kernel_is_refused_before_it_is_opened() {
+    let dir = scratch("fifo");
+    let fifo = dir.join("kernel.deb");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid C string; mkfifo only creates a file.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for (kernel, says) in
+        [(fifo.as_path(), "is a FIFO (named pipe)"), (Path::new("/dev/null"), "is a character device")]
+    {
+        // Opening a FIFO waits for a writer: the rig must answer without one, so it runs under a deadline.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .env("RIG_BUILD_DIR", dir.join("build"))
+            .args(["image", "linux", "--name", "mine", "--kernel"])
+            .arg(kernel)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        if child.try_wait().unwrap().is_none() {
+            let _ = child.kill();
+            panic!("image linux --kernel {} still waiting after 30 s", kernel.display());
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "wanted {says:?} in:\n{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

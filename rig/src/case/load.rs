@@ -1,7 +1,9 @@
 //! Finding, reading and validating test cases. Errors name the file, line and column and say
 //! what was expected; nothing here starts a VM.
 
+use std::ffi::OsStr;
 use std::fmt;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::model::{Case, ExpectOutcome, MAX_SECS, UnloadBusy};
@@ -41,15 +43,21 @@ pub struct LoadedCase {
     pub file: PathBuf,
 }
 
-/// Resolves `--case` (a name in `dir` or a path) and loads it.
-pub fn find(dir: &Path, name_or_path: &str) -> Result<LoadedCase, CaseError> {
-    let as_path = Path::new(name_or_path);
-    let file = if name_or_path.ends_with(".yaml") || name_or_path.ends_with(".yml") || name_or_path.contains('/') {
-        as_path.to_path_buf()
+/// The largest case file, in bytes: cases are a page or two of YAML.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Resolves `--case` (a name in `dir` or a path, which need not be UTF-8) and loads it.
+pub fn find(dir: &Path, name_or_path: impl AsRef<OsStr>) -> Result<LoadedCase, CaseError> {
+    let name_or_path = name_or_path.as_ref();
+    let bytes = name_or_path.as_bytes();
+    let file = if bytes.ends_with(b".yaml") || bytes.ends_with(b".yml") || bytes.contains(&b'/') {
+        PathBuf::from(name_or_path)
     } else {
-        dir.join(format!("{name_or_path}.yaml"))
+        let mut name = name_or_path.to_os_string();
+        name.push(".yaml");
+        dir.join(name)
     };
-    if !file.is_file() {
+    if !file.exists() {
         let known: Vec<String> = list(dir).into_iter().filter_map(|c| c.ok()).map(|c| c.case.name).collect();
         return Err(CaseError {
             file,
@@ -70,14 +78,14 @@ pub fn list(dir: &Path) -> Vec<Result<LoadedCase, CaseError>> {
     files.iter().map(|f| load(f)).collect()
 }
 
-/// Reads and validates one case file.
+/// Reads and validates one case file: a regular file (a FIFO would be waited on forever) of
+/// at most [`MAX_FILE_BYTES`].
 pub fn load(file: &Path) -> Result<LoadedCase, CaseError> {
-    let text = std::fs::read_to_string(file).map_err(|e| CaseError {
-        file: file.to_path_buf(),
-        line: 0,
-        column: 0,
-        message: format!("cannot read: {e}"),
-    })?;
+    let unreadable = |message: String| CaseError { file: file.to_path_buf(), line: 0, column: 0, message };
+    if let Some(why) = crate::file_kind::not_regular(file) {
+        return Err(unreadable(format!("{why}; a case is a YAML file")));
+    }
+    let text = read_capped(file).map_err(unreadable)?;
     let case = parse(&text).map_err(|(line, column, message)| CaseError {
         file: file.to_path_buf(),
         line,
@@ -85,6 +93,22 @@ pub fn load(file: &Path) -> Result<LoadedCase, CaseError> {
         message,
     })?;
     Ok(LoadedCase { case, file: file.to_path_buf() })
+}
+
+/// The file's text, refused when larger than [`MAX_FILE_BYTES`] (read no further than that).
+fn read_capped(file: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let f = std::fs::File::open(file).map_err(|e| format!("cannot read: {e}"))?;
+    let size = f.metadata().map_err(|e| format!("cannot read: {e}"))?.len();
+    let mut bytes = Vec::new();
+    f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "is {} bytes; a case file may be at most 1 MiB ({MAX_FILE_BYTES} bytes)",
+            size.max(bytes.len() as u64)
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("cannot read: not UTF-8 text ({e})"))
 }
 
 /// Parses and validates case text. Errors are (line, column, message).
@@ -112,6 +136,7 @@ fn validate(c: &Case) -> Result<(), (String, String)> {
     if c.iterations == 0 {
         return err("iterations:", "iterations: must be at least 1".into());
     }
+    super::limits::check(c)?;
     if c.steps.is_empty() {
         return err("steps:", "steps: a case needs at least one step".into());
     }

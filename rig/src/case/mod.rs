@@ -1,5 +1,6 @@
 //! Test cases: the YAML format (`model`, `step`) and loading with located errors (`load`).
 
+pub mod limits;
 pub mod load;
 pub mod model;
 pub mod step;

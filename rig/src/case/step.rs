@@ -185,6 +185,10 @@ impl TryFrom<RawStep> for Step {
             if cmd.trim().is_empty() {
                 return Err("ssh: the command is empty".into());
             }
+            // A shell comment runs nothing: in a loop it would count rounds of nothing.
+            if cmd.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+                return Err("ssh: the command is only a comment: it would run nothing".into());
+            }
             let expect_status = if r.ignore_status == Some(true) { None } else { Some(r.expect_status.unwrap_or(0)) };
             kinds.push(StepKind::Ssh { cmd, expect_status });
         } else if status_given {

@@ -7,6 +7,7 @@ use crate::case::LoadedCase;
 use crate::machine::CpuModel;
 use crate::report;
 use crate::results::model::Mode;
+use crate::results::shard::Assigned;
 use crate::results::{CaseRun, RunReport};
 
 pub use super::plan::{Plan, Progress};
@@ -66,7 +67,7 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
     tokio::select! {
         () = run_units(plan, &units, &planned, &assigned, &groups, &shared) => {}
         () = interrupted => {
-            shared.stop_early("interrupted (Ctrl-C or SIGTERM)".into());
+            shared.stop_early(crate::results::model::INTERRUPTED_BY_SIGNAL.into());
         }
     }
     let mut report = shared.into_report();
@@ -101,14 +102,14 @@ async fn run_units(
     plan: &Plan,
     units: &[(LoadedCase, &'static CpuModel, usize)],
     planned: &[u32],
-    assigned: &[Vec<u32>],
+    assigned: &[Assigned],
     groups: &[(Vec<usize>, Option<crate::case::model::Signature>)],
     shared: &Shared<'_>,
 ) {
     for (group, _) in groups {
         let sequential = plan.sequential(group.len());
         let budget = plan.budget.iterations_for(units[group[0]].0.case.iterations);
-        let all: Vec<u32> = (1..=budget).collect();
+        let all = Assigned::all(budget);
         // A reference whose first iterations ran before (a bisection's newest build).
         let banked = plan.banked.as_ref().filter(|b| sequential && b.image == units[group[0]].0.case.guest.image);
         for &k in group {
@@ -121,7 +122,7 @@ async fn run_units(
                 cpu: cpu.name.into(),
                 image: c.guest.image.clone(),
                 iterations_planned: if sequential { budget } else { planned[k] },
-                assigned: if sequential { all.clone() } else { assigned[k].clone() },
+                assigned: if sequential { all.into() } else { assigned[k].into() },
                 hunts: c.hunts.clone(),
                 compared: *compared > 1,
                 sequential,
@@ -152,7 +153,7 @@ async fn run_units(
                 let (gate, all) = (&gate, &all);
                 async move {
                     let (lc, cpu, _) = &units[k];
-                    super::worker::run_case(plan, lc, cpu, all, k, shared, Some((gate, slot))).await;
+                    super::worker::run_case(plan, lc, cpu, *all, k, shared, Some((gate, slot))).await;
                     let not_run = shared.not_run_word(k);
                     gate.finish(
                         slot,
@@ -166,7 +167,7 @@ async fn run_units(
         } else {
             for &k in group {
                 let (lc, cpu, _) = &units[k];
-                super::worker::run_case(plan, lc, cpu, &assigned[k], k, shared, None).await;
+                super::worker::run_case(plan, lc, cpu, assigned[k], k, shared, None).await;
                 shared.write(plan);
             }
         }

@@ -8,6 +8,7 @@ pub mod gate;
 pub mod iteration;
 pub mod plan;
 pub mod preflight;
+pub mod qemu_exit;
 pub mod reloads;
 pub mod session;
 pub mod shared;

@@ -39,7 +39,7 @@ pub struct Plan {
     pub snapshots: bool,
     /// How long a sequential comparison may run (see [`Plan::sequential`]).
     pub budget: super::gate::Budget,
-    /// Notified on Ctrl-C or SIGTERM: the run stops at once (its guests are killed) and the
+    /// Notified on Ctrl-C, SIGTERM or SIGHUP: the run stops at once (its guests are killed) and the
     /// report of what ran is written.
     pub interrupt: Option<std::sync::Arc<tokio::sync::Notify>>,
     /// Iterations of one build already run (by an earlier probe of a bisection): where that

@@ -3,16 +3,16 @@
 //! takes iterations off a shared queue. `--jobs N` runs N of them at once, within the memory
 //! budget.
 
-use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::iteration::{self, IterationSpec};
 use super::plan::{Plan, Progress};
+use super::qemu_exit;
 use super::session::{BootFailure, SNAPSHOT_TAG, Session, boot};
 use super::shared::{RunSoFar, Shared};
 use super::skip::skip_reason;
@@ -22,6 +22,7 @@ use crate::host::memory;
 use crate::machine::CpuModel;
 use crate::results::IterationResult;
 use crate::results::outcome::{Outcome, judge};
+use crate::results::shard::Assigned;
 use crate::target::Target;
 
 /// Runs the assigned iterations of one case × CPU × image on up to `plan.jobs` guests at once.
@@ -29,7 +30,7 @@ pub async fn run_case(
     plan: &Plan,
     lc: &LoadedCase,
     cpu: &'static CpuModel,
-    indices: &[u32],
+    indices: Assigned,
     idx: usize,
     shared: &Shared<'_>,
     gate: Option<(&super::gate::Gate, usize)>,
@@ -70,7 +71,7 @@ pub async fn run_case(
     // In a sequential comparison every build may have `--jobs` guests, while the gate lets
     // `--jobs` iterations run at a time across the builds: a build that is behind (the one that
     // panics, and boots again after each panic) catches up on all of them.
-    let jobs = if image.parallel_ok() { plan.jobs.max(1).min(fit as usize).min(indices.len()) } else { 1 };
+    let jobs = if image.parallel_ok() { plan.jobs.max(1).min(fit as usize).min(indices.len() as usize) } else { 1 };
     let w = Work {
         plan,
         c,
@@ -81,9 +82,10 @@ pub async fn run_case(
         shared,
         began: Instant::now(),
         run_deadline: Instant::now() + Duration::from_secs(c.deadlines.run_secs),
-        queue: Mutex::new(indices.iter().copied().collect()),
+        indices,
+        taken: AtomicU64::new(0),
         stop: AtomicBool::new(false),
-        total: indices.len() as u32,
+        total: indices.len(),
         jobs,
         gate,
         quiet_boot: Mutex::new(None),
@@ -113,7 +115,9 @@ struct Work<'a, 's> {
     shared: &'a Shared<'s>,
     began: Instant,
     run_deadline: Instant,
-    queue: Mutex<VecDeque<u32>>,
+    /// Its iterations, taken in order by the workers (`taken` so far).
+    indices: Assigned,
+    taken: AtomicU64,
     stop: AtomicBool,
     total: u32,
     /// Guests working on it at once (one for an image that cannot run in parallel).
@@ -163,6 +167,12 @@ impl Work<'_, '_> {
         }
     }
 
+    /// The next iteration no worker has taken yet.
+    fn next_index(&self) -> Option<u32> {
+        let k = self.taken.fetch_add(1, Ordering::SeqCst);
+        u32::try_from(k).ok().and_then(|k| self.indices.get(k))
+    }
+
     /// The progress line's facts for this case × CPU so far.
     fn progress(&self, so_far: RunSoFar, stage: Option<String>) -> Progress {
         Progress {
@@ -208,7 +218,7 @@ impl Work<'_, '_> {
                         None => break,
                     }
                 }
-                None => match self.queue.lock().unwrap().pop_front() {
+                None => match self.next_index() {
                     Some(i) => (i, None),
                     None => break,
                 },
@@ -357,7 +367,10 @@ async fn ran(
         None => iteration::run(&s.guest.link(), &s.watcher, &spec).await,
         Some(sighting) => iteration::panicked_while_booting(&s.guest.link(), &s.watcher, &spec, sighting).await,
     };
-    let outcome = lost_evidence(&s.guest, qemu_death(&s.guest, r.outcome));
+    let last_step = r.steps.last().map(|s| s.step.clone());
+    let outcome =
+        qemu_exit::still_there(&s.guest, qemu_exit::qemu_death(&s.guest, r.outcome), last_step.as_deref()).await;
+    let outcome = lost_evidence(&s.guest, outcome);
     let mut steps = r.steps;
     let mut secs = r.secs;
     if let Some(t) = restore {
@@ -383,22 +396,6 @@ fn lost_evidence(guest: &Guest, outcome: Outcome) -> Outcome {
         Some(e) if !matches!(outcome, Outcome::Infra { .. }) => {
             Outcome::Infra { reason: format!("evidence lost: {e} (the iteration ended {})", outcome.word()) }
         }
-        _ => outcome,
-    }
-}
-
-/// A hang in which QEMU itself died (killed, crashed, out of memory) says nothing about the
-/// guest's kernel: it is infrastructure, with QEMU's exit status and stderr. A QEMU that
-/// exited cleanly (the guest powered itself off) stays a hang of the case.
-fn qemu_death(guest: &Guest, outcome: Outcome) -> Outcome {
-    let Outcome::Hang { awaited, .. } = &outcome else { return outcome };
-    match guest.qemu_exit() {
-        Some((status, stderr)) if status != "exit status 0" => Outcome::Infra {
-            reason: format!(
-                "QEMU exited during the iteration ({status}) while awaiting {awaited}; its stderr: {}",
-                if stderr.trim().is_empty() { "(empty)" } else { stderr.trim() }
-            ),
-        },
         _ => outcome,
     }
 }

@@ -51,13 +51,15 @@ impl History {
         Ok(History { conn, path: path.to_path_buf() })
     }
 
-    /// Opens an existing database: None when there is no file yet (a query creates none).
-    /// Like [`History::open`], it migrates a database of an older schema.
+    /// Opens an existing database: None when there is no file yet, or an empty one (a query
+    /// creates or writes neither). Like [`History::open`], it migrates a database of an older
+    /// schema.
     pub fn open_existing(path: &Path) -> Result<Option<History>> {
-        if !path.exists() {
-            return Ok(None);
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Ok(m) if m.is_file() && m.len() == 0 => Ok(None),
+            _ => History::open(path).map(Some),
         }
-        History::open(path).map(Some)
     }
 
     /// The file.
@@ -117,7 +119,8 @@ fn while_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result
 /// on stderr, never an error of the run.
 pub fn record_or_warn(build_dir: &Path, report: &crate::results::RunReport, source: &Path) {
     let file = path(build_dir);
-    let done = History::open(&file).and_then(|mut h| h.record(report, source));
+    let done = History::open(&file)
+        .and_then(|mut h| h.record(report, source).with_context(|| format!("recording in {}", file.display())));
     if let Err(e) = done {
         eprintln!("warning: the run was not recorded in the history: {e:#}");
     }

@@ -258,3 +258,16 @@ fn the_image_key_is_read_off_the_qemu_command_line() {
     assert_eq!(image_key("linux-deb42", Some(d.clone())), None);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn an_interrupted_run_is_recorded_as_interrupted() {
+    let d = temp_dir("interrupted");
+    let file = path(&d);
+    let mut r = run("/r/stopped", "zsd", "linux", 0, 1);
+    // What a campaign says when Ctrl-C, SIGTERM or SIGHUP stops it.
+    r.stopped_early = Some(crate::results::model::INTERRUPTED_BY_SIGNAL.into());
+    History::open(&file).unwrap().record(&r, &d).unwrap();
+    let runs = History::open(&file).unwrap().recent_runs(10).unwrap();
+    assert_eq!(runs[0].exit_code, 130, "{:?}", runs[0].exit_code);
+    let _ = std::fs::remove_dir_all(&d);
+}

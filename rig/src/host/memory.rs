@@ -8,10 +8,20 @@ pub fn available_mib() -> Option<u64> {
     parse_meminfo(&std::fs::read_to_string("/proc/meminfo").ok()?)
 }
 
+/// `MemTotal` from `/proc/meminfo`, in MiB: no guest larger than this can ever start here.
+pub fn total_mib() -> Option<u64> {
+    meminfo_field(&std::fs::read_to_string("/proc/meminfo").ok()?, "MemTotal:")
+}
+
 /// Reads `MemAvailable` (kB) from meminfo text, in MiB. Pure.
 pub fn parse_meminfo(text: &str) -> Option<u64> {
+    meminfo_field(text, "MemAvailable:")
+}
+
+/// Reads the field (`MemTotal:`, in kB) from meminfo text, in MiB. Pure.
+fn meminfo_field(text: &str, field: &str) -> Option<u64> {
     text.lines()
-        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map(|kb| kb / 1024)
 }
@@ -38,6 +48,7 @@ mod tests {
         let t = "MemTotal:       24592728 kB\nMemFree:        22000000 kB\nMemAvailable:   23068672 kB\n";
         assert_eq!(parse_meminfo(t), Some(22528));
         assert_eq!(parse_meminfo("MemTotal: 1 kB\n"), None);
+        assert_eq!(meminfo_field(t, "MemTotal:"), Some(24016));
     }
 
     #[test]

@@ -174,6 +174,12 @@ pub fn register(build_dir: &Path, recipe: &str, name: &str, input: KernelInput) 
         bail!("image {recipe} is {from}'s build booted with other kernel arguments: build your kernel like {from}");
     }
     let image = image_name(recipe, name)?;
+    given_path("--kernel", input.path, true)?;
+    for (flag, path, dir_ok) in [("--config", input.config, false), ("--modules", input.modules, true)] {
+        if let Some(p) = path {
+            given_path(flag, p, dir_ok)?;
+        }
+    }
     let dir = build_dir.join(DIR);
     crate::rundir::private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let kernel = input.path;
@@ -208,6 +214,22 @@ pub fn register(build_dir: &Path, recipe: &str, name: &str, input: KernelInput) 
         std::fs::rename(&part, &copy)?;
     }
     Ok(k)
+}
+
+/// Refuses a path that exists but is neither a regular file nor (when `dir_ok`) a directory,
+/// before it is opened: reading a FIFO would wait for a writer forever. A missing path is
+/// said where it is read.
+fn given_path(flag: &str, path: &Path, dir_ok: bool) -> Result<()> {
+    let Ok(meta) = std::fs::metadata(path) else { return Ok(()) };
+    if meta.is_file() || (dir_ok && meta.is_dir()) {
+        return Ok(());
+    }
+    bail!(
+        "{flag} {}: is {}, not a regular file{}",
+        path.display(),
+        crate::file_kind::describe(&meta),
+        if dir_ok { " or a directory" } else { "" }
+    )
 }
 
 const ELF: &str = "vmlinux (ELF)";

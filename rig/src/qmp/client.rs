@@ -89,7 +89,7 @@ impl Qmp {
         let mut rd = BufReader::new(rd);
         let deadline = Instant::now() + timeout;
 
-        let greeting = read_json(&mut rd, deadline, &transcript, "greeting").await?;
+        let greeting = read_json(&mut rd, (deadline, timeout), &transcript, "greeting").await?;
         let version = greeting
             .pointer("/QMP/version/qemu")
             .map(|v| format!("{}.{}.{}", v["major"], v["minor"], v["micro"]))
@@ -98,7 +98,7 @@ impl Qmp {
         transcript.write("->", &caps);
         wr.write_all(format!("{caps}\n").as_bytes()).await.map_err(|_| QmpError::Closed("qmp_capabilities".into()))?;
         loop {
-            let reply = read_json(&mut rd, deadline, &transcript, "qmp_capabilities").await?;
+            let reply = read_json(&mut rd, (deadline, timeout), &transcript, "qmp_capabilities").await?;
             if reply.get("return").is_some() {
                 break;
             }
@@ -193,15 +193,16 @@ impl Qmp {
     }
 }
 
+/// Reads one message before `deadline`, the end of a wait of `bound` (what a timeout reports).
 async fn read_json(
     rd: &mut BufReader<OwnedReadHalf>,
-    deadline: Instant,
+    (deadline, bound): (Instant, Duration),
     t: &Transcript,
     what: &str,
 ) -> Result<Value, QmpError> {
     let mut line = String::new();
     match tokio::time::timeout_at(deadline, rd.read_line(&mut line)).await {
-        Err(_) => Err(QmpError::Timeout { what: what.into(), after: Duration::ZERO }),
+        Err(_) => Err(QmpError::Timeout { what: what.into(), after: bound }),
         Ok(Err(_)) | Ok(Ok(0)) => Err(QmpError::Closed(what.into())),
         Ok(Ok(_)) => {
             t.write("<-", &line);
@@ -315,6 +316,18 @@ mod tests {
         ));
         let log = std::fs::read_to_string(&transcript).unwrap();
         assert!(log.contains("FUTURE_THING") && log.contains("-> {"), "{log}");
+        let _ = std::fs::remove_file(transcript);
+    }
+
+    #[tokio::test]
+    async fn a_silent_monitor_is_reported_with_the_time_waited() {
+        let (ours, _theirs) = UnixStream::pair().unwrap();
+        let transcript = std::env::temp_dir().join(format!("rig-qmp-silent-{}.log", std::process::id()));
+        let began = Instant::now();
+        let e = Qmp::connect(ours, &transcript, began, Duration::from_millis(300)).await.err().expect("no greeting");
+        assert!(began.elapsed() >= Duration::from_millis(300));
+        assert!(matches!(&e, QmpError::Timeout { after, .. } if *after >= Duration::from_millis(300)), "{e:?}");
+        assert_eq!(e.to_string(), "QMP greeting: no answer within 300ms");
         let _ = std::fs::remove_file(transcript);
     }
 

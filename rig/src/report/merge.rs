@@ -7,11 +7,21 @@ use anyhow::{Result, bail};
 use crate::results::compare;
 use crate::results::model::{CaseRun, RunReport};
 
-/// Merges reports; fails on reports of different campaigns (schema, accelerator or seed
-/// differ) and on an iteration that two reports both ran. A shard that stopped early or never
-/// finished makes the merge say so (`stopped_early`, `finished`).
+/// Merges reports, each named by its shard (or run directory); see [`merge_named`].
 pub fn merge(reports: Vec<RunReport>) -> Result<RunReport> {
-    let Some(first) = reports.first() else { bail!("nothing to merge") };
+    merge_named(reports.into_iter().map(|r| (r.shard.clone().unwrap_or_else(|| r.run_dir.clone()), r)).collect())
+}
+
+/// Merges reports, each with the name its errors give it (its file); fails on a report this
+/// rig cannot read (another schema, a negative time), on reports of different campaigns
+/// (accelerator or seed differ) and on an iteration that two reports both ran. A shard that
+/// stopped early or never finished makes the merge say so (`stopped_early`, `finished`).
+pub fn merge_named(reports: Vec<(String, RunReport)>) -> Result<RunReport> {
+    let Some((first_name, first)) = reports.first() else { bail!("nothing to merge") };
+    let first_name = first_name.clone();
+    for (name, r) in &reports {
+        readable(r).map_err(|why| anyhow::anyhow!("report {name}: {why}"))?;
+    }
     let mut out = RunReport {
         schema: first.schema,
         accel: first.accel.clone(),
@@ -26,17 +36,18 @@ pub fn merge(reports: Vec<RunReport>) -> Result<RunReport> {
         bisection: None,
     };
     let mut shards: Vec<String> = Vec::new();
-    for r in reports {
-        let name = r.shard.clone().unwrap_or_else(|| r.run_dir.clone());
-        for (what, theirs, first) in [
-            ("schema", r.schema.to_string(), out.schema.to_string()),
-            ("accelerator", r.accel.clone(), out.accel.clone()),
-            ("seed", r.seed.to_string(), out.seed.to_string()),
-        ] {
+    for (file, r) in reports {
+        let name = match &r.shard {
+            Some(k) if *k != file => format!("{file} (shard {k})"),
+            _ => file,
+        };
+        for (what, theirs, first) in
+            [("accelerator", r.accel.clone(), out.accel.clone()), ("seed", r.seed.to_string(), out.seed.to_string())]
+        {
             if theirs != first {
                 bail!(
-                    "report {name} has {what} {theirs} where the first has {first}: the shards of one campaign \
-                     share it (run every shard with the same --seed, accelerator and rig)"
+                    "report {name} has {what} {theirs} where the first ({first_name}) has {first}: the shards of one \
+                     campaign share it (run every shard with the same --seed, accelerator and rig)"
                 );
             }
         }
@@ -53,13 +64,14 @@ pub fn merge(reports: Vec<RunReport>) -> Result<RunReport> {
         for run in r.runs {
             match out.runs.iter_mut().find(|o| o.case == run.case && o.cpu == run.cpu && o.image == run.image) {
                 None => out.runs.push(run),
-                Some(o) => absorb(o, run)?,
+                Some(o) => absorb(o, run, &name)?,
             }
         }
     }
     for run in &mut out.runs {
         run.iterations.sort_by_key(|i| i.index);
-        run.assigned.sort();
+        // Listed and sorted: the union with nothing.
+        run.assigned.merge(&Default::default());
         run.retally();
     }
     out.comparisons = comparisons(&out.runs);
@@ -69,11 +81,13 @@ pub fn merge(reports: Vec<RunReport>) -> Result<RunReport> {
     Ok(out)
 }
 
-fn absorb(into: &mut CaseRun, run: CaseRun) -> Result<()> {
+/// Adds `run` (of the report `name`) to the same case × CPU × image of the reports before it.
+fn absorb(into: &mut CaseRun, run: CaseRun, name: &str) -> Result<()> {
     for it in run.iterations {
         if into.iterations.iter().any(|x| x.index == it.index) {
             bail!(
-                "iteration {} of {} on {} ({}) is in two reports: were the shards of different campaigns?",
+                "iteration {} of {} on {} ({}) is in two reports, the second {name}: were the shards of different \
+                 campaigns?",
                 it.index,
                 into.case,
                 into.cpu,
@@ -82,11 +96,40 @@ fn absorb(into: &mut CaseRun, run: CaseRun) -> Result<()> {
         }
         into.iterations.push(it);
     }
-    into.assigned.extend(run.assigned);
+    into.assigned.merge(&run.assigned);
     into.stopped = into.stopped.take().or(run.stopped);
     // A run that could not start on one runner may have run on another.
     if into.not_run.is_some() && run.not_run.is_none() {
         into.not_run = None;
+    }
+    Ok(())
+}
+
+/// Why a report cannot be merged as it is: a schema other than this rig's, or a time that is
+/// negative or not a number (a hand-edited or damaged file).
+fn readable(r: &RunReport) -> Result<(), String> {
+    if r.schema != crate::results::model::SCHEMA {
+        return Err(format!(
+            "schema {}; this rig reads schema {} (merge with the rig that wrote it)",
+            r.schema,
+            crate::results::model::SCHEMA
+        ));
+    }
+    for run in &r.runs {
+        for it in &run.iterations {
+            let step = it.steps.iter().find(|s| !(s.t.is_finite() && s.t >= 0.0));
+            if !(it.secs.is_finite() && it.secs >= 0.0) || step.is_some() {
+                return Err(format!(
+                    "iteration {} of {} on {} ({}) took {} s{}: a time is never negative",
+                    it.index,
+                    run.case,
+                    run.cpu,
+                    run.image,
+                    it.secs,
+                    step.map(|s| format!(", its step '{}' began at {} s", s.step, s.t)).unwrap_or_default()
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -183,8 +226,8 @@ mod tests {
         let mut parts = Vec::new();
         for k in 1..=2 {
             let a = assign(&[6, 6], Some(Shard { index: k, count: 2 }));
-            let pick = |all: &[(u32, bool)], mine: &[u32]| {
-                all.iter().copied().filter(|(i, _)| mine.contains(i)).collect::<Vec<_>>()
+            let pick = |all: &[(u32, bool)], mine: &crate::results::shard::Assigned| {
+                all.iter().copied().filter(|(i, _)| mine.iter().any(|m| m == *i)).collect::<Vec<_>>()
             };
             parts.push(report(
                 vec![run("debug", &pick(&debug, &a[0])), run("fixed", &pick(&fixed, &a[1]))],
@@ -194,7 +237,7 @@ mod tests {
         let merged = merge(parts).unwrap();
         for (m, s) in merged.runs.iter().zip(&single.runs) {
             assert_eq!(m.tally, s.tally);
-            assert_eq!(m.assigned, (1..=6).collect::<Vec<_>>());
+            assert_eq!(m.assigned.iter().collect::<Vec<_>>(), (1..=6).collect::<Vec<_>>());
         }
         assert_eq!(merged.comparisons.len(), 1);
         let (mc, sc) = (&merged.comparisons[0], &single.comparisons[0]);
@@ -241,14 +284,15 @@ mod tests {
     fn reports_of_different_campaigns_are_refused() {
         let a = report(vec![run("debug", &[(1, true)])], Some("1/2"));
         for (change, what) in [
-            ((|r: &mut RunReport| r.seed = 10) as fn(&mut RunReport), "seed 10 where the first has 9"),
-            (|r: &mut RunReport| r.accel = "kvm".into(), "accelerator kvm where the first has tcg"),
-            (|r: &mut RunReport| r.schema = 2, "schema 2 where the first has 1"),
+            ((|r: &mut RunReport| r.seed = 10) as fn(&mut RunReport), " has seed 10 where the first (1/2) has 9"),
+            (|r: &mut RunReport| r.accel = "kvm".into(), " has accelerator kvm where the first (1/2) has tcg"),
+            (|r: &mut RunReport| r.schema = 2, ": schema 2; this rig reads schema 1"),
+            (|r: &mut RunReport| r.runs[0].iterations[0].secs = -1.0, ": iteration 2 of c on epyc (debug) took -1 s"),
         ] {
             let mut b = report(vec![run("debug", &[(2, true)])], Some("2/2"));
             change(&mut b);
             let err = merge(vec![a.clone(), b]).unwrap_err().to_string();
-            assert!(err.starts_with(&format!("report 2/2 has {what}")), "{err}");
+            assert!(err.starts_with(&format!("report 2/2{what}")), "{err}");
         }
     }
 

@@ -3,13 +3,10 @@
 use crate::results::Verdict;
 use crate::results::model::RunReport;
 
-/// How a run that stopped early is described: `INTERRUPTED` for Ctrl-C or SIGTERM, else
-/// `STOPPED` (the run deadline).
+/// How a run that stopped early is described: `INTERRUPTED` for Ctrl-C, SIGTERM or SIGHUP,
+/// else `STOPPED` (the run deadline).
 pub fn stop_word(r: &RunReport) -> &'static str {
-    match &r.stopped_early {
-        Some(why) if why.starts_with("interrupted") => "INTERRUPTED",
-        _ => "STOPPED",
-    }
+    if r.interrupted() { "INTERRUPTED" } else { "STOPPED" }
 }
 
 /// The dumps a case × CPU did not keep, counted per reason (the reason names where the kept

@@ -107,7 +107,7 @@ mod tests {
             cpu: "epyc".into(),
             image: "linux-mine".into(),
             iterations_planned: iterations.len() as u32,
-            assigned: vec![],
+            assigned: Default::default(),
             hunts: hunts.map(|t| crate::case::model::Signature { title: Some(t.into()), ..Default::default() }),
             compared: false,
             sequential: false,

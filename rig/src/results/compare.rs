@@ -337,7 +337,7 @@ mod tests {
             cpu: "epyc".into(),
             image: image.into(),
             iterations_planned: its.len() as u32,
-            assigned: vec![],
+            assigned: Default::default(),
             hunts: None,
             compared: true,
             sequential: false,

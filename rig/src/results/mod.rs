@@ -2,6 +2,7 @@
 //! comparisons, bisections and the report model. Below both the engine, which produces them,
 //! and the report writers and history, which read them; pure (no guest, no I/O).
 
+pub mod assigned;
 pub mod bisect_exit;
 pub mod bisection;
 pub mod compare;

@@ -13,6 +13,12 @@ pub const SCHEMA: u32 = 1;
 /// not turn green having tested nothing.
 pub const NOTHING_RAN: i32 = 4;
 
+/// The exit code of an interrupted run (Ctrl-C, SIGTERM or SIGHUP), also in the history.
+pub const INTERRUPTED: i32 = 130;
+
+/// What `stopped_early` says of a run a signal stopped.
+pub const INTERRUPTED_BY_SIGNAL: &str = "interrupted (Ctrl-C, SIGTERM or SIGHUP)";
+
 /// A whole run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
@@ -67,7 +73,7 @@ pub struct CaseRun {
     #[serde(default)]
     pub sequential: bool,
     /// The iteration indices this run was assigned (all of them unless sharded).
-    pub assigned: Vec<u32>,
+    pub assigned: crate::results::assigned::AssignedIndices,
     /// The signature the case hunts (what a comparison counts as a hit).
     pub hunts: Option<crate::case::model::Signature>,
     /// Part of a comparison: judged by the comparison's conclusion, not iteration verdicts.
@@ -214,16 +220,24 @@ impl CaseRun {
 
 impl RunReport {
     /// The process exit code: 0 all as expected, 1 an expectation failed, 3 infrastructure,
-    /// [`NOTHING_RAN`] (4) when every case × CPU was skipped.
+    /// [`NOTHING_RAN`] (4) when every case × CPU was skipped, [`INTERRUPTED`] (130) when a
+    /// signal stopped it.
     pub fn exit_code(&self) -> i32 {
         // A comparison of builds that were all skipped concludes nothing either.
         if !self.finished || (!self.evidence_errors.is_empty() && self.verdict_exit_code() != 1) {
             3
+        } else if self.interrupted() {
+            INTERRUPTED
         } else if self.nothing_ran() {
             NOTHING_RAN
         } else {
             self.verdict_exit_code()
         }
+    }
+
+    /// Whether a signal stopped the run (Ctrl-C, SIGTERM, SIGHUP), not its own deadline.
+    pub fn interrupted(&self) -> bool {
+        self.stopped_early.as_deref().is_some_and(|s| s.starts_with("interrupted"))
     }
 
     /// True when no case × CPU ran an iteration: every one was skipped (an Intel model that

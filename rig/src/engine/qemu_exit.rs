@@ -1,0 +1,106 @@
+//! What an iteration during which QEMU exited is: a hang in which QEMU died says nothing about
+//! the guest's kernel (infrastructure), and an iteration whose steps all "passed" while QEMU
+//! went away (a `qmp: quit`, a power-off as the last step) proved nothing and must not pass.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::guest::Guest;
+use crate::results::outcome::Outcome;
+
+/// How long a QEMU whose monitor closed may take to be seen exiting.
+const EXIT_BOUND: Duration = Duration::from_secs(5);
+
+/// A hang in which QEMU itself died (killed, crashed, out of memory) says nothing about the
+/// guest's kernel: it is infrastructure, with QEMU's exit status and stderr. A QEMU that
+/// exited cleanly (the guest powered itself off) stays a hang of the case.
+pub fn qemu_death(guest: &Guest, outcome: Outcome) -> Outcome {
+    let Outcome::Hang { awaited, .. } = &outcome else { return outcome };
+    match guest.qemu_exit() {
+        Some((status, stderr)) if status != "exit status 0" => Outcome::Infra {
+            reason: format!(
+                "QEMU exited during the iteration ({status}) while awaiting {awaited}; its stderr: {}",
+                or_empty(&stderr)
+            ),
+        },
+        _ => outcome,
+    }
+}
+
+/// A completed iteration is checked for a QEMU that is still there: its monitor must answer.
+/// When QEMU is gone, the iteration is judged by [`gone_after_steps`] (`last_step` is the
+/// name of its last step).
+pub async fn still_there(guest: &Guest, outcome: Outcome, last_step: Option<&str>) -> Outcome {
+    if !matches!(outcome, Outcome::Completed) {
+        return outcome;
+    }
+    if guest.qmp().execute(&qapi::qmp::query_status {}, EXIT_BOUND).await.is_ok() && guest.qemu_running() {
+        return outcome;
+    }
+    // The monitor closed or went silent: QEMU exits, or has; wait for its status a bounded while.
+    let deadline = Instant::now() + EXIT_BOUND;
+    while guest.qemu_running() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gone_after_steps(outcome, last_step, guest.qemu_exit())
+}
+
+/// A completed iteration after which QEMU had exited (`exit`: its status and stderr tail):
+/// a step failure naming the last step when QEMU exited cleanly (the case quit it or powered
+/// the guest off, so nothing after that was checked), infrastructure when it died, and
+/// infrastructure as well when QEMU is there but its monitor did not answer.
+pub fn gone_after_steps(outcome: Outcome, last_step: Option<&str>, exit: Option<(String, String)>) -> Outcome {
+    if !matches!(outcome, Outcome::Completed) {
+        return outcome;
+    }
+    match exit {
+        Some((status, stderr)) if status == "exit status 0" => Outcome::StepFailed {
+            step: last_step.unwrap_or("the last step").to_string(),
+            reason: format!(
+                "QEMU exited during the iteration ({status}): a step quit QEMU or powered the guest off, so \
+                 the iteration checked nothing after it and cannot pass; QEMU's stderr: {}",
+                or_empty(&stderr)
+            ),
+        },
+        Some((status, stderr)) => Outcome::Infra {
+            reason: format!("QEMU exited during the iteration ({status}); its stderr: {}", or_empty(&stderr)),
+        },
+        None => Outcome::Infra {
+            reason: format!(
+                "QEMU's monitor did not answer within {} s after the iteration's steps",
+                EXIT_BOUND.as_secs()
+            ),
+        },
+    }
+}
+
+fn or_empty(stderr: &str) -> &str {
+    if stderr.trim().is_empty() { "(empty)" } else { stderr.trim() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exited(status: &str) -> Option<(String, String)> {
+        Some((status.into(), String::new()))
+    }
+
+    #[test]
+    fn an_iteration_that_ends_without_qemu_does_not_pass() {
+        let quit = gone_after_steps(Outcome::Completed, Some("qmp quit"), exited("exit status 0"));
+        assert!(
+            matches!(&quit, Outcome::StepFailed { step, reason } if step == "qmp quit" && reason.contains("exit status 0")),
+            "{quit:?}"
+        );
+        let died = gone_after_steps(Outcome::Completed, None, exited("killed by signal 9"));
+        assert!(matches!(&died, Outcome::Infra { reason } if reason.contains("killed by signal 9")), "{died:?}");
+        let silent = gone_after_steps(Outcome::Completed, None, None);
+        assert!(matches!(&silent, Outcome::Infra { reason } if reason.contains("did not answer")), "{silent:?}");
+        let failed = Outcome::StepFailed { step: "s".into(), reason: "r".into() };
+        assert!(
+            matches!(gone_after_steps(failed, None, exited("exit status 0")), Outcome::StepFailed { step, .. } if step == "s")
+        );
+    }
+}
