@@ -12,6 +12,10 @@ use crate::{exit, paths};
 /// Arguments of `cargo xtask test`.
 #[derive(Args, Debug)]
 pub struct TestArgs {
+    /// Only the tests that boot no guest (parsers, crash readers, the layers, the CLI's
+    /// refusals): a few minutes, for the edit loop. The whole suite is `cargo xtask test`.
+    #[arg(long)]
+    pub quick: bool,
     /// Arguments passed on to `cargo test --workspace` (e.g. a test name filter; put `--` before
     /// test-binary flags).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -22,8 +26,40 @@ pub struct TestArgs {
 const TEST_NEEDS: &[rig::host::prereqs::Need] =
     &[rig::host::prereqs::Need { program: "chromium-headless-shell", package: "chromium-headless-shell" }];
 
+/// The test binaries that boot no guest, for `--quick` (with every library's and binary's
+/// unit tests).
+const QUICK: &[&str] = &[
+    "case_parse",
+    "coal_config",
+    "coal_eras",
+    "coal_image",
+    "coal_replay",
+    "crash_corpus",
+    "crash_illumos",
+    "crash_real",
+    "crash_robustness",
+    "layers",
+    "exit_codes",
+    "history",
+    "triage_stream",
+    "user_kernel_input",
+    "workflow",
+];
+
 /// Runs the suite; returns cargo's exit code.
 pub fn run(a: &TestArgs) -> Result<i32> {
+    if a.quick {
+        if let Err(e) = ensure_check_jsonschema() {
+            eprintln!("error: {e:#}");
+            return Ok(exit::INFRA);
+        }
+        let mut args: Vec<String> = vec!["--lib".into(), "--bins".into()];
+        for t in QUICK {
+            args.extend(["--test".to_string(), t.to_string()]);
+        }
+        args.extend(a.cargo_args.iter().cloned());
+        return cargo_test(&args);
+    }
     if let Err(e) = rig::setup::ensure_host(&paths::build_dir(), TEST_NEEDS) {
         eprintln!("error: {e:#}");
         return Ok(exit::INFRA);
@@ -44,6 +80,12 @@ pub fn run(a: &TestArgs) -> Result<i32> {
             image.dir.display()
         );
     }
+    cargo_test(&a.cargo_args)
+}
+
+/// Runs `cargo test --workspace --no-fail-fast ARGS`, timing each test binary; returns its exit
+/// code.
+fn cargo_test(extra: &[String]) -> Result<i32> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // cargo's stderr (its `Running` lines) and the tests' stdout (their `test result:` lines)
     // through one pipe, in order, so each binary's time is read as it passes.
@@ -52,7 +94,7 @@ pub fn run(a: &TestArgs) -> Result<i32> {
     let mut child = Command::new(cargo)
         .current_dir(paths::workspace())
         .args(["test", "--workspace", "--no-fail-fast"])
-        .args(&a.cargo_args)
+        .args(extra)
         .stdout(writer.try_clone().context("sharing the pipe")?)
         .stderr(writer)
         .spawn()
