@@ -383,6 +383,7 @@ fn list() -> i32 {
 
 /// Runs the command; returns the exit code.
 pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) -> Result<i32> {
+    let began = std::time::Instant::now();
     if a.list {
         return Ok(list());
     }
@@ -449,6 +450,7 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
         snapshots: !a.no_snapshot,
         budget: plan.budget,
         interrupt: Some(interrupt),
+        command: crate::paths::command_line(),
     };
     let mut display = crate::progress::Display::new();
     if let Some(builds) = &plan.bisect {
@@ -461,6 +463,7 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
     out!("{}", rig::report::table::render(&report));
     crate::out::ci_summary(&report);
     outln!("report: {}  junit: {}", run_dir.join("report.json").display(), run_dir.join("junit.xml").display());
+    outln!("{}", took_and_page(began, &run_dir));
     if a.exit_for_bisect {
         let (code, why) = rig::results::bisect_exit::bisect_answer(&report);
         let word = match code {
@@ -472,6 +475,12 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
         return Ok(code);
     }
     Ok(report.exit_code())
+}
+
+/// The run's last line: how long it took (whole seconds) and the page to open.
+fn took_and_page(began: std::time::Instant, run_dir: &std::path::Path) -> String {
+    let took = std::time::Duration::from_secs(began.elapsed().as_secs());
+    format!("took {}  page: {}", humantime::format_duration(took), run_dir.join("index.html").display())
 }
 
 /// Prints the bisection, writes its report (the probes' runs and comparisons, and the
@@ -494,6 +503,7 @@ fn bisect_report(
         report.comparisons.extend(r.comparisons.iter().cloned());
         report.evidence_errors.extend(r.evidence_errors.iter().cloned());
         report.stopped_early = report.stopped_early.clone().or_else(|| r.stopped_early.clone());
+        report.provenance.absorb(&r.provenance);
     }
     report.run_dir = run_dir.display().to_string();
     let code = if interrupted { exit::INTERRUPTED } else { b.exit_code() };

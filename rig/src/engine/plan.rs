@@ -42,6 +42,9 @@ pub struct Plan {
     /// Notified on Ctrl-C or SIGTERM: the run stops at once (its guests are killed) and the
     /// report of what ran is written.
     pub interrupt: Option<std::sync::Arc<tokio::sync::Notify>>,
+    /// The command line that asked for the run, recorded in its report (default: this
+    /// process's arguments).
+    pub command: Vec<String>,
 }
 
 impl Plan {
@@ -71,6 +74,7 @@ impl Plan {
             snapshots: true,
             budget: super::gate::DEFAULT_BUDGET,
             interrupt: None,
+            command: std::env::args().collect(),
         }
     }
 
