@@ -18,9 +18,12 @@ pub struct TestArgs {
     pub cargo_args: Vec<String>,
 }
 
-/// What only the tests need: the run page test reads `index.html` in a real (headless) browser.
-const TEST_NEEDS: &[rig::host::prereqs::Need] =
-    &[rig::host::prereqs::Need { program: "chromium-headless-shell", package: "chromium-headless-shell" }];
+/// What only the tests need: the run page test reads `index.html` in a real (headless) browser;
+/// the JUnit test checks `junit.xml` against the reporters' schema with `xmllint`.
+const TEST_NEEDS: &[rig::host::prereqs::Need] = &[
+    rig::host::prereqs::Need { program: "chromium-headless-shell", package: "chromium-headless-shell" },
+    rig::host::prereqs::Need { program: "xmllint", package: "libxml2-utils" },
+];
 
 /// Runs the suite; returns cargo's exit code.
 pub fn run(a: &TestArgs) -> Result<i32> {
