@@ -8,6 +8,7 @@ mod choices;
 mod exit;
 mod history_cmd;
 mod image_cmd;
+mod logs;
 mod paths;
 mod progress;
 mod report_cmd;
@@ -48,10 +49,7 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RIG_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    logs::init();
     let code = match cli.command {
         Command::Rig(args) => run_async(|interrupt| async move { rig_cmd::run(&args, interrupt).await }),
         Command::Triage(args) => triage::run(&args),

@@ -93,6 +93,8 @@ pub struct Progress {
     pub case: String,
     /// The CPU model.
     pub cpu: String,
+    /// The image (a comparison's builds are told apart by it).
+    pub image: String,
     /// Iterations done.
     pub done: u32,
     /// Iterations planned.
