@@ -20,8 +20,11 @@ mod triage_score;
 
 use clap::{Parser, Subcommand};
 
+/// The rig's version and the git commit it was built from (`unknown` outside a checkout).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("RIG_GIT_COMMIT"), ")");
+
 #[derive(Parser, Debug)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", about = "rig: boot guests under QEMU/KVM, race reboots against module reloads, read panics", after_help = exit::HELP)]
+#[command(name = "cargo xtask", version = VERSION, bin_name = "cargo xtask", about = "rig: boot guests under QEMU/KVM, race reboots against module reloads, read panics", after_help = exit::HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -32,6 +35,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Boot guests with the chosen CPU models and check them from inside.
+    #[command(version = VERSION, display_name = "cargo xtask rig")]
     Rig(rig_cmd::RigArgs),
     /// Read a console log and print the crash reports found in it.
     Triage(triage::TriageArgs),

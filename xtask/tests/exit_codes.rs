@@ -62,6 +62,16 @@ fn a_run_records_where_it_came_from_and_ends_naming_its_page() {
     let _ = std::fs::remove_dir_all(&runs);
 }
 
+#[test]
+fn the_rig_says_its_version_and_commit() {
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).args(["rig", "--version"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let head = Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).output().unwrap();
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.trim_end(), format!("cargo xtask rig {} (commit {head})", env!("CARGO_PKG_VERSION")));
+}
+
 /// A directory holding a report.json of an empty shard `shard` with `seed`.
 fn shard_report(root: &std::path::Path, shard: &str, seed: u64) -> std::path::PathBuf {
     let dir = root.join(shard.replace('/', "-of-"));
