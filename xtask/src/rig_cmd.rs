@@ -456,7 +456,11 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
     if let Some(builds) = &plan.bisect {
         let (b, probes) = rig::engine::bisect::run(&p, builds, &mut |p: &Progress| display.show(p)).await;
         display.finish();
-        return Ok(bisect_report(&run_dir, b, probes));
+        let code = bisect_report(&run_dir, b, probes);
+        if run_dir.join("index.html").is_file() {
+            outln!("{}", took_and_page(began, &run_dir));
+        }
+        return Ok(code);
     }
     let report = campaign::run(&p, &mut |p: &Progress| display.show(p)).await;
     display.finish();
