@@ -52,6 +52,11 @@ async fn reload_reboot_race_iterations_complete_with_new_boots() {
     assert_eq!(json["runs"][0]["tally"]["pass"], 2);
     let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
     assert_eq!(junit.matches("<testcase ").count(), 2);
+    assert!(junit.contains("<testsuite name=\"race.epyc.linux\" tests=\"2\""), "{junit}");
+    // Where the run came from, with the kernel release of the image it booted.
+    let p = &r.provenance;
+    assert!(p.kernel_releases.get("linux").is_some_and(|k| k.ends_with("-amd64")), "{p:?}");
+    assert!(p.qemu_version.starts_with("QEMU emulator version") && p.duration_secs().is_some(), "{p:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

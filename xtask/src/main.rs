@@ -8,6 +8,7 @@ mod choices;
 mod exit;
 mod history_cmd;
 mod image_cmd;
+mod logs;
 mod paths;
 mod progress;
 mod report_cmd;
@@ -20,8 +21,11 @@ mod triage_score;
 
 use clap::{Parser, Subcommand};
 
+/// The rig's version and the git commit it was built from (`unknown` outside a checkout).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("RIG_GIT_COMMIT"), ")");
+
 #[derive(Parser, Debug)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", about = "rig: boot guests under QEMU/KVM, race reboots against module reloads, read panics", after_help = exit::HELP)]
+#[command(name = "cargo xtask", version = VERSION, bin_name = "cargo xtask", about = "rig: boot guests under QEMU/KVM, race reboots against module reloads, read panics", after_help = exit::HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -32,6 +36,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Boot guests with the chosen CPU models and check them from inside.
+    #[command(version = VERSION, display_name = "cargo xtask rig")]
     Rig(rig_cmd::RigArgs),
     /// Read a console log and print the crash reports found in it.
     Triage(triage::TriageArgs),
@@ -49,10 +54,7 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RIG_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    logs::init();
     let code = match cli.command {
         Command::Rig(args) => run_async(|interrupt| async move { rig_cmd::run(&args, interrupt).await }),
         Command::Triage(args) => triage::run(&args),

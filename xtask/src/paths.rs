@@ -16,3 +16,8 @@ pub fn build_dir() -> PathBuf {
 pub fn runs_dir() -> PathBuf {
     build_dir().join("runs")
 }
+
+/// This command line as a user types it again: `cargo xtask` and the arguments after the binary.
+pub fn command_line() -> Vec<String> {
+    ["cargo".to_string(), "xtask".to_string()].into_iter().chain(std::env::args().skip(1)).collect()
+}

@@ -1,4 +1,4 @@
-//! Progress while a campaign runs: on a terminal, one live bar per case × CPU (iterations,
+//! Progress while a campaign runs: on a terminal, one live bar per case × CPU × image (iterations,
 //! elapsed, ETA, panics so far, the last outcome, or the guest's set-up stage); elsewhere (CI
 //! logs, pipes) one plain line per change.
 
@@ -16,8 +16,16 @@ pub struct Display {
 impl Display {
     /// Bars when stderr is a terminal, plain lines otherwise.
     pub fn new() -> Display {
-        let tty = std::io::stderr().is_terminal();
-        Display { bars: tty.then(|| (MultiProgress::with_draw_target(ProgressDrawTarget::stderr()), HashMap::new())) }
+        if std::io::stderr().is_terminal() {
+            Display::with_bars(ProgressDrawTarget::stderr())
+        } else {
+            Display { bars: None }
+        }
+    }
+
+    /// Bars drawn to `target`.
+    fn with_bars(target: ProgressDrawTarget) -> Display {
+        Display { bars: Some((MultiProgress::with_draw_target(target), HashMap::new())) }
     }
 
     /// Shows one update.
@@ -25,9 +33,9 @@ impl Display {
         let Some((multi, bars)) = &mut self.bars else {
             return eprintln!("{}", line(p));
         };
-        let bar = bars.entry(format!("{} on {}", p.case, p.cpu)).or_insert_with_key(|key| {
+        let bar = bars.entry(label(p)).or_insert_with_key(|key| {
             let bar = multi.add(ProgressBar::new(u64::from(p.of)));
-            let style = ProgressStyle::with_template("{prefix:32} [{bar:24}] {pos}/{len} {msg}")
+            let style = ProgressStyle::with_template("{prefix:40} [{bar:24}] {pos}/{len} {msg}")
                 .expect("a valid template")
                 .progress_chars("=> ");
             bar.set_style(style);
@@ -50,15 +58,19 @@ impl Display {
     }
 }
 
+/// What one bar or line is about: the case, the CPU and the image.
+fn label(p: &Progress) -> String {
+    format!("{} on {} ({})", p.case, p.cpu, p.image)
+}
+
 /// The plain line of one update.
 fn line(p: &Progress) -> String {
     if let Some(stage) = &p.stage {
-        return format!("{} on {}: {stage} ({:.0}s)", p.case, p.cpu, p.elapsed);
+        return format!("{}: {stage} ({:.0}s)", label(p), p.elapsed);
     }
     format!(
-        "{} on {}: iteration {}/{} ({}), {:.0}s elapsed, ETA {:.0}s, panics {}",
-        p.case,
-        p.cpu,
+        "{}: iteration {}/{} ({}), {:.0}s elapsed, ETA {:.0}s, panics {}",
+        label(p),
         p.done,
         p.of,
         p.last,
@@ -82,6 +94,7 @@ mod tests {
         let mut p = Progress {
             case: "c".into(),
             cpu: "epyc".into(),
+            image: "linux".into(),
             done: 2,
             of: 4,
             panics: 1,
@@ -89,8 +102,30 @@ mod tests {
             last: "panic".into(),
             stage: None,
         };
-        assert_eq!(line(&p), "c on epyc: iteration 2/4 (panic), 10s elapsed, ETA 10s, panics 1");
+        assert_eq!(line(&p), "c on epyc (linux): iteration 2/4 (panic), 10s elapsed, ETA 10s, panics 1");
         p.stage = Some("setup: creating zone sdc-docker".into());
-        assert_eq!(line(&p), "c on epyc: setup: creating zone sdc-docker (10s)");
+        assert_eq!(line(&p), "c on epyc (linux): setup: creating zone sdc-docker (10s)");
+    }
+
+    #[test]
+    fn the_builds_of_a_comparison_get_a_bar_each() {
+        let mut d = Display::with_bars(ProgressDrawTarget::hidden());
+        let build = |image: &str, done| Progress {
+            case: "os-7410".into(),
+            cpu: "epyc".into(),
+            image: image.into(),
+            done,
+            of: 10,
+            panics: 0,
+            elapsed: 1.0,
+            last: "completed".into(),
+            stage: None,
+        };
+        d.show(&build("linux-os7410-debug", 3));
+        d.show(&build("linux-os7410-fixed", 5));
+        let (_, bars) = d.bars.as_ref().unwrap();
+        assert_eq!(bars.len(), 2);
+        assert_eq!(bars["os-7410 on epyc (linux-os7410-debug)"].position(), 3);
+        assert_eq!(bars["os-7410 on epyc (linux-os7410-fixed)"].position(), 5);
     }
 }

@@ -433,6 +433,7 @@ fn list() -> i32 {
 
 /// Runs the command; returns the exit code.
 pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) -> Result<i32> {
+    let began = std::time::Instant::now();
     if a.list {
         return Ok(list());
     }
@@ -501,18 +502,24 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
         interrupt: Some(interrupt),
         banked: None,
         inject: Default::default(),
+        command: crate::paths::command_line(),
     };
     let mut display = crate::progress::Display::new();
     if let Some(builds) = &plan.bisect {
         let (b, probes) = rig::engine::bisect::run(&p, builds, &mut |p: &Progress| display.show(p)).await;
         display.finish();
-        return Ok(bisect_report(&run_dir, b, probes));
+        let code = bisect_report(&run_dir, b, probes);
+        if run_dir.join("index.html").is_file() {
+            outln!("{}", took_and_page(began, &run_dir));
+        }
+        return Ok(code);
     }
     let report = campaign::run(&p, &mut |p: &Progress| display.show(p)).await;
     display.finish();
     out!("{}", rig::report::table::render(&report));
     crate::out::ci_summary(&report);
     outln!("report: {}  junit: {}", run_dir.join("report.json").display(), run_dir.join("junit.xml").display());
+    outln!("{}", took_and_page(began, &run_dir));
     if a.exit_for_bisect {
         let (code, why) = rig::results::bisect_exit::bisect_answer(&report);
         let word = match code {
@@ -524,6 +531,12 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
         return Ok(code);
     }
     Ok(report.exit_code())
+}
+
+/// The run's last line: how long it took (whole seconds) and the page to open.
+fn took_and_page(began: std::time::Instant, run_dir: &std::path::Path) -> String {
+    let took = std::time::Duration::from_secs(began.elapsed().as_secs());
+    format!("took {}  page: {}", humantime::format_duration(took), run_dir.join("index.html").display())
 }
 
 /// Prints the bisection, writes its report (the probes' runs and comparisons, and the
@@ -546,6 +559,7 @@ fn bisect_report(
         report.comparisons.extend(r.comparisons.iter().cloned());
         report.evidence_errors.extend(r.evidence_errors.iter().cloned());
         report.stopped_early = report.stopped_early.clone().or_else(|| r.stopped_early.clone());
+        report.provenance.absorb(&r.provenance);
     }
     report.run_dir = run_dir.display().to_string();
     let code = if interrupted { exit::INTERRUPTED } else { b.exit_code() };

@@ -22,9 +22,12 @@ pub struct TestArgs {
     pub cargo_args: Vec<String>,
 }
 
-/// What only the tests need: the run page test reads `index.html` in a real (headless) browser.
-const TEST_NEEDS: &[rig::host::prereqs::Need] =
-    &[rig::host::prereqs::Need { program: "chromium-headless-shell", package: "chromium-headless-shell" }];
+/// What only the tests need: the run page test reads `index.html` in a real (headless) browser;
+/// the JUnit test checks `junit.xml` against the reporters' schema with `xmllint`.
+const TEST_NEEDS: &[rig::host::prereqs::Need] = &[
+    rig::host::prereqs::Need { program: "chromium-headless-shell", package: "chromium-headless-shell" },
+    rig::host::prereqs::Need { program: "xmllint", package: "libxml2-utils" },
+];
 
 /// The test binaries that boot no guest, for `--quick` (with every library's and binary's
 /// unit tests).
@@ -49,7 +52,12 @@ const QUICK: &[&str] = &[
 /// Runs the suite; returns cargo's exit code.
 pub fn run(a: &TestArgs) -> Result<i32> {
     if a.quick {
-        if let Err(e) = ensure_check_jsonschema() {
+        // No QEMU nor images: only what the quick tests read with (xmllint, check-jsonschema).
+        let log = paths::build_dir().join("host-setup.log");
+        let needs = std::fs::create_dir_all(paths::build_dir())
+            .map_err(anyhow::Error::from)
+            .and_then(|()| rig::host::prereqs::ensure(TEST_NEEDS, &log));
+        if let Err(e) = needs.and_then(|()| ensure_check_jsonschema()) {
             eprintln!("error: {e:#}");
             return Ok(exit::INFRA);
         }

@@ -26,6 +26,52 @@ fn a_run_in_which_nothing_ran_does_not_exit_0() {
     let _ = std::fs::remove_dir_all(&runs);
 }
 
+#[test]
+fn a_run_records_where_it_came_from_and_ends_naming_its_page() {
+    let runs = std::env::temp_dir().join(format!("rig-provenance-{}", std::process::id()));
+    std::fs::create_dir_all(&runs).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["rig", "--cpu", "host", "--accel", "tcg", "--seed", "5", "--runs-dir"])
+        .arg(&runs)
+        .output()
+        .expect("starting the rig");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let run_dir = std::fs::read_dir(&runs).unwrap().map(|e| e.unwrap().path()).find(|p| p.is_dir()).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap();
+    let p = &json["provenance"];
+    let command: Vec<&str> = p["command"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert_eq!(&command[..6], ["cargo", "xtask", "rig", "--cpu", "host", "--accel"], "{p}");
+    assert!(command.contains(&"--seed") && command.contains(&"5"), "{p}");
+    for time in ["started", "ended"] {
+        let t = p[time].as_str().unwrap();
+        assert!(humantime::parse_rfc3339(t).is_ok() && t.ends_with('Z'), "{time}: {p}");
+    }
+    assert!(p["started"].as_str() <= p["ended"].as_str(), "{p}");
+    assert!(p["qemu_version"].as_str().unwrap().starts_with("QEMU emulator version "), "{p}");
+    let commit = p["rig_commit"].as_str().unwrap().trim_end_matches("-dirty");
+    assert_eq!(commit.len(), 40, "{p}");
+    assert!(!p["host"].as_str().unwrap().is_empty(), "{p}");
+    // The last lines: the report, then the total time and the page.
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = lines.iter().position(|l| l.starts_with("report: ")).unwrap_or_else(|| panic!("{stdout}"));
+    let page = run_dir.join("index.html");
+    assert!(
+        lines[at + 1..].iter().any(|l| l.starts_with("took ") && l.ends_with(&format!("page: {}", page.display()))),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&runs);
+}
+
+#[test]
+fn the_rig_says_its_version_and_commit() {
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).args(["rig", "--version"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let head = Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).output().unwrap();
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.trim_end(), format!("cargo xtask rig {} (commit {head})", env!("CARGO_PKG_VERSION")));
+}
+
 /// A directory holding a report.json of an empty shard `shard` with `seed`.
 fn shard_report(root: &std::path::Path, shard: &str, seed: u64) -> std::path::PathBuf {
     let dir = root.join(shard.replace('/', "-of-"));

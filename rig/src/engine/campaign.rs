@@ -33,6 +33,14 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
         runs: Vec::new(),
         comparisons: Vec::new(),
         bisection: None,
+        provenance: crate::results::provenance::Provenance {
+            command: plan.command.clone(),
+            started: crate::results::provenance::rfc3339(std::time::SystemTime::now()),
+            qemu_version: crate::host::provenance::qemu_version(),
+            rig_commit: crate::host::provenance::rig_commit(),
+            host: crate::host::provenance::host_name(),
+            ..Default::default()
+        },
     };
     // Every case × CPU × image, in a fixed order: the order sharding counts in.
     let mut units: Vec<(LoadedCase, &'static CpuModel, usize)> = Vec::new();
@@ -83,6 +91,7 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
         }
     }
     report.finished = true;
+    report.provenance.ended = crate::results::provenance::rfc3339(std::time::SystemTime::now());
     if let Err(e) = report::write(&plan.run_dir, &report) {
         report.evidence_errors.push(format!("writing the report in {}: {e}", plan.run_dir.display()));
     }

@@ -42,6 +42,9 @@ pub struct Plan {
     /// Notified on Ctrl-C, SIGTERM or SIGHUP: the run stops at once (its guests are killed) and the
     /// report of what ran is written.
     pub interrupt: Option<std::sync::Arc<tokio::sync::Notify>>,
+    /// The command line that asked for the run, recorded in its report (default: this
+    /// process's arguments).
+    pub command: Vec<String>,
     /// Iterations of one build already run (by an earlier probe of a bisection): where that
     /// build is a sequential comparison's reference, they are its first iterations, and only
     /// what the comparison needs beyond them runs.
@@ -115,6 +118,7 @@ impl Plan {
             interrupt: None,
             banked: None,
             inject: Inject::default(),
+            command: std::env::args().collect(),
         }
     }
 
@@ -133,6 +137,8 @@ pub struct Progress {
     pub case: String,
     /// The CPU model.
     pub cpu: String,
+    /// The image (a comparison's builds are told apart by it).
+    pub image: String,
     /// Iterations done.
     pub done: u32,
     /// Iterations planned.

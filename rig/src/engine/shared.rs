@@ -124,6 +124,9 @@ impl Shared<'_> {
             return Ok(Arc::clone(t));
         }
         let t = crate::target::load(build_dir, name).await?;
+        if let Some(release) = t.kernel_release() {
+            self.report.lock().unwrap().provenance.kernel_releases.insert(name.to_string(), release);
+        }
         if t.reusable() {
             images.insert(name.to_string(), Arc::clone(&t));
         }

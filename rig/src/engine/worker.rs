@@ -178,6 +178,7 @@ impl Work<'_, '_> {
         Progress {
             case: self.c.name.clone(),
             cpu: self.cpu.name.into(),
+            image: self.c.guest.image.clone(),
             done: so_far.done,
             of: self.total,
             panics: so_far.panics,

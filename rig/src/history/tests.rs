@@ -81,6 +81,7 @@ fn run(run_dir: &str, case: &str, image: &str, hits: u32, ran: u32) -> RunReport
         runs: vec![c],
         comparisons: Vec::new(),
         bisection: None,
+        provenance: Default::default(),
     }
 }
 

@@ -5,5 +5,6 @@ pub mod kvm_probe;
 pub mod memory;
 pub mod nested;
 pub mod prereqs;
+pub mod provenance;
 
 pub use accel::{AccelChoice, KvmStatus, Resolved};

@@ -1,4 +1,5 @@
-//! JUnit XML: one testcase per case × CPU model × iteration, which CI systems read.
+//! JUnit XML: one testcase per case × CPU model × image × iteration, which CI systems read
+//! (checked against `rig/testdata/junit/junit.xsd`, the schema Jenkins' and Ant's reporters share).
 
 use std::fmt::Write;
 
@@ -22,111 +23,158 @@ pub fn escape(s: &str) -> String {
     o
 }
 
-/// Renders the report.
+/// One `<testsuite>`: its counts and its rendered testcases.
+#[derive(Default)]
+struct Suite {
+    name: String,
+    tests: u32,
+    failures: u32,
+    errors: u32,
+    skipped: u32,
+    secs: f64,
+    body: String,
+}
+
+impl Suite {
+    fn named(name: String) -> Suite {
+        Suite { name, ..Default::default() }
+    }
+
+    /// Adds a testcase of `secs` whose result element (if any) is `result`, with `out` as its
+    /// `<system-out>`.
+    fn case(&mut self, name: &str, secs: f64, result: Option<(Verdict, String)>, out: Option<&str>) {
+        self.tests += 1;
+        self.secs += secs;
+        let _ = writeln!(
+            self.body,
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"{secs:.3}\">",
+            escape(&self.name),
+            escape(name)
+        );
+        match &result {
+            Some((Verdict::Fail, _)) => self.failures += 1,
+            Some((Verdict::Error, _)) => self.errors += 1,
+            Some((Verdict::Skipped, _)) => self.skipped += 1,
+            _ => {}
+        }
+        if let Some((_, element)) = result {
+            let _ = writeln!(self.body, "      {element}");
+        }
+        if let Some(out) = out {
+            let _ = writeln!(self.body, "      <system-out>{}</system-out>", escape(out));
+        }
+        self.body.push_str("    </testcase>\n");
+    }
+}
+
+/// A `<failure>`, `<error>` or `<skipped>` element for `verdict`: `message` is the one line a
+/// reporter shows (a crash's title), `kind` the outcome word, `text` the details.
+fn result(verdict: Verdict, message: &str, kind: &str, text: &str) -> Option<(Verdict, String)> {
+    let tag = match verdict {
+        Verdict::Pass => return None,
+        Verdict::Fail => "failure",
+        Verdict::Error => "error",
+        Verdict::Skipped => return Some((verdict, format!("<skipped message=\"{}\"/>", escape(message)))),
+    };
+    let element = format!("<{tag} message=\"{}\" type=\"{}\">{}</{tag}>", escape(message), escape(kind), escape(text));
+    Some((verdict, element))
+}
+
+/// The one line a reporter shows for an outcome: a crash's title, a hang's wait, a step's reason.
+pub fn message(o: &Outcome) -> String {
+    match o {
+        Outcome::Panic { title, .. } => title.clone(),
+        other => detail(other).lines().next().unwrap_or_default().to_string(),
+    }
+}
+
+/// `path` relative to the run directory `run_dir` (where `junit.xml` is), when it is inside it.
+fn relative<'a>(path: &'a str, run_dir: &str) -> &'a str {
+    std::path::Path::new(path)
+        .strip_prefix(run_dir)
+        .ok()
+        .and_then(|p| p.to_str())
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path)
+}
+
+/// Renders the report: one suite per case × CPU × image (`case.cpu.image`, so the builds of a
+/// comparison never share a testcase's identity) and one per comparison, with counts, times and
+/// the run's start on every suite and their totals on `<testsuites>`.
 pub fn render(r: &RunReport) -> String {
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"rig\">\n");
+    let mut suites = Vec::new();
     if !r.finished {
-        x.push_str("  <testsuite name=\"rig\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\">\n");
-        x.push_str("    <testcase classname=\"rig\" name=\"run finished\">\n");
-        x.push_str("      <error message=\"the run never ended: this report was written while it was going\"/>\n");
-        x.push_str("    </testcase>\n  </testsuite>\n");
+        let mut s = Suite::named("rig".into());
+        let why = "the run never ended: this report was written while it was going";
+        s.case("run finished", 0.0, result(Verdict::Error, why, "unfinished", why), None);
+        suites.push(s);
     }
     for run in &r.runs {
-        let suite = format!("{}.{}", run.case, run.cpu);
-        let t = &run.tally;
-        let cut = r.stopped_early.as_ref().and(run.cut_short());
-        let _ = writeln!(
-            x,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
-            escape(&suite),
-            t.ran + u32::from(run.not_run.is_some() || cut.is_some()),
-            t.fail,
-            t.error + u32::from(matches!(run.not_run, Some(Outcome::Infra { .. })) || cut.is_some()),
-            t.skipped + u32::from(matches!(run.not_run, Some(Outcome::Skipped { .. })))
-        );
-        if let (Some((ran, of)), Some(why)) = (cut, &r.stopped_early) {
-            let _ = writeln!(x, "    <testcase classname=\"{}\" name=\"iterations not run\">", escape(&suite));
+        let mut s = Suite::named(format!("{}.{}.{}", run.case, run.cpu, run.image));
+        if let (Some((ran, of)), Some(why)) = (r.stopped_early.as_ref().and(run.cut_short()), &r.stopped_early) {
             let msg = format!("{}: {ran} of {of} iterations ran ({why})", super::table::stop_word(r).to_lowercase());
-            let _ = writeln!(x, "      <error message=\"{}\"/>", escape(&msg));
-            x.push_str("    </testcase>\n");
+            s.case("iterations not run", 0.0, result(Verdict::Error, &msg, "stopped_early", &msg), None);
         }
         if let Some(o) = &run.not_run {
-            let _ = writeln!(x, "    <testcase classname=\"{}\" name=\"not run\">", escape(&suite));
-            match o {
-                Outcome::Skipped { reason } => {
-                    let _ = writeln!(x, "      <skipped message=\"{}\"/>", escape(reason));
-                }
-                other => {
-                    let _ = writeln!(x, "      <error message=\"{}\"/>", escape(&format!("{other:?}")));
-                }
-            }
-            x.push_str("    </testcase>\n");
+            let verdict = if matches!(o, Outcome::Skipped { .. }) { Verdict::Skipped } else { Verdict::Error };
+            s.case("not run", 0.0, result(verdict, &message(o), o.word(), &detail(o)), None);
         }
         for it in &run.iterations {
-            let _ = writeln!(
-                x,
-                "    <testcase classname=\"{}\" name=\"iteration {}\" time=\"{:.3}\">",
-                escape(&suite),
-                it.index,
-                it.secs
-            );
-            let detail = detail(&it.outcome);
-            match it.verdict {
-                Verdict::Pass => {}
-                Verdict::Fail => {
-                    let _ = writeln!(
-                        x,
-                        "      <failure message=\"{}\">{}\nevidence: {}</failure>",
-                        escape(it.outcome.word()),
-                        escape(&detail),
-                        escape(&it.evidence)
-                    );
-                }
-                Verdict::Error => {
-                    let _ = writeln!(
-                        x,
-                        "      <error message=\"{}\">{}\nevidence: {}</error>",
-                        escape(it.outcome.word()),
-                        escape(&detail),
-                        escape(&it.evidence)
-                    );
-                }
-                Verdict::Skipped => {
-                    let _ = writeln!(x, "      <skipped message=\"{}\"/>", escape(&detail));
-                }
-            }
-            x.push_str("    </testcase>\n");
+            let text = format!("{}\nevidence: {}", detail(&it.outcome), relative(&it.evidence, &r.run_dir));
+            let res = result(it.verdict, &message(&it.outcome), it.outcome.word(), &text);
+            s.case(&format!("iteration {}", it.index), it.secs, res, None);
         }
-        x.push_str("  </testsuite>\n");
+        suites.push(s);
     }
     for c in &r.comparisons {
-        let suite = format!("{}.{}.compare", c.case, c.cpu);
-        let failures = c.conclusions.iter().filter(|k| k.status != crate::results::compare::Status::Fixed).count();
-        let _ = writeln!(
-            x,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\">",
-            escape(&suite),
-            c.conclusions.len()
-        );
+        let mut s = Suite::named(format!("{}.{}.compare", c.case, c.cpu));
         let builds: Vec<String> = c.builds.iter().map(|b| format!("{}: {}", b.image, b.verdict)).collect();
         for k in &c.conclusions {
-            let _ =
-                writeln!(x, "    <testcase classname=\"{}\" name=\"{} fixed\">", escape(&suite), escape(&k.candidate));
-            if k.status != crate::results::compare::Status::Fixed {
-                let _ = writeln!(
-                    x,
-                    "      <failure message=\"{}\">{}</failure>",
-                    escape(k.status.word()),
-                    escape(&builds.join("\n"))
-                );
-            }
-            let _ = writeln!(x, "      <system-out>{}\n{}</system-out>", escape(&k.text), escape(&builds.join("\n")));
-            x.push_str("    </testcase>\n");
+            let res = (k.status != crate::results::compare::Status::Fixed)
+                .then(|| result(Verdict::Fail, &k.text, k.status.word(), &builds.join("\n")))
+                .flatten();
+            let out = format!("{}\n{}", k.text, builds.join("\n"));
+            s.case(&format!("{} fixed", k.candidate), 0.0, res, Some(&out));
         }
+        suites.push(s);
+    }
+    let stamp = timestamp(&r.provenance.started);
+    let sum = |f: fn(&Suite) -> u32| suites.iter().map(f).sum::<u32>();
+    let total_secs = r.provenance.duration_secs().unwrap_or_else(|| suites.iter().map(|s| s.secs).sum());
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        x,
+        "<testsuites name=\"rig\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{total_secs:.3}\"{stamp}>",
+        sum(|s| s.tests),
+        sum(|s| s.failures),
+        sum(|s| s.errors),
+        sum(|s| s.skipped)
+    );
+    for s in &suites {
+        let _ = writeln!(
+            x,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\"{stamp}>",
+            escape(&s.name),
+            s.tests,
+            s.failures,
+            s.errors,
+            s.skipped,
+            s.secs
+        );
+        x.push_str(&s.body);
         x.push_str("  </testsuite>\n");
     }
     x.push_str("</testsuites>\n");
     x
+}
+
+/// The ` timestamp="..."` attribute of the run's start, as Ant's schema has it (UTC, no zone
+/// suffix); empty when the start is unknown (reports written before it was recorded).
+fn timestamp(started: &str) -> String {
+    match humantime::parse_rfc3339(started) {
+        Ok(t) => format!(" timestamp=\"{}\"", humantime::format_rfc3339_seconds(t).to_string().trim_end_matches('Z')),
+        Err(_) => String::new(),
+    }
 }
 
 /// A short text for an outcome.
@@ -153,11 +201,5 @@ pub fn detail(o: &Outcome) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_markup_and_control_bytes() {
-        assert_eq!(escape("a<b & \"c\"\u{1b}"), "a&lt;b &amp; &quot;c&quot;?");
-    }
-}
+#[path = "junit_tests.rs"]
+mod tests;

@@ -34,6 +34,7 @@ pub fn merge_named(reports: Vec<(String, RunReport)>) -> Result<RunReport> {
         runs: Vec::new(),
         comparisons: Vec::new(),
         bisection: None,
+        provenance: first.provenance.clone(),
     };
     let mut shards: Vec<String> = Vec::new();
     for (file, r) in reports {
@@ -60,6 +61,7 @@ pub fn merge_named(reports: Vec<(String, RunReport)>) -> Result<RunReport> {
             });
         }
         out.finished &= r.finished;
+        out.provenance.absorb(&r.provenance);
         out.evidence_errors.extend(r.evidence_errors);
         for run in r.runs {
             match out.runs.iter_mut().find(|o| o.case == run.case && o.cpu == run.cpu && o.image == run.image) {
@@ -214,6 +216,7 @@ mod tests {
             runs,
             comparisons,
             bisection: None,
+            provenance: Default::default(),
         }
     }
 
@@ -278,6 +281,22 @@ mod tests {
         json.as_object_mut().unwrap().remove("finished");
         let back: RunReport = serde_json::from_value(json).unwrap();
         assert!(back.finished);
+    }
+
+    #[test]
+    fn a_report_without_provenance_reads_and_merges_with_one_that_has_it() {
+        let old = report(vec![run("debug", &[(1, true)])], Some("1/2"));
+        let mut json = serde_json::to_value(&old).unwrap();
+        json.as_object_mut().unwrap().remove("provenance");
+        let old: RunReport = serde_json::from_value(json).unwrap();
+        assert_eq!(old.provenance, Default::default());
+        let mut new = report(vec![run("debug", &[(2, true)])], Some("2/2"));
+        new.provenance.started = "2026-12-03T14:00:00Z".into();
+        new.provenance.ended = "2026-12-03T14:01:00Z".into();
+        new.provenance.kernel_releases.insert("debug".into(), "6.1.0-41-amd64".into());
+        let merged = merge(vec![old, new]).unwrap();
+        assert_eq!(merged.provenance.started, "2026-12-03T14:00:00Z");
+        assert_eq!(merged.provenance.kernel_releases["debug"], "6.1.0-41-amd64");
     }
 
     #[test]

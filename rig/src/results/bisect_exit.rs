@@ -129,6 +129,7 @@ mod tests {
             runs: vec![run],
             comparisons: vec![],
             bisection: None,
+            provenance: Default::default(),
         }
     }
 

@@ -9,6 +9,7 @@ pub mod compare;
 pub mod comparison;
 pub mod model;
 pub mod outcome;
+pub mod provenance;
 pub mod reloads;
 pub mod shard;
 pub mod step;

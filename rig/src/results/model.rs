@@ -50,6 +50,10 @@ pub struct RunReport {
     /// A bisection's result (`--bisect`); the probes' runs and comparisons are above.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bisection: Option<crate::results::bisection::Bisection>,
+    /// Where the run came from: command line, times, QEMU, kernels, rig commit, host (empty
+    /// in reports written before it was recorded).
+    #[serde(default)]
+    pub provenance: crate::results::provenance::Provenance,
 }
 
 fn finished_default() -> bool {

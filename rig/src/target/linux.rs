@@ -153,6 +153,10 @@ impl Target for LinuxTarget {
         true
     }
 
+    fn kernel_release(&self) -> Option<String> {
+        Some(self.image.kernel_release.clone())
+    }
+
     fn symbols(&self) -> Option<&Path> {
         self.image.debug_vmlinux.as_deref()
     }

@@ -109,6 +109,10 @@ pub trait Target: Send + Sync + std::fmt::Debug {
     }
     /// A run may keep this image once found (false when it changes during a run).
     fn reusable(&self) -> bool;
+    /// The release of the image's kernel, when the image knows it (recorded in the report).
+    fn kernel_release(&self) -> Option<String> {
+        None
+    }
     /// The kernel's symbols on the host, for reading dumps (when the image has them).
     fn symbols(&self) -> Option<&Path> {
         None

@@ -1,0 +1,171 @@
+//! Tests of the JUnit writer: identities reporters keep, messages they show, and the schema.
+
+use super::*;
+use crate::results::model::{CaseRun, IterationResult, Mode};
+
+fn iteration(index: u32, panic: bool, run_dir: &str) -> IterationResult {
+    IterationResult {
+        index,
+        outcome: if panic {
+            Outcome::Panic {
+                report: None,
+                title: "kernel BUG in vmm_zsd_destroy".into(),
+                excerpt: "kernel BUG at vmm.c:120!".into(),
+                dumps: vec![],
+                triage: String::new(),
+            }
+        } else {
+            Outcome::Completed
+        },
+        verdict: if panic { Verdict::Fail } else { Verdict::Pass },
+        secs: 2.5,
+        seed: u64::from(index),
+        evidence: format!("{run_dir}/c-epyc-{index}"),
+        steps: vec![],
+        reloads: Default::default(),
+    }
+}
+
+fn run(image: &str, panics: &[bool], run_dir: &str) -> CaseRun {
+    let mut r = CaseRun {
+        case: "c".into(),
+        file: "c.yaml".into(),
+        cpu: "epyc".into(),
+        image: image.into(),
+        iterations_planned: panics.len() as u32,
+        assigned: (1..=panics.len() as u32).collect(),
+        hunts: None,
+        compared: true,
+        sequential: false,
+        mode: Mode::Boot,
+        stopped: None,
+        not_run: None,
+        iterations: panics.iter().zip(1..).map(|(&p, i)| iteration(i, p, run_dir)).collect(),
+        tally: Default::default(),
+    };
+    r.retally();
+    r
+}
+
+/// A comparison of a buggy and a fixed build, plus a case that was skipped.
+fn comparison_report() -> RunReport {
+    let dir = "build/runs/20261203T140000Z-rig";
+    let (debug, fixed) = (run("linux-os7410-debug", &[true, false, true], dir), run("linux", &[false; 3], dir));
+    let comparisons = vec![crate::results::compare::compare(&[&debug, &fixed], None)];
+    let mut skipped = run("linux", &[], dir);
+    (skipped.case, skipped.compared) = ("boot-smoke".into(), false);
+    skipped.not_run = Some(Outcome::Skipped { reason: "--cpu host needs KVM".into() });
+    RunReport {
+        schema: crate::results::model::SCHEMA,
+        accel: "tcg".into(),
+        seed: 1,
+        run_dir: dir.into(),
+        shard: None,
+        stopped_early: None,
+        finished: true,
+        evidence_errors: vec![],
+        runs: vec![debug, fixed, skipped],
+        comparisons,
+        bisection: None,
+        provenance: crate::results::provenance::Provenance {
+            started: "2026-12-03T14:00:00Z".into(),
+            ended: "2026-12-03T14:02:30Z".into(),
+            ..Default::default()
+        },
+    }
+}
+
+/// Every `name="..."` value (attribute `attr`) of the elements `<tag `, in order.
+fn attrs(xml: &str, tag: &str, attr: &str) -> Vec<String> {
+    let re = regex::Regex::new(&format!(r#"<{tag} [^>]*\b{attr}="([^"]*)""#)).unwrap();
+    re.captures_iter(xml).map(|c| c[1].to_string()).collect()
+}
+
+#[test]
+fn escapes_markup_and_control_bytes() {
+    assert_eq!(escape("a<b & \"c\"\u{1b}"), "a&lt;b &amp; &quot;c&quot;?");
+}
+
+#[test]
+fn the_builds_of_a_comparison_never_share_an_identity() {
+    let x = render(&comparison_report());
+    let suites = attrs(&x, "testsuite", "name");
+    let mut unique = suites.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), suites.len(), "{x}");
+    assert!(suites.contains(&"c.epyc.linux-os7410-debug".to_string()) && suites.contains(&"c.epyc.linux".to_string()));
+    let pairs: Vec<String> = attrs(&x, "testcase", "classname")
+        .into_iter()
+        .zip(attrs(&x, "testcase", "name"))
+        .map(|(c, n)| format!("{c}/{n}"))
+        .collect();
+    let mut unique = pairs.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), pairs.len(), "{x}");
+}
+
+#[test]
+fn a_failure_says_the_crash_title_and_the_outcome() {
+    let x = render(&comparison_report());
+    assert!(x.contains("<failure message=\"kernel BUG in vmm_zsd_destroy\" type=\"panic\">panic: kernel BUG"), "{x}");
+    assert!(!x.contains("message=\"panic\""), "{x}");
+    // The evidence path is relative to the run directory, where junit.xml is.
+    assert!(x.contains("evidence: c-epyc-1</failure>"), "{x}");
+}
+
+#[test]
+fn suites_and_the_whole_carry_times_timestamps_and_totals() {
+    let x = render(&comparison_report());
+    let head = x.lines().nth(1).unwrap();
+    // 3 + 3 iterations, a skipped case, one comparison's conclusion (not fixed: it has no hunt).
+    assert_eq!(
+        head,
+        "<testsuites name=\"rig\" tests=\"8\" failures=\"3\" errors=\"0\" skipped=\"1\" time=\"150.000\" \
+         timestamp=\"2026-12-03T14:00:00\">"
+    );
+    assert!(x.contains(
+        "<testsuite name=\"c.epyc.linux-os7410-debug\" tests=\"3\" failures=\"2\" errors=\"0\" skipped=\"0\" \
+         time=\"7.500\" timestamp=\"2026-12-03T14:00:00\">"
+    ));
+    assert_eq!(attrs(&x, "testsuite", "time").len(), attrs(&x, "testsuite", "name").len(), "{x}");
+    assert_eq!(attrs(&x, "testcase", "time").len(), attrs(&x, "testcase", "name").len(), "{x}");
+}
+
+/// Validates `xml` against `rig/testdata/junit/junit.xsd` with `xmllint` (Debian's
+/// `libxml2-utils`, which `cargo xtask test` installs); its complaint on failure.
+fn schema_check(xml: &str, label: &str) -> Result<(), String> {
+    let xsd = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/junit/junit.xsd");
+    let file = std::env::temp_dir().join(format!("rig-junit-{label}-{}.xml", std::process::id()));
+    std::fs::write(&file, xml).unwrap();
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(&xsd)
+        .arg(&file)
+        .output()
+        .expect("running xmllint (install libxml2-utils, as cargo xtask test does)");
+    let _ = std::fs::remove_file(&file);
+    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+}
+
+#[test]
+fn the_output_is_valid_against_the_reporters_schema() {
+    let mut unfinished = comparison_report();
+    unfinished.finished = false;
+    unfinished.stopped_early = Some("interrupted (Ctrl-C or SIGTERM)".into());
+    unfinished.runs[1].iterations.truncate(1);
+    unfinished.runs[1].retally();
+    let mut old = comparison_report();
+    old.provenance = Default::default();
+    old.runs[2].not_run = Some(Outcome::Infra { reason: "QEMU died".into() });
+    for (label, r) in [("comparison", comparison_report()), ("unfinished", unfinished), ("old", old)] {
+        let x = render(&r);
+        if let Err(e) = schema_check(&x, label) {
+            panic!("{label}: {e}\n{x}");
+        }
+    }
+    // The check can fail: a testcase without its time is refused.
+    let bad = render(&comparison_report()).replacen(" time=\"2.500\"", "", 1);
+    assert!(schema_check(&bad, "bad").is_err());
+}

@@ -1,0 +1,91 @@
+//! Where a run came from, as written to `report.json`: the command, its times, the QEMU, the
+//! kernels and the rig that ran it, and the host. Every field has a default, so reports
+//! written before provenance was recorded still read (with empty values).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// What a run needs to be replayed and told apart from another.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Provenance {
+    /// The command line that started the run, one argument per entry.
+    pub command: Vec<String>,
+    /// When the run started, RFC 3339 in UTC (`2026-12-03T14:07:57Z`).
+    pub started: String,
+    /// When the run ended, RFC 3339 in UTC; empty while it goes.
+    pub ended: String,
+    /// The first line of `qemu-system-x86_64 --version`.
+    pub qemu_version: String,
+    /// Image name → the release of its kernel, for the images whose release is known.
+    pub kernel_releases: BTreeMap<String, String>,
+    /// The rig's git commit (`unknown` outside a checkout).
+    pub rig_commit: String,
+    /// The host's name.
+    pub host: String,
+}
+
+impl Provenance {
+    /// The provenance of a merge of shards: the first shard's, spanning from the earliest start
+    /// to the latest end, with every shard's kernel releases.
+    pub fn absorb(&mut self, other: &Provenance) {
+        if self.started.is_empty() || (!other.started.is_empty() && other.started < self.started) {
+            self.started.clone_from(&other.started);
+        }
+        if other.ended > self.ended {
+            self.ended.clone_from(&other.ended);
+        }
+        for (image, release) in &other.kernel_releases {
+            self.kernel_releases.entry(image.clone()).or_insert_with(|| release.clone());
+        }
+    }
+
+    /// The seconds from `started` to `ended`, when both are known.
+    pub fn duration_secs(&self) -> Option<f64> {
+        let (a, b) = (humantime::parse_rfc3339(&self.started).ok()?, humantime::parse_rfc3339(&self.ended).ok()?);
+        Some(b.duration_since(a).ok()?.as_secs_f64())
+    }
+}
+
+/// A time as RFC 3339 in UTC, to the second.
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(started: &str, ended: &str, image: &str) -> Provenance {
+        Provenance {
+            started: started.into(),
+            ended: ended.into(),
+            kernel_releases: [(image.to_string(), "6.1.0-41-amd64".to_string())].into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_merge_spans_every_shard_and_keeps_every_release() {
+        let mut p = at("2026-12-03T14:00:10Z", "2026-12-03T14:05:00Z", "linux");
+        p.absorb(&at("2026-12-03T14:00:00Z", "2026-12-03T14:09:00Z", "linux-os7410-debug"));
+        assert_eq!((p.started.as_str(), p.ended.as_str()), ("2026-12-03T14:00:00Z", "2026-12-03T14:09:00Z"));
+        assert_eq!(p.kernel_releases.len(), 2);
+        assert_eq!(p.duration_secs(), Some(540.0));
+    }
+
+    #[test]
+    fn an_empty_start_takes_the_other() {
+        let mut p = Provenance::default();
+        p.absorb(&at("2026-12-03T14:00:10Z", "", "linux"));
+        assert_eq!(p.started, "2026-12-03T14:00:10Z");
+        assert_eq!(p.duration_secs(), None);
+    }
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_300_877);
+        assert_eq!(rfc3339(t), "2026-12-03T12:27:57Z");
+    }
+}
