@@ -34,7 +34,7 @@ pub struct TriageArgs {
     /// The file to read, or `-` for standard input. Read as a stream: memory does not grow
     /// with its size, and each crash is printed as soon as its report is complete.
     #[arg(required_unless_present = "score")]
-    pub file: Option<String>,
+    pub file: Option<std::ffi::OsString>,
     /// Print the reports as JSON.
     #[arg(long)]
     pub json: bool,
@@ -68,14 +68,14 @@ pub fn run(args: &TriageArgs) -> anyhow::Result<i32> {
     if let Some(dir) = &args.score {
         return crate::triage_score::run(args, dir);
     }
-    let file = args.file.as_deref().unwrap_or("-");
+    let file = args.file.as_deref().unwrap_or(std::ffi::OsStr::new("-"));
     let mut input: Box<dyn Read> = if file == "-" {
         Box::new(std::io::stdin().lock())
     } else {
         match std::fs::File::open(file) {
             Ok(f) => Box::new(f),
             Err(e) => {
-                eprintln!("error: cannot read {file}: {e}");
+                eprintln!("error: cannot read {}: {e}", std::path::Path::new(file).display());
                 return Ok(crate::exit::USAGE);
             }
         }
@@ -103,7 +103,7 @@ pub fn run(args: &TriageArgs) -> anyhow::Result<i32> {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                eprintln!("error: cannot read {file}: {e}");
+                eprintln!("error: cannot read {}: {e}", std::path::Path::new(file).display());
                 return Ok(crate::exit::USAGE);
             }
         };

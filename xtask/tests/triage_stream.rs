@@ -148,3 +148,17 @@ fn the_real_corpus_scores_per_os_and_form() {
     assert!(stdout.contains("per OS:\n  illumos") && stdout.contains("\n  linux "), "{stdout}");
     assert!(stdout.contains("per form:") && stdout.contains("  mdb-C-demangle "), "{stdout}");
 }
+
+#[test]
+fn a_file_whose_name_is_not_utf8_is_read() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = std::env::temp_dir().join(format!("rig-triage-name-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(std::ffi::OsStr::from_bytes(b"console-\xff.log"));
+    std::fs::write(&path, real_crash()).unwrap();
+    let out = xtask().arg("triage").arg(&path).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("crash 1:"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
