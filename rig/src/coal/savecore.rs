@@ -58,12 +58,16 @@ pub const SAVECORE_WAIT_SECS: u32 = 300;
 
 /// Prints the newest saved dump's path (empty when there is none), once the boot-time savecore
 /// is done: it may still be writing `vmdump.N`, so the guest polls (once a second, up to
-/// [`SAVECORE_WAIT_SECS`]) until no savecore runs and a dump is there.
+/// [`SAVECORE_WAIT_SECS`] in all) until no savecore runs and a dump is there, and then until
+/// that dump's size has held for 3 s (a savecore the process list does not show, or one that
+/// has not yet written its last part, is not read half-written).
 pub fn newest_dump_command() -> String {
     format!(
         "i=0; while [ $i -lt {SAVECORE_WAIT_SECS} ] && {{ pgrep -x savecore >/dev/null || \
          ! ls {CRASH_DIR}/vmdump.* >/dev/null 2>&1; }}; do sleep 1; i=$((i + 1)); done; \
-         ls -t {CRASH_DIR}/vmdump.* 2>/dev/null | head -1"
+         f=$(ls -t {CRASH_DIR}/vmdump.* 2>/dev/null | head -1); \
+         if [ -n \"$f\" ]; then a=; b=$(wc -c <\"$f\"); while [ \"$a\" != \"$b\" ] && [ $i -lt {SAVECORE_WAIT_SECS} ]; \
+         do sleep 3; i=$((i + 3)); a=$b; b=$(wc -c <\"$f\"); done; fi; echo \"$f\""
     )
 }
 
@@ -84,7 +88,8 @@ mod tests {
     fn the_triage_commands() {
         let newest = newest_dump_command();
         assert!(newest.starts_with("i=0; while [ $i -lt 300 ] && { pgrep -x savecore >/dev/null || "), "{newest}");
-        assert!(newest.ends_with("ls -t /var/crash/volatile/vmdump.* 2>/dev/null | head -1"), "{newest}");
+        assert!(newest.contains("f=$(ls -t /var/crash/volatile/vmdump.* 2>/dev/null | head -1)"), "{newest}");
+        assert!(newest.ends_with("done; fi; echo \"$f\""), "{newest}");
         assert_eq!(
             triage_command("/var/crash/volatile/vmdump.3").unwrap(),
             "cd /var/crash/volatile && savecore -vf /var/crash/volatile/vmdump.3 /var/crash/volatile >/dev/null 2>&1; \
