@@ -72,7 +72,10 @@ pub const LINUX_OS7410: Profile = Profile {
 
 /// The default guest built with kdump (`linux-kdump`): after a panic it boots a capture
 /// kernel, and the rig copies `/proc/vmcore` out.
-pub const LINUX_KDUMP: Profile = Profile { name: "linux-kdump", ..LINUX };
+/// Its panic boots the capture kernel before the panic notifiers run, so QEMU hears of no
+/// panic (no `GUEST_PANICKED`): the console's panic is taken as it is, and the capture kernel's
+/// readiness is not missed while waiting for one.
+pub const LINUX_KDUMP: Profile = Profile { name: "linux-kdump", pvpanic: false, ..LINUX };
 
 /// Debian Linux images, built from their recipes (and user kernels registered as
 /// `linux-<name>`).
