@@ -105,7 +105,7 @@ impl Watcher {
 
     /// Waits for a fatal sighting from `from` on: GUEST_PANICKED or a fatal crash report.
     pub async fn wait_fatal(&self, from: Cursor, deadline: Instant) -> Option<Sighting> {
-        self.seen.wait_for(from, deadline, |s| is_fatal(s).then(|| s.clone())).await.ok().map(|(_, s)| s)
+        self.wait_fatal_at(from, deadline).await.map(|(_, s)| s)
     }
 
     /// Waits for a fatal sighting from `from` on, with its position (wait from one past it for
