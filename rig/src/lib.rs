@@ -8,7 +8,7 @@
 //!
 //! Read it top-down. A module imports only from its own layer or the layers below it, never
 //! from above, and modules of one layer do not import each other both ways
-//! (`rig/tests/layers.rs` checks both on every test run). Each guest OS lives in `target`
+//! (`rig/tests/layers.rs` checks both on every test run). Each guest OS lives in `guest_os`
 //! alone: nothing above it names an OS.
 //!
 //! | layer | modules | what they hold |
@@ -16,9 +16,9 @@
 //! | 1 | `engine` | runs test cases on guests: campaigns, workers, steps, the gate of sequential comparisons, bisection |
 //! | 2 | `report` `history` | what a run found, written out (`report.json`, JUnit, pages) and kept (SQLite) |
 //! | 3 | `results` | what runs found, as data, and the pure judging of it (outcomes, verdicts, comparisons, bisection search) |
-//! | 4 | `case` | the YAML test-case format, checked against the targets it names |
+//! | 4 | `case` | the YAML test-case format, checked against the guest OSes it names |
 //! | 5 | `dump` `host` `setup` | evidence taken from the host side (dumps, hang evidence); the host's prerequisites, accelerator and KVM probe |
-//! | 6 | `target` | everything that differs per guest OS: one file per OS (Linux, illumos), found by image name |
+//! | 6 | `guest_os` | everything that differs per guest OS: one file per OS (Linux, illumos), found by image name |
 //! | 7 | `coal` `image` | guest images: Linux images built from Debian packages, coal headnodes prepared from the user's tarball |
 //! | 8 | `guest` `profile` `cpu_check` | a running guest (its QEMU, consoles, QMP and SSH as one value), the contract of how to talk to it, and the check of its CPU from inside |
 //! | 9 | `qemu` `qmp` `console` `ssh` `usernet` | the channels: the QEMU process, its monitor, its serial consoles, SSH |
@@ -34,6 +34,7 @@ pub mod dump;
 pub mod engine;
 pub mod file_kind;
 pub mod guest;
+pub mod guest_os;
 pub mod history;
 pub mod host;
 pub mod identity;
@@ -50,5 +51,4 @@ pub mod rundir;
 pub mod setup;
 pub mod ssh;
 pub mod stats;
-pub mod target;
 pub mod usernet;

@@ -399,7 +399,7 @@ fn coal_qemu_command_line() {
 
 #[tokio::test]
 async fn the_engine_targets_coal_and_starts_from_the_setup_snapshot_once_saved() {
-    use rig::target;
+    use rig::guest_os;
     let d = scratch("target");
     let usb = d.join("usb.img");
     fake_usb(&usb);
@@ -409,14 +409,14 @@ async fn the_engine_targets_coal_and_starts_from_the_setup_snapshot_once_saved()
         rig::case::find(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../testcases"), "os-7410-vmm-zsd").unwrap().case;
     let epyc = lookup("epyc").unwrap();
 
-    let t = target::load(&build, "coal").await.unwrap();
+    let t = guest_os::load(&build, "coal").await.unwrap();
     assert!(!t.parallel_ok() && !t.reusable());
     // `coal` is the newest prepared headnode; `coal-<key>` names one.
     let c = rig::coal::prepared(&build).remove(0);
     let named = c.dir.file_name().unwrap().to_string_lossy().into_owned();
-    assert_eq!(target::load(&build, &named).await.unwrap().keys().client_key, t.keys().client_key);
+    assert_eq!(guest_os::load(&build, &named).await.unwrap().keys().client_key, t.keys().client_key);
     assert!(t.keys().client_key.starts_with(&c.dir));
-    let e = target::load(&build, "coal-0000000000000000").await.unwrap_err().to_string();
+    let e = guest_os::load(&build, "coal-0000000000000000").await.unwrap_err().to_string();
     assert!(e.contains("coal-0000000000000000") && e.contains("cargo xtask image coal --from"), "{e}");
     assert_eq!(t.os(), rig::crash::Os::Illumos);
     assert_eq!(t.profile().console_port, 1);
@@ -431,7 +431,7 @@ async fn the_engine_targets_coal_and_starts_from_the_setup_snapshot_once_saved()
     assert!(keys.host_key.starts_with(&build) && !keys.host_key.exists());
 
     t.record_setup_snapshot(&setup.tag).unwrap();
-    let t = target::load(&build, "coal").await.unwrap();
+    let t = guest_os::load(&build, "coal").await.unwrap();
     assert!(t.setup_snapshot(&case.guest.shape(), epyc, Accel::Kvm).unwrap().saved);
     let spec = t.machine(&case.guest.shape(), epyc, Accel::Kvm).unwrap();
     assert!(spec.extra_args.windows(2).any(|w| w[0] == "-loadvm" && w[1] == setup.tag), "{:?}", spec.extra_args);

@@ -11,7 +11,7 @@ use rig::coal::savecore::{self, SavecoreLine};
 use rig::coal::setup::{SetupProgress, Stage};
 use rig::console::{Console, Pattern};
 use rig::crash::{CrashKind, CrashReader, Event, Os};
-use rig::target::illumos::ILLUMOS;
+use rig::guest_os::illumos::ILLUMOS;
 use tokio::net::UnixStream;
 use tokio::time::Instant;
 

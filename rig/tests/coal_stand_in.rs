@@ -16,8 +16,8 @@ use rig::coal::stand_in::{StandIn, ensure_stand_in};
 use rig::coal::{CoalImage, PrepareOptions, prepare};
 use rig::console::Pattern;
 use rig::guest::{Guest, SshKeys};
+use rig::guest_os::illumos::ILLUMOS;
 use rig::machine::{Accel, cpu};
-use rig::target::illumos::ILLUMOS;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 

@@ -13,8 +13,8 @@ use rig::dump::{
     DumpFormat, DumpOptions, capture_hang, capture_panic, dump_capped, flush_panic_console, hang, host_dump,
 };
 use rig::guest::Guest;
+use rig::guest_os::linux::LINUX;
 use rig::machine::Accel;
-use rig::target::linux::LINUX;
 use tokio::time::Instant;
 
 const MIB: u64 = 1024 * 1024;

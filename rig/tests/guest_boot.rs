@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use rig::guest::{Guest, GuestError, SshKeys};
+use rig::guest_os::linux::LINUX;
 use rig::machine::{Accel, cpu};
-use rig::target::linux::LINUX;
 use tokio::time::Instant;
 
 fn keys(image: &rig::image::LinuxImage) -> SshKeys {

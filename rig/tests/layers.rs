@@ -1,6 +1,6 @@
 //! The library's layers, as `rig/src/lib.rs` lists them, hold in its sources: no module
 //! imports from a layer above its own, no two modules of a layer import each other, and
-//! nothing above `target` reaches an OS-specific module.
+//! nothing above `guest_os` reaches an OS-specific module.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -108,10 +108,10 @@ fn no_module_imports_from_above_or_both_ways() {
 }
 
 #[test]
-fn nothing_above_the_targets_reaches_an_os() {
+fn nothing_below_the_guest_os_layer_reaches_an_os() {
     let lib = std::fs::read_to_string(src().join("lib.rs")).unwrap();
     let layers = layers(&lib);
-    let target = layers["target"];
+    let target = layers["guest_os"];
     let mut files = Vec::new();
     rust_files(&src(), &mut files);
     let mut wrong = Vec::new();
@@ -124,7 +124,7 @@ fn nothing_above_the_targets_reaches_an_os() {
         let text = std::fs::read_to_string(&f).unwrap();
         // Tests may use an OS's profile as data; the code may not.
         let code = text.split("#[cfg(test)]").next().unwrap();
-        for os in ["crate::coal", "crate::target::linux", "crate::target::illumos"] {
+        for os in ["crate::coal", "crate::guest_os::linux", "crate::guest_os::illumos"] {
             if code.contains(os) {
                 wrong.push(format!("{} uses {os}", rel.display()));
             }
@@ -135,7 +135,7 @@ fn nothing_above_the_targets_reaches_an_os() {
 
 #[test]
 fn references_are_read_from_paths_and_groups() {
-    let r = references("use crate::{engine::x, report};\n/// [`crate::case`]\nlet a = crate::target::load(b);");
+    let r = references("use crate::{engine::x, report};\n/// [`crate::case`]\nlet a = crate::guest_os::load(b);");
     let names: Vec<&str> = r.iter().map(|(m, _)| m.as_str()).collect();
-    assert_eq!(names, ["engine", "report", "target"]);
+    assert_eq!(names, ["engine", "report", "guest_os"]);
 }

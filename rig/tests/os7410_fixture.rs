@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use rig::crash::{self, Os};
 use rig::guest::Guest;
+use rig::guest_os::linux::LINUX;
 use rig::image::LinuxImage;
-use rig::target::linux::LINUX;
 use tokio::time::Instant;
 
 /// Iterations the debug build must panic within, and the fixed build must survive.

@@ -78,7 +78,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 /// One line per image under the build directory.
 fn list() -> Result<i32> {
     let build = crate::paths::build_dir();
-    let all = rig::target::inventory::list(&build);
+    let all = rig::guest_os::inventory::list(&build);
     if all.is_empty() {
         outln!("no images in {} yet (the rig builds the Linux ones it needs)", build.join("images").display());
         return Ok(0);
@@ -102,7 +102,7 @@ fn list() -> Result<i32> {
 /// Removes what no command would use again and says what went.
 fn prune() -> Result<i32> {
     let build = crate::paths::build_dir();
-    let gone = rig::target::inventory::prune(&build)?;
+    let gone = rig::guest_os::inventory::prune(&build)?;
     let freed: u64 = gone.iter().map(|e| e.bytes).sum();
     for e in &gone {
         outln!("removed {} ({}, {}): {}", e.path.display(), e.name, e.kind.as_str(), e.age());

@@ -148,14 +148,14 @@ fn cases_dir() -> PathBuf {
 /// An image the user named exists: built in, a registered user kernel, or coal.
 fn check_image(name: &str) -> Result<(), String> {
     let build = crate::paths::build_dir();
-    if rig::target::profile_for(name).is_none() {
-        return Err(rig::target::unknown_image(name, Some(&build)));
+    if rig::guest_os::profile_for(name).is_none() {
+        return Err(rig::guest_os::unknown_image(name, Some(&build)));
     }
     let user = name.starts_with("linux-") && !rig::image::known_images().contains(&name);
     match rig::image::user_kernel::load(&build, name) {
         Ok(None) if user => Err(format!(
             "{}. Make it from your kernel with `cargo xtask image linux --kernel <linux-image-*.deb> --name {}`",
-            rig::target::unknown_image(name, Some(&build)),
+            rig::guest_os::unknown_image(name, Some(&build)),
             &name["linux-".len()..]
         )),
         Err(e) if user => Err(format!("{e:#}")),
@@ -371,7 +371,7 @@ fn bisect_builds(a: &RigArgs, list: &str, cases: &[LoadedCase], cpus: &[&CpuMode
         }
         check_image(b).map_err(|e| format!("--bisect: {e}"))?;
     }
-    let profiles: Vec<&str> = builds.iter().map(|b| rig::target::profile_for(b).map_or("?", |p| p.name)).collect();
+    let profiles: Vec<&str> = builds.iter().map(|b| rig::guest_os::profile_for(b).map_or("?", |p| p.name)).collect();
     if let Some(k) = profiles.iter().position(|p| *p != profiles[0]) {
         return Err(format!(
             "--bisect: builds of different guest OSes are mixed: {} is {}, {} is {}",

@@ -161,8 +161,8 @@ fn validate(c: &Case) -> Result<(), (String, String)> {
             format!("guest.memory_mib: {} is too small, the guest needs at least 128", c.guest.memory_mib),
         );
     }
-    let Some(profile) = crate::target::profile_for(&c.guest.image) else {
-        return err("image:", format!("guest.image: {}", crate::target::unknown_image(&c.guest.image, None)));
+    let Some(profile) = crate::guest_os::profile_for(&c.guest.image) else {
+        return err("image:", format!("guest.image: {}", crate::guest_os::unknown_image(&c.guest.image, None)));
     };
     for m in &c.modules.free {
         if profile.module(m).is_none() {
@@ -194,8 +194,8 @@ fn validate(c: &Case) -> Result<(), (String, String)> {
         return err("compare:", "compare: name at least two images (the reference first, then candidates)".into());
     }
     for img in &c.compare {
-        if crate::target::profile_for(img).is_none() {
-            return err("compare:", format!("compare: {}", crate::target::unknown_image(img, None)));
+        if crate::guest_os::profile_for(img).is_none() {
+            return err("compare:", format!("compare: {}", crate::guest_os::unknown_image(img, None)));
         }
     }
     if c.unload_busy != UnloadBusy::Fail

@@ -22,7 +22,7 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 pub async fn panicked_guest(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<(Guest, QmpEvent)> {
     let spec = image.machine(cpu::lookup("epyc").expect("epyc"), accel, &Shape::nested(MEMORY_MIB, 2));
     let profile =
-        crate::target::profile_for(&image.name).with_context(|| format!("{}: no guest profile", image.name))?;
+        crate::guest_os::profile_for(&image.name).with_context(|| format!("{}: no guest profile", image.name))?;
     let guest = Guest::launch(spec, profile.clone(), image.ssh_keys(), dir).await?;
     guest.wait_ready(Instant::now() + BOOT_TIMEOUT).await?;
     let from = guest.qmp().event_cursor();

@@ -149,7 +149,7 @@ async fn run_units(
             let design = crate::stats::sequential::DEFAULT;
             // Guests that cannot share their image (a headnode's disks) run one at a time, as
             // they do outside comparisons.
-            let heavy = group.iter().any(|&k| !crate::target::parallel_ok_for(&units[k].0.case.guest.image));
+            let heavy = group.iter().any(|&k| !crate::guest_os::parallel_ok_for(&units[k].0.case.guest.image));
             let jobs = if heavy { 1 } else { plan.jobs };
             let gate = super::gate::Gate::new(group.len(), jobs, design, budget, plan.budget.secs);
             if let Some(b) = banked {

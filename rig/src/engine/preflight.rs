@@ -152,8 +152,8 @@ fn write(dir: &Path, findings: &[String]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::illumos::ILLUMOS;
-    use crate::target::linux::LINUX;
+    use crate::guest_os::illumos::ILLUMOS;
+    use crate::guest_os::linux::LINUX;
 
     const ISAINFO_SVM: &str =
         "64-bit amd64 applications\n\tamd_svm amd_lzcnt popcnt amd_sse4a tscp ahf cx16 sse3 sse2 sse\n";

@@ -155,7 +155,7 @@ mod tests {
     use super::*;
 
     fn vmm() -> &'static crate::profile::ModuleReload {
-        crate::target::illumos::ILLUMOS.module("vmm").unwrap()
+        crate::guest_os::illumos::ILLUMOS.module("vmm").unwrap()
     }
 
     #[test]

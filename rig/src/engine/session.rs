@@ -11,9 +11,9 @@ use super::steps::{StepError, run_block};
 use super::watch::{Sighting, Watcher};
 use crate::case::Case;
 use crate::guest::Guest;
+use crate::guest_os::{PanicWatch, Target};
 use crate::machine::CpuModel;
 use crate::results::Outcome;
-use crate::target::{PanicWatch, Target};
 
 /// The VM state snapshot-restore iterations start from.
 pub(super) const SNAPSHOT_TAG: &str = "rig-base";

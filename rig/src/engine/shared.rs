@@ -4,9 +4,9 @@
 use std::sync::{Arc, Mutex};
 
 use super::plan::{Plan, Progress};
+use crate::guest_os::Target;
 use crate::report;
 use crate::results::{CaseRun, IterationResult, Outcome, RunReport};
-use crate::target::Target;
 
 /// What the workers of a run share: the report (rewritten after every iteration), the
 /// progress callback, the images and the ledger of dumps kept.
@@ -123,7 +123,7 @@ impl Shared<'_> {
         if let Some(t) = images.get(name) {
             return Ok(Arc::clone(t));
         }
-        let t = crate::target::load(build_dir, name).await?;
+        let t = crate::guest_os::load(build_dir, name).await?;
         if let Some(release) = t.kernel_release() {
             self.report.lock().unwrap().provenance.kernel_releases.insert(name.to_string(), release);
         }

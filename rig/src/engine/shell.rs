@@ -106,8 +106,8 @@ mod tests {
     use super::*;
     use crate::case::model::Jitter;
     use crate::engine::reloads::LoopReport;
+    use crate::guest_os::linux::LINUX;
     use crate::profile::ModuleReload;
-    use crate::target::linux::LINUX;
 
     fn step(kind: StepKind) -> Step {
         Step { kind, timeout_secs: None }
@@ -134,7 +134,7 @@ mod tests {
     fn illumos_loops_use_its_own_commands() {
         let steps =
             [step(StepKind::ReloadModule("vmm".into())), step(StepKind::Sleep(Jitter { min_ms: 0, max_ms: 200 }))];
-        let s = loop_script(&steps, &crate::target::illumos::ILLUMOS, Vendor::Amd, 1, 7).unwrap();
+        let s = loop_script(&steps, &crate::guest_os::illumos::ILLUMOS, Vendor::Amd, 1, 7).unwrap();
         assert!(
             s.contains("[ -n \"$id\" ] || { echo '\\''vmm is not loaded'\\'' >&2; exit 1; }; modunload -i $id' 2>&1)"),
             "{s}"

@@ -18,12 +18,12 @@ use super::shared::{RunSoFar, Shared};
 use super::skip::skip_reason;
 use crate::case::{Case, LoadedCase};
 use crate::guest::Guest;
+use crate::guest_os::Target;
 use crate::host::memory;
 use crate::machine::CpuModel;
 use crate::results::IterationResult;
 use crate::results::outcome::{Outcome, judge};
 use crate::results::shard::Assigned;
-use crate::target::Target;
 
 /// Runs the assigned iterations of one case × CPU × image on up to `plan.jobs` guests at once.
 pub async fn run_case(

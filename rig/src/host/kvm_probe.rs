@@ -32,7 +32,7 @@ pub async fn probe(image: &LinuxImage, dir: &Path, timeout: Duration) -> KvmStat
     spec.extra_args = vec!["-cpu".into(), "qemu64".into()];
     let keys = image.ssh_keys();
     let began = Instant::now();
-    let Some(profile) = crate::target::profile_for(&image.name).cloned() else {
+    let Some(profile) = crate::guest_os::profile_for(&image.name).cloned() else {
         return KvmStatus { usable: false, detail: format!("the probe image {} has no guest profile", image.name) };
     };
     let ready = Pattern::regex(profile.ready.pattern()).expect("valid pattern");

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use rig::guest::{BootInfo, Guest};
-use rig::target::linux::LINUX;
+use rig::guest_os::linux::LINUX;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 

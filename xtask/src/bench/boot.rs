@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use rig::guest::Guest;
+use rig::guest_os::linux::LINUX;
 use rig::host::AccelChoice;
 use rig::image::LinuxImage;
 use rig::machine::{Accel, ChannelFds, MachineSpec, cpu, qemu_args};
 use rig::qemu::qemu_binary;
 use rig::ssh::{Ssh, SshTarget};
-use rig::target::linux::LINUX;
 use tokio::time::Instant;
 
 use super::stats::median;

@@ -1,11 +1,11 @@
 //! Everything that differs per guest OS, in one place. A target is a bootable image of one OS;
-//! its [`Kind`] says how such images are found by name. Each kind is one file here:
+//! its [`GuestOs`] says how such images are found by name. Each OS is one file (or folder) here:
 //! - [`linux`]: the embedded Debian Linux images (direct kernel boot);
 //! - [`illumos`]: prepared SmartOS coal headnodes (USB image boot).
 //!
-//! The engine talks to [`Target`] and [`Kind`] and names no OS. Adding a guest OS means adding
+//! The engine talks to [`Target`] and [`GuestOs`] and names no OS. Adding a guest OS means adding
 //! a file here (its profile, machine, readiness and after-panic work), its image recipe, and
-//! one line in [`KINDS`].
+//! one line in [`REGISTRY`].
 
 pub mod illumos;
 pub mod inventory;
@@ -26,11 +26,11 @@ use crate::profile::Profile;
 use crate::ssh::SshKeys;
 
 /// Every kind of guest the rig knows, in the order "unknown image" messages list them.
-pub const KINDS: &[&dyn Kind] = &[&linux::Linux, &illumos::Illumos];
+pub const REGISTRY: &[&dyn GuestOs] = &[&linux::Linux, &illumos::Illumos];
 
 /// One kind of guest OS image: how its images are named, found and run.
 #[async_trait]
-pub trait Kind: Send + Sync {
+pub trait GuestOs: Send + Sync {
     /// The kind's name (`linux`, `illumos`).
     fn name(&self) -> &'static str;
     /// The profile of image `name` when it is of this kind (by its name alone: nothing is
@@ -46,18 +46,18 @@ pub trait Kind: Send + Sync {
 }
 
 /// The kind of image `name`, by its name.
-pub fn kind_of(name: &str) -> Option<&'static dyn Kind> {
-    KINDS.iter().copied().find(|k| k.profile_for(name).is_some())
+pub fn os_of(name: &str) -> Option<&'static dyn GuestOs> {
+    REGISTRY.iter().copied().find(|k| k.profile_for(name).is_some())
 }
 
 /// The profile of image `name`, by its name.
 pub fn profile_for(name: &str) -> Option<&'static Profile> {
-    KINDS.iter().find_map(|k| k.profile_for(name))
+    REGISTRY.iter().find_map(|k| k.profile_for(name))
 }
 
 /// Every known image name of every kind.
 pub fn known_images(build_dir: Option<&Path>) -> Vec<String> {
-    KINDS.iter().flat_map(|k| k.known(build_dir)).collect()
+    REGISTRY.iter().flat_map(|k| k.known(build_dir)).collect()
 }
 
 /// The message for an image name no kind knows, listing every known one.
@@ -67,12 +67,12 @@ pub fn unknown_image(name: &str, build_dir: Option<&Path>) -> String {
 
 /// Several guests may boot image `name` at once (without loading it; unknown names: yes).
 pub fn parallel_ok_for(name: &str) -> bool {
-    kind_of(name).is_none_or(|k| k.parallel_ok())
+    os_of(name).is_none_or(|k| k.parallel_ok())
 }
 
 /// Finds (or builds) the image `name`.
 pub async fn load(build_dir: &Path, name: &str) -> Result<Arc<dyn Target>> {
-    match kind_of(name) {
+    match os_of(name) {
         Some(k) => k.load(build_dir, name).await,
         None => bail!("{}", unknown_image(name, Some(build_dir))),
     }
@@ -102,10 +102,10 @@ pub trait Target: Send + Sync + std::fmt::Debug {
     /// The machine for a case's `shape` on `cpu`.
     fn machine(&self, shape: &Shape, cpu: &'static CpuModel, accel: Accel) -> Result<MachineSpec>;
     /// The kind of guest OS it is.
-    fn kind(&self) -> &'static dyn Kind;
+    fn guest_os(&self) -> &'static dyn GuestOs;
     /// Several guests may run this image at once (as its kind says).
     fn parallel_ok(&self) -> bool {
-        self.kind().parallel_ok()
+        self.guest_os().parallel_ok()
     }
     /// A run may keep this image once found (false when it changes during a run).
     fn reusable(&self) -> bool;
@@ -200,11 +200,11 @@ mod tests {
 
     #[test]
     fn every_kind_claims_its_own_names() {
-        assert_eq!(kind_of("linux").map(|k| k.name()), Some("linux"));
-        assert_eq!(kind_of("linux-os7410-b4").map(|k| k.name()), Some("linux"));
-        assert_eq!(kind_of("coal").map(|k| k.name()), Some("illumos"));
-        assert_eq!(kind_of("coal-0123456789abcdef").map(|k| k.name()), Some("illumos"));
-        assert!(kind_of("nonesuch").is_none());
+        assert_eq!(os_of("linux").map(|k| k.name()), Some("linux"));
+        assert_eq!(os_of("linux-os7410-b4").map(|k| k.name()), Some("linux"));
+        assert_eq!(os_of("coal").map(|k| k.name()), Some("illumos"));
+        assert_eq!(os_of("coal-0123456789abcdef").map(|k| k.name()), Some("illumos"));
+        assert!(os_of("nonesuch").is_none());
         assert!(parallel_ok_for("linux") && !parallel_ok_for("coal"));
     }
 

@@ -10,7 +10,7 @@ use anyhow::Result;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::{Kind, Target};
+use super::{GuestOs, Target};
 use crate::crash::Os;
 use crate::guest::GuestLink;
 use crate::image::LinuxImage;
@@ -82,7 +82,7 @@ pub const LINUX_KDUMP: Profile = Profile { name: "linux-kdump", pvpanic: false, 
 pub struct Linux;
 
 #[async_trait]
-impl Kind for Linux {
+impl GuestOs for Linux {
     fn name(&self) -> &'static str {
         "linux"
     }
@@ -148,7 +148,7 @@ impl Target for LinuxTarget {
         Ok(self.image.machine(cpu, accel, shape))
     }
 
-    fn kind(&self) -> &'static dyn Kind {
+    fn guest_os(&self) -> &'static dyn GuestOs {
         &Linux
     }
 

@@ -13,7 +13,7 @@ use anyhow::{Result, bail};
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::{Kind, PanicWatch, SetupSnapshot, Stage, Target, never_ready};
+use super::{GuestOs, PanicWatch, SetupSnapshot, Stage, Target, never_ready};
 use crate::coal::CoalImage;
 use crate::coal::savecore::{CRASH_DIR, SAVECORE_WAIT_SECS, newest_dump_command, triage_command};
 use crate::crash::Os;
@@ -92,7 +92,7 @@ pub const ILLUMOS: Profile = Profile {
 pub struct Illumos;
 
 #[async_trait]
-impl Kind for Illumos {
+impl GuestOs for Illumos {
     fn name(&self) -> &'static str {
         "illumos"
     }
@@ -186,7 +186,7 @@ impl Target for CoalTarget {
         Ok(spec)
     }
 
-    fn kind(&self) -> &'static dyn Kind {
+    fn guest_os(&self) -> &'static dyn GuestOs {
         &Illumos
     }
 
@@ -300,7 +300,7 @@ mod tests {
         assert_eq!(Illumos.profile_for("coal-0123456789abcdef").unwrap().name, "illumos");
         let ready = Pattern::regex(p.ready.pattern()).unwrap();
         assert_eq!(ready.find("headnode console login: ").as_deref(), Some("headnode console login:"));
-        assert_eq!(crate::target::linux::LINUX.console_port, 0);
+        assert_eq!(crate::guest_os::linux::LINUX.console_port, 0);
     }
 
     #[test]
@@ -318,7 +318,7 @@ mod tests {
             z.boot_command(),
             "for zone in $(vmadm list -H -o uuid state=stopped); do vmadm start $zone & done; wait"
         );
-        assert!(crate::target::linux::LINUX.zones.is_none());
+        assert!(crate::guest_os::linux::LINUX.zones.is_none());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::console::Console;
 use crate::guest::GuestLink;
-use crate::target::PanicWatch;
+use crate::guest_os::PanicWatch;
 
 /// What kmdb prints before its prompt when a panic enters the debugger.
 pub const ENTERING: &str = "entering debugger";
