@@ -99,11 +99,9 @@ impl QemuProcess {
         tokio::time::timeout(timeout, self.child.wait()).await.ok().and_then(|r| r.ok())
     }
 
-    /// What QEMU printed on stderr (its last lines), for error messages.
+    /// What QEMU printed on stderr, for error messages: see [`errors_first`].
     pub fn stderr_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        errors_first(&std::fs::read_to_string(&self.stderr_path).unwrap_or_default(), lines)
     }
 
     /// Kills QEMU's process group at once and reaps it.
@@ -111,6 +109,25 @@ impl QemuProcess {
         kill_group(self.pid);
         let _ = self.wait(Duration::from_secs(5)).await;
     }
+}
+
+/// QEMU's stderr for a message of at most `lines` lines: its own error lines first (a CPU model
+/// under TCG puts a dozen `warning: TCG doesn't support requested feature` lines before the one
+/// that says why QEMU stopped), then the last warnings, with a count of those left out.
+pub fn errors_first(stderr: &str, lines: usize) -> String {
+    let (warnings, errors): (Vec<&str>, Vec<&str>) =
+        stderr.lines().filter(|l| !l.trim().is_empty()).partition(|l| l.contains(": warning: "));
+    let mut out: Vec<String> = errors[errors.len().saturating_sub(lines)..].iter().map(|l| l.to_string()).collect();
+    let mut room = lines.saturating_sub(out.len());
+    if warnings.len() > room {
+        room = room.saturating_sub(1); // the note's own line
+    }
+    let shown = &warnings[warnings.len().saturating_sub(room)..];
+    if shown.len() < warnings.len() {
+        out.push(format!("({} warning lines left out; all in qemu.stderr)", warnings.len() - shown.len()));
+    }
+    out.extend(shown.iter().map(|l| l.to_string()));
+    out.join("\n")
 }
 
 /// SIGKILL to a process group (QEMU's pid is its group id).
@@ -126,5 +143,25 @@ impl Drop for QemuProcess {
         if self.child.try_wait().ok().flatten().is_none() {
             kill_group(self.pid);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::errors_first;
+
+    #[test]
+    fn qemu_errors_come_before_its_warnings() {
+        let w = |i: u32| format!("qemu-system-x86_64: warning: TCG doesn't support requested feature: bit {i}");
+        let mut text: Vec<String> = (0..18).map(w).collect();
+        text.push("qemu: could not load kernel '/x/vmlinuz': No such file or directory".into());
+        let out = errors_first(&text.join("\n"), 5);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "qemu: could not load kernel '/x/vmlinuz': No such file or directory");
+        assert_eq!(lines[1], "(15 warning lines left out; all in qemu.stderr)");
+        assert_eq!(lines[2..], [w(15), w(16), w(17)]);
+        // Only warnings: the last ones, no note when all fit.
+        assert_eq!(errors_first(&format!("{}\n\n{}", w(1), w(2)), 5), format!("{}\n{}", w(1), w(2)));
+        assert_eq!(errors_first("", 5), "");
     }
 }
