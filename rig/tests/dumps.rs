@@ -102,6 +102,24 @@ async fn panic_dumps_are_valid_cores_and_faults_end_in_reasons() {
     assert!(d.error.as_deref().is_some_and(|e| e.contains("not finished")), "{d:?}");
     assert!(began.elapsed() < pace.secs(3), "{:?} at {pace:?}", began.elapsed());
 
+    // A dump cut by a stop (its future dropped, as on Ctrl-C): not left looking whole.
+    let from = guest.qmp().event_cursor();
+    let cut = {
+        let (link, path) = (guest.link(), dir.join("stopped.kdump"));
+        tokio::spawn(async move { host_dump(&link, &path, DumpFormat::KdumpZlib, T).await })
+    };
+    let began = Instant::now();
+    while !dir.join("stopped.kdump").exists() && began.elapsed() < T {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cut.abort();
+    assert!(cut.await.unwrap_err().is_cancelled());
+    guest.qmp().wait_event("DUMP_COMPLETED", from, Instant::now() + T).await.unwrap();
+    assert!(!dir.join("stopped.kdump").exists());
+    assert!(dir.join("stopped.kdump.partial").is_file());
+    let note = std::fs::read_to_string(dir.join("stopped.kdump.partial.txt")).unwrap();
+    assert!(note.starts_with("The run was stopped while QEMU was writing this dump"), "{note}");
+
     // QEMU dying during a dump, then gone: reasons, quickly.
     let link = guest.link();
     let task = {

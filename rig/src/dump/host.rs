@@ -143,7 +143,9 @@ pub async fn host_dump(link: &GuestLink, path: &Path, format: DumpFormat, timeou
     let began = Instant::now();
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut info = DumpInfo::new(path.clone(), format);
+    let mut unfinished = Unfinished(Some(&path));
     let r = run(link.qmp(), &path, format, began, began + timeout, &mut info).await;
+    unfinished.0 = None;
     // QEMU 7.2 sends DUMP_COMPLETED before its dump thread cleans up (closing the file and
     // freeing its state). A next dump started in that window is failed by that cleanup ("failed
     // to write start flat header", "failed to sync dump_bitmap", a GLib assertion on stderr):
@@ -213,6 +215,43 @@ async fn run(
             Err(format!("not finished after {waited:.1} s ({progress}); QEMU may still be writing it"))
         }
     }
+}
+
+/// A dump whose future is dropped before its end (the run was stopped: Ctrl-C, SIGTERM, SIGHUP)
+/// would leave a file that looks whole to `crash`, `mdb` and the next reader. When dropped
+/// still holding its path, the dump is renamed `<name>.partial`, with a note beside it.
+struct Unfinished<'a>(Option<&'a Path>);
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if let Some(path) = self.0 {
+            mark_partial(path);
+        }
+    }
+}
+
+/// Renames an unfinished dump `<name>.partial` and writes `<name>.partial.txt` saying why.
+fn mark_partial(path: &Path) {
+    let Ok(meta) = std::fs::metadata(path) else { return };
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let mut note = partial.as_os_str().to_owned();
+    note.push(".txt");
+    let said = match std::fs::rename(path, &partial) {
+        Ok(()) => format!(
+            "The run was stopped while QEMU was writing this dump ({:.1} MiB then): it is partial and was renamed \
+             from {}.\n",
+            meta.len() as f64 / MIB,
+            path.display()
+        ),
+        Err(e) => format!(
+            "The run was stopped while QEMU was writing {}; it is partial (renaming it: {e}).\n",
+            path.display()
+        ),
+    };
+    let _ = std::fs::write(note, said);
+    tracing::warn!(path = %partial.display(), "dump cut by a stop; kept as partial");
 }
 
 /// Waits until process `pid` holds no open file descriptor on `path` (or `deadline`), then a
