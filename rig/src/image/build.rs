@@ -106,7 +106,7 @@ pub fn build(job: &Job, work: &Path, key: &str) -> Result<Manifest> {
 
 /// Runs a recipe script; on failure the error carries its stderr and keeps `work` for a look.
 fn run_script(mut cmd: Command, script: &str, recipe: &Recipe, work: &Path) -> Result<()> {
-    let out = cmd.output().with_context(|| format!("running {script}"))?;
+    let out = super::script::output(&mut cmd).with_context(|| format!("running {script}"))?;
     if !out.status.success() {
         bail!(
             "{script} of image {} failed ({}); work directory kept at {}:\n{}",

@@ -21,6 +21,7 @@ mod machine;
 pub mod packages;
 pub mod plan;
 pub mod recipe;
+pub mod script;
 pub mod user_kernel;
 pub mod vmlinux;
 

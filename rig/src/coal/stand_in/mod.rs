@@ -191,7 +191,7 @@ fn build(
     let mut cmd = Command::new("sh");
     cmd.arg(recipe_dir.join("build.sh")).arg(work).arg(&base.kernel_release).arg(&debs[kernel_idx]);
     cmd.args(debs.iter().enumerate().filter(|(i, _)| *i != kernel_idx).map(|(_, d)| d));
-    let out = cmd.output().context("running images/coal-stand-in/build.sh")?;
+    let out = crate::image::script::output(&mut cmd).context("running images/coal-stand-in/build.sh")?;
     if !out.status.success() {
         bail!(
             "images/coal-stand-in/build.sh failed ({}):\n{}",
