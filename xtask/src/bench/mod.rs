@@ -28,11 +28,11 @@ pub struct BenchArgs {
     /// Which benchmarks.
     #[arg(value_enum, default_value = "all")]
     pub which: BenchName,
-    /// Boots per side for the boot benchmark (the median is reported).
-    #[arg(long, default_value_t = 5)]
+    /// Boots per side for the boot benchmark (the median is reported), 1 to 100.
+    #[arg(long, default_value_t = 5, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100))]
     pub runs: usize,
-    /// Iterations of the engine benchmark.
-    #[arg(long, default_value_t = 10)]
+    /// Iterations of the engine benchmark, 1 to 10000.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub iterations: u32,
     /// Accelerator, as for `rig`.
     #[arg(long, value_enum, ignore_case = true, default_value = "auto")]
@@ -111,4 +111,29 @@ fn epyc_plan(cases: Vec<LoadedCase>, accel: Accel, build_dir: &Path, run_dir: &P
 fn write_json(out: &Path, name: &str, figures: &impl serde::Serialize) -> Result<()> {
     std::fs::write(out.join(format!("{name}.json")), serde_json::to_vec_pretty(figures)?)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        a: super::BenchArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<super::BenchArgs, String> {
+        T::try_parse_from(std::iter::once("bench").chain(args.iter().copied())).map(|t| t.a).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn counts_are_bounded_where_they_are_parsed() {
+        let a = parse(&["boot", "--runs", "100", "--iterations", "10000"]).unwrap();
+        assert_eq!((a.runs, a.iterations), (100, 10_000));
+        for bad in [["--runs", "0"], ["--runs", "101"], ["--iterations", "0"], ["--iterations", "4294967295"]] {
+            let e = parse(&bad).unwrap_err();
+            assert!(e.contains("is not in") && e.contains(bad[0]), "{bad:?}: {e}");
+        }
+    }
 }
