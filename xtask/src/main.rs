@@ -15,6 +15,7 @@ mod report_cmd;
 mod rig_cmd;
 mod signals;
 mod test_cmd;
+mod test_lanes;
 mod test_times;
 mod triage;
 mod triage_score;

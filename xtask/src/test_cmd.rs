@@ -1,6 +1,8 @@
 //! `cargo xtask test`: the whole test suite, with its set-up. Installs the host prerequisites
 //! (QEMU, as root on Debian/Ubuntu), builds the guest images once, then runs
-//! `cargo test --workspace` so the tests that boot real guests find everything they need.
+//! the test binaries, so the tests that boot real guests find everything they need. The whole
+//! suite runs in lanes side by side ([`crate::test_lanes`]); with arguments for cargo, it is
+//! `cargo test --workspace` with them, one binary after another.
 
 use std::process::Command;
 
@@ -16,6 +18,10 @@ pub struct TestArgs {
     /// refusals): a few minutes, for the edit loop. The whole suite is `cargo xtask test`.
     #[arg(long)]
     pub quick: bool,
+    /// Lanes the whole suite runs in, side by side: one for the coal stand-in tests, the rest
+    /// for the others (default: half the host's cores, 2 to 4). 1 runs one binary at a time.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub lanes: Option<u32>,
     /// Arguments passed on to `cargo test --workspace` (e.g. a test name filter; put `--` before
     /// test-binary flags).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -88,7 +94,43 @@ pub fn run(a: &TestArgs) -> Result<i32> {
             image.dir.display()
         );
     }
-    cargo_test(&a.cargo_args)
+    let lanes = a.lanes.unwrap_or_else(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+        (cores / 2).clamp(2, 4)
+    });
+    if !a.cargo_args.is_empty() || lanes == 1 {
+        return cargo_test(&a.cargo_args);
+    }
+    in_lanes(lanes as usize)
+}
+
+/// The whole suite in `lanes` lanes: built first, then run side by side.
+fn in_lanes(lanes: usize) -> Result<i32> {
+    let bins = match crate::test_lanes::build(&paths::workspace()) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(101);
+        }
+    };
+    let began = std::time::Instant::now();
+    eprintln!("rig-test: {} test binaries in {lanes} lanes (one for the coal stand-in tests)", bins.len());
+    let (heavy, light) = crate::test_lanes::queues(bins);
+    let times = std::sync::Mutex::new(crate::test_times::Times::default());
+    let failed = crate::test_lanes::run(heavy, light, lanes - 1, |text| {
+        let mut times = times.lock().unwrap();
+        let mut out = std::io::stdout().lock();
+        let _ = std::io::Write::write_all(&mut out, text.as_bytes());
+        let _ = std::io::Write::flush(&mut out);
+        text.lines().for_each(|l| times.line(l));
+    });
+    print!("{}", times.into_inner().unwrap().table());
+    println!("the suite took {:.0} s (after the set-up and the build)", began.elapsed().as_secs_f64());
+    if failed.is_empty() {
+        return Ok(0);
+    }
+    println!("error: {} test binaries failed: {}", failed.len(), failed.join(", "));
+    Ok(101)
 }
 
 /// Runs `cargo test --workspace --no-fail-fast ARGS`, timing each test binary; returns its exit
