@@ -45,7 +45,15 @@ fn linux_image_builds_and_is_cached() {
     let host = std::fs::read_to_string(&img.host_key).unwrap();
     assert!(host.starts_with("ssh-ed25519 ") && host.trim().lines().count() == 1);
 
-    // A second call is a cache hit: same directory, fast.
+    // A second call is a cache hit: same directory, nothing rebuilt (the artifacts are the
+    // same files, untouched). How fast a hit is belongs to benchmarks, not to this test: on a
+    // loaded host it took 10 s (apt-cache resolving the package versions of the key).
+    let artifact = |name: &str| {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(img.dir.join(name)).unwrap();
+        (m.ino(), m.mtime(), m.mtime_nsec(), m.len())
+    };
+    let before = (artifact("vmlinux"), artifact("initrd.cpio.gz"));
     let started = Instant::now();
     // The images directory (the initrd holds the guest's private host key) is the owner's only.
     use std::os::unix::fs::PermissionsExt;
@@ -55,7 +63,7 @@ fn linux_image_builds_and_is_cached() {
     let hit = started.elapsed();
     eprintln!("ensure_image (cache hit): {hit:.2?}");
     assert_eq!(again.dir, img.dir);
-    assert!(hit.as_secs_f64() < 5.0, "cache hit took {hit:?}");
+    assert_eq!((artifact("vmlinux"), artifact("initrd.cpio.gz")), before, "a cache hit rebuilt the image");
 }
 
 #[test]
