@@ -23,7 +23,18 @@ pub const HEAVY: &[&str] = &["coal_engine", "coal_stand_in"];
 
 /// The binaries known to take minutes, slowest first: they start first in their lanes so no
 /// lane is left with a long one at the end. The rest follow in cargo's order.
-const SLOW: &[&str] = &["engine", "user_kernel", "bisect", "sequential", "no_orphans", "guest_boot", "dumps"];
+const SLOW: &[&str] = &[
+    "engine",
+    "user_kernel",
+    "bisect",
+    "sequential",
+    "git_bisect",
+    "os7410_series",
+    "no_orphans",
+    "guest_boot",
+    "run_page",
+    "dumps",
+];
 
 /// One test binary, built.
 #[derive(Debug, Clone)]
@@ -47,6 +58,13 @@ struct Message {
     executable: Option<PathBuf>,
     #[serde(default)]
     manifest_path: Option<PathBuf>,
+    #[serde(default)]
+    profile: Option<Profile>,
+}
+
+#[derive(Deserialize)]
+struct Profile {
+    test: bool,
 }
 
 #[derive(Deserialize)]
@@ -62,7 +80,8 @@ pub fn binaries_in(json: &str) -> Vec<TestBinary> {
     for line in json.lines().filter(|l| l.starts_with('{')) {
         let Ok(m) = serde_json::from_str::<Message>(line) else { continue };
         let (Some(t), Some(path), Some(manifest)) = (m.target, m.executable, m.manifest_path) else { continue };
-        if m.reason != "compiler-artifact" {
+        // Integration tests have cargo build the binaries they run too (not tests themselves).
+        if m.reason != "compiler-artifact" || !m.profile.is_some_and(|p| p.test) {
             continue;
         }
         let package_dir = manifest.parent().map(PathBuf::from).unwrap_or_default();
@@ -183,19 +202,21 @@ fn read_all(r: impl Read) -> String {
 mod tests {
     use super::*;
 
-    fn artifact(name: &str, kind: &str, src: &str, exe: Option<&str>) -> String {
+    fn artifact(name: &str, kind: &str, src: &str, exe: Option<&str>, test: bool) -> String {
         let exe = exe.map_or("null".to_string(), |e| format!("\"{e}\""));
         format!(
-            r#"{{"reason":"compiler-artifact","package_id":"x","manifest_path":"/w/rig/Cargo.toml","target":{{"name":"{name}","kind":["{kind}"],"src_path":"/w/rig/{src}"}},"profile":{{"test":true}},"executable":{exe}}}"#
+            r#"{{"reason":"compiler-artifact","package_id":"x","manifest_path":"/w/rig/Cargo.toml","target":{{"name":"{name}","kind":["{kind}"],"src_path":"/w/rig/{src}"}},"profile":{{"test":{test}}},"executable":{exe}}}"#
         )
     }
 
     #[test]
     fn test_binaries_are_read_from_cargos_json_and_named_as_cargo_names_them() {
         let json = [
-            artifact("rig", "lib", "src/lib.rs", Some("/t/deps/rig-1")),
-            artifact("rig", "lib", "src/lib.rs", None),
-            artifact("engine", "test", "tests/engine.rs", Some("/t/deps/engine-2")),
+            artifact("rig", "lib", "src/lib.rs", Some("/t/deps/rig-1"), true),
+            artifact("rig", "lib", "src/lib.rs", None, false),
+            artifact("engine", "test", "tests/engine.rs", Some("/t/deps/engine-2"), true),
+            // The binary an integration test runs: built, not a test.
+            artifact("xtask", "bin", "src/main.rs", Some("/t/xtask"), false),
             r#"{"reason":"build-finished","success":true}"#.to_string(),
         ]
         .join("\n");
