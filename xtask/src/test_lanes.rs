@@ -32,6 +32,7 @@ const SLOW: &[&str] = &[
     "os7410_series",
     "no_orphans",
     "guest_boot",
+    "bench_smoke",
     "run_page",
     "dumps",
 ];

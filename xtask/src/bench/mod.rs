@@ -31,9 +31,10 @@ pub struct BenchArgs {
     /// Boots per side for the boot benchmark (the median is reported), 1 to 100.
     #[arg(long, default_value_t = 5, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100))]
     pub runs: usize,
-    /// Iterations of the engine benchmark, 1 to 10000.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub iterations: u32,
+    /// Iterations of the engine benchmark (default 10), the snapshot one (each way, default 6)
+    /// and the parallel one (per guest count, default 8): 2 to 10000 (the first is a warm-up).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=10_000))]
+    pub iterations: Option<u32>,
     /// Accelerator, as for `rig`.
     #[arg(long, value_enum, ignore_case = true, default_value = "auto")]
     pub accel: AccelArg,
@@ -76,16 +77,16 @@ pub async fn run(a: &BenchArgs) -> Result<i32> {
         boot::run(accel, a.runs, &out).await?;
     }
     if a.which.runs(BenchName::Engine) {
-        engine::run(accel, a.iterations, &out).await?;
+        engine::run(accel, a.iterations.unwrap_or(10), &out).await?;
     }
     if a.which.runs(BenchName::Dumps) {
         dumps::run(accel, &out).await?;
     }
     if a.which.runs(BenchName::Snapshot) {
-        scale::run_snapshot(accel, &out).await?;
+        scale::run_snapshot(accel, a.iterations.unwrap_or(6), &out).await?;
     }
     if a.which.runs(BenchName::Parallel) {
-        scale::run_parallel(accel, &out).await?;
+        scale::run_parallel(accel, a.iterations.unwrap_or(8), &out).await?;
     }
     if a.which.runs(BenchName::Crash) {
         crash::run()?;
@@ -130,8 +131,8 @@ mod tests {
     #[test]
     fn counts_are_bounded_where_they_are_parsed() {
         let a = parse(&["boot", "--runs", "100", "--iterations", "10000"]).unwrap();
-        assert_eq!((a.runs, a.iterations), (100, 10_000));
-        for bad in [["--runs", "0"], ["--runs", "101"], ["--iterations", "0"], ["--iterations", "4294967295"]] {
+        assert_eq!((a.runs, a.iterations), (100, Some(10_000)));
+        for bad in [["--runs", "0"], ["--runs", "101"], ["--iterations", "1"], ["--iterations", "4294967295"]] {
             let e = parse(&bad).unwrap_err();
             assert!(e.contains("is not in") && e.contains(bad[0]), "{bad:?}: {e}");
         }

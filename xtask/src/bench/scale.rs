@@ -34,11 +34,11 @@ pub struct ParallelBench {
     pub rig_peak_mib: f64,
 }
 
-/// Measures 6 iterations each way, prints the figures and writes `<out>/snapshot.json`.
-pub async fn run_snapshot(accel: AccelChoice, out: &Path) -> Result<()> {
+/// Measures `iterations` each way, prints the figures and writes `<out>/snapshot.json`.
+pub async fn run_snapshot(accel: AccelChoice, iterations: u32, out: &Path) -> Result<()> {
     let setup = super::setup(accel).await?;
     let dir = rig::rundir::create(out, "snapshot")?;
-    let s = snapshot(setup.accel, 6, &paths::build_dir(), &dir).await?;
+    let s = snapshot(setup.accel, iterations, &paths::build_dir(), &dir).await?;
     outln!(
         "snapshot-restore iteration {:.2}s against a reboot iteration {:.2}s on the same guest: {:.0}% (target <= 25%)",
         s.restore_iteration_secs,
@@ -48,13 +48,13 @@ pub async fn run_snapshot(accel: AccelChoice, out: &Path) -> Result<()> {
     super::write_json(out, "snapshot", &s)
 }
 
-/// Measures 8 iterations with 1 to (cores, at least 2) guests, prints the figures and writes
+/// Measures `iterations` with 1 to (cores, at least 2) guests, prints the figures and writes
 /// `<out>/parallel.json`.
-pub async fn run_parallel(accel: AccelChoice, out: &Path) -> Result<()> {
+pub async fn run_parallel(accel: AccelChoice, iterations: u32, out: &Path) -> Result<()> {
     let setup = super::setup(accel).await?;
     let dir = rig::rundir::create(out, "parallel")?;
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let p = parallel(setup.accel, 8, cores.max(2), &paths::build_dir(), &dir).await?;
+    let p = parallel(setup.accel, iterations, cores.max(2), &paths::build_dir(), &dir).await?;
     let curve: Vec<String> = p.curve.iter().map(|(j, t)| format!("{j} guest(s) {t:.1}/min")).collect();
     let guests = p.curve.last().map(|c| c.0).unwrap_or(1);
     outln!(
@@ -108,7 +108,9 @@ async fn parallel(
     dir: &Path,
 ) -> Result<ParallelBench> {
     let mut curve = Vec::new();
-    for jobs in 1..=max_jobs.max(1) {
+    // More guests than iterations would measure nothing new (a small smoke run on a big host).
+    let max_jobs = max_jobs.clamp(1, (iterations as usize).max(2));
+    for jobs in 1..=max_jobs {
         // One vCPU per guest: under TCG a 2-vCPU guest alone keeps two host cores busy.
         let c = case(
             "name: bench-parallel\nguest: { vcpus: 1 }\nsteps:\n  - sleep: { min_ms: 0, max_ms: 500 }\n  - reboot: ssh\n",
