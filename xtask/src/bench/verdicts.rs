@@ -29,6 +29,8 @@ pub struct Timed {
     pub iterations: Vec<u32>,
     /// The conclusion about the first candidate.
     pub conclusion: String,
+    /// Iterations lost to infrastructure errors (neither judged nor counted above).
+    pub infra: u32,
 }
 
 /// Time to a FIXED verdict: sequential against a fixed count.
@@ -93,6 +95,17 @@ pub async fn run(accel: AccelChoice, out: &Path) -> Result<()> {
     let median = ratios[ratios.len() / 2];
     outln!("time to a verdict, median of {SEEDS} seeds: {:.0}% of the fixed 10+10 (target <= 50%)", median * 100.0);
 
+    let lost = lost_iterations(find("os-7410-miniature")?, setup.accel, &build, &dir.join("lost")).await?;
+    outln!(
+        "with the first iteration of each build lost (two silent boots: infra, seed 1): sequential {:.0}s ({} judged iterations per build, {} infra) against {:.0}s without: the loss cost {:.0}s\n  {}",
+        lost.secs,
+        lost.iterations.iter().map(u32::to_string).collect::<Vec<_>>().join("+"),
+        lost.infra,
+        times[0].sequential.secs,
+        lost.secs - times[0].sequential.secs,
+        lost.conclusion
+    );
+
     let r = rare(find("os-7410-rare")?, setup.accel, &build, &dir.join("rare")).await?;
     outln!(
         "rare race (os-7410-rare, reference rate {:.1}%): sequential decided after {} iterations per build in {:.0}s; a fixed count with the same alpha and beta needs {} per build; the sequential method expects {} at that rate\n  {}",
@@ -118,8 +131,7 @@ pub async fn run(accel: AccelChoice, out: &Path) -> Result<()> {
         b.secs,
         b.answer
     );
-    let json =
-        serde_json::json!({ "time_to_fixed": times, "time_to_fixed_median_ratio": median, "rare": r, "bisect": b });
+    let json = serde_json::json!({ "time_to_fixed": times, "time_to_fixed_median_ratio": median, "lost": lost, "rare": r, "bisect": b });
     super::write_json(out, "verdicts", &json)
 }
 
@@ -141,12 +153,14 @@ async fn timed(plan: &Plan) -> Result<(Timed, rig::results::compare::Comparison)
     let began = Instant::now();
     let r = campaign::run(plan, &mut |_| {}).await;
     let secs = began.elapsed().as_secs_f64();
+    let infra = r.runs.iter().map(|x| x.tally.error).sum();
     let c =
         r.comparisons.into_iter().next().context("the case ran no comparison (a build did not run: see its report)")?;
     let t = Timed {
         secs,
         iterations: c.builds.iter().map(|b| b.iterations).collect(),
         conclusion: c.conclusions.first().map(|k| k.text.clone()).unwrap_or_default(),
+        infra,
     };
     Ok((t, c))
 }
@@ -170,6 +184,26 @@ async fn time_to_fixed(
     let (fixed, _) = timed(&one(Some(fixed), "fixed")).await?;
     let ratio = sequential.secs / fixed.secs;
     Ok(TimeToFixed { sequential, fixed, ratio })
+}
+
+/// The miniature's comparison (seed 1) with each build's first iteration lost: its boot and
+/// the retry on a fresh QEMU both go silent (injected), so it ends as infra after the silence
+/// bound. The gate decides on the judged iterations alone and stops every build within
+/// `--jobs` of the decision; this says what the loss costs.
+async fn lost_iterations(case: LoadedCase, accel: Accel, build_dir: &Path, dir: &Path) -> Result<Timed> {
+    let silence = std::time::Duration::from_secs(20);
+    let p = Plan {
+        seed: 1,
+        inject: rig::engine::plan::Inject { silent_boots: 2, boot_silence: Some(silence) },
+        ..plan(vec![case], accel, build_dir, dir)
+    };
+    let (t, _) = timed(&p).await?;
+    anyhow::ensure!(
+        t.infra > 0,
+        "no iteration was lost: the injected silent boots did not take; see {}",
+        dir.display()
+    );
+    Ok(t)
 }
 
 /// Runs the rare race's comparison sequentially and sets it against the fixed count.
