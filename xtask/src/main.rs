@@ -9,6 +9,7 @@ mod exit;
 mod history_cmd;
 mod image_cmd;
 mod logs;
+mod next_step;
 mod paths;
 mod progress;
 mod report_cmd;

@@ -520,6 +520,9 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
     crate::out::ci_summary(&report);
     outln!("report: {}  junit: {}", run_dir.join("report.json").display(), run_dir.join("junit.xml").display());
     outln!("{}", took_and_page(began, &run_dir));
+    if let Some(next) = crate::next_step::after_run(&report, &crate::paths::command_line().join(" ")) {
+        outln!("{next}");
+    }
     if a.exit_for_bisect {
         let (code, why) = rig::results::bisect_exit::bisect_answer(&report);
         let word = match code {

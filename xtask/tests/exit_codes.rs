@@ -20,6 +20,7 @@ fn a_run_in_which_nothing_ran_does_not_exit_0() {
     assert_eq!(out.status.code(), Some(rig::results::model::NOTHING_RAN), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("NOTHING RAN: every case x CPU was skipped"), "{stdout}");
     assert!(stdout.contains("skipped"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("next: CPU models this host can run: `cargo xtask rig --cpu epyc` (under TCG an AMD model nests; an Intel one needs KVM)"), "{stdout}");
     let md = std::fs::read_to_string(&summary).expect("the CI summary was written");
     assert!(md.starts_with("### rig: NOTHING RAN: every case x CPU was skipped (exit 4)"), "{md}");
     assert!(md.contains("| boot-smoke | host |"), "{md}");

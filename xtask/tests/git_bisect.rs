@@ -39,6 +39,14 @@ fn the_hunted_panic_is_bad_and_a_clean_run_is_good() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", said(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("git bisect: bad (exit 1)"), "{}", said(&out));
+    // The command to run next: where else the hunted crash was seen.
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(
+            "next: where else this crash was seen: cargo xtask history --signature 'kernel BUG in vmm_zsd_destroy'"
+        ),
+        "{}",
+        said(&out)
+    );
 
     let out = rig("good", &["--case", "boot-smoke", "--iterations", "1"]);
     assert_eq!(out.status.code(), Some(0), "{}", said(&out));
