@@ -21,28 +21,13 @@ pub fn after_run(report: &RunReport, command: &str) -> Option<String> {
         _ => None,
     });
     match (code, first_panic) {
-        (1, Some(title)) => {
-            Some(format!("next: where else this crash was seen: cargo xtask history --signature {}", quoted(title)))
-        }
+        (1, Some(title)) => Some(format!(
+            "next: where else this crash was seen: cargo xtask history --signature {}",
+            rig::ssh::shell_quote(title)
+        )),
         (3, _) => Some(format!(
             "next: the evidence the table names (qemu.stderr, console logs), then the same run again: {command}"
         )),
         _ => None,
-    }
-}
-
-/// `text` as one POSIX shell word.
-fn quoted(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_title_is_one_shell_word() {
-        assert_eq!(quoted("assertion failed: !zsd->vz_active"), "'assertion failed: !zsd->vz_active'");
-        assert_eq!(quoted("it's"), r"'it'\''s'");
     }
 }
