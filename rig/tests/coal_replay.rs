@@ -84,6 +84,8 @@ async fn setup_completes_after_the_login_prompt() {
             Stage::Loader,
             Stage::Kernel,
             Stage::Login,
+            // headnode.sh's first line, `preparing for setup...`
+            Stage::Prepare,
             Stage::Zone
         ]
     );

@@ -279,8 +279,7 @@ async fn an_answers_file_missing_a_key_stops_setup_at_its_question() {
     let build = scratch_build_dir("question");
     let img = prepare(&PrepareOptions::new(s.tarball.clone(), None, build.clone())).unwrap();
     // Drop one prompted key from the prepared key's answers.json (the overlay is still empty).
-    let usb = img.dir.join("usb.img");
-    std::fs::set_permissions(&usb, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let usb = writable_usb(&img);
     let fat = FatFs::open(&usb).unwrap();
     let json = String::from_utf8(fat.read("private/answers.json").unwrap()).unwrap();
     let cut: String =
@@ -302,5 +301,138 @@ async fn an_answers_file_missing_a_key_stops_setup_at_its_question() {
         }
     );
     guest.kill().await;
+    remove(&build);
+}
+
+/// The prepared key's raw image, made writable for a test to change before the first boot (the
+/// overlay is still empty).
+fn writable_usb(img: &CoalImage) -> PathBuf {
+    let usb = img.dir.join("usb.img");
+    std::fs::set_permissions(&usb, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    usb
+}
+
+/// Writes `lines` as the stand-in's setup-failure switch (`/standin/setup-fail`: one failure per
+/// run of headnode.sh, in order) on a prepared key whose overlay is still empty.
+fn make_setup_fail(img: &CoalImage, lines: &str) {
+    let fat = FatFs::open(&writable_usb(img)).unwrap();
+    fat.write("standin/setup-fail", lines.as_bytes()).unwrap();
+    fat.close().unwrap();
+}
+
+/// Runs a one-iteration case on `img` through the engine; returns the report, the boot's
+/// serial log with the guest's seconds, and how long the run took.
+async fn run_setup(img: &CoalImage, build: &Path, label: &str, pace: Pace) -> (rig::results::RunReport, String, f64) {
+    let image = img.dir.file_name().unwrap().to_string_lossy().into_owned();
+    let case = common::case(
+        label,
+        &format!(
+            "name: {label}\nguest: {{ image: {image}, memory_mib: 6144, vcpus: 2 }}\niterations: 1\n\
+             deadlines: {{ boot_secs: {}, iteration_secs: 60 }}\nsteps:\n  - ssh: 'true'\n",
+            pace.secs(300).as_secs()
+        ),
+    );
+    let run_dir = common::evidence_dir(label);
+    let plan = rig::engine::campaign::Plan::new(
+        vec![case],
+        vec![cpu::lookup("epyc").unwrap()],
+        Accel::Tcg,
+        build.to_path_buf(),
+        run_dir.clone(),
+    );
+    let began = Instant::now();
+    let r = rig::engine::campaign::run(&plan, &mut |_| {}).await;
+    let took = began.elapsed().as_secs_f64();
+    let timed = walk(&run_dir).into_iter().find(|p| p.ends_with("boot-1/ttyS1.timed.log")).expect("boot-1's console");
+    (r, std::fs::read_to_string(timed).unwrap(), took)
+}
+
+/// The reason of a run's infra verdict (its boot's, or its first iteration's).
+fn infra_reason(run: &rig::results::CaseRun) -> String {
+    match (&run.not_run, run.iterations.first().map(|i| &i.outcome)) {
+        (Some(rig::results::Outcome::Infra { reason }), _) | (_, Some(rig::results::Outcome::Infra { reason })) => {
+            reason.clone()
+        }
+        other => panic!("{}: expected an infra verdict, got {other:#?}", run.image),
+    }
+}
+
+/// The guest's second (since QEMU started) at the first line holding `text`.
+fn seconds_at(timed: &str, text: &str) -> f64 {
+    let line = timed.lines().find(|l| l.contains(text)).unwrap_or_else(|| panic!("no {text:?} in:\n{timed}"));
+    line.trim_start_matches('[').split(']').next().unwrap().trim().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_setup_made_to_fail_ends_within_a_minute_of_the_line_as_infra_quoting_it() {
+    // headnode.sh's two ways to fail, on one headnode: its first setup run times out creating
+    // imgapi (then its fatal line), the next (the same disks, booted again) ends at a fatal line
+    // of its own. Each run goes through the engine and is infra (exit 3), quoting the console
+    // and naming the setup stage, within a minute of the fatal line, not at the boot deadline.
+    let _slot = common::heavy_guest_slot().await;
+    let pace = common::pace::measured().await;
+    let s = stand_in();
+    let build = scratch_build_dir("setup-fail");
+    let img = prepare(&PrepareOptions::new(s.grub_tarball.clone(), None, build.clone())).unwrap();
+    make_setup_fail(&img, "zone imgapi timeout\nfatal No agents-*.sh found!\n");
+    let fatal = "headnode configuration: fatal error:";
+    for (label, what, quoted) in [
+        (
+            "stand-in-zone-timeout",
+            "during coal setup: boot 2, zones 14/~22, zone imgapi (zone imgapi: timeout)",
+            "creating zone imgapi...",
+        ),
+        (
+            "stand-in-fatal",
+            "during coal setup: boot 1, zones 0/~22, preparing for setup (headnode.sh)",
+            "No agents-*.sh found!",
+        ),
+    ] {
+        let (r, timed, took) = run_setup(&img, &build, label, pace).await;
+        assert_eq!(r.exit_code(), 3, "{label}: {r:#?}");
+        let reason = infra_reason(&r.runs[0]);
+        assert!(reason.starts_with(&format!("coal setup failed {what}")), "{label}: {reason}");
+        assert!(reason.contains(quoted) && reason.contains(fatal), "{label}: {reason}");
+        // The run ended within a minute of the fatal line (counted from QEMU's start, which
+        // comes after the run's).
+        let at = seconds_at(&timed, fatal);
+        assert!(took < at + 60.0, "{label}: the run took {took:.0} s, the fatal line came at {at:.0} s");
+    }
+    remove(&build);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_its_platform_cannot_find_stops_at_fs_joyent_and_the_rig_says_so_at_once() {
+    // The GRUB-era key with its FAT root moved from MBR partition 1 to partition 2 after the rig
+    // prepared it (the rig itself refuses a key whose root is not partition 1 for a platform of
+    // that era): the firmware still boots it (mbr.bin boots the active entry), but the 2018
+    // fs-joyent looks for the key only at partition 1, finds none, and filesystem/smartdc goes to
+    // maintenance. The engine ends the set-up boot at that line as infra, not at its deadline.
+    let _slot = common::heavy_guest_slot().await;
+    let pace = common::pace::measured().await;
+    let s = stand_in();
+    let build = scratch_build_dir("no-key");
+    let img = prepare(&PrepareOptions::new(s.grub_tarball.clone(), None, build.clone())).unwrap();
+    let usb = writable_usb(&img);
+    let mut mbr = std::fs::read(&usb).unwrap()[..512].to_vec();
+    assert_eq!(mbr[446], 0x80, "partition 1 is the active FAT root");
+    let entry = mbr[446..462].to_vec();
+    mbr[462..478].copy_from_slice(&entry);
+    mbr[446..462].fill(0);
+    let mut f = std::fs::File::options().write(true).open(&usb).unwrap();
+    std::io::Write::write_all(&mut f, &mbr).unwrap();
+    drop(f);
+
+    let (r, timed, took) = run_setup(&img, &build, "stand-in-no-key", pace).await;
+    assert_eq!(r.exit_code(), 3, "{r:#?}");
+    let reason = infra_reason(&r.runs[0]);
+    assert!(
+        reason.starts_with("coal setup failed during coal setup: boot 1, zones 0/~22, kernel joyent_")
+            && reason.contains("(service system/filesystem/smartdc:default in maintenance)"),
+        "{reason}"
+    );
+    assert!(reason.contains("Method \"/lib/svc/method/fs-joyent\" failed with exit status 1."), "{reason}");
+    let at = seconds_at(&timed, "transitioned to maintenance");
+    assert!(took < at + 60.0, "the run took {took:.0} s, the maintenance line came at {at:.0} s");
     remove(&build);
 }

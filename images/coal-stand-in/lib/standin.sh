@@ -183,12 +183,16 @@ panic() {
 	con ""
 	# With kmdb loaded, panicsys() enters the debugger unless nopanicdebug is set (mdb -kw).
 	if [ "$(fact kmdb 0)" = 1 ] && [ "$(fact kvar/nopanicdebug 0)" = 0 ]; then
+		# The console stays open for reading from before the prompt shows: an answer typed at
+		# once would be dropped while no process holds the tty open.
+		exec 3<"$CON"
 		con "panic: entering debugger (continue to save dump)"
 		con_n "\n[3]> "
-		while read -r cmd <"$CON"; do
+		while read -r cmd <&3; do
 			case $cmd in *:c*) break ;; esac
 			con_n "[3]> "
 		done
+		exec 3<&-
 	fi
 	mkdir -p "$POOL/standin"
 	{

@@ -53,7 +53,9 @@ pub fn parse(line: &str) -> Option<SavecoreLine> {
 /// Where SmartOS's savecore keeps dumps.
 pub const CRASH_DIR: &str = "/var/crash/volatile";
 
-/// How long the guest waits for the boot-time savecore (svc-dumpadm runs it in the background).
+/// How long the guest waits for the boot-time savecore. svc-dumpadm runs the first savecore in
+/// its own foreground on SmartOS (the root is a ramdisk, not ZFS; illumos `svc-dumpadm`), the
+/// second in the background; neither holds sshd, so SSH may answer while a dump is written.
 pub const SAVECORE_WAIT_SECS: u32 = 300;
 
 /// Prints the newest saved dump's path (empty when there is none), once the boot-time savecore

@@ -25,6 +25,8 @@ pub enum Stage {
     Volume,
     /// The machine reboots (setup reboots once).
     Reboot,
+    /// headnode.sh began (`preparing for setup...`): agents, then the zones.
+    Prepare,
     /// A service zone is being created or imported (detail: its name).
     Zone,
     /// The serial login prompt (detail: the hostname).
@@ -59,6 +61,7 @@ const STAGES: &[(&str, Stage)] = &[
     (r"^\s*rebooting\.\.\.()", Stage::Reboot),
     (r"^\s*REBOOTING!()", Stage::Reboot),
     (r"^\s*reboot: Halting ([0-9]+) zones", Stage::Reboot),
+    (r"^\s*preparing for setup\.\.\.()", Stage::Prepare),
     (r"^\s*creating zone ([\w-]+)\.\.\.", Stage::Zone),
     (r"^(\S+) console login:", Stage::Login),
 ];
@@ -103,8 +106,13 @@ pub struct SetupProgress {
 }
 
 impl SetupProgress {
-    /// Folds one console line in; returns the event it carried.
+    /// Folds one console line in, each `\r`-separated part of it in turn (headnode.sh's first
+    /// line returns to the login prompt's line); returns the last event it carried.
     pub fn feed(&mut self, line: &str) -> Option<SetupEvent> {
+        line.split('\r').filter_map(|part| self.feed_part(part)).last()
+    }
+
+    fn feed_part(&mut self, line: &str) -> Option<SetupEvent> {
         let ev = parse_line(line)?;
         match &ev {
             SetupEvent::Complete { secs } => self.complete = Some(*secs),
@@ -134,6 +142,7 @@ impl SetupProgress {
             Some(Stage::Pool) => format!("creating pool {}", self.detail),
             Some(Stage::Volume) => format!("creating volume {}", self.detail),
             Some(Stage::Reboot) => "rebooting".into(),
+            Some(Stage::Prepare) => "preparing for setup".into(),
             Some(Stage::Zone) => format!("zone {}", self.detail),
             Some(Stage::Login) => format!("login prompt ({})", self.detail),
         };
@@ -234,6 +243,8 @@ mod tests {
             p.feed(l);
         }
         assert_eq!(p.line(), "coal setup: boot 1, zones 2/~22, zone sapi");
+        p.feed("headnode console login: \rpreparing for setup...                                    done (3s)");
+        assert_eq!(p.line(), "coal setup: boot 1, zones 2/~22, preparing for setup");
         p.feed("==> Setup complete (in 900 seconds).");
         assert_eq!(p.line(), "coal setup: complete in 900 s (2 zones)");
     }

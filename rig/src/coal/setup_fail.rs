@@ -5,7 +5,8 @@
 //! error: <why>` to the console (after a line of spaces ending in `\r`) and exits; a zone whose
 //! setup does not finish in `ZONE_SETUP_TIMEOUT` (180 s) ends its `creating zone <role>... ` line
 //! with `timeout` (`failed` when the zone's setup failed, `svcs-fail` when its services are not
-//! clear) and then calls `fatal`. After setup `mark_as_setup` writes `"complete": true` into
+//! clear) and then calls `fatal`. A service setup stands on that svc.startd puts in maintenance
+//! (smartos-live's `fs-joyent` exits 1 when it finds no USB key) ends it too. After setup `mark_as_setup` writes `"complete": true` into
 //! `/var/lib/setup.json`, which the rig reads over SSH as well ([`SETUP_JSON_COMMAND`]).
 
 use std::collections::VecDeque;
@@ -28,6 +29,16 @@ pub struct SetupFailure {
     /// The console lines that say so, the last one the reason.
     pub lines: Vec<String>,
 }
+
+/// The services setup stands on (a prefix of the FMRI svc.startd names): the key and the pool
+/// (`system/filesystem/smartdc`, smartos-live's `fs-joyent`) and setup itself (`system/smartdc/`).
+const SETUP_SERVICES: &[&str] = &["system/filesystem/smartdc", "system/smartdc/"];
+
+/// svc.startd's console line when a service goes to maintenance (`... failed fatally: ...`,
+/// `... failed: ...`, `... misconfigured: ...`).
+static MAINTENANCE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"svc\.startd\[\d+\]: (?:svc:/)?(\S+) [\w ]+: transitioned to maintenance").expect("maintenance")
+});
 
 static ZONE_END: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"creating zone (?:\([0-9a-f-]+\) )?([\w-]+)\.\.\.\s+(timeout|failed|svcs-fail)\s*$").expect("zone end")
@@ -54,6 +65,13 @@ impl FailWatch {
         self.recent.push_back(text.clone());
         if self.recent.len() > QUOTED {
             self.recent.pop_front();
+        }
+        // A service setup needs in maintenance (no USB key found, say): setup will never run.
+        if let Some(c) = MAINTENANCE.captures(&text).filter(|c| SETUP_SERVICES.iter().any(|s| c[1].starts_with(s))) {
+            return Some(SetupFailure {
+                what: format!("service {} in maintenance", &c[1]),
+                lines: self.recent.iter().cloned().collect(),
+            });
         }
         text.contains(FATAL).then(|| SetupFailure {
             what: self.zone.clone().unwrap_or_else(|| "headnode.sh".into()),
@@ -111,6 +129,27 @@ mod tests {
         let mut w = FailWatch::default();
         w.feed("creating zone sapi...                                     done (30s)");
         assert!(w.zone_failed().is_none());
+    }
+
+    #[test]
+    fn a_setup_service_in_maintenance_fails_at_once_others_do_not() {
+        let mut w = FailWatch::default();
+        let other = "Feb  5 07:59:08 svc.startd[9]: system/fmd:default failed: transitioned to maintenance (see 'svcs -xv' for details)";
+        assert_eq!(w.feed(other), None);
+        assert_eq!(
+            w.feed("Dec  3 16:00:01 svc.startd[9]: svc:/system/filesystem/smartdc:default: Method \"/lib/svc/method/fs-joyent\" failed with exit status 1."),
+            None
+        );
+        let f = w
+            .feed("Dec  3 16:00:02 svc.startd[9]: system/filesystem/smartdc:default failed: transitioned to maintenance (see 'svcs -xv' for details)")
+            .unwrap();
+        assert_eq!(f.what, "service system/filesystem/smartdc:default in maintenance");
+        assert_eq!(f.lines.len(), 3);
+        let fatal = "svc.startd[100003]: system/smartdc/init:default failed fatally: transitioned to maintenance (see 'svcs -xv' for details)";
+        assert_eq!(
+            FailWatch::default().feed(fatal).unwrap().what,
+            "service system/smartdc/init:default in maintenance"
+        );
     }
 
     #[test]

@@ -50,6 +50,8 @@ fn fat_files() -> Vec<(String, Vec<u8>)> {
     let pi = SHIPPED_PLATFORM;
     let os = format!("os/{pi}/platform/i86pc");
     vec![
+        // fs-joyent mounts a pcfs as the USB key only when it holds this file.
+        (".joyliveusb".into(), Vec::new()),
         ("boot/loader.conf".into(), recipe::file("loader.conf").into()),
         (format!("{os}/kernel/amd64/unix"), recipe::unix_text(pi, false, true).into_bytes()),
         (format!("{os}/amd64/boot_archive"), format!("stand-in boot archive of platform {pi}\n").into_bytes()),

@@ -29,7 +29,7 @@ use recipe::{DEBUG_BUGGY_PLATFORM, DEBUG_FIXED_PLATFORM, FILES};
 pub use tarballs::{BUNDLE_DIR, USB_IMAGE_NAME};
 
 /// Bump when the build changes what it makes.
-const BUILD_VERSION: u32 = 2;
+const BUILD_VERSION: u32 = 3;
 /// The coal tarball's file name.
 pub const TARBALL: &str = "coal-stand-in.tgz";
 /// The GRUB-era coal tarball's file name: the same key with `boot/grub/menu.lst` instead of

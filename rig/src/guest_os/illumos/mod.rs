@@ -224,6 +224,12 @@ impl Target for CoalTarget {
         if setup.is_some_and(|s| s.saved) {
             return link.wait_ssh_ready(deadline).await.map(drop).map_err(never_ready);
         }
+        // Set up and saved in another shape: these disks boot without setup (no `Setup
+        // complete` comes), so SSH and setup's own record say when it is ready.
+        if !self.saved_setups().is_empty() {
+            link.wait_ssh_ready(deadline).await.map(drop).map_err(never_ready)?;
+            return setup_json_complete(&link).await;
+        }
         tokio::select! {
             r = crate::coal::first_boot::wait_setup(guest.console(), deadline, stage) => match r {
                 Ok(_) => {
@@ -247,21 +253,18 @@ impl Target for CoalTarget {
     }
 }
 
-/// After `Setup complete` on the console, setup's own record must agree: headnode.sh's
-/// `mark_as_setup` sets `"complete": true` in `/var/lib/setup.json`.
+/// After `Setup complete` on the console (or on set-up disks), setup's own record must agree:
+/// headnode.sh's `mark_as_setup` sets `"complete": true` in `/var/lib/setup.json`.
 async fn setup_json_complete(link: &GuestLink) -> Result<(), String> {
     use crate::coal::setup_fail::{SETUP_JSON_COMMAND, setup_json_complete as complete};
     let text = link
         .run(SETUP_JSON_COMMAND, Duration::from_secs(30))
         .await
-        .map_err(|e| format!("coal setup printed `Setup complete`, but reading /var/lib/setup.json failed: {e:#}"))?;
+        .map_err(|e| format!("coal setup: reading /var/lib/setup.json failed: {e:#}"))?;
     match complete(&text) {
         Ok(true) => Ok(()),
-        Ok(false) => Err(format!(
-            "coal setup printed `Setup complete`, but /var/lib/setup.json does not say \"complete\": true: {}",
-            text.trim()
-        )),
-        Err(e) => Err(format!("coal setup printed `Setup complete`, but {e}")),
+        Ok(false) => Err(format!("coal setup: /var/lib/setup.json does not say \"complete\": true: {}", text.trim())),
+        Err(e) => Err(format!("coal setup: {e}")),
     }
 }
 
