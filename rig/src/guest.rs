@@ -94,6 +94,7 @@ pub struct GuestLink {
     boot: Arc<Mutex<Option<BootInfo>>>,
     start: Instant,
     stall_grace: Duration,
+    after_panic_silence: Option<Duration>,
     qemu_pid: i32,
 }
 
@@ -107,6 +108,13 @@ impl GuestLink {
     /// gives up ([`STALL_GRACE`] by default).
     pub fn set_stall_grace(&mut self, grace: Duration) {
         self.stall_grace = grace;
+    }
+
+    /// How long the consoles may stay silent while the guest reboots after a panic (its dump,
+    /// its debugger, the boot), when set with [`Guest::set_after_panic_silence`]; `None`: the
+    /// guest OS's own bound.
+    pub fn after_panic_silence(&self) -> Option<Duration> {
+        self.after_panic_silence
     }
 
     /// Waits for a boot whose ready marker appears at or after `from` and whose nonce differs
@@ -439,6 +447,7 @@ impl Guest {
             boot: Arc::default(),
             start,
             stall_grace: STALL_GRACE,
+            after_panic_silence: None,
             qemu_pid: qemu.pid(),
         };
         Ok(Guest { qemu, link, dir: dir.to_path_buf(), spec, boot_silence: None, went_silent: Default::default() })
@@ -454,6 +463,12 @@ impl Guest {
     /// default).
     pub fn set_boot_silence(&mut self, limit: Option<Duration>) {
         self.boot_silence = limit;
+    }
+
+    /// Sets how long the consoles may stay silent while the guest reboots after a panic (see
+    /// [`GuestLink::after_panic_silence`]); links taken afterwards carry it.
+    pub fn set_after_panic_silence(&mut self, limit: Option<Duration>) {
+        self.link.after_panic_silence = limit;
     }
 
     /// [`GuestLink::wait_boot`], but a QEMU that exited is reported as such, with its stderr.

@@ -59,7 +59,8 @@ pub struct Inject {
     /// The first this many boots of each case × CPU × image have their vCPUs stopped (QMP
     /// `stop`) as they start: boots that go silent.
     pub silent_boots: u32,
-    /// How long a boot's consoles may stay silent (instead of the rig's own bound).
+    /// How long a boot's consoles may stay silent, the reboot after a panic's included
+    /// (instead of the rig's own bounds).
     pub boot_silence: Option<std::time::Duration>,
 }
 

@@ -74,6 +74,7 @@ pub(super) async fn boot(
     let mut guest =
         Guest::launch(spec, profile, keys, dir).await.map_err(|e| Outcome::Infra { reason: format!("{e:#}") })?;
     guest.set_boot_silence(Some(silence));
+    guest.set_after_panic_silence(plan.inject.boot_silence);
     if stop_it {
         tracing::warn!(dir = %dir.display(), "injected fault: stopping the guest's vCPUs as it boots");
         let _ = guest.qmp().execute(&qapi::qmp::stop {}, Duration::from_secs(5)).await;

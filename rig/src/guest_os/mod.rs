@@ -184,7 +184,7 @@ pub(crate) async fn next_boot(link: &GuestLink, boot_timeout: Duration) -> bool 
     let previous = link.boot().map(|b| b.boot_id);
     let from = link.console().cursor();
     let since = Instant::now();
-    let silence = Some(AFTER_PANIC_SILENCE.min(boot_timeout));
+    let silence = Some(link.after_panic_silence().unwrap_or(AFTER_PANIC_SILENCE).min(boot_timeout));
     match link.wait_boot_within(from, previous.as_deref(), since, since + boot_timeout, silence).await {
         Ok(_) => true,
         Err(e) => {
