@@ -146,7 +146,7 @@ mod tests {
             reliable,
         };
         CrashReport {
-            os: Os::Linux,
+            os: Os::new("linux"),
             kind: CrashKind::Panic,
             title: "sysrq: Trigger a crash".into(),
             message: "Kernel panic - not syncing: sysrq triggered crash".into(),

@@ -221,7 +221,7 @@ impl Evidence<'_> {
 
     /// The crash a fatal report stands for (a `Fatal exception` panic names the oops before it).
     fn cause(&self, fatal: crate::crash::CrashReport) -> crate::crash::CrashReport {
-        super::watch::cause(fatal, &self.watcher.reports_since(self.from))
+        self.watcher.cause(fatal, self.from)
     }
 
     /// The guest stopped answering during `step`: registers, console tail, a dump, then an NMI.

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::{GuestOs, Target};
-use crate::crash::Os;
+use crate::crash::{Dialect, LinuxDialect};
 use crate::guest::GuestLink;
 use crate::image::LinuxImage;
 use crate::machine::{Accel, CpuModel, MachineSpec, Shape, Vendor};
@@ -87,6 +87,10 @@ impl GuestOs for Linux {
         "linux"
     }
 
+    fn dialect(&self) -> &'static dyn Dialect {
+        &LinuxDialect
+    }
+
     fn profile_for(&self, image: &str) -> Option<&'static Profile> {
         let user_kernel =
             image.strip_prefix("linux-").is_some_and(|n| crate::image::user_kernel::image_name("linux", n).is_ok());
@@ -132,10 +136,6 @@ pub struct LinuxTarget {
 
 #[async_trait]
 impl Target for LinuxTarget {
-    fn os(&self) -> Os {
-        Os::Linux
-    }
-
     fn profile(&self) -> &'static Profile {
         self.profile
     }

@@ -4,35 +4,43 @@
 //! - [`illumos`]: prepared SmartOS coal headnodes (USB image boot).
 //!
 //! The engine talks to [`Target`] and [`GuestOs`] and names no OS. Adding a guest OS means adding
-//! a file here (its profile, machine, readiness and after-panic work), its image recipe, and
-//! one line in [`REGISTRY`].
+//! a file here (its profile, machine, readiness, crash dialect and after-panic work), its image
+//! recipe, and one line in the registry's built-ins; or, from outside the library, one call to
+//! [`register`].
 
 pub mod illumos;
 pub mod inventory;
 pub mod linux;
+mod registry;
+
+pub use registry::{
+    dialect, dialects, known_images, load, os_of, parallel_ok_for, profile_for, register, registry, triage_reader,
+    unknown_image,
+};
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use crate::crash::Os;
+use crate::crash::{Dialect, Os};
 use crate::guest::{Guest, GuestError, GuestLink};
 use crate::machine::{Accel, CpuModel, MachineSpec, Shape};
 use crate::profile::Profile;
 use crate::ssh::SshKeys;
 
-/// Every kind of guest the rig knows, in the order "unknown image" messages list them.
-pub const REGISTRY: &[&dyn GuestOs] = &[&linux::Linux, &illumos::Illumos];
-
-/// One kind of guest OS image: how its images are named, found and run.
+/// One kind of guest OS image: how its images are named, found and run, and how its console
+/// is read.
 #[async_trait]
 pub trait GuestOs: Send + Sync {
     /// The kind's name (`linux`, `illumos`).
     fn name(&self) -> &'static str;
+    /// How its console is read: its crash reader, detection markers, end-of-panic line and
+    /// what counts as fatal.
+    fn dialect(&self) -> &'static dyn Dialect;
     /// The profile of image `name` when it is of this kind (by its name alone: nothing is
     /// read or built).
     fn profile_for(&self, name: &str) -> Option<&'static Profile>;
@@ -43,39 +51,6 @@ pub trait GuestOs: Send + Sync {
     fn parallel_ok(&self) -> bool;
     /// Finds (or builds) image `name`, known to be of this kind.
     async fn load(&self, build_dir: &Path, name: &str) -> Result<Arc<dyn Target>>;
-}
-
-/// The kind of image `name`, by its name.
-pub fn os_of(name: &str) -> Option<&'static dyn GuestOs> {
-    REGISTRY.iter().copied().find(|k| k.profile_for(name).is_some())
-}
-
-/// The profile of image `name`, by its name.
-pub fn profile_for(name: &str) -> Option<&'static Profile> {
-    REGISTRY.iter().find_map(|k| k.profile_for(name))
-}
-
-/// Every known image name of every kind.
-pub fn known_images(build_dir: Option<&Path>) -> Vec<String> {
-    REGISTRY.iter().flat_map(|k| k.known(build_dir)).collect()
-}
-
-/// The message for an image name no kind knows, listing every known one.
-pub fn unknown_image(name: &str, build_dir: Option<&Path>) -> String {
-    format!("unknown image '{name}'; known images: {}", known_images(build_dir).join(", "))
-}
-
-/// Several guests may boot image `name` at once (without loading it; unknown names: yes).
-pub fn parallel_ok_for(name: &str) -> bool {
-    os_of(name).is_none_or(|k| k.parallel_ok())
-}
-
-/// Finds (or builds) the image `name`.
-pub async fn load(build_dir: &Path, name: &str) -> Result<Arc<dyn Target>> {
-    match os_of(name) {
-        Some(k) => k.load(build_dir, name).await,
-        None => bail!("{}", unknown_image(name, Some(build_dir))),
-    }
 }
 
 /// A set-up guest state, by the shape of the machine it was saved from.
@@ -93,8 +68,14 @@ pub type Stage<'a> = &'a (dyn Fn(String) + Sync);
 /// A bootable image of one guest OS.
 #[async_trait]
 pub trait Target: Send + Sync + std::fmt::Debug {
-    /// Which crash reader reads its console.
-    fn os(&self) -> Os;
+    /// Which crash reader reads its console (its kind's).
+    fn os(&self) -> Os {
+        self.dialect().os()
+    }
+    /// How its console is read (its kind's dialect).
+    fn dialect(&self) -> &'static dyn Dialect {
+        self.guest_os().dialect()
+    }
     /// How the rig talks to the guest.
     fn profile(&self) -> &'static Profile;
     /// How the rig logs in.

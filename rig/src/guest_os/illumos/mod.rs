@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::{GuestOs, PanicWatch, SetupSnapshot, Stage, Target, never_ready};
 use crate::coal::CoalImage;
 use crate::coal::savecore::{CRASH_DIR, SAVECORE_WAIT_SECS, newest_dump_command, triage_command};
-use crate::crash::Os;
+use crate::crash::{Dialect, IllumosDialect};
 use crate::guest::{Guest, GuestLink};
 use crate::machine::{Accel, CpuModel, MachineSpec, Shape, Vendor};
 use crate::profile::{ModuleReload, Profile, Ready, ZoneCommands};
@@ -97,6 +97,10 @@ impl GuestOs for Illumos {
         "illumos"
     }
 
+    fn dialect(&self) -> &'static dyn Dialect {
+        &IllumosDialect
+    }
+
     fn profile_for(&self, image: &str) -> Option<&'static Profile> {
         (image == "coal" || image.starts_with("coal-") || image.starts_with("smartos")).then_some(&ILLUMOS)
     }
@@ -153,10 +157,6 @@ fn setup_tag(shape: &Shape, cpu: &CpuModel, accel: Accel) -> String {
 
 #[async_trait]
 impl Target for CoalTarget {
-    fn os(&self) -> Os {
-        Os::Illumos
-    }
-
     fn profile(&self) -> &'static Profile {
         &ILLUMOS
     }
