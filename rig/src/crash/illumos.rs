@@ -94,6 +94,10 @@ impl Dialect for Illumos {
         MARKERS
     }
 
+    fn marks(&self, line: &str) -> bool {
+        line.contains("panic[") || line.contains("assertion failed")
+    }
+
     /// As illumos prints them: `genunix:zone_destroy+124`.
     fn frame_text(&self, f: &Frame) -> String {
         match &f.module {

@@ -125,6 +125,11 @@ impl Dialect for Linux {
         matches!(r.kind, CrashKind::Panic | CrashKind::Assertion) || r.text.contains("Kernel panic - not syncing")
     }
 
+    fn marks(&self, line: &str) -> bool {
+        const WORDS: &[&str] = &["Kernel panic", "BUG:", "Oops", "RIP:", "assertion failed", "general protection"];
+        WORDS.iter().any(|w| line.contains(w))
+    }
+
     /// `Kernel panic - not syncing: Fatal exception` is the follow-on of an oops or BUG.
     fn is_follow_on(&self, r: &CrashReport) -> bool {
         r.message.contains("Fatal exception")

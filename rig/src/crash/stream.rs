@@ -61,6 +61,11 @@ pub trait Dialect: Send + Sync {
     fn is_follow_on(&self, _report: &CrashReport) -> bool {
         false
     }
+    /// Whether a console line tells of the crash (marked on the report page): by default, a
+    /// line that starts one.
+    fn marks(&self, line: &str) -> bool {
+        self.start(line).is_some()
+    }
     /// A frame as the OS prints it (`f+0x1c [vmm]` unless the dialect says otherwise).
     fn frame_text(&self, f: &Frame) -> String {
         let offset = f.offset.map(|o| format!("+0x{o:x}")).unwrap_or_default();

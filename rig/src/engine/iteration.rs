@@ -195,7 +195,7 @@ impl Evidence<'_> {
         };
         let skip = known.as_deref().and_then(|t| self.dumps.claim(t, &opts.panic_path(self.dir)));
         let mut dump = dump::capture_panic(self.link, self.dir, opts, skip).await;
-        dump::flush_panic_console(self.link, Duration::from_secs(3)).await;
+        dump::flush_panic_console(self.link, self.watcher.dialect(), Duration::from_secs(3)).await;
         let report = match s {
             Sighting::Crash(r) => Some(self.cause(r)),
             Sighting::GuestPanicked => self.watcher.report(self.from, Duration::from_secs(2)).await,
@@ -210,9 +210,9 @@ impl Evidence<'_> {
         let excerpt = report.as_ref().map(|r| r.text.clone()).unwrap_or_else(|| tail(self.link));
         let dumps: Vec<_> = dump.into_iter().collect();
         let tail = self.link.console().tail(40);
-        let triage = match self.dumps.symbols {
-            // The build's symbols are at hand: `crash` reads the dump (symbolized stack, log).
-            Some(v) => dump::triage_with_crash(report.as_ref(), &tail, &dumps, Some(v)).await,
+        let triage = match self.dumps.tool {
+            // The build's dump tool is at hand: it reads the dump (symbolized stack, log).
+            Some(tool) => dump::triage_with_tool(report.as_ref(), &tail, &dumps, tool).await,
             None => dump::triage_text(report.as_ref(), &tail, &dumps),
         };
         let _ = std::fs::write(self.dir.join("triage.txt"), &triage);
@@ -237,7 +237,7 @@ impl Evidence<'_> {
         let signature = format!("hang during {step}");
         let path = opts.hang_path(self.dir);
         let skip = if opts.policy.on_hang() { self.dumps.claim(&signature, &path) } else { None };
-        let mut ev = dump::capture_hang(self.link, self.dir, opts, skip).await;
+        let mut ev = dump::capture_hang(self.link, self.watcher.dialect(), self.dir, opts, skip).await;
         match &mut ev.dump {
             Some(d) => self.dumps.settle(d, Some(&signature), &signature),
             // No dump (QEMU was gone, or the policy skips hangs): no place taken.

@@ -85,6 +85,11 @@ impl Watcher {
         Watcher { dialect, seen, started, tasks: vec![console, qmp] }
     }
 
+    /// The dialect the console is read in.
+    pub fn dialect(&self) -> &'static dyn Dialect {
+        self.dialect
+    }
+
     /// The position after everything seen so far.
     pub fn cursor(&self) -> Cursor {
         self.seen.cursor()

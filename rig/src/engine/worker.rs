@@ -348,6 +348,7 @@ async fn ran(
     }
     s.pristine.set(false);
     let dir = s.guest.dir().join(format!("iteration-{index}"));
+    let tool = w.image.dump_tool();
     let spec = IterationSpec {
         steps: &c.steps,
         cpu,
@@ -360,7 +361,7 @@ async fn ran(
             opts: &w.plan.dumps,
             ledger: &w.shared.dump_ledger,
             build: &c.guest.image,
-            symbols: w.image.symbols(),
+            tool: tool.as_deref(),
         },
         unload_busy: c.unload_busy,
     };

@@ -14,8 +14,8 @@ pub mod linux;
 mod registry;
 
 pub use registry::{
-    dialect, dialects, known_images, load, os_of, parallel_ok_for, profile_for, register, registry, triage_reader,
-    unknown_image,
+    check_image, default_image, dialect, dialects, known_images, load, os_of, parallel_ok_for, profile_for, register,
+    registry, series, triage_reader, unknown_image,
 };
 
 use std::path::Path;
@@ -49,8 +49,37 @@ pub trait GuestOs: Send + Sync {
     fn known(&self, build_dir: Option<&Path>) -> Vec<String>;
     /// Several guests may boot one image of this kind at once.
     fn parallel_ok(&self) -> bool;
+    /// Packages the host's package lists must offer to build this kind's images.
+    fn host_packages(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Whether image `name` (claimed by this kind) can be had; the error says what is missing
+    /// and how to make it.
+    fn check_image(&self, _build_dir: &Path, _name: &str) -> Result<(), String> {
+        Ok(())
+    }
+    /// The images a keyword stands for in a bisection (`coal`: every prepared headnode),
+    /// oldest first, when `keyword` is one of this kind's.
+    fn series(&self, _build_dir: &Path, _keyword: &str) -> Option<Series> {
+        None
+    }
+    /// The image a run boots when nothing names one, if this kind has one (the registry's
+    /// first such is the rig's default image).
+    fn default_image(&self) -> Option<&'static str> {
+        None
+    }
     /// Finds (or builds) image `name`, known to be of this kind.
     async fn load(&self, build_dir: &Path, name: &str) -> Result<Arc<dyn Target>>;
+}
+
+/// The images a bisection keyword stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Series {
+    /// The images, oldest first.
+    pub builds: Vec<String>,
+    /// What they are and how to make more, said when there are too few (` prepared coal
+    /// headnodes; make them with ...`).
+    pub how_to_make: &'static str,
 }
 
 /// A set-up guest state, by the shape of the machine it was saved from.
@@ -98,6 +127,10 @@ pub trait Target: Send + Sync + std::fmt::Debug {
     fn symbols(&self) -> Option<&Path> {
         None
     }
+    /// The tool that reads this image's dumps on the host, when there is one at hand.
+    fn dump_tool(&self) -> Option<Box<dyn DumpTool>> {
+        None
+    }
     /// The set-up state a machine of `shape` on `cpu` starts from or is saved as, when the
     /// OS's first boot is long enough to be worth saving.
     fn setup_snapshot(&self, _shape: &Shape, _cpu: &CpuModel, _accel: Accel) -> Option<SetupSnapshot> {
@@ -128,6 +161,23 @@ pub trait Target: Send + Sync + std::fmt::Debug {
     /// evidence for the triage; `dir` is the iteration's evidence directory.
     async fn after_panic(&self, _link: &GuestLink, _dir: &Path, _boot_timeout: Duration) -> Option<String> {
         None
+    }
+}
+
+/// A host-side reader of a guest's dumps (Linux: `crash` with the debug vmlinux).
+#[async_trait]
+pub trait DumpTool: Send + Sync {
+    /// The tool's name (`crash`).
+    fn name(&self) -> &'static str;
+    /// The command a person runs to open `dump` with it.
+    fn command(&self, dump: &Path) -> String;
+    /// What the tool says about `dump`, or the plain reason it cannot say.
+    async fn read(&self, dump: &Path) -> Result<String>;
+}
+
+impl std::fmt::Debug for dyn DumpTool + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DumpTool({})", self.name())
     }
 }
 

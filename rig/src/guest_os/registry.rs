@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use anyhow::{Result, bail};
 
-use super::{GuestOs, Target, illumos, linux};
+use super::{GuestOs, Series, Target, illumos, linux};
 use crate::crash::{AutoReader, Dialect};
 use crate::profile::Profile;
 
@@ -37,6 +37,11 @@ pub fn registry() -> Vec<&'static dyn GuestOs> {
 /// Every known OS's crash dialect, in the registry's order.
 pub fn dialects() -> Vec<&'static dyn Dialect> {
     registry().iter().map(|k| k.dialect()).collect()
+}
+
+/// The image a run boots when nothing names one: the first in the registry that has one.
+pub fn default_image() -> String {
+    registry().iter().find_map(|k| k.default_image()).unwrap_or_default().to_string()
 }
 
 /// The crash dialect of the OS named `name`.
@@ -83,6 +88,20 @@ pub fn unknown_image(name: &str, build_dir: Option<&Path>) -> String {
 /// Several guests may boot image `name` at once (without loading it; unknown names: yes).
 pub fn parallel_ok_for(name: &str) -> bool {
     os_of(name).is_none_or(|k| k.parallel_ok())
+}
+
+/// Whether image `name` is known and can be had (the error says what is missing and how to
+/// make it).
+pub fn check_image(build_dir: &Path, name: &str) -> Result<(), String> {
+    match os_of(name) {
+        Some(k) => k.check_image(build_dir, name),
+        None => Err(unknown_image(name, Some(build_dir))),
+    }
+}
+
+/// The images a bisection keyword (`coal`) stands for, when some OS knows the keyword.
+pub fn series(build_dir: &Path, keyword: &str) -> Option<Series> {
+    registry().iter().find_map(|k| k.series(build_dir, keyword))
 }
 
 /// Finds (or builds) the image `name`.

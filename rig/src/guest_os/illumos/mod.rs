@@ -46,6 +46,8 @@ pub const ILLUMOS: Profile = Profile {
     boot_id_command: "kstat -p unix:0:system_misc:boot_time | awk '{print $2}'",
     cpuinfo_command: "psrinfo -vp",
     reboot_command: "reboot",
+    // uadmin A_DUMP: panic ("forced crash dump initiated at user request"), dump, reboot.
+    panic_command: "uadmin 5 1",
     // ksh93's sleep takes fractions of a second; illumos has no usleep.
     sleep_ms: "ms=$(( {ms} )); sleep $((ms / 1000)).$(printf %03d $((ms % 1000)))",
     // moddebug 0x80000000 prints a console line at every module load and unload.
@@ -107,6 +109,19 @@ impl GuestOs for Illumos {
 
     fn known(&self, _build_dir: Option<&Path>) -> Vec<String> {
         vec!["coal (the newest prepared headnode)".into(), "coal-<key> (one prepared headnode)".into()]
+    }
+
+    /// `coal`: every prepared headnode, by platform stamp (oldest first).
+    fn series(&self, build_dir: &Path, keyword: &str) -> Option<super::Series> {
+        if keyword != "coal" {
+            return None;
+        }
+        let mut coal = crate::coal::image::prepared(build_dir);
+        coal.sort_by(|x, y| x.platform.cmp(&y.platform));
+        Some(super::Series {
+            builds: coal.iter().filter_map(|c| Some(c.dir.file_name()?.to_str()?.to_string())).collect(),
+            how_to_make: " prepared coal headnodes; make them with `cargo xtask image coal`",
+        })
     }
 
     fn parallel_ok(&self) -> bool {
