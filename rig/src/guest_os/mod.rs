@@ -123,10 +123,6 @@ pub trait Target: Send + Sync + std::fmt::Debug {
     fn kernel_release(&self) -> Option<String> {
         None
     }
-    /// The kernel's symbols on the host, for reading dumps (when the image has them).
-    fn symbols(&self) -> Option<&Path> {
-        None
-    }
     /// The tool that reads this image's dumps on the host, when there is one at hand.
     fn dump_tool(&self) -> Option<Box<dyn DumpTool>> {
         None

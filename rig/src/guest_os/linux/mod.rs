@@ -186,10 +186,6 @@ impl Target for LinuxTarget {
         Some(self.image.kernel_release.clone())
     }
 
-    fn symbols(&self) -> Option<&Path> {
-        self.image.debug_vmlinux.as_deref()
-    }
-
     /// `crash`, when the build's debug vmlinux is known.
     fn dump_tool(&self) -> Option<Box<dyn DumpTool>> {
         let vmlinux_debug = self.image.debug_vmlinux.clone()?;
