@@ -109,6 +109,8 @@ pub struct Profile {
     pub cpuinfo_command: &'static str,
     /// Reboots at once (run detached: it never returns).
     pub reboot_command: &'static str,
+    /// Panics the kernel on purpose (run detached: it never returns).
+    pub panic_command: &'static str,
     /// Sleeps `{ms}` milliseconds in the guest's shell (`{ms}` is an arithmetic expression).
     pub sleep_ms: &'static str,
     /// Modules a test case may reload.

@@ -2,13 +2,14 @@
 //! chosen (with the cached KVM probe).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use crate::guest_os::Target;
 use crate::host::accel::{self, AccelChoice, KvmStatus, ProbeKey};
 use crate::host::kvm_probe;
 use crate::host::prereqs::{self, Need};
-use crate::image::{self, LinuxImage};
 use crate::machine::Accel;
 use crate::qemu::qemu_binary;
 
@@ -28,14 +29,19 @@ pub fn ensure_host(build_dir: &Path, extra: &[Need]) -> Result<()> {
     let needs: Vec<Need> = prereqs::BASE_NEEDS.iter().chain(IMAGE_NEEDS).chain(extra).copied().collect();
     let log = build_dir.join("host-setup.log");
     prereqs::ensure(&needs, &log)?;
-    prereqs::ensure_apt_lists("linux-image-amd64", &log)
+    // The package lists must serve what the default image's OS builds its images from.
+    let default = crate::guest_os::os_of(&crate::guest_os::default_image());
+    for package in default.map_or(&[][..], |os| os.host_packages()) {
+        prereqs::ensure_apt_lists(package, &log)?;
+    }
+    Ok(())
 }
 
 /// A host ready to boot guests.
 #[derive(Debug, Clone)]
 pub struct Setup {
     /// The guest image.
-    pub image: LinuxImage,
+    pub image: Arc<dyn Target>,
     /// The accelerator to use.
     pub accel: Accel,
     /// A warning to print loudly (e.g. the TCG fallback).
@@ -46,22 +52,21 @@ pub struct Setup {
 
 /// Installs what is missing, builds (or finds) the image, and resolves the accelerator.
 pub async fn prepare(build_dir: &Path, image_name: &str, choice: AccelChoice) -> Result<Setup> {
-    let (dir, name) = (build_dir.to_path_buf(), image_name.to_string());
-    let image = tokio::task::spawn_blocking(move || {
-        ensure_host(&dir, &[])?;
-        image::ensure_image(&dir, &name).with_context(|| format!("preparing image '{name}'"))
-    })
-    .await??;
+    let dir = build_dir.to_path_buf();
+    tokio::task::spawn_blocking(move || ensure_host(&dir, &[])).await??;
+    let image = crate::guest_os::load(build_dir, image_name)
+        .await
+        .with_context(|| format!("preparing image '{image_name}'"))?;
     let kvm = match choice {
         AccelChoice::Tcg => None,
-        AccelChoice::Auto | AccelChoice::Kvm => Some(kvm_status(build_dir, &image).await),
+        AccelChoice::Auto | AccelChoice::Kvm => Some(kvm_status(build_dir, image.as_ref()).await),
     };
     let resolved = accel::resolve(choice, kvm.as_ref()).map_err(anyhow::Error::msg)?;
     Ok(Setup { image, accel: resolved.accel, warning: resolved.warning, kvm })
 }
 
 /// Whether KVM works here: the cached answer for this host boot and QEMU, else a fresh probe.
-pub async fn kvm_status(build_dir: &Path, image: &LinuxImage) -> KvmStatus {
+pub async fn kvm_status(build_dir: &Path, image: &dyn Target) -> KvmStatus {
     let cache = build_dir.join("host/kvm-probe.json");
     let key = ProbeKey::current(&qemu_binary());
     if let Some(s) = accel::cached(&cache, &key) {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rig::coal::savecore::{self, SavecoreLine};
 use rig::coal::setup::{SetupProgress, Stage};
 use rig::console::{Console, Pattern};
-use rig::crash::{CrashKind, CrashReader, Event, Os};
+use rig::crash::{CrashKind, CrashReader, Event, IllumosDialect};
 use rig::guest_os::illumos::ILLUMOS;
 use tokio::net::UnixStream;
 use tokio::time::Instant;
@@ -129,7 +129,7 @@ async fn os7410_panic_dump_reboot_and_savecore() {
     // Fed as the engine's panic watcher feeds it: raw chunks as they arrive.
     let mut chunks_rx = con.subscribe();
     let reader = tokio::spawn(async move {
-        let mut r = CrashReader::new(Os::Illumos);
+        let mut r = CrashReader::new(&IllumosDialect);
         let mut events = Vec::new();
         // As the watcher does: a quiet console (or a closed one) flushes the pending report.
         while let Ok(Ok(bytes)) = tokio::time::timeout(Duration::from_secs(1), chunks_rx.recv()).await {

@@ -3,7 +3,7 @@
 //! The corpus lives beside the repository (`../shared/corpus/syzkaller-linux/cases` from the
 //! workspace root); `RIG_SYZKALLER_CORPUS` points elsewhere. A missing corpus fails the test.
 
-use rig::crash::Os;
+use rig::crash::LinuxDialect;
 use rig::crash::corpus::{Score, load_dir, score};
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -27,7 +27,7 @@ fn scored() -> &'static Score {
             panic!("syzkaller corpus not found at {} ({e}); set RIG_SYZKALLER_CORPUS", dir.display())
         });
         assert!(cases.len() > 100, "only {} cases in {}", cases.len(), dir.display());
-        score(Os::Linux, &cases)
+        score(&LinuxDialect, &cases)
     })
 }
 

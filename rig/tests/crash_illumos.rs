@@ -2,7 +2,7 @@
 //! illumos console doc must read to its expected titles, however the bytes are chunked.
 
 use rig::crash::corpus::{Case, load_dir};
-use rig::crash::{CrashReader, Event, Os, detect_os, read_all};
+use rig::crash::{CrashReader, Dialect, Event, IllumosDialect, detect_os, read_all};
 use std::path::Path;
 
 fn cases() -> Vec<Case> {
@@ -17,7 +17,7 @@ fn every_fixture_reads_to_its_titles() {
     let mut failures = Vec::new();
     for case in cases() {
         assert!(case.origin.is_some(), "{}: no ORIGIN header", case.path.display());
-        let reports = read_all(Os::Illumos, &case.text);
+        let reports = read_all(&IllumosDialect, &case.text);
         let got: Vec<&str> = reports.iter().map(|r| r.title.as_str()).collect();
         if got != case.titles {
             failures.push(format!("{}: want {:?} got {:?}", case.path.display(), case.titles, got));
@@ -35,16 +35,21 @@ fn every_fixture_reads_to_its_titles() {
 #[test]
 fn fixtures_are_detected_as_illumos() {
     for case in cases() {
-        assert_eq!(detect_os(&case.text), Some(Os::Illumos), "{}", case.path.display());
+        assert_eq!(
+            detect_os(&case.text, &rig::guest_os::dialects()),
+            Some(IllumosDialect.os()),
+            "{}",
+            case.path.display()
+        );
     }
 }
 
 #[test]
 fn chunking_does_not_change_the_reading() {
     for case in cases() {
-        let whole: Vec<String> = read_all(Os::Illumos, &case.text).into_iter().map(|r| r.title).collect();
+        let whole: Vec<String> = read_all(&IllumosDialect, &case.text).into_iter().map(|r| r.title).collect();
         for size in [1usize, 3, 7, 64, 4093] {
-            let mut reader = CrashReader::new(Os::Illumos);
+            let mut reader = CrashReader::new(&IllumosDialect);
             let mut events = Vec::new();
             for chunk in case.text.chunks(size) {
                 events.extend(reader.feed(chunk));
@@ -67,7 +72,7 @@ fn chunking_does_not_change_the_reading() {
 #[test]
 fn seed_stack_and_signature() {
     let case = cases().into_iter().find(|c| c.path.ends_with("os-7410-seed")).expect("seed fixture");
-    let r = &read_all(Os::Illumos, &case.text)[0];
+    let r = &read_all(&IllumosDialect, &case.text)[0];
     let sig = r.fingerprint();
     assert_eq!(sig.title, "assertion failed: !zsd->vz_active in vmm_zsd_destroy");
     assert_eq!(&sig.frames[..3], ["genunix:process_type", "vmm:vmm_zsd_destroy", "genunix:zsd_apply_destroy"]);

@@ -15,7 +15,7 @@ fn dir() -> PathBuf {
 fn every_real_case_reads_right() {
     let cases = load_dir(&dir()).expect("real corpus");
     assert!(cases.len() >= 40, "only {} real cases", cases.len());
-    let card = scorecard(&cases, None, None).expect("scorable");
+    let card = scorecard(&cases, &rig::guest_os::dialects(), None, None).expect("scorable");
     let mut report = String::new();
     for w in &card.wrong {
         report += &format!("  {}\n    want {}\n    got  {}\n", w.path.display(), w.want, w.got);
@@ -30,7 +30,7 @@ fn every_real_case_reads_right() {
 #[test]
 fn the_corpus_is_half_illumos_half_linux_and_sourced() {
     let cases = load_dir(&dir()).expect("real corpus");
-    let card = scorecard(&cases, None, None).expect("scorable");
+    let card = scorecard(&cases, &rig::guest_os::dialects(), None, None).expect("scorable");
     let (illumos, linux) = (card.per_os["illumos"].total, card.per_os["linux"].total);
     assert!(illumos >= 20 && linux >= 20, "illumos {illumos}, linux {linux}");
     for c in &cases {
@@ -41,14 +41,14 @@ fn the_corpus_is_half_illumos_half_linux_and_sourced() {
 
 #[test]
 fn an_empty_corpus_is_an_error_not_a_perfect_score() {
-    assert!(matches!(scorecard(&[], None, None), Err(ScoreError::Empty)));
+    assert!(matches!(scorecard(&[], &rig::guest_os::dialects(), None, None), Err(ScoreError::Empty)));
 }
 
 /// The first report of one real case, read with its header's OS.
 fn first(name: &str) -> rig::crash::CrashReport {
     let path = dir().join(format!("{name}.txt"));
     let case = rig::crash::corpus::parse_case(&path, &std::fs::read(&path).expect("case file"));
-    let os = case.os.expect("OS: header");
+    let os = rig::guest_os::dialect(case.os.expect("OS: header").name()).expect("a known OS");
     rig::crash::read_all(os, &case.text).into_iter().next().unwrap_or_else(|| panic!("{name}: no crash read"))
 }
 
@@ -104,7 +104,7 @@ fn a_pool_warning_is_not_a_kernel_warning_splat() {
     assert_eq!(first("openzfs-8234-pool-warning-then-hung-task").title, "INFO: task hung in spa_all_configs");
     let path = dir().join("openzfs-spl-417-pool-warning-only.txt");
     let case = rig::crash::corpus::parse_case(&path, &std::fs::read(&path).unwrap());
-    assert!(rig::crash::read_all(rig::crash::Os::Linux, &case.text).is_empty());
+    assert!(rig::crash::read_all(&rig::crash::LinuxDialect, &case.text).is_empty());
 }
 
 #[test]
@@ -119,7 +119,7 @@ fn every_case_reads_the_same_with_crlf_line_ends() {
     // The same real pastes with Windows line ends (as a mail client or a Windows editor
     // saves them): the line ends must change nothing.
     for case in load_dir(&dir()).expect("real corpus") {
-        let os = case.os.expect("OS: header");
+        let os = rig::guest_os::dialect(case.os.expect("OS: header").name()).expect("a known OS");
         let crlf: Vec<u8> =
             case.text.iter().flat_map(|&b| if b == b'\n' { vec![b'\r', b'\n'] } else { vec![b] }).collect();
         let key = |text: &[u8]| rig::crash::read_all(os, text).first().map(|r| (r.headline().to_string(), r.certainty));

@@ -3,7 +3,14 @@
 //! Inputs come from a seeded xorshift generator, so every failure reproduces.
 
 use rig::crash::corpus::load_dir;
-use rig::crash::{CrashReader, CrashReport, MAX_LINE, MAX_REPORT_BYTES, Os, read_all};
+use rig::crash::{
+    CrashReader, CrashReport, Dialect, IllumosDialect, LinuxDialect, MAX_LINE, MAX_REPORT_BYTES, read_all,
+};
+
+/// A crash dialect, as the readers take it.
+type Os = &'static dyn Dialect;
+const LINUX: Os = &LinuxDialect;
+const ILLUMOS: Os = &IllumosDialect;
 use std::time::{Duration, Instant};
 
 /// Far above what any of these inputs needs: only a hang (or a quadratic blow-up) trips it.
@@ -60,7 +67,7 @@ fn random_bytes_never_panic() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for round in 0..8 {
         let text = rng.bytes(512 * 1024);
-        for os in [Os::Linux, Os::Illumos] {
+        for os in [LINUX, ILLUMOS] {
             bounded(&feed_chunked(os, &text, &mut rng, 1 + round * 1000));
             bounded(&read_all(os, &text));
         }
@@ -72,8 +79,8 @@ fn random_bytes_never_panic() {
 fn binary_noise_around_a_crash_keeps_its_title() {
     let mut rng = Rng(42);
     for (os, crash, title) in [
-        (Os::Linux, GUEST_BUG, "kernel BUG in vmm_zsd_destroy"),
-        (Os::Illumos, ILLUMOS_PANIC, "assertion failed: !zsd->vz_active in vmm_zsd_destroy"),
+        (LINUX, GUEST_BUG, "kernel BUG in vmm_zsd_destroy"),
+        (ILLUMOS, ILLUMOS_PANIC, "assertion failed: !zsd->vz_active in vmm_zsd_destroy"),
     ] {
         let mut text = rng.bytes(256 * 1024);
         text.retain(|&b| b != b'\n' && b != b'\r');
@@ -92,7 +99,7 @@ fn binary_noise_around_a_crash_keeps_its_title() {
 
 #[test]
 fn crlf_cr_and_nul_do_not_change_titles() {
-    for (os, crash) in [(Os::Linux, GUEST_BUG), (Os::Illumos, ILLUMOS_PANIC)] {
+    for (os, crash) in [(LINUX, GUEST_BUG), (ILLUMOS, ILLUMOS_PANIC)] {
         let want = read_all(os, crash.as_bytes())[0].title.clone();
         for variant in [
             crash.replace('\n', "\r\n"),
@@ -110,8 +117,7 @@ fn crlf_cr_and_nul_do_not_change_titles() {
 fn very_long_lines_are_bounded() {
     let start = Instant::now();
     let long = "A".repeat(8 << 20);
-    for (os, head) in
-        [(Os::Linux, "BUG: KASAN: use-after-free in f+0x1/0x2 "), (Os::Illumos, "panic[cpu0]/thread=ffff0000: ")]
+    for (os, head) in [(LINUX, "BUG: KASAN: use-after-free in f+0x1/0x2 "), (ILLUMOS, "panic[cpu0]/thread=ffff0000: ")]
     {
         let text = format!("{head}{long}\n{long}{head}\n{long}");
         let reports = read_all(os, text.as_bytes());
@@ -127,13 +133,13 @@ fn endless_reports_and_header_storms_are_bounded() {
     let storm =
         "[ 1.0] BUG: KASAN: use-after-free in tcp_foo+0x10/0x20\n[ 1.1] Read of size 8 at addr ffff88801 by task a/1\n"
             .repeat(20_000);
-    let reports = read_all(Os::Linux, storm.as_bytes());
+    let reports = read_all(&LinuxDialect, storm.as_bytes());
     assert!(!reports.is_empty());
     bounded(&reports);
     let endless = format!("{GUEST_BUG}{}", "[ 2.0] zsd_apply_destroy+0x55/0x90 [zones]\n".repeat(200_000));
-    bounded(&read_all(Os::Linux, endless.as_bytes()));
+    bounded(&read_all(&LinuxDialect, endless.as_bytes()));
     let illumos = format!("{ILLUMOS_PANIC}{}", "fffffe0021b5cca0 genunix:zsd_apply_destroy+165 ()\n".repeat(200_000));
-    bounded(&read_all(Os::Illumos, illumos.as_bytes()));
+    bounded(&read_all(&IllumosDialect, illumos.as_bytes()));
     assert!(start.elapsed() < HANG_GUARD);
 }
 
@@ -145,12 +151,12 @@ fn megabytes_of_boot_noise_hold_exactly_the_one_crash() {
     let text = format!("{noise}{GUEST_BUG}[ 43.0] Kernel Offset: disabled\n{noise}");
     assert!(text.len() > 4 << 20);
     let mut rng = Rng(7);
-    let reports = feed_chunked(Os::Linux, text.as_bytes(), &mut rng, 65536);
+    let reports = feed_chunked(LINUX, text.as_bytes(), &mut rng, 65536);
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].title, "kernel BUG in vmm_zsd_destroy");
     let illumos_noise = "NOTICE: vnic1001 link up, 10000 Mbps, full duplex\n".repeat(100_000);
     let text = format!("{illumos_noise}{ILLUMOS_PANIC}100% done: 1 pages dumped, dump succeeded\n{illumos_noise}");
-    assert_eq!(read_all(Os::Illumos, text.as_bytes()).len(), 1);
+    assert_eq!(read_all(&IllumosDialect, text.as_bytes()).len(), 1);
 }
 
 /// The syzkaller corpus (`RIG_SYZKALLER_CORPUS` or `../shared`).
@@ -166,9 +172,9 @@ fn corpus_reads_the_same_whatever_the_chunking() {
     let cases = corpus();
     let mut rng = Rng(1234);
     for case in cases.iter().step_by(5) {
-        let whole: Vec<String> = read_all(Os::Linux, &case.text).into_iter().map(|r| r.title).collect();
+        let whole: Vec<String> = read_all(&LinuxDialect, &case.text).into_iter().map(|r| r.title).collect();
         let chunked: Vec<String> =
-            feed_chunked(Os::Linux, &case.text, &mut rng, 300).into_iter().map(|r| r.title).collect();
+            feed_chunked(LINUX, &case.text, &mut rng, 300).into_iter().map(|r| r.title).collect();
         assert_eq!(chunked, whole, "{}", case.path.display());
     }
 }
@@ -205,13 +211,13 @@ fn reading(os: Os, text: &[u8]) -> Vec<(String, Vec<String>)> {
 
 #[test]
 fn colour_sequences_change_no_title_and_lose_no_frame() {
-    for (os, crash) in [(Os::Linux, GUEST_BUG), (Os::Illumos, ILLUMOS_PANIC)] {
+    for (os, crash) in [(LINUX, GUEST_BUG), (ILLUMOS, ILLUMOS_PANIC)] {
         let plain = reading(os, crash.as_bytes());
         assert!(!plain.is_empty() && !plain[0].1.is_empty(), "{os}: {plain:?}");
         assert_eq!(reading(os, &coloured(crash.as_bytes())), plain, "{os}");
     }
     for case in corpus().iter().step_by(5) {
-        let plain = reading(Os::Linux, &case.text);
-        assert_eq!(reading(Os::Linux, &coloured(&case.text)), plain, "{}", case.path.display());
+        let plain = reading(LINUX, &case.text);
+        assert_eq!(reading(LINUX, &coloured(&case.text)), plain, "{}", case.path.display());
     }
 }

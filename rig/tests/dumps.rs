@@ -22,9 +22,9 @@ const T: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panic_dumps_are_valid_cores_and_faults_end_in_reasons() {
-    let image = common::image();
+    let image = common::target().await;
     let dir = common::evidence_dir("dumps-panic");
-    let (guest, panicked) = rig::dump::panicked::panicked_guest(&image, Accel::Tcg, &dir).await.unwrap();
+    let (guest, panicked) = rig::dump::panicked::panicked_guest(image.as_ref(), Accel::Tcg, &dir).await.unwrap();
     assert_eq!(panicked.data["action"], "pause", "{panicked:?}");
     let pace = common::pace::Pace::of(&guest);
     let st = guest.qmp().execute(&qapi::qmp::query_status {}, T).await.unwrap();
@@ -38,14 +38,14 @@ async fn panic_dumps_are_valid_cores_and_faults_end_in_reasons() {
     assert_eq!(core.kind, CoreKind::Elf);
     assert!(core.load_bytes >= 500 * MIB && core.load_bytes <= 513 * MIB, "{core:?}");
     assert!(elf.bytes >= core.load_bytes, "{elf:?} {core:?}");
-    assert_eq!(core.osrelease.as_deref(), Some(image.kernel_release.as_str()), "VMCOREINFO from -device vmcoreinfo");
+    assert_eq!(core.osrelease.as_deref(), image.kernel_release().as_deref(), "VMCOREINFO from -device vmcoreinfo");
 
     // kdump-zlib: the signature, the same VMCOREINFO, a fraction of the size.
     let kdump = host_dump(&guest, &dir.join("vmcore.kdump"), DumpFormat::KdumpZlib, T).await;
     assert!(kdump.ok(), "{}", kdump.summary());
     let core = inspect(&kdump.path).unwrap();
     assert_eq!(core.kind, CoreKind::Kdump);
-    assert_eq!(core.osrelease.as_deref(), Some(image.kernel_release.as_str()));
+    assert_eq!(core.osrelease.as_deref(), image.kernel_release().as_deref());
     assert!(kdump.bytes * 4 < elf.bytes, "kdump {} vs ELF {}", kdump.bytes, elf.bytes);
     eprintln!("ELF: {:.0} ms to start, {:.2} s, {} MiB", elf.start_latency_ms, elf.secs, elf.bytes / MIB);
     eprintln!(
@@ -64,7 +64,7 @@ async fn panic_dumps_are_valid_cores_and_faults_end_in_reasons() {
     assert!(d.ok() && d.path == dir.join("vmcore.kdump"), "{d:?}");
 
     // Resuming after the dump lets panic() flush what pvpanic held back.
-    let flushed = flush_panic_console(&guest, Duration::from_secs(5)).await;
+    let flushed = flush_panic_console(&guest, &rig::crash::LinuxDialect, Duration::from_secs(5)).await;
     assert!(flushed.iter().any(|l| l.contains("end Kernel panic - not syncing: sysrq triggered crash")), "{flushed:?}");
     let st = guest.qmp().execute(&qapi::qmp::query_status {}, T).await.unwrap();
     assert!(!st.running, "paused again after the flush: {st:?}");
@@ -134,7 +134,7 @@ async fn panic_dumps_are_valid_cores_and_faults_end_in_reasons() {
     let began = Instant::now();
     let d = host_dump(&link, &dir.join("dead.elf"), DumpFormat::Elf, T).await;
     assert!(d.error.as_deref().is_some_and(|e| e.contains("QEMU has exited")), "{d:?}");
-    let ev = capture_hang(&link, &dir, &DumpOptions::default(), None).await;
+    let ev = capture_hang(&link, &rig::crash::LinuxDialect, &dir, &DumpOptions::default(), None).await;
     assert!(!ev.nmi.injected && ev.dump.is_none() && !ev.notes.is_empty(), "{ev:?}");
     assert!(began.elapsed() < pace.secs(2), "{:?} at {pace:?}", began.elapsed());
 }
@@ -220,7 +220,7 @@ async fn a_wedged_guest_gives_registers_tail_dump_and_an_nmi_panic() {
 
     let dopts = DumpOptions::default();
     let began = Instant::now();
-    let ev = capture_hang(&guest, &dir, &dopts, None).await;
+    let ev = capture_hang(&guest, &rig::crash::LinuxDialect, &dir, &dopts, None).await;
     let took = began.elapsed();
     eprintln!(
         "hang evidence in {:.2} s; notes {:?}; dump {:?}; nmi dump {:?}",
@@ -267,9 +267,9 @@ async fn a_wedged_guest_gives_registers_tail_dump_and_an_nmi_panic() {
 /// flat header"). Dumps one right after another on one QEMU must all complete.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dumps_back_to_back_on_one_qemu_all_complete() {
-    let image = common::image();
+    let image = common::target().await;
     let dir = common::evidence_dir("dumps-back-to-back");
-    let (guest, _) = rig::dump::panicked::panicked_guest(&image, Accel::Tcg, &dir).await.unwrap();
+    let (guest, _) = rig::dump::panicked::panicked_guest(image.as_ref(), Accel::Tcg, &dir).await.unwrap();
     for k in 0..12 {
         let format = if k % 2 == 0 { DumpFormat::Elf } else { DumpFormat::KdumpZlib };
         let path = dir.join(format!("dump-{k}.{}", format.extension()));

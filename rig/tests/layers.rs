@@ -1,6 +1,8 @@
 //! The library's layers, as `rig/src/lib.rs` lists them, hold in its sources: no module
-//! imports from a layer above its own, no two modules of a layer import each other, and
-//! nothing above `guest_os` reaches an OS-specific module.
+//! imports from a layer above its own, no two modules of a layer import each other, nothing
+//! above `guest_os` (nor `xtask`) names an OS's module or an OS's name or console text (the
+//! registry's own list of OSes and their dialects' markers), and `xtask` uses only the
+//! library's public layers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -33,23 +35,63 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The top-level modules a source text's code refers to (`crate::m`, `crate::{m, ...}`; a
-/// comment's links are not imports), with the text that refers to them.
-fn references(text: &str) -> Vec<(String, String)> {
-    let code: String = text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
-    let text = code.as_str();
+/// The module path of a source file under `src/` (`engine/watch.rs` → `engine::watch`,
+/// `engine/mod.rs` → `engine`, `lib.rs` → the crate root).
+fn module_path(rel: &Path) -> Vec<String> {
+    let mut parts: Vec<String> = rel.iter().map(|c| c.to_string_lossy().trim_end_matches(".rs").to_string()).collect();
+    if parts.last().is_some_and(|l| l == "mod" || l == "lib" || l == "main") {
+        parts.pop();
+    }
+    parts
+}
+
+/// The code of a source text: without comment lines and without its `#[cfg(test)]` tail.
+fn code_of(text: &str) -> String {
+    let text = text.split("#[cfg(test)]").next().unwrap_or("");
+    text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n")
+}
+
+/// The first path segment of each item of a `{...}` group (nested groups are one item each),
+/// and the first segment after a plain path.
+fn heads(rest: &str) -> Vec<String> {
+    if !rest.starts_with('{') {
+        let head: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        return vec![head];
+    }
+    group_items(rest).iter().map(|i| i.split("::").next().unwrap_or("").trim().to_string()).collect()
+}
+
+/// The top-level modules a source text's code refers to, as the file at `module` (its module
+/// path) names them: `crate::m`, `crate::{m, n::{...}}`, and `super::` paths that climb to
+/// the crate root (`super::super::m` in `engine/watch.rs`); a comment's links are not imports.
+/// Each comes with the text that refers to it.
+fn references(text: &str, module: &[String]) -> Vec<(String, String)> {
+    let code = code_of(text);
     let mut out = Vec::new();
-    for (i, _) in text.match_indices("crate::") {
-        let rest = &text[i + "crate::".len()..];
-        let names: Vec<&str> = match rest.strip_prefix('{') {
-            Some(group) => {
-                let group = &group[..group.find('}').unwrap_or(group.len())];
-                group.split(',').filter_map(|p| p.trim().split("::").next()).collect()
-            }
-            None => rest.split(|c: char| !(c.is_alphanumeric() || c == '_')).take(1).collect(),
-        };
+    let mut add = |rest: &str| {
         let shown: String = rest.chars().take(60).collect();
-        out.extend(names.into_iter().filter(|n| !n.is_empty()).map(|n| (n.to_string(), shown.clone())));
+        for n in heads(rest).into_iter().filter(|n| !n.is_empty()) {
+            out.push((n, shown.clone()));
+        }
+    };
+    for (i, _) in code.match_indices("crate::") {
+        if !code[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+            add(&code[i + "crate::".len()..]);
+        }
+    }
+    for (i, _) in code.match_indices("super::") {
+        if code[..i].ends_with("super::") || code[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+            continue; // counted from the first `super::` of the path
+        }
+        let mut rest = &code[i..];
+        let mut up = 0;
+        while let Some(r) = rest.strip_prefix("super::") {
+            rest = r;
+            up += 1;
+        }
+        if up == module.len() {
+            add(rest);
+        }
     }
     out
 }
@@ -66,7 +108,7 @@ fn imports(layers: &BTreeMap<String, u32>) -> BTreeMap<String, BTreeMap<String, 
             continue;
         }
         let text = std::fs::read_to_string(&f).unwrap();
-        for (m, shown) in references(&text) {
+        for (m, shown) in references(&text, &module_path(rel)) {
             if m != top && layers.contains_key(&m) {
                 out.entry(top.clone())
                     .or_default()
@@ -107,35 +149,219 @@ fn no_module_imports_from_above_or_both_ways() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
+/// What the guest-OS guard looks for: every registered OS's module (`guest_os::linux`), the
+/// modules that belong to one OS (`coal`, illumos's headnodes), and every OS's name and
+/// console markers (as its crash dialect lists them) in string literals.
+struct OsGuard {
+    modules: Vec<String>,
+    words: Vec<String>,
+}
+
+impl OsGuard {
+    fn from_registry() -> OsGuard {
+        let mut modules = vec!["coal".to_string()];
+        let mut words = Vec::new();
+        for os in rig::guest_os::registry() {
+            modules.push(format!("guest_os::{}", os.name()));
+            words.push(os.name().to_string());
+            let d = os.dialect();
+            words.extend(d.markers().iter().map(|(m, _)| m.to_string()));
+            words.extend(d.end_of_panic().map(String::from));
+        }
+        OsGuard { modules, words }
+    }
+
+    /// Where the code of `text` (the file `rel`, at module path `module`, of crate `krate`:
+    /// `crate` in the library, `rig` in xtask) names an OS's module or an OS's console text.
+    fn violations(&self, rel: &Path, text: &str, module: &[String], krate: &str) -> Vec<String> {
+        let code = code_of(text);
+        let mut wrong = Vec::new();
+        let mut paths: Vec<String> = Vec::new();
+        for (i, _) in code.match_indices(&format!("{krate}::")) {
+            paths.push(code[i + krate.len() + 2..].chars().take(80).collect());
+        }
+        if krate == "crate" {
+            paths.extend(references(text, module).into_iter().map(|(_, shown)| shown));
+        }
+        for p in &paths {
+            let p = p.split_whitespace().collect::<Vec<_>>().join(" ").replace(":: ", "::").replace("{ ", "{");
+            if let Some(m) = self.modules.iter().find(|m| reaches(&p, m)) {
+                wrong.push(format!("{} uses the OS module {m}: {p}", rel.display()));
+            }
+        }
+        for lit in literals(&code) {
+            if let Some(w) = self.words.iter().find(|w| lit.contains(w.as_str())) {
+                wrong.push(format!("{} holds OS text '{w}': \"{lit}\"", rel.display()));
+            }
+        }
+        wrong
+    }
+}
+
+/// Whether a path (`guest_os::{illumos::X, Target}`, spaces squeezed) reaches module `m`
+/// (`guest_os::illumos`), through groups too.
+fn reaches(path: &str, m: &str) -> bool {
+    let (first, rest) = m.split_once("::").unwrap_or((m, ""));
+    if rest.is_empty() {
+        return heads(path).iter().any(|h| h == first);
+    }
+    let Some(after) = path.strip_prefix(first).and_then(|p| p.strip_prefix("::")) else { return false };
+    match after.strip_prefix('{') {
+        // Each item of the group, as a path of its own.
+        Some(_) => group_items(after).iter().any(|i| reaches(i, rest)),
+        None => reaches(after, rest),
+    }
+}
+
+/// The items of a `{...}` group at its top level.
+fn group_items(group: &str) -> Vec<String> {
+    let (mut depth, mut item, mut out) = (0usize, String::new(), Vec::new());
+    for c in group.strip_prefix('{').unwrap_or(group).chars() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => break,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(std::mem::take(&mut item));
+                continue;
+            }
+            _ => {}
+        }
+        item.push(c);
+    }
+    out.push(item);
+    out.into_iter().map(|i| i.trim().to_string()).collect()
+}
+
+/// The string literals of some code (plain `"..."` ones; escapes kept as written).
+fn literals(code: &str) -> Vec<String> {
+    let (mut out, mut cur, mut inside, mut escaped) = (Vec::new(), String::new(), false, false);
+    for c in code.chars() {
+        match (inside, escaped, c) {
+            (true, true, _) => {
+                cur.push(c);
+                escaped = false;
+            }
+            (true, false, '\\') => {
+                cur.push(c);
+                escaped = true;
+            }
+            (true, false, '"') => {
+                out.push(std::mem::take(&mut cur));
+                inside = false;
+            }
+            (true, false, _) => cur.push(c),
+            (false, _, '"') => inside = true,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Test modules kept in files of their own (`tests.rs`, `*_tests.rs`): tests may use an OS's
+/// text and profiles as data.
+fn is_test_file(rel: &Path) -> bool {
+    rel.file_stem().is_some_and(|s| s == "tests" || s.to_string_lossy().ends_with("_tests"))
+}
+
 #[test]
-fn nothing_below_the_guest_os_layer_reaches_an_os() {
+fn nothing_above_the_guest_os_layer_names_an_os() {
     let lib = std::fs::read_to_string(src().join("lib.rs")).unwrap();
     let layers = layers(&lib);
-    let target = layers["guest_os"];
+    let guest_os = layers["guest_os"];
+    let guard = OsGuard::from_registry();
     let mut files = Vec::new();
     rust_files(&src(), &mut files);
     let mut wrong = Vec::new();
     for f in files {
         let rel = f.strip_prefix(src()).unwrap().to_path_buf();
         let top = rel.components().next().unwrap().as_os_str().to_string_lossy().trim_end_matches(".rs").to_string();
-        if layers.get(&top).is_none_or(|&l| l >= target) {
+        if layers.get(&top).is_none_or(|&l| l >= guest_os) || is_test_file(&rel) {
             continue;
         }
         let text = std::fs::read_to_string(&f).unwrap();
-        // Tests may use an OS's profile as data; the code may not.
-        let code = text.split("#[cfg(test)]").next().unwrap();
-        for os in ["crate::coal", "crate::guest_os::linux", "crate::guest_os::illumos"] {
-            if code.contains(os) {
-                wrong.push(format!("{} uses {os}", rel.display()));
+        wrong.extend(guard.violations(&rel, &text, &module_path(&rel), "crate"));
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// xtask's files that may name OSes, and why: the image recipes' command line builds each
+/// OS's images; the crash reader's benchmark reads each OS's sample console; the test
+/// runner names test binaries.
+const XTASK_OS_FILES: &[&str] = &["image_cmd.rs", "bench/crash.rs", "test_cmd.rs"];
+
+fn xtask_src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../xtask/src")
+}
+
+#[test]
+fn xtask_uses_the_public_layers_and_names_no_os() {
+    let lib = std::fs::read_to_string(src().join("lib.rs")).unwrap();
+    let layers = layers(&lib);
+    let guard = OsGuard::from_registry();
+    let mut files = Vec::new();
+    rust_files(&xtask_src(), &mut files);
+    assert!(files.len() > 10, "xtask's sources are where they were: {}", xtask_src().display());
+    let mut wrong = Vec::new();
+    for f in files {
+        let rel = f.strip_prefix(xtask_src()).unwrap().to_path_buf();
+        let text = std::fs::read_to_string(&f).unwrap();
+        for (i, _) in code_of(&text).match_indices("rig::") {
+            let code = code_of(&text);
+            for m in heads(&code[i + "rig::".len()..]).into_iter().filter(|m| !m.is_empty()) {
+                if !layers.contains_key(&m) {
+                    wrong.push(format!("{} uses rig::{m}, which is no layer of the library", rel.display()));
+                }
             }
+        }
+        if !XTASK_OS_FILES.iter().any(|x| rel == Path::new(x)) {
+            wrong.extend(guard.violations(&rel, &text, &[], "rig"));
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 #[test]
-fn references_are_read_from_paths_and_groups() {
-    let r = references("use crate::{engine::x, report};\n/// [`crate::case`]\nlet a = crate::guest_os::load(b);");
+fn references_are_read_from_paths_groups_and_supers() {
+    let engine_watch = ["engine".to_string(), "watch".to_string()];
+    let r = references(
+        "use crate::{engine::x, report::{a, b}, dump};\n/// [`crate::case`]\nlet a = crate::guest_os::load(b);\n\
+         use super::super::{coal::x, host};\nuse super::shell;\nuse super::super::super::nope;",
+        &engine_watch,
+    );
     let names: Vec<&str> = r.iter().map(|(m, _)| m.as_str()).collect();
-    assert_eq!(names, ["engine", "report", "guest_os"]);
+    assert_eq!(names, ["engine", "report", "dump", "guest_os", "coal", "host"]);
+    assert_eq!(module_path(Path::new("engine/mod.rs")), ["engine"]);
+    assert!(module_path(Path::new("lib.rs")).is_empty());
+}
+
+#[test]
+fn the_os_guard_catches_a_planted_violation() {
+    let guard = OsGuard::from_registry();
+    let at = |text: &str| {
+        guard.violations(Path::new("engine/planted.rs"), text, &["engine".into(), "planted".into()], "crate")
+    };
+    let clean = "use crate::guest_os::{Target, load};\nfn f() -> &'static str { \"a panic\" }\n";
+    assert!(at(clean).is_empty(), "{:?}", at(clean));
+    for planted in [
+        "use crate::guest_os::linux::LINUX;",
+        "use crate::guest_os::linux as os;",
+        "use crate::guest_os::{illumos::ILLUMOS, Target};",
+        "use super::super::coal::CoalImage;",
+        "fn f(l: &str) -> bool { l.contains(\"Kernel panic - not syncing\") }",
+        "fn f(l: &str) -> bool { l.contains(\"panic[cpu\") }",
+        "const IMAGE: &str = \"linux\";",
+    ] {
+        assert!(!at(planted).is_empty(), "not caught: {planted}");
+    }
+    // xtask's paths are `rig::` ones.
+    assert!(!guard.violations(Path::new("bench/boot.rs"), "use rig::guest_os::linux::LINUX;", &[], "rig").is_empty());
+    assert!(
+        !guard.violations(Path::new("rig_cmd.rs"), "let c = rig::coal::image::prepared(b);", &[], "rig").is_empty()
+    );
+    // Tests and comments may name an OS.
+    assert!(at("// Kernel panic - not syncing\n#[cfg(test)]\nmod t { const L: &str = \"linux\"; }").is_empty());
+    // A guest OS registered at run time is guarded too, by its own name and markers: the
+    // guard is built from the registry, not from a list here.
+    assert!(guard.words.iter().any(|w| w == "illumos") && guard.words.iter().any(|w| w == "Call Trace:"));
 }

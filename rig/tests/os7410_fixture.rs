@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use rig::crash::{self, Os};
+use rig::crash::{self, LinuxDialect};
 use rig::guest::Guest;
 use rig::guest_os::linux::LINUX;
 use rig::image::LinuxImage;
@@ -160,7 +160,7 @@ async fn debug_build_panics_in_vmm_zsd_destroy_under_the_race() {
     ] {
         assert!(text.contains(want), "console lacks {want:?}:\n{}", guest.console().tail(60).join("\n"));
     }
-    let reports = crash::read_all(Os::Linux, &log);
+    let reports = crash::read_all(&LinuxDialect, &log);
     let titles: Vec<&str> = reports.iter().map(|r| r.title.as_str()).collect();
     assert!(titles.contains(&"kernel BUG in vmm_zsd_destroy"), "crash titles: {titles:?}");
     guest.kill().await;

@@ -145,22 +145,10 @@ fn cases_dir() -> PathBuf {
     paths::workspace().join("testcases")
 }
 
-/// An image the user named exists: built in, a registered user kernel, or coal.
+/// An image the user named exists (as its guest OS says: built in, a registered user
+/// kernel, a prepared headnode).
 fn check_image(name: &str) -> Result<(), String> {
-    let build = crate::paths::build_dir();
-    if rig::guest_os::profile_for(name).is_none() {
-        return Err(rig::guest_os::unknown_image(name, Some(&build)));
-    }
-    let user = name.starts_with("linux-") && !rig::image::known_images().contains(&name);
-    match rig::image::user_kernel::load(&build, name) {
-        Ok(None) if user => Err(format!(
-            "{}. Make it from your kernel with `cargo xtask image linux --kernel <linux-image-*.deb> --name {}`",
-            rig::guest_os::unknown_image(name, Some(&build)),
-            &name["linux-".len()..]
-        )),
-        Err(e) if user => Err(format!("{e:#}")),
-        _ => Ok(()),
-    }
+    rig::guest_os::check_image(&crate::paths::build_dir(), name)
 }
 
 fn validate(a: &RigArgs) -> Result<Plan0, String> {
@@ -347,22 +335,17 @@ fn bisect_builds(a: &RigArgs, list: &str, cases: &[LoadedCase], cpus: &[&CpuMode
             lc.file.display()
         ));
     }
-    let builds: Vec<String> = if list.trim() == "coal" {
-        let mut coal = rig::coal::image::prepared(&paths::build_dir());
-        coal.sort_by(|x, y| x.platform.cmp(&y.platform));
-        coal.iter().filter_map(|c| Some(c.dir.file_name()?.to_str()?.to_string())).collect()
-    } else {
-        list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+    // A keyword a guest OS knows (`coal`) stands for its series of images.
+    let series = rig::guest_os::series(&paths::build_dir(), list.trim());
+    let builds: Vec<String> = match &series {
+        Some(s) => s.builds.clone(),
+        None => list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
     };
     if builds.len() < 2 {
         return Err(format!(
             "--bisect needs at least two builds, oldest first (got {}{})",
             builds.len(),
-            if list.trim() == "coal" {
-                " prepared coal headnodes; make them with `cargo xtask image coal`"
-            } else {
-                ""
-            }
+            series.as_ref().map_or("", |s| s.how_to_make)
         ));
     }
     for (k, b) in builds.iter().enumerate() {
@@ -444,7 +427,7 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
             return Ok(exit::USAGE);
         }
     };
-    let setup = match rig::setup::prepare(&paths::build_dir(), "linux", plan.accel).await {
+    let setup = match rig::setup::prepare(&paths::build_dir(), &rig::guest_os::default_image(), plan.accel).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e:#}");

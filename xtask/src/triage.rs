@@ -1,31 +1,20 @@
 //! `cargo xtask triage`: read a console log, syslog or mdb output as a stream and print its
 //! crash reports as they are found (with `--history`, where the rig reproduced each before).
 
-use rig::crash::{AutoReader, CrashReport, Os};
+use rig::crash::{CrashReport, Os};
 use std::fmt::Write as _;
 use std::io::Read;
 use std::path::PathBuf;
 
-/// Which console grammar to read with.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OsArg {
-    /// Guess from the text (illumos banners and frames vs Linux ones).
-    Auto,
-    /// A Linux console.
-    Linux,
-    /// An illumos console, msgbuf, syslog, fmdump or mdb output.
-    Illumos,
+/// `--os`'s choices: `auto`, or any guest OS the library's registry knows.
+fn os_choices() -> clap::builder::PossibleValuesParser {
+    let names = rig::guest_os::registry().iter().map(|k| k.name()).collect::<Vec<_>>();
+    clap::builder::PossibleValuesParser::new(std::iter::once("auto").chain(names))
 }
 
-impl OsArg {
-    /// The OS forced by the flag (`None` for `auto`).
-    pub fn forced(self) -> Option<Os> {
-        match self {
-            OsArg::Auto => None,
-            OsArg::Linux => Some(Os::Linux),
-            OsArg::Illumos => Some(Os::Illumos),
-        }
-    }
+/// The OS `--os` forces (`None` for `auto`).
+pub fn forced(os: &str) -> Option<&str> {
+    (os != "auto").then_some(os)
 }
 
 /// Arguments of `cargo xtask triage`.
@@ -38,9 +27,9 @@ pub struct TriageArgs {
     /// Print the reports as JSON.
     #[arg(long)]
     pub json: bool,
-    /// The console grammar.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub os: OsArg,
+    /// The console grammar: a guest OS's name, or `auto` to guess from the text.
+    #[arg(long, default_value = "auto", value_parser = os_choices())]
+    pub os: String,
     /// Score the reader over a corpus directory (one log per file with `TITLE:` headers)
     /// instead: right/total per OS and per form. An empty directory is an error.
     #[arg(long, value_name = "DIR", conflicts_with = "file")]
@@ -94,7 +83,14 @@ pub fn run(args: &TriageArgs) -> anyhow::Result<i32> {
     }
     let mut out = Printer { json: args.json, count: 0, history };
     out.begin();
-    let mut reader = AutoReader::new(args.os.forced());
+    let mut reader = match rig::guest_os::triage_reader(forced(&args.os)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(crate::exit::USAGE);
+        }
+    };
+    let tried = reader.candidates();
     let (mut bytes, mut lines, mut last) = (0u64, 0u64, b'\n');
     let mut buf = vec![0u8; CHUNK];
     loop {
@@ -122,7 +118,7 @@ pub fn run(args: &TriageArgs) -> anyhow::Result<i32> {
         out.report(&r)?;
     }
     lines += u64::from(bytes > 0 && last != b'\n');
-    out.end(reader.os(), bytes, lines);
+    out.end(reader.os(), &tried, bytes, lines);
     Ok(crate::exit::OK)
 }
 
@@ -160,20 +156,30 @@ impl Printer {
         Ok(())
     }
 
-    fn end(&self, os: Option<Os>, bytes: u64, lines: u64) {
+    fn end(&self, os: Option<Os>, tried: &[Os], bytes: u64, lines: u64) {
         if self.json {
             let os = serde_json::to_string(&os).unwrap_or_else(|_| "null".into());
             let close = if self.count == 0 { "]" } else { "\n  ]" };
             crate::out::write(&format!("{close},\n  \"os\": {os},\n  \"bytes\": {bytes},\n  \"lines\": {lines}\n}}\n"));
             return;
         }
-        let how = os.map_or("an unknown OS (tried linux and illumos)".to_string(), |os| os.to_string());
+        let tried = tried.iter().map(|o| o.name()).collect::<Vec<_>>();
+        let how = os.map_or_else(|| format!("an unknown OS (tried {})", and_list(&tried)), |os| os.to_string());
         let found = match self.count {
             0 => "no crash found".to_string(),
             1 => "1 crash".to_string(),
             n => format!("{n} crashes"),
         };
         crate::out::write(&format!("\nread {bytes} bytes, {lines} lines as {how}: {found}\n"));
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(names: &[&str]) -> String {
+    match names.split_last() {
+        None => "none".to_string(),
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
     }
 }
 
@@ -208,16 +214,10 @@ fn print_report(out: &mut String, i: usize, r: &CrashReport) {
     let _ = writeln!(out, "  frames:");
     for f in &r.frames {
         let unreliable = if f.reliable { "" } else { "? " };
-        let line = match (r.os, &f.module) {
-            // As the OS prints them: `genunix:zone_destroy+124`, `zsd_apply_destroy+0x55 [zones]`.
-            (Os::Illumos, Some(m)) => {
-                format!("{m}:{}{}", f.function, f.offset.map(|o| format!("+{o:x}")).unwrap_or_default())
-            }
-            _ => {
-                let offset = f.offset.map(|o| format!("+0x{o:x}")).unwrap_or_default();
-                let module = f.module.as_deref().map(|m| format!(" [{m}]")).unwrap_or_default();
-                format!("{}{offset}{module}", f.function)
-            }
+        // As the OS prints them: `genunix:zone_destroy+124`, `zsd_apply_destroy+0x55 [zones]`.
+        let line = match rig::guest_os::dialect(r.os.name()) {
+            Some(d) => d.frame_text(f),
+            None => f.qualified(),
         };
         let _ = writeln!(out, "    {unreliable}{line}");
     }

@@ -3,7 +3,7 @@
 use crate::triage::TriageArgs;
 use rig::crash::corpus::load_dir;
 use rig::crash::scorecard::{Scorecard, scorecard};
-use rig::crash::{Os, detect_os};
+use rig::crash::{Dialect, detect_os};
 use std::fmt::Write as _;
 
 /// Scores the corpus in `dir`; exit 0 when scored (whatever the score), 2 when it cannot be.
@@ -15,11 +15,15 @@ pub fn run(args: &TriageArgs, dir: &std::path::Path) -> anyhow::Result<i32> {
             return Ok(crate::exit::USAGE);
         }
     };
-    // A case that names no OS and whose text does not tell is read as most of the others are.
-    let illumos = cases.iter().filter(|c| c.os.or_else(|| detect_os(&c.text)) == Some(Os::Illumos)).count();
-    let linux = cases.iter().filter(|c| c.os.or_else(|| detect_os(&c.text)) == Some(Os::Linux)).count();
-    let fallback = if illumos > linux { Os::Illumos } else { Os::Linux };
-    let card = match scorecard(&cases, args.os.forced(), Some(fallback)) {
+    let dialects = rig::guest_os::dialects();
+    // A case that names no OS and whose text does not tell is read as most of the others are
+    // (a tie goes to the OS the registry lists first).
+    let os_of = |c: &rig::crash::corpus::Case| c.os.or_else(|| detect_os(&c.text, &dialects));
+    let count = |d: &&'static dyn Dialect| cases.iter().filter(|c| os_of(c) == Some(d.os())).count();
+    let most = dialects.iter().map(count).max().unwrap_or(0);
+    let fallback = dialects.iter().copied().find(|d| count(d) == most);
+    let forced = crate::triage::forced(&args.os).and_then(rig::guest_os::dialect);
+    let card = match scorecard(&cases, &dialects, forced, fallback) {
         Ok(card) => card,
         Err(e) => {
             eprintln!("error: cannot score {}: {e}", dir.display());

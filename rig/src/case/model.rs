@@ -116,7 +116,7 @@ impl Default for GuestReq {
 }
 
 fn default_image() -> String {
-    "linux".into()
+    crate::guest_os::default_image()
 }
 fn default_memory() -> u32 {
     512

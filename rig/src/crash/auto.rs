@@ -4,27 +4,31 @@
 
 use super::detect::detect_os;
 use super::report::{CrashReport, Os};
-use super::stream::{CrashReader, Event};
+use super::stream::{CrashReader, Dialect, Event};
 
 /// The head of the stream kept to detect the OS (as [`detect_os`] reads it).
 pub const DETECT_WINDOW: usize = 1 << 20;
 
 /// A streaming reader for a given OS, or for "whichever OS this is".
 pub struct AutoReader {
+    dialects: Vec<&'static dyn Dialect>,
     readers: Vec<CrashReader>,
     head: Vec<u8>,
     committed: bool,
 }
 
 impl AutoReader {
-    /// Reads with `os`'s grammar, or (`None`) decides between Linux and illumos as it reads.
-    pub fn new(os: Option<Os>) -> Self {
-        let readers = match os {
-            Some(os) => vec![CrashReader::new(os)],
-            None => vec![CrashReader::new(Os::Linux), CrashReader::new(Os::Illumos)],
-        };
+    /// Reads with the one dialect given, or decides among several as it reads (their order
+    /// breaks ties).
+    pub fn new(dialects: Vec<&'static dyn Dialect>) -> Self {
+        let readers: Vec<CrashReader> = dialects.iter().map(|d| CrashReader::new(*d)).collect();
         let committed = readers.len() == 1;
-        AutoReader { readers, head: Vec::new(), committed }
+        AutoReader { dialects, readers, head: Vec::new(), committed }
+    }
+
+    /// The dialects it may still read as (one, once decided).
+    pub fn candidates(&self) -> Vec<Os> {
+        self.readers.iter().map(CrashReader::os).collect()
     }
 
     /// The OS read as, once decided.
@@ -38,7 +42,7 @@ impl AutoReader {
             let room = DETECT_WINDOW - self.head.len();
             self.head.extend_from_slice(&bytes[..bytes.len().min(room)]);
             if self.head.len() == DETECT_WINDOW
-                && let Some(os) = detect_os(&self.head)
+                && let Some(os) = detect_os(&self.head, &self.dialects)
             {
                 self.commit(os);
             }
@@ -50,7 +54,7 @@ impl AutoReader {
     /// The input has ended: finishes pending reports and settles the OS.
     pub fn finish(&mut self) -> Vec<CrashReport> {
         if !self.committed
-            && let Some(os) = detect_os(&self.head)
+            && let Some(os) = detect_os(&self.head, &self.dialects)
         {
             self.commit(os);
         }
@@ -70,7 +74,7 @@ impl AutoReader {
         if !self.committed {
             let first = events.iter().position(|ev| ev.iter().any(|e| matches!(e, Event::CrashComplete(_))));
             let Some(first) = first else { return Vec::new() };
-            let os = detect_os(&self.head).unwrap_or_else(|| self.readers[first].os());
+            let os = detect_os(&self.head, &self.dialects).unwrap_or_else(|| self.readers[first].os());
             let keep = self.readers.iter().position(|r| r.os() == os).unwrap_or(first);
             let chosen = events.swap_remove(keep);
             self.commit(os);
@@ -84,18 +88,22 @@ impl AutoReader {
 mod tests {
     use super::*;
 
+    fn both() -> AutoReader {
+        AutoReader::new(vec![&super::super::linux::Linux, &super::super::illumos::Illumos])
+    }
+
     #[test]
     fn reports_come_out_before_the_input_ends() {
-        let mut r = AutoReader::new(None);
+        let mut r = both();
         let got = r.feed(b"[   42.1] kernel BUG at mm/x.c:1!\n[   42.2] invalid opcode: 0000 [#1] SMP\n[   42.3] RIP: 0010:f+0x1/0x2\n[   42.4] Kernel panic - not syncing: Fatal exception\n[   42.5] Kernel Offset: disabled\n");
         assert_eq!(got.len(), 1, "the report is out before finish()");
-        assert_eq!(r.os(), Some(Os::Linux));
+        assert_eq!(r.os(), Some(super::super::linux::LINUX));
         assert!(r.finish().is_empty());
     }
 
     #[test]
     fn an_endless_line_stays_bounded() {
-        let mut r = AutoReader::new(None);
+        let mut r = both();
         let zeros = vec![0u8; 1 << 20];
         for _ in 0..64 {
             assert!(r.feed(&zeros).is_empty());

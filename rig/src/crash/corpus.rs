@@ -4,7 +4,7 @@
 //! one blank line, then the raw console text; a `REPORT:` line, where present, ends the log.
 
 use super::report::{CrashReport, Os};
-use super::stream::read_all;
+use super::stream::{Dialect, read_all};
 use std::path::{Path, PathBuf};
 
 /// One corpus case.
@@ -59,7 +59,7 @@ pub fn parse_case(path: &Path, bytes: &[u8]) -> Case {
                 "ALT" => case.alt_titles.push(value),
                 "CORRUPTED" => case.corrupted = value == "Y",
                 "ORIGIN" => case.origin = Some(value),
-                "OS" => case.os = serde_json::from_value(serde_json::Value::String(value)).ok(),
+                "OS" => case.os = (!value.is_empty()).then(|| Os::named(&value)),
                 "FORM" => case.forms = value.split_whitespace().map(str::to_string).collect(),
                 "CERTAINTY" => case.certainty = Some(value),
                 _ => {}
@@ -138,10 +138,10 @@ fn percent(n: usize, d: usize) -> f64 {
 }
 
 /// Reads every case with the given OS's reader and scores the result.
-pub fn score(os: Os, cases: &[Case]) -> Score {
+pub fn score(dialect: &'static dyn Dialect, cases: &[Case]) -> Score {
     let mut s = Score { cases: cases.len(), ..Score::default() };
     for case in cases {
-        let reports: Vec<CrashReport> = read_all(os, &case.text);
+        let reports: Vec<CrashReport> = read_all(dialect, &case.text);
         let want = case.titles.first().cloned();
         let got = reports.first().map(|r| r.title.clone());
         if want.is_some() == got.is_some() {

@@ -63,12 +63,12 @@ impl CrashMatcher {
 
 #[cfg(test)]
 mod tests {
-    use super::super::report::{CrashKind, Frame, Os};
+    use super::super::report::{CrashKind, Frame};
     use super::*;
 
     fn report(title: &str, frames: &[(&str, Option<&str>, bool)]) -> CrashReport {
         CrashReport {
-            os: Os::Illumos,
+            os: super::super::illumos::ILLUMOS,
             kind: CrashKind::Assertion,
             title: title.to_string(),
             message: "assertion failed: !zsd->vz_active, file: ../../i86pc/io/vmm/vmm_zsd.c, line: 162".to_string(),

@@ -64,9 +64,49 @@ fn kind_of(message: &str) -> (CrashKind, bool) {
     T.kinds.iter().find(|(re, _, _)| re.is_match(message)).map_or((CrashKind::Panic, true), |(_, k, by)| (*k, *by))
 }
 
+/// Substrings typical of an illumos console, with a weight (for telling which OS wrote a text).
+const MARKERS: &[(&str, u32)] = &[
+    ("panic[cpu", 5),
+    ("SunOS Release", 5),
+    ("illumos", 3),
+    ("SmartOS", 3),
+    ("genunix:", 2),
+    ("unix:", 1),
+    ("kern.notice]", 2),
+    ("panicstr =", 5),
+    ("panicstack =", 5),
+    ("Loading kmdb", 5),
+    ("dumping to /dev/", 3),
+    ("vpanic", 2),
+    ("BAD TRAP: type=", 4),
+    ("assertion failed: ", 1),
+];
+
+/// The illumos console's name.
+pub const ILLUMOS: Os = Os::new("illumos");
+
 impl Dialect for Illumos {
     fn os(&self) -> Os {
-        Os::Illumos
+        ILLUMOS
+    }
+
+    fn markers(&self) -> &'static [(&'static str, u32)] {
+        MARKERS
+    }
+
+    fn marks(&self, line: &str) -> bool {
+        line.contains("panic[") || line.contains("assertion failed")
+    }
+
+    /// As illumos prints them: `genunix:zone_destroy+124`.
+    fn frame_text(&self, f: &Frame) -> String {
+        match &f.module {
+            Some(m) => format!("{m}:{}{}", f.function, f.offset.map(|o| format!("+{o:x}")).unwrap_or_default()),
+            None => {
+                let offset = f.offset.map(|o| format!("+0x{o:x}")).unwrap_or_default();
+                format!("{}{offset}", f.function)
+            }
+        }
     }
 
     fn may_start(&self, raw: &[u8]) -> bool {
@@ -138,7 +178,7 @@ fn build(lines: &[String], first: usize, ended: bool) -> CrashReport {
     };
     let stack_missing = frames.is_empty();
     let corrupted = form == Form::Savecore || stack_missing || (!ended && frames.iter().all(|f| !meaningful(f)));
-    CrashReport { os: Os::Illumos, kind, title, message, frames, corrupted, certainty, text }
+    CrashReport { os: ILLUMOS, kind, title, message, frames, corrupted, certainty, text }
 }
 
 /// The form and the whole message of the report whose first line is `lines[first]`: in the
@@ -222,7 +262,7 @@ dumping: 0:02 100% done\n100% done: 123456 pages dumped, dump succeeded\nrebooti
 
     #[test]
     fn live_console_assertion() {
-        let r = read_all(Os::Illumos, LIVE.as_bytes());
+        let r = read_all(&Illumos, LIVE.as_bytes());
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].title, "assertion failed: !zsd->vz_active in vmm_zsd_destroy");
         assert_eq!(r[0].kind, CrashKind::Assertion);
@@ -240,7 +280,7 @@ dumping: 0:02 100% done\n100% done: 123456 pages dumped, dump succeeded\nrebooti
             "\r 0:01  37% done\r 0:02 100% done\r 100% done: 123456 pages dumped",
         );
         for text in [LIVE, new.as_str()] {
-            let r = read_all(Os::Illumos, text.as_bytes());
+            let r = read_all(&Illumos, text.as_bytes());
             assert_eq!(r.len(), 1, "{text}");
             assert_eq!(r[0].title, "assertion failed: !zsd->vz_active in vmm_zsd_destroy");
             assert!(r[0].text.ends_with("100% done: 123456 pages dumped, dump succeeded"), "{}", r[0].text);
@@ -303,7 +343,7 @@ dumping: 0:02 100% done\n100% done: 123456 pages dumped, dump succeeded\nrebooti
 
     #[test]
     fn kmdb_prompt_without_newline_completes() {
-        let mut reader = super::super::CrashReader::new(Os::Illumos);
+        let mut reader = super::super::CrashReader::new(&Illumos);
         let ev = reader.feed(b"panic[cpu0]/thread=fffffe000f4a5c20: NMI received\n\nfffffe000f4a5b00 unix:nmiint+1a ()\n\npanic: entering debugger (continue to save dump)\n\n[0]> ");
         assert!(matches!(ev.last(), Some(super::super::Event::CrashComplete(r)) if r.title == "NMI received"));
     }

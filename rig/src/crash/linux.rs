@@ -86,12 +86,53 @@ fn oops_of(line: &str) -> Option<&'static Oops> {
     TABLES.oopses.iter().find(|o| o.matches(line))
 }
 
+/// Substrings typical of a Linux console, with a weight (for telling which OS wrote a text).
+const MARKERS: &[(&str, u32)] = &[
+    ("Linux version", 5),
+    ("Call Trace:", 3),
+    ("RIP: ", 2),
+    ("Kernel panic - not syncing", 5),
+    ("BUG: ", 2),
+    ("WARNING: CPU", 3),
+    ("Modules linked in", 3),
+    ("systemd", 1),
+    ("kernel BUG at", 4),
+];
+
 /// The Linux dialect of the streaming reader.
 pub struct Linux;
 
+/// The Linux console's name.
+pub const LINUX: Os = Os::new("linux");
+
 impl Dialect for Linux {
     fn os(&self) -> Os {
-        Os::Linux
+        LINUX
+    }
+
+    fn markers(&self) -> &'static [(&'static str, u32)] {
+        MARKERS
+    }
+
+    /// The line Linux prints last in `panic()`.
+    fn end_of_panic(&self) -> Option<&'static str> {
+        Some("---[ end Kernel panic")
+    }
+
+    /// A panic, an assertion, or any report holding `Kernel panic - not syncing` (an oops the
+    /// kernel panics on, `panic_on_oops`); a WARNING or an oops the kernel survives is not.
+    fn is_fatal(&self, r: &CrashReport) -> bool {
+        matches!(r.kind, CrashKind::Panic | CrashKind::Assertion) || r.text.contains("Kernel panic - not syncing")
+    }
+
+    fn marks(&self, line: &str) -> bool {
+        const WORDS: &[&str] = &["Kernel panic", "BUG:", "Oops", "RIP:", "assertion failed", "general protection"];
+        WORDS.iter().any(|w| line.contains(w))
+    }
+
+    /// `Kernel panic - not syncing: Fatal exception` is the follow-on of an oops or BUG.
+    fn is_follow_on(&self, r: &CrashReport) -> bool {
+        r.message.contains("Fatal exception")
     }
 
     fn may_start(&self, raw: &[u8]) -> bool {
@@ -200,7 +241,7 @@ fn build(lines: &[String], ended: bool) -> CrashReport {
     let cut_in_stack =
         !ended && sel.stripped.iter().rev().find(|(l, _)| !l.trim().is_empty()).is_some_and(|(l, _)| FRAME.is_match(l));
     let certainty = certainty(&title, corrupted || cut_in_stack);
-    CrashReport { os: Os::Linux, kind, title, message, frames, corrupted, certainty, text: lines.join("\n") }
+    CrashReport { os: LINUX, kind, title, message, frames, corrupted, certainty, text: lines.join("\n") }
 }
 
 /// A syzkaller-style title names its function after ` in ` (`corrupted` when none was found).

@@ -1,10 +1,11 @@
 //! Unit tests of the Linux reader: one per pattern family, plus the rig guest's own crash shapes.
 
-use super::report::{CrashKind, Os};
+use super::linux::Linux;
+use super::report::CrashKind;
 use super::stream::{CrashReader, Event, read_all};
 
 fn title(text: &str) -> String {
-    let r = read_all(Os::Linux, text.as_bytes());
+    let r = read_all(&Linux, text.as_bytes());
     assert!(!r.is_empty(), "no crash read from:\n{text}");
     r[0].title.clone()
 }
@@ -14,7 +15,7 @@ const GUEST_BUG: &str = include_str!("../../testdata/linux/console-kernel-bug-vm
 
 #[test]
 fn guest_bug_on_in_a_module() {
-    let r = read_all(Os::Linux, GUEST_BUG.as_bytes());
+    let r = read_all(&Linux, GUEST_BUG.as_bytes());
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].title, "kernel BUG in vmm_zsd_destroy");
     assert_eq!(r[0].kind, CrashKind::Bug);
@@ -28,7 +29,7 @@ fn guest_bug_on_in_a_module() {
 
 #[test]
 fn pvpanic_guest_completes_on_flush_and_start_is_immediate() {
-    let mut reader = CrashReader::new(Os::Linux);
+    let mut reader = CrashReader::new(&Linux);
     let (head, tail) = GUEST_BUG.split_at(60);
     let ev = reader.feed(head.as_bytes());
     assert!(
@@ -49,7 +50,7 @@ fn end_markers_complete_the_report() {
         "Rebooting in 86400 seconds..",
     ] {
         let text = format!("{GUEST_BUG}[   42.2] {end}\n");
-        let mut reader = CrashReader::new(Os::Linux);
+        let mut reader = CrashReader::new(&Linux);
         let ev = reader.feed(text.as_bytes());
         assert!(matches!(ev.last(), Some(Event::CrashComplete(_))), "{end}: {ev:?}");
         assert!(reader.flush().is_empty(), "{end}: nothing left, and no second report");
@@ -62,7 +63,7 @@ fn sysrq_crash_is_a_panic() {
 [  100.3] CPU: 0 PID: 1 Comm: sh Not tainted 6.1.0-18-amd64 #1\n[  100.4] Call Trace:\n[  100.5]  <TASK>\n\
 [  100.6]  dump_stack_lvl+0x44/0x5c\n[  100.7]  panic+0x118/0x2ed\n[  100.8]  sysrq_handle_crash+0x16/0x20\n\
 [  100.9]  </TASK>\n";
-    let r = read_all(Os::Linux, text.as_bytes());
+    let r = read_all(&Linux, text.as_bytes());
     assert_eq!(r[0].title, "kernel panic: sysrq triggered crash");
     assert_eq!(r[0].kind, CrashKind::Panic);
 }
@@ -120,12 +121,12 @@ fn families() {
 fn benign_lines_are_not_crashes() {
     let text = "[    0.0] ODEBUG: Out of memory. ODEBUG disabled\n[    1.0] INFO: lockdep is turned off.\n\
 [    2.0] WARNING: /etc/ssh/moduli does not exist, using fixed modulus\n[    3.0] systemd[1]: Started foo.\n";
-    assert!(read_all(Os::Linux, text.as_bytes()).is_empty());
+    assert!(read_all(&Linux, text.as_bytes()).is_empty());
 }
 
 #[test]
 fn lost_header_is_corrupted() {
-    let r = read_all(Os::Linux, b"[ 1.0] Kernel panic - not syncing: Fatal exception\n");
+    let r = read_all(&Linux, b"[ 1.0] Kernel panic - not syncing: Fatal exception\n");
     assert_eq!(r[0].title, "kernel panic: Fatal exception");
     assert!(r[0].corrupted);
 }
@@ -133,5 +134,5 @@ fn lost_header_is_corrupted() {
 #[test]
 fn a_second_crash_after_the_reboot_is_a_second_report() {
     let text = format!("{GUEST_BUG}[ 42.3] Kernel Offset: disabled\n[ 0.0] Linux version 6.1\n{GUEST_BUG}");
-    assert_eq!(read_all(Os::Linux, text.as_bytes()).len(), 2);
+    assert_eq!(read_all(&Linux, text.as_bytes()).len(), 2);
 }

@@ -2,22 +2,52 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Which OS's console we are reading.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Os {
-    /// A Linux kernel console (printk output, optionally with `[ time]` prefixes).
-    Linux,
-    /// An illumos (SmartOS) console, message buffer, syslog, fmdump or mdb output.
-    Illumos,
+/// Which OS's console a report was read from: the name of a guest OS's crash dialect
+/// (`linux`, `illumos`). Which OSes exist is the guest-OS registry's business, not this type's:
+/// any name is an `Os`, and names are interned (a handful per process).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Os(&'static str);
+
+impl Os {
+    /// The OS of this name (a dialect's own, compile-time name).
+    pub const fn new(name: &'static str) -> Os {
+        Os(name)
+    }
+
+    /// The OS of this name, from text (a corpus header, a report read back).
+    pub fn named(name: &str) -> Os {
+        static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+        let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = names.iter().find(|n| **n == name) {
+            return Os(n);
+        }
+        let n: &'static str = Box::leak(name.to_string().into_boxed_str());
+        names.push(n);
+        Os(n)
+    }
+
+    /// Its name (`linux`).
+    pub fn name(self) -> &'static str {
+        self.0
+    }
 }
 
 impl std::fmt::Display for Os {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Os::Linux => "linux",
-            Os::Illumos => "illumos",
-        })
+        f.write_str(self.0)
+    }
+}
+
+impl Serialize for Os {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Os {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Ok(Os::named(&name))
     }
 }
 

@@ -8,8 +8,7 @@
 
 use super::corpus::Case;
 use super::detect::detect_os;
-use super::report::Os;
-use super::stream::read_all;
+use super::stream::{Dialect, read_all};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -64,20 +63,27 @@ pub enum ScoreError {
     UnknownOs(PathBuf),
 }
 
-/// Scores the cases; `forced` reads them all with one reader, `fallback` serves the cases
-/// whose OS neither their header nor their text tells.
-pub fn scorecard(cases: &[Case], forced: Option<Os>, fallback: Option<Os>) -> Result<Scorecard, ScoreError> {
+/// Scores the cases read with `dialects` (the guest OSes known); `forced` reads them all with
+/// one reader, `fallback` serves the cases whose OS neither their header nor their text tells.
+pub fn scorecard(
+    cases: &[Case],
+    dialects: &[&'static dyn Dialect],
+    forced: Option<&'static dyn Dialect>,
+    fallback: Option<&'static dyn Dialect>,
+) -> Result<Scorecard, ScoreError> {
     if cases.is_empty() {
         return Err(ScoreError::Empty);
     }
     let mut card = Scorecard::default();
     for case in cases {
-        let os = forced
-            .or(case.os)
-            .or_else(|| detect_os(&case.text))
+        let named = |os| dialects.iter().copied().find(|d| d.os() == os);
+        let dialect = forced
+            .or_else(|| case.os.and_then(named))
+            .or_else(|| detect_os(&case.text, dialects).and_then(named))
             .or(fallback)
             .ok_or_else(|| ScoreError::UnknownOs(case.path.clone()))?;
-        let reports = read_all(os, &case.text);
+        let os = dialect.os();
+        let reports = read_all(dialect, &case.text);
         let want = case.titles.first().map(|t| describe(t, case.certainty.as_deref()));
         let got = reports.first().map(|r| match &case.certainty {
             Some(_) => describe(r.headline(), Some(&r.certainty.to_string())),

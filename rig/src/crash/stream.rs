@@ -1,7 +1,7 @@
 //! The streaming reader: fed console bytes as they arrive, it reports crashes as they start and end.
 
 use super::lines::{RULES, clean};
-use super::report::{CrashKind, CrashReport, Os};
+use super::report::{CrashKind, CrashReport, Frame, Os};
 use crate::lines::LineSplitter;
 
 /// A report holds at most this many lines; a longer one is closed there.
@@ -35,10 +35,43 @@ pub enum End {
     Before,
 }
 
-/// One OS's console grammar, as the streaming reader needs it.
+/// One OS's console grammar: what the streaming reader needs to read it, and the OS's own
+/// answers about what it read (is it fatal, when has a panic's text ended, which OS wrote a
+/// text). A guest OS brings its dialect (`crate::guest_os::GuestOs::dialect`); the shared
+/// machinery here (streaming, detection, fingerprints, scoring) only asks it.
 pub trait Dialect: Send + Sync {
     /// The OS.
     fn os(&self) -> Os;
+    /// Substrings typical of this OS's console, with a weight: what tells which OS wrote a
+    /// text ([`super::detect_os`]).
+    fn markers(&self) -> &'static [(&'static str, u32)] {
+        &[]
+    }
+    /// The line the kernel prints last in a panic, when it prints one: a guest paused inside
+    /// its panic is let run until the console shows it.
+    fn end_of_panic(&self) -> Option<&'static str> {
+        None
+    }
+    /// Whether a crash ends the guest's run (a panic), rather than one the kernel survives.
+    fn is_fatal(&self, report: &CrashReport) -> bool {
+        matches!(report.kind, CrashKind::Panic | CrashKind::Assertion)
+    }
+    /// Whether a fatal report only follows another one (an oops that the kernel then panics
+    /// on): the earlier report names the bug.
+    fn is_follow_on(&self, _report: &CrashReport) -> bool {
+        false
+    }
+    /// Whether a console line tells of the crash (marked on the report page): by default, a
+    /// line that starts one.
+    fn marks(&self, line: &str) -> bool {
+        self.start(line).is_some()
+    }
+    /// A frame as the OS prints it (`f+0x1c [vmm]` unless the dialect says otherwise).
+    fn frame_text(&self, f: &Frame) -> String {
+        let offset = f.offset.map(|o| format!("+0x{o:x}")).unwrap_or_default();
+        let module = f.module.as_deref().map(|m| format!(" [{m}]")).unwrap_or_default();
+        format!("{}{offset}{module}", f.function)
+    }
     /// Cheap test on raw bytes: false means the line cannot start a crash.
     fn may_start(&self, raw: &[u8]) -> bool;
     /// Splits or cleans one console line into the logical lines it holds (syslog `#012`).
@@ -63,6 +96,18 @@ pub trait Dialect: Send + Sync {
     fn build(&self, lines: &[String], first: usize, ended: bool) -> CrashReport;
 }
 
+impl std::fmt::Display for dyn Dialect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.os().name())
+    }
+}
+
+impl std::fmt::Debug for dyn Dialect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Dialect({})", self.os().name())
+    }
+}
+
 /// The report being read.
 struct Pending {
     lines: Vec<String>,
@@ -74,7 +119,7 @@ struct Pending {
 /// Streaming crash reader: feed console bytes as they arrive (any chunking; lines may be split,
 /// may hold `\r`, `\0` or invalid UTF-8). Memory is bounded by [`MAX_REPORT_BYTES`] plus one line.
 pub struct CrashReader {
-    dialect: Box<dyn Dialect>,
+    dialect: &'static dyn Dialect,
     splitter: LineSplitter,
     pending: Option<Pending>,
     before: std::collections::VecDeque<String>,
@@ -83,12 +128,8 @@ pub struct CrashReader {
 }
 
 impl CrashReader {
-    /// A reader for the given OS's console.
-    pub fn new(os: Os) -> Self {
-        let dialect: Box<dyn Dialect> = match os {
-            Os::Linux => Box::new(super::linux::Linux),
-            Os::Illumos => Box::new(super::illumos::Illumos),
-        };
+    /// A reader of the console in `dialect`.
+    pub fn new(dialect: &'static dyn Dialect) -> Self {
         CrashReader {
             dialect,
             splitter: LineSplitter::new(RULES),
@@ -102,6 +143,11 @@ impl CrashReader {
     /// The OS this reader reads.
     pub fn os(&self) -> Os {
         self.dialect.os()
+    }
+
+    /// The dialect this reader reads.
+    pub fn dialect(&self) -> &'static dyn Dialect {
+        self.dialect
     }
 
     /// Whether a crash has started and its report is not complete yet.
@@ -209,8 +255,8 @@ impl CrashReader {
 }
 
 /// Reads a whole text at once (for triage and tests): every crash report in it, in order.
-pub fn read_all(os: Os, text: &[u8]) -> Vec<CrashReport> {
-    let mut reader = CrashReader::new(os);
+pub fn read_all(dialect: &'static dyn Dialect, text: &[u8]) -> Vec<CrashReport> {
+    let mut reader = CrashReader::new(dialect);
     let mut events = reader.feed(text);
     events.extend(reader.flush());
     completed(events)

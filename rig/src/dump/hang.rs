@@ -15,6 +15,7 @@ use super::flush::flush_panic_console;
 use super::host::{DumpInfo, QMP_CALL, dump_unless};
 use super::options::DumpOptions;
 use crate::console::{Console, Pattern};
+use crate::crash::Dialect;
 use crate::guest::GuestLink;
 use crate::qmp::QmpError;
 
@@ -53,9 +54,9 @@ pub struct NmiResult {
     pub injected: bool,
     /// A `GUEST_PANICKED` event followed within [`NMI_WAIT`].
     pub guest_panicked: bool,
-    /// Console lines printed after the NMI. Linux prints the NMI panic in NMI context and
-    /// pvpanic pauses it before the flush, so the rig resumes the guest after the dump until
-    /// `end Kernel panic` shows (see [`flush_panic_console`]).
+    /// Console lines printed after the NMI. A kernel may print the NMI panic in NMI context,
+    /// paused by pvpanic before the flush, so the rig resumes the guest after the dump until
+    /// its end-of-panic line shows (see [`flush_panic_console`]).
     pub console_after: Vec<String>,
     /// A host-side dump of the NMI panic (when it panicked and the policy asks for hang dumps):
     /// its log buffer holds the kernel's own NMI report.
@@ -97,7 +98,13 @@ impl Calls {
 /// escalates with an NMI. When `skip` says why not (the hang's signature has its dumps
 /// already), neither dump is taken and both records say why. Returns within [`hang_budget`];
 /// the guest is left paused (or panicked) for the caller to kill.
-pub async fn capture_hang(link: &GuestLink, dir: &Path, opts: &DumpOptions, skip: Option<String>) -> HangEvidence {
+pub async fn capture_hang(
+    link: &GuestLink,
+    dialect: &dyn Dialect,
+    dir: &Path,
+    opts: &DumpOptions,
+    skip: Option<String>,
+) -> HangEvidence {
     let began = Instant::now();
     let qmp = link.qmp();
     let console_tail = link.console().tail(TAIL_LINES);
@@ -132,7 +139,7 @@ pub async fn capture_hang(link: &GuestLink, dir: &Path, opts: &DumpOptions, skip
         c.notes.push("the guest had already panicked: no NMI injected".into());
         NmiResult { guest_panicked: true, ..NmiResult::default() }
     } else {
-        nmi(link, dir, opts, skip, &mut c).await
+        nmi(link, dialect, dir, opts, skip, &mut c).await
     };
     let secs = began.elapsed().as_secs_f64();
     tracing::info!(secs, nmi_panicked = nmi.guest_panicked, notes = c.notes.len(), "hang evidence captured");
@@ -140,7 +147,14 @@ pub async fn capture_hang(link: &GuestLink, dir: &Path, opts: &DumpOptions, skip
 }
 
 /// Resumes the guest, injects an NMI and waits for the panic it should cause.
-async fn nmi(link: &GuestLink, dir: &Path, opts: &DumpOptions, skip: Option<String>, c: &mut Calls) -> NmiResult {
+async fn nmi(
+    link: &GuestLink,
+    dialect: &dyn Dialect,
+    dir: &Path,
+    opts: &DumpOptions,
+    skip: Option<String>,
+    c: &mut Calls,
+) -> NmiResult {
     let qmp = link.qmp();
     let mut r = NmiResult::default();
     c.run("resuming the guest for the NMI", qmp.execute(&qapi::qmp::cont {}, QMP_CALL)).await;
@@ -164,7 +178,7 @@ async fn nmi(link: &GuestLink, dir: &Path, opts: &DumpOptions, skip: Option<Stri
             r.dump = Some(dump_unless(link, &path, opts, skip.as_deref()).await);
         }
         // The NMI panic was printed in NMI context: it reaches the console only now.
-        flush_panic_console(link, FLUSH_WAIT).await;
+        flush_panic_console(link, dialect, FLUSH_WAIT).await;
     } else {
         drain(link.console()).await;
         // Keep the state still for whoever looks next.

@@ -11,6 +11,7 @@ use std::sync::Mutex;
 
 use super::host::DumpInfo;
 use super::options::DumpOptions;
+use crate::guest_os::DumpTool;
 
 /// What counts as the same crash when dumps are counted.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -76,8 +77,8 @@ pub struct DumpScope<'a> {
     pub ledger: &'a DumpLedger,
     /// The build (image) the iteration runs.
     pub build: &'a str,
-    /// The build's debug vmlinux, when known: `crash` reads its dumps with it.
-    pub symbols: Option<&'a Path>,
+    /// The build's dump tool, when one is at hand: the triage says what it reads in each dump.
+    pub tool: Option<&'a dyn DumpTool>,
 }
 
 impl DumpScope<'_> {
@@ -178,7 +179,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("rig-ledger-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let (opts, ledger) = (DumpOptions::default(), DumpLedger::default());
-        let scope = DumpScope { opts: &opts, ledger: &ledger, build: "linux", symbols: None };
+        let scope = DumpScope { opts: &opts, ledger: &ledger, build: "linux", tool: None };
 
         // Known before: claimed, kept.
         let mut a = written(&dir, 1);

@@ -21,4 +21,4 @@ pub use hang::{HangEvidence, NmiResult, capture_hang};
 pub use host::{DumpFormat, DumpInfo, capture_panic, dump_capped, dump_unless, host_dump};
 pub use ledger::{DumpKey, DumpLedger, DumpScope};
 pub use options::{DumpOptions, DumpPolicy};
-pub use triage::{crash_triage, triage_text, triage_with_crash};
+pub use triage::{triage_text, triage_with_tool};

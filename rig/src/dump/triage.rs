@@ -1,25 +1,17 @@
 //! The short text a kernel engineer reads first about a failure: panic message, stack, last
-//! kernel messages, each dump's path and size (or why it failed), and optionally what
-//! `crash` says about a dump when the debug vmlinux is at hand.
+//! kernel messages, each dump's path and size (or why it failed), and optionally what the
+//! image's dump tool says about a dump (its OS decides which tool, and whether there is one).
 
 use std::fmt::Write as _;
-use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
-
-use anyhow::{Context, Result, bail};
 
 use super::host::DumpInfo;
 use crate::crash::CrashReport;
+use crate::guest_os::DumpTool;
 
 /// Stack frames shown.
 const FRAMES: usize = 16;
 /// Console lines shown.
 const LAST_LINES: usize = 15;
-/// How long `crash` may take on one dump.
-const CRASH_TIMEOUT: Duration = Duration::from_secs(180);
-/// What `crash` is asked: the panic task's stack, the end of the kernel log, the system.
-const CRASH_COMMANDS: &str = "set scroll off\nsys\nbt\nlog | tail -40\nquit\n";
 
 /// The summary: the crash report's message and stack (when the console gave one), the last
 /// console lines, and one line per dump. Pure.
@@ -65,68 +57,23 @@ pub fn triage_text(report: Option<&CrashReport>, console_tail: &[String], dumps:
     s
 }
 
-/// Runs `crash -s` on `vmcore` with `vmlinux_debug` (`sys`, `bt`, the last 40 log lines) and
-/// returns its output. Fails with a plain reason when `crash` or the symbols are missing.
-pub async fn crash_triage(vmcore: &Path, vmlinux_debug: &Path) -> Result<String> {
-    if !crate::host::prereqs::have_program("crash") {
-        bail!("no `crash` on this host (install it with `apt-get install crash`): dump triage without symbols");
-    }
-    if !vmlinux_debug.is_file() {
-        bail!(
-            "debug symbols missing: {} does not exist (the debug vmlinux comes from the 858 MB \
-             linux-image-<release>-dbg package; fetch it explicitly with rig::image::debuginfo::fetch_debug_vmlinux)",
-            vmlinux_debug.display()
-        );
-    }
-    let script = vmcore.with_extension("crash-commands");
-    std::fs::write(&script, CRASH_COMMANDS).with_context(|| format!("writing {}", script.display()))?;
-    let child = tokio::process::Command::new("crash")
-        .arg("-s")
-        .arg(vmlinux_debug)
-        .arg(vmcore)
-        .arg("-i")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting crash")?;
-    let out = tokio::time::timeout(CRASH_TIMEOUT, child.wait_with_output())
-        .await
-        .with_context(|| format!("crash did not finish within {CRASH_TIMEOUT:?} on {}", vmcore.display()))?
-        .context("running crash")?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    if !out.status.success() && text.trim().is_empty() {
-        bail!("crash failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
-    }
-    Ok(text)
-}
-
-/// [`triage_text`] followed, for each complete dump, by `crash`'s view of it, or the plain
-/// reason there is none (no `crash`, no symbols: `vmlinux_debug` is `None` or missing).
-pub async fn triage_with_crash(
+/// [`triage_text`] followed, for each complete dump, by what the image's dump `tool` says
+/// of it (Linux: `crash` with the build's debug vmlinux), or the plain reason it cannot.
+pub async fn triage_with_tool(
     report: Option<&CrashReport>,
     console_tail: &[String],
     dumps: &[DumpInfo],
-    vmlinux_debug: Option<&Path>,
+    tool: &dyn DumpTool,
 ) -> String {
     let mut s = triage_text(report, console_tail, dumps);
     for d in dumps.iter().filter(|d| d.ok()) {
-        let _ = writeln!(s, "\ncrash on {}:", d.path.display());
-        if let Some(v) = vmlinux_debug {
-            let _ = writeln!(s, "  $ crash {} {}", v.display(), d.path.display());
-        }
-        match vmlinux_debug {
-            None => {
-                s.push_str("  debug symbols missing: no debug vmlinux was given (fetching it is an explicit option)\n")
+        let _ = writeln!(s, "\n{} on {}:", tool.name(), d.path.display());
+        let _ = writeln!(s, "  $ {}", tool.command(&d.path));
+        match tool.read(&d.path).await {
+            Ok(out) => s.push_str(&out),
+            Err(e) => {
+                let _ = writeln!(s, "  {e:#}");
             }
-            Some(v) => match crash_triage(&d.path, v).await {
-                Ok(out) => s.push_str(&out),
-                Err(e) => {
-                    let _ = writeln!(s, "  {e:#}");
-                }
-            },
         }
     }
     s
@@ -146,7 +93,7 @@ mod tests {
             reliable,
         };
         CrashReport {
-            os: Os::Linux,
+            os: Os::new("linux"),
             kind: CrashKind::Panic,
             title: "sysrq: Trigger a crash".into(),
             message: "Kernel panic - not syncing: sysrq triggered crash".into(),
@@ -195,12 +142,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn crash_without_symbols_says_so() {
-        let e = crash_triage(Path::new("/nonexistent/vmcore"), Path::new("/nonexistent/vmlinux"))
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("no `crash`") || e.contains("debug symbols missing"), "{e}");
+    async fn a_dump_tool_reads_each_complete_dump_or_says_why_not() {
+        let tool = crate::guest_os::linux::crash_tool::Crash { vmlinux_debug: "/nonexistent/vmlinux".into() };
         let ok = DumpInfo {
             path: "/r/vmcore.kdump".into(),
             format: DumpFormat::KdumpZlib,
@@ -210,7 +153,8 @@ mod tests {
             error: None,
             skipped: None,
         };
-        let t = triage_with_crash(None, &[], &[ok], None).await;
-        assert!(t.contains("debug symbols missing"), "{t}");
+        let t = triage_with_tool(None, &[], &[ok], &tool).await;
+        assert!(t.contains("crash on /r/vmcore.kdump:\n  $ crash /nonexistent/vmlinux /r/vmcore.kdump\n"), "{t}");
+        assert!(t.contains("debug symbols missing") || t.contains("no `crash`"), "{t}");
     }
 }

@@ -15,6 +15,7 @@ use crate::case::Step;
 use crate::case::model::UnloadBusy;
 use crate::dump::{self, DumpScope};
 use crate::guest::GuestLink;
+use crate::guest_os::{PanicWatch, Target};
 use crate::machine::CpuModel;
 use crate::results::outcome::Outcome;
 
@@ -61,6 +62,10 @@ pub struct IterationSpec<'a> {
     pub dumps: DumpScope<'a>,
     /// What a busy unload means.
     pub unload_busy: UnloadBusy,
+    /// The image: its own work after a panic (a dump of its own) goes into the outcome.
+    pub image: &'a dyn Target,
+    /// The guest-side panic watch of this boot: what it did goes into the outcome.
+    pub panic_watch: &'a dyn PanicWatch,
 }
 
 /// Runs the steps on `link`, watched by `watcher`.
@@ -68,7 +73,7 @@ pub async fn run(link: &GuestLink, watcher: &Watcher, spec: &IterationSpec<'_>) 
     let ctx = Ctx::new(link.clone(), spec.cpu, spec.nested, spec.boot_timeout, spec.seed, spec.unload_busy);
     let from = watcher.cursor();
     let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
-    let e = Evidence { link, watcher, from, dir: spec.dir, dumps: spec.dumps };
+    let e = Evidence { link, watcher, from, spec };
     let k = KernelPanics { ctx: &ctx, link, watcher };
     let outcome = tokio::select! {
         r = run_block(&ctx, spec.steps) => match r {
@@ -105,7 +110,7 @@ pub async fn panicked_while_booting(
     s: Sighting,
 ) -> IterationRun {
     let began = std::time::Instant::now();
-    let e = Evidence { link, watcher, from: 0, dir: spec.dir, dumps: spec.dumps };
+    let e = Evidence { link, watcher, from: 0, spec };
     let outcome = e.panic(s).await;
     let step = StepRecord {
         t: 0.0,
@@ -177,25 +182,26 @@ struct Evidence<'a> {
     link: &'a GuestLink,
     watcher: &'a Watcher,
     from: u64,
-    dir: &'a Path,
-    dumps: DumpScope<'a>,
+    spec: &'a IterationSpec<'a>,
 }
 
 impl Evidence<'_> {
     /// The guest panicked (pvpanic paused it): dump first, then let the panic text finish, then
-    /// name it. A panic read off the console is named before the dump, and not dumped when its
-    /// signature has its dumps already; one QEMU reported first is named after, and its dump
-    /// deleted then if so.
+    /// name it, then let the guest do its own work after the panic. A panic read off the
+    /// console is named before the dump, and not dumped when its signature has its dumps
+    /// already; one QEMU reported first is named after, and its dump deleted then if so. The
+    /// outcome is built here alone, and `triage.txt` written once, whole.
     async fn panic(&self, s: Sighting) -> Outcome {
-        let _ = std::fs::create_dir_all(self.dir);
-        let opts = self.dumps.opts;
+        let (dir, dumps) = (self.spec.dir, &self.spec.dumps);
+        let _ = std::fs::create_dir_all(dir);
+        let opts = dumps.opts;
         let known = match &s {
             Sighting::Crash(r) if opts.policy.on_panic() => Some(self.cause(r.clone()).title),
             _ => None,
         };
-        let skip = known.as_deref().and_then(|t| self.dumps.claim(t, &opts.panic_path(self.dir)));
-        let mut dump = dump::capture_panic(self.link, self.dir, opts, skip).await;
-        dump::flush_panic_console(self.link, Duration::from_secs(3)).await;
+        let skip = known.as_deref().and_then(|t| dumps.claim(t, &opts.panic_path(dir)));
+        let mut dump = dump::capture_panic(self.link, dir, opts, skip).await;
+        dump::flush_panic_console(self.link, self.watcher.dialect(), Duration::from_secs(3)).await;
         let report = match s {
             Sighting::Crash(r) => Some(self.cause(r)),
             Sighting::GuestPanicked => self.watcher.report(self.from, Duration::from_secs(2)).await,
@@ -205,43 +211,49 @@ impl Evidence<'_> {
             .map(|r| r.title.clone())
             .unwrap_or_else(|| "guest panicked (GUEST_PANICKED, nothing readable on the console)".into());
         if let Some(d) = &mut dump {
-            self.dumps.settle(d, known.as_deref(), &title);
+            dumps.settle(d, known.as_deref(), &title);
         }
         let excerpt = report.as_ref().map(|r| r.text.clone()).unwrap_or_else(|| tail(self.link));
-        let dumps: Vec<_> = dump.into_iter().collect();
+        let taken: Vec<_> = dump.into_iter().collect();
         let tail = self.link.console().tail(40);
-        let triage = match self.dumps.symbols {
-            // The build's symbols are at hand: `crash` reads the dump (symbolized stack, log).
-            Some(v) => dump::triage_with_crash(report.as_ref(), &tail, &dumps, Some(v)).await,
-            None => dump::triage_text(report.as_ref(), &tail, &dumps),
+        let mut triage = match dumps.tool {
+            // The build's dump tool is at hand: it reads the dump (symbolized stack, log).
+            Some(tool) => dump::triage_with_tool(report.as_ref(), &tail, &taken, tool).await,
+            None => dump::triage_text(report.as_ref(), &tail, &taken),
         };
-        let _ = std::fs::write(self.dir.join("triage.txt"), &triage);
-        Outcome::Panic { report, title, excerpt, dumps, triage }
+        // The guest's own work after the panic (its own dump), then what its panic watch did.
+        let own = self.spec.image.after_panic(self.link, dir, self.spec.boot_timeout).await;
+        for text in [self.spec.panic_watch.evidence(), own].into_iter().flatten() {
+            triage.push_str("\n\n");
+            triage.push_str(&text);
+        }
+        let _ = std::fs::write(dir.join("triage.txt"), &triage);
+        Outcome::Panic { report, title, excerpt, dumps: taken, triage }
     }
 
     /// The crash a fatal report stands for (a `Fatal exception` panic names the oops before it).
     fn cause(&self, fatal: crate::crash::CrashReport) -> crate::crash::CrashReport {
-        super::watch::cause(fatal, &self.watcher.reports_since(self.from))
+        self.watcher.cause(fatal, self.from)
     }
 
     /// The guest stopped answering during `step`: registers, console tail, a dump, then an NMI.
     /// The verdict stays `hang` even when the NMI makes the guest panic. Its dumps count under
     /// the signature `hang during <step>`.
     async fn hang(&self, awaited: String, step: &str) -> Outcome {
-        let _ = std::fs::create_dir_all(self.dir);
+        let _ = std::fs::create_dir_all(self.spec.dir);
         if let Some(reason) = frozen_qemu(self.link).await {
             return Outcome::Infra { reason: format!("{reason}, while awaiting {awaited}") };
         }
         let tail = tail(self.link);
-        let opts = self.dumps.opts;
+        let opts = self.spec.dumps.opts;
         let signature = format!("hang during {step}");
-        let path = opts.hang_path(self.dir);
-        let skip = if opts.policy.on_hang() { self.dumps.claim(&signature, &path) } else { None };
-        let mut ev = dump::capture_hang(self.link, self.dir, opts, skip).await;
+        let path = opts.hang_path(self.spec.dir);
+        let skip = if opts.policy.on_hang() { self.spec.dumps.claim(&signature, &path) } else { None };
+        let mut ev = dump::capture_hang(self.link, self.watcher.dialect(), self.spec.dir, opts, skip).await;
         match &mut ev.dump {
-            Some(d) => self.dumps.settle(d, Some(&signature), &signature),
+            Some(d) => self.spec.dumps.settle(d, Some(&signature), &signature),
             // No dump (QEMU was gone, or the policy skips hangs): no place taken.
-            None => self.dumps.release(&signature, &path),
+            None => self.spec.dumps.release(&signature, &path),
         }
         Outcome::Hang { awaited, tail, evidence: Some(Box::new(ev)) }
     }

@@ -79,7 +79,7 @@ pub(super) async fn boot(
         tracing::warn!(dir = %dir.display(), "injected fault: stopping the guest's vCPUs as it boots");
         let _ = guest.qmp().execute(&qapi::qmp::stop {}, Duration::from_secs(5)).await;
     }
-    let watcher = Watcher::start(&guest.link(), image.os());
+    let watcher = Watcher::start(&guest.link(), image.dialect());
     let mut panic_watch = image.panic_watch(&guest);
     let setup = image.setup_snapshot(&shape, cpu, plan.accel);
     let deadline = Instant::now() + boot_timeout;

@@ -9,7 +9,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::crash::{CrashReader, CrashReport, Event, Os};
+use crate::crash::{CrashReader, CrashReport, Dialect, Event};
 use crate::guest::GuestLink;
 use crate::journal::{Cursor, Journal};
 
@@ -27,6 +27,7 @@ pub enum Sighting {
 
 /// A running watcher; dropping it stops its tasks.
 pub struct Watcher {
+    dialect: &'static dyn Dialect,
     seen: Journal<Sighting>,
     started: Arc<Mutex<Option<Instant>>>,
     tasks: Vec<JoinHandle<()>>,
@@ -41,11 +42,12 @@ impl Drop for Watcher {
 }
 
 impl Watcher {
-    /// Starts watching `link`'s first console and its QMP events.
-    pub fn start(link: &GuestLink, os: Os) -> Watcher {
+    /// Starts watching `link`'s first console (read in the guest OS's `dialect`) and its QMP
+    /// events.
+    pub fn start(link: &GuestLink, dialect: &'static dyn Dialect) -> Watcher {
         let seen = Journal::new(1000);
         let started: Arc<Mutex<Option<Instant>>> = Arc::default();
-        let reader = Arc::new(Mutex::new(CrashReader::new(os)));
+        let reader = Arc::new(Mutex::new(CrashReader::new(dialect)));
         let mut chunks = link.console().subscribe();
         let (s, st, r) = (seen.clone(), started.clone(), reader.clone());
         let console = tokio::spawn(async move {
@@ -80,7 +82,12 @@ impl Watcher {
                 record(&s, &st, events);
             }
         });
-        Watcher { seen, started, tasks: vec![console, qmp] }
+        Watcher { dialect, seen, started, tasks: vec![console, qmp] }
+    }
+
+    /// The dialect the console is read in.
+    pub fn dialect(&self) -> &'static dyn Dialect {
+        self.dialect
     }
 
     /// The position after everything seen so far.
@@ -111,12 +118,17 @@ impl Watcher {
     /// Waits for a fatal sighting from `from` on, with its position (wait from one past it for
     /// what follows).
     pub async fn wait_fatal_at(&self, from: Cursor, deadline: Instant) -> Option<(Cursor, Sighting)> {
-        self.seen.wait_for(from, deadline, |s| is_fatal(s).then(|| s.clone())).await.ok()
+        self.seen.wait_for(from, deadline, |s| is_fatal(self.dialect, s).then(|| s.clone())).await.ok()
     }
 
     /// Whether QEMU reports the guest panicked (pvpanic) from `from` on, by `deadline`.
     pub async fn guest_panicked(&self, from: Cursor, deadline: Instant) -> bool {
         self.seen.wait_for(from, deadline, |s| matches!(s, Sighting::GuestPanicked).then_some(())).await.is_ok()
+    }
+
+    /// The report that names the bug behind `fatal`, among those read from `from` on.
+    pub fn cause(&self, fatal: CrashReport, from: Cursor) -> CrashReport {
+        cause(self.dialect, fatal, &self.reports_since(from))
     }
 
     /// After a fatal sighting: the crash report, waiting (bounded) for the reader to finish it.
@@ -125,13 +137,13 @@ impl Watcher {
         let found = self
             .seen
             .wait_for(from, deadline, |s| match s {
-                Sighting::Crash(r) if is_fatal(s) => Some(r.clone()),
+                Sighting::Crash(r) if is_fatal(self.dialect, s) => Some(r.clone()),
                 _ => None,
             })
             .await;
         let earlier = self.reports_since(from);
         match found {
-            Ok((_, r)) => Some(cause(r, &earlier)),
+            Ok((_, r)) => Some(cause(self.dialect, r, &earlier)),
             // No fatal report: take any report (e.g. an oops whose panic line never came).
             Err(_) => earlier.into_iter().next(),
         }
@@ -151,11 +163,12 @@ fn record(seen: &Journal<Sighting>, started: &Mutex<Option<Instant>>, events: Ve
     }
 }
 
-/// The report that names the bug. `Kernel panic - not syncing: Fatal exception` is the
-/// follow-on of an oops or BUG (panic_on_oops); when the console was quiet long enough between
-/// the two for them to be read as separate reports, the earlier one is the cause.
-pub fn cause(fatal: CrashReport, earlier: &[CrashReport]) -> CrashReport {
-    if !fatal.message.contains("Fatal exception") {
+/// The report that names the bug. A fatal report the dialect calls a follow-on (Linux's
+/// `Kernel panic - not syncing: Fatal exception` after an oops, panic_on_oops) is named by the
+/// earlier report, when the console was quiet long enough between the two for them to be read
+/// as separate reports.
+pub fn cause(dialect: &dyn Dialect, fatal: CrashReport, earlier: &[CrashReport]) -> CrashReport {
+    if !dialect.is_follow_on(&fatal) {
         return fatal;
     }
     earlier
@@ -167,21 +180,20 @@ pub fn cause(fatal: CrashReport, earlier: &[CrashReport]) -> CrashReport {
         .unwrap_or(fatal)
 }
 
-/// A panic ends the iteration; a WARNING or an oops the kernel survives does not.
-pub fn is_fatal(s: &Sighting) -> bool {
+/// A panic ends the iteration; what the kernel survives (as the OS's dialect says) does not.
+pub fn is_fatal(dialect: &dyn Dialect, s: &Sighting) -> bool {
     match s {
         Sighting::GuestPanicked => true,
-        Sighting::Crash(r) => {
-            use crate::crash::CrashKind::*;
-            matches!(r.kind, Panic | Assertion) || r.text.contains("Kernel panic - not syncing")
-        }
+        Sighting::Crash(r) => dialect.is_fatal(r),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crash::read_all;
+    use crate::crash::{LinuxDialect, read_all};
+
+    const LINUX: &LinuxDialect = &LinuxDialect;
 
     #[test]
     fn a_fatal_exception_panic_is_named_by_the_oops_before_it() {
@@ -189,11 +201,15 @@ mod tests {
 [    8.57] RIP: 0010:vmm_zsd_destroy+0x97/0xa0 [vmm]\n[    8.57] Call Trace:\n[    8.57]  <TASK>\n\
 [    8.57]  zsd_apply_destroy+0x9e/0x120 [zones]\n[    8.57]  </TASK>\n[    8.59] ---[ end trace 0000000000000000 ]---\n";
         let panic = "[    8.59] Kernel panic - not syncing: Fatal exception\n[    8.60] Kernel Offset: disabled\n";
-        let earlier = read_all(Os::Linux, bug.as_bytes());
-        let fatal = read_all(Os::Linux, panic.as_bytes()).pop().unwrap();
-        assert_eq!(cause(fatal.clone(), &earlier).title, "kernel BUG in vmm_zsd_destroy");
-        assert_eq!(cause(fatal.clone(), &[]).title, fatal.title);
-        let sysrq = read_all(Os::Linux, b"[ 3.1] Kernel panic - not syncing: sysrq triggered crash\n").pop().unwrap();
-        assert_eq!(cause(sysrq.clone(), &earlier).title, sysrq.title, "only Fatal exception panics are follow-ons");
+        let earlier = read_all(LINUX, bug.as_bytes());
+        let fatal = read_all(LINUX, panic.as_bytes()).pop().unwrap();
+        assert_eq!(cause(LINUX, fatal.clone(), &earlier).title, "kernel BUG in vmm_zsd_destroy");
+        assert_eq!(cause(LINUX, fatal.clone(), &[]).title, fatal.title);
+        let sysrq = read_all(LINUX, b"[ 3.1] Kernel panic - not syncing: sysrq triggered crash\n").pop().unwrap();
+        assert_eq!(
+            cause(LINUX, sysrq.clone(), &earlier).title,
+            sysrq.title,
+            "only Fatal exception panics are follow-ons"
+        );
     }
 }

@@ -277,19 +277,7 @@ impl Work<'_, '_> {
                     }
                 }
             };
-            let mut outcome = outcome;
             let fresh_boot_next = !matches!(outcome, Outcome::Completed);
-            if let (Outcome::Panic { triage, .. }, Some(s)) = (&mut outcome, &session) {
-                let dir = s.guest.dir().join(format!("iteration-{i}"));
-                let text = self.image.after_panic(&s.guest.link(), &dir, boot_timeout).await;
-                let watched = s.panic_watch.evidence();
-                for text in [watched, text].into_iter().flatten() {
-                    triage.push_str("\n\n");
-                    triage.push_str(&text);
-                    let _ = std::fs::create_dir_all(&dir);
-                    let _ = std::fs::write(dir.join("triage.txt"), &*triage);
-                }
-            }
             let verdict = judge(&c.expect, &outcome);
             let hit = self.plan.until_panic.as_ref().map(|wanted| match wanted {
                 Some(title) => matches!(&outcome, Outcome::Panic { title: t, .. } if t == title),
@@ -348,6 +336,7 @@ async fn ran(
     }
     s.pristine.set(false);
     let dir = s.guest.dir().join(format!("iteration-{index}"));
+    let tool = w.image.dump_tool();
     let spec = IterationSpec {
         steps: &c.steps,
         cpu,
@@ -360,9 +349,11 @@ async fn ran(
             opts: &w.plan.dumps,
             ledger: &w.shared.dump_ledger,
             build: &c.guest.image,
-            symbols: w.image.symbols(),
+            tool: tool.as_deref(),
         },
         unload_busy: c.unload_busy,
+        image: w.image,
+        panic_watch: s.panic_watch.as_ref(),
     };
     let r = match boot_panic {
         None => iteration::run(&s.guest.link(), &s.watcher, &spec).await,

@@ -4,35 +4,43 @@
 //! - [`illumos`]: prepared SmartOS coal headnodes (USB image boot).
 //!
 //! The engine talks to [`Target`] and [`GuestOs`] and names no OS. Adding a guest OS means adding
-//! a file here (its profile, machine, readiness and after-panic work), its image recipe, and
-//! one line in [`REGISTRY`].
+//! a file here (its profile, machine, readiness, crash dialect and after-panic work), its image
+//! recipe, and one line in the registry's built-ins; or, from outside the library, one call to
+//! [`register`].
 
 pub mod illumos;
 pub mod inventory;
 pub mod linux;
+mod registry;
+
+pub use registry::{
+    check_image, default_image, dialect, dialects, known_images, load, os_of, parallel_ok_for, profile_for, register,
+    registry, series, triage_reader, unknown_image,
+};
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use crate::crash::Os;
+use crate::crash::{Dialect, Os};
 use crate::guest::{Guest, GuestError, GuestLink};
 use crate::machine::{Accel, CpuModel, MachineSpec, Shape};
 use crate::profile::Profile;
 use crate::ssh::SshKeys;
 
-/// Every kind of guest the rig knows, in the order "unknown image" messages list them.
-pub const REGISTRY: &[&dyn GuestOs] = &[&linux::Linux, &illumos::Illumos];
-
-/// One kind of guest OS image: how its images are named, found and run.
+/// One kind of guest OS image: how its images are named, found and run, and how its console
+/// is read.
 #[async_trait]
 pub trait GuestOs: Send + Sync {
     /// The kind's name (`linux`, `illumos`).
     fn name(&self) -> &'static str;
+    /// How its console is read: its crash reader, detection markers, end-of-panic line and
+    /// what counts as fatal.
+    fn dialect(&self) -> &'static dyn Dialect;
     /// The profile of image `name` when it is of this kind (by its name alone: nothing is
     /// read or built).
     fn profile_for(&self, name: &str) -> Option<&'static Profile>;
@@ -41,41 +49,37 @@ pub trait GuestOs: Send + Sync {
     fn known(&self, build_dir: Option<&Path>) -> Vec<String>;
     /// Several guests may boot one image of this kind at once.
     fn parallel_ok(&self) -> bool;
+    /// Packages the host's package lists must offer to build this kind's images.
+    fn host_packages(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Whether image `name` (claimed by this kind) can be had; the error says what is missing
+    /// and how to make it.
+    fn check_image(&self, _build_dir: &Path, _name: &str) -> Result<(), String> {
+        Ok(())
+    }
+    /// The images a keyword stands for in a bisection (`coal`: every prepared headnode),
+    /// oldest first, when `keyword` is one of this kind's.
+    fn series(&self, _build_dir: &Path, _keyword: &str) -> Option<Series> {
+        None
+    }
+    /// The image a run boots when nothing names one, if this kind has one (the registry's
+    /// first such is the rig's default image).
+    fn default_image(&self) -> Option<&'static str> {
+        None
+    }
     /// Finds (or builds) image `name`, known to be of this kind.
     async fn load(&self, build_dir: &Path, name: &str) -> Result<Arc<dyn Target>>;
 }
 
-/// The kind of image `name`, by its name.
-pub fn os_of(name: &str) -> Option<&'static dyn GuestOs> {
-    REGISTRY.iter().copied().find(|k| k.profile_for(name).is_some())
-}
-
-/// The profile of image `name`, by its name.
-pub fn profile_for(name: &str) -> Option<&'static Profile> {
-    REGISTRY.iter().find_map(|k| k.profile_for(name))
-}
-
-/// Every known image name of every kind.
-pub fn known_images(build_dir: Option<&Path>) -> Vec<String> {
-    REGISTRY.iter().flat_map(|k| k.known(build_dir)).collect()
-}
-
-/// The message for an image name no kind knows, listing every known one.
-pub fn unknown_image(name: &str, build_dir: Option<&Path>) -> String {
-    format!("unknown image '{name}'; known images: {}", known_images(build_dir).join(", "))
-}
-
-/// Several guests may boot image `name` at once (without loading it; unknown names: yes).
-pub fn parallel_ok_for(name: &str) -> bool {
-    os_of(name).is_none_or(|k| k.parallel_ok())
-}
-
-/// Finds (or builds) the image `name`.
-pub async fn load(build_dir: &Path, name: &str) -> Result<Arc<dyn Target>> {
-    match os_of(name) {
-        Some(k) => k.load(build_dir, name).await,
-        None => bail!("{}", unknown_image(name, Some(build_dir))),
-    }
+/// The images a bisection keyword stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Series {
+    /// The images, oldest first.
+    pub builds: Vec<String>,
+    /// What they are and how to make more, said when there are too few (` prepared coal
+    /// headnodes; make them with ...`).
+    pub how_to_make: &'static str,
 }
 
 /// A set-up guest state, by the shape of the machine it was saved from.
@@ -93,8 +97,14 @@ pub type Stage<'a> = &'a (dyn Fn(String) + Sync);
 /// A bootable image of one guest OS.
 #[async_trait]
 pub trait Target: Send + Sync + std::fmt::Debug {
-    /// Which crash reader reads its console.
-    fn os(&self) -> Os;
+    /// Which crash reader reads its console (its kind's).
+    fn os(&self) -> Os {
+        self.dialect().os()
+    }
+    /// How its console is read (its kind's dialect).
+    fn dialect(&self) -> &'static dyn Dialect {
+        self.guest_os().dialect()
+    }
     /// How the rig talks to the guest.
     fn profile(&self) -> &'static Profile;
     /// How the rig logs in.
@@ -113,8 +123,8 @@ pub trait Target: Send + Sync + std::fmt::Debug {
     fn kernel_release(&self) -> Option<String> {
         None
     }
-    /// The kernel's symbols on the host, for reading dumps (when the image has them).
-    fn symbols(&self) -> Option<&Path> {
+    /// The tool that reads this image's dumps on the host, when there is one at hand.
+    fn dump_tool(&self) -> Option<Box<dyn DumpTool>> {
         None
     }
     /// The set-up state a machine of `shape` on `cpu` starts from or is saved as, when the
@@ -147,6 +157,23 @@ pub trait Target: Send + Sync + std::fmt::Debug {
     /// evidence for the triage; `dir` is the iteration's evidence directory.
     async fn after_panic(&self, _link: &GuestLink, _dir: &Path, _boot_timeout: Duration) -> Option<String> {
         None
+    }
+}
+
+/// A host-side reader of a guest's dumps (Linux: `crash` with the debug vmlinux).
+#[async_trait]
+pub trait DumpTool: Send + Sync {
+    /// The tool's name (`crash`).
+    fn name(&self) -> &'static str;
+    /// The command a person runs to open `dump` with it.
+    fn command(&self, dump: &Path) -> String;
+    /// What the tool says about `dump`, or the plain reason it cannot say.
+    async fn read(&self, dump: &Path) -> Result<String>;
+}
+
+impl std::fmt::Debug for dyn DumpTool + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DumpTool({})", self.name())
     }
 }
 

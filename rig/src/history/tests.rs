@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::record::{Recorded, image_key};
 use super::schema::{APPLICATION_ID, LATEST};
 use super::{History, path};
-use crate::crash::{Os, read_all};
+use crate::crash::{LinuxDialect, read_all};
 use crate::results::{CaseRun, IterationResult, RunReport};
 use crate::results::{Outcome, Verdict};
 
@@ -25,7 +25,7 @@ fn temp_dir(name: &str) -> PathBuf {
 
 /// A run of `case` on `image` with `ran` iterations, the first `hits` of them panicking.
 fn run(run_dir: &str, case: &str, image: &str, hits: u32, ran: u32) -> RunReport {
-    let crash = read_all(Os::Linux, CONSOLE.as_bytes()).pop().expect("the console has a crash");
+    let crash = read_all(&LinuxDialect, CONSOLE.as_bytes()).pop().expect("the console has a crash");
     assert_eq!(crash.title, TITLE);
     let iterations = (1..=ran)
         .map(|index| {

@@ -1,4 +1,4 @@
-//! The bounded KVM probe: boot the default guest's kernel under KVM and wait a few seconds for
+//! The bounded KVM probe: boot the default image's kernel under KVM and wait a few seconds for
 //! its ready marker. On some hosts /dev/kvm opens but guests hang without a byte of output
 //! (ours do), or QEMU aborts setting MSRs; only a real boot tells.
 
@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::accel::KvmStatus;
 use crate::console::Pattern;
 use crate::guest::Guest;
-use crate::image::LinuxImage;
+use crate::guest_os::Target;
 use crate::machine::{Accel, Shape, cpu};
 
 /// How long a KVM guest gets to print its ready marker: a working KVM needs about one second.
@@ -20,21 +20,22 @@ pub fn probe_timeout() -> Duration {
 }
 
 /// Boots `image` once under KVM (no nesting, 1 vCPU, qemu64) with evidence in `dir`.
-pub async fn probe(image: &LinuxImage, dir: &Path, timeout: Duration) -> KvmStatus {
+pub async fn probe(image: &dyn Target, dir: &Path, timeout: Duration) -> KvmStatus {
     if let Err(detail) = super::accel::dev_kvm(Path::new("/dev/kvm")) {
         return KvmStatus { usable: false, detail };
     }
     let model = cpu::CPU_MODELS.iter().find(|m| m.name == "epyc").expect("epyc in table");
     let shape = Shape { memory_mib: 512, vcpus: 1, nested: false, hide_virt: false, kernel_args: Vec::new() };
-    let mut spec = image.machine(model, Accel::Kvm, &shape);
+    let mut spec = match image.machine(&shape, model, Accel::Kvm) {
+        Ok(s) => s,
+        Err(e) => return KvmStatus { usable: false, detail: format!("no machine for the probe image: {e:#}") },
+    };
     spec.nics.clear();
     // qemu64 is the most portable model; the probe asks whether KVM runs a guest at all.
     spec.extra_args = vec!["-cpu".into(), "qemu64".into()];
-    let keys = image.ssh_keys();
+    let keys = image.keys();
     let began = Instant::now();
-    let Some(profile) = crate::guest_os::profile_for(&image.name).cloned() else {
-        return KvmStatus { usable: false, detail: format!("the probe image {} has no guest profile", image.name) };
-    };
+    let profile = image.profile().clone();
     let ready = Pattern::regex(profile.ready.pattern()).expect("valid pattern");
     let guest = match Guest::launch(spec, profile, keys, dir).await {
         Ok(g) => g,

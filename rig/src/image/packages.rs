@@ -59,7 +59,8 @@ pub fn check_host_tools() -> Result<()> {
     )
 }
 
-fn on_path(tool: &str) -> bool {
+/// Whether a program of this name is on `$PATH`.
+pub fn on_path(tool: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
 }
 

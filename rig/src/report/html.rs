@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::table::{COLUMNS, cells};
+use crate::crash::Dialect;
 use crate::results::Outcome;
 use crate::results::compare::Comparison;
 use crate::results::model::{CaseRun, IterationResult, RunReport};
@@ -147,13 +148,11 @@ fn comparison(s: &mut String, c: &Comparison) {
     s.push_str("</ul>");
 }
 
-/// Marks the lines of a console excerpt that tell of the crash.
-fn marked(excerpt: &str) -> String {
-    const WORDS: &[&str] =
-        &["Kernel panic", "BUG:", "Oops", "panic[", "RIP:", "assertion failed", "general protection"];
+/// Marks the lines of a console excerpt that tell of the crash (as the `dialects` say).
+fn marked(excerpt: &str, dialects: &[&'static dyn Dialect]) -> String {
     excerpt
         .lines()
-        .map(|l| if WORDS.iter().any(|w| l.contains(w)) { format!("<mark>{}</mark>", esc(l)) } else { esc(l) })
+        .map(|l| if dialects.iter().any(|d| d.marks(l)) { format!("<mark>{}</mark>", esc(l)) } else { esc(l) })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -185,7 +184,13 @@ fn failing(s: &mut String, r: &RunReport, run: &CaseRun, it: &IterationResult) {
                 let frames: Vec<String> = rep.frames.iter().take(16).map(|f| esc(&f.function)).collect();
                 let _ = write!(s, "<p>stack: {}</p>", frames.join(" &larr; "));
             }
-            let _ = write!(s, "<pre class=\"excerpt\">{}</pre>", marked(excerpt));
+            // The dialect that read the report, else the image's OS's, else every one.
+            let dialects = report
+                .as_ref()
+                .and_then(|r| crate::guest_os::dialect(r.os.name()))
+                .or_else(|| crate::guest_os::os_of(&run.image).map(|k| k.dialect()))
+                .map_or_else(crate::guest_os::dialects, |d| vec![d]);
+            let _ = write!(s, "<pre class=\"excerpt\">{}</pre>", marked(excerpt, &dialects));
             links.push(format!("<a href=\"{}\">triage.txt</a>", ev(&format!("{iter_dir}/triage.txt"))));
             if let Some(cmd) = triage.lines().find_map(|l| l.trim().strip_prefix("$ ")) {
                 let _ = write!(s, "<p>open the dump: <code>{}</code></p>", esc(cmd));
@@ -243,7 +248,10 @@ mod tests {
 
     #[test]
     fn panic_lines_are_marked() {
-        let m = marked("[  1.0] sysrq: Trigger a crash\n[  1.1] Kernel panic - not syncing: sysrq <crash>\nend");
+        let m = marked(
+            "[  1.0] sysrq: Trigger a crash\n[  1.1] Kernel panic - not syncing: sysrq <crash>\nend",
+            &[&crate::crash::LinuxDialect],
+        );
         assert_eq!(
             m,
             "[  1.0] sysrq: Trigger a crash\n<mark>[  1.1] Kernel panic - not syncing: sysrq &lt;crash&gt;</mark>\nend"

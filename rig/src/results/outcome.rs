@@ -121,10 +121,10 @@ pub fn judge(e: &Expect, o: &Outcome) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crash::{Os, read_all};
+    use crate::crash::{LinuxDialect, read_all};
 
     fn panic_outcome(text: &str) -> Outcome {
-        let r = read_all(Os::Linux, text.as_bytes()).into_iter().next().expect("a report");
+        let r = read_all(&LinuxDialect, text.as_bytes()).into_iter().next().expect("a report");
         Outcome::Panic {
             title: r.title.clone(),
             report: Some(r),

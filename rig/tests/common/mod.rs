@@ -49,6 +49,12 @@ pub fn image() -> LinuxImage {
         .clone()
 }
 
+/// The default image as the engine loads it (built once per test process, as [`image`]).
+pub async fn target() -> std::sync::Arc<dyn rig::guest_os::Target> {
+    image();
+    rig::guest_os::load(&build_dir(), &rig::guest_os::default_image()).await.expect("loading the default image")
+}
+
 /// The usual machine for `image` under TCG: an EPYC model, 512 MiB, 2 vCPUs, nesting asked.
 pub fn epyc_machine(image: &LinuxImage) -> rig::machine::MachineSpec {
     let epyc = rig::machine::cpu::lookup("epyc").unwrap();

@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use rig::guest::Guest;
-use rig::guest_os::linux::LINUX;
+use rig::guest_os::Target;
 use rig::host::AccelChoice;
-use rig::image::LinuxImage;
 use rig::machine::{Accel, ChannelFds, MachineSpec, cpu, qemu_args};
 use rig::qemu::qemu_binary;
 use rig::ssh::{Ssh, SshTarget};
@@ -40,7 +39,7 @@ pub async fn run(accel: AccelChoice, runs: usize, out: &Path) -> Result<()> {
         eprintln!("*** WARNING: {w} ***");
     }
     let dir = rig::rundir::create(out, "boot")?;
-    let b = measure(&setup.image, setup.accel, runs.max(1), &dir).await?;
+    let b = measure(setup.image.as_ref(), setup.accel, runs.max(1), &dir).await?;
     outln!(
         "boot to SSH-ready ({}, median of {}): rig {:.2}s, bare QEMU {:.2}s, overhead {:+.1}% (target <= 5%)",
         setup.accel.as_str(),
@@ -53,15 +52,15 @@ pub async fn run(accel: AccelChoice, runs: usize, out: &Path) -> Result<()> {
 }
 
 /// The rig's usual guest: an EPYC model, 512 MiB, 2 vCPUs, nested virtualization asked.
-fn machine(image: &LinuxImage, accel: Accel) -> MachineSpec {
-    image.machine(cpu::lookup("epyc").expect("epyc"), accel, &rig::machine::Shape::nested(512, 2))
+fn machine(image: &dyn Target, accel: Accel) -> Result<MachineSpec> {
+    image.machine(&rig::machine::Shape::nested(512, 2), cpu::lookup("epyc").expect("epyc"), accel)
 }
 
 /// One boot through the rig: launch to a working SSH session.
-async fn rig_once(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<f64> {
-    let keys = image.ssh_keys();
+async fn rig_once(image: &dyn Target, accel: Accel, dir: &Path) -> Result<f64> {
+    let keys = image.keys();
     let began = Instant::now();
-    let g = Guest::launch(machine(image, accel), LINUX, keys, dir).await?;
+    let g = Guest::launch(machine(image, accel)?, image.profile().clone(), keys, dir).await?;
     g.wait_ready(began + Duration::from_secs(120)).await?;
     let secs = began.elapsed().as_secs_f64();
     g.shutdown().await;
@@ -70,10 +69,10 @@ async fn rig_once(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<f64> {
 
 /// One boot of bare QEMU (same machine, serial to a file, no QMP) polled with plain SSH
 /// connects until `true` runs.
-async fn bare_once(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<f64> {
+async fn bare_once(image: &dyn Target, accel: Accel, dir: &Path) -> Result<f64> {
     std::fs::create_dir_all(dir)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut spec = machine(image, accel);
+    let mut spec = machine(image, accel)?;
     spec.nics[0].forwards[0].host_port = port;
     spec.serial_ports = 0;
     let mut args = qemu_args(&spec, &ChannelFds { qmp: None, serials: vec![] });
@@ -87,11 +86,12 @@ async fn bare_once(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<f64> 
         .kill_on_drop(true)
         .spawn()
         .context("starting bare QEMU")?;
+    let keys = image.keys();
     let target = SshTarget {
         addr: ([127, 0, 0, 1], port).into(),
-        user: LINUX.ssh_user.into(),
-        client_key: image.client_key.clone(),
-        host_key: image.host_key.clone(),
+        user: image.profile().ssh_user.into(),
+        client_key: keys.client_key,
+        host_key: keys.host_key,
     };
     let deadline = began + Duration::from_secs(120);
     let secs = loop {
@@ -113,7 +113,7 @@ async fn bare_once(image: &LinuxImage, accel: Accel, dir: &Path) -> Result<f64> 
 }
 
 /// Alternates rig and bare boots, `runs` of each, and compares medians.
-async fn measure(image: &LinuxImage, accel: Accel, runs: usize, dir: &Path) -> Result<BootBench> {
+async fn measure(image: &dyn Target, accel: Accel, runs: usize, dir: &Path) -> Result<BootBench> {
     let (mut rig_secs, mut bare_secs) = (Vec::new(), Vec::new());
     for i in 0..runs {
         bare_secs.push(bare_once(image, accel, &dir.join(format!("bare-{i}"))).await?);

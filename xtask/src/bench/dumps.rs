@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Result, ensure};
 use rig::dump::panicked::{MEMORY_MIB, panicked_guest};
 use rig::dump::{DumpFormat, DumpInfo, host_dump};
+use rig::guest_os::Target;
 use rig::host::AccelChoice;
-use rig::image::LinuxImage;
 use rig::machine::Accel;
 use serde::Serialize;
 
@@ -43,7 +43,7 @@ pub struct DumpBench {
 pub async fn run(accel: AccelChoice, out: &Path) -> Result<()> {
     let setup = super::setup(accel).await?;
     let dir = rig::rundir::create(out, "dumps")?;
-    let d = measure(&setup.image, setup.accel, &dir, 3).await?;
+    let d = measure(setup.image.as_ref(), setup.accel, &dir, 3).await?;
     outln!(
         "dumps ({} MiB guest, {}): panic to dump start {:.1} ms (target < 100 ms); ELF {:.2}s ({} MiB), kdump-zlib {:.2}s ({} MiB)",
         d.memory_mib,
@@ -61,7 +61,7 @@ pub async fn run(accel: AccelChoice, out: &Path) -> Result<()> {
 }
 
 /// One boot, one panic, `rounds` dumps per format into `dir` (deleted after measuring).
-async fn measure(image: &LinuxImage, accel: Accel, dir: &Path, rounds: u32) -> Result<DumpBench> {
+async fn measure(image: &dyn Target, accel: Accel, dir: &Path, rounds: u32) -> Result<DumpBench> {
     ensure!(rounds > 0, "at least one round");
     let (guest, ev) = panicked_guest(image, accel, dir).await?;
     let mut first = true;

@@ -99,7 +99,7 @@ pub async fn run(a: &BenchArgs) -> Result<i32> {
 
 /// The default Linux guest's set-up (image built, accelerator resolved).
 async fn setup(accel: AccelChoice) -> Result<rig::setup::Setup> {
-    rig::setup::prepare(&paths::build_dir(), "linux", accel).await
+    rig::setup::prepare(&paths::build_dir(), &rig::guest_os::default_image(), accel).await
 }
 
 /// A plan for `cases` on the EPYC model, the campaign's defaults otherwise.

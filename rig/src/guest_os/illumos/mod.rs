@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::{GuestOs, PanicWatch, SetupSnapshot, Stage, Target, never_ready};
 use crate::coal::CoalImage;
 use crate::coal::savecore::{CRASH_DIR, SAVECORE_WAIT_SECS, newest_dump_command, triage_command};
-use crate::crash::Os;
+use crate::crash::{Dialect, IllumosDialect};
 use crate::guest::{Guest, GuestLink};
 use crate::machine::{Accel, CpuModel, MachineSpec, Shape, Vendor};
 use crate::profile::{ModuleReload, Profile, Ready, ZoneCommands};
@@ -46,6 +46,8 @@ pub const ILLUMOS: Profile = Profile {
     boot_id_command: "kstat -p unix:0:system_misc:boot_time | awk '{print $2}'",
     cpuinfo_command: "psrinfo -vp",
     reboot_command: "reboot",
+    // uadmin A_DUMP: panic ("forced crash dump initiated at user request"), dump, reboot.
+    panic_command: "uadmin 5 1",
     // ksh93's sleep takes fractions of a second; illumos has no usleep.
     sleep_ms: "ms=$(( {ms} )); sleep $((ms / 1000)).$(printf %03d $((ms % 1000)))",
     // moddebug 0x80000000 prints a console line at every module load and unload.
@@ -97,12 +99,29 @@ impl GuestOs for Illumos {
         "illumos"
     }
 
+    fn dialect(&self) -> &'static dyn Dialect {
+        &IllumosDialect
+    }
+
     fn profile_for(&self, image: &str) -> Option<&'static Profile> {
         (image == "coal" || image.starts_with("coal-") || image.starts_with("smartos")).then_some(&ILLUMOS)
     }
 
     fn known(&self, _build_dir: Option<&Path>) -> Vec<String> {
         vec!["coal (the newest prepared headnode)".into(), "coal-<key> (one prepared headnode)".into()]
+    }
+
+    /// `coal`: every prepared headnode, by platform stamp (oldest first).
+    fn series(&self, build_dir: &Path, keyword: &str) -> Option<super::Series> {
+        if keyword != "coal" {
+            return None;
+        }
+        let mut coal = crate::coal::image::prepared(build_dir);
+        coal.sort_by(|x, y| x.platform.cmp(&y.platform));
+        Some(super::Series {
+            builds: coal.iter().filter_map(|c| Some(c.dir.file_name()?.to_str()?.to_string())).collect(),
+            how_to_make: " prepared coal headnodes; make them with `cargo xtask image coal`",
+        })
     }
 
     fn parallel_ok(&self) -> bool {
@@ -153,10 +172,6 @@ fn setup_tag(shape: &Shape, cpu: &CpuModel, accel: Accel) -> String {
 
 #[async_trait]
 impl Target for CoalTarget {
-    fn os(&self) -> Os {
-        Os::Illumos
-    }
-
     fn profile(&self) -> &'static Profile {
         &ILLUMOS
     }

@@ -10,8 +10,10 @@ use anyhow::Result;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::{GuestOs, Target};
-use crate::crash::Os;
+pub mod crash_tool;
+
+use super::{DumpTool, GuestOs, Target};
+use crate::crash::{Dialect, LinuxDialect};
 use crate::guest::GuestLink;
 use crate::image::LinuxImage;
 use crate::machine::{Accel, CpuModel, MachineSpec, Shape, Vendor};
@@ -41,6 +43,7 @@ pub const LINUX: Profile = Profile {
     boot_id_command: "cat /proc/sys/kernel/random/boot_id",
     cpuinfo_command: "cat /proc/cpuinfo",
     reboot_command: "reboot -f",
+    panic_command: "echo c > /proc/sysrq-trigger",
     sleep_ms: "usleep $(( ({ms}) * 1000 ))",
     zones: None,
     module_debug: "",
@@ -87,6 +90,10 @@ impl GuestOs for Linux {
         "linux"
     }
 
+    fn dialect(&self) -> &'static dyn Dialect {
+        &LinuxDialect
+    }
+
     fn profile_for(&self, image: &str) -> Option<&'static Profile> {
         let user_kernel =
             image.strip_prefix("linux-").is_some_and(|n| crate::image::user_kernel::image_name("linux", n).is_ok());
@@ -114,6 +121,29 @@ impl GuestOs for Linux {
         true
     }
 
+    fn default_image(&self) -> Option<&'static str> {
+        Some("linux")
+    }
+
+    /// A `linux-NAME` that is no built-in image must be a registered user kernel.
+    fn check_image(&self, build_dir: &Path, name: &str) -> Result<(), String> {
+        let user = name.starts_with("linux-") && !crate::image::known_images().contains(&name);
+        match crate::image::user_kernel::load(build_dir, name) {
+            Ok(None) if user => Err(format!(
+                "{}. Make it from your kernel with `cargo xtask image linux --kernel <linux-image-*.deb> --name {}`",
+                super::unknown_image(name, Some(build_dir)),
+                &name["linux-".len()..]
+            )),
+            Err(e) if user => Err(format!("{e:#}")),
+            _ => Ok(()),
+        }
+    }
+
+    /// The package lists must serve a guest kernel.
+    fn host_packages(&self) -> &'static [&'static str] {
+        &["linux-image-amd64"]
+    }
+
     async fn load(&self, build_dir: &Path, name: &str) -> Result<Arc<dyn Target>> {
         let profile = self.profile_for(name).unwrap_or(&LINUX);
         let (dir, n) = (build_dir.to_path_buf(), name.to_string());
@@ -132,10 +162,6 @@ pub struct LinuxTarget {
 
 #[async_trait]
 impl Target for LinuxTarget {
-    fn os(&self) -> Os {
-        Os::Linux
-    }
-
     fn profile(&self) -> &'static Profile {
         self.profile
     }
@@ -160,8 +186,10 @@ impl Target for LinuxTarget {
         Some(self.image.kernel_release.clone())
     }
 
-    fn symbols(&self) -> Option<&Path> {
-        self.image.debug_vmlinux.as_deref()
+    /// `crash`, when the build's debug vmlinux is known.
+    fn dump_tool(&self) -> Option<Box<dyn DumpTool>> {
+        let vmlinux_debug = self.image.debug_vmlinux.clone()?;
+        Some(Box::new(crash_tool::Crash { vmlinux_debug }))
     }
 
     async fn after_panic(&self, link: &GuestLink, dir: &Path, boot_timeout: Duration) -> Option<String> {
