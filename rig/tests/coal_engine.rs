@@ -259,3 +259,50 @@ async fn a_guest_that_refuses_nested_virtualization_is_a_clear_verdict() {
     assert!(reason.starts_with("preflight: the case needs amd_svm"), "{reason}");
     assert!(reason.contains("hma_svm_init: CPU does not support"), "{reason}");
 }
+
+/// A panic that stops at kmdb's prompt on a debugger that takes nothing (the stand-in's wedged
+/// kmdb): the rig answers `:c` a few times, then the guest's silence ends the iteration within
+/// minutes, as the panic it was (its title read off the console), the triage saying the guest
+/// never booted again and why; never a wait to the boot deadline, never a hang verdict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_frozen_at_kmdbs_prompt_after_a_panic_ends_within_minutes_as_that_panic() {
+    let h = headnodes();
+    let pace = common::pace::measured().await;
+    let mut case = os7410_case(3, pace);
+    let wedge = rig::case::parse(
+        "name: x\nsetup:\n  - ssh: \"echo 'nopanicdebug/W 0' | mdb -kw\"\n  - ssh: 'mkdir -p /run/standin/kmdb && echo 1 > /run/standin/kmdb/wedged'\nsteps:\n  - ssh: 'true'\n",
+    )
+    .unwrap();
+    case.case.setup = wedge.setup;
+    case.case.guest.image = name(&h.buggy);
+    // The reboot after the panic may stay silent this long (the rig's own bound is minutes).
+    let silence = pace.secs(30);
+    let run_dir = common::evidence_dir("coal-engine-frozen-kmdb");
+    let plan = Plan {
+        seed: 7410,
+        until_panic: Some(None),
+        inject: rig::engine::plan::Inject { silent_boots: 0, boot_silence: Some(silence) },
+        dumps: rig::dump::DumpOptions { policy: rig::dump::DumpPolicy::None, ..Default::default() },
+        ..Plan::new(vec![case], vec![cpu::lookup("epyc").unwrap()], Accel::Tcg, h.build.clone(), run_dir.clone())
+    };
+    let _slot = common::heavy_guest_slot().await;
+    let r = campaign::run(&plan, &mut |_| {}).await;
+    let run = &r.runs[0];
+    let summary: Vec<String> = run.iterations.iter().map(|i| format!("{}: {}", i.index, i.outcome.word())).collect();
+    let panicked = run
+        .iterations
+        .iter()
+        .find(|i| matches!(i.outcome, Outcome::Panic { .. }))
+        .unwrap_or_else(|| panic!("no panic in 3 iterations: {summary:?}; evidence: {}", run_dir.display()));
+    let Outcome::Panic { title, triage, .. } = &panicked.outcome else { unreachable!() };
+    assert_eq!(title, OS7410_TITLE, "{summary:?}");
+    assert!(triage.contains("kmdb: the panic stopped at kmdb's prompt and the rig answered :c (3x)"), "{triage}");
+    assert!(
+        triage.contains("savecore: nothing to read: the guest did not boot again after the panic")
+            && triage.contains("the boot went silent"),
+        "{triage}"
+    );
+    // Minutes: the answers (5 s apart), the silence bound, the evidence; not the boot deadline.
+    let deadline = os7410_case(1, pace).case.deadlines.boot_secs as f64;
+    assert!(panicked.secs < deadline, "{} s, boot deadline {deadline} s: {}", panicked.secs, run_dir.display());
+}

@@ -205,18 +205,21 @@ pub const AFTER_PANIC_SILENCE: Duration = Duration::from_secs(180);
 
 /// Lets the panicked guest go on (the host-side dump paused it) and waits for its next boot,
 /// whose nonce proves it happened; gives up when the consoles stay silent for
-/// [`AFTER_PANIC_SILENCE`].
-pub(crate) async fn next_boot(link: &GuestLink, boot_timeout: Duration) -> bool {
+/// [`AFTER_PANIC_SILENCE`] (or the link's own bound). The error says why, for the triage text.
+pub(crate) async fn next_boot(link: &GuestLink, boot_timeout: Duration) -> Result<(), String> {
     let _ = link.qmp().execute(&qapi::qmp::cont {}, Duration::from_secs(10)).await;
     let previous = link.boot().map(|b| b.boot_id);
     let from = link.console().cursor();
     let since = Instant::now();
-    let silence = Some(link.after_panic_silence().unwrap_or(AFTER_PANIC_SILENCE).min(boot_timeout));
-    match link.wait_boot_within(from, previous.as_deref(), since, since + boot_timeout, silence).await {
-        Ok(_) => true,
+    let silence = link.after_panic_silence().unwrap_or(AFTER_PANIC_SILENCE).min(boot_timeout);
+    match link.wait_boot_within(from, previous.as_deref(), since, since + boot_timeout, Some(silence)).await {
+        Ok(_) => Ok(()),
         Err(e) => {
             tracing::warn!("no new boot after the panic: {e}");
-            false
+            Err(format!(
+                "the guest did not boot again after the panic ({:.0} s waited): {e}",
+                since.elapsed().as_secs_f64()
+            ))
         }
     }
 }

@@ -284,11 +284,11 @@ async fn setup_json_complete(link: &GuestLink) -> Result<(), String> {
 }
 
 /// Waits (up to `boot_timeout`) for the reboot after a panic and triages the newest saved dump.
-/// Returns the mdb text, or `None` when the guest did not come back (then it is killed as
-/// after any panic) or saved nothing.
+/// Returns the mdb text, why the guest did not come back (then it is killed as after any
+/// panic: frozen at kmdb's prompt, say), or `None` when it saved nothing.
 async fn savecore(link: &GuestLink, dir: &Path, boot_timeout: Duration) -> Option<String> {
-    if !super::next_boot(link, boot_timeout).await {
-        return None;
+    if let Err(e) = super::next_boot(link, boot_timeout).await {
+        return Some(format!("savecore: nothing to read: {e}"));
     }
     // The boot-time savecore may still be writing the dump: the command waits for it.
     let wait = Duration::from_secs(u64::from(SAVECORE_WAIT_SECS) + 30);

@@ -201,8 +201,8 @@ impl Target for LinuxTarget {
 /// The capture kernel's `/proc/vmcore`, copied to `dir/vmcore.guest` (an ELF core). Returns a
 /// line for the triage text.
 async fn kdump(link: &GuestLink, dir: &Path, boot_timeout: Duration) -> Option<String> {
-    if !super::next_boot(link, boot_timeout).await {
-        return Some("kdump: the capture kernel did not come up".into());
+    if let Err(e) = super::next_boot(link, boot_timeout).await {
+        return Some(format!("kdump: the capture kernel did not come up: {e}"));
     }
     let _ = std::fs::create_dir_all(dir);
     let path = dir.join("vmcore.guest");
