@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::guest::Guest;
+use crate::qemu::QemuExit;
 use crate::results::outcome::Outcome;
 
 /// How long a QEMU whose monitor closed may take to be seen exiting.
@@ -18,7 +19,7 @@ const EXIT_BOUND: Duration = Duration::from_secs(5);
 pub fn qemu_death(guest: &Guest, outcome: Outcome) -> Outcome {
     let Outcome::Hang { awaited, .. } = &outcome else { return outcome };
     match guest.qemu_exit() {
-        Some((status, stderr)) if status != "exit status 0" => Outcome::Infra {
+        Some((status, stderr)) if !status.clean() => Outcome::Infra {
             reason: format!(
                 "QEMU exited during the iteration ({status}) while awaiting {awaited}; its stderr: {}",
                 or_empty(&stderr)
@@ -50,12 +51,12 @@ pub async fn still_there(guest: &Guest, outcome: Outcome, last_step: Option<&str
 /// a step failure naming the last step when QEMU exited cleanly (the case quit it or powered
 /// the guest off, so nothing after that was checked), infrastructure when it died, and
 /// infrastructure as well when QEMU is there but its monitor did not answer.
-pub fn gone_after_steps(outcome: Outcome, last_step: Option<&str>, exit: Option<(String, String)>) -> Outcome {
+pub fn gone_after_steps(outcome: Outcome, last_step: Option<&str>, exit: Option<(QemuExit, String)>) -> Outcome {
     if !matches!(outcome, Outcome::Completed) {
         return outcome;
     }
     match exit {
-        Some((status, stderr)) if status == "exit status 0" => Outcome::StepFailed {
+        Some((status, stderr)) if status.clean() => Outcome::StepFailed {
             step: last_step.unwrap_or("the last step").to_string(),
             reason: format!(
                 "QEMU exited during the iteration ({status}): a step quit QEMU or powered the guest off, so \
@@ -83,24 +84,24 @@ fn or_empty(stderr: &str) -> &str {
 mod tests {
     use super::*;
 
-    fn exited(status: &str) -> Option<(String, String)> {
-        Some((status.into(), String::new()))
+    fn exited(status: QemuExit) -> Option<(QemuExit, String)> {
+        Some((status, String::new()))
     }
 
     #[test]
     fn an_iteration_that_ends_without_qemu_does_not_pass() {
-        let quit = gone_after_steps(Outcome::Completed, Some("qmp quit"), exited("exit status 0"));
+        let quit = gone_after_steps(Outcome::Completed, Some("qmp quit"), exited(QemuExit::Code(0)));
         assert!(
             matches!(&quit, Outcome::StepFailed { step, reason } if step == "qmp quit" && reason.contains("exit status 0")),
             "{quit:?}"
         );
-        let died = gone_after_steps(Outcome::Completed, None, exited("killed by signal 9"));
+        let died = gone_after_steps(Outcome::Completed, None, exited(QemuExit::Signal(9)));
         assert!(matches!(&died, Outcome::Infra { reason } if reason.contains("killed by signal 9")), "{died:?}");
         let silent = gone_after_steps(Outcome::Completed, None, None);
         assert!(matches!(&silent, Outcome::Infra { reason } if reason.contains("did not answer")), "{silent:?}");
         let failed = Outcome::StepFailed { step: "s".into(), reason: "r".into() };
         assert!(
-            matches!(gone_after_steps(failed, None, exited("exit status 0")), Outcome::StepFailed { step, .. } if step == "s")
+            matches!(gone_after_steps(failed, None, exited(QemuExit::Code(0))), Outcome::StepFailed { step, .. } if step == "s")
         );
     }
 }
