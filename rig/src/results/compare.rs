@@ -293,31 +293,13 @@ pub fn sequential_conclusion(
 mod tests {
     use super::*;
     use crate::results::IterationResult;
-    use crate::results::Verdict;
-
-    fn panic() -> Outcome {
-        Outcome::Panic {
-            report: None,
-            title: "kernel BUG in vmm_zsd_destroy".into(),
-            excerpt: String::new(),
-            dumps: vec![],
-            triage: String::new(),
-        }
-    }
+    use crate::results::fixture::{case_run, iteration, panic};
 
     /// A build's run: one iteration per entry, `(panicked, successful reloads, loops unreported)`.
     fn run(image: &str, its: &[(bool, u32, u32)]) -> CaseRun {
-        let iterations = its
-            .iter()
-            .enumerate()
+        let iterations = (1..)
+            .zip(its)
             .map(|(i, &(p, ok, lost))| IterationResult {
-                index: i as u32 + 1,
-                outcome: if p { panic() } else { Outcome::Completed },
-                verdict: if p { Verdict::Fail } else { Verdict::Pass },
-                secs: 1.0,
-                seed: 0,
-                evidence: String::new(),
-                steps: vec![],
                 reloads: ReloadCounts {
                     attempted: ok + 2,
                     unloads_ok: ok,
@@ -329,25 +311,11 @@ mod tests {
                     loops: 1 - lost,
                     loops_unreported: lost,
                 },
+                ..iteration(i, if p { panic("kernel BUG in vmm_zsd_destroy") } else { Outcome::Completed })
             })
             .collect();
-        let mut r = CaseRun {
-            case: "c".into(),
-            file: "c.yaml".into(),
-            cpu: "epyc".into(),
-            image: image.into(),
-            iterations_planned: its.len() as u32,
-            assigned: Default::default(),
-            hunts: None,
-            compared: true,
-            sequential: false,
-            mode: crate::results::model::Mode::Boot,
-            stopped: None,
-            not_run: None,
-            iterations,
-            tally: Default::default(),
-        };
-        r.retally();
+        let mut r = case_run(image, iterations);
+        (r.compared, r.assigned) = (true, Default::default());
         r
     }
 

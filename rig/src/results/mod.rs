@@ -7,6 +7,8 @@ pub mod bisect_exit;
 pub mod bisection;
 pub mod compare;
 pub mod comparison;
+#[cfg(test)]
+pub mod fixture;
 pub mod model;
 pub mod outcome;
 pub mod provenance;
