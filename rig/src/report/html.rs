@@ -142,7 +142,7 @@ fn comparison(s: &mut String, c: &Comparison) {
         24 * c.builds.len() + 14
     );
     for b in &c.builds {
-        let _ = write!(s, "<li>{}: {}</li>", esc(&b.image), esc(&b.verdict));
+        let _ = write!(s, "<li>{}: {}</li>", esc(&b.image), esc(&b.verdict_line()));
     }
     for k in &c.conclusions {
         let _ = write!(s, "<li><b>{}</b></li>", esc(&k.text));

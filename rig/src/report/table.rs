@@ -129,7 +129,7 @@ pub fn render(r: &RunReport) -> String {
     for c in &r.comparisons {
         s.push_str(&format!("\n{} on {}: hunting {}\n", c.case, c.cpu, c.hunts));
         for b in &c.builds {
-            s.push_str(&format!("  {:<22} {}\n", b.image, b.verdict));
+            s.push_str(&format!("  {:<22} {}\n", b.image, b.verdict_line()));
             for (title, n) in &b.titles {
                 s.push_str(&format!("      {n} x {title}\n"));
             }

@@ -15,6 +15,8 @@ pub mod provenance;
 pub mod reloads;
 pub mod shard;
 pub mod step;
+pub mod stop;
 
 pub use model::{CaseRun, IterationResult, RunReport, Tally};
 pub use outcome::{Outcome, Verdict};
+pub use stop::StopReason;
