@@ -75,8 +75,8 @@ pub enum GuestError {
     /// QEMU exited.
     #[error("QEMU exited ({status}); its stderr:\n{stderr}")]
     QemuExited {
-        /// Exit status.
-        status: String,
+        /// How it ended.
+        status: crate::qemu::QemuExit,
         /// The tail of QEMU's stderr.
         stderr: String,
     },
@@ -416,7 +416,7 @@ impl Guest {
                 let status = qemu.wait(Duration::from_secs(2)).await;
                 let stderr = qemu.stderr_tail(20);
                 return Err(match status {
-                    Some(st) => anyhow!(GuestError::QemuExited { status: st.to_string(), stderr }),
+                    Some(st) => anyhow!(GuestError::QemuExited { status: st.into(), stderr }),
                     None => anyhow!("QEMU started but its monitor did not answer: {e}; QEMU's stderr:\n{stderr}"),
                 })
                 .context(format!("evidence in {}", dir.display()));
@@ -530,9 +530,8 @@ impl Guest {
         self.qemu.exit_status().is_none()
     }
 
-    /// If QEMU has exited: its exit status (`exit status N`, `killed by signal N`) and the
-    /// tail of its stderr.
-    pub fn qemu_exit(&self) -> Option<(String, String)> {
+    /// If QEMU has exited: how it ended and the tail of its stderr.
+    pub fn qemu_exit(&self) -> Option<(crate::qemu::QemuExit, String)> {
         self.qemu.exit_status().map(|st| (st, self.qemu.stderr_tail(20)))
     }
 

@@ -6,6 +6,7 @@ mod common;
 use rig::engine::campaign::{self, Plan};
 use rig::engine::gate::Budget;
 use rig::machine::{Accel, cpu};
+use rig::results::StopReason;
 use rig::results::compare::Status;
 
 fn miniature() -> rig::case::LoadedCase {
@@ -40,16 +41,14 @@ async fn the_miniature_comparison_stops_as_soon_as_the_fixed_build_is_decided() 
     // Both builds stopped at the decision, below the budget of 20: they take turns, but
     // each may have had up to --jobs (2) more iterations under way when it came.
     let fixed_run = r.runs.iter().find(|x| x.image == "linux-os7410-fixed").unwrap();
-    let why = fixed_run.stopped.as_deref().unwrap_or_default();
-    let n: u32 = why
-        .strip_prefix("decided after ")
-        .and_then(|s| s.split(' ').next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("the fixed build stopped for another reason: {why}\n{evidence}"));
+    let n = match &fixed_run.stopped {
+        Some(StopReason::Decided { iterations }) => *iterations,
+        why => panic!("the fixed build stopped for another reason: {why:?}\n{evidence}"),
+    };
     assert!(n >= 4 && fixed.iterations >= n && fixed.iterations <= n + 2, "{evidence}");
     assert!(debug.iterations >= n && debug.iterations <= n + 2, "{evidence}");
     assert!(debug.hits >= 4, "{evidence}");
-    assert!(fixed.verdict.contains("stopped: decided after"), "{evidence}");
+    assert!(fixed.verdict_line().contains("stopped: decided after"), "{evidence}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,11 +63,7 @@ async fn a_candidate_that_still_hits_stops_at_its_first_hit() {
     assert_eq!(cmp.conclusions[0].status, Status::NotFixed, "{evidence}");
     let cand = &r.runs[1];
     let first_hit = cand.iterations.iter().find(|i| matches!(i.outcome, rig::results::Outcome::Panic { .. })).unwrap();
-    assert_eq!(
-        cand.stopped.as_deref(),
-        Some(format!("decided: hit at its iteration {}", first_hit.index).as_str()),
-        "{evidence}"
-    );
+    assert_eq!(cand.stopped, Some(StopReason::DecidedAtHit { iteration: first_hit.index }), "{evidence}");
     assert_eq!(cand.iterations.iter().map(|i| i.index).max(), Some(first_hit.index), "{evidence}");
     assert!(cand.iterations.len() < 10, "{evidence}");
 }
@@ -93,6 +88,6 @@ async fn a_comparison_at_its_budget_is_inconclusive_and_says_why() {
     );
     assert!(k.text.contains("has not reproduced in 3 iterations"), "{evidence}");
     assert_eq!((cmp.builds[0].iterations, cmp.builds[1].iterations), (3, 3), "{evidence}");
-    assert_eq!(r.runs[1].stopped.as_deref(), Some("budget: 3 iterations"), "{evidence}");
+    assert_eq!(r.runs[1].stopped, Some(StopReason::Budget { iterations: 3 }), "{evidence}");
     assert!(rig::report::table::render(&r).contains("stopped: budget: 3 iterations"), "{evidence}");
 }

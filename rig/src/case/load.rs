@@ -205,8 +205,8 @@ fn validate(c: &Case) -> Result<(), (String, String)> {
     }
     for s in all_steps(&c.setup).chain(all_steps(&c.steps)) {
         if matches!(s.kind, StepKind::HaltZones(_) | StepKind::BootZones) && profile.zones.is_none() {
-            let key = if matches!(s.kind, StepKind::BootZones) { "boot_zones:" } else { "halt_zones:" };
-            return err(key, format!("{}: the {} guest has no zones", key.trim_end_matches(':'), profile.name));
+            let key = s.kind.kind().key();
+            return err(&format!("{key}:"), format!("{key}: the {} guest has no zones", profile.name));
         }
         if let StepKind::ReloadModule(m) = &s.kind
             && profile.module(m).is_none()
@@ -232,7 +232,16 @@ pub fn all_steps(steps: &[Step]) -> Box<dyn Iterator<Item = &Step> + '_> {
             StepKind::Background(b) => all_steps(&b.steps),
             StepKind::Repeat(r) => all_steps(&r.steps),
             StepKind::Race(r) => Box::new(r.branches.iter().flat_map(|b| all_steps(b))),
-            _ => Box::new(std::iter::empty()),
+            StepKind::Ssh { .. }
+            | StepKind::Qmp { .. }
+            | StepKind::WaitConsole(_)
+            | StepKind::WaitBoot
+            | StepKind::Reboot(_)
+            | StepKind::Sleep(_)
+            | StepKind::ReloadModule(_)
+            | StepKind::CheckCpu
+            | StepKind::HaltZones(_)
+            | StepKind::BootZones => Box::new(std::iter::empty()),
         };
         std::iter::once(s).chain(inner)
     }))

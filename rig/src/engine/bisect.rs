@@ -92,7 +92,7 @@ fn read_probe(
         let b = compare::build_stats(run, hunts);
         let text = match &run.not_run {
             Some(o) => format!("it could not run: {}", o.word()),
-            None => b.verdict.clone(),
+            None => b.verdict_line(),
         };
         let v = if b.hits > 0 { ProbeVerdict::Bad } else { ProbeVerdict::Inconclusive };
         return (v, b.hits, b.iterations, text);

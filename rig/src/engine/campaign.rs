@@ -8,7 +8,7 @@ use crate::machine::CpuModel;
 use crate::report;
 use crate::results::model::Mode;
 use crate::results::shard::Assigned;
-use crate::results::{CaseRun, RunReport};
+use crate::results::{CaseRun, RunReport, StopReason};
 
 pub use super::plan::{Plan, Progress};
 use super::shared::Shared;
@@ -166,7 +166,7 @@ async fn run_units(
                     let not_run = shared.not_run_word(k);
                     gate.finish(
                         slot,
-                        &not_run.map_or("its iterations ended".into(), |w| format!("it did not run ({w})")),
+                        not_run.map_or(StopReason::IterationsEnded, |w| StopReason::NotRun { what: w.into() }),
                     );
                     shared.finish_run(k, |_| gate.stopped(slot));
                 }

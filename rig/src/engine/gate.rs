@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use crate::results::StopReason;
 use crate::stats::sequential::{self, Decision, Design};
 
 /// How long a sequential comparison may go on.
@@ -46,7 +47,7 @@ struct Build {
     /// Finished iterations by index: Some(hit) when judged, None for infra or skipped.
     results: BTreeMap<u32, Option<bool>>,
     /// Why the build stopped, once it has.
-    done: Option<String>,
+    done: Option<StopReason>,
 }
 
 impl Build {
@@ -123,7 +124,7 @@ impl Gate {
             {
                 let mut builds = self.builds.lock().unwrap();
                 if builds[slot].done.is_none() && self.deadline.is_some_and(|d| Instant::now() >= d) {
-                    let why = format!("time budget: {} s", self.secs.unwrap_or(0));
+                    let why = StopReason::TimeBudget { secs: self.secs.unwrap_or(0) };
                     builds.iter_mut().filter(|b| b.done.is_none()).for_each(|b| b.done = Some(why.clone()));
                     self.changed.notify_waiters();
                 }
@@ -131,7 +132,7 @@ impl Gate {
                     return None;
                 }
                 if builds[slot].started >= self.iterations {
-                    builds[slot].done = Some(format!("budget: {} iterations", self.iterations));
+                    builds[slot].done = Some(StopReason::Budget { iterations: self.iterations });
                     settle(&mut builds);
                     self.changed.notify_waiters();
                     return None;
@@ -169,8 +170,8 @@ impl Gate {
                 continue;
             }
             match sequential::decide(&self.design, &reference, &builds[k].judged()) {
-                Decision::NotFixed { at } => builds[k].done = Some(format!("decided: hit at its iteration {at}")),
-                Decision::Fixed { n, .. } => builds[k].done = Some(format!("decided after {n} iterations per build")),
+                Decision::NotFixed { at } => builds[k].done = Some(StopReason::DecidedAtHit { iteration: at }),
+                Decision::Fixed { n, .. } => builds[k].done = Some(StopReason::Decided { iterations: n }),
                 Decision::Undecided { .. } => {}
             }
         }
@@ -182,14 +183,14 @@ impl Gate {
     /// load, an interrupted worker): the others stop waiting for it. A reference that stops so
     /// (not at its budget or once every candidate is decided) ends the comparison: without it
     /// there is nothing to compare with.
-    pub fn finish(&self, slot: usize, why: &str) {
+    pub fn finish(&self, slot: usize, why: StopReason) {
         let mut builds = self.builds.lock().unwrap();
         let newly = builds[slot].done.is_none();
         if newly {
-            builds[slot].done = Some(why.to_string());
+            builds[slot].done = Some(why.clone());
         }
         if slot == 0 && newly {
-            let why = format!("the reference stopped ({})", builds[0].done.clone().unwrap_or_default());
+            let why = StopReason::ReferenceStopped { why: Box::new(why) };
             builds.iter_mut().filter(|b| b.done.is_none()).for_each(|b| b.done = Some(why.clone()));
         }
         settle(&mut builds);
@@ -197,7 +198,7 @@ impl Gate {
     }
 
     /// Why build `slot` stopped (None while it runs).
-    pub fn stopped(&self, slot: usize) -> Option<String> {
+    pub fn stopped(&self, slot: usize) -> Option<StopReason> {
         self.builds.lock().unwrap()[slot].done.clone()
     }
 }
@@ -205,7 +206,7 @@ impl Gate {
 /// The reference stops once every candidate has.
 fn settle(builds: &mut [Build]) {
     if builds[0].done.is_none() && builds[1..].iter().all(|b| b.done.is_some()) {
-        builds[0].done = Some("every candidate decided or stopped".into());
+        builds[0].done = Some(StopReason::CandidatesDone);
     }
 }
 
@@ -232,8 +233,8 @@ mod tests {
         }
         assert_eq!(order, [(0, 1), (1, 1), (0, 2), (1, 2), (0, 3), (1, 3), (0, 4), (1, 4)]);
         // 4/4 against 0/4: FIXED, and the reference has nothing left to compare with.
-        assert_eq!(g.stopped(1).as_deref(), Some("decided after 4 iterations per build"));
-        assert_eq!(g.stopped(0).as_deref(), Some("every candidate decided or stopped"));
+        assert_eq!(g.stopped(1), Some(StopReason::Decided { iterations: 4 }));
+        assert_eq!(g.stopped(0), Some(StopReason::CandidatesDone));
         assert!(g.next(0).await.is_none() && g.next(1).await.is_none());
     }
 
@@ -248,10 +249,10 @@ mod tests {
                 }
             }
         }
-        assert_eq!(g.stopped(2).as_deref(), Some("decided: hit at its iteration 2"));
+        assert_eq!(g.stopped(2), Some(StopReason::DecidedAtHit { iteration: 2 }));
         assert!(g.next(1).await.is_none());
-        assert_eq!(g.stopped(1).as_deref(), Some("budget: 3 iterations"));
-        assert_eq!(g.stopped(0).as_deref(), Some("every candidate decided or stopped"));
+        assert_eq!(g.stopped(1), Some(StopReason::Budget { iterations: 3 }));
+        assert_eq!(g.stopped(0), Some(StopReason::CandidatesDone));
     }
 
     #[tokio::test]
@@ -275,8 +276,9 @@ mod tests {
     #[tokio::test]
     async fn a_reference_that_stops_ends_the_comparison() {
         let g = gate(2, 1, 10);
-        g.finish(0, "its image could not be loaded");
-        assert_eq!(g.stopped(1).as_deref(), Some("the reference stopped (its image could not be loaded)"));
+        let failed = StopReason::NotRun { what: "infra".into() };
+        g.finish(0, failed.clone());
+        assert_eq!(g.stopped(1), Some(StopReason::ReferenceStopped { why: Box::new(failed) }));
         assert!(g.next(1).await.is_none());
         // A reference at its budget leaves the candidates their own.
         let g = gate(2, 1, 1);
@@ -284,8 +286,8 @@ mod tests {
         g.record(0, i, Some(true));
         drop(p);
         assert!(g.next(0).await.is_none());
-        g.finish(0, "its iterations ended");
-        assert_eq!(g.stopped(0).as_deref(), Some("budget: 1 iterations"));
+        g.finish(0, StopReason::IterationsEnded);
+        assert_eq!(g.stopped(0), Some(StopReason::Budget { iterations: 1 }));
         assert!(g.stopped(1).is_none() && g.next(1).await.is_some());
     }
 
@@ -335,7 +337,7 @@ mod tests {
         // the early look once the reference has 4 judged (1, 2, 4, 5) and the candidate 4.
         let (g, started) =
             drive(2, 2, 10, |slot, i| if (slot, i) == (0, 3) { (120, None) } else { hits_and_clean(slot, i) }).await;
-        assert_eq!(g.stopped(1).as_deref(), Some("decided after 4 iterations per build"));
+        assert_eq!(g.stopped(1), Some(StopReason::Decided { iterations: 4 }));
         assert!(started[0] <= 5 + 2 && started[1] <= 4 + 2, "ran on past the decision: {started:?}");
     }
 
@@ -343,7 +345,7 @@ mod tests {
     async fn a_slow_infra_iteration_in_the_candidate_does_not_let_the_others_run_on() {
         let (g, started) =
             drive(2, 2, 10, |slot, i| if (slot, i) == (1, 2) { (120, None) } else { hits_and_clean(slot, i) }).await;
-        assert_eq!(g.stopped(1).as_deref(), Some("decided after 4 iterations per build"));
+        assert_eq!(g.stopped(1), Some(StopReason::Decided { iterations: 4 }));
         assert!(started[0] <= 4 + 2 && started[1] <= 5 + 2, "ran on past the decision: {started:?}");
     }
 
@@ -352,7 +354,7 @@ mod tests {
         // The reference's 4th is infra: its 4 judged are 1, 2, 3, 5.
         let (g, started) =
             drive(2, 1, 10, |slot, i| if (slot, i) == (0, 4) { (60, None) } else { hits_and_clean(slot, i) }).await;
-        assert_eq!(g.stopped(1).as_deref(), Some("decided after 4 iterations per build"));
+        assert_eq!(g.stopped(1), Some(StopReason::Decided { iterations: 4 }));
         assert!(started[0] <= 5 + 1 && started[1] <= 4 + 1, "ran on past the decision: {started:?}");
     }
 
@@ -366,7 +368,7 @@ mod tests {
             assert_eq!(j, i);
             g.record(1, j, Some(false));
         }
-        assert_eq!(g.stopped(1).as_deref(), Some("decided after 4 iterations per build"));
+        assert_eq!(g.stopped(1), Some(StopReason::Decided { iterations: 4 }));
         assert!(g.next(0).await.is_none(), "the reference ran again");
     }
 

@@ -241,7 +241,7 @@ impl Evidence<'_> {
     /// the signature `hang during <step>`.
     async fn hang(&self, awaited: String, step: &str) -> Outcome {
         let _ = std::fs::create_dir_all(self.spec.dir);
-        if let Some(reason) = frozen_qemu(self.link).await {
+        if let Some(reason) = super::qemu_exit::frozen(self.link).await {
             return Outcome::Infra { reason: format!("{reason}, while awaiting {awaited}") };
         }
         let tail = tail(self.link);
@@ -256,24 +256,6 @@ impl Evidence<'_> {
             None => self.spec.dumps.release(&signature, &path),
         }
         Outcome::Hang { awaited, tail, evidence: Some(Box::new(ev)) }
-    }
-}
-
-/// How long QEMU's monitor gets to answer before QEMU itself is taken for frozen.
-const MONITOR_ANSWER: Duration = Duration::from_secs(5);
-
-/// When the guest stopped answering, whether QEMU itself did too: a monitor that does not
-/// answer while QEMU still runs is the host's fault (a stopped or wedged process), not the
-/// guest kernel's hang. Says so with QEMU's state from `/proc`.
-async fn frozen_qemu(link: &GuestLink) -> Option<String> {
-    match link.qmp().execute(&qapi::qmp::query_status {}, MONITOR_ANSWER).await {
-        Err(crate::qmp::QmpError::Timeout { .. }) => Some(format!(
-            "QEMU froze: its monitor did not answer query-status within {} s (QEMU pid {}: {})",
-            MONITOR_ANSWER.as_secs(),
-            link.qemu_pid(),
-            crate::qemu::proc_state(link.qemu_pid())
-        )),
-        _ => None,
     }
 }
 

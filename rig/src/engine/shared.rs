@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use super::plan::{Plan, Progress};
 use crate::guest_os::Target;
 use crate::report;
-use crate::results::{CaseRun, IterationResult, Outcome, RunReport};
+use crate::results::{CaseRun, IterationResult, Outcome, RunReport, StopReason};
 
 /// What the workers of a run share: the report (rewritten after every iteration), the
 /// progress callback, the images and the ledger of dumps kept.
@@ -84,7 +84,7 @@ impl Shared<'_> {
 
     /// Hands in an iteration of run `idx`; `stop` says why the run stops here, if it does and
     /// no earlier reason was given (then it returns true).
-    pub fn record(&self, idx: usize, it: IterationResult, stop: Option<String>) -> (RunSoFar, bool) {
+    pub fn record(&self, idx: usize, it: IterationResult, stop: Option<StopReason>) -> (RunSoFar, bool) {
         let mut r = self.report.lock().unwrap();
         let run = &mut r.runs[idx];
         run.iterations.push(it);
@@ -103,7 +103,7 @@ impl Shared<'_> {
 
     /// Run `idx`'s iterations are all in: sorts them, and gives the reason it stopped when it
     /// has none yet (`why` sees its results).
-    pub fn finish_run(&self, idx: usize, why: impl FnOnce(&CaseRun) -> Option<String>) {
+    pub fn finish_run(&self, idx: usize, why: impl FnOnce(&CaseRun) -> Option<StopReason>) {
         let mut r = self.report.lock().unwrap();
         let run = &mut r.runs[idx];
         run.iterations.sort_by_key(|i| i.index);

@@ -60,13 +60,46 @@ fn reload(m: &ModuleReload, vendor: Vendor) -> String {
     )
 }
 
-/// The shell command of a zone step, if the profile has zones.
-pub fn zone_command(profile: &Profile, kind: &StepKind) -> Option<String> {
-    let z = profile.zones.as_ref()?;
+/// What one step is in a guest-side shell loop.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Form {
+    /// This shell text.
+    Shell(String),
+    /// Nothing to run (a sleep of 0 ms).
+    Nothing,
+    /// The kind runs only from the host ([`crate::case::Runs::Host`]).
+    Host,
+    /// The kind can run in the guest's shell, but this guest's profile cannot do this step
+    /// (no such module, no zones): the loop runs from the host, where the step fails.
+    NotHere,
+}
+
+/// The shell form of `kind` as the `k`th (1-based) step of a loop. Every kind is named here:
+/// one the table says runs in the guest's shell has a form, one it says runs on the host has
+/// none (held to the table by a test).
+pub fn form(kind: &StepKind, profile: &Profile, vendor: Vendor, k: usize) -> Form {
+    let or_not = |s: Option<String>| s.map_or(Form::NotHere, Form::Shell);
     match kind {
-        StepKind::HaltZones(n) => Some(z.halt_command(*n)),
-        StepKind::BootZones => Some(z.boot_command()),
-        _ => None,
+        StepKind::Ssh { cmd, expect_status: Some(want) } => Form::Shell(checked(cmd, *want, k)),
+        StepKind::Ssh { cmd, expect_status: None } => {
+            Form::Shell(format!("( eval {} ) >/dev/null 2>&1", shell_quote(cmd)))
+        }
+        StepKind::ReloadModule(m) => or_not(profile.module(m).map(|m| reload(m, vendor))),
+        StepKind::HaltZones(n) => or_not(profile.zones.as_ref().map(|z| checked(&z.halt_command(*n), 0, k))),
+        StepKind::BootZones => or_not(profile.zones.as_ref().map(|z| checked(&z.boot_command(), 0, k))),
+        StepKind::Sleep(j) if j.max_ms == 0 => Form::Nothing,
+        StepKind::Sleep(j) => {
+            let span = j.max_ms - j.min_ms + 1;
+            Form::Shell(profile.sleep_ms.replace("{ms}", &format!("{} + (RANDOM * 32768 + RANDOM) % {span}", j.min_ms)))
+        }
+        StepKind::Qmp { .. }
+        | StepKind::WaitConsole(_)
+        | StepKind::WaitBoot
+        | StepKind::Reboot(_)
+        | StepKind::Background(_)
+        | StepKind::Race(_)
+        | StepKind::Repeat(_)
+        | StepKind::CheckCpu => Form::Host,
     }
 }
 
@@ -75,19 +108,11 @@ pub fn zone_command(profile: &Profile, kind: &StepKind) -> Option<String> {
 pub fn loop_script(steps: &[Step], profile: &Profile, vendor: Vendor, id: u64, seed: u32) -> Option<String> {
     let mut body = Vec::new();
     for (i, s) in steps.iter().enumerate() {
-        let k = i + 1;
-        body.push(match &s.kind {
-            StepKind::Ssh { cmd, expect_status: Some(want) } => checked(cmd, *want, k),
-            StepKind::Ssh { cmd, expect_status: None } => format!("( eval {} ) >/dev/null 2>&1", shell_quote(cmd)),
-            StepKind::ReloadModule(m) => reload(profile.module(m)?, vendor),
-            k2 @ (StepKind::HaltZones(_) | StepKind::BootZones) => checked(&zone_command(profile, k2)?, 0, k),
-            StepKind::Sleep(j) if j.max_ms == 0 => continue,
-            StepKind::Sleep(j) => {
-                let span = j.max_ms - j.min_ms + 1;
-                profile.sleep_ms.replace("{ms}", &format!("{} + (RANDOM * 32768 + RANDOM) % {span}", j.min_ms))
-            }
-            _ => return None,
-        });
+        match form(&s.kind, profile, vendor, i + 1) {
+            Form::Shell(text) => body.push(text),
+            Form::Nothing => {}
+            Form::Host | Form::NotHere => return None,
+        }
     }
     let (stop, f) = (stop_file(id), report_prefix(id));
     Some(format!(
@@ -104,6 +129,7 @@ pub fn loop_script(steps: &[Step], profile: &Profile, vendor: Vendor, id: u64, s
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::case::Runs;
     use crate::case::model::Jitter;
     use crate::engine::reloads::LoopReport;
     use crate::guest_os::linux::LINUX;
@@ -148,6 +174,21 @@ mod tests {
             "{s}"
         );
         assert!(!s.contains("usleep"), "{s}");
+    }
+
+    /// The step kinds' table says where each kind runs; the shell form agrees, kind by kind
+    /// (illumos has every module and zones, so only the kind decides).
+    #[test]
+    fn every_kind_has_the_shell_form_its_table_row_says() {
+        for &k in crate::case::Kind::ALL {
+            let raw: crate::case::kinds::RawStep = serde_yaml::from_str(k.example()).unwrap();
+            let s = Step::try_from(raw).unwrap();
+            let f = form(&s.kind, &crate::guest_os::illumos::ILLUMOS, Vendor::Amd, 1);
+            match k.runs() {
+                Runs::GuestShell => assert!(matches!(f, Form::Shell(_)), "{}: {f:?}", k.key()),
+                Runs::Host => assert_eq!(f, Form::Host, "{}", k.key()),
+            }
+        }
     }
 
     #[test]

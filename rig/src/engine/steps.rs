@@ -17,7 +17,7 @@ use crate::case::model::Background;
 use crate::case::{RebootVia, Step, StepKind};
 use crate::console::Pattern;
 use crate::guest::GuestError;
-use crate::profile::ModuleReload;
+use crate::profile::{ModuleReload, ZoneCommands};
 use crate::results::step::StepDetail;
 use crate::ssh::{ExecOutput, SshError};
 
@@ -101,12 +101,8 @@ pub async fn run_step(ctx: &Ctx, s: &Step) -> Result<(), StepError> {
             };
             reload_module(ctx, &desc, reload, timeout.unwrap_or(SSH_TIMEOUT)).await
         }
-        StepKind::HaltZones(_) | StepKind::BootZones => {
-            let Some(cmd) = shell::zone_command(ctx.link.profile(), &s.kind) else {
-                return Err(StepError::Infra(format!("the {} profile has no zones", ctx.link.profile().name)));
-            };
-            ssh(ctx, &desc, &cmd, Some(0), timeout.unwrap_or(ZONES_TIMEOUT)).await
-        }
+        StepKind::HaltZones(n) => zones(ctx, &desc, |z| z.halt_command(*n), timeout).await,
+        StepKind::BootZones => zones(ctx, &desc, ZoneCommands::boot_command, timeout).await,
         StepKind::Qmp { execute, arguments } => {
             match ctx.link.qmp().execute_raw(execute, arguments.clone(), timeout.unwrap_or(QMP_TIMEOUT)).await {
                 Ok(v) => {
@@ -176,6 +172,20 @@ pub async fn run_step(ctx: &Ctx, s: &Step) -> Result<(), StepError> {
         }
         StepKind::Background(_) => unreachable!("background steps are started by run_block"),
     }
+}
+
+/// Halts or boots zones with the profile's command for it.
+async fn zones(
+    ctx: &Ctx,
+    desc: &str,
+    command: impl FnOnce(&ZoneCommands) -> String,
+    timeout: Option<Duration>,
+) -> Result<(), StepError> {
+    let profile = ctx.link.profile();
+    let Some(z) = &profile.zones else {
+        return Err(StepError::Infra(format!("the {} profile has no zones", profile.name)));
+    };
+    ssh(ctx, desc, &command(z), Some(0), timeout.unwrap_or(ZONES_TIMEOUT)).await
 }
 
 /// Keeps the more serious of two results.

@@ -21,9 +21,9 @@ use crate::guest::Guest;
 use crate::guest_os::Target;
 use crate::host::memory;
 use crate::machine::CpuModel;
-use crate::results::IterationResult;
 use crate::results::outcome::{Outcome, judge};
 use crate::results::shard::Assigned;
+use crate::results::{IterationResult, StopReason};
 
 /// Runs the assigned iterations of one case × CPU × image on up to `plan.jobs` guests at once.
 pub async fn run_case(
@@ -92,15 +92,9 @@ pub async fn run_case(
     };
     futures::future::join_all((1..=jobs).map(|k| w.worker(k))).await;
     shared.finish_run(idx, |run| {
-        let wanted = plan.until_panic.as_ref()?;
+        let wanted = plan.until_panic.clone()?;
         let seen: Vec<String> = run.tally.titles.iter().map(|(t, _)| t.clone()).collect();
-        let n = run.iterations.len() as u32;
-        Some(format!(
-            "--until-panic: no panic matching {} in {n} iterations (its rate is below {:.1}% at 95%){}",
-            wanted.as_deref().map(|t| format!("'{t}'")).unwrap_or_else(|| "the hunted signature".into()),
-            crate::stats::zero_hit_upper(n) * 100.0,
-            if seen.is_empty() { String::new() } else { format!(" (seen: {})", seen.join("; ")) }
-        ))
+        Some(StopReason::NoMatch { wanted, iterations: run.iterations.len() as u32, seen })
     });
 }
 
@@ -228,7 +222,7 @@ impl Work<'_, '_> {
                 self.stop.store(true, Ordering::SeqCst);
                 let why = format!("{} on {}: the run deadline ({} s) passed", c.name, cpu.name, c.deadlines.run_secs);
                 if let Some((g, slot)) = self.gate {
-                    g.finish(slot, &format!("the run deadline ({} s) passed", c.deadlines.run_secs));
+                    g.finish(slot, StopReason::RunDeadline { secs: c.deadlines.run_secs });
                 }
                 self.shared.stop_early(why);
                 break;
@@ -285,7 +279,7 @@ impl Work<'_, '_> {
             });
             let judged = crate::results::compare::judged_hit(c.hunts.as_ref(), &outcome);
             let it = IterationResult { index: i, outcome, verdict, secs, seed, evidence, steps, reloads };
-            let stop = (hit == Some(true)).then(|| format!("--until-panic: first matching panic at iteration {i}"));
+            let stop = (hit == Some(true)).then_some(StopReason::FirstMatch { iteration: i });
             let (so_far, stopped) = self.shared.record(self.idx, it, stop);
             if stopped {
                 self.stop.store(true, Ordering::SeqCst);

@@ -7,8 +7,8 @@ use super::record::{Recorded, image_key};
 use super::schema::{APPLICATION_ID, LATEST};
 use super::{History, path};
 use crate::crash::{LinuxDialect, read_all};
-use crate::results::{CaseRun, IterationResult, RunReport};
-use crate::results::{Outcome, Verdict};
+use crate::results::fixture::{case_run, iteration, panic, report};
+use crate::results::{Outcome, RunReport};
 
 const TITLE: &str = "kernel BUG in vmm_zsd_destroy";
 
@@ -29,60 +29,17 @@ fn run(run_dir: &str, case: &str, image: &str, hits: u32, ran: u32) -> RunReport
     assert_eq!(crash.title, TITLE);
     let iterations = (1..=ran)
         .map(|index| {
-            let panicked = index <= hits;
-            IterationResult {
-                index,
-                outcome: if panicked {
-                    Outcome::Panic {
-                        report: Some(crash.clone()),
-                        title: TITLE.into(),
-                        excerpt: String::new(),
-                        dumps: Vec::new(),
-                        triage: String::new(),
-                    }
-                } else {
-                    Outcome::Completed
-                },
-                verdict: if panicked { Verdict::Fail } else { Verdict::Pass },
-                secs: 1.0,
-                seed: u64::from(index),
-                evidence: format!("{run_dir}/{case}/boot-{index}"),
-                steps: Vec::new(),
-                reloads: Default::default(),
+            let mut it = iteration(index, if index <= hits { panic(TITLE) } else { Outcome::Completed });
+            if let Outcome::Panic { report, .. } = &mut it.outcome {
+                *report = Some(crash.clone());
             }
+            it.evidence = format!("{run_dir}/{case}/boot-{index}");
+            it
         })
         .collect();
-    let mut c = CaseRun {
-        case: case.into(),
-        file: format!("testcases/{case}.yaml"),
-        cpu: "epyc".into(),
-        image: image.into(),
-        iterations_planned: ran,
-        assigned: (1..=ran).collect(),
-        hunts: None,
-        compared: false,
-        sequential: false,
-        mode: crate::results::model::Mode::Boot,
-        stopped: None,
-        not_run: None,
-        iterations,
-        tally: Default::default(),
-    };
-    c.retally();
-    RunReport {
-        schema: crate::results::model::SCHEMA,
-        accel: "tcg".into(),
-        seed: u64::MAX - 1,
-        run_dir: run_dir.into(),
-        shard: None,
-        stopped_early: None,
-        finished: true,
-        evidence_errors: Vec::new(),
-        runs: vec![c],
-        comparisons: Vec::new(),
-        bisection: None,
-        provenance: Default::default(),
-    }
+    let mut c = case_run(image, iterations);
+    (c.case, c.file) = (case.into(), format!("testcases/{case}.yaml"));
+    RunReport { seed: u64::MAX - 1, run_dir: run_dir.into(), ..report(vec![c]) }
 }
 
 fn stamp_of(file: &Path) -> (u32, i32) {

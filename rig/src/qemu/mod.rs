@@ -1,8 +1,10 @@
 //! Running QEMU: finding the binary and owning the child process.
 
+pub mod exit;
 pub mod img;
 pub mod process;
 
+pub use exit::QemuExit;
 pub use process::QemuProcess;
 
 use std::path::PathBuf;

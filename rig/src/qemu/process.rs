@@ -10,6 +10,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use tokio::process::{Child, Command};
 
+use super::exit::QemuExit;
+
 /// A running QEMU. Dropping it kills QEMU's whole process group.
 pub struct QemuProcess {
     child: Child,
@@ -72,8 +74,8 @@ impl QemuProcess {
         self.pid
     }
 
-    /// The exit status, as text, if QEMU has exited (checked without reaping).
-    pub fn exit_status(&self) -> Option<String> {
+    /// How QEMU ended, if it has exited (checked without reaping).
+    pub fn exit_status(&self) -> Option<QemuExit> {
         // SAFETY: waitid with WNOWAIT only observes our own child; it does not reap it.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         let r = unsafe {
@@ -81,7 +83,7 @@ impl QemuProcess {
         };
         if r != 0 {
             // Already reaped (or not our child any more): it has exited.
-            return Some("exited".into());
+            return Some(QemuExit::Gone);
         }
         // SAFETY: si_pid/si_status are valid for a WEXITED report.
         let (pid, code) = unsafe { (info.si_pid(), info.si_status()) };
@@ -89,8 +91,8 @@ impl QemuProcess {
             return None;
         }
         Some(match info.si_code {
-            libc::CLD_EXITED => format!("exit status {code}"),
-            _ => format!("killed by signal {code}"),
+            libc::CLD_EXITED => QemuExit::Code(code),
+            _ => QemuExit::Signal(code),
         })
     }
 

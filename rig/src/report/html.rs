@@ -8,11 +8,11 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::table::{COLUMNS, cells};
+use super::table::{COLUMNS, VerdictCell, cells, verdict_cell};
 use crate::crash::Dialect;
-use crate::results::Outcome;
 use crate::results::compare::Comparison;
 use crate::results::model::{CaseRun, IterationResult, RunReport};
+use crate::results::{Outcome, Verdict};
 
 /// Escapes text for HTML.
 fn esc(s: &str) -> String {
@@ -59,10 +59,13 @@ pub fn render(r: &RunReport) -> String {
     for run in &r.runs {
         let row = cells(r, run);
         let verdict = &row[row.len() - 1];
-        let class = match verdict.as_str() {
-            "pass" => "pass",
-            v if v.starts_with("FAIL") => "fail",
-            _ => "",
+        let class = match verdict_cell(r, run) {
+            VerdictCell::Judged(Verdict::Pass) => "pass",
+            VerdictCell::Judged(Verdict::Fail) => "fail",
+            VerdictCell::Judged(Verdict::Error | Verdict::Skipped)
+            | VerdictCell::NotRun(_)
+            | VerdictCell::CutShort { .. }
+            | VerdictCell::Compared => "",
         };
         let tds: String = row[..row.len() - 1].iter().map(|c| format!("<td>{}</td>", esc(c))).collect();
         let _ = write!(s, "<tr>{tds}<td class=\"{class}\">{}</td><td>{}</td></tr>", esc(verdict), timeline(run));
@@ -140,7 +143,7 @@ fn comparison(s: &mut String, c: &Comparison) {
         24 * c.builds.len() + 14
     );
     for b in &c.builds {
-        let _ = write!(s, "<li>{}: {}</li>", esc(&b.image), esc(&b.verdict));
+        let _ = write!(s, "<li>{}: {}</li>", esc(&b.image), esc(&b.verdict_line()));
     }
     for k in &c.conclusions {
         let _ = write!(s, "<li><b>{}</b></li>", esc(&k.text));
@@ -244,6 +247,26 @@ mod tests {
         assert!(s.contains("<line x1=\"416.0\" x2=\"500.0\""), "its interval, 72-100%: {s}");
         assert!(s.contains("<rect x=\"200\" y=\"25\" width=\"0.0\""), "the fixed build's empty bar: {s}");
         assert!(s.contains("<li><b>FIXED: fixed 0/10 against debug 10/10</b></li>"), "{s}");
+    }
+
+    /// The verdict cell's colour comes from the verdict, not from its text: a case that could
+    /// not run is not coloured even when its reason starts with FAIL.
+    #[test]
+    fn verdict_cells_are_coloured_by_verdict() {
+        use crate::results::fixture::{case_run, iterations, report};
+        let mut not_run = case_run("linux", vec![]);
+        not_run.not_run = Some(Outcome::Infra { reason: "FAILED to start QEMU".into() });
+        let mut compared = case_run("linux", iterations(&[true], "kernel BUG in f"));
+        compared.compared = true;
+        let runs = vec![
+            case_run("linux", iterations(&[false], "")),
+            case_run("linux", iterations(&[true], "kernel BUG in f")),
+            not_run,
+            compared,
+        ];
+        let page = render(&report(runs));
+        let cells: Vec<&str> = page.split("<td class=\"").skip(1).map(|c| c.split("</td>").next().unwrap()).collect();
+        assert_eq!(cells, ["pass\">pass", "fail\">FAIL", "\">FAILED to start QEMU", "\">compared below"], "{page}");
     }
 
     #[test]

@@ -128,7 +128,7 @@ pub fn render(r: &RunReport) -> String {
     }
     for c in &r.comparisons {
         let mut s = Suite::named(format!("{}.{}.compare", c.case, c.cpu));
-        let builds: Vec<String> = c.builds.iter().map(|b| format!("{}: {}", b.image, b.verdict)).collect();
+        let builds: Vec<String> = c.builds.iter().map(|b| format!("{}: {}", b.image, b.verdict_line())).collect();
         for k in &c.conclusions {
             let res = (k.status != crate::results::compare::Status::Fixed)
                 .then(|| result(Verdict::Fail, &k.text, k.status.word(), &builds.join("\n")))

@@ -1,49 +1,20 @@
 //! Tests of the JUnit writer: identities reporters keep, messages they show, and the schema.
 
 use super::*;
-use crate::results::model::{CaseRun, IterationResult, Mode};
+use crate::results::fixture;
+use crate::results::model::{CaseRun, IterationResult};
 
 fn iteration(index: u32, panic: bool, run_dir: &str) -> IterationResult {
-    IterationResult {
-        index,
-        outcome: if panic {
-            Outcome::Panic {
-                report: None,
-                title: "kernel BUG in vmm_zsd_destroy".into(),
-                excerpt: "kernel BUG at vmm.c:120!".into(),
-                dumps: vec![],
-                triage: String::new(),
-            }
-        } else {
-            Outcome::Completed
-        },
-        verdict: if panic { Verdict::Fail } else { Verdict::Pass },
-        secs: 2.5,
-        seed: u64::from(index),
-        evidence: format!("{run_dir}/c-epyc-{index}"),
-        steps: vec![],
-        reloads: Default::default(),
+    let mut outcome = if panic { fixture::panic("kernel BUG in vmm_zsd_destroy") } else { Outcome::Completed };
+    if let Outcome::Panic { excerpt, .. } = &mut outcome {
+        *excerpt = "kernel BUG at vmm.c:120!".into();
     }
+    IterationResult { secs: 2.5, evidence: format!("{run_dir}/c-epyc-{index}"), ..fixture::iteration(index, outcome) }
 }
 
 fn run(image: &str, panics: &[bool], run_dir: &str) -> CaseRun {
-    let mut r = CaseRun {
-        case: "c".into(),
-        file: "c.yaml".into(),
-        cpu: "epyc".into(),
-        image: image.into(),
-        iterations_planned: panics.len() as u32,
-        assigned: (1..=panics.len() as u32).collect(),
-        hunts: None,
-        compared: true,
-        sequential: false,
-        mode: Mode::Boot,
-        stopped: None,
-        not_run: None,
-        iterations: panics.iter().zip(1..).map(|(&p, i)| iteration(i, p, run_dir)).collect(),
-        tally: Default::default(),
-    };
-    r.retally();
+    let mut r = fixture::case_run(image, (1..).zip(panics).map(|(i, &p)| iteration(i, p, run_dir)).collect());
+    r.compared = true;
     r
 }
 

@@ -53,7 +53,7 @@ pub fn render(r: &RunReport) -> String {
     for c in &r.comparisons {
         let _ = writeln!(s, "\n**{} on {}**, hunting {}\n", c.case, c.cpu, c.hunts);
         for b in &c.builds {
-            let _ = writeln!(s, "- `{}`: {}", b.image, b.verdict);
+            let _ = writeln!(s, "- `{}`: {}", b.image, b.verdict_line());
         }
         for k in &c.conclusions {
             let _ = writeln!(s, "- **{}**", k.text);

@@ -155,69 +155,23 @@ fn comparisons(runs: &[CaseRun]) -> Vec<compare::Comparison> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::IterationResult;
+    use crate::results::Outcome;
+    use crate::results::fixture::{self, case_run, iteration, panic};
     use crate::results::shard::{Shard, assign};
-    use crate::results::{Outcome, Verdict};
 
     fn run(image: &str, outcomes: &[(u32, bool)]) -> CaseRun {
-        let mut r = CaseRun {
-            case: "c".into(),
-            file: "c.yaml".into(),
-            cpu: "epyc".into(),
-            image: image.into(),
-            iterations_planned: 6,
-            assigned: outcomes.iter().map(|(i, _)| *i).collect(),
-            hunts: None,
-            compared: true,
-            sequential: false,
-            mode: crate::results::model::Mode::Boot,
-            stopped: None,
-            not_run: None,
-            iterations: outcomes
-                .iter()
-                .map(|&(index, panic)| IterationResult {
-                    index,
-                    outcome: if panic {
-                        Outcome::Panic {
-                            report: None,
-                            title: "kernel BUG in f".into(),
-                            excerpt: String::new(),
-                            dumps: vec![],
-                            triage: String::new(),
-                        }
-                    } else {
-                        Outcome::Completed
-                    },
-                    verdict: if panic { Verdict::Fail } else { Verdict::Pass },
-                    secs: 1.0,
-                    seed: u64::from(index),
-                    evidence: String::new(),
-                    steps: vec![],
-                    reloads: Default::default(),
-                })
-                .collect(),
-            tally: Default::default(),
-        };
-        r.retally();
+        let its = outcomes
+            .iter()
+            .map(|&(i, p)| iteration(i, if p { panic("kernel BUG in f") } else { Outcome::Completed }))
+            .collect();
+        let mut r = case_run(image, its);
+        (r.compared, r.iterations_planned) = (true, 6);
         r
     }
 
     fn report(runs: Vec<CaseRun>, shard: Option<&str>) -> RunReport {
         let comparisons = comparisons(&runs);
-        RunReport {
-            schema: 1,
-            accel: "tcg".into(),
-            seed: 9,
-            run_dir: "x".into(),
-            shard: shard.map(String::from),
-            stopped_early: None,
-            finished: true,
-            evidence_errors: Vec::new(),
-            runs,
-            comparisons,
-            bisection: None,
-            provenance: Default::default(),
-        }
+        RunReport { seed: 9, run_dir: "x".into(), shard: shard.map(String::from), comparisons, ..fixture::report(runs) }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The short human summary printed at the end of a run.
 
-use crate::results::Verdict;
-use crate::results::model::RunReport;
+use crate::results::model::{CaseRun, RunReport};
+use crate::results::{Outcome, Verdict};
 
 /// How a run that stopped early is described: `INTERRUPTED` for Ctrl-C, SIGTERM or SIGHUP,
 /// else `STOPPED` (the run deadline).
@@ -11,7 +11,7 @@ pub fn stop_word(r: &RunReport) -> &'static str {
 
 /// The dumps a case × CPU did not keep, counted per reason (the reason names where the kept
 /// ones of the same signature are): one line each.
-fn dumps_not_kept(run: &crate::results::model::CaseRun) -> String {
+fn dumps_not_kept(run: &CaseRun) -> String {
     let mut reasons: Vec<(&str, u32)> = Vec::new();
     for why in run.iterations.iter().flat_map(|i| i.outcome.dumps()).filter_map(|d| d.skipped.as_deref()) {
         match reasons.iter_mut().find(|(r, _)| *r == why) {
@@ -22,18 +22,48 @@ fn dumps_not_kept(run: &crate::results::model::CaseRun) -> String {
     reasons.iter().map(|(why, n)| format!("    {n} x dump not kept: {why}\n")).collect()
 }
 
-/// The verdict column of a case × CPU: pass, FAIL, ERROR, skipped (with why), cut short, or
-/// "compared below" for a build a comparison judges.
-pub fn verdict_word(r: &RunReport, run: &crate::results::model::CaseRun) -> String {
-    match (run.verdict(), &run.not_run, r.stopped_early.as_ref().and(run.cut_short())) {
-        (_, Some(o), _) => crate::report::junit::detail(o),
-        (_, _, Some((ran, of))) => format!("{}: {ran} of {of} iterations ran", stop_word(r)),
-        // A build in a comparison is judged by the comparison below, not by its iterations.
-        _ if run.compared => "compared below".into(),
-        (Verdict::Pass, ..) => "pass".into(),
-        (Verdict::Fail, ..) => "FAIL".into(),
-        (Verdict::Error, ..) => "ERROR".into(),
-        (Verdict::Skipped, ..) => "skipped".into(),
+/// What the verdict column says of a case × CPU, before it is rendered.
+#[derive(Debug, Clone, Copy)]
+pub enum VerdictCell<'a> {
+    /// It could not run (skipped, or an infrastructure error): why.
+    NotRun(&'a Outcome),
+    /// The whole run stopped early (`word`: [`stop_word`]) after `ran` of its `of` iterations.
+    CutShort {
+        /// INTERRUPTED or STOPPED.
+        word: &'static str,
+        /// Iterations that ran.
+        ran: usize,
+        /// Iterations it had.
+        of: usize,
+    },
+    /// A build in a comparison: judged by the comparison, not by its iterations.
+    Compared,
+    /// Its iterations' verdict.
+    Judged(Verdict),
+}
+
+/// The verdict column of a case × CPU.
+pub fn verdict_cell<'a>(r: &RunReport, run: &'a CaseRun) -> VerdictCell<'a> {
+    match (&run.not_run, r.stopped_early.as_ref().and(run.cut_short())) {
+        (Some(o), _) => VerdictCell::NotRun(o),
+        (_, Some((ran, of))) => VerdictCell::CutShort { word: stop_word(r), ran, of },
+        _ if run.compared => VerdictCell::Compared,
+        _ => VerdictCell::Judged(run.verdict()),
+    }
+}
+
+impl std::fmt::Display for VerdictCell<'_> {
+    /// pass, FAIL, ERROR, skipped, why it did not run, how far it got, or "compared below".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VerdictCell::NotRun(o) => f.write_str(&crate::report::junit::detail(o)),
+            VerdictCell::CutShort { word, ran, of } => write!(f, "{word}: {ran} of {of} iterations ran"),
+            VerdictCell::Compared => f.write_str("compared below"),
+            VerdictCell::Judged(Verdict::Pass) => f.write_str("pass"),
+            VerdictCell::Judged(Verdict::Fail) => f.write_str("FAIL"),
+            VerdictCell::Judged(Verdict::Error) => f.write_str("ERROR"),
+            VerdictCell::Judged(Verdict::Skipped) => f.write_str("skipped"),
+        }
     }
 }
 
@@ -42,7 +72,7 @@ pub fn verdict_word(r: &RunReport, run: &crate::results::model::CaseRun) -> Stri
 pub const COLUMNS: [&str; 10] = ["case", "CPU", "image", "run", "pass", "fail", "panic", "hang", "err", "verdict"];
 
 /// A run's cells under [`COLUMNS`].
-pub fn cells(r: &RunReport, run: &crate::results::model::CaseRun) -> [String; 10] {
+pub fn cells(r: &RunReport, run: &CaseRun) -> [String; 10] {
     let t = &run.tally;
     [
         run.case.clone(),
@@ -54,7 +84,7 @@ pub fn cells(r: &RunReport, run: &crate::results::model::CaseRun) -> [String; 10
         t.panics.to_string(),
         t.hangs.to_string(),
         t.error.to_string(),
-        verdict_word(r, run),
+        verdict_cell(r, run).to_string(),
     ]
 }
 
@@ -70,7 +100,7 @@ pub fn render(r: &RunReport) -> String {
     );
     for run in &r.runs {
         let t = &run.tally;
-        let verdict = verdict_word(r, run);
+        let verdict = verdict_cell(r, run).to_string();
         s.push_str(&format!(
             "{:<26} {:<12} {:<20} {:>5} {:>5} {:>5} {:>6} {:>5} {:>5}  {verdict}\n",
             run.case, run.cpu, run.image, t.ran, t.pass, t.fail, t.panics, t.hangs, t.error
@@ -99,7 +129,7 @@ pub fn render(r: &RunReport) -> String {
     for c in &r.comparisons {
         s.push_str(&format!("\n{} on {}: hunting {}\n", c.case, c.cpu, c.hunts));
         for b in &c.builds {
-            s.push_str(&format!("  {:<22} {}\n", b.image, b.verdict));
+            s.push_str(&format!("  {:<22} {}\n", b.image, b.verdict_line()));
             for (title, n) in &b.titles {
                 s.push_str(&format!("      {n} x {title}\n"));
             }

@@ -71,66 +71,20 @@ pub fn bisect_answer(r: &RunReport) -> (i32, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::model::{CaseRun, IterationResult};
-    use crate::results::outcome::Verdict;
+    use crate::results::fixture::{self, case_run, iteration, panic};
+    use crate::results::model::IterationResult;
 
     fn it(index: u32, outcome: Outcome, reloads_ok: u32) -> IterationResult {
-        let mut i = IterationResult {
-            index,
-            outcome,
-            verdict: Verdict::Pass,
-            secs: 1.0,
-            seed: 1,
-            evidence: String::new(),
-            steps: Vec::new(),
-            reloads: Default::default(),
-        };
+        let mut i = iteration(index, outcome);
         i.reloads.attempted = 2;
         i.reloads.reloads_ok = reloads_ok;
         i
     }
 
-    fn panic(title: &str) -> Outcome {
-        Outcome::Panic {
-            report: None,
-            title: title.into(),
-            excerpt: String::new(),
-            dumps: Vec::new(),
-            triage: String::new(),
-        }
-    }
-
     fn report(iterations: Vec<IterationResult>, hunts: Option<&str>) -> RunReport {
-        let run = CaseRun {
-            case: "c".into(),
-            file: "c.yaml".into(),
-            cpu: "epyc".into(),
-            image: "linux-mine".into(),
-            iterations_planned: iterations.len() as u32,
-            assigned: Default::default(),
-            hunts: hunts.map(|t| crate::case::model::Signature { title: Some(t.into()), ..Default::default() }),
-            compared: false,
-            sequential: false,
-            mode: crate::results::model::Mode::Boot,
-            stopped: None,
-            not_run: None,
-            iterations,
-            tally: Default::default(),
-        };
-        RunReport {
-            schema: crate::results::model::SCHEMA,
-            accel: "tcg".into(),
-            seed: 1,
-            run_dir: String::new(),
-            shard: None,
-            stopped_early: None,
-            finished: true,
-            evidence_errors: vec![],
-            runs: vec![run],
-            comparisons: vec![],
-            bisection: None,
-            provenance: Default::default(),
-        }
+        let mut run = case_run("linux-mine", iterations);
+        run.hunts = hunts.map(|t| crate::case::model::Signature { title: Some(t.into()), ..Default::default() });
+        fixture::report(vec![run])
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! iterations did not really reload is never "fixed": see [`exercised`]. Pure: works on the
 //! finished runs.
 
-pub use super::comparison::{BuildStats, Comparison, Conclusion, Status};
+pub use super::comparison::{BuildStats, BuildVerdict, Comparison, Conclusion, Status};
 use crate::case::model::Signature;
 use crate::results::CaseRun;
 use crate::results::outcome::Outcome;
@@ -56,22 +56,11 @@ pub fn build_stats(run: &CaseRun, sig: Option<&Signature>) -> BuildStats {
     let panics = judged.iter().filter(|o| matches!(o, Outcome::Panic { .. })).count() as u32;
     let ci95 = stats::wilson(hits, n);
     let rate = if n == 0 { 0.0 } else { f64::from(hits) / f64::from(n) };
-    let verdict = if n == 0 {
-        "no iteration ran to an outcome".into()
-    } else if hits > 0 {
-        format!("reproduces: {hits}/{n} = {:.0}% (95% CI {:.0}-{:.0}%)", rate * 100.0, ci95.0 * 100.0, ci95.1 * 100.0)
-    } else if panics > 0 {
-        format!(
-            "no matching panic in {n} runs ({panics} other panics): rate < {:.1}% at 95%",
-            stats::zero_hit_upper(n) * 100.0
-        )
-    } else {
-        format!("no panic in {n} runs: rate < {:.1}% at 95%", stats::zero_hit_upper(n) * 100.0)
-    };
-    // A sequential comparison's builds ran as long as needed: say why each stopped.
-    let verdict = match (&run.stopped, run.sequential) {
-        (Some(why), true) => format!("{verdict}; stopped: {why}"),
-        _ => verdict,
+    let verdict = match (n, hits, panics) {
+        (0, ..) => BuildVerdict::NothingRan,
+        (_, 1.., _) => BuildVerdict::Reproduces,
+        (_, 0, 1..) => BuildVerdict::OtherPanics,
+        (_, 0, 0) => BuildVerdict::NoPanic,
     };
     BuildStats {
         image: run.image.clone(),
@@ -85,6 +74,8 @@ pub fn build_stats(run: &CaseRun, sig: Option<&Signature>) -> BuildStats {
         reloads,
         reloads_median,
         stopped: run.stopped.clone(),
+        // A sequential comparison's builds ran as long as needed: each says why it stopped.
+        sequential: run.sequential,
     }
 }
 
@@ -209,7 +200,7 @@ pub fn sequential_conclusion(
 ) -> Conclusion {
     use crate::stats::sequential::{Decision, Rule, decide, more_needed};
     let conclusion = |status, p_value, text| Conclusion { candidate: cand.image.clone(), status, p_value, text };
-    let stopped = cand.stopped.as_deref().map(|s| format!(" (stopped: {s})")).unwrap_or_default();
+    let stopped = cand.stopped.as_ref().map(|s| format!(" (stopped: {s})")).unwrap_or_default();
     match decide(design, ref_hits, cand_hits) {
         Decision::NotFixed { at } => conclusion(
             Status::NotFixed,
@@ -292,32 +283,14 @@ pub fn sequential_conclusion(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::IterationResult;
-    use crate::results::Verdict;
-
-    fn panic() -> Outcome {
-        Outcome::Panic {
-            report: None,
-            title: "kernel BUG in vmm_zsd_destroy".into(),
-            excerpt: String::new(),
-            dumps: vec![],
-            triage: String::new(),
-        }
-    }
+    use crate::results::fixture::{case_run, iteration, panic};
+    use crate::results::{IterationResult, StopReason};
 
     /// A build's run: one iteration per entry, `(panicked, successful reloads, loops unreported)`.
     fn run(image: &str, its: &[(bool, u32, u32)]) -> CaseRun {
-        let iterations = its
-            .iter()
-            .enumerate()
+        let iterations = (1..)
+            .zip(its)
             .map(|(i, &(p, ok, lost))| IterationResult {
-                index: i as u32 + 1,
-                outcome: if p { panic() } else { Outcome::Completed },
-                verdict: if p { Verdict::Fail } else { Verdict::Pass },
-                secs: 1.0,
-                seed: 0,
-                evidence: String::new(),
-                steps: vec![],
                 reloads: ReloadCounts {
                     attempted: ok + 2,
                     unloads_ok: ok,
@@ -329,25 +302,11 @@ mod tests {
                     loops: 1 - lost,
                     loops_unreported: lost,
                 },
+                ..iteration(i, if p { panic("kernel BUG in vmm_zsd_destroy") } else { Outcome::Completed })
             })
             .collect();
-        let mut r = CaseRun {
-            case: "c".into(),
-            file: "c.yaml".into(),
-            cpu: "epyc".into(),
-            image: image.into(),
-            iterations_planned: its.len() as u32,
-            assigned: Default::default(),
-            hunts: None,
-            compared: true,
-            sequential: false,
-            mode: crate::results::model::Mode::Boot,
-            stopped: None,
-            not_run: None,
-            iterations,
-            tally: Default::default(),
-        };
-        r.retally();
+        let mut r = case_run(image, iterations);
+        (r.compared, r.assigned) = (true, Default::default());
         r
     }
 
@@ -437,17 +396,20 @@ mod tests {
     }
 
     /// A build of a sequential comparison: hits where `its` says, reloads as a fixed build's.
-    fn seq(image: &str, its: &[bool], stopped: &str) -> CaseRun {
+    fn seq(image: &str, its: &[bool], stopped: StopReason) -> CaseRun {
         let mut r = run(image, &its.iter().map(|&p| (p, 40, u32::from(p))).collect::<Vec<_>>());
         r.sequential = true;
         r.iterations_planned = 100;
-        r.stopped = Some(stopped.into());
+        r.stopped = Some(stopped);
         r
     }
 
     #[test]
     fn a_sequential_comparison_is_judged_by_its_rules_and_says_why_each_build_stopped() {
-        let c = conclude(&seq("debug", &[true; 4], "every candidate decided"), &seq("fixed", &[false; 4], "decided"));
+        let c = conclude(
+            &seq("debug", &[true; 4], StopReason::CandidatesDone),
+            &seq("fixed", &[false; 4], StopReason::Decided { iterations: 4 }),
+        );
         assert_eq!(c.status, Status::Fixed, "{}", c.text);
         assert!(
             c.text.contains("decided sequentially; Fisher's exact test at the early look, 4 iterations"),
@@ -456,22 +418,21 @@ mod tests {
         );
         assert!(c.text.contains("p = 1.43e-2 (< 1.88e-2"), "{}", c.text);
 
-        let reference = seq("debug", &[true, true, false, true, true, false, true], "every candidate decided");
-        let c = conclude(&reference, &seq("fixed", &[false; 7], "decided after 7 iterations per build"));
+        let reference = seq("debug", &[true, true, false, true, true, false, true], StopReason::CandidatesDone);
+        let c = conclude(&reference, &seq("fixed", &[false; 7], StopReason::Decided { iterations: 7 }));
         assert_eq!(c.status, Status::Fixed, "{}", c.text);
         assert!(
             c.text.contains("debug hit 5 times in its first 7 iterations before fixed hit once: p ≤ 3.13e-2"),
             "{}",
             c.text
         );
-        let cmp = compare(&[&reference, &seq("fixed", &[false; 7], "decided after 7 iterations per build")], None);
-        assert!(
-            cmp.builds[1].verdict.ends_with("; stopped: decided after 7 iterations per build"),
-            "{}",
-            cmp.builds[1].verdict
+        let cmp = compare(&[&reference, &seq("fixed", &[false; 7], StopReason::Decided { iterations: 7 })], None);
+        assert_eq!(
+            cmp.builds[1].verdict_line(),
+            "no panic in 7 runs: rate < 34.8% at 95%; stopped: decided after 7 iterations per build"
         );
 
-        let c = conclude(&reference, &seq("still", &[false, false, true], "decided: hit at its iteration 3"));
+        let c = conclude(&reference, &seq("still", &[false, false, true], StopReason::DecidedAtHit { iteration: 3 }));
         assert_eq!(c.status, Status::NotFixed, "{}", c.text);
         assert!(c.text.contains("first at its iteration 3"), "{}", c.text);
     }
@@ -481,8 +442,10 @@ mod tests {
         let mut r = vec![false; 20];
         r[3] = true;
         r[11] = true;
-        let c =
-            conclude(&seq("debug", &r, "budget: 20 iterations"), &seq("fixed", &[false; 20], "budget: 20 iterations"));
+        let c = conclude(
+            &seq("debug", &r, StopReason::Budget { iterations: 20 }),
+            &seq("fixed", &[false; 20], StopReason::Budget { iterations: 20 }),
+        );
         assert_eq!(c.status, Status::Inconclusive, "{}", c.text);
         assert!(
             c.text.starts_with("inconclusive after 20 iterations per build (stopped: budget: 20 iterations): fixed 0/20, the reference 2 of the 5 hits"),
@@ -493,17 +456,17 @@ mod tests {
         assert!(c.text.contains(&format!("about {more} more iterations per build")), "{}", c.text);
 
         let c = conclude(
-            &seq("debug", &[false; 6], "budget: 6 iterations"),
-            &seq("fixed", &[false; 6], "budget: 6 iterations"),
+            &seq("debug", &[false; 6], StopReason::Budget { iterations: 6 }),
+            &seq("fixed", &[false; 6], StopReason::Budget { iterations: 6 }),
         );
         assert!(c.text.contains("the reference debug has not reproduced in 6 iterations"), "{}", c.text);
     }
 
     #[test]
     fn a_sequentially_decided_candidate_that_never_reloaded_is_not_exercised() {
-        let mut pinned = seq("pinned", &[false; 4], "decided after 4 iterations per build");
+        let mut pinned = seq("pinned", &[false; 4], StopReason::Decided { iterations: 4 });
         pinned.iterations.iter_mut().for_each(|i| i.reloads.reloads_ok = 0);
-        let c = conclude(&seq("debug", &[true; 4], "every candidate decided"), &pinned);
+        let c = conclude(&seq("debug", &[true; 4], StopReason::CandidatesDone), &pinned);
         assert_eq!(c.status, Status::NotExercised, "{}", c.text);
     }
 }

@@ -7,12 +7,16 @@ pub mod bisect_exit;
 pub mod bisection;
 pub mod compare;
 pub mod comparison;
+#[cfg(test)]
+pub mod fixture;
 pub mod model;
 pub mod outcome;
 pub mod provenance;
 pub mod reloads;
 pub mod shard;
 pub mod step;
+pub mod stop;
 
 pub use model::{CaseRun, IterationResult, RunReport, Tally};
 pub use outcome::{Outcome, Verdict};
+pub use stop::StopReason;

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::results::reloads::ReloadCounts;
 use crate::results::step::StepRecord;
-use crate::results::{Outcome, Verdict};
+use crate::results::{Outcome, StopReason, Verdict};
 
 /// `report.json` schema version; bump on incompatible changes.
 pub const SCHEMA: u32 = 1;
@@ -87,7 +87,8 @@ pub struct CaseRun {
     pub mode: Mode,
     /// Why it stopped before the planned iterations (`--until-panic`; a sequential comparison:
     /// decided, its budget, or the time budget).
-    pub stopped: Option<String>,
+    #[serde(default, deserialize_with = "crate::results::stop::typed_or_text_opt")]
+    pub stopped: Option<StopReason>,
     /// Set when the case could not run at all (skipped or an infrastructure error).
     pub not_run: Option<Outcome>,
     /// The iterations that ran.
