@@ -270,7 +270,7 @@ async fn a_guest_frozen_at_kmdbs_prompt_after_a_panic_ends_within_minutes_as_tha
     let pace = common::pace::measured().await;
     let mut case = os7410_case(3, pace);
     let wedge = rig::case::parse(
-        "name: x\nsetup:\n  - ssh: \"echo 'nopanicdebug/W 0' | mdb -kw\"\n  - ssh: 'mkdir -p /run/standin/kmdb && echo 1 > /run/standin/kmdb/wedged'\nsteps:\n  - ssh: 'true'\n",
+        "name: x\nsetup:\n  - ssh: \"echo 'nopanicdebug/W 0' | mdb -kw\"\n  - ssh: 'echo 1 > /run/standin/kmdb_wedged'\nsteps:\n  - ssh: 'true'\n",
     )
     .unwrap();
     case.case.setup = wedge.setup;

@@ -188,9 +188,12 @@ panic() {
 		exec 3<"$CON"
 		con "panic: entering debugger (continue to save dump)"
 		con_n "\n[3]> "
-		# A debugger wedged at its prompt (the tests' fault: `$SI/kmdb/wedged`) takes what is
+		# A debugger wedged at its prompt (the tests' fault: `$SI/kmdb_wedged`) takes what is
 		# typed and does nothing more: a guest frozen at a prompt, which the rig must end.
-		if [ "$(fact kmdb/wedged 0)" = 1 ]; then
+		# As kmdb stops every CPU, every other process stops too (here only: a stand-in that
+		# reboots must leave them running, see above).
+		if [ "$(fact kmdb_wedged 0)" = 1 ]; then
+			kill -STOP -1
 			while :; do read -r cmd <&3 || sleep 1; done
 		fi
 		while read -r cmd <&3; do
