@@ -82,7 +82,32 @@ pub fn run(a: &TestArgs) -> Result<i32> {
         eprintln!("error: {e:#}");
         return Ok(exit::INFRA);
     }
-    // Build every image the tests boot up front, so no test spends its time building one.
+    let lanes = a.lanes.unwrap_or_else(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+        (cores / 2).clamp(2, 4)
+    });
+    if !a.cargo_args.is_empty() || lanes == 1 {
+        build_images()?;
+        return cargo_test(&a.cargo_args);
+    }
+    // The test binaries compile while the images build: a fresh clone spends minutes on each,
+    // and the image builds wait on downloads and disks as much as on the cores.
+    let workspace = paths::workspace();
+    let compiled = std::thread::spawn(move || crate::test_lanes::build(&workspace));
+    let images = build_images();
+    let bins = compiled.join().map_err(|_| anyhow::anyhow!("the test build's thread panicked"))?;
+    images?;
+    match bins {
+        Ok(bins) => in_lanes(bins, lanes as usize),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Ok(101)
+        }
+    }
+}
+
+/// Builds every image the tests boot up front, so no test spends its time building one.
+fn build_images() -> Result<()> {
     for name in rig::image::known_images() {
         let started = std::time::Instant::now();
         let image = rig::image::ensure_image(&paths::build_dir(), name)
@@ -94,25 +119,11 @@ pub fn run(a: &TestArgs) -> Result<i32> {
             image.dir.display()
         );
     }
-    let lanes = a.lanes.unwrap_or_else(|| {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
-        (cores / 2).clamp(2, 4)
-    });
-    if !a.cargo_args.is_empty() || lanes == 1 {
-        return cargo_test(&a.cargo_args);
-    }
-    in_lanes(lanes as usize)
+    Ok(())
 }
 
-/// The whole suite in `lanes` lanes: built first, then run side by side.
-fn in_lanes(lanes: usize) -> Result<i32> {
-    let bins = match crate::test_lanes::build(&paths::workspace()) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return Ok(101);
-        }
-    };
+/// The whole suite's `bins` in `lanes` lanes, side by side.
+fn in_lanes(bins: Vec<crate::test_lanes::TestBinary>, lanes: usize) -> Result<i32> {
     let began = std::time::Instant::now();
     eprintln!("rig-test: {} test binaries in {lanes} lanes (one for the coal stand-in tests)", bins.len());
     let (heavy, light) = crate::test_lanes::queues(bins);

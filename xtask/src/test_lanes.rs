@@ -123,7 +123,7 @@ pub fn queues(bins: Vec<TestBinary>) -> (VecDeque<TestBinary>, VecDeque<TestBina
 }
 
 /// Runs the heavy queue in one lane and the light queue in `light` lanes (a lane takes the
-/// next binary when it is free). Each binary's output goes to `print` whole, once it ends.
+/// next binary when it is free; the heavy lane takes light ones once the heavy are done). Each binary's output goes to `print` whole, once it ends.
 /// Returns the names of the binaries that failed.
 pub fn run(
     heavy: VecDeque<TestBinary>,
@@ -142,7 +142,11 @@ pub fn run(
         print(&text);
     };
     std::thread::scope(|s| {
-        s.spawn(|| lane(&heavy));
+        // The heavy lane helps with the rest once its own queue is empty.
+        s.spawn(|| {
+            lane(&heavy);
+            lane(&light);
+        });
         for _ in 0..light_lanes.max(1) {
             s.spawn(|| lane(&light));
         }
@@ -267,5 +271,30 @@ mod tests {
         let mut heavy: Vec<String> = HEAVY.iter().map(|s| s.to_string()).collect();
         heavy.sort();
         assert_eq!(found, heavy);
+    }
+
+    /// Once the heavy queue is empty, its lane runs light binaries too: with one light lane, a
+    /// light binary that waits for another light one to run ends only if the heavy lane takes it.
+    #[test]
+    fn the_heavy_lane_helps_with_the_light_queue_once_its_own_is_done() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("rig-lanes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let flag = dir.join("flag");
+        let script = |name: &str, body: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            TestBinary { name: name.into(), target: name.into(), path, package_dir: dir.clone() }
+        };
+        // Waits up to 60 s for the flag, then fails.
+        let waiter = script(
+            "waiter",
+            format!("for i in $(seq 600); do [ -e {0} ] && exit 0; sleep 0.1; done; exit 1", flag.display()),
+        );
+        let setter = script("setter", format!("touch {}", flag.display()));
+        let failed = run(VecDeque::new(), VecDeque::from([waiter, setter]), 1, |_| {});
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(failed.is_empty(), "failed: {failed:?}");
     }
 }
