@@ -57,6 +57,10 @@ const QUICK: &[&str] = &[
 
 /// Runs the suite; returns cargo's exit code.
 pub fn run(a: &TestArgs) -> Result<i32> {
+    if let Err(e) = rotate_test_runs(&paths::build_dir()) {
+        eprintln!("error: {e:#}");
+        return Ok(exit::INFRA);
+    }
     if a.quick {
         // No QEMU nor images: only what the quick tests read with (xmllint, check-jsonschema).
         let log = paths::build_dir().join("host-setup.log");
@@ -104,6 +108,23 @@ pub fn run(a: &TestArgs) -> Result<i32> {
             Ok(101)
         }
     }
+}
+
+/// Keeps the tests' evidence of this run and the one before, no more: each suite run writes
+/// gigabytes under `build/test-runs` (consoles, dumps, snapshots), and a disk that fills up
+/// fails every later run. The previous run's evidence moves to `build/test-runs.previous`.
+fn rotate_test_runs(build: &std::path::Path) -> Result<()> {
+    let (current, previous) = (build.join("test-runs"), build.join("test-runs.previous"));
+    if !current.exists() {
+        return Ok(());
+    }
+    if previous.exists() {
+        std::fs::remove_dir_all(&previous).with_context(|| format!("removing {}", previous.display()))?;
+    }
+    std::fs::rename(&current, &previous)
+        .with_context(|| format!("moving {} to {}", current.display(), previous.display()))?;
+    eprintln!("rig-test: the last run's test evidence is now in {} (the one before it is removed)", previous.display());
+    Ok(())
 }
 
 /// Builds every image the tests boot up front, so no test spends its time building one.
@@ -186,4 +207,25 @@ fn ensure_check_jsonschema() -> Result<()> {
         String::from_utf8_lossy(&out.stderr).trim()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Two suite runs' evidence at most: the last one moves aside, the one before it goes.
+    #[test]
+    fn test_evidence_of_two_runs_is_kept_and_no_more() {
+        let build = std::env::temp_dir().join(format!("rig-rotate-{}", std::process::id()));
+        let run = |marker: &str| {
+            std::fs::create_dir_all(build.join("test-runs")).unwrap();
+            std::fs::write(build.join("test-runs").join(marker), "").unwrap();
+            super::rotate_test_runs(&build).unwrap();
+        };
+        run("first");
+        run("second");
+        let kept: Vec<_> =
+            std::fs::read_dir(build.join("test-runs.previous")).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert!(!build.join("test-runs").exists());
+        assert_eq!(kept, ["second"]);
+        std::fs::remove_dir_all(&build).unwrap();
+    }
 }
