@@ -106,13 +106,15 @@ fn the_seeds_draft_reloads_vmm_halts_zones_reboots_and_loads_as_a_case() {
     assert!(c.description.starts_with("DRAFT"));
     assert_eq!(c.name, "draft-vmm_zsd_destroy");
     assert_eq!(c.guest.image, "coal");
-    let hunts = c.hunts.unwrap();
+    let hunts = c.hunts.clone().unwrap();
     assert_eq!(hunts.title.as_deref(), Some("assertion failed: !zsd->vz_active in vmm_zsd_destroy"));
     assert_eq!(hunts.function.as_deref(), Some("vmm_zsd_destroy"));
     let kinds: Vec<String> = rig::case::load::all_steps(&c.steps).map(|s| s.kind.kind().key().to_string()).collect();
     for k in ["background", "reload_module", "halt_zones", "boot_zones", "reboot"] {
         assert!(kinds.iter().any(|x| x == k), "no {k} step in {kinds:?}\n{}", d.yaml);
     }
+    let knobs = reproduce::window::knobs(&c);
+    assert_eq!(knobs.len(), 1, "the reboot's moment is explorable: {knobs:?}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

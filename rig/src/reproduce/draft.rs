@@ -95,7 +95,10 @@ pub fn draft(reading: &Reading, image: &str, source: &str) -> Result<Draft, Stri
         reasons.push("reboot: nothing in the stack suggests a trigger; a reboot is a start".into());
     }
     if reboot || steps.is_empty() {
-        steps.push_str("  - sleep: { min_ms: 0, max_ms: 1000 }\n  - reboot: ssh\n");
+        // The moment of the reboot is the timing most likely to matter: the window search may move it.
+        steps.push_str(
+            "  - sleep: { min_ms: 0, max_ms: 1000, explore: { min_ms: 0, max_ms: 4000, split: 8 } }\n  - reboot: ssh\n",
+        );
     }
     let mut yaml = String::new();
     let _ = writeln!(yaml, "# DRAFT written by `cargo xtask reproduce` from {source}:");

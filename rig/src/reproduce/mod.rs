@@ -6,6 +6,7 @@
 pub mod draft;
 pub mod matching;
 pub mod reading;
+pub mod window;
 
 pub use draft::{Draft, draft, image_for};
 pub use matching::{CaseMatch, Strength, match_cases};
