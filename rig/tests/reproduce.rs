@@ -134,3 +134,30 @@ fn a_draft_on_a_guest_without_zones_says_so_and_still_loads() {
     assert!(reproduce::draft(&r, "nonesuch", "x").unwrap_err().contains("unknown image 'nonesuch'"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A real report: `cargo xtask reproduce` of the seed's text on the miniature (seed 29, two
+/// guests, stopped at the first hit with three iterations run).
+fn miniature_report() -> rig::results::model::RunReport {
+    let path = root().join("rig/testdata/reproduce/miniature-until-panic.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_run_that_hit_the_hunted_crash_is_reproduced_and_one_that_did_not_rules_out_a_rate() {
+    let report = miniature_report();
+    match reproduce::judge(&report) {
+        reproduce::Answer::Reproduced { case, image, iteration, title, hits, ran } => {
+            assert_eq!((case.as_str(), image.as_str()), ("os-7410-miniature", "linux-os7410-debug"));
+            assert_eq!((iteration, title.as_str(), hits, ran), (1, "kernel BUG in vmm_zsd_destroy", 2, 3));
+        }
+        other => panic!("{other}"),
+    }
+    // The same panics against a signature they do not fit: no hit, and the rate three clean
+    // runs rule out, with the two panics counted as ending another way.
+    let mut other = report.clone();
+    other.runs[0].hunts.as_mut().unwrap().title = Some("kernel BUG in something_else".into());
+    let a = reproduce::judge(&other);
+    let want = reproduce::Answer::NotReproduced { ran: 3, other: 2, rate_ruled_out: rig::stats::zero_hit_upper(3) };
+    assert_eq!(a, want);
+    assert!(a.to_string().contains("a hit rate above 63.2% is ruled out at 95%"), "{a}");
+}

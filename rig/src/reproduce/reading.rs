@@ -23,6 +23,9 @@ pub enum ReadError {
     /// The OS asked for is unknown.
     #[error("{0}")]
     UnknownOs(String),
+    /// The text could not be read.
+    #[error("cannot read the text: {0}")]
+    Io(String),
 }
 
 /// How far a reading can be trusted, from the reader's certainty and corruption marks.
@@ -90,20 +93,43 @@ impl Reading {
 /// Reads `text` with `triage`'s streaming reader (`os`: a guest OS's name, or `None` to let the
 /// reader decide), so every form `triage` reads is read here too.
 pub fn read(text: &[u8], os: Option<&str>) -> Result<Reading, ReadError> {
-    if text.iter().all(u8::is_ascii_whitespace) {
-        return Err(ReadError::Empty);
-    }
+    read_from(&mut &text[..], os)
+}
+
+/// [`read`] from a stream (a file, standard input), in bounded memory whatever its size: the
+/// first crash is kept (the customer's), later ones only counted.
+pub fn read_from(input: &mut dyn std::io::Read, os: Option<&str>) -> Result<Reading, ReadError> {
     let mut reader = crate::guest_os::triage_reader(os).map_err(|e| ReadError::UnknownOs(format!("{e:#}")))?;
     let tried = reader.candidates();
-    let mut reports = reader.feed(text);
-    reports.extend(reader.finish());
-    let others = reports.len().saturating_sub(1);
-    let Some(report) = reports.into_iter().next() else {
+    let (mut first, mut others, mut lines, mut blank) = (None, 0, 1usize, true);
+    let mut keep = |got: Vec<CrashReport>| {
+        for r in got {
+            if first.is_none() { first = Some(r) } else { others += 1 }
+        }
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ReadError::Io(e.to_string())),
+        };
+        let chunk = &buf[..n];
+        blank &= chunk.iter().all(u8::is_ascii_whitespace);
+        lines += chunk.iter().filter(|&&b| b == b'\n').count();
+        keep(reader.feed(chunk));
+    }
+    if blank {
+        return Err(ReadError::Empty);
+    }
+    keep(reader.finish());
+    let Some(report) = first else {
         let how = reader.os().map_or_else(
             || format!("any of {}", tried.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ")),
             |o| o.to_string(),
         );
-        return Err(ReadError::NoPanic { lines: text.split(|&b| b == b'\n').count(), how });
+        return Err(ReadError::NoPanic { lines, how });
     };
     Ok(reading_of(report, others))
 }
