@@ -133,12 +133,11 @@ pub async fn run(a: &ReproduceArgs, interrupt: std::sync::Arc<tokio::sync::Notif
         Some(m) => {
             // Its own image only: a case's `compare:` is for comparisons, not for reproducing.
             image = image.or(Some(m.image.clone()));
-            outln!(
-                "\nchosen: {} ({}), on {}",
-                m.case.case.name,
-                m.case.file.display(),
-                a.image.as_deref().unwrap_or(&m.image)
-            );
+            let on = match &a.bisect {
+                Some(builds) => format!("bisecting {builds}"),
+                None => format!("on {}", a.image.as_deref().unwrap_or(&m.image)),
+            };
+            outln!("\nchosen: {} ({}), {on}", m.case.case.name, m.case.file.display());
             m.case.file.clone()
         }
         None if !given.is_empty() => {
