@@ -49,6 +49,12 @@ pub struct ReproduceArgs {
     /// With --bisect: each probe's wall-clock budget (e.g. `45m`).
     #[arg(long, value_name = "DURATION", requires = "bisect")]
     pub max_time: Option<String>,
+    /// Search the race window instead of running the case as it is: the case's first
+    /// `explore:` timing is split into its sub-ranges, and N iterations go to them in batches,
+    /// chosen by top-two Thompson sampling; prints each sub-range's hits with 95% intervals,
+    /// the best with the posterior chance it is not, and writes the case narrowed to it.
+    #[arg(long, value_name = "N", conflicts_with_all = ["bisect", "list"], value_parser = clap::value_parser!(u32).range(2..=10000))]
+    pub search_window: Option<u32>,
     /// When no case hunts the crash, run the drafted case instead of stopping with exit 4.
     #[arg(long, conflicts_with = "list")]
     pub try_draft: bool,
@@ -174,6 +180,10 @@ pub async fn run(a: &ReproduceArgs, interrupt: std::sync::Arc<tokio::sync::Notif
             path
         }
     };
+    if let Some(budget) = a.search_window {
+        let image = image.unwrap_or_else(|| reproduce::image_for(&reading, None));
+        return crate::reproduce_window::search(a, &case_file, &image, budget, &run_dir, interrupt).await;
+    }
     let args = rig_args(a, &case_file, image, &run_dir);
     let code = crate::rig_cmd::run(&args, interrupt).await?;
     if code == rig::results::model::NOTHING_RAN {
@@ -241,16 +251,12 @@ fn show_matches(found: &[CaseMatch]) {
 
 /// `rig`'s arguments for the chosen case: until the hunted crash, or a bisection.
 fn rig_args(a: &ReproduceArgs, case: &Path, image: Option<String>, run_dir: &Path) -> crate::rig_cmd::RigArgs {
-    let mut args: Vec<OsString> = vec!["rig".into(), "--case".into(), case.into(), "--runs-dir".into(), run_dir.into()];
+    let mut mode: Vec<String> = Vec::new();
     let mut add = |flag: &str, v: Option<String>| {
         if let Some(v) = v {
-            args.push(flag.into());
-            args.push(v.into());
+            mode.extend([flag.to_string(), v]);
         }
     };
-    add("--cpu", Some(a.cpu.clone()));
-    add("--accel", Some(a.accel.clone()));
-    add("--seed", a.seed.map(|s| s.to_string()));
     add("--max-iterations", a.max_iterations.map(|n| n.to_string()));
     add("--max-time", a.max_time.clone());
     match &a.bisect {
@@ -258,16 +264,27 @@ fn rig_args(a: &ReproduceArgs, case: &Path, image: Option<String>, run_dir: &Pat
         None => {
             add("--image", image);
             add("--expect-rate", Some(a.expect_rate.clone()));
-            args.push("--until-panic".into());
+            mode.push("--until-panic".into());
         }
     }
+    rig_with(a, case, run_dir, &mode)
+}
+
+/// `rig`'s arguments: the case, this command's CPU, accelerator and seed, and `mode`'s flags.
+pub fn rig_with(a: &ReproduceArgs, case: &Path, run_dir: &Path, mode: &[String]) -> crate::rig_cmd::RigArgs {
+    let mut args: Vec<OsString> = vec!["rig".into(), "--case".into(), case.into(), "--runs-dir".into(), run_dir.into()];
+    args.extend(["--cpu".into(), a.cpu.clone().into(), "--accel".into(), a.accel.clone().into()]);
+    if let Some(s) = a.seed {
+        args.extend(["--seed".into(), s.to_string().into()]);
+    }
+    args.extend(mode.iter().map(OsString::from));
     // The flags are this command's own, already checked by clap: `rig` rejects only values
     // (an unknown CPU, a bad rate), and says which.
     Rig::try_parse_from(args).map(|r| r.a).unwrap_or_else(|e| e.exit())
 }
 
 /// The report of the `rig` run made inside `run_dir`.
-fn rig_report(run_dir: &Path) -> Result<rig::results::model::RunReport> {
+pub fn rig_report(run_dir: &Path) -> Result<rig::results::model::RunReport> {
     let dir = std::fs::read_dir(run_dir)?
         .flatten()
         .map(|e| e.path())

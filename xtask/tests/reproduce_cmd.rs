@@ -84,3 +84,16 @@ fn a_crash_no_case_hunts_gets_a_draft_that_loads_and_exit_4() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_window_search_on_a_case_that_marks_no_timing_is_bad_input() {
+    let dir = scratch("no-explore");
+    let seed = root().join("../shared/seed/OS-7410.txt");
+    let args =
+        [seed.as_os_str(), "--case".as_ref(), "os-7410-miniature".as_ref(), "--search-window".as_ref(), "4".as_ref()];
+    let (code, stdout, stderr) = reproduce(&args, &dir);
+    assert_eq!(code, Some(2), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stderr.contains("the case 'os-7410-miniature' marks no timing `explore:`"), "{stderr}");
+    assert!(!stdout.contains("rig: "), "no guest started:\n{stdout}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

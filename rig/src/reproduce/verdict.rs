@@ -62,6 +62,16 @@ pub fn judge(report: &RunReport) -> Answer {
     }
 }
 
+impl Answer {
+    /// Iterations that hit the hunted crash, and iterations run.
+    pub fn counts(&self) -> (u32, u32) {
+        match self {
+            Answer::Reproduced { hits, ran, .. } => (*hits, *ran),
+            Answer::NotReproduced { ran, .. } => (0, *ran),
+        }
+    }
+}
+
 impl std::fmt::Display for Answer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
