@@ -72,7 +72,11 @@ pub async fn search(
         let (lo, hi) = rig::stats::wilson(arm.hits, arm.tries);
         let ci = format!("{:.1}-{:.1}%", 100.0 * lo, 100.0 * hi);
         let mark = if i == ts.best() { "  <- best" } else { "" };
-        outln!("  {:>6}..{:<6} ms  {:>3}/{:<3} hits  95% CI {ci:<12}{mark}", r.min_ms, r.max_ms, arm.hits, arm.tries);
+        let line = format!(
+            "  {:>6}..{:<6} ms  {:>3}/{:<3} hits  95% CI {ci:<12}{mark}",
+            r.min_ms, r.max_ms, arm.hits, arm.tries
+        );
+        outln!("{}", line.trim_end());
     }
     let best = ts.best();
     let error = ts.error(4000);
