@@ -120,8 +120,9 @@ pub fn spread_evenly(arms: usize, budget: u32, seed: u64, pull: &mut dyn FnMut(u
     (best.map_or(0, |b| b.2), counts)
 }
 
-/// Top-two Thompson sampling (Russo 2016) over sub-ranges: each iteration draws every
-/// sub-range's hit rate from its Beta posterior (uniform prior), and runs the sub-range whose
+/// Top-two Thompson sampling (Russo 2016) over sub-ranges: after one iteration of each, each
+/// iteration draws every sub-range's hit rate from its Beta posterior (uniform prior), and runs
+/// the sub-range whose
 /// draw is highest, or half the time the best challenger of another draw; the answer is the
 /// sub-range with the highest posterior mean. Its error rate is stated per search:
 /// [`Thompson::error`], the posterior probability that another sub-range's rate is higher.
@@ -139,6 +140,10 @@ impl Thompson {
 
     /// The sub-range to run next.
     pub fn choose(&mut self) -> usize {
+        // Every sub-range once first: a small budget otherwise leaves some never run.
+        if let Some(untried) = self.arms.iter().position(|a| a.tries == 0) {
+            return untried;
+        }
         let leader = self.draw_best();
         if self.rng.bool() {
             return leader;
