@@ -122,9 +122,8 @@ pub fn spread_evenly(arms: usize, budget: u32, seed: u64, pull: &mut dyn FnMut(u
 
 /// Top-two Thompson sampling (Russo 2016) over sub-ranges: after one iteration of each, each
 /// iteration draws every sub-range's hit rate from its Beta posterior (uniform prior), and runs
-/// the sub-range whose
-/// draw is highest, or half the time the best challenger of another draw; the answer is the
-/// sub-range with the highest posterior mean. Its error rate is stated per search:
+/// the sub-range whose draw is highest, or half the time the best challenger of another draw;
+/// the answer is the sub-range with the highest posterior mean. Its error rate is stated per search:
 /// [`Thompson::error`], the posterior probability that another sub-range's rate is higher.
 #[derive(Debug, Clone)]
 pub struct Thompson {
