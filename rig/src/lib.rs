@@ -15,7 +15,7 @@
 //! | ----- | ------- | -------------- |
 //! | 1 | `engine` | runs test cases on guests: campaigns, workers, steps, the gate of sequential comparisons, bisection |
 //! | 2 | `report` `history` | what a run found, written out (`report.json`, JUnit, pages) and kept (SQLite) |
-//! | 3 | `results` | what runs found, as data, and the pure judging of it (outcomes, verdicts, comparisons, bisection search) |
+//! | 3 | `results` `reproduce` | what runs found, as data, and the pure judging of it (outcomes, verdicts, comparisons, bisection search); a customer's panic text read, matched to the cases that hunt it, a draft case, the race-window search |
 //! | 4 | `case` | the YAML test-case format, checked against the guest OSes it names |
 //! | 5 | `dump` `host` `setup` | evidence taken from the host side (dumps, hang evidence); the host's prerequisites, accelerator and KVM probe |
 //! | 6 | `guest_os` | everything that differs per guest OS: one file per OS (Linux, illumos), found by image name |
@@ -46,6 +46,7 @@ pub mod profile;
 pub mod qemu;
 pub mod qmp;
 pub mod report;
+pub mod reproduce;
 pub mod results;
 pub mod rundir;
 pub mod setup;

@@ -13,6 +13,8 @@ mod next_step;
 mod paths;
 mod progress;
 mod report_cmd;
+mod reproduce_cmd;
+mod reproduce_window;
 mod rig_cmd;
 mod signals;
 mod test_cmd;
@@ -42,6 +44,8 @@ enum Command {
     Rig(rig_cmd::RigArgs),
     /// Read a console log and print the crash reports found in it.
     Triage(triage::TriageArgs),
+    /// From a customer's panic text to a reproduction: the cases that hunt it (or a draft), run until it comes.
+    Reproduce(reproduce_cmd::ReproduceArgs),
     /// Measure the rig's speed against baselines (boot overhead, ...).
     Bench(bench::BenchArgs),
     /// Make guest images from your files (your Linux kernel, a SmartOS coal headnode); list and prune them.
@@ -60,6 +64,7 @@ fn main() {
     let code = match cli.command {
         Command::Rig(args) => run_async(|interrupt| async move { rig_cmd::run(&args, interrupt).await }),
         Command::Triage(args) => triage::run(&args),
+        Command::Reproduce(args) => run_async(|interrupt| async move { reproduce_cmd::run(&args, interrupt).await }),
         Command::Test(args) => test_cmd::run(&args),
         Command::Report(args) => report_cmd::run(&args),
         Command::History(args) => history_cmd::run(&args),

@@ -8,5 +8,5 @@ pub mod step;
 
 pub use kinds::{Kind, Runs};
 pub use load::{CaseError, LoadedCase, find, list, load, parse};
-pub use model::{Case, ExpectOutcome, HangMeaning, Jitter, RebootVia, VendorReq};
+pub use model::{Case, ExpectOutcome, Explore, HangMeaning, Jitter, RebootVia, VendorReq};
 pub use step::{Step, StepKind};

@@ -335,6 +335,16 @@ pub struct Jitter {
     pub min_ms: u64,
     /// Longest.
     pub max_ms: u64,
+    /// Where a race-window search may move this range (`reproduce`); runs use the range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explore: Option<Explore>,
+}
+
+impl Jitter {
+    /// The range `min_ms..=max_ms`, not explorable.
+    pub const fn new(min_ms: u64, max_ms: u64) -> Jitter {
+        Jitter { min_ms, max_ms, explore: None }
+    }
 }
 
 #[derive(Deserialize)]
@@ -342,6 +352,8 @@ pub struct Jitter {
 struct RawJitter {
     min_ms: u64,
     max_ms: u64,
+    #[serde(default)]
+    explore: Option<Explore>,
 }
 
 impl TryFrom<RawJitter> for Jitter {
@@ -353,7 +365,63 @@ impl TryFrom<RawJitter> for Jitter {
         if r.max_ms > MAX_MS {
             return Err(format!("jitter range: max_ms ({}) is more than 30 days ({MAX_MS} ms)", r.max_ms));
         }
-        Ok(Jitter { min_ms: r.min_ms, max_ms: r.max_ms })
+        if let Some(x) = r.explore
+            && (x.min_ms > r.min_ms || x.max_ms < r.max_ms)
+        {
+            return Err(format!(
+                "explore: its bounds {}..{} ms must contain the range {}..{} ms it searches from",
+                x.min_ms, x.max_ms, r.min_ms, r.max_ms
+            ));
+        }
+        Ok(Jitter { min_ms: r.min_ms, max_ms: r.max_ms, explore: r.explore })
+    }
+}
+
+/// The bounds a race-window search may move a range within, and into how many sub-ranges it
+/// splits them (`explore: { min_ms: 0, max_ms: 2000, split: 4 }`).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, try_from = "RawExplore")]
+pub struct Explore {
+    /// The lowest the search may go.
+    pub min_ms: u64,
+    /// The highest the search may go.
+    pub max_ms: u64,
+    /// Sub-ranges to split the bounds into, 2 to [`MAX_SPLIT`].
+    pub split: u32,
+}
+
+/// The most sub-ranges an `explore:` may split its bounds into.
+pub const MAX_SPLIT: u32 = 32;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExplore {
+    min_ms: u64,
+    max_ms: u64,
+    #[serde(default = "default_split")]
+    split: u32,
+}
+
+fn default_split() -> u32 {
+    4
+}
+
+impl TryFrom<RawExplore> for Explore {
+    type Error = String;
+    fn try_from(r: RawExplore) -> Result<Self, String> {
+        if r.max_ms > MAX_MS {
+            return Err(format!("explore: max_ms ({}) is more than 30 days ({MAX_MS} ms)", r.max_ms));
+        }
+        if !(2..=MAX_SPLIT).contains(&r.split) {
+            return Err(format!("explore: split must be 2 to {MAX_SPLIT}, not {}", r.split));
+        }
+        if r.max_ms.saturating_sub(r.min_ms) < u64::from(r.split) {
+            return Err(format!(
+                "explore: the bounds {}..{} ms are too narrow to split in {} (at least 1 ms each)",
+                r.min_ms, r.max_ms, r.split
+            ));
+        }
+        Ok(Explore { min_ms: r.min_ms, max_ms: r.max_ms, split: r.split })
     }
 }
 
@@ -412,7 +480,7 @@ struct RawRace {
 }
 
 fn no_offset() -> Jitter {
-    Jitter { min_ms: 0, max_ms: 0 }
+    Jitter::new(0, 0)
 }
 
 impl TryFrom<RawRace> for Race {

@@ -145,8 +145,7 @@ mod tests {
 
     #[test]
     fn reload_loop_becomes_one_script() {
-        let steps =
-            [step(StepKind::ReloadModule("vmm".into())), step(StepKind::Sleep(Jitter { min_ms: 5, max_ms: 20 }))];
+        let steps = [step(StepKind::ReloadModule("vmm".into())), step(StepKind::Sleep(Jitter::new(5, 20)))];
         let s = loop_script(&steps, &LINUX, Vendor::Amd, 3, 42).unwrap();
         assert!(s.starts_with("F=/tmp/rig-loop-3; rm -f /tmp/rig-stop-3 $F.*; "), "{s}");
         assert!(s.contains("if m=$(eval 'rmmod kvm_amd' 2>&1); then uo=$((uo+1))"), "{s}");
@@ -158,8 +157,7 @@ mod tests {
 
     #[test]
     fn illumos_loops_use_its_own_commands() {
-        let steps =
-            [step(StepKind::ReloadModule("vmm".into())), step(StepKind::Sleep(Jitter { min_ms: 0, max_ms: 200 }))];
+        let steps = [step(StepKind::ReloadModule("vmm".into())), step(StepKind::Sleep(Jitter::new(0, 200)))];
         let s = loop_script(&steps, &crate::guest_os::illumos::ILLUMOS, Vendor::Amd, 1, 7).unwrap();
         assert!(
             s.contains("[ -n \"$id\" ] || { echo '\\''vmm is not loaded'\\'' >&2; exit 1; }; modunload -i $id' 2>&1)"),
