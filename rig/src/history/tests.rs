@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use super::record::{Recorded, image_key};
 use super::schema::{APPLICATION_ID, LATEST};
 use super::{History, path};
-use crate::crash::{LinuxDialect, read_all};
+use crate::crash::read_all;
+use crate::guest_os::linux::LinuxDialect;
 use crate::results::fixture::{case_run, iteration, panic, report};
 use crate::results::{Outcome, RunReport};
 

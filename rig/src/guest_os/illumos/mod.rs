@@ -3,7 +3,10 @@
 //! panic the guest writes its own dump, which savecore and mdb triage in the guest; a kernel
 //! with kmdb loaded is kept from stopping at the debugger ([`kmdb`]).
 
+mod crash;
 pub mod kmdb;
+
+pub use crash::Illumos as IllumosDialect;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,7 +19,7 @@ use tokio::time::Instant;
 use super::{GuestOs, PanicWatch, SetupSnapshot, Stage, Target, never_ready};
 use crate::coal::CoalImage;
 use crate::coal::savecore::{CRASH_DIR, SAVECORE_WAIT_SECS, newest_dump_command, triage_command};
-use crate::crash::{Dialect, IllumosDialect};
+use crate::crash::Dialect;
 use crate::guest::{Guest, GuestLink};
 use crate::machine::{Accel, CpuModel, MachineSpec, Shape, Vendor};
 use crate::profile::{ModuleReload, Profile, Ready, ZoneCommands};

@@ -10,10 +10,13 @@ use anyhow::Result;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
+mod crash;
 pub mod crash_tool;
 
+pub use crash::Linux as LinuxDialect;
+
 use super::{DumpTool, GuestOs, Target};
-use crate::crash::{Dialect, LinuxDialect};
+use crate::crash::Dialect;
 use crate::guest::GuestLink;
 use crate::image::LinuxImage;
 use crate::machine::{Accel, CpuModel, MachineSpec, Shape, Vendor};
