@@ -224,7 +224,7 @@ fn an_interrupted_run_is_recorded_as_interrupted() {
     let file = path(&d);
     let mut r = run("/r/stopped", "zsd", "linux", 0, 1);
     // What a campaign says when Ctrl-C, SIGTERM or SIGHUP stops it.
-    r.stopped_early = Some(crate::results::model::INTERRUPTED_BY_SIGNAL.into());
+    r.stopped_early = Some(crate::results::StopReason::Interrupted);
     History::open(&file).unwrap().record(&r, &d).unwrap();
     let runs = History::open(&file).unwrap().recent_runs(10).unwrap();
     assert_eq!(runs[0].exit_code, 130, "{:?}", runs[0].exit_code);
