@@ -9,7 +9,8 @@
 //! Read it top-down. A module imports only from its own layer or the layers below it, never
 //! from above, and modules of one layer do not import each other both ways
 //! (`rig/tests/layers.rs` checks both on every test run). Each guest OS lives in `guest_os`
-//! alone: nothing above it names an OS.
+//! alone, its crash dialect with it: nothing else names an OS, but the modules that build one
+//! OS's images (`image`, `coal`).
 //!
 //! | layer | modules | what they hold |
 //! | ----- | ------- | -------------- |
@@ -23,7 +24,7 @@
 //! | 8 | `guest` `profile` `cpu_check` | a running guest (its QEMU, consoles, QMP and SSH as one value), the contract of how to talk to it, and the check of its CPU from inside |
 //! | 9 | `qemu` `qmp` `console` `ssh` `usernet` | the channels: the QEMU process, its monitor, its serial consoles, SSH |
 //! | 10 | `machine` `identity` | the machine: CPU models, the typed machine spec, its QEMU command line; what a guest says its CPU is |
-//! | 11 | `crash` `stats` `journal` `lines` `rundir` `file_kind` | pure pieces: crash readers, statistics, the bounded journal, line splitting, run directories, what a given path is |
+//! | 11 | `crash` `stats` `journal` `lines` `rundir` `file_kind` | pure pieces: crash reading's shared machinery, statistics, the bounded journal, line splitting, run directories, what a given path is |
 
 pub mod case;
 pub mod coal;

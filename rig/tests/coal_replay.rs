@@ -10,8 +10,9 @@ use std::time::Duration;
 use rig::coal::savecore::{self, SavecoreLine};
 use rig::coal::setup::{SetupProgress, Stage};
 use rig::console::{Console, Pattern};
-use rig::crash::{CrashKind, CrashReader, Event, IllumosDialect};
+use rig::crash::{CrashKind, CrashReader, Event};
 use rig::guest_os::illumos::ILLUMOS;
+use rig::guest_os::illumos::IllumosDialect;
 use tokio::net::UnixStream;
 use tokio::time::Instant;
 

@@ -3,8 +3,8 @@
 //! The corpus lives beside the repository (`../shared/corpus/syzkaller-linux/cases` from the
 //! workspace root); `RIG_SYZKALLER_CORPUS` points elsewhere. A missing corpus fails the test.
 
-use rig::crash::LinuxDialect;
 use rig::crash::corpus::{Score, load_dir, score};
+use rig::guest_os::linux::LinuxDialect;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 

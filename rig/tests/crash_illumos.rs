@@ -2,7 +2,8 @@
 //! illumos console doc must read to its expected titles, however the bytes are chunked.
 
 use rig::crash::corpus::{Case, load_dir};
-use rig::crash::{CrashReader, Dialect, Event, IllumosDialect, detect_os, read_all};
+use rig::crash::{CrashReader, Dialect, Event, detect_os, read_all};
+use rig::guest_os::illumos::IllumosDialect;
 use std::path::Path;
 
 fn cases() -> Vec<Case> {

@@ -104,7 +104,7 @@ fn a_pool_warning_is_not_a_kernel_warning_splat() {
     assert_eq!(first("openzfs-8234-pool-warning-then-hung-task").title, "INFO: task hung in spa_all_configs");
     let path = dir().join("openzfs-spl-417-pool-warning-only.txt");
     let case = rig::crash::corpus::parse_case(&path, &std::fs::read(&path).unwrap());
-    assert!(rig::crash::read_all(&rig::crash::LinuxDialect, &case.text).is_empty());
+    assert!(rig::crash::read_all(&rig::guest_os::linux::LinuxDialect, &case.text).is_empty());
 }
 
 #[test]

@@ -3,9 +3,8 @@
 //! Inputs come from a seeded xorshift generator, so every failure reproduces.
 
 use rig::crash::corpus::load_dir;
-use rig::crash::{
-    CrashReader, CrashReport, Dialect, IllumosDialect, LinuxDialect, MAX_LINE, MAX_REPORT_BYTES, read_all,
-};
+use rig::crash::{CrashReader, CrashReport, Dialect, MAX_LINE, MAX_REPORT_BYTES, read_all};
+use rig::guest_os::{illumos::IllumosDialect, linux::LinuxDialect};
 
 /// A crash dialect, as the readers take it.
 type Os = &'static dyn Dialect;

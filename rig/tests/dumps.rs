@@ -64,7 +64,7 @@ async fn panic_dumps_are_valid_cores_and_faults_end_in_reasons() {
     assert!(d.ok() && d.path == dir.join("vmcore.kdump"), "{d:?}");
 
     // Resuming after the dump lets panic() flush what pvpanic held back.
-    let flushed = flush_panic_console(&guest, &rig::crash::LinuxDialect, Duration::from_secs(5)).await;
+    let flushed = flush_panic_console(&guest, &rig::guest_os::linux::LinuxDialect, Duration::from_secs(5)).await;
     assert!(flushed.iter().any(|l| l.contains("end Kernel panic - not syncing: sysrq triggered crash")), "{flushed:?}");
     let st = guest.qmp().execute(&qapi::qmp::query_status {}, T).await.unwrap();
     assert!(!st.running, "paused again after the flush: {st:?}");
@@ -134,7 +134,7 @@ async fn panic_dumps_are_valid_cores_and_faults_end_in_reasons() {
     let began = Instant::now();
     let d = host_dump(&link, &dir.join("dead.elf"), DumpFormat::Elf, T).await;
     assert!(d.error.as_deref().is_some_and(|e| e.contains("QEMU has exited")), "{d:?}");
-    let ev = capture_hang(&link, &rig::crash::LinuxDialect, &dir, &DumpOptions::default(), None).await;
+    let ev = capture_hang(&link, &rig::guest_os::linux::LinuxDialect, &dir, &DumpOptions::default(), None).await;
     assert!(!ev.nmi.injected && ev.dump.is_none() && !ev.notes.is_empty(), "{ev:?}");
     assert!(began.elapsed() < pace.secs(2), "{:?} at {pace:?}", began.elapsed());
 }
@@ -220,7 +220,7 @@ async fn a_wedged_guest_gives_registers_tail_dump_and_an_nmi_panic() {
 
     let dopts = DumpOptions::default();
     let began = Instant::now();
-    let ev = capture_hang(&guest, &rig::crash::LinuxDialect, &dir, &dopts, None).await;
+    let ev = capture_hang(&guest, &rig::guest_os::linux::LinuxDialect, &dir, &dopts, None).await;
     let took = began.elapsed();
     eprintln!(
         "hang evidence in {:.2} s; notes {:?}; dump {:?}; nmi dump {:?}",

@@ -1,8 +1,9 @@
 //! The library's layers, as `rig/src/lib.rs` lists them, hold in its sources: no module
 //! imports from a layer above its own, no two modules of a layer import each other, nothing
-//! above `guest_os` (nor `xtask`) names an OS's module or an OS's name or console text (the
-//! registry's own list of OSes and their dialects' markers), and `xtask` uses only the
-//! library's public layers.
+//! outside `guest_os` (above it or below it, nor `xtask`) names an OS's module or an OS's name
+//! or console text (the registry's own list of OSes and their dialects' markers), but for the
+//! modules that build one OS's images and the few files listed with their reasons, and `xtask`
+//! uses only the library's public layers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -155,6 +156,9 @@ fn no_module_imports_from_above_or_both_ways() {
 struct OsGuard {
     modules: Vec<String>,
     words: Vec<String>,
+    /// The workspace's test binaries (`crash_illumos`): a literal naming one names a test,
+    /// not an OS.
+    test_binaries: Vec<String>,
 }
 
 impl OsGuard {
@@ -168,7 +172,7 @@ impl OsGuard {
             words.extend(d.markers().iter().map(|(m, _)| m.to_string()));
             words.extend(d.end_of_panic().map(String::from));
         }
-        OsGuard { modules, words }
+        OsGuard { modules, words, test_binaries: test_binaries() }
     }
 
     /// Where the code of `text` (the file `rel`, at module path `module`, of crate `krate`:
@@ -189,13 +193,41 @@ impl OsGuard {
                 wrong.push(format!("{} uses the OS module {m}: {p}", rel.display()));
             }
         }
-        for lit in literals(&code) {
-            if let Some(w) = self.words.iter().find(|w| lit.contains(w.as_str())) {
+        for lit in literals(&code).into_iter().filter(|l| !self.test_binaries.contains(l)) {
+            if let Some(w) = self.words.iter().find(|w| holds_word(&lit, w)) {
                 wrong.push(format!("{} holds OS text '{w}': \"{lit}\"", rel.display()));
             }
         }
         wrong
     }
+}
+
+/// Whether `text` holds `word` where a word of its own would stand: an end of `word` that is
+/// a letter or digit must not touch another one (`vpanic` is not in `pvpanic`).
+fn holds_word(text: &str, word: &str) -> bool {
+    let inner = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    let (first, last) = (word.chars().next(), word.chars().last());
+    text.match_indices(word).any(|(i, _)| {
+        let before = text[..i].chars().last();
+        let after = text[i + word.len()..].chars().next();
+        let glued = (inner(first) && inner(before)) || (inner(last) && inner(after));
+        !glued
+    })
+}
+
+/// The names of the workspace's integration-test binaries (`rig/tests/*.rs`, `xtask/tests/*.rs`).
+fn test_binaries() -> Vec<String> {
+    let mut out = Vec::new();
+    for dir in [Path::new(env!("CARGO_MANIFEST_DIR")).join("tests"), xtask_src().join("../tests")] {
+        for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "rs") {
+                out.extend(p.file_stem().map(|s| s.to_string_lossy().into_owned()));
+            }
+        }
+    }
+    assert!(out.iter().any(|t| t == "layers"), "the test binaries are where they were: {out:?}");
+    out
 }
 
 /// Whether a path (`guest_os::{illumos::X, Target}`, spaces squeezed) reaches module `m`
@@ -264,19 +296,38 @@ fn is_test_file(rel: &Path) -> bool {
     rel.file_stem().is_some_and(|s| s == "tests" || s.to_string_lossy().ends_with("_tests"))
 }
 
+/// The library's modules outside `guest_os` that are one OS's by nature, and why: they build
+/// that OS's images (the code side of the image recipes). `image` builds the Linux images from
+/// Debian packages; `coal` prepares SmartOS headnodes (and their stand-in).
+const OS_IMAGE_MODULES: &[&str] = &["image", "coal"];
+
+/// The library's files outside those that may still name an OS, and why.
+/// `console/stall.rs`: the words of a Linux stall report (soft lockup, RCU stall) that end a
+/// wedged boot early; they belong in the Linux dialect, but the watch is built in `guest.rs`,
+/// which is being changed on another branch: they move once it is merged.
+const LIB_OS_FILES: &[&str] = &["console/stall.rs"];
+
+/// Whether the OS guard reads the library file `rel` (under `src/`): every module's code but
+/// `guest_os`'s, the OS image modules' and the test files.
+fn guarded(rel: &Path, layers: &BTreeMap<String, u32>) -> bool {
+    let top = rel.components().next().unwrap().as_os_str().to_string_lossy().trim_end_matches(".rs").to_string();
+    layers.get(&top).is_some_and(|&l| l != layers["guest_os"])
+        && !OS_IMAGE_MODULES.contains(&top.as_str())
+        && !LIB_OS_FILES.iter().any(|x| rel == Path::new(x))
+        && !is_test_file(rel)
+}
+
 #[test]
-fn nothing_above_the_guest_os_layer_names_an_os() {
+fn nothing_outside_the_guest_os_layer_names_an_os() {
     let lib = std::fs::read_to_string(src().join("lib.rs")).unwrap();
     let layers = layers(&lib);
-    let guest_os = layers["guest_os"];
     let guard = OsGuard::from_registry();
     let mut files = Vec::new();
     rust_files(&src(), &mut files);
     let mut wrong = Vec::new();
     for f in files {
         let rel = f.strip_prefix(src()).unwrap().to_path_buf();
-        let top = rel.components().next().unwrap().as_os_str().to_string_lossy().trim_end_matches(".rs").to_string();
-        if layers.get(&top).is_none_or(|&l| l >= guest_os) || is_test_file(&rel) {
+        if !guarded(&rel, &layers) {
             continue;
         }
         let text = std::fs::read_to_string(&f).unwrap();
@@ -285,10 +336,9 @@ fn nothing_above_the_guest_os_layer_names_an_os() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
-/// xtask's files that may name OSes, and why: the image recipes' command line builds each
-/// OS's images; the crash reader's benchmark reads each OS's sample console; the test
-/// runner names test binaries.
-const XTASK_OS_FILES: &[&str] = &["image_cmd.rs", "bench/crash.rs", "test_cmd.rs"];
+/// xtask's files that may name OSes, and why: the crash-dense benchmark reads syzkaller's
+/// corpus, which is Linux's alone (its path and the dialect that reads it name Linux).
+const XTASK_OS_FILES: &[&str] = &["bench/syzkaller.rs"];
 
 fn xtask_src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../xtask/src")
@@ -359,6 +409,25 @@ fn the_os_guard_catches_a_planted_violation() {
     assert!(
         !guard.violations(Path::new("rig_cmd.rs"), "let c = rig::coal::image::prepared(b);", &[], "rig").is_empty()
     );
+    // The pure layers below the guest OS are read too; the guest OS and its image modules not.
+    let layers = layers(&std::fs::read_to_string(src().join("lib.rs")).unwrap());
+    for (rel, read) in [
+        ("crash/planted.rs", true),
+        ("engine/planted.rs", true),
+        ("console/planted.rs", true),
+        ("guest_os/linux/planted.rs", false),
+        ("image/planted.rs", false),
+        ("crash/planted_tests.rs", false),
+    ] {
+        assert_eq!(guarded(Path::new(rel), &layers), read, "{rel}");
+    }
+    // An OS's word inside another word is not the OS's.
+    assert!(at("const DEV: &str = \"pvpanic\";").is_empty());
+    assert!(!at("const F: &str = \"vpanic+0x1\";").is_empty());
+    // A literal naming a test binary names a test, not an OS; any other is still caught.
+    let runner = |text: &str| guard.violations(Path::new("test_cmd.rs"), text, &[], "rig");
+    assert!(runner("const QUICK: &[&str] = &[\"crash_illumos\"];").is_empty());
+    assert!(!runner("const QUICK: &[&str] = &[\"crash_illumos_more\"];").is_empty());
     // Tests and comments may name an OS.
     assert!(at("// Kernel panic - not syncing\n#[cfg(test)]\nmod t { const L: &str = \"linux\"; }").is_empty());
     // A guest OS registered at run time is guarded too, by its own name and markers: the

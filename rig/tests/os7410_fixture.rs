@@ -9,9 +9,10 @@ mod common;
 
 use std::time::Duration;
 
-use rig::crash::{self, LinuxDialect};
+use rig::crash;
 use rig::guest::Guest;
 use rig::guest_os::linux::LINUX;
+use rig::guest_os::linux::LinuxDialect;
 use rig::image::LinuxImage;
 use tokio::time::Instant;
 

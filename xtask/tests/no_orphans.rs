@@ -95,7 +95,7 @@ fn check_signal(sig: i32, name: &str) {
     let table = rig::report::table::render(&r);
     if sig != libc::SIGKILL {
         // Interrupted, the rig still leaves the report of what ran, and says it was interrupted.
-        assert!(r.stopped_early.as_deref().is_some_and(|s| s.contains("interrupted")), "{r:?}");
+        assert!(r.stopped_early.as_ref().is_some_and(|s| s.to_string().contains("interrupted")), "{r:?}");
         assert!(r.finished, "{r:?}");
         assert!(table.contains("INTERRUPTED: 0 of 1 iterations ran"), "{table}");
         let junit = std::fs::read_to_string(report.with_file_name("junit.xml")).unwrap();

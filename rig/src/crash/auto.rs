@@ -87,9 +87,10 @@ impl AutoReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::guest_os::{illumos::IllumosDialect, linux::LinuxDialect};
 
     fn both() -> AutoReader {
-        AutoReader::new(vec![&super::super::linux::Linux, &super::super::illumos::Illumos])
+        AutoReader::new(vec![&LinuxDialect, &IllumosDialect])
     }
 
     #[test]
@@ -97,7 +98,7 @@ mod tests {
         let mut r = both();
         let got = r.feed(b"[   42.1] kernel BUG at mm/x.c:1!\n[   42.2] invalid opcode: 0000 [#1] SMP\n[   42.3] RIP: 0010:f+0x1/0x2\n[   42.4] Kernel panic - not syncing: Fatal exception\n[   42.5] Kernel Offset: disabled\n");
         assert_eq!(got.len(), 1, "the report is out before finish()");
-        assert_eq!(r.os(), Some(super::super::linux::LINUX));
+        assert_eq!(r.os(), Some(LinuxDialect.os()));
         assert!(r.finish().is_empty());
     }
 

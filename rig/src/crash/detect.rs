@@ -29,16 +29,18 @@ pub fn detect_os(text: &[u8], dialects: &[&'static dyn Dialect]) -> Option<Os> {
 mod tests {
     use super::*;
 
-    const BOTH: &[&'static dyn Dialect] = &[&super::super::linux::Linux, &super::super::illumos::Illumos];
+    use crate::guest_os::{illumos::IllumosDialect, linux::LinuxDialect};
+
+    const BOTH: &[&'static dyn Dialect] = &[&LinuxDialect, &IllumosDialect];
 
     #[test]
     fn tells_the_oses_apart() {
         let illumos =
             b"panic[cpu3]/thread=fffffe17a84c8200: assertion failed: x\nfffffe0021b5cc20 vmm:vmm_zsd_destroy+e8 ()\n";
-        assert_eq!(detect_os(illumos, BOTH), Some(super::super::illumos::ILLUMOS));
+        assert_eq!(detect_os(illumos, BOTH), Some(IllumosDialect.os()));
         let linux =
             b"[    0.000000] Linux version 6.1.0\n[   10.1] Kernel panic - not syncing: sysrq triggered crash\n";
-        assert_eq!(detect_os(linux, BOTH), Some(super::super::linux::LINUX));
+        assert_eq!(detect_os(linux, BOTH), Some(LinuxDialect.os()));
         assert_eq!(detect_os(b"hello world\n", BOTH), None);
         assert_eq!(detect_os(b"", BOTH), None);
     }

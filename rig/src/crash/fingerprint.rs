@@ -68,7 +68,7 @@ mod tests {
 
     fn report(title: &str, frames: &[(&str, Option<&str>, bool)]) -> CrashReport {
         CrashReport {
-            os: super::super::illumos::ILLUMOS,
+            os: super::super::Os::new("illumos"),
             kind: CrashKind::Assertion,
             title: title.to_string(),
             message: "assertion failed: !zsd->vz_active, file: ../../i86pc/io/vmm/vmm_zsd.c, line: 162".to_string(),

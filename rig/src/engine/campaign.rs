@@ -75,7 +75,7 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
     tokio::select! {
         () = run_units(plan, &units, &planned, &assigned, &groups, &shared) => {}
         () = interrupted => {
-            shared.stop_early(crate::results::model::INTERRUPTED_BY_SIGNAL.into());
+            shared.stop_early(StopReason::Interrupted);
         }
     }
     let mut report = shared.into_report();

@@ -78,7 +78,7 @@ impl Shared<'_> {
     }
 
     /// The whole run stopped early, and why.
-    pub fn stop_early(&self, why: String) {
+    pub fn stop_early(&self, why: StopReason) {
         self.report.lock().unwrap().stopped_early = Some(why);
     }
 

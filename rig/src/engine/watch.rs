@@ -191,7 +191,8 @@ pub fn is_fatal(dialect: &dyn Dialect, s: &Sighting) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crash::{LinuxDialect, read_all};
+    use crate::crash::read_all;
+    use crate::guest_os::linux::LinuxDialect;
 
     const LINUX: &LinuxDialect = &LinuxDialect;
 

@@ -220,11 +220,15 @@ impl Work<'_, '_> {
             };
             if Instant::now() >= self.run_deadline {
                 self.stop.store(true, Ordering::SeqCst);
-                let why = format!("{} on {}: the run deadline ({} s) passed", c.name, cpu.name, c.deadlines.run_secs);
+                let deadline = StopReason::RunDeadline { secs: c.deadlines.run_secs };
                 if let Some((g, slot)) = self.gate {
-                    g.finish(slot, StopReason::RunDeadline { secs: c.deadlines.run_secs });
+                    g.finish(slot, deadline.clone());
                 }
-                self.shared.stop_early(why);
+                self.shared.stop_early(StopReason::On {
+                    case: c.name.clone(),
+                    cpu: cpu.name.into(),
+                    why: Box::new(deadline),
+                });
                 break;
             }
             let seed =

@@ -11,7 +11,10 @@
 pub mod illumos;
 pub mod inventory;
 pub mod linux;
+mod make;
 mod registry;
+
+pub use make::{ImageInput, make_image};
 
 pub use registry::{
     check_image, default_image, dialect, dialects, known_images, load, os_of, parallel_ok_for, profile_for, register,
@@ -67,6 +70,15 @@ pub trait GuestOs: Send + Sync {
     /// first such is the rig's default image).
     fn default_image(&self) -> Option<&'static str> {
         None
+    }
+    /// Makes an image from the user's files when `recipe` is one of this kind's
+    /// ([`make_image`]); `None` when it is not.
+    fn make_image(&self, _input: &ImageInput, _say: Stage<'_>) -> Option<Result<Vec<String>>> {
+        None
+    }
+    /// The recipes [`GuestOs::make_image`] takes, each with what it makes (for messages).
+    fn image_recipes(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
     }
     /// Finds (or builds) image `name`, known to be of this kind.
     async fn load(&self, build_dir: &Path, name: &str) -> Result<Arc<dyn Target>>;

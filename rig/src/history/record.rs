@@ -106,7 +106,7 @@ fn insert(tx: &Transaction, r: &RunReport, source: &Path, ended_at: i64, now: i6
             r.shard,
             merged,
             r.finished,
-            r.stopped_early,
+            r.stopped_early.as_ref().map(ToString::to_string),
             r.exit_code()
         ],
     )?;

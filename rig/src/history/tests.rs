@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use super::record::{Recorded, image_key};
 use super::schema::{APPLICATION_ID, LATEST};
 use super::{History, path};
-use crate::crash::{LinuxDialect, read_all};
+use crate::crash::read_all;
+use crate::guest_os::linux::LinuxDialect;
 use crate::results::fixture::{case_run, iteration, panic, report};
 use crate::results::{Outcome, RunReport};
 
@@ -223,7 +224,7 @@ fn an_interrupted_run_is_recorded_as_interrupted() {
     let file = path(&d);
     let mut r = run("/r/stopped", "zsd", "linux", 0, 1);
     // What a campaign says when Ctrl-C, SIGTERM or SIGHUP stops it.
-    r.stopped_early = Some(crate::results::model::INTERRUPTED_BY_SIGNAL.into());
+    r.stopped_early = Some(crate::results::StopReason::Interrupted);
     History::open(&file).unwrap().record(&r, &d).unwrap();
     let runs = History::open(&file).unwrap().recent_runs(10).unwrap();
     assert_eq!(runs[0].exit_code, 130, "{:?}", runs[0].exit_code);

@@ -273,7 +273,7 @@ mod tests {
     fn panic_lines_are_marked() {
         let m = marked(
             "[  1.0] sysrq: Trigger a crash\n[  1.1] Kernel panic - not syncing: sysrq <crash>\nend",
-            &[&crate::crash::LinuxDialect],
+            &[&crate::guest_os::linux::LinuxDialect],
         );
         assert_eq!(
             m,

@@ -124,7 +124,7 @@ fn schema_check(xml: &str, label: &str) -> Result<(), String> {
 fn the_output_is_valid_against_the_reporters_schema() {
     let mut unfinished = comparison_report();
     unfinished.finished = false;
-    unfinished.stopped_early = Some("interrupted (Ctrl-C or SIGTERM)".into());
+    unfinished.stopped_early = Some(crate::results::StopReason::from("interrupted (Ctrl-C or SIGTERM)".to_string()));
     unfinished.runs[1].iterations.truncate(1);
     unfinished.runs[1].retally();
     let mut old = comparison_report();

@@ -4,6 +4,7 @@
 
 use anyhow::{Result, bail};
 
+use crate::results::StopReason;
 use crate::results::compare;
 use crate::results::model::{CaseRun, RunReport};
 
@@ -54,9 +55,9 @@ pub fn merge_named(reports: Vec<(String, RunReport)>) -> Result<RunReport> {
         }
         shards.extend(r.shard.clone());
         if let Some(why) = &r.stopped_early {
-            let note = format!("shard {name} stopped early: {why}");
+            let note = StopReason::Shard { name: name.clone(), why: Box::new(why.clone()) };
             out.stopped_early = Some(match out.stopped_early.take() {
-                Some(before) => format!("{before}; {note}"),
+                Some(before) => before.and(note),
                 None => note,
             });
         }
@@ -273,8 +274,11 @@ mod tests {
     fn a_shard_that_stopped_early_is_named() {
         let a = report(vec![run("debug", &[(1, true)])], Some("1/2"));
         let mut b = report(vec![run("debug", &[(2, true)])], Some("2/2"));
-        b.stopped_early = Some("interrupted (Ctrl-C or SIGTERM)".into());
+        b.stopped_early = Some(StopReason::from("interrupted (Ctrl-C or SIGTERM)".to_string()));
         let merged = merge(vec![a, b]).unwrap();
-        assert_eq!(merged.stopped_early.as_deref(), Some("shard 2/2 stopped early: interrupted (Ctrl-C or SIGTERM)"));
+        assert_eq!(
+            merged.stopped_early.map(|s| s.to_string()).as_deref(),
+            Some("shard 2/2 stopped early: interrupted (Ctrl-C or SIGTERM)")
+        );
     }
 }

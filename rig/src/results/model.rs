@@ -16,9 +16,6 @@ pub const NOTHING_RAN: i32 = 4;
 /// The exit code of an interrupted run (Ctrl-C, SIGTERM or SIGHUP), also in the history.
 pub const INTERRUPTED: i32 = 130;
 
-/// What `stopped_early` says of a run a signal stopped.
-pub const INTERRUPTED_BY_SIGNAL: &str = "interrupted (Ctrl-C, SIGTERM or SIGHUP)";
-
 /// A whole run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
@@ -32,8 +29,9 @@ pub struct RunReport {
     pub run_dir: String,
     /// The shard this run was (`K/N`), when the campaign was split.
     pub shard: Option<String>,
-    /// Set when the run stopped early (Ctrl-C, run deadline).
-    pub stopped_early: Option<String>,
+    /// Set when the run stopped early (Ctrl-C, run deadline), written as its text.
+    #[serde(default, serialize_with = "super::stop::as_text_opt", deserialize_with = "super::stop::typed_or_text_opt")]
+    pub stopped_early: Option<StopReason>,
     /// False in the copies written while the run goes (after every iteration): a report that
     /// stays `false` belongs to a run that never ended (the rig was killed). Reports written
     /// before this field existed read as finished.
@@ -242,7 +240,7 @@ impl RunReport {
 
     /// Whether a signal stopped the run (Ctrl-C, SIGTERM, SIGHUP), not its own deadline.
     pub fn interrupted(&self) -> bool {
-        self.stopped_early.as_deref().is_some_and(|s| s.starts_with("interrupted"))
+        self.stopped_early.as_ref().is_some_and(StopReason::is_interrupted)
     }
 
     /// True when no case × CPU ran an iteration: every one was skipped (an Intel model that

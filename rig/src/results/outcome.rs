@@ -121,7 +121,8 @@ pub fn judge(e: &Expect, o: &Outcome) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crash::{LinuxDialect, read_all};
+    use crate::crash::read_all;
+    use crate::guest_os::linux::LinuxDialect;
 
     fn panic_outcome(text: &str) -> Outcome {
         let r = read_all(&LinuxDialect, text.as_bytes()).into_iter().next().expect("a report");

@@ -1,11 +1,15 @@
 //! Why a case × CPU × image stopped taking iterations, as a value: a sequential comparison
 //! decided, a budget ran out, the reference stopped, `--until-panic` found (or did not find)
-//! its panic. Worded only where it is printed; `report.json` keeps it typed and still reads
-//! the reasons older reports wrote as text.
+//! its panic; why a whole run stopped early (a signal, a case's run deadline, a shard of a
+//! merge). Worded only where it is printed; `report.json` keeps a build's reason typed, writes
+//! the run's as the text it always had, and still reads the reasons older reports wrote as text.
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// What a signal's stop says (Ctrl-C, SIGTERM or SIGHUP).
+const INTERRUPTED_BY_SIGNAL: &str = "interrupted (Ctrl-C, SIGTERM or SIGHUP)";
 
 /// Why a build stopped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +68,29 @@ pub enum StopReason {
         /// The panic titles seen instead.
         seen: Vec<String>,
     },
+    /// The whole run: a signal stopped it.
+    Interrupted,
+    /// The whole run: one case × CPU stopped it (its run deadline passed).
+    On {
+        /// The case.
+        case: String,
+        /// The CPU model.
+        cpu: String,
+        /// Why.
+        why: Box<StopReason>,
+    },
+    /// A merged run: one shard of it stopped early.
+    Shard {
+        /// The shard's report, as the merge names it.
+        name: String,
+        /// Why it stopped.
+        why: Box<StopReason>,
+    },
+    /// A merged run: several shards stopped early.
+    Several {
+        /// Each one's reason, in the merge's order.
+        reasons: Vec<StopReason>,
+    },
     /// A reason as a report written before reasons were typed worded it.
     Said {
         /// Its words.
@@ -96,14 +123,57 @@ impl fmt::Display for StopReason {
                 }
                 Ok(())
             }
+            StopReason::Interrupted => f.write_str(INTERRUPTED_BY_SIGNAL),
+            StopReason::On { case, cpu, why } => write!(f, "{case} on {cpu}: {why}"),
+            StopReason::Shard { name, why } => write!(f, "shard {name} stopped early: {why}"),
+            StopReason::Several { reasons } => {
+                let all: Vec<String> = reasons.iter().map(ToString::to_string).collect();
+                f.write_str(&all.join("; "))
+            }
             StopReason::Said { text } => f.write_str(text),
         }
     }
 }
 
+impl StopReason {
+    /// Whether a signal stopped the run (as this version says it, or as an older report
+    /// worded it: `interrupted (...)`), not a deadline nor a shard of a merge.
+    pub fn is_interrupted(&self) -> bool {
+        match self {
+            StopReason::Interrupted => true,
+            StopReason::Said { text } => text.starts_with("interrupted"),
+            _ => false,
+        }
+    }
+
+    /// This reason and then `more` (a merge's shards, in order).
+    pub fn and(self, more: StopReason) -> StopReason {
+        match self {
+            StopReason::Several { mut reasons } => {
+                reasons.push(more);
+                StopReason::Several { reasons }
+            }
+            first => StopReason::Several { reasons: vec![first, more] },
+        }
+    }
+}
+
 impl From<String> for StopReason {
+    /// A reason read back from text: a signal's stop as this version words it, else the words.
     fn from(text: String) -> StopReason {
-        StopReason::Said { text }
+        match text.as_str() {
+            INTERRUPTED_BY_SIGNAL => StopReason::Interrupted,
+            _ => StopReason::Said { text },
+        }
+    }
+}
+
+/// Writes an optional reason as its text (for `#[serde(serialize_with)]`): a field whose JSON
+/// was always the reason's words stays so.
+pub fn as_text_opt<S: Serializer, T: fmt::Display>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(t) => s.serialize_str(&t.to_string()),
+        None => s.serialize_none(),
     }
 }
 
@@ -163,6 +233,42 @@ mod tests {
         assert_eq!(read("{\"stopped\": null}"), None);
         assert_eq!(read("{}"), None);
         assert!(serde_json::from_str::<Run>("{\"stopped\": 3}").is_err());
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Whole {
+        #[serde(serialize_with = "as_text_opt", deserialize_with = "typed_or_text_opt")]
+        stopped_early: Option<StopReason>,
+    }
+
+    #[test]
+    fn a_runs_reason_is_written_as_text_and_read_back() {
+        let json = |r: Option<StopReason>| serde_json::to_string(&Whole { stopped_early: r }).unwrap();
+        let back = |j: &str| serde_json::from_str::<Whole>(j).unwrap().stopped_early;
+        assert_eq!(json(None), r#"{"stopped_early":null}"#);
+        assert_eq!(
+            json(Some(StopReason::Interrupted)),
+            r#"{"stopped_early":"interrupted (Ctrl-C, SIGTERM or SIGHUP)"}"#
+        );
+        assert_eq!(back(&json(Some(StopReason::Interrupted))), Some(StopReason::Interrupted));
+        let deadline = StopReason::On {
+            case: "c".into(),
+            cpu: "epyc".into(),
+            why: Box::new(StopReason::RunDeadline { secs: 60 }),
+        };
+        assert_eq!(json(Some(deadline.clone())), r#"{"stopped_early":"c on epyc: the run deadline (60 s) passed"}"#);
+        let merged = StopReason::Shard { name: "1/2".into(), why: Box::new(StopReason::Interrupted) }
+            .and(StopReason::Shard { name: "2/2".into(), why: Box::new(deadline) });
+        assert_eq!(
+            merged.to_string(),
+            "shard 1/2 stopped early: interrupted (Ctrl-C, SIGTERM or SIGHUP); shard 2/2 stopped early: c on epyc: \
+             the run deadline (60 s) passed"
+        );
+        assert!(!merged.is_interrupted());
+        // An older report's words read back as words; its signal stop is still one.
+        let old = back(r#"{"stopped_early":"interrupted (Ctrl-C or SIGTERM)"}"#).unwrap();
+        assert_eq!(old.to_string(), "interrupted (Ctrl-C or SIGTERM)");
+        assert!(old.is_interrupted() && StopReason::Interrupted.is_interrupted());
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod dumps;
 mod engine;
 mod scale;
 mod stats;
+mod syzkaller;
 mod verdicts;
 
 use std::path::Path;

@@ -3,7 +3,11 @@
 //! panic the guest writes its own dump, which savecore and mdb triage in the guest; a kernel
 //! with kmdb loaded is kept from stopping at the debugger ([`kmdb`]).
 
+mod crash;
 pub mod kmdb;
+mod make;
+
+pub use crash::Illumos as IllumosDialect;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,10 +17,10 @@ use anyhow::{Result, bail};
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::{GuestOs, PanicWatch, SetupSnapshot, Stage, Target, never_ready};
+use super::{GuestOs, ImageInput, PanicWatch, SetupSnapshot, Stage, Target, never_ready};
 use crate::coal::CoalImage;
 use crate::coal::savecore::{CRASH_DIR, SAVECORE_WAIT_SECS, newest_dump_command, triage_command};
-use crate::crash::{Dialect, IllumosDialect};
+use crate::crash::Dialect;
 use crate::guest::{Guest, GuestLink};
 use crate::machine::{Accel, CpuModel, MachineSpec, Shape, Vendor};
 use crate::profile::{ModuleReload, Profile, Ready, ZoneCommands};
@@ -97,6 +101,14 @@ pub struct Illumos;
 impl GuestOs for Illumos {
     fn name(&self) -> &'static str {
         "illumos"
+    }
+
+    fn make_image(&self, input: &ImageInput, say: Stage<'_>) -> Option<Result<Vec<String>>> {
+        make::make(input, say)
+    }
+
+    fn image_recipes(&self) -> &'static [(&'static str, &'static str)] {
+        &[("coal", "is prepared from a user's file"), ("coal-stand-in", "builds the coal test fixture")]
     }
 
     fn dialect(&self) -> &'static dyn Dialect {

@@ -10,10 +10,14 @@ use anyhow::Result;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
+mod crash;
 pub mod crash_tool;
+mod make;
 
-use super::{DumpTool, GuestOs, Target};
-use crate::crash::{Dialect, LinuxDialect};
+pub use crash::Linux as LinuxDialect;
+
+use super::{DumpTool, GuestOs, ImageInput, Stage, Target};
+use crate::crash::Dialect;
 use crate::guest::GuestLink;
 use crate::image::LinuxImage;
 use crate::machine::{Accel, CpuModel, MachineSpec, Shape, Vendor};
@@ -88,6 +92,14 @@ pub struct Linux;
 impl GuestOs for Linux {
     fn name(&self) -> &'static str {
         "linux"
+    }
+
+    fn make_image(&self, input: &ImageInput, say: Stage<'_>) -> Option<Result<Vec<String>>> {
+        make::takes(input).then(|| make::user_kernel(input, say))
+    }
+
+    fn image_recipes(&self) -> &'static [(&'static str, &'static str)] {
+        &[("linux", "builds your kernel (--kernel, --name) into an image (the Linux images build themselves)")]
     }
 
     fn dialect(&self) -> &'static dyn Dialect {

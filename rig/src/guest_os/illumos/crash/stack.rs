@@ -6,8 +6,8 @@
 //! fmdump's `panicstack = f () | g () | ...` whose value may go on over lines ending in `|`.
 //! Rust symbols are demangled and their hash dropped.
 
-use super::illumos_patterns as pat;
-use super::report::Frame;
+use super::patterns as pat;
+use crate::crash::Frame;
 use regex::Regex;
 use std::sync::LazyLock;
 

@@ -27,7 +27,7 @@
 //!   `in corrupted`, shown without it), `truncated` when the report is marked corrupted or
 //!   the log ends inside its stack, `frame` otherwise.
 
-use super::report::CrashKind::{self, *};
+use crate::crash::CrashKind::{self, *};
 
 /// How the guilty frame is picked out of the frames that survived skipping.
 #[derive(Clone, Copy, Debug)]

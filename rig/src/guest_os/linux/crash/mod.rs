@@ -1,12 +1,16 @@
 //! The Linux console reader: where a report starts and ends, which lines belong to it, its title.
 
-use super::linux_patterns as pat;
-use super::linux_title::{Oops, TABLES, corruption, describe};
-use super::report::{Certainty, CrashKind, CrashReport, Frame, Os};
-use super::stream::{Dialect, End};
-use super::title::mask;
+mod patterns;
+#[cfg(test)]
+mod tests;
+mod title;
+
+use crate::crash::title::mask;
+use crate::crash::{Certainty, CrashKind, CrashReport, Dialect, End, Frame, Os};
+use patterns as pat;
 use regex::Regex;
 use std::sync::LazyLock;
+use title::{Oops, TABLES, corruption, describe};
 
 /// At most this many frames are kept per report.
 const MAX_FRAMES: usize = 64;

@@ -1,8 +1,7 @@
 //! Unit tests of the Linux reader: one per pattern family, plus the rig guest's own crash shapes.
 
-use super::linux::Linux;
-use super::report::CrashKind;
-use super::stream::{CrashReader, Event, read_all};
+use super::Linux;
+use crate::crash::{CrashKind, CrashReader, Event, read_all};
 
 fn title(text: &str) -> String {
     let r = read_all(&Linux, text.as_bytes());
@@ -11,7 +10,7 @@ fn title(text: &str) -> String {
 }
 
 /// The rig's Debian 6.1 guest: `BUG_ON` in a module.
-const GUEST_BUG: &str = include_str!("../../testdata/linux/console-kernel-bug-vmm-zsd.txt");
+const GUEST_BUG: &str = include_str!("../../../../testdata/linux/console-kernel-bug-vmm-zsd.txt");
 
 #[test]
 fn guest_bug_on_in_a_module() {

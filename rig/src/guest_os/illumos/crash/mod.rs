@@ -1,11 +1,12 @@
 //! The illumos console reader: panic banners in their console, msgbuf and syslog layouts,
 //! fmdump/mdb/savecore forms, `module:function+offset ()` frames, and titles.
 
-use super::illumos_patterns::{self as pat, Form};
-use super::illumos_stack;
-use super::report::{Certainty, CrashKind, CrashReport, Frame, Os};
-use super::stream::{Dialect, End};
-use super::title::{MAX_TITLE_LEN, sanitize};
+mod patterns;
+mod stack;
+
+use crate::crash::title::{MAX_TITLE_LEN, sanitize};
+use crate::crash::{Certainty, CrashKind, CrashReport, Dialect, End, Frame, Os};
+use patterns::{self as pat, Form};
 use regex::Regex;
 use std::sync::LazyLock;
 
@@ -162,7 +163,7 @@ impl Dialect for Illumos {
 
 fn build(lines: &[String], first: usize, ended: bool) -> CrashReport {
     let (form, message) = message_of(lines, first);
-    let stack = illumos_stack::find(lines, first);
+    let stack = stack::find(lines, first);
     // The excerpt starts at the message unless the stack was printed before it.
     let text = if stack.before { lines.join("\n") } else { lines[first..].join("\n") };
     let frames = stack.frames;
@@ -249,8 +250,8 @@ fn meaningful(f: &Frame) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::stream::read_all;
     use super::*;
+    use crate::crash::read_all;
 
     const LIVE: &str = "\n\rpanic[cpu3]/thread=fffffe17a84c8200: assertion failed: !zsd->vz_active, file: ../../i86pc/io/vmm/vmm_zsd.c, line: 162\n\n\
 fffffe0021b5cbf0 genunix:process_type+16c0d0 ()\n\
@@ -343,8 +344,8 @@ dumping: 0:02 100% done\n100% done: 123456 pages dumped, dump succeeded\nrebooti
 
     #[test]
     fn kmdb_prompt_without_newline_completes() {
-        let mut reader = super::super::CrashReader::new(&Illumos);
+        let mut reader = crate::crash::CrashReader::new(&Illumos);
         let ev = reader.feed(b"panic[cpu0]/thread=fffffe000f4a5c20: NMI received\n\nfffffe000f4a5b00 unix:nmiint+1a ()\n\npanic: entering debugger (continue to save dump)\n\n[0]> ");
-        assert!(matches!(ev.last(), Some(super::super::Event::CrashComplete(r)) if r.title == "NMI received"));
+        assert!(matches!(ev.last(), Some(crate::crash::Event::CrashComplete(r)) if r.title == "NMI received"));
     }
 }

@@ -15,7 +15,7 @@
 //!   after its prompt, fmdump's `panicstack` whose value goes on while a line ends in `|`);
 //!   if none follows, the last stack printed *before* the message (`$C` typed before
 //!   `::status`, up to 64 lines back).
-//! - **How sure the title is** ([`super::report::Certainty`]): `no_frame` when no meaningful
+//! - **How sure the title is** ([`crate::crash::Certainty`]): `no_frame` when no meaningful
 //!   frame was found or the kind names none (deadman, hung pool); `guessed` when the message
 //!   came from savecore's syslog line or a bare pasted line and the stack is mdb output with
 //!   no mdb command before it (another block of the paste); `truncated` when the stack runs to
@@ -28,7 +28,7 @@
 //! - **Long titles.** A message too long for the title is cut at a word with `...` so that the
 //!   function, which tells bugs apart, is kept.
 
-use super::report::CrashKind::{self, *};
+use crate::crash::CrashKind::{self, *};
 
 /// The layout a report was found in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! Linux titles: the compiled pattern table, and the title/guilty-frame extraction over a report.
 
-use super::linux_patterns::{self as pat, Extractor, OopsSpec};
-use super::report::CrashKind;
+use super::patterns::{self as pat, Extractor, OopsSpec};
+use crate::crash::CrashKind;
 use regex::{Captures, Regex};
 use std::sync::LazyLock;
 
@@ -299,7 +299,7 @@ fn push_frames(frames: &mut Vec<String>, caps: &Captures<'_>, skip: &Regex) {
             continue;
         }
         let mut name = m.as_str();
-        for p in super::linux_patterns::STRIP_FRAME_PREFIXES {
+        for p in super::patterns::STRIP_FRAME_PREFIXES {
             name = name.strip_prefix(p).unwrap_or(name);
         }
         frames.push(name.to_string());
