@@ -18,7 +18,7 @@ use rig::coal::{CoalImage, PrepareOptions, prepare};
 use rig::engine::campaign::{self, Plan};
 use rig::machine::{Accel, cpu};
 use rig::results::RunReport;
-use rig::results::{Outcome, Verdict};
+use rig::results::{Outcome, StopReason, Verdict};
 
 const OS7410_TITLE: &str = "assertion failed: !zsd->vz_active in vmm_zsd_destroy";
 /// The buggy DEBUG platform's stamp.
@@ -132,7 +132,8 @@ async fn grub_era_os7410_reproduces_on_debug_not_on_fixed_and_a_pinned_vmm_is_no
     // kmdb's prompt: the rig must answer it for the dump, the reboot and savecore to come.
     let h = headnodes();
     let images = vec![name(&h.buggy), name(&h.fixed), name(&h.pinned)];
-    let mut case = os7410_case(BUDGET, common::pace::measured().await);
+    let pace = common::pace::measured().await;
+    let mut case = os7410_case(BUDGET, pace);
     case.case.setup = stop_at_kmdb();
     let (r, run_dir, stages) = run_plan(&h.build, vec![case], "coal-engine-compare-run", Some(images.clone())).await;
     assert_eq!(r.comparisons.len(), 1, "{r:#?}");
@@ -215,8 +216,14 @@ async fn grub_era_os7410_reproduces_on_debug_not_on_fixed_and_a_pinned_vmm_is_no
     assert!(k.text.contains("decided sequentially"), "{}", k.text);
     assert!(f.panics == 0 && (4..=BUDGET).contains(&f.iterations), "{f:#?}");
 
-    // The pinned platform: no complete reload, busy unloads counted, not exercised.
-    assert!(p.iterations >= 1, "{p:#?}");
+    // The pinned platform: no complete reload, busy unloads counted, not exercised, and
+    // decided so online: stopped after its first judged iterations that reloaded nothing
+    // (rig::results::judged), within --jobs (1: one headnode at a time) of that decision.
+    let after = rig::results::judged::NOT_EXERCISED_AFTER;
+    assert_eq!(p.stopped, Some(StopReason::NotExercised { iterations: after as u32 }), "{p:#?}");
+    assert_eq!(p.iterations, after as u32, "{p:#?}");
+    let decided_at = r.runs[2].iterations.iter().filter(|i| i.outcome.judged()).nth(after - 1).unwrap().index;
+    assert!(r.runs[2].iterations.iter().all(|i| i.index <= decided_at + 1), "{:#?}", r.runs[2].iterations);
     assert_eq!((p.hits, p.reloads.reloads_ok), (0, 0), "{p:#?}");
     assert!(p.reloads.unloads_busy > 0, "{p:#?}");
     // The case's `unload_busy: fail`: the busy unload fails the iteration with the guest's words.
@@ -231,12 +238,22 @@ async fn grub_era_os7410_reproduces_on_debug_not_on_fixed_and_a_pinned_vmm_is_no
     let k = &cmp.conclusions[1];
     assert_eq!(k.status, rig::results::compare::Status::NotExercised, "{cmp:#?}");
     assert!(k.text.contains("both unloaded and loaded"), "{}", k.text);
+    assert!(k.text.contains(&format!("decided after {after} iterations, as its first {after} judged")), "{}", k.text);
     assert_ne!(r.exit_code(), 0);
     let table = rig::report::table::render(&r);
     assert!(table.contains("NOT EXERCISED: the race did not run on"), "{table}");
     let json = read(&run_dir.join("report.json"));
     assert!(json.contains("\"status\": \"not_exercised\""), "{json}");
     assert!(json.contains("\"status\": \"fixed\""), "{json}");
+    // The reference stopped as soon as every candidate was decided: within --jobs (1) judged
+    // iterations of the fixed build's decision, as report.json says.
+    let Some(StopReason::Decided { iterations: n }) = f.stopped else { panic!("{f:#?}") };
+    let written: RunReport = serde_json::from_str(&json).unwrap();
+    let reference = &written.runs[0];
+    assert_eq!(reference.stopped, Some(StopReason::CandidatesDone), "{json}");
+    let judged = reference.iterations.iter().filter(|i| i.outcome.judged()).count() as u32;
+    let last = n.max(after as u32);
+    assert!(judged <= last + 1, "the reference ran {judged} judged iterations, the last decision at {last}: {json}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
