@@ -161,8 +161,17 @@ vmm_unload() {
 # The OS-7410 panic as the seed report shows it; the "dump" is recorded in the pool, and the
 # machine reboots at once.
 os7410_panic() {
-	panic "assertion failed: !zsd->vz_active, file: ../../i86pc/io/vmm/vmm_zsd.c, line: 162"
+	panic "assertion failed: !zsd->vz_active, file: ../../i86pc/io/vmm/vmm_zsd.c, line: 162" "\
+fffffe0021b5cbf0 genunix:process_type+16c0d0 ()
+fffffe0021b5cc20 vmm:vmm_zsd_destroy+e8 ()
+fffffe0021b5cca0 genunix:zsd_apply_destroy+165 ()
+fffffe0021b5ccf0 genunix:zsd_apply_all_keys+5f ()
+fffffe0021b5cd40 genunix:zone_zsd_callbacks+10e ()
+fffffe0021b5cda0 genunix:zone_destroy+124 ()
+fffffe0021b5cef0 genunix:zone+1e7 ()
+fffffe0021b5cf00 unix:brand_sys_syscall+320 ()"
 }
+# A panic with message $1 and the stack's frames $2 (one per line).
 panic() {
 	msg=$1
 	mkdir "$SI/panicking" 2>/dev/null || { while :; do sleep 60; done; }
@@ -170,16 +179,7 @@ panic() {
 	con ""
 	con "panic[cpu3]/thread=fffffe17a84c8200: $msg"
 	con ""
-	while read -r line; do con "$line"; done <<-'STACK'
-		fffffe0021b5cbf0 genunix:process_type+16c0d0 ()
-		fffffe0021b5cc20 vmm:vmm_zsd_destroy+e8 ()
-		fffffe0021b5cca0 genunix:zsd_apply_destroy+165 ()
-		fffffe0021b5ccf0 genunix:zsd_apply_all_keys+5f ()
-		fffffe0021b5cd40 genunix:zone_zsd_callbacks+10e ()
-		fffffe0021b5cda0 genunix:zone_destroy+124 ()
-		fffffe0021b5cef0 genunix:zone+1e7 ()
-		fffffe0021b5cf00 unix:brand_sys_syscall+320 ()
-	STACK
+	printf '%s\n' "$2" | while read -r line; do con "$line"; done
 	con ""
 	# With kmdb loaded, panicsys() enters the debugger unless nopanicdebug is set (mdb -kw).
 	if [ "$(fact kmdb 0)" = 1 ] && [ "$(fact kvar/nopanicdebug 0)" = 0 ]; then
