@@ -279,7 +279,7 @@ impl Work<'_, '_> {
             });
             let it = IterationResult { index: i, outcome, verdict, secs, seed, evidence, steps, reloads };
             let stop = (hit == Some(true)).then_some(StopReason::FirstMatch { iteration: i });
-            let judged = crate::results::judged::judged(c.hunts.as_ref(), &it);
+            let judged = crate::results::compare::judged(c.hunts.as_ref(), &it);
             let (so_far, stopped) = self.shared.record(self.idx, it, stop);
             if stopped {
                 self.stop.store(true, Ordering::SeqCst);

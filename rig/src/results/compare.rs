@@ -7,7 +7,8 @@
 pub use super::comparison::{BuildStats, BuildVerdict, Comparison, Conclusion, Status};
 use crate::case::model::Signature;
 use crate::results::CaseRun;
-use crate::results::judged::{Judged, judged, not_exercised, not_exercised_rule};
+use crate::results::IterationResult;
+use crate::results::judged::{Judged, not_exercised, not_exercised_rule};
 use crate::results::outcome::Outcome;
 use crate::results::reloads::ReloadCounts;
 use crate::stats;
@@ -91,6 +92,20 @@ fn judged_iterations(run: &CaseRun, sig: Option<&Signature>) -> Vec<Judged> {
 /// hit `sig`.
 pub fn judged_hit(sig: Option<&Signature>, o: &Outcome) -> Option<bool> {
     o.judged().then(|| matches(sig, o))
+}
+
+/// What iteration `it` counts for: None when it is not judged (infra, skipped).
+pub fn judged(sig: Option<&Signature>, it: &IterationResult) -> Option<Judged> {
+    let hit = judged_hit(sig, &it.outcome)?;
+    let r = &it.reloads;
+    let race_ran = if hit || r.reloads_ok > 0 {
+        Some(true)
+    } else if r.attempted > 0 && r.complete() {
+        Some(false)
+    } else {
+        None
+    };
+    Some(Judged { hit, race_ran })
 }
 
 /// Whether the candidate's iterations ran the race the reference's did, and if not, why. Only
@@ -506,5 +521,23 @@ mod tests {
         pinned.iterations.iter_mut().for_each(|i| i.reloads.reloads_ok = 0);
         let c = conclude(&seq("debug", &[true; 4], StopReason::CandidatesDone), &pinned);
         assert_eq!(c.status, Status::NotExercised, "{}", c.text);
+    }
+
+    #[test]
+    fn an_iteration_says_whether_its_race_ran() {
+        let counts = |attempted, reloads_ok, loops_unreported| ReloadCounts {
+            attempted,
+            reloads_ok,
+            loops_unreported,
+            ..Default::default()
+        };
+        let it = |o, r| IterationResult { reloads: r, ..iteration(1, o) };
+        let j = |i: &IterationResult| judged(None, i).map(|j| j.race_ran);
+        assert_eq!(j(&it(Outcome::Completed, counts(10, 4, 0))), Some(Some(true)));
+        assert_eq!(j(&it(Outcome::Completed, counts(10, 0, 0))), Some(Some(false)));
+        assert_eq!(j(&it(Outcome::Completed, counts(10, 0, 1))), Some(None), "a loop's counts were lost");
+        assert_eq!(j(&it(Outcome::Completed, counts(0, 0, 0))), Some(None), "no reload tried");
+        assert_eq!(j(&it(panic("BUG"), counts(0, 0, 1))), Some(Some(true)), "a hit ran it");
+        assert_eq!(j(&it(Outcome::Infra { reason: "x".into() }, counts(10, 0, 0))), None);
     }
 }

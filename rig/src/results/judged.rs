@@ -1,10 +1,8 @@
 //! What one judged iteration counts for in a sequential comparison: whether the hunted panic
 //! hit, and whether the race it hunts ran at all (a module reload that both unloaded and
 //! loaded). With both, a candidate on which the race cannot run is told apart online from one
-//! that is fixed ([`not_exercised`]). Pure.
-
-use crate::case::model::Signature;
-use crate::results::IterationResult;
+//! that is fixed ([`not_exercised`]). An iteration is read into one by
+//! [`crate::results::compare::judged`]. Pure.
 
 /// Judged iterations a candidate runs without one successful reload before it is NOT
 /// EXERCISED (see [`not_exercised`]).
@@ -26,20 +24,6 @@ impl Judged {
     pub fn hit(hit: bool) -> Judged {
         Judged { hit, race_ran: hit.then_some(true) }
     }
-}
-
-/// What iteration `it` counts for: None when it is not judged (infra, skipped).
-pub fn judged(sig: Option<&Signature>, it: &IterationResult) -> Option<Judged> {
-    let hit = super::compare::judged_hit(sig, &it.outcome)?;
-    let r = &it.reloads;
-    let race_ran = if hit || r.reloads_ok > 0 {
-        Some(true)
-    } else if r.attempted > 0 && r.complete() {
-        Some(false)
-    } else {
-        None
-    };
-    Some(Judged { hit, race_ran })
 }
 
 /// The online NOT EXERCISED rule, kept conservative: a candidate whose first
@@ -87,25 +71,5 @@ mod tests {
         assert_eq!(not_exercised(&[HIT, REFUSED, UNKNOWN], &[REFUSED; 3]), None);
         // Only the first judged iterations count: a late refusal streak is not the rule's.
         assert_eq!(not_exercised(&[HIT; 5], &[RAN, REFUSED, REFUSED, REFUSED]), None);
-    }
-
-    #[test]
-    fn an_iteration_says_whether_its_race_ran() {
-        use crate::results::fixture::{iteration, panic};
-        use crate::results::{Outcome, reloads::ReloadCounts};
-        let counts = |attempted, reloads_ok, loops_unreported| ReloadCounts {
-            attempted,
-            reloads_ok,
-            loops_unreported,
-            ..Default::default()
-        };
-        let it = |o, r| IterationResult { reloads: r, ..iteration(1, o) };
-        let j = |i: &IterationResult| judged(None, i).map(|j| j.race_ran);
-        assert_eq!(j(&it(Outcome::Completed, counts(10, 4, 0))), Some(Some(true)));
-        assert_eq!(j(&it(Outcome::Completed, counts(10, 0, 0))), Some(Some(false)));
-        assert_eq!(j(&it(Outcome::Completed, counts(10, 0, 1))), Some(None), "a loop's counts were lost");
-        assert_eq!(j(&it(Outcome::Completed, counts(0, 0, 0))), Some(None), "no reload tried");
-        assert_eq!(j(&it(panic("BUG"), counts(0, 0, 1))), Some(Some(true)), "a hit ran it");
-        assert_eq!(j(&it(Outcome::Infra { reason: "x".into() }, counts(10, 0, 0))), None);
     }
 }
