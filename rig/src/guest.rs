@@ -23,6 +23,12 @@ use crate::ssh::{Ssh, SshError, SshTarget};
 /// How long QEMU gets to open its monitor.
 const QMP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the guest gets to tell its boot identity over SSH.
+const BOOT_ID_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long logging in again after a `savevm` may take.
+const REVIVE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How often a boot wait looks at the consoles for stall reports.
 const STALL_POLL: Duration = Duration::from_millis(500);
 
@@ -229,8 +235,7 @@ impl GuestLink {
                 break (m, id);
             }
             let ssh = Ssh::connect_until(&self.ssh_target, deadline).await.map_err(GuestError::Ssh)?;
-            let out = ssh.exec(self.profile.boot_id_command, Duration::from_secs(30)).await.map_err(GuestError::Ssh)?;
-            let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            let (ssh, id) = self.boot_id_over(ssh, deadline).await?;
             if id.is_empty() || previous == Some(id.as_str()) {
                 // The old boot's prompt, or no identity yet: wait for the next prompt.
                 continue;
@@ -249,19 +254,57 @@ impl GuestLink {
     /// the boot identity over SSH when the profile has one).
     pub async fn wait_ssh_ready(&self, deadline: Instant) -> Result<BootInfo, GuestError> {
         let since = Instant::now();
-        self.reconnect(deadline).await?;
-        let boot_id = match self.ssh() {
-            Ok(ssh) => ssh
-                .exec(self.profile.boot_id_command, Duration::from_secs(30))
-                .await
-                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-                .map_err(GuestError::Ssh)?,
-            Err(_) => String::new(),
-        };
+        self.ssh.lock().unwrap().take();
+        let ssh = Ssh::connect_until(&self.ssh_target, deadline).await.map_err(GuestError::Ssh)?;
+        let (ssh, boot_id) = self.boot_id_over(ssh, deadline).await?;
+        *self.ssh.lock().unwrap() = Some(Arc::new(ssh));
         let secs = since.elapsed().as_secs_f64();
         let info = BootInfo { boot_id, ready_secs: secs, ssh_secs: secs };
         *self.boot.lock().unwrap() = Some(info.clone());
         Ok(info)
+    }
+
+    /// Asks the guest on `ssh` for its boot identity. A session that died of its keepalive
+    /// meanwhile (the guest paused or starved right after it let us in: a `savevm`, a reboot
+    /// on a loaded host) is not the guest's answer: the rig logs in once more and asks again
+    /// before giving up. Returns the session that answered.
+    async fn boot_id_over(&self, ssh: Ssh, deadline: Instant) -> Result<(Ssh, String), GuestError> {
+        let cmd = self.profile.boot_id_command;
+        let id = |o: crate::ssh::ExecOutput| String::from_utf8_lossy(&o.stdout).trim().to_string();
+        match ssh.exec(cmd, BOOT_ID_TIMEOUT).await {
+            Ok(out) => Ok((ssh, id(out))),
+            Err(SshError::Disconnected(why)) => {
+                tracing::warn!(%why, "the SSH session dropped as the guest became ready: logging in once more");
+                let ssh = Ssh::connect_until(&self.ssh_target, deadline).await.map_err(GuestError::Ssh)?;
+                let out = ssh.exec(cmd, BOOT_ID_TIMEOUT).await.map_err(GuestError::Ssh)?;
+                Ok((ssh, id(out)))
+            }
+            Err(e) => Err(GuestError::Ssh(e)),
+        }
+    }
+
+    /// Logs in again, once, when the SSH session died while the guest was paused (its
+    /// keepalives unanswered: a `savevm` stops the guest for longer than they wait), and checks
+    /// that it is still the same boot; a live session is kept. A guest that rebooted meanwhile
+    /// is an error, never hidden behind a new session.
+    pub async fn revive_ssh(&self, deadline: Instant) -> Result<(), GuestError> {
+        let Some(old) = self.ssh.lock().unwrap().clone() else { return Ok(()) };
+        if !old.is_closed() {
+            return Ok(());
+        }
+        tracing::warn!("the SSH session died while the guest was paused: logging in once more");
+        self.ssh.lock().unwrap().take();
+        let ssh = Ssh::connect_until(&self.ssh_target, deadline).await.map_err(GuestError::Ssh)?;
+        let (ssh, id) = self.boot_id_over(ssh, deadline).await?;
+        if let Some(was) = self.boot().map(|b| b.boot_id).filter(|b| !b.is_empty())
+            && id != was
+        {
+            return Err(GuestError::Ssh(SshError::Disconnected(format!(
+                "the guest rebooted while its session was down (boot {was}, now {id})"
+            ))));
+        }
+        *self.ssh.lock().unwrap() = Some(Arc::new(ssh));
+        Ok(())
     }
 
     /// Drops the SSH session and logs in again (after a snapshot restore the guest's TCP state
@@ -274,8 +317,11 @@ impl GuestLink {
     }
 
     /// Saves the whole VM state under `tag` (HMP `savevm`; needs the machine's state disk).
+    /// The guest is stopped meanwhile, long enough under TCG for its SSH session to die of
+    /// its keepalive: it is revived once ([`GuestLink::revive_ssh`]).
     pub async fn save_snapshot(&self, tag: &str) -> Result<()> {
-        hmp_ok(&self.qmp, &format!("savevm {tag}")).await
+        hmp_ok(&self.qmp, &format!("savevm {tag}")).await?;
+        self.revive_ssh(Instant::now() + REVIVE_TIMEOUT).await.context("after savevm")
     }
 
     /// Restores the VM state saved under `tag` (HMP `loadvm`) and logs in again over SSH.

@@ -18,7 +18,7 @@ use rig::coal::{CoalImage, PrepareOptions, prepare};
 use rig::engine::campaign::{self, Plan};
 use rig::machine::{Accel, cpu};
 use rig::results::RunReport;
-use rig::results::{Outcome, Verdict};
+use rig::results::{Outcome, StopReason, Verdict};
 
 const OS7410_TITLE: &str = "assertion failed: !zsd->vz_active in vmm_zsd_destroy";
 /// The buggy DEBUG platform's stamp.
@@ -132,7 +132,8 @@ async fn grub_era_os7410_reproduces_on_debug_not_on_fixed_and_a_pinned_vmm_is_no
     // kmdb's prompt: the rig must answer it for the dump, the reboot and savecore to come.
     let h = headnodes();
     let images = vec![name(&h.buggy), name(&h.fixed), name(&h.pinned)];
-    let mut case = os7410_case(BUDGET, common::pace::measured().await);
+    let pace = common::pace::measured().await;
+    let mut case = os7410_case(BUDGET, pace);
     case.case.setup = stop_at_kmdb();
     let (r, run_dir, stages) = run_plan(&h.build, vec![case], "coal-engine-compare-run", Some(images.clone())).await;
     assert_eq!(r.comparisons.len(), 1, "{r:#?}");
@@ -215,8 +216,14 @@ async fn grub_era_os7410_reproduces_on_debug_not_on_fixed_and_a_pinned_vmm_is_no
     assert!(k.text.contains("decided sequentially"), "{}", k.text);
     assert!(f.panics == 0 && (4..=BUDGET).contains(&f.iterations), "{f:#?}");
 
-    // The pinned platform: no complete reload, busy unloads counted, not exercised.
-    assert!(p.iterations >= 1, "{p:#?}");
+    // The pinned platform: no complete reload, busy unloads counted, not exercised, and
+    // decided so online: stopped after its first judged iterations that reloaded nothing
+    // (rig::results::judged), within --jobs (1: one headnode at a time) of that decision.
+    let after = rig::results::judged::NOT_EXERCISED_AFTER;
+    assert_eq!(p.stopped, Some(StopReason::NotExercised { iterations: after as u32 }), "{p:#?}");
+    assert_eq!(p.iterations, after as u32, "{p:#?}");
+    let decided_at = r.runs[2].iterations.iter().filter(|i| i.outcome.judged()).nth(after - 1).unwrap().index;
+    assert!(r.runs[2].iterations.iter().all(|i| i.index <= decided_at + 1), "{:#?}", r.runs[2].iterations);
     assert_eq!((p.hits, p.reloads.reloads_ok), (0, 0), "{p:#?}");
     assert!(p.reloads.unloads_busy > 0, "{p:#?}");
     // The case's `unload_busy: fail`: the busy unload fails the iteration with the guest's words.
@@ -231,12 +238,75 @@ async fn grub_era_os7410_reproduces_on_debug_not_on_fixed_and_a_pinned_vmm_is_no
     let k = &cmp.conclusions[1];
     assert_eq!(k.status, rig::results::compare::Status::NotExercised, "{cmp:#?}");
     assert!(k.text.contains("both unloaded and loaded"), "{}", k.text);
+    assert!(k.text.contains(&format!("decided after {after} iterations, as its first {after} judged")), "{}", k.text);
     assert_ne!(r.exit_code(), 0);
     let table = rig::report::table::render(&r);
     assert!(table.contains("NOT EXERCISED: the race did not run on"), "{table}");
     let json = read(&run_dir.join("report.json"));
     assert!(json.contains("\"status\": \"not_exercised\""), "{json}");
     assert!(json.contains("\"status\": \"fixed\""), "{json}");
+    // The reference stopped as soon as every candidate was decided: within --jobs (1) judged
+    // iterations of the fixed build's decision, as report.json says.
+    let Some(StopReason::Decided { iterations: n }) = f.stopped else { panic!("{f:#?}") };
+    let written: RunReport = serde_json::from_str(&json).unwrap();
+    let reference = &written.runs[0];
+    assert_eq!(reference.stopped, Some(StopReason::CandidatesDone), "{json}");
+    let judged = reference.iterations.iter().filter(|i| i.outcome.judged()).count() as u32;
+    let last = n.max(after as u32);
+    assert!(judged <= last + 1, "the reference ran {judged} judged iterations, the last decision at {last}: {json}");
+
+    // Then, on the buggy headnode the comparison set up, a panic that stops at a wedged kmdb.
+    a_guest_frozen_at_kmdbs_prompt_after_a_panic_ends_within_minutes_as_that_panic(h, pace).await;
+}
+
+/// A panic on demand (`uadmin 5 1`, the illumos profile's panic command) that stops at kmdb's
+/// prompt on a debugger that takes nothing (the stand-in's wedged kmdb, which stops every other
+/// process): the rig answers `:c` a few times, then the guest's silence ends the iteration
+/// within minutes as the panic it was (its title read off the console), the triage saying the
+/// guest never booted again and why; never a wait to the boot deadline, never a hang verdict.
+/// Runs on the buggy headnode already set up by the comparison (no setup again), and needs no
+/// race, so it cannot miss (issue 30).
+async fn a_guest_frozen_at_kmdbs_prompt_after_a_panic_ends_within_minutes_as_that_panic(h: &Headnodes, pace: Pace) {
+    let mut case = os7410_case(1, pace);
+    let wedged = rig::case::parse(
+        "name: x\nsetup:\n  - ssh: \"echo 'nopanicdebug/W 0' | mdb -kw\"\n  - ssh: 'echo 1 > /run/standin/kmdb_wedged'\n\
+         steps:\n  - ssh: 'uadmin 5 1'\n",
+    )
+    .unwrap();
+    (case.case.setup, case.case.steps) = (wedged.setup, wedged.steps);
+    case.case.guest.image = name(&h.buggy);
+    // The reboot after the panic may stay silent this long (the rig's own bound is minutes).
+    let silence = pace.secs(30);
+    let run_dir = common::evidence_dir("coal-engine-frozen-kmdb");
+    let plan = Plan {
+        seed: 7410,
+        inject: rig::engine::plan::Inject { silent_boots: 0, boot_silence: Some(silence) },
+        dumps: rig::dump::DumpOptions { policy: rig::dump::DumpPolicy::None, ..Default::default() },
+        ..Plan::new(vec![case], vec![cpu::lookup("epyc").unwrap()], Accel::Tcg, h.build.clone(), run_dir.clone())
+    };
+    let stages = Arc::new(Mutex::new(Vec::new()));
+    let seen = stages.clone();
+    let r = {
+        let _slot = common::heavy_guest_slot().await;
+        campaign::run(&plan, &mut move |p| seen.lock().unwrap().extend(p.stage.clone())).await
+    };
+    let stages = stages.lock().unwrap().clone();
+    assert!(!stages.iter().any(|s| s.starts_with("coal setup")), "set up again: {stages:#?}");
+    let it = &r.runs[0].iterations[..];
+    let [it] = it else { panic!("one iteration expected: {it:#?}; evidence: {}", run_dir.display()) };
+    let Outcome::Panic { title, triage, .. } = &it.outcome else {
+        panic!("expected a panic, got {:#?}; evidence: {}", it.outcome, run_dir.display())
+    };
+    assert_eq!(title, "forced crash dump initiated at user request in kadmin");
+    assert!(triage.contains("kmdb: the panic stopped at kmdb's prompt and the rig answered :c (3x)"), "{triage}");
+    assert!(
+        triage.contains("savecore: nothing to read: the guest did not boot again after the panic")
+            && triage.contains("the boot went silent"),
+        "{triage}"
+    );
+    // Minutes: the answers (5 s apart), the silence bound, the evidence; not the boot deadline.
+    let deadline = os7410_case(1, pace).case.deadlines.boot_secs as f64;
+    assert!(it.secs < deadline, "{} s, boot deadline {deadline} s: {}", it.secs, run_dir.display());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

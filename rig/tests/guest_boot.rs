@@ -193,3 +193,35 @@ async fn qemu_dying_at_start_reports_its_stderr() {
     assert!(e.contains(&dir.display().to_string()), "the error points at the evidence: {e}");
     assert!(std::fs::read_to_string(dir.join("qemu.stderr")).unwrap().contains("no-such-device"));
 }
+
+/// `savevm` stops the guest, under TCG on a loaded host for longer than the SSH session's
+/// keepalive waits (three unanswered, one a second): the session dies, and the rig used to call
+/// the guest unreachable ("SSH did not answer: ... Keepalive timeout"). Now it logs in again
+/// once, on the same boot. A QMP `stop` for longer than the keepalive stands in for a slow
+/// `savevm`; the real `savevm` follows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ssh_session_that_died_while_the_guest_was_paused_is_revived_after_savevm() {
+    let image = common::image();
+    let dir = common::evidence_dir("guest-paused");
+    let mut spec = common::epyc_machine(&image);
+    rig::qemu::img::create(&dir, "state.qcow2", "1G").unwrap();
+    spec.state_disk = Some(dir.join("state.qcow2"));
+    let guest = Guest::launch(spec, LINUX, keys(&image), &dir).await.unwrap();
+    let boot = guest.wait_ready(Instant::now() + Duration::from_secs(120)).await.unwrap();
+    let old = guest.ssh().unwrap();
+    guest.qmp().execute(&qapi::qmp::stop {}, Duration::from_secs(5)).await.unwrap();
+    let dead_by = Instant::now() + Duration::from_secs(30);
+    while !old.is_closed() {
+        assert!(Instant::now() < dead_by, "the session outlived a 30 s pause: {old:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    guest.qmp().execute(&qapi::qmp::cont {}, Duration::from_secs(5)).await.unwrap();
+    // The dead session no longer answers: what the rig met after a slow savevm.
+    let err = old.exec("true", Duration::from_secs(10)).await.unwrap_err();
+    assert!(matches!(err, rig::ssh::SshError::Disconnected(_)), "{err}");
+    guest.save_snapshot("paused").await.unwrap();
+    let id = guest.run(LINUX.boot_id_command, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(id.trim(), boot.boot_id, "the same boot answers");
+    assert!(!std::sync::Arc::ptr_eq(&old, &guest.ssh().unwrap()), "a new session");
+    guest.shutdown().await;
+}

@@ -91,15 +91,21 @@ running_zones() {
 }
 
 # Halts a running zone: its ZSD shutdown callbacks run, then the zone drains for a random
-# 300-1500 ms (long enough that a loaded CI host still hits it) before it is down and its ZSD destroy callbacks run (zone_destroy). A vmm load in
-# that window gave the zone a vmm ZSD with vz_active set that never saw a shutdown: on a DEBUG
-# platform without the OS-7410 fix, vmm_zsd_destroy's ASSERT(!zsd->vz_active) fires.
+# 300-1500 ms and, on the stand-in, on until vmm is next loaded (at most ZONE_DRAIN_WAIT_S more)
+# before it is down and its ZSD destroy callbacks run (zone_destroy). A vmm load in that window
+# gave the zone a vmm ZSD with vz_active set that never saw a shutdown: on a DEBUG platform
+# without the OS-7410 fix, vmm_zsd_destroy's ASSERT(!zsd->vz_active) fires. Why the window waits
+# for a load: README.md, "OS-7410".
+ZONE_DRAIN_WAIT_S=6
 zone_halt() {
 	d=$ZONES_RUN/$1
 	[ "$(zone_state "$1")" = running ] || return 1
 	rm -f "$d/late_zsd"
+	[ -p "$d/load.fifo" ] || mkfifo "$d/load.fifo"
 	echo shutting_down >"$d/state"
 	sleep_ms $((300 + RANDOM % 1201))
+	# vmm_load wakes the wait (a load between the test and the read only makes it wait longer).
+	[ -e "$d/late_zsd" ] || read -r -t "$ZONE_DRAIN_WAIT_S" _ <>"$d/load.fifo"
 	echo down >"$d/state"
 	if [ -e "$d/late_zsd" ] && [ "$(fact debug)" = 1 ] && [ "$(fact os7410_fixed)" = 0 ]; then
 		os7410_panic
@@ -122,7 +128,11 @@ vmm_load() {
 	# vmm's _init: zone_key_create() gives every zone below ZONE_IS_DOWN a ZSD, including a
 	# zone whose shutdown callbacks already ran (the OS-7410 window).
 	for d in "$ZONES_RUN"/*; do
-		[ "$(cat "$d/state" 2>/dev/null)" = shutting_down ] && : >"$d/late_zsd"
+		if [ "$(cat "$d/state" 2>/dev/null)" = shutting_down ]; then
+			: >"$d/late_zsd"
+			# Opened read-write, so it never blocks; a zone not waiting yet finds late_zsd.
+			echo loaded 1<>"$d/load.fifo"
+		fi
 	done
 	set_fact vmm/loadcnt $(($(fact vmm/loadcnt 0) + 1))
 	set_fact vmm/loaded 1
@@ -161,8 +171,17 @@ vmm_unload() {
 # The OS-7410 panic as the seed report shows it; the "dump" is recorded in the pool, and the
 # machine reboots at once.
 os7410_panic() {
-	panic "assertion failed: !zsd->vz_active, file: ../../i86pc/io/vmm/vmm_zsd.c, line: 162"
+	panic "assertion failed: !zsd->vz_active, file: ../../i86pc/io/vmm/vmm_zsd.c, line: 162" "\
+fffffe0021b5cbf0 genunix:process_type+16c0d0 ()
+fffffe0021b5cc20 vmm:vmm_zsd_destroy+e8 ()
+fffffe0021b5cca0 genunix:zsd_apply_destroy+165 ()
+fffffe0021b5ccf0 genunix:zsd_apply_all_keys+5f ()
+fffffe0021b5cd40 genunix:zone_zsd_callbacks+10e ()
+fffffe0021b5cda0 genunix:zone_destroy+124 ()
+fffffe0021b5cef0 genunix:zone+1e7 ()
+fffffe0021b5cf00 unix:brand_sys_syscall+320 ()"
 }
+# A panic with message $1 and the stack's frames $2 (one per line).
 panic() {
 	msg=$1
 	mkdir "$SI/panicking" 2>/dev/null || { while :; do sleep 60; done; }
@@ -170,16 +189,7 @@ panic() {
 	con ""
 	con "panic[cpu3]/thread=fffffe17a84c8200: $msg"
 	con ""
-	while read -r line; do con "$line"; done <<-'STACK'
-		fffffe0021b5cbf0 genunix:process_type+16c0d0 ()
-		fffffe0021b5cc20 vmm:vmm_zsd_destroy+e8 ()
-		fffffe0021b5cca0 genunix:zsd_apply_destroy+165 ()
-		fffffe0021b5ccf0 genunix:zsd_apply_all_keys+5f ()
-		fffffe0021b5cd40 genunix:zone_zsd_callbacks+10e ()
-		fffffe0021b5cda0 genunix:zone_destroy+124 ()
-		fffffe0021b5cef0 genunix:zone+1e7 ()
-		fffffe0021b5cf00 unix:brand_sys_syscall+320 ()
-	STACK
+	printf '%s\n' "$2" | while read -r line; do con "$line"; done
 	con ""
 	# With kmdb loaded, panicsys() enters the debugger unless nopanicdebug is set (mdb -kw).
 	if [ "$(fact kmdb 0)" = 1 ] && [ "$(fact kvar/nopanicdebug 0)" = 0 ]; then

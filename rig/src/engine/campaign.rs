@@ -154,8 +154,7 @@ async fn run_units(
             let gate = super::gate::Gate::new(group.len(), jobs, design, budget, plan.budget.secs);
             if let Some(b) = banked {
                 let hunts = units[group[0]].0.case.hunts.as_ref();
-                let hits: Vec<_> =
-                    b.iterations.iter().map(|i| crate::results::compare::judged_hit(hunts, &i.outcome)).collect();
+                let hits: Vec<_> = b.iterations.iter().map(|i| crate::results::compare::judged(hunts, i)).collect();
                 gate.bank(0, &hits);
             }
             let build = |slot: usize, k: usize| {

@@ -18,6 +18,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::results::StopReason;
+use crate::results::judged::{Judged, not_exercised};
 use crate::stats::sequential::{self, Decision, Design};
 
 /// How long a sequential comparison may go on.
@@ -44,8 +45,8 @@ impl Budget {
 struct Build {
     /// Iterations handed out.
     started: u32,
-    /// Finished iterations by index: Some(hit) when judged, None for infra or skipped.
-    results: BTreeMap<u32, Option<bool>>,
+    /// Finished iterations by index: Some when judged, None for infra or skipped.
+    results: BTreeMap<u32, Option<Judged>>,
     /// Why the build stopped, once it has.
     done: Option<StopReason>,
 }
@@ -57,7 +58,7 @@ impl Build {
     }
 
     /// The judged results in index order, up to the first iteration still running.
-    fn judged(&self) -> Vec<bool> {
+    fn judged(&self) -> Vec<Judged> {
         let mut out = Vec::new();
         for (expect, (&i, &r)) in (1..).zip(&self.results) {
             if i != expect {
@@ -100,9 +101,9 @@ impl Gate {
         }
     }
 
-    /// Counts `hits` (Some(hit) when judged, in order) as build `slot`'s first iterations,
-    /// already run: its next iteration is the one after them.
-    pub fn bank(&self, slot: usize, hits: &[Option<bool>]) {
+    /// Counts `hits` (Some when judged, in order) as build `slot`'s first iterations, already
+    /// run: its next iteration is the one after them.
+    pub fn bank(&self, slot: usize, hits: &[Option<Judged>]) {
         let mut builds = self.builds.lock().unwrap();
         for (i, &h) in (1..).zip(hits) {
             builds[slot].results.insert(i, h);
@@ -159,17 +160,24 @@ impl Gate {
         builds.iter().enumerate().any(|(k, b)| k != slot && b.done.is_none())
     }
 
-    /// Records iteration `index` of build `slot` (Some(hit) when judged) and stops every build
-    /// whose verdict it decides.
-    pub fn record(&self, slot: usize, index: u32, hit: Option<bool>) {
+    /// Records iteration `index` of build `slot` (Some when judged) and stops every build whose
+    /// verdict it decides: a candidate on which the race cannot run first (NOT EXERCISED, by
+    /// [`not_exercised`]), then by the sequential rules on hits.
+    pub fn record(&self, slot: usize, index: u32, judged: Option<Judged>) {
         let mut builds = self.builds.lock().unwrap();
-        builds[slot].results.insert(index, hit);
+        builds[slot].results.insert(index, judged);
         let reference = builds[0].judged();
+        let hits = |its: &[Judged]| its.iter().map(|j| j.hit).collect::<Vec<_>>();
         for k in 1..builds.len() {
             if builds[k].done.is_some() {
                 continue;
             }
-            match sequential::decide(&self.design, &reference, &builds[k].judged()) {
+            let cand = builds[k].judged();
+            if let Some(n) = not_exercised(&reference, &cand) {
+                builds[k].done = Some(StopReason::NotExercised { iterations: n });
+                continue;
+            }
+            match sequential::decide(&self.design, &hits(&reference), &hits(&cand)) {
                 Decision::NotFixed { at } => builds[k].done = Some(StopReason::DecidedAtHit { iteration: at }),
                 Decision::Fixed { n, .. } => builds[k].done = Some(StopReason::Decided { iterations: n }),
                 Decision::Undecided { .. } => {}
@@ -227,7 +235,7 @@ mod tests {
             for slot in 0..2 {
                 let (i, permit) = g.next(slot).await.unwrap();
                 order.push((slot, i));
-                g.record(slot, i, Some(slot == 0));
+                g.record(slot, i, Some(Judged::hit(slot == 0)));
                 drop(permit);
             }
         }
@@ -245,7 +253,7 @@ mod tests {
             for slot in 0..3 {
                 if let Some((i, _p)) = g.next(slot).await {
                     assert_eq!(i, round);
-                    g.record(slot, i, Some(slot == 2 && round == 2));
+                    g.record(slot, i, Some(Judged::hit(slot == 2 && round == 2)));
                 }
             }
         }
@@ -283,7 +291,7 @@ mod tests {
         // A reference at its budget leaves the candidates their own.
         let g = gate(2, 1, 1);
         let (i, p) = g.next(0).await.unwrap();
-        g.record(0, i, Some(true));
+        g.record(0, i, Some(Judged::hit(true)));
         drop(p);
         assert!(g.next(0).await.is_none());
         g.finish(0, StopReason::IterationsEnded);
@@ -310,7 +318,7 @@ mod tests {
                     while let Some((i, permit)) = g.next(slot).await {
                         let (secs, hit) = result(slot, i);
                         tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
-                        g.record(slot, i, hit);
+                        g.record(slot, i, hit.map(Judged::hit));
                         drop(permit);
                         ran.push(i);
                     }
@@ -361,25 +369,53 @@ mod tests {
     #[tokio::test]
     async fn banked_reference_iterations_are_not_run_again() {
         let g = gate(2, 1, 50);
-        g.bank(0, &[Some(true), None, Some(true), Some(true), Some(true)]);
+        g.bank(0, &[true, false, true, true, true].map(|h| h.then_some(Judged::hit(true))));
         // The candidate runs alone until it has caught up with the banked reference.
         for i in 1..=4 {
             let (j, _p) = g.next(1).await.unwrap();
             assert_eq!(j, i);
-            g.record(1, j, Some(false));
+            g.record(1, j, Some(Judged::hit(false)));
         }
         assert_eq!(g.stopped(1), Some(StopReason::Decided { iterations: 4 }));
         assert!(g.next(0).await.is_none(), "the reference ran again");
     }
 
+    #[tokio::test]
+    async fn a_candidate_whose_race_never_runs_is_stopped_as_not_exercised_at_once() {
+        // Reference, fixed, pinned, one iteration at a time. The reference hits or reloads; the
+        // fixed build reloads cleanly; the pinned one tries reloads and completes none.
+        let g = gate(3, 1, 8);
+        let ran = |hit| Judged { hit, race_ran: Some(true) };
+        let refused = Judged { hit: false, race_ran: Some(false) };
+        let mut started = [0; 3];
+        for round in 1..=8 {
+            for slot in 0..3 {
+                if let Some((i, _p)) = g.next(slot).await {
+                    assert_eq!(i, round);
+                    started[slot] = i;
+                    g.record(slot, i, Some([ran(i != 2), ran(false), refused][slot]));
+                }
+            }
+        }
+        // Decided after its 3rd, where the hit rule alone would have run it to the early look
+        // (4) and called it FIXED.
+        assert_eq!(g.stopped(2), Some(StopReason::NotExercised { iterations: 3 }));
+        assert_eq!(started[2], 3, "ran on past the decision: {started:?}");
+        // The fixed build is decided by the sequential rule (the reference's 5th hit), and the
+        // reference stops with it.
+        assert_eq!(g.stopped(1), Some(StopReason::Decided { iterations: 6 }));
+        assert_eq!(g.stopped(0), Some(StopReason::CandidatesDone));
+        assert_eq!(started, [6, 6, 3]);
+    }
+
     #[test]
     fn judged_results_stop_at_the_first_iteration_still_running() {
         let mut b = Build::default();
-        b.results.insert(1, Some(true));
+        b.results.insert(1, Some(Judged::hit(true)));
         b.results.insert(2, None);
-        b.results.insert(4, Some(false));
-        assert_eq!(b.judged(), [true]);
-        b.results.insert(3, Some(false));
-        assert_eq!(b.judged(), [true, false, false]);
+        b.results.insert(4, Some(Judged::hit(false)));
+        assert_eq!(b.judged(), [Judged::hit(true)]);
+        b.results.insert(3, Some(Judged::hit(false)));
+        assert_eq!(b.judged().iter().map(|j| j.hit).collect::<Vec<_>>(), [true, false, false]);
     }
 }

@@ -281,9 +281,9 @@ impl Work<'_, '_> {
                 Some(title) => matches!(&outcome, Outcome::Panic { title: t, .. } if t == title),
                 None => crate::results::compare::matches(c.hunts.as_ref(), &outcome),
             });
-            let judged = crate::results::compare::judged_hit(c.hunts.as_ref(), &outcome);
             let it = IterationResult { index: i, outcome, verdict, secs, seed, evidence, steps, reloads };
             let stop = (hit == Some(true)).then_some(StopReason::FirstMatch { iteration: i });
+            let judged = crate::results::compare::judged(c.hunts.as_ref(), &it);
             let (so_far, stopped) = self.shared.record(self.idx, it, stop);
             if stopped {
                 self.stop.store(true, Ordering::SeqCst);

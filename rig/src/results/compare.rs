@@ -7,6 +7,8 @@
 pub use super::comparison::{BuildStats, BuildVerdict, Comparison, Conclusion, Status};
 use crate::case::model::Signature;
 use crate::results::CaseRun;
+use crate::results::IterationResult;
+use crate::results::judged::{Judged, not_exercised, not_exercised_rule};
 use crate::results::outcome::Outcome;
 use crate::results::reloads::ReloadCounts;
 use crate::stats;
@@ -79,17 +81,31 @@ pub fn build_stats(run: &CaseRun, sig: Option<&Signature>) -> BuildStats {
     }
 }
 
-/// A build's judged iterations in index order: true where the hunted signature hit.
-fn judged_hits(run: &CaseRun, sig: Option<&Signature>) -> Vec<bool> {
+/// A build's judged iterations in index order: whether each hit and whether its race ran.
+fn judged_iterations(run: &CaseRun, sig: Option<&Signature>) -> Vec<Judged> {
     let mut its: Vec<&crate::results::IterationResult> = run.iterations.iter().collect();
     its.sort_by_key(|i| i.index);
-    its.iter().filter_map(|i| judged_hit(sig, &i.outcome)).collect()
+    its.iter().filter_map(|i| judged(sig, i)).collect()
 }
 
 /// What an iteration counts for in a comparison: None when it is not judged, else whether it
 /// hit `sig`.
 pub fn judged_hit(sig: Option<&Signature>, o: &Outcome) -> Option<bool> {
     o.judged().then(|| matches(sig, o))
+}
+
+/// What iteration `it` counts for: None when it is not judged (infra, skipped).
+pub fn judged(sig: Option<&Signature>, it: &IterationResult) -> Option<Judged> {
+    let hit = judged_hit(sig, &it.outcome)?;
+    let r = &it.reloads;
+    let race_ran = if hit || r.reloads_ok > 0 {
+        Some(true)
+    } else if r.attempted > 0 && r.complete() {
+        Some(false)
+    } else {
+        None
+    };
+    Some(Judged { hit, race_ran })
 }
 
 /// Whether the candidate's iterations ran the race the reference's did, and if not, why. Only
@@ -139,8 +155,8 @@ pub fn compare(runs: &[&CaseRun], sig: Option<&Signature>) -> Comparison {
                 let budget = run.iterations_planned.max(runs[0].iterations_planned);
                 return sequential_conclusion(
                     &design,
-                    (reference, &judged_hits(runs[0], sig)),
-                    (cand, &judged_hits(run, sig)),
+                    (reference, &judged_iterations(runs[0], sig)),
+                    (cand, &judged_iterations(run, sig)),
                     budget,
                 );
             }
@@ -191,17 +207,31 @@ pub fn compare(runs: &[&CaseRun], sig: Option<&Signature>) -> Comparison {
 
 /// What a sequential comparison concludes about a candidate, from both builds' judged
 /// iterations in order (see [`crate::stats::sequential`]); `budget` is the iterations per build
-/// it was allowed.
+/// it was allowed. A candidate on which the race cannot run is NOT EXERCISED by the online
+/// rule ([`not_exercised`]) before any other rule is asked, as the gate stopped it.
 pub fn sequential_conclusion(
     design: &crate::stats::sequential::Design,
-    (reference, ref_hits): (&BuildStats, &[bool]),
-    (cand, cand_hits): (&BuildStats, &[bool]),
+    (reference, ref_its): (&BuildStats, &[Judged]),
+    (cand, cand_its): (&BuildStats, &[Judged]),
     budget: u32,
 ) -> Conclusion {
     use crate::stats::sequential::{Decision, Rule, decide, more_needed};
     let conclusion = |status, p_value, text| Conclusion { candidate: cand.image.clone(), status, p_value, text };
     let stopped = cand.stopped.as_ref().map(|s| format!(" (stopped: {s})")).unwrap_or_default();
-    match decide(design, ref_hits, cand_hits) {
+    if let Some(n) = not_exercised(ref_its, cand_its) {
+        return conclusion(
+            Status::NotExercised,
+            None,
+            format!(
+                "NOT EXERCISED: the race did not run on {}: decided after {n} iterations, as {}{stopped}; {}",
+                cand.image,
+                not_exercised_rule(),
+                exercised(reference, cand).err().unwrap_or_else(|| cand.reloads.summary())
+            ),
+        );
+    }
+    let hits = |its: &[Judged]| its.iter().map(|j| j.hit).collect::<Vec<_>>();
+    match decide(design, &hits(ref_its), &hits(cand_its)) {
         Decision::NotFixed { at } => conclusion(
             Status::NotFixed,
             None,
@@ -463,10 +493,51 @@ mod tests {
     }
 
     #[test]
+    fn a_candidate_stopped_online_because_its_race_never_ran_is_not_exercised_never_inconclusive() {
+        // Three judged iterations, each with reloads tried and none completed: the gate stops
+        // it there, where the hit rules alone are still undecided (inconclusive by budget).
+        let mut pinned = seq("pinned", &[false; 3], StopReason::NotExercised { iterations: 3 });
+        pinned.iterations.iter_mut().for_each(|i| i.reloads.reloads_ok = 0);
+        let c = conclude(&seq("debug", &[true, false, true], StopReason::CandidatesDone), &pinned);
+        assert_eq!(c.status, Status::NotExercised, "{}", c.text);
+        assert!(
+            c.text.starts_with(
+                "NOT EXERCISED: the race did not run on pinned: decided after 3 iterations, as its first 3 judged \
+                 iterations tried module reloads and completed none, while the reference's race ran in 3 or more \
+                 (stopped: not exercised: no reload completed in its first 3 judged iterations); none of pinned's"
+            ),
+            "{}",
+            c.text
+        );
+        // One completed reload among them, and the rule holds off: the hit rules decide.
+        pinned.iterations[1].reloads.reloads_ok = 1;
+        let c = conclude(&seq("debug", &[true, false, true], StopReason::CandidatesDone), &pinned);
+        assert_eq!(c.status, Status::Inconclusive, "{}", c.text);
+    }
+
+    #[test]
     fn a_sequentially_decided_candidate_that_never_reloaded_is_not_exercised() {
         let mut pinned = seq("pinned", &[false; 4], StopReason::Decided { iterations: 4 });
         pinned.iterations.iter_mut().for_each(|i| i.reloads.reloads_ok = 0);
         let c = conclude(&seq("debug", &[true; 4], StopReason::CandidatesDone), &pinned);
         assert_eq!(c.status, Status::NotExercised, "{}", c.text);
+    }
+
+    #[test]
+    fn an_iteration_says_whether_its_race_ran() {
+        let counts = |attempted, reloads_ok, loops_unreported| ReloadCounts {
+            attempted,
+            reloads_ok,
+            loops_unreported,
+            ..Default::default()
+        };
+        let it = |o, r| IterationResult { reloads: r, ..iteration(1, o) };
+        let j = |i: &IterationResult| judged(None, i).map(|j| j.race_ran);
+        assert_eq!(j(&it(Outcome::Completed, counts(10, 4, 0))), Some(Some(true)));
+        assert_eq!(j(&it(Outcome::Completed, counts(10, 0, 0))), Some(Some(false)));
+        assert_eq!(j(&it(Outcome::Completed, counts(10, 0, 1))), Some(None), "a loop's counts were lost");
+        assert_eq!(j(&it(Outcome::Completed, counts(0, 0, 0))), Some(None), "no reload tried");
+        assert_eq!(j(&it(panic("BUG"), counts(0, 0, 1))), Some(Some(true)), "a hit ran it");
+        assert_eq!(j(&it(Outcome::Infra { reason: "x".into() }, counts(10, 0, 0))), None);
     }
 }

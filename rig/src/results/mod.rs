@@ -9,6 +9,7 @@ pub mod compare;
 pub mod comparison;
 #[cfg(test)]
 pub mod fixture;
+pub mod judged;
 pub mod model;
 pub mod outcome;
 pub mod provenance;

@@ -25,6 +25,12 @@ pub enum StopReason {
         /// The iteration that hit.
         iteration: u32,
     },
+    /// A sequential comparison decided that the race cannot run on this candidate: none of its
+    /// first judged iterations completed a reload ([`crate::results::judged::not_exercised`]).
+    NotExercised {
+        /// Judged iterations it was decided after.
+        iterations: u32,
+    },
     /// The reference: every candidate decided or stopped.
     CandidatesDone,
     /// Its iteration budget ran out.
@@ -103,6 +109,9 @@ impl fmt::Display for StopReason {
         match self {
             StopReason::Decided { iterations } => write!(f, "decided after {iterations} iterations per build"),
             StopReason::DecidedAtHit { iteration } => write!(f, "decided: hit at its iteration {iteration}"),
+            StopReason::NotExercised { iterations } => {
+                write!(f, "not exercised: no reload completed in its first {iterations} judged iterations")
+            }
             StopReason::CandidatesDone => f.write_str("every candidate decided or stopped"),
             StopReason::Budget { iterations } => write!(f, "budget: {iterations} iterations"),
             StopReason::TimeBudget { secs } => write!(f, "time budget: {secs} s"),

@@ -158,6 +158,11 @@ impl Ssh {
         Ok(bytes)
     }
 
+    /// Whether the session has ended (the guest dropped it, or it died of its keepalive).
+    pub fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
     /// Ends the session politely.
     pub async fn close(self) {
         let _ = self.handle.disconnect(Disconnect::ByApplication, "", "en").await;

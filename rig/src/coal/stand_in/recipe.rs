@@ -30,6 +30,7 @@ pub const FILES: &[RecipeFile] = &[
     stand_in_file!("sbin/reboot"),
     stand_in_file!("sbin/savecore"),
     stand_in_file!("sbin/sysinfo"),
+    stand_in_file!("sbin/uadmin"),
     stand_in_file!("sbin/vmadm"),
     stand_in_file!("sbin/zoneadm"),
     stand_in_file!("syslinux.cfg"),
@@ -70,7 +71,8 @@ mod tests {
 
     #[test]
     fn every_shim_the_rig_runs_is_embedded() {
-        for cmd in ["kstat", "modinfo", "modload", "modunload", "mdb", "savecore", "vmadm", "reboot", "psrinfo"] {
+        let rig_runs = ["kstat", "modinfo", "modload", "modunload", "mdb", "savecore", "vmadm", "reboot", "psrinfo"];
+        for cmd in rig_runs.iter().chain(&["uadmin"]) {
             assert!(file(&format!("sbin/{cmd}")).starts_with("#!/bin/sh\n"), "{cmd}");
         }
         assert!(file("packages").contains("kernel linux-image-amd64"));
@@ -83,5 +85,24 @@ mod tests {
         assert_eq!(unix_text("X", true, false), "stand-in platform X DEBUG=1 OS7410_FIXED=0\n");
         assert_eq!(pinned_unix_text("X", true, false), "stand-in platform X DEBUG=1 OS7410_FIXED=0 VMM_PINNED=1\n");
         assert!(file("lib/standin.sh").contains("platform_flag VMM_PINNED"));
+    }
+
+    #[test]
+    fn every_file_of_the_recipe_folder_is_embedded() {
+        // The list above is written by hand: a file added to the folder and not to it would
+        // be missing from the guest (as sbin/uadmin once was) without a word.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/coal-stand-in");
+        let mut dirs = vec![root.clone()];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    dirs.push(p);
+                    continue;
+                }
+                let name = p.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
+                assert!(name == "README.md" || FILES.iter().any(|f| f.name == name), "{name} is not in FILES");
+            }
+        }
     }
 }
