@@ -211,10 +211,15 @@ impl Gate {
     }
 }
 
-/// The reference stops once every candidate has.
+/// The reference stops once every candidate has, but not behind a candidate that ran to its
+/// iteration budget: a comparison undecided at its budget weighs the reference's whole budget
+/// too, so the reference's last iterations must not be cut by the candidate's ending first.
 fn settle(builds: &mut [Build]) {
-    if builds[0].done.is_none() && builds[1..].iter().all(|b| b.done.is_some()) {
-        builds[0].done = Some(StopReason::CandidatesDone);
+    let (reference, candidates) = builds.split_first_mut().expect("a gate has a reference");
+    let behind =
+        candidates.iter().any(|b| matches!(b.done, Some(StopReason::Budget { .. })) && b.started > reference.started);
+    if reference.done.is_none() && candidates.iter().all(|b| b.done.is_some()) && !behind {
+        reference.done = Some(StopReason::CandidatesDone);
     }
 }
 
@@ -224,6 +229,32 @@ mod tests {
 
     fn gate(builds: usize, jobs: usize, iterations: u32) -> Gate {
         Gate::new(builds, jobs, sequential::DEFAULT, iterations, None)
+    }
+
+    /// A candidate that reaches its budget while the reference's last iteration has not started
+    /// does not stop the reference: both builds end at the budget.
+    #[tokio::test]
+    async fn a_candidate_at_its_budget_first_does_not_cut_the_reference_short() {
+        let g = gate(2, 2, 2);
+        let (r1, _p) = g.next(0).await.unwrap();
+        let (c1, _q) = g.next(1).await.unwrap();
+        g.record(1, c1, Some(Judged::hit(false)));
+        // The reference's first iteration is still running when the candidate's second ends.
+        drop(_q);
+        let (c2, q2) = g.next(1).await.unwrap();
+        g.record(1, c2, Some(Judged::hit(false)));
+        drop(q2);
+        assert!(g.next(1).await.is_none());
+        assert_eq!(g.stopped(1), Some(StopReason::Budget { iterations: 2 }));
+        assert_eq!(g.stopped(0), None, "the reference was stopped behind the candidate");
+        g.record(0, r1, Some(Judged::hit(false)));
+        drop(_p);
+        let (r2, _p2) = g.next(0).await.unwrap();
+        assert_eq!(r2, 2);
+        g.record(0, r2, Some(Judged::hit(false)));
+        // Level with the candidate now: it stops.
+        assert_eq!(g.stopped(0), Some(StopReason::CandidatesDone));
+        assert!(g.next(0).await.is_none());
     }
 
     #[tokio::test]
