@@ -18,7 +18,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::results::StopReason;
-use crate::results::judged::{Judged, not_exercised};
+use crate::results::judged::{Judged, hits, not_exercised};
 use crate::stats::sequential::{self, Decision, Design};
 
 /// How long a sequential comparison may go on.
@@ -167,7 +167,6 @@ impl Gate {
         let mut builds = self.builds.lock().unwrap();
         builds[slot].results.insert(index, judged);
         let reference = builds[0].judged();
-        let hits = |its: &[Judged]| its.iter().map(|j| j.hit).collect::<Vec<_>>();
         for k in 1..builds.len() {
             if builds[k].done.is_some() {
                 continue;
@@ -236,11 +235,11 @@ mod tests {
     #[tokio::test]
     async fn a_candidate_at_its_budget_first_does_not_cut_the_reference_short() {
         let g = gate(2, 2, 2);
-        let (r1, _p) = g.next(0).await.unwrap();
-        let (c1, _q) = g.next(1).await.unwrap();
+        let (r1, p1) = g.next(0).await.unwrap();
+        let (c1, q1) = g.next(1).await.unwrap();
         g.record(1, c1, Some(Judged::hit(false)));
         // The reference's first iteration is still running when the candidate's second ends.
-        drop(_q);
+        drop(q1);
         let (c2, q2) = g.next(1).await.unwrap();
         g.record(1, c2, Some(Judged::hit(false)));
         drop(q2);
@@ -248,7 +247,7 @@ mod tests {
         assert_eq!(g.stopped(1), Some(StopReason::Budget { iterations: 2 }));
         assert_eq!(g.stopped(0), None, "the reference was stopped behind the candidate");
         g.record(0, r1, Some(Judged::hit(false)));
-        drop(_p);
+        drop(p1);
         let (r2, _p2) = g.next(0).await.unwrap();
         assert_eq!(r2, 2);
         g.record(0, r2, Some(Judged::hit(false)));

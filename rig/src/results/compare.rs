@@ -8,7 +8,7 @@ pub use super::comparison::{BuildStats, BuildVerdict, Comparison, Conclusion, St
 use crate::case::model::Signature;
 use crate::results::CaseRun;
 use crate::results::IterationResult;
-use crate::results::judged::{Judged, not_exercised, not_exercised_rule};
+use crate::results::judged::{Judged, hits, not_exercised, not_exercised_rule};
 use crate::results::outcome::Outcome;
 use crate::results::reloads::ReloadCounts;
 use crate::stats;
@@ -230,7 +230,6 @@ pub fn sequential_conclusion(
             ),
         );
     }
-    let hits = |its: &[Judged]| its.iter().map(|j| j.hit).collect::<Vec<_>>();
     match decide(design, &hits(ref_its), &hits(cand_its)) {
         Decision::NotFixed { at } => conclusion(
             Status::NotFixed,

@@ -26,6 +26,11 @@ impl Judged {
     }
 }
 
+/// Whether each judged iteration hit, in order: what the sequential rules weigh.
+pub fn hits(its: &[Judged]) -> Vec<bool> {
+    its.iter().map(|j| j.hit).collect()
+}
+
 /// The online NOT EXERCISED rule, kept conservative: a candidate whose first
 /// [`NOT_EXERCISED_AFTER`] judged iterations each tried module reloads, had every one counted,
 /// and completed none (no unload followed by a load), while the reference has at least as many
