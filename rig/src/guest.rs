@@ -234,8 +234,7 @@ impl GuestLink {
                 let id = m.capture.clone();
                 break (m, id);
             }
-            let ssh = Ssh::connect_until(&self.ssh_target, deadline).await.map_err(GuestError::Ssh)?;
-            let (ssh, id) = self.boot_id_over(ssh, deadline).await?;
+            let (ssh, id) = self.login(deadline).await?;
             if id.is_empty() || previous == Some(id.as_str()) {
                 // The old boot's prompt, or no identity yet: wait for the next prompt.
                 continue;
@@ -255,8 +254,7 @@ impl GuestLink {
     pub async fn wait_ssh_ready(&self, deadline: Instant) -> Result<BootInfo, GuestError> {
         let since = Instant::now();
         self.ssh.lock().unwrap().take();
-        let ssh = Ssh::connect_until(&self.ssh_target, deadline).await.map_err(GuestError::Ssh)?;
-        let (ssh, boot_id) = self.boot_id_over(ssh, deadline).await?;
+        let (ssh, boot_id) = self.login(deadline).await?;
         *self.ssh.lock().unwrap() = Some(Arc::new(ssh));
         let secs = since.elapsed().as_secs_f64();
         let info = BootInfo { boot_id, ready_secs: secs, ssh_secs: secs };
@@ -264,11 +262,12 @@ impl GuestLink {
         Ok(info)
     }
 
-    /// Asks the guest on `ssh` for its boot identity. A session that died of its keepalive
+    /// Logs in and asks the guest for its boot identity. A session that died of its keepalive
     /// meanwhile (the guest paused or starved right after it let us in: a `savevm`, a reboot
     /// on a loaded host) is not the guest's answer: the rig logs in once more and asks again
     /// before giving up. Returns the session that answered.
-    async fn boot_id_over(&self, ssh: Ssh, deadline: Instant) -> Result<(Ssh, String), GuestError> {
+    async fn login(&self, deadline: Instant) -> Result<(Ssh, String), GuestError> {
+        let ssh = Ssh::connect_until(&self.ssh_target, deadline).await.map_err(GuestError::Ssh)?;
         let cmd = self.profile.boot_id_command;
         let id = |o: crate::ssh::ExecOutput| String::from_utf8_lossy(&o.stdout).trim().to_string();
         match ssh.exec(cmd, BOOT_ID_TIMEOUT).await {
@@ -294,8 +293,7 @@ impl GuestLink {
         }
         tracing::warn!("the SSH session died while the guest was paused: logging in once more");
         self.ssh.lock().unwrap().take();
-        let ssh = Ssh::connect_until(&self.ssh_target, deadline).await.map_err(GuestError::Ssh)?;
-        let (ssh, id) = self.boot_id_over(ssh, deadline).await?;
+        let (ssh, id) = self.login(deadline).await?;
         if let Some(was) = self.boot().map(|b| b.boot_id).filter(|b| !b.is_empty())
             && id != was
         {
