@@ -665,6 +665,31 @@ mod tests {
         assert!(plan(&["--compare", "linux,linux"]).unwrap_err().contains("'linux' is listed twice"));
     }
 
+    /// `--help` states the bounds the parser enforces, in the figures it enforces.
+    #[test]
+    fn help_states_the_bounds_that_are_enforced() {
+        use clap::CommandFactory;
+        let help = T::command().render_long_help().to_string();
+        // An option's text: from its own line to the next option's, on one line.
+        let flag = |name: &str| {
+            let mut lines = help.lines().skip_while(|l| !l.trim_start().starts_with(&format!("--{name} <")));
+            let first = lines.next().unwrap_or_else(|| panic!("--{name} in {help}"));
+            let rest = lines.take_while(|l| !l.trim_start().starts_with('-'));
+            std::iter::once(first).chain(rest).flat_map(str::split_whitespace).collect::<Vec<_>>().join(" ")
+        };
+        let most = rig::case::limits::MAX_ITERATIONS;
+        for name in ["iterations", "max-iterations"] {
+            assert!(flag(name).contains(&format!("1 to {most}")), "{}", flag(name));
+        }
+        let rate = flag("expect-rate");
+        let least = format!("{}%", MIN_RATE * 100.0);
+        assert!(rate.contains(&format!("between {least} and 100%")), "{rate}");
+        let (_, n) = plan(&["--until-panic", "--expect-rate", &least]).unwrap().until_panic_budget.unwrap();
+        assert!(rate.contains(&format!("{n} at {least}")), "the budget --help quotes is the one used: {n}; {rate}");
+        let (_, n) = plan(&["--until-panic", "--expect-rate", "5%"]).unwrap().until_panic_budget.unwrap();
+        assert!(rate.contains(&format!("{n} at 5%")), "{n}; {rate}");
+    }
+
     /// Writes `text` to `name` in a fresh scratch directory `<tmp>/rig-cmd-<test>-<pid>`;
     /// returns the directory and the file.
     fn scratch_file(test: &str, name: &std::ffi::OsStr, text: &str) -> (PathBuf, PathBuf) {
