@@ -292,6 +292,34 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// The prompt comes while the rig holds the guest stopped for its evidence (QMP `stop`):
+    /// nothing more arrives, and the `:c` typed then is lost. After `cont` the prompt still
+    /// stands and is answered again; once kmdb takes it and the kernel goes on, no more.
+    #[tokio::test]
+    async fn a_prompt_that_came_while_the_guest_was_stopped_is_answered_after_it_goes_on() {
+        let (con, mut theirs, dir) = console("stopped");
+        let answered = Arc::new(AtomicU32::new(0));
+        let task = answer_prompts(con, answered.clone(), Duration::from_millis(700));
+        // The panic and its prompt in one chunk, then silence: the guest is stopped.
+        theirs.write_all(&[PANIC, b"[0]> "].concat()).await.unwrap();
+        let mut buf = [0u8; 3];
+        tokio::time::timeout(Duration::from_secs(5), theirs.read_exact(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(answered.load(Ordering::SeqCst), 1, "answered at once, though the stopped guest drops it");
+        // `cont`: the prompt still stands, unanswered; the answer comes again, and this time
+        // kmdb echoes it and the kernel writes its dump.
+        tokio::time::timeout(Duration::from_secs(5), theirs.read_exact(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(&buf, b":c\n");
+        theirs
+            .write_all(b":c\r\ndumping to /dev/zvol/dsk/zones/dump, offset 65536, content: kernel\r\n")
+            .await
+            .unwrap();
+        let mut more = [0u8; 1];
+        assert!(tokio::time::timeout(Duration::from_secs(3), theirs.read_exact(&mut more)).await.is_err());
+        assert_eq!(answered.load(Ordering::SeqCst), 2);
+        task.abort();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn kmdb_lines_are_not_progress() {
         assert!(at_prompt("[0]> :c") && at_prompt("[12]>") && !at_prompt("dumping to /dev/zvol"));
