@@ -25,7 +25,7 @@ use crate::journal::{Cursor, Journal, WaitEnd};
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum QmpError {
     /// No answer in time.
-    #[error("QMP {what}: no answer within {after:?}")]
+    #[error("QMP {what}: {}", waited(after))]
     Timeout {
         /// The command or event awaited.
         what: String,
@@ -183,13 +183,25 @@ impl Qmp {
         let began = Instant::now();
         self.events.wait_for(from, deadline, |e| (e.name == name).then(|| e.clone())).await.map_err(|end| match end {
             WaitEnd::Closed => QmpError::Closed(format!("waiting for {name}")),
-            WaitEnd::Deadline => QmpError::Timeout { what: format!("event {name}"), after: began.elapsed() },
+            // What the wait was given: none at all when its deadline had passed already.
+            WaitEnd::Deadline => {
+                QmpError::Timeout { what: format!("event {name}"), after: deadline.saturating_duration_since(began) }
+            }
         })
     }
 
     /// Whether the monitor has closed (QEMU exited).
     pub fn is_closed(&self) -> bool {
         self.events.is_closed()
+    }
+}
+
+/// How a timeout's wait reads: what was waited, to the millisecond; a wait of no time at all
+/// is a deadline that had passed before it began, not "no answer within 0ns".
+fn waited(after: &Duration) -> String {
+    match u64::try_from(after.as_millis()).unwrap_or(u64::MAX) {
+        0 => "no time was left to wait: the deadline had passed before the wait began".into(),
+        ms => format!("no answer within {:?}", Duration::from_millis(ms)),
     }
 }
 
@@ -328,6 +340,21 @@ mod tests {
         assert!(began.elapsed() >= Duration::from_millis(300));
         assert!(matches!(&e, QmpError::Timeout { after, .. } if *after >= Duration::from_millis(300)), "{e:?}");
         assert_eq!(e.to_string(), "QMP greeting: no answer within 300ms");
+        let _ = std::fs::remove_file(transcript);
+    }
+
+    #[tokio::test]
+    async fn a_wait_whose_deadline_had_passed_says_so_not_0ns() {
+        let (qmp, _fake, transcript) = connected().await;
+        let e = qmp.wait_event("STOP", Cursor::default(), Instant::now()).await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "QMP event STOP: no time was left to wait: the deadline had passed before the wait began"
+        );
+        let e =
+            qmp.wait_event("STOP", Cursor::default(), Instant::now() + Duration::from_millis(50)).await.unwrap_err();
+        let e = e.to_string();
+        assert!(e.starts_with("QMP event STOP: no answer within ") && e.ends_with("ms") && !e.contains("0ns"), "{e}");
         let _ = std::fs::remove_file(transcript);
     }
 
