@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
@@ -135,7 +135,7 @@ pub fn run(
     let failed = Mutex::new(Vec::new());
     let lane = |queue: &Mutex<VecDeque<TestBinary>>| loop {
         let Some(b) = queue.lock().unwrap().pop_front() else { return };
-        let (text, ok) = run_one(&b);
+        let (text, ok) = run_one(&b, ceiling());
         if !ok {
             failed.lock().unwrap().push(b.name.clone());
         }
@@ -154,9 +154,21 @@ pub fn run(
     failed.into_inner().unwrap()
 }
 
+/// How long one test binary may run, in minutes, unless `RIG_TEST_CEILING_MINS` says
+/// otherwise: the guest tests' own ceiling (`rig/tests/common`, the same variable) plus a few
+/// minutes, so theirs speaks first; this one holds for every binary, xtask's included.
+const CEILING_MINS: f64 = 45.0;
+
+/// A test binary's ceiling: [`CEILING_MINS`], or `RIG_TEST_CEILING_MINS` plus 5 minutes.
+fn ceiling() -> Duration {
+    let mins = std::env::var("RIG_TEST_CEILING_MINS").ok().and_then(|m| m.parse::<f64>().ok()).map(|m| m + 5.0);
+    Duration::from_secs_f64(mins.filter(|m| m.is_finite() && *m > 0.0).unwrap_or(CEILING_MINS) * 60.0)
+}
+
 /// Runs one binary as cargo would (in its package's directory); its output with cargo's
-/// `Running` line first, and whether it passed.
-fn run_one(b: &TestBinary) -> (String, bool) {
+/// `Running` line first, and whether it passed. A binary still running at `ceiling` is
+/// killed (its QEMU children die with it: they have a parent-death signal) and fails, saying so.
+fn run_one(b: &TestBinary, ceiling: Duration) -> (String, bool) {
     let began = Instant::now();
     eprintln!("rig-test: started {}", b.name);
     let mut text = format!("     Running {} ({})\n", b.name, b.path.display());
@@ -174,14 +186,34 @@ fn run_one(b: &TestBinary) -> (String, bool) {
             return (text, false);
         }
     };
+    let (done, watch) = std::sync::mpsc::channel::<()>();
+    let pid = child.id() as libc::pid_t;
+    let watchdog = std::thread::spawn(move || {
+        let over = matches!(watch.recv_timeout(ceiling), Err(std::sync::mpsc::RecvTimeoutError::Timeout));
+        if over {
+            // SAFETY: a plain signal to the child, still unreaped: `run_one` reaps it only
+            // after its pipes close, which this kill makes them do.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        over
+    });
     // Both pipes read at once (a full stderr pipe would block the test otherwise).
     let err = child.stderr.take().map(|e| std::thread::spawn(move || read_all(e)));
     let out = child.stdout.take().map(read_all).unwrap_or_default();
     let err = err.and_then(|h| h.join().ok()).unwrap_or_default();
+    let _ = done.send(());
+    let over = watchdog.join().unwrap_or(false);
     let status = child.wait();
     text.push_str(&out);
     text.push_str(&err);
-    let ok = status.as_ref().is_ok_and(|s| s.success());
+    if over {
+        text.push_str(&format!(
+            "error: {} ran past its ceiling of {:.0} s (RIG_TEST_CEILING_MINS): killed\n",
+            b.name,
+            ceiling.as_secs_f64()
+        ));
+    }
+    let ok = !over && status.as_ref().is_ok_and(|s| s.success());
     if !ok {
         text.push_str(&format!("error: test failed: {} ({:?})\n", b.name, status));
     }
@@ -275,18 +307,40 @@ mod tests {
 
     /// Once the heavy queue is empty, its lane runs light binaries too: with one light lane, a
     /// light binary that waits for another light one to run ends only if the heavy lane takes it.
+    /// A "test binary" that is a shell script running `body`, in `dir`.
+    fn script(dir: &std::path::Path, name: &str, body: String) -> TestBinary {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        TestBinary { name: name.into(), target: name.into(), path, package_dir: dir.to_path_buf() }
+    }
+
+    #[test]
+    fn a_binary_past_its_ceiling_is_killed_and_fails_saying_so() {
+        let dir = std::env::temp_dir().join(format!("rig-lanes-ceiling-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let stuck = script(&dir, "stuck", "echo started; exec sleep 600".into());
+        let began = Instant::now();
+        let (text, ok) = run_one(&stuck, Duration::from_secs(1));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(!ok, "{text}");
+        assert!(began.elapsed() < Duration::from_secs(60), "{:?}", began.elapsed());
+        assert!(text.contains("started\n") && text.contains("stuck ran past its ceiling of 1 s"), "{text}");
+        // One that ends in time is judged by its exit status alone.
+        let dir = std::env::temp_dir().join(format!("rig-lanes-ceiling-ok-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (text, ok) = run_one(&script(&dir, "quick", "exit 0".into()), Duration::from_secs(60));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(ok && !text.contains("ran past its ceiling"), "{text}");
+    }
+
     #[test]
     fn the_heavy_lane_helps_with_the_light_queue_once_its_own_is_done() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("rig-lanes-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let flag = dir.join("flag");
-        let script = |name: &str, body: String| {
-            let path = dir.join(name);
-            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-            TestBinary { name: name.into(), target: name.into(), path, package_dir: dir.clone() }
-        };
+        let script = |name: &str, body: String| script(&dir, name, body);
         // Waits up to 60 s for the flag, then fails.
         let waiter = script(
             "waiter",

@@ -18,9 +18,13 @@ const CEILING_MINS: u64 = 40;
 pub fn ceiling() {
     static WATCH: std::sync::Once = std::sync::Once::new();
     WATCH.call_once(|| {
-        let mins = std::env::var("RIG_TEST_CEILING_MINS").ok().and_then(|m| m.parse().ok()).unwrap_or(CEILING_MINS);
+        let mins = std::env::var("RIG_TEST_CEILING_MINS")
+            .ok()
+            .and_then(|m| m.parse::<f64>().ok())
+            .filter(|m| m.is_finite() && *m > 0.0)
+            .unwrap_or(CEILING_MINS as f64);
         std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_secs(mins * 60));
+            std::thread::sleep(std::time::Duration::from_secs_f64(mins * 60.0));
             let me = std::env::args().next().unwrap_or_default();
             eprintln!("{me}: this test binary ran past its ceiling of {mins} min (RIG_TEST_CEILING_MINS): failing it");
             std::process::exit(124);
