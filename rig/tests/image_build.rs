@@ -71,3 +71,29 @@ fn unknown_image_names_the_known_ones() {
     let err = ensure_image(&build_dir(), "no-such-image").unwrap_err().to_string();
     assert!(err.contains("no-such-image") && err.contains("linux"), "{err}");
 }
+
+/// A cached image whose initrd was cut short (a full disk, a killed copy) is rebuilt when it
+/// is next asked for, not handed out to boot. In a build directory of its own (the downloads
+/// copied from the shared one), so the suite's other guests keep their image.
+#[test]
+fn a_truncated_cached_image_is_rebuilt_not_used() {
+    ensure_image(&build_dir(), "linux").expect("the shared image, for its downloads");
+    let scratch = build_dir().join(format!("scratch-truncated-image-{}", std::process::id()));
+    std::fs::create_dir_all(scratch.join("debs")).unwrap();
+    for e in std::fs::read_dir(build_dir().join("debs")).unwrap().flatten() {
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), scratch.join("debs").join(e.file_name())).unwrap();
+        }
+    }
+    let img = ensure_image(&scratch, "linux").expect("building the image");
+    let whole = std::fs::metadata(&img.initrd).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&img.initrd).unwrap();
+    f.set_len(whole / 2).unwrap();
+    drop(f);
+    assert!(cpio::list_gz(&img.initrd).is_err(), "the cut initrd no longer reads");
+    let again = ensure_image(&scratch, "linux").expect("rebuilding the image");
+    assert_eq!(again.dir, img.dir, "the same build, made again");
+    assert_eq!(std::fs::metadata(&again.initrd).unwrap().len(), whole);
+    assert!(cpio::list_gz(&again.initrd).unwrap().iter().any(|e| e.name == "init"));
+    std::fs::remove_dir_all(&scratch).unwrap();
+}
