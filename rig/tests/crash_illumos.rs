@@ -79,3 +79,25 @@ fn seed_stack_and_signature() {
     assert_eq!(&sig.frames[..3], ["genunix:process_type", "vmm:vmm_zsd_destroy", "genunix:zsd_apply_destroy"]);
     assert!(r.message.ends_with("line: 162"));
 }
+
+/// To the engine, every report under a `panic[cpuN]/thread=` banner is a kernel panic, whatever
+/// its kind (a BAD TRAP, a mutex panic, a deadman, heap corruption: each panics the machine);
+/// savecore's `reboot after panic` line on the next boot records a past panic and is not one.
+#[test]
+fn every_banner_panic_is_fatal_and_a_savecore_record_is_not() {
+    let mut banners = 0;
+    for case in cases() {
+        for r in read_all(&IllumosDialect, &case.text) {
+            let banner = r.text.lines().any(|l| l.contains("panic[cpu") && l.contains("/thread="));
+            if banner {
+                banners += 1;
+                assert!(IllumosDialect.is_fatal(&r), "{}: {:?} '{}' is a panic", case.path.display(), r.kind, r.title);
+            }
+        }
+    }
+    assert!(banners >= 10, "only {banners} banner panics in the fixtures");
+    let record = "Nov 29 16:45:02 headnode savecore: [ID 570001 auth.error] reboot after panic: BAD TRAP: type=e (#pf Page \
+                  fault) rp=fffffe00f0f4c8f0 addr=0 occurred in module \"genunix\" due to a NULL pointer dereference\n";
+    let r = &read_all(&IllumosDialect, record.as_bytes())[0];
+    assert!(!IllumosDialect.is_fatal(r), "{r:#?}");
+}

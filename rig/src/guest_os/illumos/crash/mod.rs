@@ -99,6 +99,15 @@ impl Dialect for Illumos {
         line.contains("panic[") || line.contains("assertion failed")
     }
 
+    /// Every report under a `panic[cpuN]/thread=` banner is a kernel panic, whatever its
+    /// message's kind: a BAD TRAP, a mutex panic, a deadman, heap corruption or a hung pool
+    /// panic the machine as an assertion does. Other forms go by kind; savecore's `reboot
+    /// after panic` of a past boot is a record of a panic, not a panic now.
+    fn is_fatal(&self, r: &CrashReport) -> bool {
+        matches!(r.kind, CrashKind::Panic | CrashKind::Assertion)
+            || r.text.lines().any(|l| matches!(start_of(l), Some((Form::Banner, _))))
+    }
+
     /// As illumos prints them: `genunix:zone_destroy+124`.
     fn frame_text(&self, f: &Frame) -> String {
         match &f.module {
