@@ -367,31 +367,43 @@ fn seconds_at(timed: &str, text: &str) -> f64 {
 async fn a_setup_made_to_fail_ends_within_a_minute_of_the_line_as_infra_quoting_it() {
     // headnode.sh's two ways to fail, on one headnode: its first setup run times out creating
     // imgapi (then its fatal line), the next (the same disks, booted again) ends at a fatal line
-    // of its own. Each run goes through the engine and is infra (exit 3), quoting the console
-    // and naming the setup stage, within a minute of the fatal line, not at the boot deadline.
+    // of its own, and the third panics the kernel during setup. Each run goes through the engine
+    // and is infra (exit 3), quoting the console and naming the setup stage (or the panic's
+    // title), within a minute of the fatal line, not at the boot deadline.
     let _slot = common::heavy_guest_slot().await;
     let pace = common::pace::measured().await;
     let s = stand_in();
     let build = scratch_build_dir("setup-fail");
     let img = prepare(&PrepareOptions::new(s.grub_tarball.clone(), None, build.clone())).unwrap();
-    make_setup_fail(&img, "zone imgapi timeout\nfatal No agents-*.sh found!\n");
+    make_setup_fail(&img, "zone imgapi timeout\nfatal No agents-*.sh found!\npanic kernel heap corruption detected\n");
     let fatal = "headnode configuration: fatal error:";
-    for (label, what, quoted) in [
+    let panicked = "panic[cpu3]/thread=";
+    for (label, what, quoted, fatal) in [
         (
             "stand-in-zone-timeout",
-            "during coal setup: boot 2, zones 14/~22, zone imgapi (zone imgapi: timeout)",
+            "coal setup failed during coal setup: boot 2, zones 14/~22, zone imgapi (zone imgapi: timeout)",
             "creating zone imgapi...",
+            fatal,
         ),
         (
             "stand-in-fatal",
-            "during coal setup: boot 1, zones 0/~22, preparing for setup (headnode.sh)",
+            "coal setup failed during coal setup: boot 1, zones 0/~22, preparing for setup (headnode.sh)",
             "No agents-*.sh found!",
+            fatal,
+        ),
+        // A kernel panic in the set-up boot is the rig's infrastructure (no iteration ran),
+        // named by its title, not a panic verdict.
+        (
+            "stand-in-setup-panic",
+            "the guest panicked during its set-up boot: kernel heap corruption detected",
+            "vmem_xalloc",
+            panicked,
         ),
     ] {
         let (r, timed, took) = run_setup(&img, &build, label, pace).await;
         assert_eq!(r.exit_code(), 3, "{label}: {r:#?}");
         let reason = infra_reason(&r.runs[0]);
-        assert!(reason.starts_with(&format!("coal setup failed {what}")), "{label}: {reason}");
+        assert!(reason.starts_with(what), "{label}: {reason}");
         assert!(reason.contains(quoted) && reason.contains(fatal), "{label}: {reason}");
         // The run ended within a minute of the fatal line (counted from QEMU's start, which
         // comes after the run's).
