@@ -229,6 +229,9 @@ async fn the_engine_and_the_report_handle_the_toys_panic() {
     assert_eq!(it.verdict, Verdict::Pass, "the case expected this panic: {it:#?}");
     assert!(triage.contains("toy widget overflow in frob_widget"), "{triage}");
     assert!(triage.contains("frob_widget+0x1c"), "{triage}");
+    // The toy has no pvpanic: the evidence says the console alone told of the panic.
+    assert!(triage.contains("no pvpanic device"), "{triage}");
+    assert!(it.steps.iter().any(|s| s.step == "console" && s.result.contains("no pvpanic")), "{:#?}", it.steps);
     let page = std::fs::read_to_string(run_dir.join("index.html")).expect("the report page");
     assert!(page.contains("toy widget overflow in frob_widget"), "the page names the toy's panic");
     assert!(page.contains("<mark>"), "the page marks the toy's panic lines");

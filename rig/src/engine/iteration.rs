@@ -155,6 +155,7 @@ impl KernelPanics<'_> {
     async fn confirmed(&self, at: u64, s: &Sighting) -> bool {
         let Sighting::Crash(r) = s else { return true };
         if !self.link.profile().pvpanic {
+            self.ctx.note("console", CONSOLE_ONLY);
             return true;
         }
         if self.watcher.guest_panicked(at, Instant::now() + PANIC_CONFIRM).await {
@@ -177,6 +178,11 @@ impl KernelPanics<'_> {
     }
 }
 
+/// What the evidence says of a panic read off the console of a guest without pvpanic: nothing
+/// but the console text says the kernel panicked.
+const CONSOLE_ONLY: &str = "panic read off the console alone: this guest has no pvpanic device, so QEMU could not \
+                            confirm that the kernel itself panicked (a program printing panic text would read the same)";
+
 /// Collects the evidence of a panic or a hang.
 struct Evidence<'a> {
     link: &'a GuestLink,
@@ -195,6 +201,7 @@ impl Evidence<'_> {
         let (dir, dumps) = (self.spec.dir, &self.spec.dumps);
         let _ = std::fs::create_dir_all(dir);
         let opts = dumps.opts;
+        let console_only = matches!(s, Sighting::Crash(_)) && !self.link.profile().pvpanic;
         let known = match &s {
             Sighting::Crash(r) if opts.policy.on_panic() => Some(self.cause(r.clone()).title),
             _ => None,
@@ -223,7 +230,8 @@ impl Evidence<'_> {
         };
         // The guest's own work after the panic (its own dump), then what its panic watch did.
         let own = self.spec.image.after_panic(self.link, dir, self.spec.boot_timeout).await;
-        for text in [self.spec.panic_watch.evidence(), own].into_iter().flatten() {
+        let console_only = console_only.then(|| CONSOLE_ONLY.to_string());
+        for text in [console_only, self.spec.panic_watch.evidence(), own].into_iter().flatten() {
             triage.push_str("\n\n");
             triage.push_str(&text);
         }
