@@ -11,9 +11,48 @@ fn filter() -> tracing_subscriber::EnvFilter {
     tracing_subscriber::EnvFilter::try_from_env("RIG_LOG").unwrap_or_else(|_| DEFAULT_FILTER.into())
 }
 
-/// Sends logs to stderr, through the filter in force.
+/// What a run's log file keeps: the rig's and this command line's debug lines (every step,
+/// wait and QMP exchange), other crates' info, russh's session task's warnings.
+pub const FILE_FILTER: &str = "info,rig=debug,xtask=debug,russh=warn";
+
+/// The run's log file, once a run directory exists ([`to_file`]); lines before it are not kept.
+static FILE: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(None);
+
+/// Sends logs to stderr, through the filter in force, and from [`to_file`] on also to the
+/// run's log file, through [`FILE_FILTER`].
 pub fn init() {
-    tracing_subscriber::fmt().with_env_filter(filter()).with_writer(std::io::stderr).init();
+    use tracing_subscriber::prelude::*;
+    let terminal = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter());
+    let file = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_writer(|| FileSink)
+        .with_filter(tracing_subscriber::EnvFilter::new(FILE_FILTER));
+    tracing_subscriber::registry().with(terminal).with(file).init();
+}
+
+/// Keeps the logs from now on in `path` too (the run directory's `rig.log`). A file that
+/// cannot be made is said once on stderr; the run goes on without it.
+pub fn to_file(path: &std::path::Path) {
+    match std::fs::File::create(path) {
+        Ok(f) => *FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(f),
+        Err(e) => eprintln!("warning: no log file at {}: {e}", path.display()),
+    }
+}
+
+/// Writes into the run's log file, if there is one yet.
+struct FileSink;
+
+impl std::io::Write for FileSink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if let Some(f) = FILE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            // A full disk loses log lines, never the run.
+            let _ = f.write_all(b);
+        }
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -52,6 +52,10 @@ fn a_run_records_where_it_came_from_and_ends_naming_its_page() {
     let commit = p["rig_commit"].as_str().unwrap().trim_end_matches("-dirty");
     assert_eq!(commit.len(), 40, "{p}");
     assert!(!p["host"].as_str().unwrap().is_empty(), "{p}");
+    // The run's log file keeps what the terminal leaves out (the rig's info and debug lines).
+    let log = std::fs::read_to_string(run_dir.join("rig.log")).expect("the run's rig.log");
+    assert!(log.contains("run started") && log.contains(&run_dir.display().to_string()), "{log}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("run started"), "the terminal shows warnings only");
     // The last lines: the report, then the total time and the page.
     let lines: Vec<&str> = stdout.lines().collect();
     let at = lines.iter().position(|l| l.starts_with("report: ")).unwrap_or_else(|| panic!("{stdout}"));
