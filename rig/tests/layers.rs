@@ -301,19 +301,12 @@ fn is_test_file(rel: &Path) -> bool {
 /// Debian packages; `coal` prepares SmartOS headnodes (and their stand-in).
 const OS_IMAGE_MODULES: &[&str] = &["image", "coal"];
 
-/// The library's files outside those that may still name an OS, and why.
-/// `console/stall.rs`: the words of a Linux stall report (soft lockup, RCU stall) that end a
-/// wedged boot early; they belong in the Linux dialect, but the watch is built in `guest.rs`,
-/// which is being changed on another branch: they move once it is merged.
-const LIB_OS_FILES: &[&str] = &["console/stall.rs"];
-
 /// Whether the OS guard reads the library file `rel` (under `src/`): every module's code but
 /// `guest_os`'s, the OS image modules' and the test files.
 fn guarded(rel: &Path, layers: &BTreeMap<String, u32>) -> bool {
     let top = rel.components().next().unwrap().as_os_str().to_string_lossy().trim_end_matches(".rs").to_string();
     layers.get(&top).is_some_and(|&l| l != layers["guest_os"])
         && !OS_IMAGE_MODULES.contains(&top.as_str())
-        && !LIB_OS_FILES.iter().any(|x| rel == Path::new(x))
         && !is_test_file(rel)
 }
 

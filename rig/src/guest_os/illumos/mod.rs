@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use super::{GuestOs, ImageInput, PanicWatch, SetupSnapshot, Stage, Target, never_ready};
 use crate::coal::CoalImage;
 use crate::coal::savecore::{CRASH_DIR, SAVECORE_WAIT_SECS, newest_dump_command, triage_command};
+use crate::console::stall::StallDialects;
 use crate::crash::Dialect;
 use crate::guest::{Guest, GuestLink};
 use crate::machine::{Accel, CpuModel, MachineSpec, Shape, Vendor};
@@ -76,6 +77,8 @@ pub const ILLUMOS: Profile = Profile {
     virt_log_command: "cat /var/adm/messages 2>/dev/null || dmesg",
     // The rig counts on no pvpanic driver on illumos: its panics are read off the console.
     pvpanic: false,
+    // Every known OS's stall words: the coal stand-in runs a Linux kernel under this profile.
+    stall_dialects: StallDialects(super::dialects),
     modules: &[ModuleReload {
         name: "vmm",
         unload: "id=$(modinfo | awk '$6 == \"vmm\" {print $1}'); [ -n \"$id\" ] || { echo 'vmm is not loaded' >&2; exit 1; }; modunload -i $id",

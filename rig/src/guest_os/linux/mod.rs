@@ -17,6 +17,7 @@ mod make;
 pub use crash::Linux as LinuxDialect;
 
 use super::{DumpTool, GuestOs, ImageInput, Stage, Target};
+use crate::console::stall::StallDialects;
 use crate::crash::Dialect;
 use crate::guest::GuestLink;
 use crate::image::LinuxImage;
@@ -58,6 +59,7 @@ pub const LINUX: Profile = Profile {
     virt_refusal: r"(kvm(?:_amd|_intel)?: .*(?:not supported|no hardware support|disabled by bios).*)",
     virt_log_command: "dmesg",
     pvpanic: true,
+    stall_dialects: StallDialects(super::dialects),
     modules: &[
         linux_module("vmm", "rmmod {kvm_vendor}", "modprobe {kvm_vendor}"),
         linux_module("kvm_amd", "rmmod kvm_amd", "modprobe kvm_amd"),
