@@ -336,6 +336,21 @@ mod tests {
         assert_eq!(crate::guest_os::linux::LINUX.console_port, 0);
     }
 
+    /// The rig panics an illumos guest on purpose with `uadmin 5 1` (A_DUMP, AD_BOOT: panic,
+    /// dump, reboot), and that is the command the engine gets for every image name illumos
+    /// claims, through the registry as through the target.
+    #[test]
+    fn illumos_panics_on_purpose_with_uadmin_a_dump() {
+        assert_eq!(ILLUMOS.panic_command, "uadmin 5 1");
+        for name in ["coal", "coal-0123456789abcdef", "smartos-20240101"] {
+            let p = crate::guest_os::profile_for(name).unwrap_or_else(|| panic!("no profile for {name}"));
+            assert_eq!(p, &ILLUMOS, "{name}");
+            assert_eq!(p.panic_command, "uadmin 5 1", "{name}");
+            assert_eq!(crate::guest_os::os_of(name).map(|k| k.name()), Some("illumos"), "{name}");
+        }
+        assert_ne!(crate::guest_os::profile_for("linux").unwrap().panic_command, ILLUMOS.panic_command);
+    }
+
     #[test]
     fn illumos_zone_commands() {
         let z = ILLUMOS.zones.as_ref().unwrap();
