@@ -132,18 +132,7 @@ fn rotate_test_runs(build: &std::path::Path) -> Result<()> {
 
 /// Builds every image the tests boot up front, so no test spends its time building one.
 fn build_images() -> Result<()> {
-    for name in rig::image::known_images() {
-        let started = std::time::Instant::now();
-        let image = rig::image::ensure_image(&paths::build_dir(), name)
-            .with_context(|| format!("building the guest image {name}"))?;
-        eprintln!(
-            "rig: image {} ready in {:.1}s ({})",
-            image.name,
-            started.elapsed().as_secs_f64(),
-            image.dir.display()
-        );
-    }
-    Ok(())
+    rig::guest_os::build_images(&paths::build_dir(), &|line| eprintln!("rig: {line}"))
 }
 
 /// The whole suite's `bins` in `lanes` lanes, side by side.

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use async_trait::async_trait;
 use tokio::time::Instant;
 
@@ -16,7 +16,7 @@ mod make;
 
 pub use crash::Linux as LinuxDialect;
 
-use super::{DumpTool, GuestOs, ImageInput, Stage, Target};
+use super::{DumpTool, GuestOs, ImageInput, KnownBisection, Stage, Target};
 use crate::console::stall::StallDialects;
 use crate::crash::Dialect;
 use crate::guest::GuestLink;
@@ -158,6 +158,27 @@ impl GuestOs for Linux {
         &["linux-image-amd64"]
     }
 
+    /// Every image of `images/linux/`'s recipes.
+    fn build_images(&self, build_dir: &Path, say: Stage<'_>) -> Result<()> {
+        for name in crate::image::known_images() {
+            let started = std::time::Instant::now();
+            let image = crate::image::ensure_image(build_dir, name)
+                .with_context(|| format!("building the guest image {name}"))?;
+            say(format!(
+                "image {} ready in {:.1}s ({})",
+                image.name,
+                started.elapsed().as_secs_f64(),
+                image.dir.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The OS-7410 fixture series.
+    fn known_bisection(&self) -> Option<KnownBisection> {
+        Some(crate::image::recipe::OS7410_SERIES)
+    }
+
     async fn load(&self, build_dir: &Path, name: &str) -> Result<Arc<dyn Target>> {
         let profile = self.profile_for(name).unwrap_or(&LINUX);
         let (dir, n) = (build_dir.to_path_buf(), name.to_string());
@@ -267,5 +288,14 @@ mod tests {
         for b in crate::image::recipe::OS7410_SERIES.builds {
             assert_eq!(Linux.profile_for(b).map(|p| p.name), Some("linux-os7410"), "{b}");
         }
+    }
+
+    /// The registry's bisection fixture is the OS-7410 series, as its recipe lists it.
+    #[test]
+    fn the_known_bisection_is_the_os7410_series() {
+        let s = crate::image::recipe::OS7410_SERIES;
+        let k = crate::guest_os::known_bisection().expect("a known bisection");
+        assert_eq!((k.builds, k.first_bad, k.case), (s.builds, s.first_bad, s.case));
+        assert!(k.builds.contains(&k.first_bad) && k.builds.len() > 2, "{k:?}");
     }
 }
