@@ -14,7 +14,7 @@ pub mod linux;
 mod make;
 mod registry;
 
-pub use crate::image::recipe::Series as KnownBisection;
+pub use crate::guest_os::linux::image::recipe::Series as KnownBisection;
 pub use make::{ImageInput, make_image};
 
 pub use registry::{

@@ -51,7 +51,7 @@ pub const BASE_CMDLINE: &[&str] = &["console=ttyS0,115200", "panic=0", "unknown_
 
 macro_rules! recipe_file {
     ($dir:literal, $name:literal) => {
-        RecipeFile { name: $name, contents: include_str!(concat!("../../../images/", $dir, "/", $name)) }
+        RecipeFile { name: $name, contents: include_str!(concat!("../../../../../images/", $dir, "/", $name)) }
     };
 }
 
@@ -276,7 +276,7 @@ mod tests {
             assert!(r.files().next().is_none() && r.hooks.is_empty() && !r.kernel_headers, "{b}");
             let want = if bad { "vmm.fixed=0" } else { "vmm.fixed=1" };
             assert_eq!(r.cmdline(), format!("{} {want}", debug.cmdline()), "{b}");
-            assert!(crate::image::known_images().contains(b));
+            assert!(crate::guest_os::linux::image::known_images().contains(b));
         }
         // The series is named by a case that exists.
         let case = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../testcases/{}.yaml", s.case));
