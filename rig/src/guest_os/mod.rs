@@ -10,11 +10,12 @@
 
 pub mod illumos;
 pub mod inventory;
+mod known_bisection;
 pub mod linux;
 mod make;
 mod registry;
 
-pub use crate::guest_os::linux::image::recipe::Series as KnownBisection;
+pub use known_bisection::KnownBisection;
 pub use make::{ImageInput, make_image};
 
 pub use registry::{
