@@ -151,10 +151,13 @@ fn no_module_imports_from_above_or_both_ways() {
 }
 
 /// What the guest-OS guard looks for: every registered OS's module (`guest_os::linux`, which
-/// holds its images too) and every OS's name and console markers (as its crash dialect lists
-/// them) in string literals.
+/// holds its images too), and in string literals every OS's name and image recipes (in any
+/// case: `Linux` too) and console markers (as its crash dialect lists them).
 struct OsGuard {
     modules: Vec<String>,
+    /// OS and image names, lower-case: matched in any case.
+    names: Vec<String>,
+    /// Console markers: matched as written (`BUG:` is not `debug:`).
     words: Vec<String>,
     /// The workspace's test binaries (`crash_illumos`): a literal naming one names a test,
     /// not an OS.
@@ -163,16 +166,16 @@ struct OsGuard {
 
 impl OsGuard {
     fn from_registry() -> OsGuard {
-        let mut modules = Vec::new();
-        let mut words = Vec::new();
+        let (mut modules, mut names, mut words) = (Vec::new(), Vec::new(), Vec::new());
         for os in rig::guest_os::registry() {
             modules.push(format!("guest_os::{}", os.name()));
-            words.push(os.name().to_string());
+            names.push(os.name().to_lowercase());
+            names.extend(os.image_recipes().iter().map(|(r, _)| r.to_lowercase()));
             let d = os.dialect();
             words.extend(d.markers().iter().map(|(m, _)| m.to_string()));
             words.extend(d.end_of_panic().map(String::from));
         }
-        OsGuard { modules, words, test_binaries: test_binaries() }
+        OsGuard { modules, names, words, test_binaries: test_binaries() }
     }
 
     /// Where the code of `text` (the file `rel`, at module path `module`, of crate `krate`:
@@ -194,7 +197,9 @@ impl OsGuard {
             }
         }
         for lit in literals(&code).into_iter().filter(|l| !self.test_binaries.contains(l)) {
-            if let Some(w) = self.words.iter().find(|w| holds_word(&lit, w)) {
+            let lower = lit.to_lowercase();
+            let name = self.names.iter().find(|n| holds_word(&lower, n));
+            if let Some(w) = name.or_else(|| self.words.iter().find(|w| holds_word(&lit, w))) {
                 wrong.push(format!("{} holds OS text '{w}': \"{lit}\"", rel.display()));
             }
         }
@@ -388,6 +393,8 @@ fn the_os_guard_catches_a_planted_violation() {
         "fn f(l: &str) -> bool { l.contains(\"Kernel panic - not syncing\") }",
         "fn f(l: &str) -> bool { l.contains(\"panic[cpu\") }",
         "const IMAGE: &str = \"linux\";",
+        "fn f() { println!(\"the rig builds the Linux ones\"); }",
+        "#[arg(long, value_name = \"IMG1,IMG2,...|coal\")]",
     ] {
         assert!(!at(planted).is_empty(), "not caught: {planted}");
     }
@@ -428,5 +435,7 @@ fn the_os_guard_catches_a_planted_violation() {
     assert!(at("// Kernel panic - not syncing\n#[cfg(test)]\nmod t { const L: &str = \"linux\"; }").is_empty());
     // A guest OS registered at run time is guarded too, by its own name and markers: the
     // guard is built from the registry, not from a list here.
-    assert!(guard.words.iter().any(|w| w == "illumos") && guard.words.iter().any(|w| w == "Call Trace:"));
+    assert!(guard.names.iter().any(|w| w == "illumos") && guard.words.iter().any(|w| w == "Call Trace:"));
+    // A marker is matched as written, a name in any case.
+    assert!(at("const K: &str = \"modules.debug: no switch\";").is_empty());
 }

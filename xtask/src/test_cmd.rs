@@ -138,7 +138,8 @@ fn build_images() -> Result<()> {
 /// The whole suite's `bins` in `lanes` lanes, side by side.
 fn in_lanes(bins: Vec<crate::test_lanes::TestBinary>, lanes: usize) -> Result<i32> {
     let began = std::time::Instant::now();
-    eprintln!("rig-test: {} test binaries in {lanes} lanes (one for the coal stand-in tests)", bins.len());
+    let heavy = crate::test_lanes::HEAVY.join(" and ");
+    eprintln!("rig-test: {} test binaries in {lanes} lanes (one for {heavy})", bins.len());
     let (heavy, light) = crate::test_lanes::queues(bins);
     let times = std::sync::Mutex::new(crate::test_times::Times::default());
     let failed = crate::test_lanes::run(heavy, light, lanes - 1, |text| {
