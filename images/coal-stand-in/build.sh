@@ -1,6 +1,6 @@
 #!/bin/sh
 # Unpacks the coal stand-in's Debian packages and assembles its initrd overlay, without
-# installing anything on the host. Run by the rig (rig/src/coal/stand_in/):
+# installing anything on the host. Run by the rig (rig/src/guest_os/illumos/coal/stand_in/):
 #
 #   sh build.sh WORK ABI KERNEL_DEB DEB...
 #

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Assembles the guest's root filesystem from Debian packages, without
-# installing anything on the host. Run by the rig (rig/src/image/build.rs):
+# installing anything on the host. Run by the rig (rig/src/guest_os/linux/image/build.rs):
 #
 #   sh build.sh WORK ABI KERNEL_DEB DEB...
 #

@@ -182,7 +182,7 @@ impl GuestLink {
     /// (see [`crate::console::stall`]); never returns otherwise. Race it against a boot wait.
     pub async fn watch_stalls(&self, from: Cursor) -> GuestError {
         let os = self.console().name().to_string();
-        let mut watch = StallWatch::new(self.stall_grace);
+        let mut watch = StallWatch::new(self.stall_grace, self.profile.stall_dialects.get());
         let mut cursors: Vec<Cursor> =
             self.consoles.iter().map(|c| if c.name() == os { from } else { c.cursor() }).collect();
         loop {

@@ -2,6 +2,7 @@
 //! understands: the contract between a target and the guest channels. Guest differences are
 //! data here, not branches in the engine.
 
+use crate::console::stall::StallDialects;
 use crate::machine::Vendor;
 
 /// How one module is forcibly unloaded and loaded again. `{kvm_vendor}` in a command stands for
@@ -141,6 +142,8 @@ pub struct Profile {
     /// printing panic text is not a kernel panic. False: console text alone is taken (the
     /// evidence says the panic was read off the console only).
     pub pvpanic: bool,
+    /// The dialects whose stall reports end a wedged boot early (every known OS's).
+    pub stall_dialects: StallDialects,
 }
 
 impl Profile {

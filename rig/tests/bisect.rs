@@ -33,7 +33,7 @@ fn plan(label: &str) -> (Plan, std::path::PathBuf) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_os7410_series_bisects_to_its_first_bad_build() {
-    let series = rig::image::recipe::OS7410_SERIES;
+    let series = rig::guest_os::linux::image::recipe::OS7410_SERIES;
     let builds: Vec<String> = series.builds.iter().map(|b| b.to_string()).collect();
     let (plan, run_dir) = plan("bisect-series");
     let (b, reports) = bisect::run(&plan, &builds, &mut |_| {}).await;

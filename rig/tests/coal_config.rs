@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use rig::coal::answers::{ADMIN_MAC, Answers, EXTERNAL_MAC, check_macs};
-use rig::coal::fat::{FatError, FatFs, create_image};
-use rig::coal::loader::{Kmdb, LoaderOptions, Nmi, merge};
+use rig::guest_os::illumos::coal::answers::{ADMIN_MAC, Answers, EXTERNAL_MAC, check_macs};
+use rig::guest_os::illumos::coal::fat::{FatError, FatFs, create_image};
+use rig::guest_os::illumos::coal::loader::{Kmdb, LoaderOptions, Nmi, merge};
 
 fn testdata(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/coal").join(name)
@@ -90,7 +90,7 @@ fn image_without_fat_is_named() {
 
     // A partition table whose partition is not FAT.
     let mut s0 = vec![0u8; 1 << 20];
-    rig::coal::parts::write_mbr(&mut s0[..512], 0x83, 1, 2000);
+    rig::guest_os::illumos::coal::parts::write_mbr(&mut s0[..512], 0x83, 1, 2000);
     std::fs::write(&img, &s0).unwrap();
     let e = FatFs::open(&img).err().unwrap().to_string();
     assert!(e.contains("MBR partitions 1: type 0x83") && e.contains("expected a SmartOS USB image"), "{e}");
@@ -101,7 +101,7 @@ fn image_without_fat_is_named() {
 /// `menu_lst::check`; a platform without `boot_archive.hash` loses only that module line.
 #[test]
 fn menu_lst_golden_and_read_back() {
-    use rig::coal::menu_lst::{check, edit};
+    use rig::guest_os::illumos::coal::menu_lst::{check, edit};
     let input = std::fs::read_to_string(testdata("menu.lst.in")).unwrap();
     let all = |_: &str| true;
     let plain = edit(&input, &LoaderOptions::default(), &all).unwrap();

@@ -2,7 +2,7 @@
 //! shaped like a coal USB key that boots Linux and plays a headnode (its console on ttyb, setup
 //! with a reboot, sshd at the admin address, illumos commands as scripts, the OS-7410 race on
 //! a DEBUG platform). Nothing in the rig knows it is not SmartOS: the image is prepared by
-//! `rig::coal::prepare` from a tarball, booted by `CoalImage::machine`, driven with the illumos
+//! `rig::guest_os::illumos::coal::prepare` from a tarball, booted by `CoalImage::machine`, driven with the illumos
 //! profile, read by the illumos crash reader. What the stand-in cannot prove is listed in
 //! `images/coal/README.md`.
 
@@ -13,16 +13,16 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use common::pace::Pace;
 use rig::case::LoadedCase;
-use rig::coal::era::BootConfig;
-use rig::coal::{CoalImage, PrepareOptions, prepare};
 use rig::engine::campaign::{self, Plan};
+use rig::guest_os::illumos::coal::era::BootConfig;
+use rig::guest_os::illumos::coal::{CoalImage, PrepareOptions, prepare};
 use rig::machine::{Accel, cpu};
 use rig::results::RunReport;
 use rig::results::{Outcome, StopReason, Verdict};
 
 const OS7410_TITLE: &str = "assertion failed: !zsd->vz_active in vmm_zsd_destroy";
 /// The buggy DEBUG platform's stamp.
-const BUGGY_PI: &str = rig::coal::stand_in::recipe::DEBUG_BUGGY_PLATFORM;
+const BUGGY_PI: &str = rig::guest_os::illumos::coal::stand_in::recipe::DEBUG_BUGGY_PLATFORM;
 
 /// The shipped OS-7410 case, made small enough for two TCG cores.
 /// Its deadlines are a quiet machine's, scaled by `pace`.
@@ -30,7 +30,7 @@ fn os7410_case(iterations: u32, pace: Pace) -> LoadedCase {
     let mut lc =
         rig::case::find(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testcases"), "os-7410-vmm-zsd").unwrap();
     lc.case.iterations = iterations;
-    lc.case.guest.memory_mib = rig::coal::machine::MIN_MEMORY_MIB;
+    lc.case.guest.memory_mib = rig::guest_os::illumos::coal::machine::MIN_MEMORY_MIB;
     lc.case.guest.vcpus = 2;
     lc.case.deadlines.boot_secs = pace.secs(300).as_secs();
     lc.case.deadlines.iteration_secs = pace.secs(300).as_secs();
@@ -54,7 +54,8 @@ fn headnodes() -> &'static Headnodes {
     static SHARED: OnceLock<Headnodes> = OnceLock::new();
     SHARED.get_or_init(|| {
         common::require_qemu();
-        let s = rig::coal::stand_in::ensure_stand_in(&common::build_dir()).expect("building the coal stand-in");
+        let s = rig::guest_os::illumos::coal::stand_in::ensure_stand_in(&common::build_dir())
+            .expect("building the coal stand-in");
         let build = common::evidence_dir("coal-engine");
         let prep = |key: &PathBuf, platform: &PathBuf| {
             prepare(&PrepareOptions::new(key.clone(), Some(platform.clone()), build.clone())).unwrap()

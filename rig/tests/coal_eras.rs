@@ -1,15 +1,15 @@
 //! `image coal` on keys of every era, made in the test from the layouts the build tools use
-//! (`rig::coal::keys`): a GRUB-era `coal-<2018>-4gb.tgz` (MBR, pcfs on partition 1,
+//! (`rig::guest_os::illumos::coal::keys`): a GRUB-era `coal-<2018>-4gb.tgz` (MBR, pcfs on partition 1,
 //! `boot/grub/menu.lst`), its `.vmwarevm` directory, loader-era keys named `4gb.img` (2020) and
 //! `8gb.img` (2023) (GPT, pcfs root on partition 3, `boot/loader.conf`), each with and without
 //! `--platform`; and a loader-era key with a 2018 platform, refused before any boot.
 
 use std::path::{Path, PathBuf};
 
-use rig::coal::era::{BootConfig, KeyShape, Table};
-use rig::coal::fat::FatFs;
-use rig::coal::loader::LoaderOptions;
-use rig::coal::{PrepareOptions, prepare};
+use rig::guest_os::illumos::coal::era::{BootConfig, KeyShape, Table};
+use rig::guest_os::illumos::coal::fat::FatFs;
+use rig::guest_os::illumos::coal::loader::LoaderOptions;
+use rig::guest_os::illumos::coal::{PrepareOptions, prepare};
 
 #[path = "common/tarball.rs"]
 mod tarball_util;
@@ -45,12 +45,12 @@ fn fill(key: &Path, boot: BootConfig, pi: &str) {
 }
 
 fn grub_key(path: &Path) {
-    rig::coal::keys::grub_key(path, 40).unwrap();
+    rig::guest_os::illumos::coal::keys::grub_key(path, 40).unwrap();
     fill(path, BootConfig::GrubMenu, GRUB_PI);
 }
 
 fn loader_key(path: &Path, pi: &str) {
-    rig::coal::keys::loader_key(path, 64).unwrap();
+    rig::guest_os::illumos::coal::keys::loader_key(path, 64).unwrap();
     fill(path, BootConfig::LoaderConf, pi);
 }
 
@@ -71,7 +71,7 @@ fn read(img: &Path, inner: &str) -> String {
     String::from_utf8(FatFs::open(img).unwrap().read(inner).unwrap()).unwrap()
 }
 
-fn release(img: &rig::coal::CoalImage) {
+fn release(img: &rig::guest_os::illumos::coal::CoalImage) {
     let _ = std::fs::set_permissions(&img.usb_base, std::os::unix::fs::PermissionsExt::from_mode(0o644));
 }
 
@@ -93,7 +93,7 @@ fn grub_era_4gb_tarball_directory_and_platform() {
     assert_eq!(img.manifest.source_entry.as_deref(), Some(entry.as_str()));
     assert_eq!(img.platform, GRUB_PI);
     let menu = read(&img.usb_base, "boot/grub/menu.lst");
-    rig::coal::menu_lst::check(&menu, &LoaderOptions::default()).unwrap();
+    rig::guest_os::illumos::coal::menu_lst::check(&menu, &LoaderOptions::default()).unwrap();
     assert!(menu.contains(&format!("/os/{GRUB_PI}/platform/i86pc/amd64/boot_archive.hash")), "{menu}");
     assert!(!FatFs::open(&img.usb_base).unwrap().exists("boot/loader.conf"), "no loader.conf on a GRUB key");
     release(&img);
@@ -116,7 +116,7 @@ fn grub_era_4gb_tarball_directory_and_platform() {
     assert_eq!(img.platform, DEBUG_2018);
     let menu = read(&img.usb_base, "boot/grub/menu.lst");
     let opts = LoaderOptions { platform: Some(DEBUG_2018.into()), ..Default::default() };
-    rig::coal::menu_lst::check(&menu, &opts).unwrap();
+    rig::guest_os::illumos::coal::menu_lst::check(&menu, &opts).unwrap();
     assert!(!menu.contains(&format!("/os/{DEBUG_2018}/platform/i86pc/amd64/boot_archive.hash")), "{menu}");
     assert_eq!(read(&img.usb_base, &format!("os/{DEBUG_2018}/platform/i86pc/kernel/amd64/unix")), "\x7fELF debug");
     release(&img);

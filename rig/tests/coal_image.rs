@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use rig::coal::bpb::{FatKind, Geometry, Root};
-use rig::coal::fat::{FatFs, create_image};
-use rig::coal::{PrepareOptions, prepare};
+use rig::guest_os::illumos::coal::bpb::{FatKind, Geometry, Root};
+use rig::guest_os::illumos::coal::fat::{FatFs, create_image};
+use rig::guest_os::illumos::coal::{PrepareOptions, prepare};
 use rig::machine::{Accel, ChannelFds, cpu::lookup, qemu_args};
 use sha2::{Digest, Sha256};
 
@@ -93,7 +93,7 @@ fn raw_image_is_prepared_and_left_alone() {
     assert!(!conf.contains("platform-version"), "no --platform: the image's own choice is kept");
     let answers = read(&img.usb_base, "private/answers.json");
     assert!(answers.contains("\"admin_nic\": \"00:50:56:34:60:4c\""), "{answers}");
-    rig::coal::answers::check(Path::new("answers.json"), &answers).unwrap();
+    rig::guest_os::illumos::coal::answers::check(Path::new("answers.json"), &answers).unwrap();
     let keys = read(&img.usb_base, "config.inc/root.authorized_keys");
     assert_eq!(keys, std::fs::read_to_string(img.client_key.with_extension("pub")).unwrap());
     assert!(keys.starts_with("ssh-ed25519 "));
@@ -111,7 +111,7 @@ fn raw_image_is_prepared_and_left_alone() {
     // Prepared once: the same options find it again.
     let again = prepare(&PrepareOptions::new(usb.clone(), None, d.join("build"))).unwrap();
     assert_eq!(again.dir, img.dir);
-    let found = rig::coal::prepared(&d.join("build"));
+    let found = rig::guest_os::illumos::coal::prepared(&d.join("build"));
     assert_eq!(found.iter().map(|i| i.dir.clone()).collect::<Vec<_>>(), std::slice::from_ref(&img.dir));
     assert_eq!(fingerprint(&usb), before);
     let _ = std::fs::set_permissions(&img.usb_base, std::os::unix::fs::PermissionsExt::from_mode(0o644));
@@ -182,7 +182,7 @@ fn bad_inputs_are_named() {
 
     let blank = d.join("blank.img");
     let mut b = vec![0u8; 2 << 20];
-    rig::coal::parts::write_mbr(&mut b[..512], 0x83, 2048, 2048);
+    rig::guest_os::illumos::coal::parts::write_mbr(&mut b[..512], 0x83, 2048, 2048);
     std::fs::write(&blank, &b).unwrap();
     let e = err(&blank, None);
     assert!(e.starts_with(&format!("{}: no FAT partition", blank.display())), "{e}");
@@ -250,7 +250,7 @@ const PART: u64 = 2048 * 512;
 fn root_entry(img: &Path, name: &[u8; 11]) -> (Geometry, u32) {
     let disk = std::fs::read(img).unwrap();
     let part = &disk[PART as usize..];
-    let g = rig::coal::bpb::check(&part[..512], (disk.len() as u64) - PART).unwrap();
+    let g = rig::guest_os::illumos::coal::bpb::check(&part[..512], (disk.len() as u64) - PART).unwrap();
     let (at, len) = match g.root {
         Root::Region(at, len) => (at, len),
         Root::Cluster(c) => (g.cluster_offset(c), g.cluster_size),
@@ -333,7 +333,7 @@ fn crafted_images_are_refused() {
     // A GPT whose entry array lies past the end of everything (u64 overflow in sectors * 512).
     let img = crafted("gpt.img", &|img| {
         let mut s0 = vec![0u8; 512];
-        rig::coal::parts::write_mbr(&mut s0, 0xee, 1, u32::MAX);
+        rig::guest_os::illumos::coal::parts::write_mbr(&mut s0, 0xee, 1, u32::MAX);
         patch(img, 0, &s0);
         let mut h = vec![0u8; 92];
         h[0..8].copy_from_slice(b"EFI PART");
@@ -346,7 +346,7 @@ fn crafted_images_are_refused() {
     // An MBR partition that runs past the end of the image.
     let img = crafted("mbr.img", &|img| {
         let mut s0 = vec![0u8; 512];
-        rig::coal::parts::write_mbr(&mut s0, 0x0c, 2048, 40 * 2048);
+        rig::guest_os::illumos::coal::parts::write_mbr(&mut s0, 0x0c, 2048, 40 * 2048);
         patch(img, 0, &s0);
     });
     refused(
@@ -412,7 +412,7 @@ async fn the_engine_targets_coal_and_starts_from_the_setup_snapshot_once_saved()
     let t = guest_os::load(&build, "coal").await.unwrap();
     assert!(!t.parallel_ok() && !t.reusable());
     // `coal` is the newest prepared headnode; `coal-<key>` names one.
-    let c = rig::coal::prepared(&build).remove(0);
+    let c = rig::guest_os::illumos::coal::prepared(&build).remove(0);
     let named = c.dir.file_name().unwrap().to_string_lossy().into_owned();
     assert_eq!(guest_os::load(&build, &named).await.unwrap().keys().client_key, t.keys().client_key);
     assert!(t.keys().client_key.starts_with(&c.dir));

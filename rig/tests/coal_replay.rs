@@ -7,12 +7,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rig::coal::savecore::{self, SavecoreLine};
-use rig::coal::setup::{SetupProgress, Stage};
 use rig::console::{Console, Pattern};
 use rig::crash::{CrashKind, CrashReader, Event};
 use rig::guest_os::illumos::ILLUMOS;
 use rig::guest_os::illumos::IllumosDialect;
+use rig::guest_os::illumos::coal::savecore::{self, SavecoreLine};
+use rig::guest_os::illumos::coal::setup::{SetupProgress, Stage};
 use tokio::net::UnixStream;
 use tokio::time::Instant;
 
@@ -57,14 +57,14 @@ async fn setup_completes_after_the_login_prompt() {
     let dir = scratch("setup");
     let (con, _, player) = replay(&dir, "console-ttyb-setup.txt");
     // The engine's first-boot wait: the login prompts before setup's lines are not the end.
-    let secs = rig::coal::first_boot::wait_setup(&con, soon(30), &|_| {}).await.unwrap();
+    let secs = rig::guest_os::illumos::coal::first_boot::wait_setup(&con, soon(30), &|_| {}).await.unwrap();
     assert_eq!(secs, 842);
     let _theirs = player.await.unwrap();
 
     let mut p = SetupProgress::default();
     let mut stages = Vec::new();
     for l in con.lines_since(0) {
-        if let Some(rig::coal::setup::SetupEvent::Stage { stage, .. }) = p.feed(&l.text)
+        if let Some(rig::guest_os::illumos::coal::setup::SetupEvent::Stage { stage, .. }) = p.feed(&l.text)
             && stages.last() != Some(&stage)
         {
             stages.push(stage);
@@ -107,9 +107,11 @@ async fn setup_completes_after_the_login_prompt() {
 async fn a_zone_setup_timeout_ends_setup_at_its_fatal_line() {
     let dir = scratch("fatal");
     let (con, start, player) = replay(&dir, "console-ttyb-setup-fatal.txt");
-    let e = rig::coal::first_boot::wait_setup(&con, soon(1800), &|_| {}).await.unwrap_err();
+    let e = rig::guest_os::illumos::coal::first_boot::wait_setup(&con, soon(1800), &|_| {}).await.unwrap_err();
     assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
-    let rig::coal::first_boot::SetupStop::Failed { what, stage, lines } = &e else { panic!("{e:?}") };
+    let rig::guest_os::illumos::coal::first_boot::SetupStop::Failed { what, stage, lines } = &e else {
+        panic!("{e:?}")
+    };
     assert_eq!(what, "zone imgapi: timeout");
     assert!(stage.contains("zone imgapi"), "{stage}");
     assert!(lines.iter().any(|l| l.starts_with("creating zone imgapi...") && l.ends_with("timeout")), "{lines:?}");
@@ -192,7 +194,9 @@ async fn os7410_panic_dump_reboot_and_savecore() {
         .lines_since(0)
         .iter()
         .filter_map(|l| match p.feed(&l.text) {
-            Some(rig::coal::setup::SetupEvent::Stage { stage: Stage::Reboot, detail }) => Some(detail),
+            Some(rig::guest_os::illumos::coal::setup::SetupEvent::Stage { stage: Stage::Reboot, detail }) => {
+                Some(detail)
+            }
             _ => None,
         })
         .collect();

@@ -1,6 +1,6 @@
-//! The coal stand-in (`rig::coal::stand_in`): a small disk image shaped like a coal USB image
+//! The coal stand-in (`rig::guest_os::illumos::coal::stand_in`): a small disk image shaped like a coal USB image
 //! whose Linux userland behaves like a coal headnode as the rig sees it. These tests build it,
-//! prepare it with the rig's own `rig::coal::prepare`, and boot it for real under TCG through
+//! prepare it with the rig's own `rig::guest_os::illumos::coal::prepare`, and boot it for real under TCG through
 //! the rig's `Guest`: setup with its reboot, the login prompt on ttyb, SSH with the prepared
 //! image's key, and the illumos commands the rig runs.
 
@@ -11,12 +11,12 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::pace::Pace;
-use rig::coal::fat::FatFs;
-use rig::coal::stand_in::{StandIn, ensure_stand_in};
-use rig::coal::{CoalImage, PrepareOptions, prepare};
 use rig::console::Pattern;
 use rig::guest::{Guest, SshKeys};
 use rig::guest_os::illumos::ILLUMOS;
+use rig::guest_os::illumos::coal::fat::FatFs;
+use rig::guest_os::illumos::coal::stand_in::{StandIn, ensure_stand_in};
+use rig::guest_os::illumos::coal::{CoalImage, PrepareOptions, prepare};
 use rig::machine::{Accel, cpu};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
@@ -138,7 +138,7 @@ async fn first_boot_runs_setup_with_a_reboot_then_answers_ssh() {
     let m = con.wait_for(&wait(r"^(Consoles:)"), m.cursor, deadline).await.unwrap();
     let m =
         con.wait_for(&wait(r"^creating zone (sdc-docker)\.\.\.\s+done \(\d+s\)$"), m.cursor, deadline).await.unwrap();
-    let secs = rig::coal::first_boot::wait_setup(con, deadline, &|_| {}).await.unwrap();
+    let secs = rig::guest_os::illumos::coal::first_boot::wait_setup(con, deadline, &|_| {}).await.unwrap();
     // Setup's own count is the real time it took: positive, and no more than the rig watched.
     assert!(secs >= 1 && secs <= began.elapsed().as_secs() + 1, "setup took {secs} s by its own count");
     assert!(con.cursor() > m.cursor);
@@ -208,7 +208,10 @@ async fn buggy_debug_platform_panics_with_os7410_dumps_and_savecore_saves_it() {
     // Setup: the first boot (the login prompt comes before setup's lines), its reboot, the
     // zones, `Setup complete`; then SSH.
     let setup = Phase::start("setup (first boot, reboot, zones)", 600, pace);
-    setup.check(rig::coal::first_boot::wait_setup(guest.console(), setup.deadline, &|_| {}).await, &dir);
+    setup.check(
+        rig::guest_os::illumos::coal::first_boot::wait_setup(guest.console(), setup.deadline, &|_| {}).await,
+        &dir,
+    );
     let first = setup.check(guest.link().wait_ssh_ready(setup.deadline).await, &dir);
     let t = Duration::from_secs(30);
     // kmdb is loaded: without nopanicdebug the panic would stop at its prompt.
@@ -262,9 +265,10 @@ async fn buggy_debug_platform_panics_with_os7410_dumps_and_savecore_saves_it() {
     assert!(messages.contains("reboot after panic: assertion failed: !zsd->vz_active"), "{messages}");
 
     // The rig's own triage commands: newest dump (once savecore finished), savecore -vf, mdb.
-    let newest = guest.run(&rig::coal::savecore::newest_dump_command(), t).await.unwrap();
+    let newest = guest.run(&rig::guest_os::illumos::coal::savecore::newest_dump_command(), t).await.unwrap();
     assert_eq!(newest.trim(), saved.capture);
-    let mdb = guest.run(&rig::coal::savecore::triage_command(newest.trim()).unwrap(), t).await.unwrap();
+    let mdb =
+        guest.run(&rig::guest_os::illumos::coal::savecore::triage_command(newest.trim()).unwrap(), t).await.unwrap();
     assert!(mdb.contains("operating system: 5.11 joyent_20181206T011455Z (i86pc)"), "{mdb}");
     assert!(mdb.contains("panic message: assertion failed: !zsd->vz_active"), "{mdb}");
     assert!(mdb.contains("vmm_zsd_destroy+0xe8("), "{mdb}");
@@ -290,12 +294,16 @@ async fn an_answers_file_missing_a_key_stops_setup_at_its_question() {
 
     let (guest, _dir) = boot(&img, "stand-in-question").await;
     // The engine's first-boot wait: a question ends it, long before the deadline.
-    let e = rig::coal::first_boot::wait_setup(guest.console(), Instant::now() + Duration::from_secs(600), &|_| {})
-        .await
-        .unwrap_err();
+    let e = rig::guest_os::illumos::coal::first_boot::wait_setup(
+        guest.console(),
+        Instant::now() + Duration::from_secs(600),
+        &|_| {},
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         e,
-        rig::coal::first_boot::SetupStop::Question {
+        rig::guest_os::illumos::coal::first_boot::SetupStop::Question {
             question: "Enter the City and State for this datacenter:".into(),
             key: Some("datacenter_location")
         }

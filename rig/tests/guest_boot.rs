@@ -10,7 +10,7 @@ use rig::guest_os::linux::LINUX;
 use rig::machine::{Accel, cpu};
 use tokio::time::Instant;
 
-fn keys(image: &rig::image::LinuxImage) -> SshKeys {
+fn keys(image: &rig::guest_os::linux::image::LinuxImage) -> SshKeys {
     image.ssh_keys()
 }
 

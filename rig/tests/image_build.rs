@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use rig::image::{cpio, ensure_image};
+use rig::guest_os::linux::image::{cpio, ensure_image};
 
 fn build_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../build"))

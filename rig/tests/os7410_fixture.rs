@@ -13,7 +13,7 @@ use rig::crash;
 use rig::guest::Guest;
 use rig::guest_os::linux::LINUX;
 use rig::guest_os::linux::LinuxDialect;
-use rig::image::LinuxImage;
+use rig::guest_os::linux::image::LinuxImage;
 use tokio::time::Instant;
 
 /// Iterations the debug build must panic within, and the fixed build must survive.
@@ -27,7 +27,8 @@ const SHORT: Duration = Duration::from_secs(20);
 
 fn image(name: &str) -> LinuxImage {
     common::require_qemu();
-    rig::image::ensure_image(&common::build_dir(), name).unwrap_or_else(|e| panic!("building image {name}: {e:#}"))
+    rig::guest_os::linux::image::ensure_image(&common::build_dir(), name)
+        .unwrap_or_else(|e| panic!("building image {name}: {e:#}"))
 }
 
 async fn boot(image: &LinuxImage, evidence: &str) -> Guest {

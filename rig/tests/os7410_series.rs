@@ -7,7 +7,7 @@ mod common;
 
 use rig::case::LoadedCase;
 use rig::engine::campaign::{self, Plan};
-use rig::image::recipe::OS7410_SERIES;
+use rig::guest_os::linux::image::recipe::OS7410_SERIES;
 use rig::machine::{Accel, cpu};
 use rig::results::CaseRun;
 use rig::results::{Outcome, Verdict};

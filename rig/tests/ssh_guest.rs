@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use rig::image::{LinuxImage, ensure_image};
+use rig::guest_os::linux::image::{LinuxImage, ensure_image};
 use rig::ssh::{Ssh, SshError, SshTarget};
 use tokio::time::Instant;
 

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use common::case;
 use rig::engine::campaign::{self, Plan};
-use rig::image::user_kernel::{self, KernelInput};
+use rig::guest_os::linux::image::user_kernel::{self, KernelInput};
 use rig::machine::{Accel, cpu};
 use rig::results::Verdict;
 use rig::results::compare::Status;
@@ -58,9 +58,9 @@ fn two_archive_kernels() -> [PathBuf; 2] {
 }
 
 /// Builds (or finds) image `name`, off the async threads.
-async fn build_image(build: &Path, name: &str) -> rig::image::LinuxImage {
+async fn build_image(build: &Path, name: &str) -> rig::guest_os::linux::image::LinuxImage {
     let (b, n) = (build.to_path_buf(), name.to_string());
-    tokio::task::spawn_blocking(move || rig::image::ensure_image(&b, &n)).await.unwrap().unwrap()
+    tokio::task::spawn_blocking(move || rig::guest_os::linux::image::ensure_image(&b, &n)).await.unwrap().unwrap()
 }
 
 fn release_of(deb: &Path) -> String {
@@ -161,7 +161,9 @@ fn fake_tree(deb: &Path, release: &str, at: &Path) -> PathBuf {
     };
     put(unpacked.join(format!("boot/vmlinuz-{release}")), "arch/x86/boot/bzImage");
     // `make` leaves the ELF kernel at the top (with debug info, in a real tree).
-    let elf = rig::image::vmlinux::extract_elf(&std::fs::read(tree.join("arch/x86/boot/bzImage")).unwrap()).unwrap();
+    let elf =
+        rig::guest_os::linux::image::vmlinux::extract_elf(&std::fs::read(tree.join("arch/x86/boot/bzImage")).unwrap())
+            .unwrap();
     std::fs::write(tree.join("vmlinux"), elf).unwrap();
     put(unpacked.join(format!("boot/config-{release}")), ".config");
     std::fs::create_dir_all(tree.join("include/config")).unwrap();

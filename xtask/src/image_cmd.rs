@@ -79,7 +79,7 @@ fn list() -> Result<i32> {
     let build = crate::paths::build_dir();
     let all = rig::guest_os::inventory::list(&build);
     if all.is_empty() {
-        outln!("no images in {} yet (the rig builds the Linux ones it needs)", build.join("images").display());
+        outln!("no images in {} yet (the rig builds the ones it needs)", build.join("images").display());
         return Ok(0);
     }
     outln!("{:<24} {:<12} {:<28} {:<18} {:>7} {:>10}", "IMAGE", "KIND", "KERNEL/PLATFORM", "BUILD", "AGE", "MIB");
@@ -107,7 +107,7 @@ fn prune() -> Result<i32> {
         outln!("removed {} ({}, {}): {}", e.path.display(), e.name, e.kind.as_str(), e.age());
     }
     outln!(
-        "{} removed, {:.0} MiB freed; prepared coal images are kept (remove them by hand)",
+        "{} removed, {:.0} MiB freed; images prepared from your files are kept (remove them by hand)",
         gone.len(),
         freed as f64 / MIB
     );

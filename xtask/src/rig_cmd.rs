@@ -56,9 +56,10 @@ pub struct RigArgs {
     pub compare: Option<String>,
     /// Find the first build, oldest to newest, that reproduces the case's hunted signature:
     /// IMG1 should be good, IMGn must reproduce (both are checked first). Each probe is a
-    /// sequential comparison against IMGn. `coal` takes every prepared coal headnode, ordered
-    /// by platform stamp. Needs one --case with `hunts:` and one CPU model.
-    #[arg(long, value_name = "IMG1,IMG2,...|coal")]
+    /// sequential comparison against IMGn. A guest OS's keyword stands for a series: `coal`
+    /// takes every prepared coal headnode, ordered by platform stamp. Needs one --case with
+    /// `hunts:` and one CPU model.
+    #[arg(long, value_name = "IMG1,IMG2,...|KEYWORD")]
     pub bisect: Option<String>,
     /// Exit as `git bisect run` wants: 0 good (the race ran, the hunted panic did not come, or
     /// a comparison is FIXED), 1 bad (the hunted panic, or NOT FIXED), 125 skip (infra, not

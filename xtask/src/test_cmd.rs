@@ -132,24 +132,14 @@ fn rotate_test_runs(build: &std::path::Path) -> Result<()> {
 
 /// Builds every image the tests boot up front, so no test spends its time building one.
 fn build_images() -> Result<()> {
-    for name in rig::image::known_images() {
-        let started = std::time::Instant::now();
-        let image = rig::image::ensure_image(&paths::build_dir(), name)
-            .with_context(|| format!("building the guest image {name}"))?;
-        eprintln!(
-            "rig: image {} ready in {:.1}s ({})",
-            image.name,
-            started.elapsed().as_secs_f64(),
-            image.dir.display()
-        );
-    }
-    Ok(())
+    rig::guest_os::build_images(&paths::build_dir(), &|line| eprintln!("rig: {line}"))
 }
 
 /// The whole suite's `bins` in `lanes` lanes, side by side.
 fn in_lanes(bins: Vec<crate::test_lanes::TestBinary>, lanes: usize) -> Result<i32> {
     let began = std::time::Instant::now();
-    eprintln!("rig-test: {} test binaries in {lanes} lanes (one for the coal stand-in tests)", bins.len());
+    let heavy = crate::test_lanes::HEAVY.join(" and ");
+    eprintln!("rig-test: {} test binaries in {lanes} lanes (one for {heavy})", bins.len());
     let (heavy, light) = crate::test_lanes::queues(bins);
     let times = std::sync::Mutex::new(crate::test_times::Times::default());
     let failed = crate::test_lanes::run(heavy, light, lanes - 1, |text| {

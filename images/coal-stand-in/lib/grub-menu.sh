@@ -2,7 +2,7 @@
 # The coal stand-in's reader of a GRUB-era key's boot/grub/menu.lst, written from the Solaris
 # GRUB's builtins (illumos-gate usr/src/grub: `default`, `timeout`, `variable`, `title`,
 # `kernel$`/`module$` expanding ${name}, `kernel`/`module` not) and sharing nothing with the
-# rig's writer (rig/src/coal/menu_lst.rs), so a wrong edit fails here, outside the rig's code.
+# rig's writer (rig/src/guest_os/illumos/coal/menu_lst.rs), so a wrong edit fails here, outside the rig's code.
 #
 # Usage: grub-menu.sh <menu.lst> <key root>. Prints shell assignments for the stand-in's init:
 #   menu_timeout, menu_title, menu_kernel (expanded), menu_flags, menu_console, menu_nmi,

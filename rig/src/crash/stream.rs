@@ -56,6 +56,17 @@ pub trait Dialect: Send + Sync {
     fn is_fatal(&self, report: &CrashReport) -> bool {
         matches!(report.kind, CrashKind::Panic | CrashKind::Assertion)
     }
+    /// Whether a console line is the kernel's report of a stall (a CPU or task that made no
+    /// progress: a soft lockup, an RCU stall): a boot that prints one and then makes no
+    /// progress is wedged (`crate::console::stall`).
+    fn is_stall_report(&self, _line: &str) -> bool {
+        false
+    }
+    /// Whether a console line is one the kernel printed itself (a stall report's backtrace):
+    /// not progress of a boot.
+    fn is_kernel_line(&self, _line: &str) -> bool {
+        false
+    }
     /// Whether a fatal report only follows another one (an oops that the kernel then panics
     /// on): the earlier report names the bug.
     fn is_follow_on(&self, _report: &CrashReport) -> bool {

@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 
-use crate::image::cache::{self, Lock};
-use crate::image::recipe::Recipe;
-use crate::image::{plan, user_kernel};
+use crate::guest_os::linux::image::cache::{self, Lock};
+use crate::guest_os::linux::image::recipe::Recipe;
+use crate::guest_os::linux::image::{plan, user_kernel};
 
 /// What an image directory is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +109,7 @@ fn entry(path: &Path) -> Option<Entry> {
         (e.name, e.detail, e.key) = (m.name, m.kernel_release, m.key);
         return Some(e);
     }
-    if let Ok(c) = crate::coal::CoalImage::load(path) {
+    if let Ok(c) = crate::guest_os::illumos::coal::CoalImage::load(path) {
         e.kind = Kind::Coal;
         e.key = dir_name.strip_prefix("coal-").unwrap_or(&dir_name).to_string();
         (e.name, e.detail) = ("coal".into(), c.platform);

@@ -10,15 +10,17 @@
 
 pub mod illumos;
 pub mod inventory;
+mod known_bisection;
 pub mod linux;
 mod make;
 mod registry;
 
+pub use known_bisection::KnownBisection;
 pub use make::{ImageInput, make_image};
 
 pub use registry::{
-    check_image, default_image, dialect, dialects, known_images, load, os_of, parallel_ok_for, profile_for, register,
-    registry, series, triage_reader, unknown_image,
+    build_images, check_image, default_image, dialect, dialects, known_bisection, known_images, load, os_of,
+    parallel_ok_for, profile_for, register, registry, series, triage_reader, unknown_image,
 };
 
 use std::path::Path;
@@ -79,6 +81,16 @@ pub trait GuestOs: Send + Sync {
     /// The recipes [`GuestOs::make_image`] takes, each with what it makes (for messages).
     fn image_recipes(&self) -> &'static [(&'static str, &'static str)] {
         &[]
+    }
+    /// Builds (or finds built) every image of this kind made from the rig's own recipes (what
+    /// the tests boot), saying each one's name, build time and directory as it is ready.
+    fn build_images(&self, _build_dir: &Path, _say: Stage<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// A series of this kind's images whose first bad build is known, when it has one: a
+    /// fixture for the bisection's tests and benchmark.
+    fn known_bisection(&self) -> Option<KnownBisection> {
+        None
     }
     /// Finds (or builds) image `name`, known to be of this kind.
     async fn load(&self, build_dir: &Path, name: &str) -> Result<Arc<dyn Target>>;

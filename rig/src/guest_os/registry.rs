@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use anyhow::{Result, bail};
 
-use super::{GuestOs, Series, Target, illumos, linux};
+use super::{GuestOs, KnownBisection, Series, Stage, Target, illumos, linux};
 use crate::crash::{AutoReader, Dialect};
 use crate::profile::Profile;
 
@@ -102,6 +102,17 @@ pub fn check_image(build_dir: &Path, name: &str) -> Result<(), String> {
 /// The images a bisection keyword (`coal`) stands for, when some OS knows the keyword.
 pub fn series(build_dir: &Path, keyword: &str) -> Option<Series> {
     registry().iter().find_map(|k| k.series(build_dir, keyword))
+}
+
+/// Builds (or finds built) every OS's images made from the rig's own recipes, saying each as
+/// it is ready.
+pub fn build_images(build_dir: &Path, say: Stage<'_>) -> Result<()> {
+    registry().iter().try_for_each(|k| k.build_images(build_dir, say))
+}
+
+/// The first known bisection fixture of any OS.
+pub fn known_bisection() -> Option<KnownBisection> {
+    registry().iter().find_map(|k| k.known_bisection())
 }
 
 /// Finds (or builds) the image `name`.

@@ -7,7 +7,7 @@ pub mod pace;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use rig::image::LinuxImage;
+use rig::guest_os::linux::image::LinuxImage;
 
 /// How long one test binary may run, in minutes, unless `$RIG_TEST_CEILING_MINS` says
 /// otherwise: past it the binary exits failing, so no wait, however it was scaled, outlasts
@@ -47,7 +47,7 @@ pub fn image() -> LinuxImage {
     IMAGE
         .get_or_init(|| {
             require_qemu();
-            rig::image::ensure_image(&build_dir(), "linux")
+            rig::guest_os::linux::image::ensure_image(&build_dir(), "linux")
                 .expect("building the default image (run `cargo xtask test` to install host prerequisites)")
         })
         .clone()

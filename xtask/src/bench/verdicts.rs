@@ -117,7 +117,7 @@ pub async fn run(accel: AccelChoice, out: &Path) -> Result<()> {
         r.sequential.conclusion
     );
 
-    let series = rig::image::recipe::OS7410_SERIES;
+    let series = rig::guest_os::known_bisection().context("no guest OS has a known bisection series")?;
     let builds: Vec<String> = series.builds.iter().map(|b| b.to_string()).collect();
     let b = bisect(find(series.case)?, &builds, setup.accel, &build, &dir.join("bisect"))
         .await

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::coal::{PrepareOptions, age, prepare, stand_in};
+use crate::guest_os::illumos::coal::{PrepareOptions, age, prepare, stand_in};
 use crate::guest_os::{ImageInput, Stage};
 
 /// Makes `recipe` (`coal`, `coal-stand-in`) when it is one of illumos's.

@@ -3,6 +3,7 @@
 //! panic the guest writes its own dump, which savecore and mdb triage in the guest; a kernel
 //! with kmdb loaded is kept from stopping at the debugger ([`kmdb`]).
 
+pub mod coal;
 mod crash;
 pub mod kmdb;
 mod make;
@@ -18,10 +19,11 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::{GuestOs, ImageInput, PanicWatch, SetupSnapshot, Stage, Target, never_ready};
-use crate::coal::CoalImage;
-use crate::coal::savecore::{CRASH_DIR, SAVECORE_WAIT_SECS, newest_dump_command, triage_command};
+use crate::console::stall::StallDialects;
 use crate::crash::Dialect;
 use crate::guest::{Guest, GuestLink};
+use crate::guest_os::illumos::coal::CoalImage;
+use crate::guest_os::illumos::coal::savecore::{CRASH_DIR, SAVECORE_WAIT_SECS, newest_dump_command, triage_command};
 use crate::machine::{Accel, CpuModel, MachineSpec, Shape, Vendor};
 use crate::profile::{ModuleReload, Profile, Ready, ZoneCommands};
 use crate::ssh::SshKeys;
@@ -40,7 +42,7 @@ pub const NO_PANIC_DEBUGGER: &str = "echo 'nopanicdebug/W 1' | mdb -kw";
 /// Readiness: the serial login prompt (on ttyb, without a line end), then SSH; the boot's
 /// identity is its boot time from `kstat`, read over SSH. coal's setup boot prints the prompt
 /// *before* setup's lines, so it is ready at `==> Setup complete` instead
-/// ([`crate::coal::first_boot`]).
+/// ([`crate::guest_os::illumos::coal::first_boot`]).
 pub const ILLUMOS: Profile = Profile {
     name: "illumos",
     ready: Ready::Prompt(r"(\S+ console login:)"),
@@ -76,6 +78,8 @@ pub const ILLUMOS: Profile = Profile {
     virt_log_command: "cat /var/adm/messages 2>/dev/null || dmesg",
     // The rig counts on no pvpanic driver on illumos: its panics are read off the console.
     pvpanic: false,
+    // Every known OS's stall words: the coal stand-in runs a Linux kernel under this profile.
+    stall_dialects: StallDialects(super::dialects),
     modules: &[ModuleReload {
         name: "vmm",
         unload: "id=$(modinfo | awk '$6 == \"vmm\" {print $1}'); [ -n \"$id\" ] || { echo 'vmm is not loaded' >&2; exit 1; }; modunload -i $id",
@@ -128,7 +132,7 @@ impl GuestOs for Illumos {
         if keyword != "coal" {
             return None;
         }
-        let mut coal = crate::coal::image::prepared(build_dir);
+        let mut coal = crate::guest_os::illumos::coal::image::prepared(build_dir);
         coal.sort_by(|x, y| x.platform.cmp(&y.platform));
         Some(super::Series {
             builds: coal.iter().filter_map(|c| Some(c.dir.file_name()?.to_str()?.to_string())).collect(),
@@ -154,7 +158,7 @@ impl GuestOs for Illumos {
             };
         }
         let dir = build_dir.to_path_buf();
-        let prepared = tokio::task::spawn_blocking(move || crate::coal::prepared(&dir)).await?;
+        let prepared = tokio::task::spawn_blocking(move || crate::guest_os::illumos::coal::prepared(&dir)).await?;
         match prepared.into_iter().next() {
             Some(c) => Ok(Arc::new(CoalTarget(c))),
             None => {
@@ -179,7 +183,13 @@ impl CoalTarget {
 }
 
 fn setup_tag(shape: &Shape, cpu: &CpuModel, accel: Accel) -> String {
-    crate::coal::setup::setup_tag(cpu.name, shape.virt_word(), shape.memory_mib, shape.vcpus, accel.as_str())
+    crate::guest_os::illumos::coal::setup::setup_tag(
+        cpu.name,
+        shape.virt_word(),
+        shape.memory_mib,
+        shape.vcpus,
+        accel.as_str(),
+    )
 }
 
 #[async_trait]
@@ -199,7 +209,7 @@ impl Target for CoalTarget {
     }
 
     fn machine(&self, shape: &Shape, cpu: &'static CpuModel, accel: Accel) -> Result<MachineSpec> {
-        let min = crate::coal::machine::MIN_MEMORY_MIB;
+        let min = crate::guest_os::illumos::coal::machine::MIN_MEMORY_MIB;
         if shape.memory_mib < min {
             bail!("a coal headnode needs at least {min} MiB; the case asks for {}", shape.memory_mib);
         }
@@ -258,7 +268,7 @@ impl Target for CoalTarget {
             return setup_json_complete(&link).await;
         }
         tokio::select! {
-            r = crate::coal::first_boot::wait_setup(guest.console(), deadline, stage) => match r {
+            r = crate::guest_os::illumos::coal::first_boot::wait_setup(guest.console(), deadline, stage) => match r {
                 Ok(_) => {
                     link.wait_ssh_ready(deadline).await.map(drop).map_err(never_ready)?;
                     setup_json_complete(&link).await
@@ -283,7 +293,7 @@ impl Target for CoalTarget {
 /// After `Setup complete` on the console (or on set-up disks), setup's own record must agree:
 /// headnode.sh's `mark_as_setup` sets `"complete": true` in `/var/lib/setup.json`.
 async fn setup_json_complete(link: &GuestLink) -> Result<(), String> {
-    use crate::coal::setup_fail::{SETUP_JSON_COMMAND, setup_json_complete as complete};
+    use crate::guest_os::illumos::coal::setup_fail::{SETUP_JSON_COMMAND, setup_json_complete as complete};
     let text = link
         .run(SETUP_JSON_COMMAND, Duration::from_secs(30))
         .await
@@ -331,6 +341,21 @@ mod tests {
         let ready = Pattern::regex(p.ready.pattern()).unwrap();
         assert_eq!(ready.find("headnode console login: ").as_deref(), Some("headnode console login:"));
         assert_eq!(crate::guest_os::linux::LINUX.console_port, 0);
+    }
+
+    /// The rig panics an illumos guest on purpose with `uadmin 5 1` (A_DUMP, AD_BOOT: panic,
+    /// dump, reboot), and that is the command the engine gets for every image name illumos
+    /// claims, through the registry as through the target.
+    #[test]
+    fn illumos_panics_on_purpose_with_uadmin_a_dump() {
+        assert_eq!(ILLUMOS.panic_command, "uadmin 5 1");
+        for name in ["coal", "coal-0123456789abcdef", "smartos-20240101"] {
+            let p = crate::guest_os::profile_for(name).unwrap_or_else(|| panic!("no profile for {name}"));
+            assert_eq!(p, &ILLUMOS, "{name}");
+            assert_eq!(p.panic_command, "uadmin 5 1", "{name}");
+            assert_eq!(crate::guest_os::os_of(name).map(|k| k.name()), Some("illumos"), "{name}");
+        }
+        assert_ne!(crate::guest_os::profile_for("linux").unwrap().panic_command, ILLUMOS.panic_command);
     }
 
     #[test]

@@ -39,13 +39,13 @@ impl DumpTool for Crash {
 /// Runs `crash -s` on `vmcore` with `vmlinux_debug` (`sys`, `bt`, the last 40 log lines) and
 /// returns its output. Fails with a plain reason when `crash` or the symbols are missing.
 pub async fn crash_read(vmcore: &Path, vmlinux_debug: &Path) -> Result<String> {
-    if !crate::image::packages::on_path("crash") {
+    if !crate::guest_os::linux::image::packages::on_path("crash") {
         bail!("no `crash` on this host (install it with `apt-get install crash`): dump triage without symbols");
     }
     if !vmlinux_debug.is_file() {
         bail!(
             "debug symbols missing: {} does not exist (the debug vmlinux comes from the 858 MB \
-             linux-image-<release>-dbg package; fetch it explicitly with rig::image::debuginfo::fetch_debug_vmlinux)",
+             linux-image-<release>-dbg package; fetch it explicitly with rig::guest_os::linux::image::debuginfo::fetch_debug_vmlinux)",
             vmlinux_debug.display()
         );
     }

@@ -3,8 +3,8 @@
 
 use anyhow::{Result, bail};
 
+use crate::guest_os::linux::image::user_kernel::{KernelInput, register};
 use crate::guest_os::{ImageInput, Stage};
-use crate::image::user_kernel::{KernelInput, register};
 
 /// Whether `recipe` with `input` is the user's kernel: `linux`, or any Linux image given a
 /// kernel to be built like (`linux-os7410-debug --kernel ...`).
@@ -31,7 +31,7 @@ pub(super) fn user_kernel(input: &ImageInput, say: Stage<'_>) -> Result<Vec<Stri
         say(format!("warning: {d}"));
     }
     say(format!("building image {} with kernel {}...", k.name, k.kernel_release));
-    let img = crate::image::ensure_image(build, &k.name)?;
+    let img = crate::guest_os::linux::image::ensure_image(build, &k.name)?;
     for n in &img.module_notes {
         say(format!("note: module {n} in this kernel"));
     }

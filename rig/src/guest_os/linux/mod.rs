@@ -6,20 +6,22 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use async_trait::async_trait;
 use tokio::time::Instant;
 
 mod crash;
 pub mod crash_tool;
+pub mod image;
 mod make;
 
 pub use crash::Linux as LinuxDialect;
 
-use super::{DumpTool, GuestOs, ImageInput, Stage, Target};
+use super::{DumpTool, GuestOs, ImageInput, KnownBisection, Stage, Target};
+use crate::console::stall::StallDialects;
 use crate::crash::Dialect;
 use crate::guest::GuestLink;
-use crate::image::LinuxImage;
+use crate::guest_os::linux::image::LinuxImage;
 use crate::machine::{Accel, CpuModel, MachineSpec, Shape, Vendor};
 use crate::profile::{ModuleReload, Profile, Ready};
 use crate::ssh::SshKeys;
@@ -58,6 +60,7 @@ pub const LINUX: Profile = Profile {
     virt_refusal: r"(kvm(?:_amd|_intel)?: .*(?:not supported|no hardware support|disabled by bios).*)",
     virt_log_command: "dmesg",
     pvpanic: true,
+    stall_dialects: StallDialects(super::dialects),
     modules: &[
         linux_module("vmm", "rmmod {kvm_vendor}", "modprobe {kvm_vendor}"),
         linux_module("kvm_amd", "rmmod kvm_amd", "modprobe kvm_amd"),
@@ -107,9 +110,10 @@ impl GuestOs for Linux {
     }
 
     fn profile_for(&self, image: &str) -> Option<&'static Profile> {
-        let user_kernel =
-            image.strip_prefix("linux-").is_some_and(|n| crate::image::user_kernel::image_name("linux", n).is_ok());
-        if !crate::image::known_images().contains(&image) && !user_kernel {
+        let user_kernel = image
+            .strip_prefix("linux-")
+            .is_some_and(|n| crate::guest_os::linux::image::user_kernel::image_name("linux", n).is_ok());
+        if !crate::guest_os::linux::image::known_images().contains(&image) && !user_kernel {
             return None;
         }
         Some(if image.starts_with("linux-os7410") {
@@ -122,9 +126,10 @@ impl GuestOs for Linux {
     }
 
     fn known(&self, build_dir: Option<&Path>) -> Vec<String> {
-        let mut all: Vec<String> = crate::image::known_images().iter().map(|s| s.to_string()).collect();
+        let mut all: Vec<String> =
+            crate::guest_os::linux::image::known_images().iter().map(|s| s.to_string()).collect();
         if let Some(b) = build_dir {
-            all.extend(crate::image::user_kernel::registered(b));
+            all.extend(crate::guest_os::linux::image::user_kernel::registered(b));
         }
         all
     }
@@ -139,8 +144,8 @@ impl GuestOs for Linux {
 
     /// A `linux-NAME` that is no built-in image must be a registered user kernel.
     fn check_image(&self, build_dir: &Path, name: &str) -> Result<(), String> {
-        let user = name.starts_with("linux-") && !crate::image::known_images().contains(&name);
-        match crate::image::user_kernel::load(build_dir, name) {
+        let user = name.starts_with("linux-") && !crate::guest_os::linux::image::known_images().contains(&name);
+        match crate::guest_os::linux::image::user_kernel::load(build_dir, name) {
             Ok(None) if user => Err(format!(
                 "{}. Make it from your kernel with `cargo xtask image linux --kernel <linux-image-*.deb> --name {}`",
                 super::unknown_image(name, Some(build_dir)),
@@ -156,10 +161,32 @@ impl GuestOs for Linux {
         &["linux-image-amd64"]
     }
 
+    /// Every image of `images/linux/`'s recipes.
+    fn build_images(&self, build_dir: &Path, say: Stage<'_>) -> Result<()> {
+        for name in crate::guest_os::linux::image::known_images() {
+            let started = std::time::Instant::now();
+            let image = crate::guest_os::linux::image::ensure_image(build_dir, name)
+                .with_context(|| format!("building the guest image {name}"))?;
+            say(format!(
+                "image {} ready in {:.1}s ({})",
+                image.name,
+                started.elapsed().as_secs_f64(),
+                image.dir.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The OS-7410 fixture series.
+    fn known_bisection(&self) -> Option<KnownBisection> {
+        Some(crate::guest_os::linux::image::recipe::OS7410_SERIES)
+    }
+
     async fn load(&self, build_dir: &Path, name: &str) -> Result<Arc<dyn Target>> {
         let profile = self.profile_for(name).unwrap_or(&LINUX);
         let (dir, n) = (build_dir.to_path_buf(), name.to_string());
-        let image = tokio::task::spawn_blocking(move || crate::image::ensure_image(&dir, &n)).await??;
+        let image =
+            tokio::task::spawn_blocking(move || crate::guest_os::linux::image::ensure_image(&dir, &n)).await??;
         Ok(Arc::new(LinuxTarget { image, profile }))
     }
 }
@@ -262,8 +289,17 @@ mod tests {
         assert_eq!(Linux.profile_for("linux-kdump").unwrap().name, "linux-kdump");
         assert!(Linux.profile_for("nonesuch").is_none());
         assert!(Linux.profile_for("coal").is_none());
-        for b in crate::image::recipe::OS7410_SERIES.builds {
+        for b in crate::guest_os::linux::image::recipe::OS7410_SERIES.builds {
             assert_eq!(Linux.profile_for(b).map(|p| p.name), Some("linux-os7410"), "{b}");
         }
+    }
+
+    /// The registry's bisection fixture is the OS-7410 series, as its recipe lists it.
+    #[test]
+    fn the_known_bisection_is_the_os7410_series() {
+        let s = crate::guest_os::linux::image::recipe::OS7410_SERIES;
+        let k = crate::guest_os::known_bisection().expect("a known bisection");
+        assert_eq!((k.builds, k.first_bad, k.case), (s.builds, s.first_bad, s.case));
+        assert!(k.builds.contains(&k.first_bad) && k.builds.len() > 2, "{k:?}");
     }
 }

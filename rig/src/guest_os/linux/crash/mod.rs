@@ -1,6 +1,7 @@
 //! The Linux console reader: where a report starts and ends, which lines belong to it, its title.
 
 mod patterns;
+mod stall;
 #[cfg(test)]
 mod tests;
 mod title;
@@ -132,6 +133,16 @@ impl Dialect for Linux {
     fn marks(&self, line: &str) -> bool {
         const WORDS: &[&str] = &["Kernel panic", "BUG:", "Oops", "RIP:", "assertion failed", "general protection"];
         WORDS.iter().any(|w| line.contains(w))
+    }
+
+    /// A soft lockup, an RCU stall, a hung task or a hard lockup.
+    fn is_stall_report(&self, line: &str) -> bool {
+        stall::is_stall_report(line)
+    }
+
+    /// A line with the printk timestamp.
+    fn is_kernel_line(&self, line: &str) -> bool {
+        stall::is_kernel_line(line)
     }
 
     /// `Kernel panic - not syncing: Fatal exception` is the follow-on of an oops or BUG.

@@ -53,7 +53,7 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::cache::{self, derived_key};
+    use crate::guest_os::linux::image::cache::{self, derived_key};
 
     #[test]
     fn a_series_image_links_the_debug_build_and_has_a_manifest_of_its_own() {

@@ -1,7 +1,7 @@
 //! The stand-in's inputs for `cargo xtask image coal`, in the shapes the rig reads: a coal
 //! tarball holding the `*-8gb.img` USB image in a `.vmwarevm` directory (as coal-latest.tgz
 //! does), and platform tarballs laid out as `platform-<PI>/i86pc/kernel/amd64/unix` and
-//! `platform-<PI>/i86pc/amd64/boot_archive` (see `crate::coal::source::unpack_platform`).
+//! `platform-<PI>/i86pc/amd64/boot_archive` (see `crate::guest_os::illumos::coal::source::unpack_platform`).
 
 use std::fs::File;
 use std::path::Path;

@@ -27,7 +27,7 @@ pub const EXTERNAL_DNS: &str = "10.88.88.253";
 
 /// The answers file, in the order of sdc-headnode's `answers.json.tmpl.external`. Field
 /// names are the keys coal's setup reads; `"<default>"` takes the default setup computes.
-/// [`crate::coal::questions::QUESTIONS`] lists what setup asks for each.
+/// [`crate::guest_os::illumos::coal::questions::QUESTIONS`] lists what setup asks for each.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Answers {
     /// Where setup talks: any value lets it run on the console without waiting for Enter.

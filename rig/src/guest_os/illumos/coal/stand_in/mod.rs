@@ -22,8 +22,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
-use crate::image::cache::{Lock, remove_stale_tmp, tmp_dir};
-use crate::image::packages::{self, Package, hex};
+use crate::guest_os::linux::image::cache::{Lock, remove_stale_tmp, tmp_dir};
+use crate::guest_os::linux::image::packages::{self, Package, hex};
 use recipe::{DEBUG_BUGGY_PLATFORM, DEBUG_FIXED_PLATFORM, FILES};
 
 pub use tarballs::{BUNDLE_DIR, USB_IMAGE_NAME};
@@ -101,7 +101,7 @@ fn pinned_platform_file(pi: &str) -> String {
     format!("platform-debug-{pi}-vmm-pinned.tgz")
 }
 
-fn cache_key(base: &crate::image::LinuxImage, pkgs: &[Package]) -> String {
+fn cache_key(base: &crate::guest_os::linux::image::LinuxImage, pkgs: &[Package]) -> String {
     let mut h = Sha256::new();
     h.update(format!("coal stand-in {BUILD_VERSION}\nbase={}\n", base.dir.display()));
     for p in pkgs {
@@ -116,8 +116,8 @@ fn cache_key(base: &crate::image::LinuxImage, pkgs: &[Package]) -> String {
 
 /// Builds (or finds in the cache) the coal stand-in under `build_dir`.
 pub fn ensure_stand_in(build_dir: &Path) -> Result<StandIn> {
-    let base =
-        crate::image::ensure_image(build_dir, "linux").context("building the linux image the stand-in extends")?;
+    let base = crate::guest_os::linux::image::ensure_image(build_dir, "linux")
+        .context("building the linux image the stand-in extends")?;
     let pkgs = packages::resolve(recipe::file("packages")).context("resolving the stand-in's Debian packages")?;
     let kernel = pkgs.iter().find(|p| p.kernel).context("no kernel package")?;
     if kernel.kernel_release() != Some(base.kernel_release.as_str()) {
@@ -166,7 +166,7 @@ pub fn ensure_stand_in(build_dir: &Path) -> Result<StandIn> {
 /// Turns a copy of the stand-in's key into a GRUB-era one: `boot/grub/menu.lst` in place of
 /// `boot/loader.conf` (the key is MBR with pcfs on partition 1 already).
 fn grub_era(image: &Path) -> Result<()> {
-    let fat = crate::coal::fat::FatFs::open(image)?;
+    let fat = crate::guest_os::illumos::coal::fat::FatFs::open(image)?;
     fat.remove("boot/loader.conf")?;
     fat.write("boot/grub/menu.lst", recipe::file("menu.lst").as_bytes())?;
     fat.close()?;
@@ -174,7 +174,7 @@ fn grub_era(image: &Path) -> Result<()> {
 }
 
 fn build(
-    base: &crate::image::LinuxImage,
+    base: &crate::guest_os::linux::image::LinuxImage,
     pkgs: &[Package],
     debs: &[PathBuf],
     work: &Path,
@@ -191,7 +191,8 @@ fn build(
     let mut cmd = Command::new("sh");
     cmd.arg(recipe_dir.join("build.sh")).arg(work).arg(&base.kernel_release).arg(&debs[kernel_idx]);
     cmd.args(debs.iter().enumerate().filter(|(i, _)| *i != kernel_idx).map(|(_, d)| d));
-    let out = crate::image::script::output(&mut cmd).context("running images/coal-stand-in/build.sh")?;
+    let out =
+        crate::guest_os::linux::image::script::output(&mut cmd).context("running images/coal-stand-in/build.sh")?;
     if !out.status.success() {
         bail!(
             "images/coal-stand-in/build.sh failed ({}):\n{}",
@@ -203,7 +204,7 @@ fn build(
     // The initrd: the linux image's, then the overlay (the kernel unpacks concatenated
     // compressed cpio archives in order; later files replace earlier ones, e.g. /init).
     let overlay = work.join("overlay.cpio.gz");
-    crate::image::cpio::write_gz(&work.join("root"), &[], &overlay)?;
+    crate::guest_os::linux::image::cpio::write_gz(&work.join("root"), &[], &overlay)?;
     let initrd = work.join("initrd.gz");
     let mut bytes = std::fs::read(&base.initrd).with_context(|| format!("reading {}", base.initrd.display()))?;
     bytes.extend(std::fs::read(&overlay)?);

@@ -69,7 +69,12 @@ mod tests {
         let pidfile = std::env::temp_dir().join(format!("rig-script-test-{}", std::process::id()));
         let _ = std::fs::remove_file(&pidfile);
         let mut rig = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "image::script::tests::script_grandchild_holder", "--ignored", "--nocapture"])
+            .args([
+                "--exact",
+                "guest_os::linux::image::script::tests::script_grandchild_holder",
+                "--ignored",
+                "--nocapture",
+            ])
             .env(CHILD_ENV, &pidfile)
             .stdout(Stdio::null())
             .spawn()

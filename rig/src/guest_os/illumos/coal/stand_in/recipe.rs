@@ -1,11 +1,11 @@
 //! The coal stand-in's recipe: the files of `images/coal-stand-in/`, embedded at compile time
 //! so the cache key covers exactly what a build uses.
 
-use crate::image::recipe::RecipeFile;
+use crate::guest_os::linux::image::recipe::RecipeFile;
 
 macro_rules! stand_in_file {
     ($name:literal) => {
-        RecipeFile { name: $name, contents: include_str!(concat!("../../../../images/coal-stand-in/", $name)) }
+        RecipeFile { name: $name, contents: include_str!(concat!("../../../../../../images/coal-stand-in/", $name)) }
     };
 }
 
@@ -80,7 +80,7 @@ mod tests {
         // The stand-in asks the questions of the rig's table, in its order.
         let keys: Vec<&str> =
             file("questions").lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split('|').next()).collect();
-        let table: Vec<&str> = crate::coal::questions::QUESTIONS.iter().map(|q| q.key).collect();
+        let table: Vec<&str> = crate::guest_os::illumos::coal::questions::QUESTIONS.iter().map(|q| q.key).collect();
         assert_eq!(keys, table);
         assert_eq!(unix_text("X", true, false), "stand-in platform X DEBUG=1 OS7410_FIXED=0\n");
         assert_eq!(pinned_unix_text("X", true, false), "stand-in platform X DEBUG=1 OS7410_FIXED=0 VMM_PINNED=1\n");

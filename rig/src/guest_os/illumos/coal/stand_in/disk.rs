@@ -12,8 +12,8 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use super::recipe::{self, SHIPPED_PLATFORM};
-use crate::coal::fat::{FatFs, Slice};
-use crate::coal::parts::write_mbr;
+use crate::guest_os::illumos::coal::fat::{FatFs, Slice};
+use crate::guest_os::illumos::coal::parts::write_mbr;
 
 /// The image's size: plenty for an 8 MiB kernel and a 10 MiB initrd, and sparse anyway.
 pub const IMAGE_MIB: u64 = 128;

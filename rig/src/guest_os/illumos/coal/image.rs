@@ -24,7 +24,7 @@ use super::loader::{LoaderOptions, merge};
 use super::source::{
     SourceKind, classify, extract_usb_image, find_in_directory, is_stamp, sparse_copy, unpack_platform,
 };
-use crate::image::cache::{Lock, remove_stale_tmp, tmp_dir};
+use crate::guest_os::linux::image::cache::{Lock, remove_stale_tmp, tmp_dir};
 
 /// Bump when the preparation changes what it writes.
 const PREP_VERSION: u32 = 2;
@@ -356,7 +356,7 @@ fn fill(opts: &PrepareOptions, ids: &[Identity], dir: &Path) -> Result<()> {
     let answers = Answers::coal(ADMIN_MAC, EXTERNAL_MAC, &opts.password).to_json()?;
     fat.write("private/answers.json", answers.as_bytes()).map_err(named)?;
     let client_key = dir.join("client_key");
-    let public = crate::image::keys::generate_client_key(&client_key, "rig@coal")?;
+    let public = crate::guest_os::linux::image::keys::generate_client_key(&client_key, "rig@coal")?;
     fat.write("config.inc/root.authorized_keys", public.as_bytes()).map_err(named)?;
     fat.close().map_err(named)?;
 

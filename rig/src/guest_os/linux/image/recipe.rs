@@ -3,6 +3,8 @@
 //! The recipe files live in `images/<dir>/` and are embedded in the rig at compile time, so the
 //! binary is self-contained and the cache key covers exactly what a build uses.
 
+use crate::guest_os::KnownBisection;
+
 /// One file of a recipe: its name in `images/<dir>/` and its contents.
 #[derive(Debug, Clone, Copy)]
 pub struct RecipeFile {
@@ -51,7 +53,7 @@ pub const BASE_CMDLINE: &[&str] = &["console=ttyS0,115200", "panic=0", "unknown_
 
 macro_rules! recipe_file {
     ($dir:literal, $name:literal) => {
-        RecipeFile { name: $name, contents: include_str!(concat!("../../../images/", $dir, "/", $name)) }
+        RecipeFile { name: $name, contents: include_str!(concat!("../../../../../images/", $dir, "/", $name)) }
     };
 }
 
@@ -142,21 +144,10 @@ pub const RECIPES: &[Recipe] = &[
     series_build("linux-os7410-b6", &["vmm.fixed=0"]),
 ];
 
-/// An ordered history of builds with a known first bad one: a fixture for bisection.
-#[derive(Debug, Clone, Copy)]
-pub struct Series {
-    /// The images, oldest first.
-    pub builds: &'static [&'static str],
-    /// The build that introduced the bug: it and every later one are bad, every earlier one good.
-    pub first_bad: &'static str,
-    /// The case that tells good from bad, and the panic it hunts on a bad build.
-    pub case: &'static str,
-}
-
 /// OS-7410's history in six builds of the miniature: b1-b3 behave as `linux-os7410-fixed`
 /// (`vmm.fixed=1`), b4-b6 as `linux-os7410-debug` (`vmm.fixed=0`): the bug arrives at b4. All
 /// six boot `linux-os7410-debug`'s kernel and initramfs, so the series costs that one build.
-pub const OS7410_SERIES: Series = Series {
+pub const OS7410_SERIES: KnownBisection = KnownBisection {
     builds: &[
         "linux-os7410-b1",
         "linux-os7410-b2",
@@ -179,15 +170,6 @@ const fn series_build(name: &'static str, cmdline: &'static [&'static str]) -> R
         kernel_headers: false,
         hooks: &[],
         built_from: Some("linux-os7410-debug"),
-    }
-}
-
-impl Series {
-    /// Whether `image` is a bad build of the series (`None`: not one of its builds).
-    pub fn is_bad(&self, image: &str) -> Option<bool> {
-        let at = self.builds.iter().position(|b| *b == image)?;
-        let first_bad = self.builds.iter().position(|b| *b == self.first_bad)?;
-        Some(at >= first_bad)
     }
 }
 
@@ -276,7 +258,7 @@ mod tests {
             assert!(r.files().next().is_none() && r.hooks.is_empty() && !r.kernel_headers, "{b}");
             let want = if bad { "vmm.fixed=0" } else { "vmm.fixed=1" };
             assert_eq!(r.cmdline(), format!("{} {want}", debug.cmdline()), "{b}");
-            assert!(crate::image::known_images().contains(b));
+            assert!(crate::guest_os::linux::image::known_images().contains(b));
         }
         // The series is named by a case that exists.
         let case = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../testcases/{}.yaml", s.case));

@@ -6,7 +6,7 @@
 //! volume: dump`, each padded and ended by `done`) and `scripts/headnode.sh` (`creating zone
 //! <role>... ` then `done (Ns)`, `==> Setup complete (in N seconds). Press [enter] ...`);
 //! smartos-live's `smartdc-init` prints `REBOOTING!` when setup reboots. The login prompt comes
-//! before the progress lines (see [`crate::coal::first_boot`]), so it is no stage of its own end.
+//! before the progress lines (see [`crate::guest_os::illumos::coal::first_boot`]), so it is no stage of its own end.
 
 use regex::Regex;
 use std::sync::LazyLock;
