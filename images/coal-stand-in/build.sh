@@ -5,7 +5,7 @@
 #   sh build.sh WORK ABI KERNEL_DEB DEB...
 #
 # WORK holds recipe/ (this directory's files). This script fills WORK/pkg (the unpacked
-# packages: syslinux, mtools, mbr.bin), WORK/vmlinuz (the kernel's bzImage, which
+# packages: syslinux, mtools, mbr.bin, gptmbr.bin), WORK/vmlinuz (the kernel's bzImage, which
 # syslinux boots) and WORK/root (the overlay the rig packs as a cpio and appends to the
 # linux image's initrd: init, the illumos command shims, dropbearkey, the modules).
 set -eu
@@ -40,7 +40,7 @@ for m in $(list modules); do
 done
 dpkg-deb --fsys-tarfile "$kernel_deb" | tar -x -C "$pkg" --wildcards -f - "$@"
 cp "$pkg/boot/vmlinuz-$abi" "$work/vmlinuz"
-for f in usr/bin/syslinux usr/bin/mtools usr/lib/syslinux/mbr/mbr.bin; do
+for f in usr/bin/syslinux usr/bin/mtools usr/lib/syslinux/mbr/mbr.bin usr/lib/syslinux/mbr/gptmbr.bin; do
 	[ -e "$pkg/$f" ] || die "$f is not in the unpacked packages"
 done
 

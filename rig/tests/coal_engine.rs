@@ -40,8 +40,9 @@ fn os7410_case(iterations: u32, pace: Pace) -> LoadedCase {
 /// The headnodes the tests share, prepared once per test binary in one build directory:
 /// from the stand-in's GRUB-era key (`4gb.img`, `boot/grub/menu.lst` booted by the stand-in's
 /// own reader) the buggy DEBUG platform (the reference) and the fixed one; from its loader-era
-/// key the pinned one (the buggy DEBUG platform on which every vmm unload is refused), so the
-/// loader path crosses the engine too. Each is set up once, by whichever test boots it first;
+/// (GPT) key the pinned one (a 2019 DEBUG platform with the buggy race code on which every vmm
+/// unload is refused; a 2018 platform cannot mount a GPT key), so the loader path crosses the
+/// engine too. Each is set up once, by whichever test boots it first;
 /// a test of another machine shape boots the set-up disks as they are.
 struct Headnodes {
     build: PathBuf,

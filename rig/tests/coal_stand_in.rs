@@ -14,12 +14,17 @@ use common::pace::Pace;
 use rig::console::Pattern;
 use rig::guest::{Guest, SshKeys};
 use rig::guest_os::illumos::ILLUMOS;
+use rig::guest_os::illumos::coal::era::{BootConfig, Table};
 use rig::guest_os::illumos::coal::fat::FatFs;
 use rig::guest_os::illumos::coal::stand_in::{StandIn, ensure_stand_in};
 use rig::guest_os::illumos::coal::{CoalImage, PrepareOptions, prepare};
 use rig::machine::{Accel, cpu};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
+
+/// The platforms the stand-in's keys ship: the loader-era key's (2023) and the GRUB-era key's.
+const LOADER_PI: &str = rig::guest_os::illumos::coal::stand_in::recipe::LOADER_PLATFORM;
+const GRUB_PI: &str = rig::guest_os::illumos::coal::stand_in::recipe::GRUB_PLATFORM;
 
 /// The stand-in, built once per test process (a cache hit after the first build).
 fn stand_in() -> StandIn {
@@ -69,15 +74,18 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
-fn builds_and_prepare_accepts_it_with_and_without_each_platform() {
+fn builds_and_prepare_accepts_each_era_with_the_platforms_that_can_mount_it() {
     let s = stand_in();
     let again = ensure_stand_in(&common::build_dir()).unwrap();
     assert_eq!(again.dir, s.dir, "a second build is a cache hit");
     let before = fingerprint(&s.tarball);
 
+    // The loader-era key: GPT read back by the rig (root on partition 3), its own 2023 platform.
     let build = scratch_build_dir("prepare");
     let plain = prepare(&PrepareOptions::new(s.tarball.clone(), None, build.clone())).unwrap();
-    assert_eq!(plain.platform, "20190101T000000Z");
+    assert_eq!(plain.platform, LOADER_PI);
+    let key = plain.manifest.key.expect("the key's shape is recorded");
+    assert_eq!((key.table, key.root_partition, key.boot), (Table::Gpt, 3, BootConfig::LoaderConf));
     assert_eq!(plain.manifest.source_entry.as_deref().map(|e| e.ends_with("/coal-stand-in-8gb.img")), Some(true));
     let conf = read(&plain.usb_base, "boot/loader.conf");
     assert!(conf.contains("os_console=\"ttyb\"") && conf.contains("autoboot_delay=\"2\""), "{conf}");
@@ -87,16 +95,34 @@ fn builds_and_prepare_accepts_it_with_and_without_each_platform() {
     assert!(answers.contains("\"admin_nic\": \"00:50:56:34:60:4c\""), "{answers}");
     assert!(read(&plain.usb_base, "config.inc/root.authorized_keys").starts_with("ssh-ed25519 "));
     assert!(read(&plain.usb_base, "syslinux.cfg").contains("KERNEL /standin/vmlinuz"));
+    // Its boot code is syslinux's gptmbr.bin (it boots the legacy-BIOS-bootable partition 3).
+    // (`!GPT` is the hand-over signature it passes to the partition's boot sector.)
+    let disk = std::fs::read(&plain.usb_base).unwrap();
+    assert!(disk[..440].windows(4).any(|w| w == b"!GPT"), "gptmbr.bin in the MBR");
+    assert_eq!((&disk[512..520], disk[446 + 4]), (&b"EFI PART"[..], 0xee));
+    assert_eq!(disk[1024 + 2 * 128 + 48] & 4, 4, "partition 3 is legacy-BIOS-bootable");
 
+    // The 2018 DEBUG platforms cannot mount it: refused before any boot, naming both stamps.
+    for platform in [&s.debug_buggy_platform, &s.debug_fixed_platform] {
+        let e = prepare(&PrepareOptions::new(s.tarball.clone(), Some(platform.clone()), build.clone()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot mount this key: loader era key (GPT, pcfs root on partition 3"), "{e}");
+        assert!(e.contains(&format!("(made with platform {LOADER_PI})")) && e.contains("Bring a GRUB-era coal"), "{e}");
+    }
+
+    // The GRUB-era key takes them (the bug's era): MBR, root on partition 1, menu.lst edited.
     for (platform, pi, unix) in [
         (&s.debug_buggy_platform, "20181206T011455Z", "DEBUG=1 OS7410_FIXED=0"),
         (&s.debug_fixed_platform, "20181220T002335Z", "DEBUG=1 OS7410_FIXED=1"),
     ] {
-        let img = prepare(&PrepareOptions::new(s.tarball.clone(), Some(platform.clone()), build.clone())).unwrap();
+        let img = prepare(&PrepareOptions::new(s.grub_tarball.clone(), Some(platform.clone()), build.clone())).unwrap();
         assert_eq!(img.platform, pi);
-        assert_eq!(img.manifest.platforms_on_image, ["20190101T000000Z"]);
-        let conf = read(&img.usb_base, "boot/loader.conf");
-        assert!(conf.contains(&format!("platform-version=\"{pi}\"")), "{conf}");
+        assert_eq!(img.manifest.platforms_on_image, [GRUB_PI]);
+        let key = img.manifest.key.expect("the key's shape is recorded");
+        assert_eq!((key.table, key.root_partition, key.boot), (Table::Mbr, 1, BootConfig::GrubMenu));
+        let menu = read(&img.usb_base, "boot/grub/menu.lst");
+        assert!(menu.contains(&format!("kernel$ /os/{pi}/platform/i86pc/kernel/amd64/unix -k -B")), "{menu}");
         let text = read(&img.usb_base, &format!("os/{pi}/platform/i86pc/kernel/amd64/unix"));
         assert!(text.contains(unix), "{text}");
         assert_ne!(img.dir, plain.dir);
@@ -130,7 +156,7 @@ async fn first_boot_runs_setup_with_a_reboot_then_answers_ssh() {
 
     // First boot: the loader and kernel banner, the pool, and a real reboot.
     let m = con.wait_for(&wait(r"^SunOS Release 5\.11 Version (\S+) 64-bit"), 0, deadline).await.unwrap();
-    assert_eq!(m.capture, "joyent_20190101T000000Z");
+    assert_eq!(m.capture, format!("joyent_{LOADER_PI}"));
     let m = con.wait_for(&wait(r"^creating pool: (zones)\s+done$"), m.cursor, deadline).await.unwrap();
     let m = con.wait_for(&wait(r"^adding volume: (dump)\s+done$"), m.cursor, deadline).await.unwrap();
     let m = con.wait_for(&wait(r"^(rebooting)\.\.\.$"), m.cursor, deadline).await.unwrap();
@@ -201,8 +227,10 @@ async fn buggy_debug_platform_panics_with_os7410_dumps_and_savecore_saves_it() {
     let pace = common::pace::measured().await;
     let s = stand_in();
     let build = scratch_build_dir("os7410");
+    // The bug's era: the GRUB-era key (a 2018 platform cannot mount the loader-era one).
     let img =
-        prepare(&PrepareOptions::new(s.tarball.clone(), Some(s.debug_buggy_platform.clone()), build.clone())).unwrap();
+        prepare(&PrepareOptions::new(s.grub_tarball.clone(), Some(s.debug_buggy_platform.clone()), build.clone()))
+            .unwrap();
     let began = Instant::now();
     let (guest, dir) = boot(&img, "stand-in-os7410").await;
     // Setup: the first boot (the login prompt comes before setup's lines), its reboot, the
@@ -423,17 +451,19 @@ async fn a_setup_made_to_fail_ends_within_a_minute_of_the_line_as_infra_quoting_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_its_platform_cannot_find_stops_at_fs_joyent_and_the_rig_says_so_at_once() {
-    // The GRUB-era key with its FAT root moved from MBR partition 1 to partition 2 after the rig
-    // prepared it (the rig itself refuses a key whose root is not partition 1 for a platform of
-    // that era): the firmware still boots it (mbr.bin boots the active entry), but the 2018
-    // fs-joyent looks for the key only at partition 1, finds none, and filesystem/smartdc goes to
+    // Two keys the rig itself would refuse for their platforms, altered after it prepared them:
+    // the firmware still boots each (syslinux from the active MBR entry or the legacy-bootable
+    // GPT partition), but the platform's fs-joyent finds no key, and filesystem/smartdc goes to
     // maintenance. The engine ends the set-up boot at that line as infra, not at its deadline.
     let _slot = common::heavy_guest_slot().await;
     let pace = common::pace::measured().await;
     let s = stand_in();
     let build = scratch_build_dir("no-key");
-    let img = prepare(&PrepareOptions::new(s.grub_tarball.clone(), None, build.clone())).unwrap();
-    let usb = writable_usb(&img);
+
+    // The GRUB-era key with its FAT root moved from MBR partition 1 to partition 2: the 2018
+    // fs-joyent looks only at partition 1.
+    let grub = prepare(&PrepareOptions::new(s.grub_tarball.clone(), None, build.clone())).unwrap();
+    let usb = writable_usb(&grub);
     let mut mbr = std::fs::read(&usb).unwrap()[..512].to_vec();
     assert_eq!(mbr[446], 0x80, "partition 1 is the active FAT root");
     let entry = mbr[446..462].to_vec();
@@ -442,8 +472,28 @@ async fn a_key_its_platform_cannot_find_stops_at_fs_joyent_and_the_rig_says_so_a
     let mut f = std::fs::File::options().write(true).open(&usb).unwrap();
     std::io::Write::write_all(&mut f, &mbr).unwrap();
     drop(f);
+    stops_at_fs_joyent(&grub, &build, "stand-in-no-key", pace).await;
 
-    let (r, timed, took) = run_setup(&img, &build, "stand-in-no-key", pace).await;
+    // The loader-era (GPT) key booting a 2018 platform (what compat.rs refuses before any boot,
+    // forced here on the prepared key): its fs-joyent looks at MBR partition 1 of a disk without
+    // a GPT only.
+    let gpt = prepare(&PrepareOptions::new(s.tarball.clone(), None, build.clone())).unwrap();
+    let fat = FatFs::open(&writable_usb(&gpt)).unwrap();
+    let pi = rig::guest_os::illumos::coal::stand_in::recipe::DEBUG_BUGGY_PLATFORM;
+    let unix = rig::guest_os::illumos::coal::stand_in::recipe::unix_text(pi, true, false);
+    fat.write(&format!("os/{pi}/platform/i86pc/kernel/amd64/unix"), unix.as_bytes()).unwrap();
+    fat.write(&format!("os/{pi}/platform/i86pc/amd64/boot_archive"), b"2018 archive\n").unwrap();
+    let conf = String::from_utf8(fat.read("boot/loader.conf").unwrap()).unwrap();
+    fat.write("boot/loader.conf", format!("{conf}platform-version=\"{pi}\"\n").as_bytes()).unwrap();
+    fat.close().unwrap();
+    stops_at_fs_joyent(&gpt, &build, "stand-in-gpt-2018", pace).await;
+    remove(&build);
+}
+
+/// Runs the setup boot of `img` through the engine and checks it ended at fs-joyent's
+/// maintenance line as infra (exit 3) within a minute of it.
+async fn stops_at_fs_joyent(img: &CoalImage, build: &Path, label: &str, pace: Pace) {
+    let (r, timed, took) = run_setup(img, build, label, pace).await;
     assert_eq!(r.exit_code(), 3, "{r:#?}");
     let reason = infra_reason(&r.runs[0]);
     assert!(
@@ -453,6 +503,5 @@ async fn a_key_its_platform_cannot_find_stops_at_fs_joyent_and_the_rig_says_so_a
     );
     assert!(reason.contains("Method \"/lib/svc/method/fs-joyent\" failed with exit status 1."), "{reason}");
     let at = seconds_at(&timed, "transitioned to maintenance");
-    assert!(took < at + 60.0, "the run took {took:.0} s, the maintenance line came at {at:.0} s");
-    remove(&build);
+    assert!(took < at + 60.0, "{label}: the run took {took:.0} s, the maintenance line came at {at:.0} s");
 }

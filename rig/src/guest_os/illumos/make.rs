@@ -27,17 +27,19 @@ pub(super) fn make(input: &ImageInput, say: Stage<'_>) -> Option<Result<Vec<Stri
     }
 }
 
-/// Builds the coal stand-in and says where its three files went.
+/// Builds the coal stand-in and says where its files went.
 fn build_stand_in(build: &Path, say: Stage<'_>) -> Result<Vec<String>> {
     say("building the coal stand-in (a test fixture imitating a coal headnode)...".into());
     let s = stand_in::ensure_stand_in(build)?;
     Ok(vec![
-        format!("coal tarball:           {}", s.tarball.display()),
-        format!("DEBUG platform (buggy): {}", s.debug_buggy_platform.display()),
-        format!("DEBUG platform (fixed): {}", s.debug_fixed_platform.display()),
+        format!("coal tarball (loader era, GPT): {}", s.tarball.display()),
+        format!("coal tarball (GRUB era, MBR):   {}", s.grub_tarball.display()),
+        format!("DEBUG platform (buggy, 2018):   {}", s.debug_buggy_platform.display()),
+        format!("DEBUG platform (fixed, 2018):   {}", s.debug_fixed_platform.display()),
+        // A 2018 platform mounts only a GRUB-era key (the rig refuses the loader-era one with it).
         format!(
             "next: cargo xtask image coal --from {} --platform {}",
-            s.tarball.display(),
+            s.grub_tarball.display(),
             s.debug_buggy_platform.display()
         ),
     ])

@@ -11,6 +11,7 @@ pub mod compat;
 pub mod era;
 pub mod fat;
 pub mod first_boot;
+pub mod gpt;
 pub mod image;
 pub mod keys;
 pub mod loader;

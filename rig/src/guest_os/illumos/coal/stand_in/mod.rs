@@ -1,5 +1,6 @@
-//! The coal stand-in: a test fixture shaped exactly like a SmartOS coal USB image (MBR, one
-//! FAT partition with `/boot/loader.conf` and `/os/<PI>/`) that boots Debian's Linux kernel
+//! The coal stand-in: a test fixture shaped exactly like a SmartOS coal USB image of either era
+//! (GRUB: MBR, FAT root on partition 1, `boot/grub/menu.lst`; loader: GPT, FAT root on
+//! partition 3, `boot/loader.conf`; both with `/os/<PI>/`) that boots Debian's Linux kernel
 //! with a userland imitating a coal headnode as the rig sees it: it reads what the rig writes
 //! on the FAT partition, prints illumos console text on the OS console port, runs setup with a
 //! real reboot, answers the illumos commands the rig runs (shell scripts), and panics with
@@ -24,16 +25,15 @@ use sha2::{Digest, Sha256};
 
 use crate::guest_os::linux::image::cache::{Lock, remove_stale_tmp, tmp_dir};
 use crate::guest_os::linux::image::packages::{self, Package, hex};
-use recipe::{DEBUG_BUGGY_PLATFORM, DEBUG_FIXED_PLATFORM, FILES};
+use recipe::{DEBUG_BUGGY_PLATFORM, DEBUG_FIXED_PLATFORM, DEBUG_PINNED_PLATFORM, FILES};
 
 pub use tarballs::{BUNDLE_DIR, USB_IMAGE_NAME};
 
 /// Bump when the build changes what it makes.
-const BUILD_VERSION: u32 = 3;
+const BUILD_VERSION: u32 = 4;
 /// The coal tarball's file name.
 pub const TARBALL: &str = "coal-stand-in.tgz";
-/// The GRUB-era coal tarball's file name: the same key with `boot/grub/menu.lst` instead of
-/// `boot/loader.conf`, named `4gb.img`.
+/// The GRUB-era coal tarball's file name: an MBR key with `boot/grub/menu.lst`, named `4gb.img`.
 pub const GRUB_TARBALL: &str = "coal-stand-in-grub-4gb.tgz";
 /// The manifest written last: its presence means the directory is complete.
 const MANIFEST: &str = "stand-in.json";
@@ -43,7 +43,9 @@ const MANIFEST: &str = "stand-in.json";
 pub struct StandIn {
     /// The cache directory.
     pub dir: PathBuf,
-    /// `coal-stand-in.tgz`, holding `<bundle>.vmwarevm/coal-stand-in-8gb.img`.
+    /// `coal-stand-in.tgz`, holding `<bundle>.vmwarevm/coal-stand-in-8gb.img`: the loader-era key
+    /// (GPT, pcfs root on partition 3, `boot/loader.conf`, platform 2023 whose fs-joyent finds
+    /// it). A 2018 platform cannot mount it: the rig refuses that pair before any boot.
     pub tarball: PathBuf,
     /// `coal-stand-in-grub-4gb.tgz`: the GRUB-era key (MBR, pcfs on partition 1,
     /// `boot/grub/menu.lst` read by the stand-in's own reader), as `<bundle>/4gb.img`.
@@ -52,8 +54,9 @@ pub struct StandIn {
     pub debug_buggy_platform: PathBuf,
     /// `platform-debug-20181220T002335Z.tgz`: DEBUG, with the fix.
     pub debug_fixed_platform: PathBuf,
-    /// `platform-debug-20181206T011455Z-vmm-pinned.tgz`: the buggy DEBUG platform on which vmm
-    /// can never be unloaded (`Device busy`): a race on it is never exercised.
+    /// `platform-debug-20190418T000000Z-vmm-pinned.tgz`: a DEBUG platform with the buggy race code
+    /// on which vmm can never be unloaded (`Device busy`): a race on it is never exercised. Its
+    /// stamp is of the loader era, so it boots from the loader-era key.
     pub debug_pinned_platform: PathBuf,
 }
 
@@ -74,7 +77,7 @@ impl StandIn {
             grub_tarball: dir.join(GRUB_TARBALL),
             debug_buggy_platform: dir.join(platform_file(DEBUG_BUGGY_PLATFORM)),
             debug_fixed_platform: dir.join(platform_file(DEBUG_FIXED_PLATFORM)),
-            debug_pinned_platform: dir.join(pinned_platform_file(DEBUG_BUGGY_PLATFORM)),
+            debug_pinned_platform: dir.join(pinned_platform_file(DEBUG_PINNED_PLATFORM)),
             dir,
         }
     }
@@ -163,16 +166,6 @@ pub fn ensure_stand_in(build_dir: &Path) -> Result<StandIn> {
     Ok(out)
 }
 
-/// Turns a copy of the stand-in's key into a GRUB-era one: `boot/grub/menu.lst` in place of
-/// `boot/loader.conf` (the key is MBR with pcfs on partition 1 already).
-fn grub_era(image: &Path) -> Result<()> {
-    let fat = crate::guest_os::illumos::coal::fat::FatFs::open(image)?;
-    fat.remove("boot/loader.conf")?;
-    fat.write("boot/grub/menu.lst", recipe::file("menu.lst").as_bytes())?;
-    fat.close()?;
-    Ok(())
-}
-
 fn build(
     base: &crate::guest_os::linux::image::LinuxImage,
     pkgs: &[Package],
@@ -210,15 +203,15 @@ fn build(
     bytes.extend(std::fs::read(&overlay)?);
     std::fs::write(&initrd, bytes)?;
 
-    let img = work.join(USB_IMAGE_NAME);
     let inputs = disk::DiskInputs { kernel: &work.join("vmlinuz"), initrd: &initrd, pkg: &work.join("pkg") };
-    disk::make_usb_image(&img, &inputs).context("making the stand-in's USB image")?;
-    tarballs::write_coal_tarball(&img, &work.join(TARBALL))?;
-    let grub = work.join(tarballs::GRUB_USB_IMAGE_NAME);
-    std::fs::copy(&img, &grub).context("copying the stand-in's USB image for its GRUB-era key")?;
-    grub_era(&grub)?;
-    tarballs::write_coal_tarball_as(&grub, tarballs::GRUB_USB_IMAGE_NAME, &work.join(GRUB_TARBALL))?;
-    std::fs::remove_file(&grub)?;
+    for (era, name, tarball) in
+        [(disk::Era::Loader, USB_IMAGE_NAME, TARBALL), (disk::Era::Grub, tarballs::GRUB_USB_IMAGE_NAME, GRUB_TARBALL)]
+    {
+        let img = work.join(name);
+        disk::make_usb_image(&img, era, &inputs).with_context(|| format!("making the stand-in's {era:?}-era key"))?;
+        tarballs::write_coal_tarball_as(&img, name, &work.join(tarball))?;
+        std::fs::remove_file(&img)?;
+    }
     tarballs::write_platform_tarball(
         DEBUG_BUGGY_PLATFORM,
         true,
@@ -232,16 +225,17 @@ fn build(
         &work.join(platform_file(DEBUG_FIXED_PLATFORM)),
     )?;
 
+    let pinned = recipe::pinned_unix_text(DEBUG_PINNED_PLATFORM, true, false);
     tarballs::write_platform_tarball_with(
-        DEBUG_BUGGY_PLATFORM,
+        DEBUG_PINNED_PLATFORM,
         false,
-        &recipe::pinned_unix_text(DEBUG_BUGGY_PLATFORM, true, false),
-        &work.join(pinned_platform_file(DEBUG_BUGGY_PLATFORM)),
+        &recipe::with_flag(&pinned, recipe::FS_JOYENT_USB_KEY),
+        &work.join(pinned_platform_file(DEBUG_PINNED_PLATFORM)),
     )?;
     for scratch in ["pkg", "root"] {
         std::fs::remove_dir_all(work.join(scratch)).with_context(|| format!("removing {scratch}/"))?;
     }
-    for f in ["vmlinuz", "overlay.cpio.gz", "initrd.gz", USB_IMAGE_NAME] {
+    for f in ["vmlinuz", "overlay.cpio.gz", "initrd.gz"] {
         std::fs::remove_file(work.join(f))?;
     }
     manifest.build_seconds = started.elapsed().as_secs_f64();

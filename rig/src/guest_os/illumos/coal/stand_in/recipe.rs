@@ -43,12 +43,20 @@ pub fn file(name: &str) -> &'static str {
     FILES.iter().find(|f| f.name == name).map(|f| f.contents).unwrap_or_else(|| panic!("no recipe file {name}"))
 }
 
-/// The platform the stand-in's USB image ships (`/os/<PI>/`), a non-DEBUG build with the fix.
-pub const SHIPPED_PLATFORM: &str = "20190101T000000Z";
+/// The platform the stand-in's GRUB-era key ships (`/os/<PI>/`, named in `menu.lst`): a
+/// non-DEBUG build with the fix, from before the loader keys (its fs-joyent is the 2018 one).
+pub const GRUB_PLATFORM: &str = "20190101T000000Z";
+/// The platform the stand-in's loader-era (GPT) key ships: non-DEBUG, with the fix, from after
+/// 2019-04, so its fs-joyent finds a key the way smartos-live's `usb-key.sh` does.
+pub const LOADER_PLATFORM: &str = "20230105T000000Z";
 /// The DEBUG platform from before the OS-7410 fix (illumos-joyent 5b87e03ada69 era).
 pub const DEBUG_BUGGY_PLATFORM: &str = "20181206T011455Z";
 /// The DEBUG platform with the fix (illumos-joyent a454ac291ee3, December 2018).
 pub const DEBUG_FIXED_PLATFORM: &str = "20181220T002335Z";
+/// The DEBUG platform whose vmm can never be unloaded ([`VMM_PINNED`], the race code of the
+/// buggy one): a loader-era stamp (2019-04 or later, its fs-joyent finds a GPT key), so the
+/// tests can boot it from the loader-era key.
+pub const DEBUG_PINNED_PLATFORM: &str = "20190418T000000Z";
 
 /// What a platform's `unix` says about its build; the stand-in's init reads these words.
 pub fn unix_text(pi: &str, debug: bool, fixed: bool) -> String {
@@ -60,9 +68,25 @@ pub fn unix_text(pi: &str, debug: bool, fixed: bool) -> String {
 /// exercised. `lib/standin.sh` reads it.
 pub const VMM_PINNED: &str = "VMM_PINNED=1";
 
+/// The stand-in's switch, in a platform's `unix`, for the fs-joyent of 2019-04 and later: the key
+/// is found as `usb-key.sh`'s `mount_usb_key` finds it (MBR partition 1 of a version-1 key, GPT
+/// slice 2, the third partition, of a version-2 key). Without it, the 2018 rule: MBR partition
+/// 1 only. The init reads it.
+pub const FS_JOYENT_USB_KEY: &str = "FS_JOYENT_USB_KEY=1";
+
+/// A platform's `unix` words with one more stand-in switch.
+pub fn with_flag(unix: &str, flag: &str) -> String {
+    format!("{} {flag}\n", unix.trim_end())
+}
+
+/// [`unix_text`] of a platform whose fs-joyent mounts both eras of key.
+pub fn usb_key_unix_text(pi: &str, debug: bool, fixed: bool) -> String {
+    with_flag(&unix_text(pi, debug, fixed), FS_JOYENT_USB_KEY)
+}
+
 /// [`unix_text`] of a platform whose vmm is pinned.
 pub fn pinned_unix_text(pi: &str, debug: bool, fixed: bool) -> String {
-    format!("{} {VMM_PINNED}\n", unix_text(pi, debug, fixed).trim_end())
+    with_flag(&unix_text(pi, debug, fixed), VMM_PINNED)
 }
 
 #[cfg(test)]
@@ -85,6 +109,11 @@ mod tests {
         assert_eq!(unix_text("X", true, false), "stand-in platform X DEBUG=1 OS7410_FIXED=0\n");
         assert_eq!(pinned_unix_text("X", true, false), "stand-in platform X DEBUG=1 OS7410_FIXED=0 VMM_PINNED=1\n");
         assert!(file("lib/standin.sh").contains("platform_flag VMM_PINNED"));
+        assert_eq!(
+            usb_key_unix_text("X", false, true),
+            "stand-in platform X DEBUG=0 OS7410_FIXED=1 FS_JOYENT_USB_KEY=1\n"
+        );
+        assert!(file("init").contains("platform_flag FS_JOYENT_USB_KEY"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! The stand-in's inputs for `cargo xtask image coal`, in the shapes the rig reads: a coal
-//! tarball holding the `*-8gb.img` USB image in a `.vmwarevm` directory (as coal-latest.tgz
-//! does), and platform tarballs laid out as `platform-<PI>/i86pc/kernel/amd64/unix` and
+//! The stand-in's inputs for `cargo xtask image coal`, in the shapes the rig reads: coal
+//! tarballs holding a USB image (`*-8gb.img`, loader era; `4gb.img`, GRUB era) in a
+//! `.vmwarevm` directory (as coal tarballs do), and platform tarballs laid out as `platform-<PI>/i86pc/kernel/amd64/unix` and
 //! `platform-<PI>/i86pc/amd64/boot_archive` (see `crate::guest_os::illumos::coal::source::unpack_platform`).
 
 use std::fs::File;
@@ -33,11 +33,6 @@ fn append_dir<W: std::io::Write>(t: &mut tar::Builder<W>, name: &str) -> std::io
 
 /// The GRUB-era key's name inside its tarball, as `bin/build-coal-image` named it until 2022.
 pub const GRUB_USB_IMAGE_NAME: &str = "4gb.img";
-
-/// Writes `out` (`coal-stand-in.tgz`) holding `usb_image` as `<bundle>/coal-stand-in-8gb.img`.
-pub fn write_coal_tarball(usb_image: &Path, out: &Path) -> Result<()> {
-    write_coal_tarball_as(usb_image, USB_IMAGE_NAME, out)
-}
 
 /// Writes `out` holding `usb_image` as `<bundle>/<name>`.
 pub fn write_coal_tarball_as(usb_image: &Path, name: &str, out: &Path) -> Result<()> {
