@@ -64,9 +64,14 @@ pub async fn search(
         return Ok(Found::code(exit::USAGE));
     };
     let runner = Runner { a, image, run_dir, interrupt };
+    let step = window::top_level_sleep(&knob.path);
+    let how = match step {
+        Some(_) => "one run a level, each iteration counted in the sub-range it slept in".to_string(),
+        None => format!("in batches of {BATCH} chosen by Thompson sampling"),
+    };
     outln!(
         "\nwindow search: {} ({}..{} ms in the case) over {}..{} ms, {} sub-ranges a level, {per_level} iterations a \
-         level in batches of {BATCH}, up to {} levels, and {} of the case as it is",
+         level ({how}), up to {} levels, and {} of the case as it is",
         knob.path,
         knob.range.min_ms,
         knob.range.max_ms,
@@ -85,7 +90,6 @@ pub async fn search(
     // A sleep of the iteration's own steps is recorded per iteration: a level is then one run
     // over the level's bounds, each iteration counted in the sub-range it slept in (one boot a
     // level); other timings run in batches, one sub-range each, chosen by Thompson sampling.
-    let step = window::top_level_sleep(&knob.path);
     let as_is = (knob.range.min_ms, knob.range.max_ms) == (knob.bounds.min_ms, knob.bounds.max_ms);
     let mut levels: Vec<Level> = Vec::new();
     let mut bounds = knob.bounds;

@@ -72,7 +72,7 @@ fn the_window_search_runs_sub_ranges_in_batches_and_writes_the_narrowed_case() {
         .expect("starting the rig");
     let text = format!("{}\nstderr:\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!([Some(0), Some(1)].contains(&out.status.code()), "{text}");
-    assert!(text.contains("over 0..1200 ms, 3 sub-ranges a level, 4 iterations a level in batches of 2, up to 3 levels, and 8 of the case as it is"), "{text}");
+    assert!(text.contains("over 0..1200 ms, 3 sub-ranges a level, 4 iterations a level (in batches of 2 chosen by Thompson sampling), up to 3 levels, and 8 of the case as it is"), "{text}");
     assert!(text.contains("the case as it is (150..450 ms): "), "the original ranges ran too:\n{text}");
     let table = text
         .split("window search over steps[0].background.steps[1].sleep, level 1 (0..1200 ms):")
