@@ -76,6 +76,15 @@ pub fn iterations_to_hit(rate: f64, beta: f64) -> Option<u32> {
     Some((beta.ln() / (1.0 - rate).ln()).ceil().max(1.0) as u32)
 }
 
+/// The chance that `n` iterations see a race hitting at `rate` at least once: 1 - (1 - rate)^n,
+/// the inverse of [`iterations_to_hit`] (0 for no iterations or a rate of 0 or below).
+pub fn chance_to_hit(rate: f64, n: u32) -> f64 {
+    if n == 0 || rate <= 0.0 {
+        return 0.0;
+    }
+    1.0 - (1.0 - rate.min(1.0)).powf(f64::from(n))
+}
+
 /// The relative margin by which a p-value must clear its threshold: floating point puts an
 /// exact 1/20 a hair below 0.05, and a verdict must not flip on rounding.
 const P_MARGIN: f64 = 1e-9;
@@ -146,6 +155,10 @@ mod tests {
         assert_eq!(iterations_to_hit(1.0, 0.1), Some(1));
         assert_eq!(iterations_to_hit(0.5, 0.1), Some(4));
         assert_eq!(iterations_to_hit(0.0, 0.1), None);
+        assert!(chance_to_hit(0.05, 45) >= 0.9 && chance_to_hit(0.05, 44) < 0.9);
+        assert!(close(chance_to_hit(0.1, 1), 0.1, 1e-12));
+        assert_eq!(chance_to_hit(1.0, 1), 1.0);
+        assert_eq!(chance_to_hit(0.1, 0), 0.0);
     }
 
     #[test]

@@ -161,3 +161,32 @@ fn a_run_that_hit_the_hunted_crash_is_reproduced_and_one_that_did_not_rules_out_
     assert_eq!(a, want);
     assert!(a.to_string().contains("a hit rate above 63.2% is ruled out at 95%"), "{a}");
 }
+
+#[test]
+fn iterations_are_binned_by_the_sleep_they_recorded_past_a_snapshot_restore() {
+    use rig::case::model::Jitter;
+    use rig::reproduce::window::{Arm, binned};
+    use rig::results::step::{StepDetail, StepRecord};
+    let mut report = miniature_report();
+    let rec = |step: &str, detail| StepRecord { t: 0.0, step: step.into(), result: "ok".into(), boot: None, detail };
+    let sleeps = [1300, 2500, 1999];
+    for (it, ms) in report.runs[0].iterations.iter_mut().zip(sleeps) {
+        let restore = StepDetail::Restored { tag: "ready".into(), secs: 0.5 };
+        it.steps = vec![
+            rec("restore snapshot", Some(restore)),
+            rec("ssh halt", None),
+            rec("sleep", Some(StepDetail::Slept { ms })),
+        ];
+    }
+    let hits: Vec<bool> =
+        report.runs[0].iterations.iter().map(|it| reproduce::verdict::hit(&report.runs[0], it).is_some()).collect();
+    let subs = [Jitter::new(1000, 2000), Jitter::new(2000, 3000)];
+    let arms = binned(&report, 1, &subs).unwrap();
+    let want = |pick: &dyn Fn(u64) -> bool| {
+        let mine: Vec<bool> = sleeps.iter().zip(&hits).filter(|(ms, _)| pick(**ms)).map(|(_, h)| *h).collect();
+        Arm { hits: mine.iter().filter(|h| **h).count() as u32, tries: mine.len() as u32 }
+    };
+    assert_eq!(arms, [want(&|ms| ms < 2000), want(&|ms| ms >= 2000)], "hits per iteration: {hits:?}");
+    assert_eq!(arms.iter().map(|a| a.hits).sum::<u32>(), 2, "the report's two hits are counted once each");
+    assert!(binned(&report, 0, &subs).is_none(), "step 0 (the halt) recorded no sleep");
+}

@@ -14,6 +14,7 @@ mod paths;
 mod progress;
 mod report_cmd;
 mod reproduce_cmd;
+mod reproduce_story;
 mod reproduce_window;
 mod rig_cmd;
 mod signals;

@@ -50,10 +50,13 @@ pub struct ReproduceArgs {
     #[arg(long, value_name = "DURATION", requires = "bisect")]
     pub max_time: Option<String>,
     /// Search the race window instead of running the case as it is: the case's first
-    /// `explore:` timing is split into its sub-ranges, and N iterations go to them in batches,
-    /// chosen by top-two Thompson sampling; prints each sub-range's hits with 95% intervals,
-    /// the best with the posterior chance it is not, and writes the case narrowed to it.
-    #[arg(long, value_name = "N", conflicts_with_all = ["bisect", "list"], value_parser = clap::value_parser!(u32).range(2..=10000))]
+    /// `explore:` timing is split into its sub-ranges, and N iterations a level go to them in
+    /// batches, chosen by top-two Thompson sampling; the next level splits the best sub-range
+    /// again, until the rate stops rising (at most 3 levels). The case as it is runs 2N
+    /// iterations too. Prints each level's hits with 95% intervals, the window with its rate
+    /// against the original ranges', and writes the case narrowed to it; with --bisect, the
+    /// window is searched on the newest build and the builds are bisected with the narrowed case.
+    #[arg(long, value_name = "N", conflicts_with = "list", value_parser = clap::value_parser!(u32).range(2..=10000))]
     pub search_window: Option<u32>,
     /// When no case hunts the crash, run the drafted case instead of stopping with exit 4.
     #[arg(long, conflicts_with = "list")]
@@ -180,17 +183,34 @@ pub async fn run(a: &ReproduceArgs, interrupt: std::sync::Arc<tokio::sync::Notif
             path
         }
     };
-    if let Some(budget) = a.search_window {
-        let image = image.unwrap_or_else(|| reproduce::image_for(&reading, None));
-        return crate::reproduce_window::search(a, &case_file, &image, budget, &run_dir, interrupt).await;
+    let original_case = case_file.clone();
+    let mut case_file = case_file;
+    let mut window = None;
+    if let Some(per_level) = a.search_window {
+        // With --bisect, the window is searched on the newest build, where the bug is.
+        let newest = a.bisect.as_deref().and_then(|b| b.split(',').next_back()).map(|s| s.trim().to_string());
+        let on = newest.or(image.clone()).unwrap_or_else(|| reproduce::image_for(&reading, None));
+        let found = crate::reproduce_window::search(a, &case_file, &on, per_level, &run_dir, interrupt.clone()).await?;
+        window = found.window;
+        match (&a.bisect, &window) {
+            (Some(_), Some(w)) => {
+                outln!("\nbisecting with the narrowed case {}", w.narrowed_case);
+                case_file = PathBuf::from(&w.narrowed_case);
+            }
+            _ => {
+                let story = crate::reproduce_story::tell(a, &reading, &original_case, &on, window, None);
+                crate::reproduce_story::show(&story, &run_dir);
+                return Ok(found.code);
+            }
+        }
     }
-    let args = rig_args(a, &case_file, image, &run_dir);
+    let args = rig_args(a, &case_file, image.clone(), &run_dir);
     let code = crate::rig_cmd::run(&args, interrupt).await?;
     if code == rig::results::model::NOTHING_RAN {
         eprintln!("error: nothing ran: this host cannot run the case as asked (see the table); not a draft");
         return Ok(exit::INFRA);
     }
-    if a.bisect.is_some() || ![0, 1].contains(&code) {
+    if ![0, 1].contains(&code) {
         return Ok(code);
     }
     let report = match rig_report(&run_dir) {
@@ -200,8 +220,15 @@ pub async fn run(a: &ReproduceArgs, interrupt: std::sync::Arc<tokio::sync::Notif
             return Ok(exit::INFRA);
         }
     };
+    let on = image.unwrap_or_else(|| reproduce::image_for(&reading, None));
+    let story = crate::reproduce_story::tell(a, &reading, &original_case, &on, window, Some(&report));
+    if a.bisect.is_some() {
+        crate::reproduce_story::show(&story, &run_dir);
+        return Ok(code);
+    }
     let answer = reproduce::judge(&report);
     outln!("\n{answer}");
+    crate::reproduce_story::show(&story, &run_dir);
     Ok(match answer {
         Answer::Reproduced { .. } => exit::OK,
         Answer::NotReproduced { .. } => 1,

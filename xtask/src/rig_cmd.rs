@@ -249,6 +249,28 @@ fn validate(a: &RigArgs) -> Result<Plan0, String> {
     Ok(Plan0 { cpus, accel, cases, compare, dumps, jobs, shard, budget, bisect, until_panic_budget })
 }
 
+/// What --until-panic promises: the mean wait for the first hit at `rate`, and the chance that
+/// the budget of `n` iterations sees it (from the real budget, which --max-iterations may cut).
+fn until_panic_line(rate: f64, n: u32) -> String {
+    format!(
+        "--until-panic: at a hit rate of {:.1}% the first hit comes after {:.0} iterations on average; up to {n} \
+         iterations (a {} chance of seeing it at that rate)",
+        rate * 100.0,
+        1.0 / rate,
+        chance(rig::stats::chance_to_hit(rate, n))
+    )
+}
+
+/// A chance as a whole percentage, never rounded up to a certainty nor down to nothing.
+fn chance(p: f64) -> String {
+    match p {
+        p if p >= 1.0 => "100%".into(),
+        p if p > 0.995 => ">99%".into(),
+        p if p > 0.0 && p < 0.005 => "<1%".into(),
+        p => format!("{:.0}%", 100.0 * p),
+    }
+}
+
 /// The smallest --expect-rate: its 90% budget (23025) stays within
 /// [`rig::case::limits::MAX_ITERATIONS`].
 const MIN_RATE: f64 = 1e-4;
@@ -461,12 +483,7 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
         if let Some((rate, _)) = plan.until_panic_budget
             && let Some(n) = iterations
         {
-            outln!(
-                "--until-panic: at a hit rate of {:.1}% the first hit comes after {:.0} iterations on average; up to {n} \
-                 iterations (a 90% chance of seeing it at that rate)",
-                rate * 100.0,
-                1.0 / rate
-            );
+            outln!("{}", until_panic_line(rate, n));
         }
     }
     let p = Plan {
@@ -567,6 +584,15 @@ mod tests {
     use super::*;
     use clap::Parser;
     use rig::dump::DumpPolicy;
+
+    #[test]
+    fn the_until_panic_chance_follows_the_real_budget() {
+        let line = until_panic_line(0.1, 1);
+        assert!(line.ends_with("up to 1 iterations (a 10% chance of seeing it at that rate)"), "{line}");
+        assert!(until_panic_line(0.1, 22).contains("(a 90% chance"), "the rate's own budget");
+        assert!(until_panic_line(0.5, 40).contains("(a >99% chance"), "never rounded up to a certainty");
+        assert!(until_panic_line(1e-4, 1).contains("(a <1% chance"), "never rounded down to nothing");
+    }
 
     #[derive(Parser)]
     struct T {

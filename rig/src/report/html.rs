@@ -15,7 +15,7 @@ use crate::results::model::{CaseRun, IterationResult, RunReport};
 use crate::results::{Outcome, Verdict};
 
 /// Escapes text for HTML.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 

@@ -4,6 +4,7 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod merge;
+pub mod story_page;
 pub mod table;
 
 use std::path::Path;

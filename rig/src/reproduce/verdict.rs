@@ -2,7 +2,7 @@
 //! hunts nothing) in some iteration, or not in N iterations, with the rate that rules out.
 
 use crate::results::Outcome;
-use crate::results::model::RunReport;
+use crate::results::model::{CaseRun, IterationResult, RunReport};
 
 /// The answer of a reproduction run.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,19 +34,24 @@ pub enum Answer {
     },
 }
 
+/// The hunted crash's title when iteration `it` of `run` hit it (the case's `hunts:`, or any
+/// panic when it hunts nothing).
+pub fn hit<'a>(run: &CaseRun, it: &'a IterationResult) -> Option<&'a String> {
+    match &it.outcome {
+        Outcome::Panic { report: r, title, .. } => {
+            run.hunts.as_ref().is_none_or(|h| h.matches_panic(r.as_ref(), title)).then_some(title)
+        }
+        _ => None,
+    }
+}
+
 /// Judges a run's report (every case run in it).
 pub fn judge(report: &RunReport) -> Answer {
     let (mut ran, mut other, mut first, mut hits) = (0, 0, None, 0);
     for run in &report.runs {
         for it in &run.iterations {
             ran += 1;
-            let hit = match &it.outcome {
-                Outcome::Panic { report: r, title, .. } => {
-                    run.hunts.as_ref().is_none_or(|h| h.matches_panic(r.as_ref(), title)).then_some(title)
-                }
-                _ => None,
-            };
-            match hit {
+            match hit(run, it) {
                 Some(title) => {
                     hits += 1;
                     first = first.or_else(|| Some((run.case.clone(), run.image.clone(), it.index, title.clone())));

@@ -29,16 +29,22 @@ impl Knob {
     /// Its bounds split into `bounds.split` equal sub-ranges, lowest first (the last takes the
     /// remainder), each a plain range.
     pub fn sub_ranges(&self) -> Vec<Jitter> {
-        let Explore { min_ms, max_ms, split } = self.bounds;
-        let width = (max_ms - min_ms) / u64::from(split);
-        (0..u64::from(split))
-            .map(|i| {
-                let lo = min_ms + i * width;
-                let hi = if i + 1 == u64::from(split) { max_ms } else { lo + width };
-                Jitter::new(lo, hi)
-            })
-            .collect()
+        sub_ranges(self.bounds)
     }
+}
+
+/// `bounds` split into `bounds.split` equal sub-ranges, lowest first (the last takes the
+/// remainder), each a plain range.
+pub fn sub_ranges(bounds: Explore) -> Vec<Jitter> {
+    let Explore { min_ms, max_ms, split } = bounds;
+    let width = (max_ms - min_ms) / u64::from(split);
+    (0..u64::from(split))
+        .map(|i| {
+            let lo = min_ms + i * width;
+            let hi = if i + 1 == u64::from(split) { max_ms } else { lo + width };
+            Jitter::new(lo, hi)
+        })
+        .collect()
 }
 
 /// The explorable timings of a case's iteration steps, in the order they appear.
@@ -71,6 +77,48 @@ pub fn with_range(case: &Case, path: &str, range: Jitter) -> Option<Case> {
 /// [`with_range`] as case YAML, for a file the case loader reads back.
 pub fn narrowed_yaml(case: &Case, path: &str, range: Jitter) -> Option<String> {
     serde_yaml::to_string(&with_range(case, path, range)?).ok()
+}
+
+/// The case narrowed to the window found, as YAML, named `<case>-window` so that it can stand
+/// beside the original.
+pub fn window_yaml(case: &Case, path: &str, range: Jitter) -> Option<String> {
+    let mut c = with_range(case, path, range)?;
+    c.name = format!("{}-window", case.name);
+    serde_yaml::to_string(&c).ok()
+}
+
+/// The index of the iteration step a knob is, when it is a sleep of the iteration's own steps
+/// (`steps[3].sleep`), whose slept time each iteration records: such a knob can be searched by
+/// binning ([`binned`]).
+pub fn top_level_sleep(path: &str) -> Option<usize> {
+    path.strip_prefix("steps[")?.strip_suffix("].sleep")?.parse().ok()
+}
+
+/// The hits and iterations per sub-range of a run whose iteration step `step` slept within
+/// them: each iteration counted in the sub-range its recorded sleep fell in (the last takes
+/// its end). `None` when no iteration recorded that sleep.
+pub fn binned(report: &crate::results::model::RunReport, step: usize, subs: &[Jitter]) -> Option<Vec<Arm>> {
+    use crate::results::step::StepDetail;
+    let mut arms = vec![Arm::default(); subs.len()];
+    let mut any = false;
+    for run in &report.runs {
+        for it in &run.iterations {
+            // A restore from the saved VM state is recorded before the case's own steps.
+            let mut own = it.steps.iter().filter(|s| !matches!(s.detail, Some(StepDetail::Restored { .. })));
+            let Some(StepDetail::Slept { ms }) = own.nth(step).and_then(|s| s.detail.clone()) else { continue };
+            let Some(i) = subs
+                .iter()
+                .position(|r| r.min_ms <= ms && ms < r.max_ms)
+                .or_else(|| subs.last().filter(|r| ms == r.max_ms).map(|_| subs.len() - 1))
+            else {
+                continue;
+            };
+            any = true;
+            arms[i].tries += 1;
+            arms[i].hits += u32::from(super::verdict::hit(run, it).is_some());
+        }
+    }
+    any.then_some(arms)
 }
 
 /// Calls `f` with the path and the range of every sleep and race offset, nested ones included.
@@ -256,6 +304,9 @@ mod tests {
         let k2 = knobs(&narrowed);
         assert_eq!(k2.len(), 1, "the narrowed timing is no longer explorable");
         assert!(with_range(&c, "steps[9].sleep", Jitter::new(0, 1)).is_none());
+        assert_eq!(top_level_sleep("steps[3].sleep"), Some(3));
+        assert_eq!(top_level_sleep(&k[0].path), None, "a background loop's sleep is not recorded per iteration");
+        assert_eq!(top_level_sleep(&k[1].path), None);
         let yaml = narrowed_yaml(&c, &k[1].path, Jitter::new(200, 400)).unwrap();
         assert_eq!(knobs(&case(&yaml)), knobs(&narrowed), "the narrowed case loads again:\n{yaml}");
     }
