@@ -24,8 +24,10 @@ pub const HEAVY: &[&str] = &["coal_engine", "coal_stand_in"];
 /// The binaries known to take minutes, slowest first: they start first in their lanes so no
 /// lane is left with a long one at the end. The rest follow in cargo's order.
 const SLOW: &[&str] = &[
+    "reproduce_window_guest",
     "engine",
     "user_kernel",
+    "reproduce_guest",
     "bisect",
     "sequential",
     "git_bisect",
