@@ -93,7 +93,10 @@ fn a_truncated_cached_image_is_rebuilt_not_used() {
     assert!(cpio::list_gz(&img.initrd).is_err(), "the cut initrd no longer reads");
     let again = ensure_image(&scratch, "linux").expect("rebuilding the image");
     assert_eq!(again.dir, img.dir, "the same build, made again");
-    assert_eq!(std::fs::metadata(&again.initrd).unwrap().len(), whole);
+    // Whole again (not byte for byte: the rebuild's archive holds new times, and its
+    // compressed size can differ by a byte), and it reads to its end.
+    let len = std::fs::metadata(&again.initrd).unwrap().len();
+    assert!(len > whole / 2 && len.abs_diff(whole) < whole / 100, "{len} bytes against {whole}");
     assert!(cpio::list_gz(&again.initrd).unwrap().iter().any(|e| e.name == "init"));
     std::fs::remove_dir_all(&scratch).unwrap();
 }
