@@ -18,15 +18,22 @@ pub const FILE_FILTER: &str = "info,rig=debug,xtask=debug,russh=warn";
 /// The run's log file, once a run directory exists ([`to_file`]); lines before it are not kept.
 static FILE: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(None);
 
+/// Whether [`FILE`] holds a file: the file layer's filter reads it without the lock.
+static FILE_ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Sends logs to stderr, through the filter in force, and from [`to_file`] on also to the
 /// run's log file, through [`FILE_FILTER`].
 pub fn init() {
+    use tracing_subscriber::filter::FilterExt;
     use tracing_subscriber::prelude::*;
     let terminal = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter());
+    // Until a run directory exists (and in commands that make none) the file layer takes no
+    // event, so nothing is formatted for a file that is not there.
+    let has_file = tracing_subscriber::filter::filter_fn(|_| FILE_ON.load(std::sync::atomic::Ordering::Relaxed));
     let file = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .with_writer(|| FileSink)
-        .with_filter(tracing_subscriber::EnvFilter::new(FILE_FILTER));
+        .with_filter(has_file.and(tracing_subscriber::EnvFilter::new(FILE_FILTER)));
     tracing_subscriber::registry().with(terminal).with(file).init();
 }
 
@@ -34,7 +41,10 @@ pub fn init() {
 /// cannot be made is said once on stderr; the run goes on without it.
 pub fn to_file(path: &std::path::Path) {
     match std::fs::File::create(path) {
-        Ok(f) => *FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(f),
+        Ok(f) => {
+            *FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
+            FILE_ON.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         Err(e) => eprintln!("warning: no log file at {}: {e}", path.display()),
     }
 }
