@@ -73,6 +73,12 @@ pub async fn run(accel: AccelChoice, out: &Path) -> Result<()> {
     let dir = rig::rundir::create(out, "verdicts")?;
     let build = paths::build_dir();
 
+    // An untimed warm-up: the process's first comparison pays for cold caches (the images read
+    // from disk, QEMU's own files) that every later one finds warm; timed, it made seed 1's
+    // sequential run 46 s against 24-27 s for seeds 2 and 3, and the fixed run after it none.
+    let warm = plan(vec![find("os-7410-miniature")?], setup.accel, &build, &dir.join("warm-up"));
+    timed(&Plan { iterations: Some(1), ..warm }).await.context("the warm-up comparison")?;
+
     // Three seeds: whether the debug build's first 4 iterations all hit (the early look) is
     // chance, and it decides between 4 and 5-7 iterations per build.
     let mut times = Vec::new();
