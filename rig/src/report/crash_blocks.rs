@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 
 use super::html::{esc, href};
+use super::junit::relative_in;
 use crate::crash::{Dialect, Frame};
 use crate::results::Outcome;
 use crate::results::model::{CaseRun, IterationResult, RunReport};
@@ -83,10 +84,10 @@ fn plural(n: usize) -> &'static str {
 fn block(s: &mut String, r: &RunReport, number: usize, g: &Group) {
     let _ = write!(
         s,
-        "<section class=\"crash\" id=\"crash-{number}\"><h3>{}: {} <small>({} iteration{})</small></h3>\
+        "<section class=\"crash\" id=\"crash-{number}\"><h3>{} <small>({}, {} iteration{})</small></h3>\
          <table class=\"counts\"><tr><th>case</th><th>CPU</th><th>image</th><th>hit</th><th>first</th><th>last</th></tr>",
-        g.kind,
         esc(&g.signature),
+        g.kind,
         g.occurrences.len(),
         plural(g.occurrences.len())
     );
@@ -196,12 +197,6 @@ fn sample(s: &mut String, r: &RunReport, run: &CaseRun, it: &IterationResult) {
         links.push(if d.ok() { format!("<a href=\"{path}\">{text}</a>") } else { text });
     }
     let _ = write!(s, "<p class=\"links\">{}</p>", links.join(" &middot; "));
-}
-
-/// `text` with the run directory's prefix dropped from the paths in it, so the page shows no
-/// path of the machine that ran it.
-fn relative_in(text: &str, run_dir: &str) -> String {
-    if run_dir.is_empty() { text.to_string() } else { text.replace(&format!("{}/", run_dir.trim_end_matches('/')), "") }
 }
 
 #[cfg(test)]

@@ -44,13 +44,6 @@ fn unreliable_frames_are_greyed() {
 }
 
 #[test]
-fn paths_inside_the_run_lose_its_prefix() {
-    let cmd = "crash /m/runs/r/vmlinux /m/runs/r/c/iteration-1/vmcore.kdump";
-    assert_eq!(relative_in(cmd, "/m/runs/r"), "crash vmlinux c/iteration-1/vmcore.kdump");
-    assert_eq!(relative_in(cmd, ""), cmd);
-}
-
-#[test]
 fn panic_lines_are_marked() {
     let m = marked(
         "[  1.0] sysrq: Trigger a crash\n[  1.1] Kernel panic - not syncing: sysrq <crash>\nend",
