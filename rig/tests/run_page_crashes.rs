@@ -170,6 +170,29 @@ fn a_long_run_has_one_small_block_per_crash_signature() {
     assert!(!page.contains(&workspace.display().to_string()), "a machine path on the page");
 }
 
+/// The same run's `junit.xml`: valid against the reporters' schema (`xmllint`, which `cargo
+/// xtask test` installs), every testcase's identity unique across the two builds, the
+/// failures titled with their crash and naming no machine path.
+#[test]
+fn its_junit_keeps_every_iteration_of_both_builds() {
+    let (run_dir, _) = synthetic();
+    let junit = run_dir.join("junit.xml");
+    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/junit/junit.xsd");
+    let out = Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .args([&xsd, &junit])
+        .output()
+        .expect("running xmllint (install libxml2-utils, as cargo xtask test does)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let x = std::fs::read_to_string(&junit).unwrap();
+    let re = regex::Regex::new(r#"<testcase classname="([^"]*)" name="([^"]*)""#).unwrap();
+    let ids: std::collections::HashSet<String> = re.captures_iter(&x).map(|c| format!("{}/{}", &c[1], &c[2])).collect();
+    assert_eq!(ids.len(), 2 * ITERATIONS as usize + 1, "every iteration of both builds and the conclusion");
+    assert_eq!(x.matches("<failure message=\"kernel BUG in vmm_zsd_destroy\" type=\"panic\">").count(), 176);
+    let workspace = run_dir.ancestors().find(|d| d.ends_with("build")).unwrap().parent().unwrap();
+    assert!(!x.contains(&workspace.display().to_string()), "a machine path in junit.xml");
+}
+
 /// The page with a script that measures, in the browser, what is cut off: a console excerpt
 /// wider than its box, a chart label past its chart's edge.
 const MEASURE: &str = "<script>let cut=[];for(const p of document.querySelectorAll('pre'))\
