@@ -1,7 +1,7 @@
 //! The run page (`index.html`) of a real small run, read back by a real browser (Chromium's
 //! headless shell from Debian): what a person sees is there (the verdicts, the panic's title
-//! and marked console lines, the evidence links, and they lead to files), and a screenshot is
-//! kept in the run directory.
+//! and marked console lines, the evidence links, and they lead to files; the header; no machine
+//! path), and a screenshot is kept in the run directory.
 
 mod common;
 
@@ -61,8 +61,21 @@ async fn a_run_page_shows_verdicts_the_panic_and_working_links() {
     assert!(dom.contains("sysrq triggered crash"), "the panic's title: {dom}");
     assert!(dom.contains("<mark>") && dom.contains("Kernel panic - not syncing"), "the marked panic line: {dom}");
     assert!(dom.contains("open the dump: <code>") || dom.contains("vmcore.kdump"), "{dom}");
+    // The header says where and what ran and how to replay it; the page names no machine path.
+    assert!(dom.contains("<th>QEMU</th><td>QEMU emulator version"), "{dom}");
+    assert!(dom.contains("<th>kernels</th><td>linux: 6."), "{dom}");
+    assert!(dom.contains("<code>cargo xtask rig --replay build/test-runs/"), "{dom}");
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().display().to_string();
+    assert!(!dom.contains(&workspace), "a machine path on the page: {dom}");
+    // One block per signature, the timeline square leading to its occurrence.
+    assert_eq!(dom.matches("<section class=\"crash\"").count(), 1, "{dom}");
+    assert!(
+        dom.contains("href=\"#it-page-panic-epyc-linux-1\"") && dom.contains("id=\"it-page-panic-epyc-linux-1\""),
+        "{dom}"
+    );
     // Every relative link leads to a file or directory of the run.
-    let hrefs: Vec<&str> = dom.split("href=\"").skip(1).filter_map(|s| s.split('"').next()).collect();
+    let hrefs: Vec<&str> =
+        dom.split("href=\"").skip(1).filter_map(|s| s.split('"').next()).filter(|h| !h.starts_with('#')).collect();
     assert!(hrefs.len() >= 6, "{hrefs:?}");
     for h in &hrefs {
         let target = if h.starts_with('/') { std::path::PathBuf::from(h) } else { run_dir.join(h) };

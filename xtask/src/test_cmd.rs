@@ -51,6 +51,7 @@ const QUICK: &[&str] = &[
     "exit_codes",
     "reproduce",
     "reproduce_cmd",
+    "run_page_crashes",
     "window_search",
     "history",
     "triage_stream",

@@ -1,17 +1,16 @@
 //! `index.html`: the run as one self-contained page (inline CSS and SVG, no network), readable
-//! offline and as a CI artifact. The campaign at a glance, each comparison's hit rates with
-//! their 95% intervals drawn, an iteration timeline per case × CPU × image, and for every
-//! failing iteration its title, stack, console excerpt with the panic lines marked, the
-//! command that opens its dump, and links to the evidence (relative, inside the run
-//! directory). Pure.
+//! offline and as a CI artifact. Its header (when, where, what, how to replay), the outcome in
+//! words, the campaign at a glance with an iteration timeline per case × CPU × image whose
+//! squares link to their iterations, each comparison's hit rates with their 95% intervals
+//! drawn, and one block per crash signature ([`super::crash_blocks`]). Links to the evidence
+//! are relative, inside the run directory. Pure.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use super::table::{COLUMNS, VerdictCell, cells, verdict_cell};
-use crate::crash::Dialect;
 use crate::results::compare::Comparison;
-use crate::results::model::{CaseRun, IterationResult, RunReport};
+use crate::results::model::{CaseRun, RunReport};
 use crate::results::{Outcome, Verdict};
 
 /// Escapes text for HTML.
@@ -31,14 +30,20 @@ fn colour(o: &Outcome) -> &'static str {
 }
 
 /// A path as a link from the run directory: relative when it lies inside it.
-fn href(run_dir: &str, path: &str) -> String {
+pub(crate) fn href(run_dir: &str, path: &str) -> String {
     let rel = Path::new(path).strip_prefix(run_dir).map(|p| p.display().to_string()).unwrap_or(path.to_string());
     esc(&rel)
 }
 
+/// Long lines wrap (console lines, paths), `?` frames are grey, a linked iteration is lit.
 const STYLE: &str = "body{font:14px sans-serif;margin:1.5em;max-width:75em}table{border-collapse:collapse}\
 td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}.pass{color:#282}.fail{color:#c22;font-weight:bold}\
-pre{background:#f6f6f6;padding:.5em;overflow-x:auto}mark{background:#fcc}h3{margin-top:1.5em}";
+pre{background:#f6f6f6;padding:.5em;white-space:pre-wrap;overflow-wrap:anywhere}mark{background:#fcc}\
+h3{margin-top:1.5em}p,td,code{overflow-wrap:anywhere}.unreliable{color:#999}#header th{background:#f6f6f6}\
+.crash{border-top:2px solid #d33;margin-top:1.5em}:target{background:#ff0;outline:2px solid #d33}";
+
+/// Squares per row of a timeline.
+const TIMELINE_ROW: usize = 50;
 
 /// The page.
 pub fn render(r: &RunReport) -> String {
@@ -47,15 +52,13 @@ pub fn render(r: &RunReport) -> String {
     let _ = write!(
         s,
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>rig: {}</title><style>{STYLE}</style></head><body>\
-         <h1 id=\"headline\">rig: {}</h1><p>accelerator {}, seed {}{}</p>",
+         <h1 id=\"headline\">rig: {}</h1>",
         esc(&headline),
         esc(&headline),
-        esc(&r.accel),
-        r.seed,
-        r.shard.as_deref().map(|s| format!(", shard {}", esc(s))).unwrap_or_default()
     );
+    super::page_header::render(&mut s, r);
     let heads: String = COLUMNS.iter().map(|h| format!("<th>{h}</th>")).collect();
-    let _ = write!(s, "<table id=\"runs\"><tr>{heads}<th>iterations</th></tr>");
+    let _ = write!(s, "<h2>Runs</h2><table id=\"runs\"><tr>{heads}<th>iterations</th></tr>");
     for run in &r.runs {
         let row = cells(r, run);
         let verdict = &row[row.len() - 1];
@@ -68,37 +71,43 @@ pub fn render(r: &RunReport) -> String {
             | VerdictCell::Compared => "",
         };
         let tds: String = row[..row.len() - 1].iter().map(|c| format!("<td>{}</td>", esc(c))).collect();
-        let _ = write!(s, "<tr>{tds}<td class=\"{class}\">{}</td><td>{}</td></tr>", esc(verdict), timeline(run));
+        let _ = write!(s, "<tr>{tds}<td class=\"{class}\">{}</td><td>{}</td></tr>", esc(verdict), timeline(r, run));
     }
     s.push_str("</table><p>Timeline: <span style=\"color:#3a3\">completed</span>, <span style=\"color:#d33\">panic</span>, \
-                <span style=\"color:#83c\">hang</span>, <span style=\"color:#e90\">step failed</span>, <span style=\"color:#999\">infrastructure</span>.</p>");
+                <span style=\"color:#83c\">hang</span>, <span style=\"color:#e90\">step failed</span>, <span style=\"color:#999\">infrastructure</span>; \
+                a square leads to its iteration.</p>");
     for c in &r.comparisons {
         comparison(&mut s, c);
     }
-    for run in &r.runs {
-        for it in run.iterations.iter().filter(|i| !matches!(i.outcome, Outcome::Completed)) {
-            failing(&mut s, r, run, it);
-        }
-    }
+    super::crash_blocks::render(&mut s, r);
     for e in &r.evidence_errors {
         let _ = write!(s, "<p class=\"fail\">EVIDENCE LOST: {}</p>", esc(e));
     }
     let _ = writeln!(
         s,
         "<p>Evidence: <a href=\"report.json\">report.json</a>, <a href=\"junit.xml\">junit.xml</a>, in {}</p></body></html>",
-        esc(&r.run_dir)
+        esc(&super::page_header::shown_dir(&r.run_dir))
     );
     s
 }
 
-/// One square per iteration, coloured by outcome, its outcome and time as a tooltip.
-fn timeline(run: &CaseRun) -> String {
-    let mut svg = format!("<svg width=\"{}\" height=\"14\">", 14 * run.iterations.len().max(1));
+/// One square per iteration, rows of [`TIMELINE_ROW`], coloured by outcome, with its outcome
+/// and time as a tooltip; a square leads to its iteration's block on the page (one that did
+/// not complete) or to its console log.
+fn timeline(r: &RunReport, run: &CaseRun) -> String {
+    let n = run.iterations.len();
+    let (w, h) = (14 * n.clamp(1, TIMELINE_ROW), 14 * n.div_ceil(TIMELINE_ROW).max(1));
+    let mut svg = format!("<svg width=\"{w}\" height=\"{h}\">");
     for (k, it) in run.iterations.iter().enumerate() {
+        let link = match it.outcome {
+            Outcome::Completed => href(&r.run_dir, &format!("{}/ttyS0.log", it.evidence)),
+            _ => format!("#{}", super::crash_blocks::anchor(run, it.index)),
+        };
         let _ = write!(
             svg,
-            "<rect x=\"{}\" y=\"1\" width=\"12\" height=\"12\" fill=\"{}\"><title>iteration {}: {} ({:.1} s, {} reloads ok)</title></rect>",
-            14 * k,
+            "<a href=\"{link}\"><rect x=\"{}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{}\"><title>iteration {}: {} ({:.1} s, {} reloads ok)</title></rect></a>",
+            14 * (k % TIMELINE_ROW),
+            1 + 14 * (k / TIMELINE_ROW),
             colour(&it.outcome),
             it.index,
             it.outcome.word(),
@@ -109,19 +118,36 @@ fn timeline(run: &CaseRun) -> String {
     svg + "</svg>"
 }
 
+/// Room a chart gives a label, in pixels per character (12 px sans-serif, wide glyphs).
+const LABEL_PX_PER_CHAR: usize = 8;
+
+/// Characters of an image's name that fit left of a chart's bars; longer ones are cut with
+/// `…` and keep the whole name as their tooltip.
+const NAME_CHARS: usize = 200 / LABEL_PX_PER_CHAR - 1;
+
 /// A comparison: each build's hit rate as a bar with its 95% interval, then the conclusions.
+/// Its width leaves each label the room it needs.
 fn comparison(s: &mut String, c: &Comparison) {
     const W: f64 = 300.0;
+    let labels: Vec<String> = c.builds.iter().map(|b| format!("{}/{}", b.hits, b.iterations)).collect();
+    let widest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let width = 200 + W as usize + 5 + LABEL_PX_PER_CHAR * widest + 5;
     let _ = write!(s, "<h3>{} on {}: hunting {}</h3>", esc(&c.case), esc(&c.cpu), esc(&c.hunts));
-    let _ = write!(s, "<svg class=\"chart\" width=\"520\" height=\"{}\">", 24 * c.builds.len() + 20);
-    for (k, b) in c.builds.iter().enumerate() {
+    let _ = write!(s, "<svg class=\"chart\" width=\"{width}\" height=\"{}\">", 24 * c.builds.len() + 20);
+    for ((k, b), label) in c.builds.iter().enumerate().zip(&labels) {
         let y = 24 * k;
         let (lo, hi) = b.ci95;
+        let name = if b.image.chars().count() > NAME_CHARS {
+            b.image.chars().take(NAME_CHARS - 1).collect::<String>() + "…"
+        } else {
+            b.image.clone()
+        };
         let _ = write!(
             s,
-            "<text x=\"0\" y=\"{}\" font-size=\"12\">{}</text><rect x=\"200\" y=\"{}\" width=\"{:.1}\" height=\"14\" fill=\"#d33\"/>\
-             <line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{}\" y2=\"{}\" stroke=\"#000\"/><text x=\"{}\" y=\"{}\" font-size=\"12\">{}/{}</text>",
+            "<text x=\"0\" y=\"{}\" font-size=\"12\">{}<title>{}</title></text><rect x=\"200\" y=\"{}\" width=\"{:.1}\" height=\"14\" fill=\"#d33\"/>\
+             <line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{}\" y2=\"{}\" stroke=\"#000\"/><text class=\"rate\" x=\"{}\" y=\"{}\" font-size=\"12\">{}</text>",
             y + 12,
+            esc(&name),
             esc(&b.image),
             y + 1,
             W * b.rate,
@@ -131,8 +157,7 @@ fn comparison(s: &mut String, c: &Comparison) {
             y + 8,
             200.0 + W + 5.0,
             y + 12,
-            b.hits,
-            b.iterations
+            label
         );
     }
     let _ = write!(
@@ -149,73 +174,6 @@ fn comparison(s: &mut String, c: &Comparison) {
         let _ = write!(s, "<li><b>{}</b></li>", esc(&k.text));
     }
     s.push_str("</ul>");
-}
-
-/// Marks the lines of a console excerpt that tell of the crash (as the `dialects` say).
-fn marked(excerpt: &str, dialects: &[&'static dyn Dialect]) -> String {
-    excerpt
-        .lines()
-        .map(|l| if dialects.iter().any(|d| d.marks(l)) { format!("<mark>{}</mark>", esc(l)) } else { esc(l) })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The details of an iteration that did not complete.
-fn failing(s: &mut String, r: &RunReport, run: &CaseRun, it: &IterationResult) {
-    let _ = write!(
-        s,
-        "<h3 id=\"{}-{}-{}-{}\">{} on {} ({}), iteration {}: {}</h3>",
-        esc(&run.case),
-        esc(&run.cpu),
-        esc(&run.image),
-        it.index,
-        esc(&run.case),
-        esc(&run.cpu),
-        esc(&run.image),
-        it.index,
-        it.outcome.word()
-    );
-    let ev = |f: &str| href(&r.run_dir, &format!("{}/{f}", it.evidence));
-    let mut links: Vec<String> =
-        ["ttyS0.log", "qmp.log", "qemu.cmdline"].iter().map(|f| format!("<a href=\"{}\">{f}</a>", ev(f))).collect();
-    let iter_dir = format!("iteration-{}", it.index);
-    links.push(format!("<a href=\"{}\">{iter_dir}/</a>", ev(&iter_dir)));
-    match &it.outcome {
-        Outcome::Panic { report, title, excerpt, triage, .. } => {
-            let _ = write!(s, "<p class=\"fail\">{}</p>", esc(title));
-            if let Some(rep) = report.as_ref().filter(|r| !r.frames.is_empty()) {
-                let frames: Vec<String> = rep.frames.iter().take(16).map(|f| esc(&f.function)).collect();
-                let _ = write!(s, "<p>stack: {}</p>", frames.join(" &larr; "));
-            }
-            // The dialect that read the report, else the image's OS's, else every one.
-            let dialects = report
-                .as_ref()
-                .and_then(|r| crate::guest_os::dialect(r.os.name()))
-                .or_else(|| crate::guest_os::os_of(&run.image).map(|k| k.dialect()))
-                .map_or_else(crate::guest_os::dialects, |d| vec![d]);
-            let _ = write!(s, "<pre class=\"excerpt\">{}</pre>", marked(excerpt, &dialects));
-            links.push(format!("<a href=\"{}\">triage.txt</a>", ev(&format!("{iter_dir}/triage.txt"))));
-            if let Some(cmd) = triage.lines().find_map(|l| l.trim().strip_prefix("$ ")) {
-                let _ = write!(s, "<p>open the dump: <code>{}</code></p>", esc(cmd));
-            }
-        }
-        Outcome::Hang { awaited, tail, .. } => {
-            let _ = write!(s, "<p class=\"fail\">hung during: {}</p><pre>{}</pre>", esc(awaited), esc(tail));
-            links.push(format!("<a href=\"{}\">registers.txt</a>", ev(&format!("{iter_dir}/registers.txt"))));
-        }
-        o => {
-            let _ = write!(s, "<pre>{}</pre>", esc(&crate::report::junit::detail(o)));
-        }
-    }
-    for d in it.outcome.dumps() {
-        links.push(match (&d.skipped, &d.error) {
-            (None, None) => {
-                format!("<a href=\"{}\">{}</a>", href(&r.run_dir, &d.path.display().to_string()), esc(&d.summary()))
-            }
-            _ => esc(&d.summary()),
-        });
-    }
-    let _ = write!(s, "<p class=\"links\">{}</p>", links.join(" &middot; "));
 }
 
 #[cfg(test)]
@@ -247,6 +205,23 @@ mod tests {
         assert!(s.contains("<line x1=\"416.0\" x2=\"500.0\""), "its interval, 72-100%: {s}");
         assert!(s.contains("<rect x=\"200\" y=\"25\" width=\"0.0\""), "the fixed build's empty bar: {s}");
         assert!(s.contains("<li><b>FIXED: fixed 0/10 against debug 10/10</b></li>"), "{s}");
+        // Every rate label fits inside the chart ("10/10" was cut to "1/:" at 520 px), and a long
+        // image name is cut before the bars, keeping its whole name as a tooltip.
+        let width: usize =
+            s.split("class=\"chart\" width=\"").nth(1).unwrap().split('"').next().unwrap().parse().unwrap();
+        for label in s.split("<text class=\"rate\" x=\"").skip(1) {
+            let x: f64 = label.split('"').next().unwrap().parse().unwrap();
+            let text = label.split('>').nth(1).unwrap().split('<').next().unwrap();
+            assert!(x as usize + LABEL_PX_PER_CHAR * text.len() <= width, "{text} at {x} in {width}: {s}");
+        }
+        let mut long = c.clone();
+        long.builds[0].image = "linux-os7410-debug-with-a-very-long-build-name".into();
+        let mut s = String::new();
+        comparison(&mut s, &long);
+        assert!(
+            s.contains(">linux-os7410-debug-with…<title>linux-os7410-debug-with-a-very-long-build-name</title>"),
+            "{s}"
+        );
     }
 
     /// The verdict cell's colour comes from the verdict, not from its text: a case that could
@@ -267,17 +242,5 @@ mod tests {
         let page = render(&report(runs));
         let cells: Vec<&str> = page.split("<td class=\"").skip(1).map(|c| c.split("</td>").next().unwrap()).collect();
         assert_eq!(cells, ["pass\">pass", "fail\">FAIL", "\">FAILED to start QEMU", "\">compared below"], "{page}");
-    }
-
-    #[test]
-    fn panic_lines_are_marked() {
-        let m = marked(
-            "[  1.0] sysrq: Trigger a crash\n[  1.1] Kernel panic - not syncing: sysrq <crash>\nend",
-            &[&crate::guest_os::linux::LinuxDialect],
-        );
-        assert_eq!(
-            m,
-            "[  1.0] sysrq: Trigger a crash\n<mark>[  1.1] Kernel panic - not syncing: sysrq &lt;crash&gt;</mark>\nend"
-        );
     }
 }

@@ -88,19 +88,16 @@ pub fn message(o: &Outcome) -> String {
     }
 }
 
-/// `path` relative to the run directory `run_dir` (where `junit.xml` is), when it is inside it.
-fn relative<'a>(path: &'a str, run_dir: &str) -> &'a str {
-    std::path::Path::new(path)
-        .strip_prefix(run_dir)
-        .ok()
-        .and_then(|p| p.to_str())
-        .filter(|p| !p.is_empty())
-        .unwrap_or(path)
+/// `text` with the run directory's prefix dropped from the paths in it (evidence, dumps, the
+/// command that opens a dump): relative to where `junit.xml` and `index.html` are, and naming
+/// no path of the machine that ran it.
+pub(crate) fn relative_in(text: &str, run_dir: &str) -> String {
+    if run_dir.is_empty() { text.to_string() } else { text.replace(&format!("{}/", run_dir.trim_end_matches('/')), "") }
 }
 
 /// Renders the report: one suite per case × CPU × image (`case.cpu.image`, so the builds of a
 /// comparison never share a testcase's identity) and one per comparison, with counts, times and
-/// the run's start on every suite and their totals on `<testsuites>`.
+/// the run's start on every suite (and its host) and their totals on `<testsuites>`.
 pub fn render(r: &RunReport) -> String {
     let mut suites = Vec::new();
     if !r.finished {
@@ -120,7 +117,7 @@ pub fn render(r: &RunReport) -> String {
             s.case("not run", 0.0, result(verdict, &message(o), o.word(), &detail(o)), None);
         }
         for it in &run.iterations {
-            let text = format!("{}\nevidence: {}", detail(&it.outcome), relative(&it.evidence, &r.run_dir));
+            let text = relative_in(&format!("{}\nevidence: {}", detail(&it.outcome), it.evidence), &r.run_dir);
             let res = result(it.verdict, &message(&it.outcome), it.outcome.word(), &text);
             s.case(&format!("iteration {}", it.index), it.secs, res, None);
         }
@@ -139,6 +136,11 @@ pub fn render(r: &RunReport) -> String {
         suites.push(s);
     }
     let stamp = timestamp(&r.provenance.started);
+    // Ant's schema has the host on each suite only.
+    let host = match r.provenance.host.as_str() {
+        "" => String::new(),
+        h => format!(" hostname=\"{}\"", escape(h)),
+    };
     let sum = |f: fn(&Suite) -> u32| suites.iter().map(f).sum::<u32>();
     let total_secs = r.provenance.duration_secs().unwrap_or_else(|| suites.iter().map(|s| s.secs).sum());
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -153,7 +155,7 @@ pub fn render(r: &RunReport) -> String {
     for s in &suites {
         let _ = writeln!(
             x,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\"{stamp}>",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\"{stamp}{host}>",
             escape(&s.name),
             s.tests,
             s.failures,

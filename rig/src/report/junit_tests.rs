@@ -41,6 +41,7 @@ fn comparison_report() -> RunReport {
         provenance: crate::results::provenance::Provenance {
             started: "2026-12-03T14:00:00Z".into(),
             ended: "2026-12-03T14:02:30Z".into(),
+            host: "ci-7".into(),
             ..Default::default()
         },
     }
@@ -86,6 +87,44 @@ fn a_failure_says_the_crash_title_and_the_outcome() {
     assert!(x.contains("evidence: c-epyc-1</failure>"), "{x}");
 }
 
+/// Every path inside the run directory is written relative to it: the evidence, a dump, the
+/// command that opens it; no path of the machine that ran it remains.
+#[test]
+fn paths_inside_the_run_are_relative() {
+    let mut r = comparison_report();
+    let dir = r.run_dir.clone();
+    if let Outcome::Panic { triage, .. } = &mut r.runs[0].iterations[0].outcome {
+        *triage = format!("open the dump:\n  $ crash {dir}/vmlinux {dir}/c-epyc-1/iteration-1/vmcore.kdump");
+    }
+    r.runs[0].iterations[1].outcome = Outcome::Hang {
+        awaited: "step 1".into(),
+        tail: String::new(),
+        evidence: Some(Box::new(crate::dump::HangEvidence {
+            dump: Some(crate::dump::DumpInfo {
+                // As recorded: the run directory's path and the dump's place in it.
+                path: format!("{dir}/c-epyc-2/iteration-2/hang.kdump").into(),
+                ..crate::dump::DumpInfo::not_taken(
+                    "x".as_ref(),
+                    crate::dump::DumpFormat::KdumpZlib,
+                    "kept elsewhere".into(),
+                )
+            }),
+            registers: String::new(),
+            cpus: serde_json::Value::Null,
+            console_tail: vec![],
+            nmi: Default::default(),
+            secs: 0.0,
+            notes: vec![],
+        })),
+    };
+    r.runs[0].iterations[1].verdict = Verdict::Fail;
+    let x = render(&r);
+    assert!(x.contains("$ crash vmlinux c-epyc-1/iteration-1/vmcore.kdump"), "{x}");
+    assert!(x.contains("dump: dump c-epyc-2/iteration-2/hang.kdump not kept"), "{x}");
+    assert!(!x.contains(&dir), "{x}");
+    assert_eq!(relative_in("no path here", ""), "no path here");
+}
+
 #[test]
 fn suites_and_the_whole_carry_times_timestamps_and_totals() {
     let x = render(&comparison_report());
@@ -98,7 +137,7 @@ fn suites_and_the_whole_carry_times_timestamps_and_totals() {
     );
     assert!(x.contains(
         "<testsuite name=\"c.epyc.linux-os7410-debug\" tests=\"3\" failures=\"2\" errors=\"0\" skipped=\"0\" \
-         time=\"7.500\" timestamp=\"2026-12-03T14:00:00\">"
+         time=\"7.500\" timestamp=\"2026-12-03T14:00:00\" hostname=\"ci-7\">"
     ));
     assert_eq!(attrs(&x, "testsuite", "time").len(), attrs(&x, "testsuite", "name").len(), "{x}");
     assert_eq!(attrs(&x, "testcase", "time").len(), attrs(&x, "testcase", "name").len(), "{x}");

@@ -18,13 +18,32 @@ pub fn headline(r: &RunReport) -> String {
     let code = r.exit_code();
     let words = match code {
         0 => "every expectation held".to_string(),
-        1 => "an expectation failed".to_string(),
+        1 => failed_words(r).to_string(),
         4 => "NOTHING RAN: every case x CPU was skipped".to_string(),
         _ if !r.finished => "UNFINISHED: the run never ended".to_string(),
         _ if r.stopped_early.is_some() => format!("{}: the run stopped early", stop_word(r)),
         _ => "infrastructure failure".to_string(),
     };
     format!("{words} (exit {code})")
+}
+
+/// Why a run exits 1, in words: an iteration's expectation failed, else the worst of its
+/// comparisons' conclusions (a build not fixed, numbers that cannot tell, a race not run).
+fn failed_words(r: &RunReport) -> &'static str {
+    use crate::results::comparison::Status;
+    if r.runs.iter().any(|run| !run.compared && run.verdict() == crate::results::Verdict::Fail) {
+        return "an expectation failed";
+    }
+    let statuses: Vec<Status> = r.comparisons.iter().flat_map(|c| &c.conclusions).map(|k| k.status).collect();
+    if statuses.contains(&Status::NotFixed) {
+        "NOT FIXED: a build still hits the bug"
+    } else if statuses.contains(&Status::NotExercised) {
+        "NOT EXERCISED: a build's iterations did not run the race"
+    } else if statuses.contains(&Status::Inconclusive) {
+        "INCONCLUSIVE: the numbers cannot tell whether the bug is fixed"
+    } else {
+        "an expectation failed"
+    }
 }
 
 /// The Markdown summary of a run.
@@ -99,6 +118,22 @@ mod tests {
         assert!(md.contains("| a\\|b | epyc | linux | 1 | 0 | 1 | 1 | 0 | 0 | FAIL |"), "pipes are escaped: {md}");
         assert!(md.contains("- 1 x `kernel BUG in f` (a|b on epyc, linux)"), "{md}");
         assert!(md.ends_with("Evidence: `build/runs/x` (`report.json`, `junit.xml`, a directory per case)\n"), "{md}");
+    }
+
+    /// A comparison whose numbers cannot tell exits 1 like a failure, but says so in its words.
+    #[test]
+    fn an_inconclusive_comparison_is_not_a_failed_expectation() {
+        let pass = Tally { ran: 1, pass: 1, ..Tally::default() };
+        let mut r = report(vec![run("boot-smoke", pass, None)]);
+        r.comparisons = serde_json::from_value(serde_json::json!([{
+            "case": "c", "cpu": "epyc", "hunts": "kernel BUG in f", "builds": [],
+            "conclusions": [{"candidate": "fixed", "status": "inconclusive", "p_value": 0.4, "text": "INCONCLUSIVE"}],
+        }]))
+        .unwrap();
+        assert_eq!(r.exit_code(), 1);
+        assert_eq!(headline(&r), "INCONCLUSIVE: the numbers cannot tell whether the bug is fixed (exit 1)");
+        r.comparisons[0].conclusions[0].status = crate::results::comparison::Status::NotFixed;
+        assert_eq!(headline(&r), "NOT FIXED: a build still hits the bug (exit 1)");
     }
 
     #[test]

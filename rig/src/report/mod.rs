@@ -1,9 +1,11 @@
 //! Run reports, written from [`crate::results`]: `report.json`, JUnit XML and the human table.
 
+pub mod crash_blocks;
 pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod merge;
+pub mod page_header;
 pub mod story_page;
 pub mod table;
 
