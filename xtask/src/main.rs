@@ -12,6 +12,7 @@ mod logs;
 mod next_step;
 mod paths;
 mod progress;
+mod replay;
 mod report_cmd;
 mod reproduce_cmd;
 mod reproduce_story;

@@ -338,3 +338,65 @@ fn bad_counts_cases_and_paths_exit_2_before_any_guest_starts() {
     let _ = std::fs::remove_dir_all(&runs);
     let _ = std::fs::remove_dir_all(&cases);
 }
+
+#[test]
+fn json_puts_the_verdicts_alone_on_stdout() {
+    let runs = std::env::temp_dir().join(format!("rig-json-{}", std::process::id()));
+    std::fs::create_dir_all(&runs).unwrap();
+    // Every case × CPU is skipped before any guest boots (`--cpu host` needs KVM).
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["rig", "--cpu", "host", "--accel", "tcg", "--seed", "8", "--json", "--runs-dir"])
+        .arg(&runs)
+        .output()
+        .expect("starting the rig");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: stdout:\n{}\nstderr:\n{stderr}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(out.status.code(), Some(rig::results::model::NOTHING_RAN), "{stderr}");
+    assert_eq!(v["exit_code"], rig::results::model::NOTHING_RAN, "{v}");
+    assert_eq!(v["seed"], 8, "{v}");
+    let run_dir = std::path::Path::new(v["run_dir"].as_str().unwrap());
+    assert!(run_dir.join("report.json").is_file(), "{v}");
+    let verdicts = v["runs"].as_array().unwrap();
+    assert!(!verdicts.is_empty(), "{v}");
+    for r in verdicts {
+        assert_eq!((r["cpu"].as_str(), r["verdict"].as_str()), (Some("host"), Some("skipped")), "{r}");
+        assert!(r["why"].as_str().is_some_and(|w| w.contains("KVM")), "{r}");
+    }
+    // The prose the terminal shows is on stderr.
+    assert!(stderr.contains("NOTHING RAN: every case x CPU was skipped"), "{stderr}");
+    assert!(stderr.contains("page: "), "{stderr}");
+    let _ = std::fs::remove_dir_all(&runs);
+}
+
+#[test]
+fn a_replay_of_what_cannot_be_replayed_exits_2_naming_the_file() {
+    let root = std::env::temp_dir().join(format!("rig-replay-bad-{}", std::process::id()));
+    let runs = root.join("runs");
+    std::fs::create_dir_all(&runs).unwrap();
+    let report = |name: &str, text: Option<&str>| {
+        let d = root.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        if let Some(t) = text {
+            std::fs::write(d.join("report.json"), t).unwrap();
+        }
+        (d.display().to_string(), d.join("report.json").display().to_string())
+    };
+    let missing = root.join("no-such-run").display().to_string();
+    let (empty, empty_file) = report("empty", None);
+    let (garbled, garbled_file) = report("garbled", Some("{\"schema\": 1, \"seed\": "));
+    let old = serde_json::json!({"schema": 1, "accel": "tcg", "seed": 3, "run_dir": "x", "shard": null,
+                                 "stopped_early": null, "runs": [], "comparisons": []});
+    let (old, old_file) = report("old", Some(&old.to_string()));
+    for (dir, says) in [
+        (missing.clone(), format!("--replay {missing}: No such file or directory")),
+        (empty, format!("{empty_file}: No such file or directory")),
+        (garbled, format!("{garbled_file}: not a run report that reads: EOF")),
+        (old, format!("{old_file} records no command line")),
+    ] {
+        refused(&["rig", "--replay", &dir], &runs, &says);
+    }
+    // What a replay takes from the recorded run cannot be given beside it.
+    refused(&["rig", "--replay", &missing, "--seed", "4"], &runs, "cannot be used with");
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -6,6 +6,7 @@ pub mod markdown;
 pub mod merge;
 pub mod story_page;
 pub mod table;
+pub mod verdicts;
 
 use std::path::Path;
 
