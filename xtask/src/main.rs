@@ -5,6 +5,7 @@
 mod out;
 mod bench;
 mod choices;
+mod completions;
 mod exit;
 mod history_cmd;
 mod image_cmd;
@@ -58,6 +59,8 @@ enum Command {
     History(history_cmd::HistoryArgs),
     /// Install the host prerequisites, build the guest image, and run the whole test suite.
     Test(test_cmd::TestArgs),
+    /// Print a shell completion script for `cargo xtask` (see the README to install it).
+    Completions(completions::CompletionsArgs),
 }
 
 fn main() {
@@ -76,6 +79,7 @@ fn main() {
             Ok(exit::USAGE)
         }),
         Command::Bench(args) => run_async(|_| async move { bench::run(&args).await }),
+        Command::Completions(args) => completions::run(&args, <Cli as clap::CommandFactory>::command()),
     };
     match code {
         Ok(code) => std::process::exit(out::exit_code(code)),

@@ -400,3 +400,41 @@ fn a_replay_of_what_cannot_be_replayed_exits_2_naming_the_file() {
     refused(&["rig", "--replay", &missing, "--seed", "4"], &runs, "cannot be used with");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn the_bash_completion_completes_cargo_xtask_and_leaves_cargo_to_its_own() {
+    // A completion `cargo` had before (rustup's, bash-completion's) still answers for the rest.
+    let script = format!(
+        r#"_before() {{ COMPREPLY=(build-from-before); }}
+complete -F _before cargo
+source <('{}' completions bash) || exit 9
+complete -p cargo
+q() {{ COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _rig_cargo cargo "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"; echo "$* => ${{COMPREPLY[*]}}"; }}
+q cargo xtask ''
+q cargo xtask rig --cp
+q cargo xtask rig --accel ''
+q cargo bu
+"#,
+        env!("CARGO_BIN_EXE_xtask")
+    );
+    let out = Command::new("bash").args(["--norc", "-c", &script]).output().expect("running bash");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "complete -o bashdefault -o default -F _rig_cargo cargo", "{text}");
+    let answer = |asked: &str| {
+        lines.iter().find_map(|l| l.strip_prefix(&format!("{asked} => "))).unwrap_or_else(|| panic!("{asked}: {text}"))
+    };
+    let subcommands: Vec<&str> = answer("cargo xtask ").split(' ').collect();
+    for s in ["rig", "history", "completions"] {
+        assert!(subcommands.contains(&s), "{text}");
+    }
+    assert_eq!(answer("cargo xtask rig --cp"), "--cpu");
+    assert_eq!(answer("cargo xtask rig --accel "), "auto kvm tcg");
+    assert_eq!(answer("cargo bu"), "build-from-before");
+    // The other shells get a script too (not run here: no zsh nor fish on this host).
+    for (shell, says) in [("zsh", "bashcompinit"), ("fish", "complete -c cargo -n \"__rig_is_xtask\"")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask")).args(["completions", shell]).output().unwrap();
+        assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains(says), "{shell}");
+    }
+}
