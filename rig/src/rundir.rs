@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+pub mod lock;
+pub mod prune;
+
 /// Creates `dir` (and its parents) and makes it readable by its owner only: run and image
 /// directories hold RAM snapshots, dumps, private keys and passwords.
 pub fn private_dir(dir: &Path) -> std::io::Result<()> {

@@ -19,6 +19,7 @@ mod reproduce_cmd;
 mod reproduce_story;
 mod reproduce_window;
 mod rig_cmd;
+mod runs_cmd;
 mod signals;
 mod test_cmd;
 mod test_lanes;
@@ -55,10 +56,12 @@ enum Command {
     Image(image_cmd::ImageArgs),
     /// Work with run reports (merge the reports of sharded runs).
     Report(report_cmd::ReportArgs),
-    /// List recent runs, say where a crash was seen, import run directories (build/history.sqlite).
+    /// List recent runs, say where a crash was seen, import run directories (build/history.sqlite, or $RIG_HISTORY).
     History(history_cmd::HistoryArgs),
     /// Install the host prerequisites, build the guest image, and run the whole test suite.
     Test(test_cmd::TestArgs),
+    /// Remove old run directories (`runs prune --keep N | --older-than D`).
+    Runs(runs_cmd::RunsArgs),
     /// Print a shell completion script for `cargo xtask` (see the README to install it).
     Completions(completions::CompletionsArgs),
 }
@@ -79,6 +82,7 @@ fn main() {
             Ok(exit::USAGE)
         }),
         Command::Bench(args) => run_async(|_| async move { bench::run(&args).await }),
+        Command::Runs(args) => runs_cmd::run(&args),
         Command::Completions(args) => completions::run(&args, <Cli as clap::CommandFactory>::command()),
     };
     match code {

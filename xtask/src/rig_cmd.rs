@@ -559,6 +559,8 @@ async fn go(
     }
     let run_dir = rig::rundir::create(&a.runs_dir.clone().unwrap_or_else(paths::runs_dir), "rig")?;
     crate::logs::to_file(&run_dir.join("rig.log"));
+    // Held until the command ends (a bisection's probes run in subdirectories).
+    let _running = rig::rundir::lock::hold(&run_dir)?;
     tracing::info!(command = ?std::env::args().collect::<Vec<_>>(), run_dir = %run_dir.display(), "run started");
     let seed = a.seed.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)

@@ -438,3 +438,53 @@ q cargo bu
         assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains(says), "{shell}");
     }
 }
+
+#[test]
+fn runs_prune_removes_old_runs_but_never_the_newest_a_running_one_or_anything_else() {
+    let root = std::env::temp_dir().join(format!("rig-runs-prune-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let names = ["2026-01-01T000000-rig", "2026-01-02T000000-rig", "2026-01-03T000000-bench", "2026-01-04T000000-rig"];
+    for n in names {
+        std::fs::create_dir_all(root.join(n).join("boot-1")).unwrap();
+        std::fs::write(root.join(n).join("boot-1").join("ttyS0.log"), "x").unwrap();
+    }
+    std::fs::create_dir_all(root.join("notes")).unwrap();
+    // A run that still goes: its lock is held (here by this test, as a rig would).
+    let running = rig::rundir::lock::hold(&root.join(names[1])).unwrap();
+    let prune = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["runs", "prune"])
+            .args(args)
+            .arg("--runs-dir")
+            .arg(&root)
+            .output()
+            .expect("starting the rig");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code(), text)
+    };
+    let left = || {
+        let mut l: Vec<String> =
+            std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        l.sort();
+        l
+    };
+    let (code, text) = prune(&["--older-than", "1d"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains(&format!("kept {}: its run still goes", root.join(names[1]).display())), "{text}");
+    assert!(text.contains("2 run(s) removed"), "{text}");
+    assert_eq!(left(), [names[1], names[3], "notes"], "{text}");
+    drop(running);
+    let (code, text) = prune(&["--keep", "1"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(left(), [names[3], "notes"], "{text}");
+    for (args, says) in [
+        (&["--keep", "0"][..], "0 is not in 1.."),
+        (&["--older-than", "soon"][..], "write it like 7d"),
+        (&[][..], "--keep N or --older-than DURATION"),
+    ] {
+        let (code, text) = prune(args);
+        assert_eq!(code, Some(2), "{args:?}: {text}");
+        assert!(text.contains(says), "{args:?}: {text}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -21,6 +21,10 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
         .create(&plan.run_dir)
         .err()
         .map(|e| format!("creating the run directory {}: {e}", plan.run_dir.display()));
+    // Held while the run goes: `runs prune` leaves such a directory alone.
+    let _running = crate::rundir::lock::hold(&plan.run_dir)
+        .map_err(|e| tracing::warn!("taking the run lock in {}: {e}", plan.run_dir.display()))
+        .ok();
     let report = RunReport {
         schema: crate::results::model::SCHEMA,
         accel: plan.accel.as_str().into(),
