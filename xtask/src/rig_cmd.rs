@@ -600,6 +600,7 @@ async fn go(
         memory_budget_mib: a.memory_budget,
         shard: plan.shard,
         snapshots: !a.no_snapshot,
+        keep_state: a.keep_state,
         budget: plan.budget,
         interrupt: Some(interrupt),
         banked: None,
@@ -614,7 +615,7 @@ async fn go(
         if run_dir.join("index.html").is_file() {
             outln!("{}", took_and_page(began, &run_dir));
         }
-        return Ok(ended(a, &run_dir, report.as_ref(), replaying, code));
+        return Ok(ended(a, report.as_ref(), replaying, code));
     }
     let report = campaign::run(&p, &mut |p: &Progress| display.show(p)).await;
     display.finish();
@@ -636,27 +637,17 @@ async fn go(
         outln!("git bisect: {word} (exit {answer}): {why}");
         code = answer;
     }
-    Ok(ended(a, &run_dir, Some(&report), replaying, code))
+    Ok(ended(a, Some(&report), replaying, code))
 }
 
-/// What follows a run's end: its state disks deleted (unless --keep-state), a replay's
-/// kernels checked against the recorded run's, the verdicts as JSON (--json). Returns `code`.
+/// What follows a run's end: a replay's kernels checked against the recorded run's, the
+/// verdicts as JSON (--json). Returns `code`.
 fn ended(
     a: &RigArgs,
-    run_dir: &std::path::Path,
     report: Option<&rig::results::RunReport>,
     replaying: Option<&rig::results::RunReport>,
     code: i32,
 ) -> i32 {
-    if !a.keep_state {
-        match rig::rundir::remove_state_disks(run_dir) {
-            Ok((0, _)) => {}
-            Ok((n, bytes)) => {
-                outln!("deleted {n} snapshot state disk(s), {} MiB (--keep-state keeps them)", bytes >> 20)
-            }
-            Err(e) => eprintln!("warning: deleting the state disks in {}: {e}", run_dir.display()),
-        }
-    }
     if let (Some(old), Some(new)) = (replaying, report) {
         for change in old.provenance.release_changes(&new.provenance) {
             eprintln!("warning: {change}");

@@ -106,6 +106,16 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
     if let Err(e) = recorded {
         eprintln!("warning: the run was not recorded in the history: {e}");
     }
+    // The guests are gone: their saved VM states serve no one now.
+    if !plan.keep_state {
+        match crate::rundir::remove_state_disks(&plan.run_dir) {
+            Ok((0, _)) => {}
+            Ok((n, bytes)) => {
+                tracing::info!(n, mib = bytes >> 20, "deleted the snapshot state disks (--keep-state keeps them)")
+            }
+            Err(e) => tracing::warn!("deleting the state disks in {}: {e}", plan.run_dir.display()),
+        }
+    }
     report
 }
 
