@@ -851,6 +851,24 @@ mod tests {
         (d, file)
     }
 
+    /// Every argument either comes from the recorded run in a replay (and so cannot be given
+    /// beside --replay), or is one of the few that say where and how it runs: a new flag
+    /// cannot be dropped silently from a replay.
+    #[test]
+    fn every_flag_is_recorded_or_given_to_a_replay() {
+        use clap::CommandFactory;
+        let how = ["replay", "runs_dir", "jobs", "memory_budget", "json", "keep_state", "help", "version"];
+        for arg in T::command().get_arguments() {
+            let id = arg.get_id().as_str();
+            assert!(RECORDED.contains(&id) != how.contains(&id), "--{id}: add it to RECORDED or to replayed()'s flags");
+        }
+        let given = plan(&["--replay", "/x", "--jobs", "1", "--json", "--keep-state", "--runs-dir", "/r"]);
+        assert!(given.is_ok(), "{given:?}");
+        for flag in ["--iterations=3", "--no-snapshot", "--accel=tcg", "--seed=2"] {
+            assert!(plan(&["--replay", "/x", flag]).unwrap_err().contains("cannot be used with"), "{flag}");
+        }
+    }
+
     #[test]
     fn paths_that_are_not_what_they_should_be_are_refused() {
         let (d, file) = scratch_file("paths", "a-file".as_ref(), "");
