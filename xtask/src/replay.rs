@@ -58,7 +58,7 @@ pub fn read(run_dir: &Path, how: &[(&str, Option<String>)]) -> Result<Replay, St
         });
     };
     let seed = report.seed.to_string();
-    let mut args: Vec<String> = recorded[at + 1..].to_vec();
+    let mut args = anchored(&recorded[at + 1..], Path::new(&report.provenance.cwd));
     for (flag, value) in std::iter::once(&("--seed", Some(seed))).chain(how) {
         args = without(&args, flag, value.is_some());
         args.push(flag.to_string());
@@ -74,6 +74,34 @@ pub fn shown(command: &[String]) -> String {
     let words: Vec<String> =
         command.iter().map(|w| if plain(w) { w.clone() } else { rig::ssh::shell_quote(w) }).collect();
     words.join(" ")
+}
+
+/// `args` with each relative `--case` path that exists under `cwd` (where the run started)
+/// made absolute, so the replay finds the same file from anywhere. Case names and paths that
+/// are not there stay as they were.
+fn anchored(args: &[String], cwd: &Path) -> Vec<String> {
+    let anchor = |v: &str| {
+        let (p, looks_like_a_path) = (Path::new(v), v.contains('/') || v.ends_with(".yaml") || v.ends_with(".yml"));
+        match cwd.join(p) {
+            there if looks_like_a_path && cwd.is_absolute() && p.is_relative() && there.is_file() => {
+                there.display().to_string()
+            }
+            _ => v.to_string(),
+        }
+    };
+    let mut out = Vec::new();
+    let mut after_case = false;
+    for a in args {
+        if after_case {
+            out.push(anchor(a));
+        } else if let Some(v) = a.strip_prefix("--case=") {
+            out.push(format!("--case={}", anchor(v)));
+        } else {
+            out.push(a.clone());
+        }
+        after_case = a == "--case";
+    }
+    out
 }
 
 /// `args` without `flag` (and its value, when it takes one: `--flag V` or `--flag=V`).
@@ -113,6 +141,28 @@ mod tests {
         let args = strings(&["--seed", "4", "--cpu=epyc", "--seed=5", "--seeds", "--json"]);
         assert_eq!(without(&args, "--seed", true), strings(&["--cpu=epyc", "--seeds", "--json"]));
         assert_eq!(without(&args, "--json", false), strings(&["--seed", "4", "--cpu=epyc", "--seed=5", "--seeds"]));
+    }
+
+    #[test]
+    fn relative_case_paths_lead_where_the_run_started() {
+        let d = dir_with("cwd", None);
+        std::fs::create_dir_all(d.join("cases")).unwrap();
+        std::fs::write(d.join("cases/mine.yaml"), "").unwrap();
+        let args = strings(&[
+            "--case",
+            "cases/mine.yaml",
+            "--case=cases/mine.yaml",
+            "--case",
+            "boot-smoke",
+            "--case",
+            "gone/x.yaml",
+        ]);
+        let mine = d.join("cases/mine.yaml").display().to_string();
+        assert_eq!(
+            anchored(&args, &d),
+            strings(&["--case", &mine, &format!("--case={mine}"), "--case", "boot-smoke", "--case", "gone/x.yaml"])
+        );
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     fn dir_with(test: &str, report: Option<&str>) -> PathBuf {

@@ -52,6 +52,8 @@ fn a_run_records_where_it_came_from_and_ends_naming_its_page() {
     let commit = p["rig_commit"].as_str().unwrap().trim_end_matches("-dirty");
     assert_eq!(commit.len(), 40, "{p}");
     assert!(!p["host"].as_str().unwrap().is_empty(), "{p}");
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(p["cwd"].as_str(), Some(cwd.display().to_string().as_str()), "{p}");
     // The run's log file keeps what the terminal leaves out (the rig's info and debug lines).
     let log = std::fs::read_to_string(run_dir.join("rig.log")).expect("the run's rig.log");
     assert!(log.contains("run started") && log.contains(&run_dir.display().to_string()), "{log}");

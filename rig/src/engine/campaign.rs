@@ -39,6 +39,7 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
         bisection: None,
         provenance: crate::results::provenance::Provenance {
             command: plan.command.clone(),
+            cwd: std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
             started: crate::results::provenance::rfc3339(std::time::SystemTime::now()),
             qemu_version: crate::host::provenance::qemu_version(),
             rig_commit: crate::host::provenance::rig_commit(),

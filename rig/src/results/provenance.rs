@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 pub struct Provenance {
     /// The command line that started the run, one argument per entry.
     pub command: Vec<String>,
+    /// The directory it was started in (where its relative paths lead).
+    pub cwd: String,
     /// When the run started, RFC 3339 in UTC (`2026-12-03T14:07:57Z`).
     pub started: String,
     /// When the run ended, RFC 3339 in UTC; empty while it goes.
