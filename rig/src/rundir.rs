@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+pub mod lock;
+pub mod prune;
+
 /// Creates `dir` (and its parents) and makes it readable by its owner only: run and image
 /// directories hold RAM snapshots, dumps, private keys and passwords.
 pub fn private_dir(dir: &Path) -> std::io::Result<()> {
@@ -54,6 +57,29 @@ pub fn fresh_subdir(run: &Path, name: &str) -> Result<PathBuf> {
     dir.ok_or_else(|| anyhow::anyhow!("could not create a fresh directory for {name} under {}", run.display()))
 }
 
+/// The name of a snapshot run's state disk: the qcow2 file, in a guest's evidence directory,
+/// that holds its saved VM states (hundreds of MB each).
+pub const STATE_DISK: &str = "state.qcow2";
+
+/// Deletes every state disk ([`STATE_DISK`]) under `run_dir`, at any depth; returns how many
+/// and their bytes. A run's evidence does not need them once its guests are gone.
+pub fn remove_state_disks(run_dir: &Path) -> std::io::Result<(u32, u64)> {
+    let mut gone = (0, 0);
+    for e in std::fs::read_dir(run_dir)? {
+        let e = e?;
+        let t = e.file_type()?;
+        if t.is_dir() {
+            let (n, b) = remove_state_disks(&e.path())?;
+            gone = (gone.0 + n, gone.1 + b);
+        } else if t.is_file() && e.file_name() == STATE_DISK {
+            let bytes = e.metadata()?.len();
+            std::fs::remove_file(e.path())?;
+            gone = (gone.0 + 1, gone.1 + bytes);
+        }
+    }
+    Ok(gone)
+}
+
 /// Keeps names filesystem- and shell-friendly.
 pub fn sanitize(s: &str) -> String {
     let out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
@@ -63,6 +89,19 @@ pub fn sanitize(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_disks_go_at_any_depth_and_nothing_else_does() {
+        let a = std::env::temp_dir().join(format!("rig-rundir-state-{}", std::process::id()));
+        std::fs::create_dir_all(a.join("c")).unwrap();
+        std::fs::write(a.join("c").join(STATE_DISK), [0u8; 10]).unwrap();
+        std::fs::write(a.join("c").join("console.log"), "x").unwrap();
+        std::fs::write(a.join(STATE_DISK), [0u8; 5]).unwrap();
+        assert_eq!(remove_state_disks(&a).unwrap(), (2, 15));
+        assert!(!a.join("c").join(STATE_DISK).exists() && a.join("c").join("console.log").exists());
+        assert_eq!(remove_state_disks(&a).unwrap(), (0, 0));
+        let _ = std::fs::remove_dir_all(&a);
+    }
 
     #[test]
     fn directories_are_unique_and_named() {

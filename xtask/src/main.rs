@@ -5,6 +5,7 @@
 mod out;
 mod bench;
 mod choices;
+mod completions;
 mod exit;
 mod history_cmd;
 mod image_cmd;
@@ -12,11 +13,13 @@ mod logs;
 mod next_step;
 mod paths;
 mod progress;
+mod replay;
 mod report_cmd;
 mod reproduce_cmd;
 mod reproduce_story;
 mod reproduce_window;
 mod rig_cmd;
+mod runs_cmd;
 mod signals;
 mod test_cmd;
 mod test_lanes;
@@ -53,10 +56,14 @@ enum Command {
     Image(image_cmd::ImageArgs),
     /// Work with run reports (merge the reports of sharded runs).
     Report(report_cmd::ReportArgs),
-    /// List recent runs, say where a crash was seen, import run directories (build/history.sqlite).
+    /// List recent runs, say where a crash was seen, import run directories (build/history.sqlite, or $RIG_HISTORY).
     History(history_cmd::HistoryArgs),
     /// Install the host prerequisites, build the guest image, and run the whole test suite.
     Test(test_cmd::TestArgs),
+    /// Remove old run directories (`runs prune --keep N | --older-than D`).
+    Runs(runs_cmd::RunsArgs),
+    /// Print a shell completion script for `cargo xtask` (see the README to install it).
+    Completions(completions::CompletionsArgs),
 }
 
 fn main() {
@@ -75,6 +82,8 @@ fn main() {
             Ok(exit::USAGE)
         }),
         Command::Bench(args) => run_async(|_| async move { bench::run(&args).await }),
+        Command::Runs(args) => runs_cmd::run(&args),
+        Command::Completions(args) => completions::run(&args, <Cli as clap::CommandFactory>::command()),
     };
     match code {
         Ok(code) => std::process::exit(out::exit_code(code)),

@@ -9,6 +9,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 static CLOSED: AtomicBool = AtomicBool::new(false);
 static FAILED: AtomicBool = AtomicBool::new(false);
 static STRICT: AtomicBool = AtomicBool::new(false);
+static PROSE_TO_STDERR: AtomicBool = AtomicBool::new(false);
+
+/// For `--json`: stdout carries the JSON alone; [`write`] (the prose) goes to stderr.
+pub fn prose_to_stderr() {
+    PROSE_TO_STDERR.store(true, Ordering::Relaxed);
+}
+
+/// Writes data meant for stdout whatever [`prose_to_stderr`] said (the JSON of `--json`).
+pub fn data(text: &str) {
+    write_stdout(text);
+}
 
 /// For commands whose output is the point (`triage`): a reader that went away is an error too.
 pub fn strict() {
@@ -31,8 +42,17 @@ pub fn closed_at_start() -> bool {
     target.is_some_and(|t| t == std::path::Path::new("/dev/null")) && flags.is_some_and(|f| f & 0o3 == 0o2)
 }
 
-/// Writes `text` to stdout (nothing once stdout is closed or broken).
+/// Writes `text` to stdout (nothing once stdout is closed or broken), or to stderr after
+/// [`prose_to_stderr`].
 pub fn write(text: &str) {
+    if PROSE_TO_STDERR.load(Ordering::Relaxed) {
+        eprint!("{text}");
+        return;
+    }
+    write_stdout(text);
+}
+
+fn write_stdout(text: &str) {
     if CLOSED.load(Ordering::Relaxed) {
         return;
     }

@@ -17,7 +17,9 @@ pub fn runs_dir() -> PathBuf {
     build_dir().join("runs")
 }
 
-/// This command line as a user types it again: `cargo xtask` and the arguments after the binary.
+/// This command line as a user types it again: `cargo xtask` and the arguments after the binary
+/// (an argument that is not UTF-8, a case's file name, with its bad bytes replaced).
 pub fn command_line() -> Vec<String> {
-    ["cargo".to_string(), "xtask".to_string()].into_iter().chain(std::env::args().skip(1)).collect()
+    let args = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned());
+    ["cargo".to_string(), "xtask".to_string()].into_iter().chain(args).collect()
 }

@@ -124,6 +124,52 @@ pub struct RigArgs {
     /// Where run directories are created [default: build/runs in the workspace].
     #[arg(long, value_name = "DIR")]
     pub runs_dir: Option<PathBuf>,
+    /// Run again the run recorded in RUN_DIR/report.json: its command line (the same cases, CPU
+    /// models, images, iterations or budget) with its seed, and a warning for an image whose
+    /// kernel release changed since. Only --runs-dir, --jobs, --memory-budget, --json and
+    /// --keep-state go with it (they replace the recorded ones); without --runs-dir the replay
+    /// goes where the recorded run's runs went.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = RECORDED)]
+    pub replay: Option<PathBuf>,
+    /// Print the final verdicts as JSON on stdout (exit code, seed, run directory, each case ×
+    /// CPU × image's verdict and counts, comparisons, bisection); the table and every other line
+    /// go to stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep the snapshot runs' state disks (`state.qcow2`: the saved VM states, hundreds of MB
+    /// each) in the run directory; without it they are deleted when the run ends.
+    #[arg(long)]
+    pub keep_state: bool,
+}
+
+/// The arguments that say what a run runs: a replay takes them from the recorded run.
+const RECORDED: [&str; 19] = [
+    "cpu",
+    "case",
+    "iterations",
+    "list",
+    "image",
+    "compare",
+    "bisect",
+    "exit_for_bisect",
+    "max_iterations",
+    "max_time",
+    "until_panic",
+    "expect_rate",
+    "accel",
+    "seed",
+    "shard",
+    "no_snapshot",
+    "dumps",
+    "dump_format",
+    "dump_max_mib",
+];
+
+/// The arguments as a whole command line, for parsing a replayed run's.
+#[derive(clap::Parser, Debug)]
+struct Recorded {
+    #[command(flatten)]
+    a: RigArgs,
 }
 
 /// The validated form of the arguments.
@@ -439,6 +485,57 @@ fn list() -> i32 {
 
 /// Runs the command; returns the exit code.
 pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) -> Result<i32> {
+    if a.json {
+        crate::out::prose_to_stderr();
+    }
+    let Some(dir) = &a.replay else { return go(a, paths::command_line(), None, interrupt).await };
+    let replay = match replayed(a, dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::USAGE);
+        }
+    };
+    let (args, r) = replay;
+    outln!("replaying {}: {}", r.file.display(), crate::replay::shown(&r.command));
+    go(&args, r.command.clone(), Some(&r.report), interrupt).await
+}
+
+/// The recorded run in `dir` and its arguments, with the flags of `a` that say where and how.
+fn replayed(a: &RigArgs, dir: &std::path::Path) -> Result<(RigArgs, crate::replay::Replay), String> {
+    let value = |flag, v: Option<String>| v.map(|v| (flag, Some(v)));
+    let switch = |flag, on: bool| on.then_some((flag, None));
+    let how: Vec<(&str, Option<String>)> = [
+        value("--runs-dir", a.runs_dir.as_ref().map(|d| d.to_string_lossy().into_owned())),
+        value("--jobs", a.jobs.map(|n| n.to_string())),
+        value("--memory-budget", a.memory_budget.map(|n| n.to_string())),
+        switch("--json", a.json),
+        switch("--keep-state", a.keep_state),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let r = crate::replay::read(dir, &how)?;
+    let parsed = <Recorded as clap::Parser>::try_parse_from(
+        std::iter::once("rig").chain(r.command[3..].iter().map(String::as_str)),
+    )
+    .map_err(|e| {
+        format!(
+            "--replay: {}: its command line does not parse today: {}",
+            r.file.display(),
+            e.to_string().lines().next().unwrap_or("")
+        )
+    })?;
+    Ok((parsed.a, r))
+}
+
+/// Runs `a`, recorded as `command`; `replaying`: the report of the run it replays.
+async fn go(
+    a: &RigArgs,
+    command: Vec<String>,
+    replaying: Option<&rig::results::RunReport>,
+    interrupt: std::sync::Arc<tokio::sync::Notify>,
+) -> Result<i32> {
     let began = std::time::Instant::now();
     if a.list {
         return Ok(list());
@@ -462,6 +559,8 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
     }
     let run_dir = rig::rundir::create(&a.runs_dir.clone().unwrap_or_else(paths::runs_dir), "rig")?;
     crate::logs::to_file(&run_dir.join("rig.log"));
+    // Held until the command ends (a bisection's probes run in subdirectories).
+    let _running = rig::rundir::lock::hold(&run_dir)?;
     tracing::info!(command = ?std::env::args().collect::<Vec<_>>(), run_dir = %run_dir.display(), "run started");
     let seed = a.seed.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
@@ -501,21 +600,22 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
         memory_budget_mib: a.memory_budget,
         shard: plan.shard,
         snapshots: !a.no_snapshot,
+        keep_state: a.keep_state,
         budget: plan.budget,
         interrupt: Some(interrupt),
         banked: None,
         inject: Default::default(),
-        command: crate::paths::command_line(),
+        command: command.clone(),
     };
     let mut display = crate::progress::Display::new();
     if let Some(builds) = &plan.bisect {
         let (b, probes) = rig::engine::bisect::run(&p, builds, &mut |p: &Progress| display.show(p)).await;
         display.finish();
-        let code = bisect_report(&run_dir, b, probes);
+        let (code, report) = bisect_report(&run_dir, b, probes);
         if run_dir.join("index.html").is_file() {
             outln!("{}", took_and_page(began, &run_dir));
         }
-        return Ok(code);
+        return Ok(ended(a, report.as_ref(), replaying, code));
     }
     let report = campaign::run(&p, &mut |p: &Progress| display.show(p)).await;
     display.finish();
@@ -523,20 +623,42 @@ pub async fn run(a: &RigArgs, interrupt: std::sync::Arc<tokio::sync::Notify>) ->
     crate::out::ci_summary(&report);
     outln!("report: {}  junit: {}", run_dir.join("report.json").display(), run_dir.join("junit.xml").display());
     outln!("{}", took_and_page(began, &run_dir));
-    if let Some(next) = crate::next_step::after_run(&report, &crate::paths::command_line().join(" ")) {
+    if let Some(next) = crate::next_step::after_run(&report, &command.join(" ")) {
         outln!("{next}");
     }
+    let mut code = report.exit_code();
     if a.exit_for_bisect {
-        let (code, why) = rig::results::bisect_exit::bisect_answer(&report);
-        let word = match code {
+        let (answer, why) = rig::results::bisect_exit::bisect_answer(&report);
+        let word = match answer {
             rig::results::bisect_exit::GOOD => "good",
             rig::results::bisect_exit::BAD => "bad",
             _ => "skip",
         };
-        outln!("git bisect: {word} (exit {code}): {why}");
-        return Ok(code);
+        outln!("git bisect: {word} (exit {answer}): {why}");
+        code = answer;
     }
-    Ok(report.exit_code())
+    Ok(ended(a, Some(&report), replaying, code))
+}
+
+/// What follows a run's end: a replay's kernels checked against the recorded run's, the
+/// verdicts as JSON (--json). Returns `code`.
+fn ended(
+    a: &RigArgs,
+    report: Option<&rig::results::RunReport>,
+    replaying: Option<&rig::results::RunReport>,
+    code: i32,
+) -> i32 {
+    if let (Some(old), Some(new)) = (replaying, report) {
+        for change in old.provenance.release_changes(&new.provenance) {
+            eprintln!("warning: {change}");
+        }
+    }
+    if a.json
+        && let Some(r) = report
+    {
+        crate::out::data(&rig::report::verdicts::render(r, code));
+    }
+    code
 }
 
 /// The run's last line: how long it took (whole seconds) and the page to open.
@@ -551,13 +673,13 @@ fn bisect_report(
     run_dir: &std::path::Path,
     b: rig::results::bisection::Bisection,
     probes: Vec<rig::results::RunReport>,
-) -> i32 {
+) -> (i32, Option<rig::results::RunReport>) {
     let interrupted = probes.iter().any(rig::results::RunReport::interrupted);
     let mut report = match probes.first() {
         Some(first) => first.clone(),
         None => {
             outln!("{}", b.render());
-            return exit::INFRA;
+            return (exit::INFRA, None);
         }
     };
     for r in &probes[1..] {
@@ -573,10 +695,10 @@ fn bisect_report(
     report.bisection = Some(b);
     if let Err(e) = rig::report::write(run_dir, &report) {
         eprintln!("error: writing the bisection's report in {}: {e}", run_dir.display());
-        return exit::INFRA;
+        return (exit::INFRA, Some(report));
     }
     outln!("report: {}", run_dir.join("report.json").display());
-    code
+    (code, Some(report))
 }
 
 #[cfg(test)]
@@ -727,6 +849,24 @@ mod tests {
         let file = d.join(name);
         std::fs::write(&file, text).unwrap();
         (d, file)
+    }
+
+    /// Every argument either comes from the recorded run in a replay (and so cannot be given
+    /// beside --replay), or is one of the few that say where and how it runs: a new flag
+    /// cannot be dropped silently from a replay.
+    #[test]
+    fn every_flag_is_recorded_or_given_to_a_replay() {
+        use clap::CommandFactory;
+        let how = ["replay", "runs_dir", "jobs", "memory_budget", "json", "keep_state", "help", "version"];
+        for arg in T::command().get_arguments() {
+            let id = arg.get_id().as_str();
+            assert!(RECORDED.contains(&id) != how.contains(&id), "--{id}: add it to RECORDED or to replayed()'s flags");
+        }
+        let given = plan(&["--replay", "/x", "--jobs", "1", "--json", "--keep-state", "--runs-dir", "/r"]);
+        assert!(given.is_ok(), "{given:?}");
+        for flag in ["--iterations=3", "--no-snapshot", "--accel=tcg", "--seed=2"] {
+            assert!(plan(&["--replay", "/x", flag]).unwrap_err().contains("cannot be used with"), "{flag}");
+        }
     }
 
     #[test]

@@ -52,6 +52,8 @@ fn a_run_records_where_it_came_from_and_ends_naming_its_page() {
     let commit = p["rig_commit"].as_str().unwrap().trim_end_matches("-dirty");
     assert_eq!(commit.len(), 40, "{p}");
     assert!(!p["host"].as_str().unwrap().is_empty(), "{p}");
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(p["cwd"].as_str(), Some(cwd.display().to_string().as_str()), "{p}");
     // The run's log file keeps what the terminal leaves out (the rig's info and debug lines).
     let log = std::fs::read_to_string(run_dir.join("rig.log")).expect("the run's rig.log");
     assert!(log.contains("run started") && log.contains(&run_dir.display().to_string()), "{log}");
@@ -337,4 +339,154 @@ fn bad_counts_cases_and_paths_exit_2_before_any_guest_starts() {
     assert!(err.contains("is a regular file, not a directory"), "{err}");
     let _ = std::fs::remove_dir_all(&runs);
     let _ = std::fs::remove_dir_all(&cases);
+}
+
+#[test]
+fn json_puts_the_verdicts_alone_on_stdout() {
+    let runs = std::env::temp_dir().join(format!("rig-json-{}", std::process::id()));
+    std::fs::create_dir_all(&runs).unwrap();
+    // Every case × CPU is skipped before any guest boots (`--cpu host` needs KVM).
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["rig", "--cpu", "host", "--accel", "tcg", "--seed", "8", "--json", "--runs-dir"])
+        .arg(&runs)
+        .output()
+        .expect("starting the rig");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: stdout:\n{}\nstderr:\n{stderr}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(out.status.code(), Some(rig::results::model::NOTHING_RAN), "{stderr}");
+    assert_eq!(v["exit_code"], rig::results::model::NOTHING_RAN, "{v}");
+    assert_eq!(v["seed"], 8, "{v}");
+    let run_dir = std::path::Path::new(v["run_dir"].as_str().unwrap());
+    assert!(run_dir.join("report.json").is_file(), "{v}");
+    let verdicts = v["runs"].as_array().unwrap();
+    assert!(!verdicts.is_empty(), "{v}");
+    for r in verdicts {
+        assert_eq!((r["cpu"].as_str(), r["verdict"].as_str()), (Some("host"), Some("skipped")), "{r}");
+        assert!(r["why"].as_str().is_some_and(|w| w.contains("KVM")), "{r}");
+    }
+    // The prose the terminal shows is on stderr.
+    assert!(stderr.contains("NOTHING RAN: every case x CPU was skipped"), "{stderr}");
+    assert!(stderr.contains("page: "), "{stderr}");
+    let _ = std::fs::remove_dir_all(&runs);
+}
+
+#[test]
+fn a_replay_of_what_cannot_be_replayed_exits_2_naming_the_file() {
+    let root = std::env::temp_dir().join(format!("rig-replay-bad-{}", std::process::id()));
+    let runs = root.join("runs");
+    std::fs::create_dir_all(&runs).unwrap();
+    let report = |name: &str, text: Option<&str>| {
+        let d = root.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        if let Some(t) = text {
+            std::fs::write(d.join("report.json"), t).unwrap();
+        }
+        (d.display().to_string(), d.join("report.json").display().to_string())
+    };
+    let missing = root.join("no-such-run").display().to_string();
+    let (empty, empty_file) = report("empty", None);
+    let (garbled, garbled_file) = report("garbled", Some("{\"schema\": 1, \"seed\": "));
+    let old = serde_json::json!({"schema": 1, "accel": "tcg", "seed": 3, "run_dir": "x", "shard": null,
+                                 "stopped_early": null, "runs": [], "comparisons": []});
+    let (old, old_file) = report("old", Some(&old.to_string()));
+    for (dir, says) in [
+        (missing.clone(), format!("--replay {missing}: No such file or directory")),
+        (empty, format!("{empty_file}: No such file or directory")),
+        (garbled, format!("{garbled_file}: not a run report that reads: EOF")),
+        (old, format!("{old_file} records no command line")),
+    ] {
+        refused(&["rig", "--replay", &dir], &runs, &says);
+    }
+    // What a replay takes from the recorded run cannot be given beside it.
+    refused(&["rig", "--replay", &missing, "--seed", "4"], &runs, "cannot be used with");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn the_bash_completion_completes_cargo_xtask_and_leaves_cargo_to_its_own() {
+    // A completion `cargo` had before (rustup's, bash-completion's) still answers for the rest.
+    let script = format!(
+        r#"_before() {{ COMPREPLY=(build-from-before); }}
+complete -F _before cargo
+source <('{}' completions bash) || exit 9
+complete -p cargo
+q() {{ COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _rig_cargo cargo "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"; echo "$* => ${{COMPREPLY[*]}}"; }}
+q cargo xtask ''
+q cargo xtask rig --cp
+q cargo xtask rig --accel ''
+q cargo bu
+"#,
+        env!("CARGO_BIN_EXE_xtask")
+    );
+    let out = Command::new("bash").args(["--norc", "-c", &script]).output().expect("running bash");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "complete -o bashdefault -o default -F _rig_cargo cargo", "{text}");
+    let answer = |asked: &str| {
+        lines.iter().find_map(|l| l.strip_prefix(&format!("{asked} => "))).unwrap_or_else(|| panic!("{asked}: {text}"))
+    };
+    let subcommands: Vec<&str> = answer("cargo xtask ").split(' ').collect();
+    for s in ["rig", "history", "completions"] {
+        assert!(subcommands.contains(&s), "{text}");
+    }
+    assert_eq!(answer("cargo xtask rig --cp"), "--cpu");
+    assert_eq!(answer("cargo xtask rig --accel "), "auto kvm tcg");
+    assert_eq!(answer("cargo bu"), "build-from-before");
+    // The other shells get a script too (not run here: no zsh nor fish on this host).
+    for (shell, says) in [("zsh", "bashcompinit"), ("fish", "complete -c cargo -n \"__rig_is_xtask\"")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask")).args(["completions", shell]).output().unwrap();
+        assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains(says), "{shell}");
+    }
+}
+
+#[test]
+fn runs_prune_removes_old_runs_but_never_the_newest_a_running_one_or_anything_else() {
+    let root = std::env::temp_dir().join(format!("rig-runs-prune-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let names = ["2026-01-01T000000-rig", "2026-01-02T000000-rig", "2026-01-03T000000-bench", "2026-01-04T000000-rig"];
+    for n in names {
+        std::fs::create_dir_all(root.join(n).join("boot-1")).unwrap();
+        std::fs::write(root.join(n).join("boot-1").join("ttyS0.log"), "x").unwrap();
+    }
+    std::fs::create_dir_all(root.join("notes")).unwrap();
+    // A run that still goes: its lock is held (here by this test, as a rig would).
+    let running = rig::rundir::lock::hold(&root.join(names[1])).unwrap();
+    let prune = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["runs", "prune"])
+            .args(args)
+            .arg("--runs-dir")
+            .arg(&root)
+            .output()
+            .expect("starting the rig");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code(), text)
+    };
+    let left = || {
+        let mut l: Vec<String> =
+            std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        l.sort();
+        l
+    };
+    let (code, text) = prune(&["--older-than", "1d"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains(&format!("kept {}: its run still goes", root.join(names[1]).display())), "{text}");
+    assert!(text.contains("2 run(s) removed"), "{text}");
+    assert_eq!(left(), [names[1], names[3], "notes"], "{text}");
+    drop(running);
+    let (code, text) = prune(&["--keep", "1"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(left(), [names[3], "notes"], "{text}");
+    for (args, says) in [
+        (&["--keep", "0"][..], "0 is not in 1.."),
+        (&["--older-than", "soon"][..], "write it like 7d"),
+        (&[][..], "--keep N or --older-than DURATION"),
+    ] {
+        let (code, text) = prune(args);
+        assert_eq!(code, Some(2), "{args:?}: {text}");
+        assert!(text.contains(says), "{args:?}: {text}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
 }

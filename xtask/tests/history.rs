@@ -137,3 +137,28 @@ fn reading_the_history_writes_nothing_and_a_damaged_one_is_named() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn rig_history_keeps_the_database_outside_the_build_directory() {
+    let root = std::env::temp_dir().join(format!("rig-history-env-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let build = root.join("build");
+    let kept = root.join("kept").join("history.sqlite");
+    std::fs::create_dir_all(kept.parent().unwrap()).unwrap();
+    let a = run_dir(&root, "run-a", "linux-os7410-debug", 1, 2);
+    let with_env = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .env("RIG_BUILD_DIR", &build)
+            .env("RIG_HISTORY", &kept)
+            .output()
+            .expect("starting the rig")
+    };
+    let imported = ok(with_env(&["history", "import", &a.display().to_string()]), 0);
+    assert!(imported.contains(&format!("history: {}", kept.display())), "{imported}");
+    assert!(kept.is_file() && !build.join("history.sqlite").exists());
+    // Readers find it there too.
+    assert!(ok(with_env(&["history"]), 0).contains(&format!("crash: {TITLE}")));
+    assert!(ok(xtask(&build, &["history"]), 0).starts_with("no history yet"), "without RIG_HISTORY: the build's own");
+    let _ = std::fs::remove_dir_all(&root);
+}

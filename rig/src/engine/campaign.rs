@@ -21,6 +21,10 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
         .create(&plan.run_dir)
         .err()
         .map(|e| format!("creating the run directory {}: {e}", plan.run_dir.display()));
+    // Held while the run goes: `runs prune` leaves such a directory alone.
+    let _running = crate::rundir::lock::hold(&plan.run_dir)
+        .map_err(|e| tracing::warn!("taking the run lock in {}: {e}", plan.run_dir.display()))
+        .ok();
     let report = RunReport {
         schema: crate::results::model::SCHEMA,
         accel: plan.accel.as_str().into(),
@@ -35,6 +39,7 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
         bisection: None,
         provenance: crate::results::provenance::Provenance {
             command: plan.command.clone(),
+            cwd: std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
             started: crate::results::provenance::rfc3339(std::time::SystemTime::now()),
             qemu_version: crate::host::provenance::qemu_version(),
             rig_commit: crate::host::provenance::rig_commit(),
@@ -101,6 +106,16 @@ pub async fn run(plan: &Plan, progress: &mut (dyn FnMut(&Progress) + Send)) -> R
         tokio::task::spawn_blocking(move || crate::history::record_or_warn(&build_dir, &copy, &run_dir)).await;
     if let Err(e) = recorded {
         eprintln!("warning: the run was not recorded in the history: {e}");
+    }
+    // The guests are gone: their saved VM states serve no one now.
+    if !plan.keep_state {
+        match crate::rundir::remove_state_disks(&plan.run_dir) {
+            Ok((0, _)) => {}
+            Ok((n, bytes)) => {
+                tracing::info!(n, mib = bytes >> 20, "deleted the snapshot state disks (--keep-state keeps them)")
+            }
+            Err(e) => tracing::warn!("deleting the state disks in {}: {e}", plan.run_dir.display()),
+        }
     }
     report
 }

@@ -37,6 +37,9 @@ pub struct Plan {
     pub shard: Option<crate::results::shard::Shard>,
     /// Let cases that allow it restore a snapshot instead of rebooting (`--no-snapshot`: false).
     pub snapshots: bool,
+    /// Keep the snapshot state disks in the run directory when the run ends (`--keep-state`);
+    /// by default they are deleted then (they are most of a snapshot run's size).
+    pub keep_state: bool,
     /// How long a sequential comparison may run (see [`Plan::sequential`]).
     pub budget: super::gate::Budget,
     /// Notified on Ctrl-C, SIGTERM or SIGHUP: the run stops at once (its guests are killed) and the
@@ -115,6 +118,7 @@ impl Plan {
             memory_budget_mib: None,
             shard: None,
             snapshots: true,
+            keep_state: false,
             budget: super::gate::DEFAULT_BUDGET,
             interrupt: None,
             banked: None,

@@ -149,6 +149,6 @@ pub(super) async fn boot(
 /// Creates the qcow2 file that holds saved VM states.
 fn state_disk(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
     std::fs::create_dir_all(dir)?;
-    crate::qemu::img::create(dir, "state.qcow2", "4G")?;
-    Ok(dir.join("state.qcow2"))
+    crate::qemu::img::create(dir, crate::rundir::STATE_DISK, "4G")?;
+    Ok(dir.join(crate::rundir::STATE_DISK))
 }

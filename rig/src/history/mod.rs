@@ -24,9 +24,14 @@ use rusqlite::{Connection, OpenFlags};
 /// How long a writer waits for another rig's transaction before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The database file of a build directory.
+/// The history database: `$RIG_HISTORY` when set (a file kept outside the repository, so
+/// `git clean -fdx` does not lose it), else `history.sqlite` in the build directory. Every
+/// reader and writer of the history goes through here.
 pub fn path(build_dir: &Path) -> PathBuf {
-    build_dir.join("history.sqlite")
+    std::env::var_os("RIG_HISTORY")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| build_dir.join("history.sqlite"))
 }
 
 /// An open history database.

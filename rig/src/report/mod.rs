@@ -8,6 +8,7 @@ pub mod merge;
 pub mod page_header;
 pub mod story_page;
 pub mod table;
+pub mod verdicts;
 
 use std::path::Path;
 

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 pub struct Provenance {
     /// The command line that started the run, one argument per entry.
     pub command: Vec<String>,
+    /// The directory it was started in (where its relative paths lead).
+    pub cwd: String,
     /// When the run started, RFC 3339 in UTC (`2026-12-03T14:07:57Z`).
     pub started: String,
     /// When the run ended, RFC 3339 in UTC; empty while it goes.
@@ -39,6 +41,25 @@ impl Provenance {
         for (image, release) in &other.kernel_releases {
             self.kernel_releases.entry(image.clone()).or_insert_with(|| release.clone());
         }
+    }
+
+    /// How the kernels of `other` (a replay of this run) differ from this run's: one line per
+    /// image that ran another kernel release, or whose release only one of the two knows.
+    pub fn release_changes(&self, other: &Provenance) -> Vec<String> {
+        let images: std::collections::BTreeSet<&String> =
+            self.kernel_releases.keys().chain(other.kernel_releases.keys()).collect();
+        let said = |r: Option<&String>| r.map_or("an unknown release".to_string(), |r| format!("kernel {r}"));
+        images
+            .into_iter()
+            .filter(|i| self.kernel_releases.get(*i) != other.kernel_releases.get(*i))
+            .map(|i| {
+                format!(
+                    "image {i} ran {} where the recorded run had {}: not the same build",
+                    said(other.kernel_releases.get(i)),
+                    said(self.kernel_releases.get(i))
+                )
+            })
+            .collect()
     }
 
     /// The seconds from `started` to `ended`, when both are known.
@@ -73,6 +94,22 @@ mod tests {
         assert_eq!((p.started.as_str(), p.ended.as_str()), ("2026-12-03T14:00:00Z", "2026-12-03T14:09:00Z"));
         assert_eq!(p.kernel_releases.len(), 2);
         assert_eq!(p.duration_secs(), Some(540.0));
+    }
+
+    #[test]
+    fn a_replay_on_other_kernels_is_told() {
+        let run = at("", "", "linux");
+        assert!(run.release_changes(&run.clone()).is_empty());
+        let mut other = run.clone();
+        other.kernel_releases.insert("linux".into(), "6.1.0-42-amd64".into());
+        other.kernel_releases.insert("mine".into(), "6.9.0".into());
+        assert_eq!(
+            run.release_changes(&other),
+            [
+                "image linux ran kernel 6.1.0-42-amd64 where the recorded run had kernel 6.1.0-41-amd64: not the same build",
+                "image mine ran kernel 6.9.0 where the recorded run had an unknown release: not the same build",
+            ]
+        );
     }
 
     #[test]
