@@ -103,6 +103,7 @@ mod tests {
             kernel_releases: [("linux".to_string(), "6.1.0-41-amd64".to_string())].into(),
             rig_commit: "2d27c0a".into(),
             host: "ci-7".into(),
+            ..Default::default()
         };
         let mut s = String::new();
         render(&mut s, &r);
