@@ -13,11 +13,6 @@ use crate::host::prereqs::{self, Need};
 use crate::machine::Accel;
 use crate::qemu::qemu_binary;
 
-/// The tracing target of the lines a user waiting at the terminal should see while the rig
-/// gets ready (an image being built and its time): `cargo xtask` shows this target's info
-/// lines on the terminal, above any progress bars, as `rig: <message>`.
-pub const NOTICE: &str = "rig::notice";
-
 /// Programs the image recipes run on the host.
 pub const IMAGE_NEEDS: &[Need] = &[
     Need { program: "apt-get", package: "apt" },

@@ -22,12 +22,12 @@ static FILE: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(Non
 static FILE_ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Sends logs to stderr, through the filter in force, and from [`to_file`] on also to the
-/// run's log file, through [`FILE_FILTER`]; the rig's notices ([`rig::setup::NOTICE`]) go to
+/// run's log file, through [`FILE_FILTER`]; the rig's notices ([`rig::guest_os::NOTICE`]) go to
 /// the terminal as `rig: <message>`, above the progress bars when there are some.
 pub fn init() {
     use tracing_subscriber::filter::FilterExt;
     use tracing_subscriber::prelude::*;
-    let not_notice = tracing_subscriber::filter::filter_fn(|m| m.target() != rig::setup::NOTICE);
+    let not_notice = tracing_subscriber::filter::filter_fn(|m| m.target() != rig::guest_os::NOTICE);
     let terminal = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(not_notice.and(filter()));
     let notices = notice_layer(|| NoticeSink);
     // Until a run directory exists (and in commands that make none) the file layer takes no
@@ -53,7 +53,9 @@ where
         .with_target(false)
         .with_ansi(false)
         .with_writer(writer)
-        .with_filter(tracing_subscriber::filter::Targets::new().with_target(rig::setup::NOTICE, tracing::Level::INFO))
+        .with_filter(
+            tracing_subscriber::filter::Targets::new().with_target(rig::guest_os::NOTICE, tracing::Level::INFO),
+        )
 }
 
 /// The progress bars on screen, if any: notices are printed above them, not through them.
@@ -148,9 +150,9 @@ mod tests {
         let sink = buf.clone();
         let subscriber = tracing_subscriber::registry().with(notice_layer(move || Sink(sink.clone())));
         tracing::subscriber::with_default(subscriber, || {
-            tracing::info!(target: rig::setup::NOTICE, "building image linux...");
+            tracing::info!(target: rig::guest_os::NOTICE, "building image linux...");
             tracing::info!(target: "rig::engine::worker", "rig info");
-            tracing::debug!(target: rig::setup::NOTICE, "a debug line");
+            tracing::debug!(target: rig::guest_os::NOTICE, "a debug line");
         });
         let out = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
         assert_eq!(out, "building image linux...\n");

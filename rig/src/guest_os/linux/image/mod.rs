@@ -149,14 +149,14 @@ fn build_or_find(build_dir: &Path, name: &str, plan: plan::Plan) -> Result<Linux
     cache::remove_stale_tmp(&images_dir, &dir_name)?;
     // A build takes seconds to minutes: the terminal hears of it.
     let started = Instant::now();
-    tracing::info!(target: crate::setup::NOTICE, "building image {name}...");
+    tracing::info!(target: crate::guest_os::NOTICE, "building image {name}...");
     if let Some(base) = base {
         let tmp = cache::tmp_dir(&images_dir, &dir_name);
         derived::build(recipe, &base, &key, &tmp).with_context(|| format!("building image {name}"))?;
         let manifest = cache::seal(&tmp)?;
         std::fs::rename(&tmp, &dir).with_context(|| format!("publishing {}", dir.display()))?;
         tracing::info!(image = name, from = %base.dir.display(), "guest image linked");
-        tracing::info!(target: crate::setup::NOTICE, "image {name} built in {}", took(started));
+        tracing::info!(target: crate::guest_os::NOTICE, "image {name} built in {}", took(started));
         return Ok(LinuxImage::new(dir, &manifest));
     }
 
@@ -193,7 +193,7 @@ fn build_or_find(build_dir: &Path, name: &str, plan: plan::Plan) -> Result<Linux
         seconds = started.elapsed().as_secs_f64(),
         "guest image built"
     );
-    tracing::info!(target: crate::setup::NOTICE, "image {name} built in {}", took(started));
+    tracing::info!(target: crate::guest_os::NOTICE, "image {name} built in {}", took(started));
     Ok(LinuxImage::new(dir, &manifest))
 }
 
