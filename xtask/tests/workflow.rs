@@ -108,6 +108,19 @@ fn matches(pattern: &str, name: &str) -> bool {
     }
 }
 
+/// The report.json of a runs directory holding one run directory (`rig-1/`), as an upload
+/// step's `path` puts it in its artifact: upload-artifact drops the matched files' least
+/// common ancestor, so `<runs>/*/report.json` lands at the artifact's root and `<runs>` as
+/// `rig-1/report.json`. Empty when the upload leaves the report out.
+fn uploaded(upload: &Value, report: &Value) -> Vec<(String, Value)> {
+    let paths: Vec<&str> = upload["path"].as_str().unwrap().lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let Some(path) = paths.into_iter().find(|p| p.ends_with("/*/report.json") || !p.contains('*')) else {
+        return Vec::new();
+    };
+    let inside = if path.contains('*') { "report.json" } else { "rig-1/report.json" };
+    vec![(inside.to_string(), report.clone())]
+}
+
 /// The `with:` of the first step of `job` that uses `action`.
 fn with_of<'a>(job: &'a Value, action: &str) -> &'a Value {
     let step = steps(job).iter().find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with(action)));
@@ -142,17 +155,17 @@ fn the_merge_job_merges_exactly_the_shards_reports() {
         let cpu = include["cpus"].as_str().unwrap().split(',').next().unwrap();
         for &k in &shards {
             let r = shard_report(&format!("{k}/{n}"), cpu, k as u32);
-            // `runs/*/report.json` of one run directory: the files at the artifact's root.
-            artifacts.push((named(report_upload, vendor, k), vec![("report.json".into(), r.clone())]));
-            // A failing shard's whole runs directory: the same report again, one level down.
-            artifacts.push((named(evidence_upload, vendor, k), vec![("rig-1/report.json".into(), r)]));
+            artifacts.push((named(report_upload, vendor, k), uploaded(report_upload, &r)));
+            // A failing shard's evidence: the same report again.
+            artifacts.push((named(evidence_upload, vendor, k), uploaded(evidence_upload, &r)));
         }
     }
     // The hosted job's run: another campaign (its own seed).
     let mut hosted = shard_report("1/1", "epyc", 1);
     hosted["seed"] = json!(7);
     let hosted_name = with_of(&jobs(&w)["hosted"], "actions/upload-artifact@")["name"].as_str().unwrap();
-    artifacts.push((hosted_name.into(), vec![("rig-2/report.json".into(), hosted)]));
+    let hosted_upload = with_of(&jobs(&w)["hosted"], "actions/upload-artifact@");
+    artifacts.push((hosted_name.into(), uploaded(hosted_upload, &hosted)));
 
     // Laid out as download-artifact does with the merge job's inputs.
     let merge_job = &jobs(&w)["merge"];
