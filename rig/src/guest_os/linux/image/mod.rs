@@ -156,7 +156,7 @@ fn build_or_find(build_dir: &Path, name: &str, plan: plan::Plan) -> Result<Linux
         let manifest = cache::seal(&tmp)?;
         std::fs::rename(&tmp, &dir).with_context(|| format!("publishing {}", dir.display()))?;
         tracing::info!(image = name, from = %base.dir.display(), "guest image linked");
-        tracing::info!(target: crate::guest_os::NOTICE, "image {name} built in {}", took(started));
+        tracing::info!(target: crate::guest_os::NOTICE, "image {name} built in {}", crate::guest_os::took(started));
         return Ok(LinuxImage::new(dir, &manifest));
     }
 
@@ -193,11 +193,6 @@ fn build_or_find(build_dir: &Path, name: &str, plan: plan::Plan) -> Result<Linux
         seconds = started.elapsed().as_secs_f64(),
         "guest image built"
     );
-    tracing::info!(target: crate::guest_os::NOTICE, "image {name} built in {}", took(started));
+    tracing::info!(target: crate::guest_os::NOTICE, "image {name} built in {}", crate::guest_os::took(started));
     Ok(LinuxImage::new(dir, &manifest))
-}
-
-/// The time since `started`, in whole seconds (`9s`, `2m 5s`).
-fn took(started: Instant) -> String {
-    humantime::format_duration(std::time::Duration::from_secs(started.elapsed().as_secs())).to_string()
 }
