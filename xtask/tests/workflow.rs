@@ -209,6 +209,8 @@ fn the_merge_job_merges_exactly_the_shards_reports() {
         .find(|p| p.is_file() && !p.starts_with(root.join(into)))
         .unwrap_or_else(|| panic!("no merged report.json: {said}"));
     let merged: Value = serde_json::from_slice(&std::fs::read(merged).unwrap()).unwrap();
+    let page = said.lines().find_map(|l| l.split_once("  page: ")).map(|(_, p)| root.join(p));
+    assert!(page.is_some_and(|p| p.is_file()), "the merge names its page: {said}");
     let iterations: usize =
         merged["runs"].as_array().unwrap().iter().map(|r| r["iterations"].as_array().unwrap().len()).sum();
     assert_eq!(iterations, 2 * n, "{merged}");
