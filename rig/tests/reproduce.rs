@@ -10,9 +10,9 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The seed's own report (`../shared/seed/OS-7410.txt`, as the README links it).
+/// The seed's own report (`docs/OS-7410.txt`, as the README links it).
 fn seed() -> Vec<u8> {
-    let path = root().join("../shared/seed/OS-7410.txt");
+    let path = root().join("docs/OS-7410.txt");
     std::fs::read(&path).unwrap_or_else(|e| panic!("the seed's report {}: {e}", path.display()))
 }
 

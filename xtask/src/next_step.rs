@@ -25,9 +25,52 @@ pub fn after_run(report: &RunReport, command: &str) -> Option<String> {
             "next: where else this crash was seen: cargo xtask history --signature {}",
             rig::ssh::shell_quote(title)
         )),
+        (1, None) => Some(format!(
+            "next: what failed, step by step, is on the page named above; then the same run again: {command}"
+        )),
         (3, _) => Some(format!(
             "next: the evidence the table names (qemu.stderr, console logs), then the same run again: {command}"
         )),
+        (0, _) => Some("next: this run beside the earlier ones: cargo xtask history".into()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A finished report whose one case ran one iteration with `outcome` and `verdict`.
+    fn report(outcome: serde_json::Value, verdict: &str, stopped_early: Option<&str>) -> RunReport {
+        serde_json::from_value(serde_json::json!({
+            "schema": 1, "accel": "tcg", "seed": 1, "run_dir": "x", "shard": null, "stopped_early": stopped_early,
+            "comparisons": [], "runs": [{
+                "case": "c", "file": "c.yaml", "cpu": "epyc", "image": "linux", "iterations_planned": 1,
+                "assigned": [1], "hunts": null, "compared": false, "stopped": null, "not_run": null,
+                "iterations": [{"index": 1, "outcome": outcome, "verdict": verdict, "secs": 1.0, "seed": 1,
+                                "evidence": "e", "steps": []}],
+                "tally": {"ran": 1, "pass": u32::from(verdict == "pass"), "fail": u32::from(verdict == "fail"), "error": 0, "skipped": 0, "panics": 0, "hangs": 0,
+                          "panic_rate": 0.0, "titles": []}}]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn every_ending_names_a_next_command() {
+        let next = |r: &RunReport| after_run(r, "cargo xtask rig --cpu epyc").unwrap_or_default();
+        let pass = report(serde_json::json!({"kind": "completed"}), "pass", None);
+        assert_eq!(next(&pass), "next: this run beside the earlier ones: cargo xtask history");
+        let panic = serde_json::json!({"kind": "panic", "report": null, "title": "kernel BUG in f", "excerpt": "",
+                                       "dumps": [], "triage": ""});
+        let hit = report(panic, "fail", None);
+        assert_eq!(
+            next(&hit),
+            "next: where else this crash was seen: cargo xtask history --signature 'kernel BUG in f'"
+        );
+        let step = serde_json::json!({"kind": "step_failed", "step": "check", "reason": "exit 1"});
+        let failed = report(step, "fail", None);
+        assert!(next(&failed).ends_with("then the same run again: cargo xtask rig --cpu epyc"), "{}", next(&failed));
+        let stopped = report(serde_json::json!({"kind": "completed"}), "pass", Some("interrupted (Ctrl-C or SIGTERM)"));
+        assert_eq!(next(&stopped), "next: the same run again: cargo xtask rig --cpu epyc");
     }
 }

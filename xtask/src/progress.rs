@@ -25,7 +25,9 @@ impl Display {
 
     /// Bars drawn to `target`.
     fn with_bars(target: ProgressDrawTarget) -> Display {
-        Display { bars: Some((MultiProgress::with_draw_target(target), HashMap::new())) }
+        let multi = MultiProgress::with_draw_target(target);
+        crate::logs::above(Some(multi.clone()));
+        Display { bars: Some((multi, HashMap::new())) }
     }
 
     /// Shows one update.
@@ -53,6 +55,7 @@ impl Display {
     /// Removes the bars before the table is printed.
     pub fn finish(self) {
         if let Some((multi, _)) = self.bars {
+            crate::logs::above(None);
             let _ = multi.clear();
         }
     }

@@ -77,7 +77,7 @@ pub fn run(a: &ReportArgs) -> Result<i32> {
     rig::history::record_or_warn(&crate::paths::build_dir(), &merged, out);
     out!("{}", rig::report::table::render(&merged));
     crate::out::ci_summary(&merged);
-    outln!("merged report: {}", out.join("report.json").display());
+    outln!("merged report: {}  page: {}", out.join("report.json").display(), out.join("index.html").display());
     // A shard that stopped early leaves the campaign incomplete: not a pass.
     Ok(match merged.exit_code() {
         0 if merged.stopped_early.is_some() => exit::INFRA,

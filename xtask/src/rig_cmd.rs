@@ -22,7 +22,7 @@ const EXAMPLES: &str = "Examples:
   cargo xtask rig --cpu epyc,cascadelake      a matrix: one guest per model
   cargo xtask rig --cpu epyc --accel tcg      skip the KVM probe, emulate
   cargo xtask rig --cpu host --accel kvm      the host CPU; fail if KVM is unusable
-  cargo xtask rig --cpu skylake --no-nested   an Intel model without VMX";
+  cargo xtask rig --cpu skylake --accel kvm   an Intel model (its nesting needs KVM on an Intel host)";
 
 /// Arguments of `cargo xtask rig`.
 #[derive(Args, Debug)]
@@ -726,6 +726,21 @@ mod tests {
         // Clap's own refusals (a fixed choice spelt wrong) are bad input too.
         let t = T::try_parse_from(std::iter::once("rig").chain(args.iter().copied())).map_err(|e| e.to_string())?;
         validate(&t.a)
+    }
+
+    /// Every example `--help` gives is a command line the parser takes (its flags and values;
+    /// `testcases/my-case.yaml` stands for the user's file).
+    #[test]
+    fn the_help_examples_parse() {
+        let examples: Vec<&str> = EXAMPLES.lines().filter_map(|l| l.trim().strip_prefix("cargo xtask rig")).collect();
+        assert!(examples.len() > 5, "{EXAMPLES}");
+        for e in examples {
+            // The command, then the explanation after a run of spaces.
+            let args = e.split("   ").next().unwrap().split_whitespace().collect::<Vec<_>>();
+            if let Err(err) = T::try_parse_from(std::iter::once("rig").chain(args)) {
+                panic!("`cargo xtask rig{e}` is refused: {err}");
+            }
+        }
     }
 
     #[test]

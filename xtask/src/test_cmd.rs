@@ -57,6 +57,7 @@ const QUICK: &[&str] = &[
     "triage_stream",
     "user_kernel_input",
     "workflow",
+    "readme_commands",
 ];
 
 /// Runs the suite; returns cargo's exit code.

@@ -490,3 +490,35 @@ fn runs_prune_removes_old_runs_but_never_the_newest_a_running_one_or_anything_el
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn an_image_build_says_so_and_its_time_and_a_cached_one_says_nothing() {
+    let root = std::env::temp_dir().join(format!("rig-image-build-says-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let build = root.join("build");
+    std::fs::create_dir_all(&build).unwrap();
+    // The workspace's downloaded packages, so the build fetches nothing it already has.
+    let debs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/debs");
+    if debs.is_dir() {
+        std::os::unix::fs::symlink(&debs, build.join("debs")).unwrap();
+    }
+    let run = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .env("RIG_BUILD_DIR", &build)
+            .args(["rig", "--cpu", "host", "--accel", "tcg", "--case", "boot-smoke", "--runs-dir"])
+            .arg(root.join("runs"))
+            .output()
+            .expect("starting the rig");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let first = run();
+    let lines: Vec<&str> = first.lines().collect();
+    let said = lines.iter().position(|l| *l == "rig: building image linux...").unwrap_or_else(|| panic!("{first}"));
+    let built =
+        lines[said..].iter().find(|l| l.starts_with("rig: image linux built in ")).unwrap_or_else(|| panic!("{first}"));
+    let took = built.trim_start_matches("rig: image linux built in ");
+    assert!(humantime::parse_duration(took).is_ok(), "{built}");
+    let again = run();
+    assert!(!again.contains("building image"), "a cached image is not built again: {again}");
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -33,7 +33,7 @@ fn bad_input_is_exit_2_with_what_to_give_and_starts_nothing() {
     let empty = dir.join("empty.txt");
     std::fs::write(&empty, "\n  \n").unwrap();
     let noise = root().join("rig/testdata/illumos/boot-noise-no-crash");
-    let seed = root().join("../shared/seed/OS-7410.txt");
+    let seed = root().join("docs/OS-7410.txt");
     let missing = dir.join("nonesuch.txt");
     let cases: [(Vec<&std::ffi::OsStr>, &str); 5] = [
         (vec![missing.as_os_str()], "does not exist"),
@@ -54,7 +54,7 @@ fn bad_input_is_exit_2_with_what_to_give_and_starts_nothing() {
 #[test]
 fn the_seed_lists_the_coal_case_first_and_the_miniature_with_their_images() {
     let dir = scratch("seed");
-    let seed = root().join("../shared/seed/OS-7410.txt");
+    let seed = root().join("docs/OS-7410.txt");
     let (code, stdout, stderr) = reproduce(&[seed.as_os_str(), "--list".as_ref()], &dir);
     assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(
@@ -88,7 +88,7 @@ fn a_crash_no_case_hunts_gets_a_draft_that_loads_and_exit_4() {
 #[test]
 fn a_window_search_on_a_case_that_marks_no_timing_is_bad_input() {
     let dir = scratch("no-explore");
-    let seed = root().join("../shared/seed/OS-7410.txt");
+    let seed = root().join("docs/OS-7410.txt");
     let args =
         [seed.as_os_str(), "--case".as_ref(), "os-7410-miniature".as_ref(), "--search-window".as_ref(), "4".as_ref()];
     let (code, stdout, stderr) = reproduce(&args, &dir);

@@ -27,7 +27,7 @@ fn reproduce(name: &str, args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
 
 #[test]
 fn the_seeds_report_reproduces_on_the_miniature() {
-    let seed = root().join("../shared/seed/OS-7410.txt");
+    let seed = root().join("docs/OS-7410.txt");
     let (code, out) = reproduce("seed", &[seed.as_os_str(), "--case".as_ref(), "os-7410-miniature".as_ref()]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("REPRODUCED: 'kernel BUG in vmm_zsd_destroy' in iteration "), "{out}");
@@ -59,7 +59,7 @@ fn the_window_search_runs_sub_ranges_in_batches_and_writes_the_narrowed_case() {
     let explore = "        - sleep: { min_ms: 150, max_ms: 450, explore: { min_ms: 0, max_ms: 1200, split: 3 } }";
     let file = dir.join("mini-explore.yaml");
     std::fs::write(&file, mini.replace(plain, explore)).unwrap();
-    let seed = root().join("../shared/seed/OS-7410.txt");
+    let seed = root().join("docs/OS-7410.txt");
     let runs = dir.join("runs");
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .arg("reproduce")

@@ -227,6 +227,16 @@ pub(crate) fn never_ready(e: GuestError) -> String {
 /// minutes, not at the boot deadline.
 pub const AFTER_PANIC_SILENCE: Duration = Duration::from_secs(180);
 
+/// The tracing target of the lines a user waiting at the terminal should see while an image
+/// is made (its build and its time): `cargo xtask` shows this target's info lines on the
+/// terminal, above any progress bars, as `rig: <message>`.
+pub const NOTICE: &str = "rig::notice";
+
+/// The time since `started` for a [`NOTICE`], in whole seconds (`9s`, `2m 5s`).
+pub(crate) fn took(started: std::time::Instant) -> String {
+    humantime::format_duration(Duration::from_secs(started.elapsed().as_secs())).to_string()
+}
+
 /// Lets the panicked guest go on (the host-side dump paused it) and waits for its next boot,
 /// whose nonce proves it happened; gives up when the consoles stay silent for
 /// [`AFTER_PANIC_SILENCE`] (or the link's own bound). The error says why, for the triage text.

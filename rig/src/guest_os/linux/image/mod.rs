@@ -147,12 +147,16 @@ fn build_or_find(build_dir: &Path, name: &str, plan: plan::Plan) -> Result<Linux
         std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
     }
     cache::remove_stale_tmp(&images_dir, &dir_name)?;
+    // A build takes seconds to minutes: the terminal hears of it.
+    let started = Instant::now();
+    tracing::info!(target: crate::guest_os::NOTICE, "building image {name}...");
     if let Some(base) = base {
         let tmp = cache::tmp_dir(&images_dir, &dir_name);
         derived::build(recipe, &base, &key, &tmp).with_context(|| format!("building image {name}"))?;
         let manifest = cache::seal(&tmp)?;
         std::fs::rename(&tmp, &dir).with_context(|| format!("publishing {}", dir.display()))?;
         tracing::info!(image = name, from = %base.dir.display(), "guest image linked");
+        tracing::info!(target: crate::guest_os::NOTICE, "image {name} built in {}", crate::guest_os::took(started));
         return Ok(LinuxImage::new(dir, &manifest));
     }
 
@@ -170,7 +174,6 @@ fn build_or_find(build_dir: &Path, name: &str, plan: plan::Plan) -> Result<Linux
         Some(k) => k.kernel_release.clone(),
         None => pkgs[kernel_idx].kernel_release().context("kernel package name")?.to_string(),
     };
-    let started = Instant::now();
     tracing::info!(image = name, key = %key, "building guest image");
     let tmp = cache::tmp_dir(&images_dir, &dir_name);
     let job = build::Job {
@@ -190,5 +193,6 @@ fn build_or_find(build_dir: &Path, name: &str, plan: plan::Plan) -> Result<Linux
         seconds = started.elapsed().as_secs_f64(),
         "guest image built"
     );
+    tracing::info!(target: crate::guest_os::NOTICE, "image {name} built in {}", crate::guest_os::took(started));
     Ok(LinuxImage::new(dir, &manifest))
 }

@@ -145,6 +145,9 @@ pub fn ensure_stand_in(build_dir: &Path) -> Result<StandIn> {
         std::fs::remove_dir_all(&out.dir).with_context(|| format!("removing the incomplete {}", out.dir.display()))?;
     }
     remove_stale_tmp(&root, &key)?;
+    // The notice's time counts the download too; the manifest's build time does not.
+    let asked = Instant::now();
+    tracing::info!(target: crate::guest_os::NOTICE, "building the coal stand-in...");
     let debs = packages::download(&build_dir.join("debs"), &pkgs)?;
     let started = Instant::now();
     tracing::info!(key = %key, "building the coal stand-in");
@@ -163,6 +166,7 @@ pub fn ensure_stand_in(build_dir: &Path) -> Result<StandIn> {
     }
     std::fs::rename(&tmp, &out.dir).with_context(|| format!("publishing {}", out.dir.display()))?;
     tracing::info!(dir = %out.dir.display(), seconds = started.elapsed().as_secs_f64(), "coal stand-in built");
+    tracing::info!(target: crate::guest_os::NOTICE, "the coal stand-in built in {}", crate::guest_os::took(asked));
     Ok(out)
 }
 
