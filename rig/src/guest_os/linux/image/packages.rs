@@ -279,10 +279,26 @@ pub fn extract_member(deb: &Path, member: &str, to: Option<std::fs::File>) -> Re
 
 /// The SHA256 of a file, lower-case hex.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
+    Ok(sha256_read(std::fs::File::open(path)?)?.1)
+}
+
+/// The length of everything `r` gives and its SHA256, lower-case hex (sha2 0.11 hashers are
+/// no `io::Write`, so no `io::copy` into one).
+pub fn sha256_read(mut r: impl std::io::Read) -> std::io::Result<(u64, String)> {
     let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h)?;
-    Ok(hex(&h.finalize()))
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Ok((total, hex(&h.finalize()))),
+            Ok(n) => {
+                h.update(&buf[..n]);
+                total += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Lower-case hex of bytes.
