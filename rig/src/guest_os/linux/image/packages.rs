@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -246,35 +246,6 @@ fn has_valid_deb(debs_dir: &Path, p: &Package) -> bool {
         }
         Err(_) => false,
     }
-}
-
-/// One member of a package's data archive (`dpkg-deb --fsys-tarfile | tar -xO`), into `to`
-/// when given (a large one, streamed) or else returned. Fails unless both commands succeed
-/// and the member is there.
-pub fn extract_member(deb: &Path, member: &str, to: Option<std::fs::File>) -> Result<Vec<u8>> {
-    let mut dpkg = Command::new("dpkg-deb")
-        .arg("--fsys-tarfile")
-        .arg(deb)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("running dpkg-deb")?;
-    let mut tar = Command::new("tar");
-    tar.args(["-xO", "-f", "-", member]).stdin(dpkg.stdout.take().expect("piped"));
-    if let Some(file) = to {
-        tar.stdout(file);
-    }
-    let out = tar.output().context("running tar")?;
-    let dpkg = dpkg.wait_with_output()?;
-    if !dpkg.status.success() || !out.status.success() {
-        bail!(
-            "extracting {member} from {} failed: {}{}",
-            deb.display(),
-            String::from_utf8_lossy(&dpkg.stderr).trim(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(out.stdout)
 }
 
 /// The SHA256 of a file, lower-case hex.

@@ -180,10 +180,18 @@ fn build(
         std::fs::create_dir_all(path.parent().expect("a recipe file has a parent"))?;
         std::fs::write(&path, f.contents)?;
     }
-    let kernel_idx = pkgs.iter().position(|p| p.kernel).context("no kernel package")?;
+    use crate::guest_os::linux::image::{deb, unpack};
+    let modules = FILES.iter().find(|f| f.name == "modules").map(|f| f.contents).unwrap_or("");
+    let kernel = unpack::KernelPaths::new(&base.kernel_release, modules, false);
+    unpack::unpack(debs, pkgs, &kernel, &work.join("pkg"), None)?;
+    // busybox and busybox-static both ship /bin/busybox: the static one, kept apart.
+    let static_deb = pkgs.iter().position(|p| p.name == "busybox-static").map(|i| &debs[i]);
+    let static_deb = static_deb.context("images/coal-stand-in/packages names no busybox-static")?;
+    let busybox = work.join("busybox-static");
+    deb::extract_member(static_deb, "./bin/busybox", Some(std::fs::File::create(&busybox)?))?;
+    std::fs::set_permissions(&busybox, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
     let mut cmd = Command::new("sh");
-    cmd.arg(recipe_dir.join("build.sh")).arg(work).arg(&base.kernel_release).arg(&debs[kernel_idx]);
-    cmd.args(debs.iter().enumerate().filter(|(i, _)| *i != kernel_idx).map(|(_, d)| d));
+    cmd.arg(recipe_dir.join("build.sh")).arg(work).arg(&base.kernel_release);
     let out =
         crate::guest_os::linux::image::script::output(&mut cmd).context("running images/coal-stand-in/build.sh")?;
     if !out.status.success() {
