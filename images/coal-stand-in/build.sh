@@ -6,8 +6,8 @@
 #
 # WORK holds recipe/ (this directory's files), pkg/ (the packages the rig unpacked: syslinux,
 # mtools, mbr.bin, gptmbr.bin; from the kernel package only vmlinuz, the module metadata and
-# the listed modules) and busybox-static (busybox-static's /bin/busybox, as busybox ships one
-# too). This script fills WORK/vmlinuz (the kernel's bzImage, which
+# the listed modules), busybox and busybox-static (the /bin/busybox of each package, which
+# would replace each other in pkg/). This script fills WORK/vmlinuz (the kernel's bzImage, which
 # syslinux boots) and WORK/root (the overlay the rig packs as a cpio and appends to the
 # linux image's initrd: init, the illumos command shims, dropbearkey, the modules).
 set -eu
@@ -22,7 +22,9 @@ die() { echo "build.sh: $*" >&2; exit 1; }
 list() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$recipe/$1"; }
 
 [ -f "$pkg/boot/vmlinuz-$abi" ] || die "the rig unpacked no boot/vmlinuz-$abi into $pkg"
-[ -x "$work/busybox-static" ] || die "the rig extracted no busybox-static"
+for f in busybox busybox-static; do
+	[ -x "$work/$f" ] || die "the rig extracted no $f"
+done
 cp "$pkg/boot/vmlinuz-$abi" "$work/vmlinuz"
 for f in usr/bin/syslinux usr/bin/mtools usr/lib/syslinux/mbr/mbr.bin usr/lib/syslinux/mbr/gptmbr.bin; do
 	[ -e "$pkg/$f" ] || die "$f is not in the unpacked packages"
@@ -48,7 +50,7 @@ cp "$pkg/usr/bin/dropbearkey" "$root/usr/bin/dropbearkey"
 # exec look commands up on PATH. The linux image's static busybox runs its own applets first
 # (sh, setsid, time, ...), so `modinfo` or `reboot` would never reach the shims. It needs
 # libresolv besides the libraries the linux image has.
-member busybox bin/busybox "$root/bin/busybox"
+cp "$work/busybox" "$root/bin/busybox"
 mkdir -p "$root/lib/x86_64-linux-gnu"
 cp -L "$pkg/lib/x86_64-linux-gnu/libresolv.so.2" "$root/lib/x86_64-linux-gnu/"
 

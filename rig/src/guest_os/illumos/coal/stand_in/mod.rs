@@ -184,12 +184,14 @@ fn build(
     let modules = FILES.iter().find(|f| f.name == "modules").map(|f| f.contents).unwrap_or("");
     let kernel = unpack::KernelPaths::new(&base.kernel_release, modules, false);
     unpack::unpack(debs, pkgs, &kernel, &work.join("pkg"), None)?;
-    // busybox and busybox-static both ship /bin/busybox: the static one, kept apart.
-    let static_deb = pkgs.iter().position(|p| p.name == "busybox-static").map(|i| &debs[i]);
-    let static_deb = static_deb.context("images/coal-stand-in/packages names no busybox-static")?;
-    let busybox = work.join("busybox-static");
-    deb::extract_member(static_deb, "./bin/busybox", Some(std::fs::File::create(&busybox)?))?;
-    std::fs::set_permissions(&busybox, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    // busybox and busybox-static both ship /bin/busybox: each kept apart, as WORK/<package>.
+    for name in ["busybox-static", "busybox"] {
+        let i = pkgs.iter().position(|p| p.name == name);
+        let i = i.with_context(|| format!("images/coal-stand-in/packages names no {name}"))?;
+        let out = work.join(name);
+        deb::extract_member(&debs[i], "./bin/busybox", Some(std::fs::File::create(&out)?))?;
+        std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    }
     let mut cmd = Command::new("sh");
     cmd.arg(recipe_dir.join("build.sh")).arg(work).arg(&base.kernel_release);
     let out =
@@ -243,7 +245,7 @@ fn build(
     for scratch in ["pkg", "root"] {
         std::fs::remove_dir_all(work.join(scratch)).with_context(|| format!("removing {scratch}/"))?;
     }
-    for f in ["vmlinuz", "overlay.cpio.gz", "initrd.gz"] {
+    for f in ["vmlinuz", "overlay.cpio.gz", "initrd.gz", "busybox"] {
         std::fs::remove_file(work.join(f))?;
     }
     manifest.build_seconds = started.elapsed().as_secs_f64();
