@@ -28,8 +28,8 @@ fn image_debs() -> Vec<(packages::Package, PathBuf)> {
     pkgs.into_iter().zip(debs).collect()
 }
 
-/// Every path under `root` with what a guest tree keeps of it: type, mode, size, content
-/// hash or link target, and (for all but directories, whose times later packages change)
+/// Every path under `root` with what a guest tree keeps of it: type, mode, owner, size,
+/// content hash or link target, and (for all but directories, whose times later packages change)
 /// the modification time.
 fn tree(root: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
@@ -40,13 +40,21 @@ fn tree(root: &Path) -> BTreeMap<String, String> {
             let m = std::fs::symlink_metadata(&p).unwrap();
             let rel = p.strip_prefix(root).unwrap().display().to_string();
             let what = if m.file_type().is_symlink() {
-                format!("link {}", std::fs::read_link(&p).unwrap().display())
+                format!("link {} {}:{}", std::fs::read_link(&p).unwrap().display(), m.uid(), m.gid())
             } else if m.is_dir() {
                 todo.push(p.clone());
-                format!("dir {:o}", m.mode())
+                format!("dir {:o} {}:{}", m.mode(), m.uid(), m.gid())
             } else {
                 let sum = packages::sha256_file(&p).unwrap();
-                format!("file {:o} {} {sum} {} nlink={}", m.mode(), m.len(), m.mtime(), m.nlink())
+                format!(
+                    "file {:o} {}:{} {} {sum} {} nlink={}",
+                    m.mode(),
+                    m.uid(),
+                    m.gid(),
+                    m.len(),
+                    m.mtime(),
+                    m.nlink()
+                )
             };
             out.insert(rel, what);
         }
@@ -118,14 +126,15 @@ fn every_compression_dpkg_deb_builds_unpacks_the_same() {
     std::fs::write(src.join("etc/rig/conf"), "x".repeat(100_000)).unwrap();
     Command::new("chmod").args(["755"]).arg(src.join("usr/bin/hello")).status().unwrap();
     std::os::unix::fs::symlink("hello", src.join("usr/bin/hi")).unwrap();
+    // A file owned by another user (as root, where tar keeps owners): kept as dpkg-deb keeps it.
+    let root = std::fs::metadata(&src).unwrap().uid() == 0;
+    if root {
+        std::os::unix::fs::chown(src.join("etc/rig/conf"), Some(1234), Some(5678)).unwrap();
+    }
     for kind in ["xz", "gzip", "zstd", "none"] {
         let pkg = dir.join(format!("rig-test-{kind}.deb"));
-        let out = Command::new("dpkg-deb")
-            .args(["--root-owner-group", &format!("-Z{kind}"), "--build"])
-            .arg(&src)
-            .arg(&pkg)
-            .output()
-            .unwrap();
+        let out =
+            Command::new("dpkg-deb").args([&format!("-Z{kind}"), "--build"]).arg(&src).arg(&pkg).output().unwrap();
         assert!(out.status.success(), "dpkg-deb --build -Z{kind}: {}", String::from_utf8_lossy(&out.stderr));
         let (ours, theirs) = (dir.join(format!("ours-{kind}")), dir.join(format!("theirs-{kind}")));
         assert!(deb::unpack(&pkg, &ours, &|_| true).unwrap() >= 6, "{kind}");

@@ -64,6 +64,9 @@ fn with_tar(
         let mut archive = tar::Archive::new(&mut reader as &mut dyn Read);
         archive.set_preserve_permissions(true);
         archive.set_preserve_mtime(true);
+        // As tar (under dpkg-deb -x): owners kept when root, the caller's otherwise.
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        archive.set_preserve_ownerships(unsafe { libc::geteuid() } == 0);
         archive.set_overwrite(true);
         let result = f(&mut archive);
         let result = result.and_then(|read_all| {
