@@ -11,11 +11,12 @@ use sha2::{Digest, Sha256};
 use super::cache::Lock;
 use super::recipe::list_lines;
 
-/// Host tools a build runs, with the Debian package that provides each.
-const HOST_TOOLS: &[(&str, &str)] = &[("apt-get", "apt"), ("apt-cache", "apt"), ("dpkg-deb", "dpkg"), ("tar", "tar")];
+/// Host tools a build runs, with the Debian package that provides each (packages are
+/// unpacked in-process, `deb`; `dpkg-deb` builds a package from a user's kernel tree).
+const HOST_TOOLS: &[(&str, &str)] = &[("apt-get", "apt"), ("apt-cache", "apt"), ("dpkg-deb", "dpkg")];
 
 /// The Debian packages the host needs to build images.
-pub const HOST_PACKAGES: &[&str] = &["apt", "dpkg", "tar"];
+pub const HOST_PACKAGES: &[&str] = &["apt", "dpkg"];
 
 /// One Debian package at the exact version an image holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
