@@ -1,17 +1,18 @@
 #!/bin/sh
-# Unpacks the coal stand-in's Debian packages and assembles its initrd overlay, without
+# Assembles the coal stand-in's initrd overlay from its unpacked Debian packages, without
 # installing anything on the host. Run by the rig (rig/src/guest_os/illumos/coal/stand_in/):
 #
-#   sh build.sh WORK ABI KERNEL_DEB DEB...
+#   sh build.sh WORK ABI
 #
-# WORK holds recipe/ (this directory's files). This script fills WORK/pkg (the unpacked
-# packages: syslinux, mtools, mbr.bin, gptmbr.bin), WORK/vmlinuz (the kernel's bzImage, which
+# WORK holds recipe/ (this directory's files), pkg/ (the packages the rig unpacked: syslinux,
+# mtools, mbr.bin, gptmbr.bin; from the kernel package only vmlinuz, the module metadata and
+# the listed modules), busybox and busybox-static (the /bin/busybox of each package, which
+# would replace each other in pkg/). This script fills WORK/vmlinuz (the kernel's bzImage, which
 # syslinux boots) and WORK/root (the overlay the rig packs as a cpio and appends to the
 # linux image's initrd: init, the illumos command shims, dropbearkey, the modules).
 set -eu
 
-work=$1 abi=$2 kernel_deb=$3
-shift 3
+work=$1 abi=$2
 recipe=$work/recipe
 pkg=$work/pkg
 root=$work/root
@@ -20,25 +21,10 @@ mods=lib/modules/$abi
 die() { echo "build.sh: $*" >&2; exit 1; }
 list() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$recipe/$1"; }
 
-debs=$*
-mkdir -p "$pkg"
-for deb in $debs; do
-	dpkg-deb -x "$deb" "$pkg"
+[ -f "$pkg/boot/vmlinuz-$abi" ] || die "the rig unpacked no boot/vmlinuz-$abi into $pkg"
+for f in busybox busybox-static; do
+	[ -x "$work/$f" ] || die "the rig extracted no $f"
 done
-# One file of the package named $1, to $3 (busybox and busybox-static both ship /bin/busybox).
-member() {
-	for deb in $debs; do
-		[ "$(dpkg-deb -f "$deb" Package)" = "$1" ] || continue
-		dpkg-deb --fsys-tarfile "$deb" | tar -x -O -f - "./$2" >"$3" && chmod 755 "$3" && return 0
-	done
-	die "no $2 in package $1"
-}
-member busybox-static bin/busybox "$work/busybox-static"
-set -- "./boot/vmlinuz-$abi" "./$mods/modules.order" "./$mods/modules.builtin"
-for m in $(list modules); do
-	set -- "$@" "./$mods/kernel/*/$m.ko"
-done
-dpkg-deb --fsys-tarfile "$kernel_deb" | tar -x -C "$pkg" --wildcards -f - "$@"
 cp "$pkg/boot/vmlinuz-$abi" "$work/vmlinuz"
 for f in usr/bin/syslinux usr/bin/mtools usr/lib/syslinux/mbr/mbr.bin usr/lib/syslinux/mbr/gptmbr.bin; do
 	[ -e "$pkg/$f" ] || die "$f is not in the unpacked packages"
@@ -64,7 +50,7 @@ cp "$pkg/usr/bin/dropbearkey" "$root/usr/bin/dropbearkey"
 # exec look commands up on PATH. The linux image's static busybox runs its own applets first
 # (sh, setsid, time, ...), so `modinfo` or `reboot` would never reach the shims. It needs
 # libresolv besides the libraries the linux image has.
-member busybox bin/busybox "$root/bin/busybox"
+cp "$work/busybox" "$root/bin/busybox"
 mkdir -p "$root/lib/x86_64-linux-gnu"
 cp -L "$pkg/lib/x86_64-linux-gnu/libresolv.so.2" "$root/lib/x86_64-linux-gnu/"
 

@@ -2,16 +2,18 @@
 # Assembles the guest's root filesystem from Debian packages, without
 # installing anything on the host. Run by the rig (rig/src/guest_os/linux/image/build.rs):
 #
-#   sh build.sh WORK ABI KERNEL_DEB DEB...
+#   sh build.sh WORK ABI
 #
-# WORK holds recipe/ (this directory's files) and client_key.pub; this script
-# fills WORK/root (the initramfs tree), WORK/vmlinuz and WORK/host_key.pub.
+# WORK holds recipe/ (this directory's files), client_key.pub and pkg/, the
+# packages the rig unpacked (rig/src/guest_os/linux/image/unpack.rs: from the
+# kernel package, ~400 MB unpacked, only vmlinuz, the module metadata and the
+# listed modules, or all modules of a user's kernel); this script fills
+# WORK/root (the initramfs tree), WORK/vmlinuz and WORK/host_key.pub.
 # The rig then packs root/ as a newc cpio, extracts the ELF from vmlinuz and
 # records the manifest.
 set -eu
 
-work=$1 abi=$2 kernel_deb=$3
-shift 3
+work=$1 abi=$2
 recipe=$work/recipe
 pkg=$work/pkg           # the unpacked packages
 root=$work/root         # the guest's /
@@ -22,25 +24,10 @@ die() { echo "build.sh: $*" >&2; exit 1; }
 # Lines of a recipe list, without comments and blank lines.
 list() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$recipe/$1"; }
 
-# --- unpack --------------------------------------------------------------
-mkdir -p "$pkg"
-for deb in "$@"; do
-	dpkg-deb -x "$deb" "$pkg"
-done
-# From the kernel package (~400 MB unpacked) only vmlinuz, the module
-# metadata and the listed modules are extracted. A user's kernel
-# (RIG_USER_KERNEL=1) may build a listed module in or leave it out, so all of
-# its modules are extracted and the list is taken as a wish (see below).
+# A user's kernel (RIG_USER_KERNEL=1) may build a listed module in or leave it
+# out, so the list is taken as a wish (see below).
 user=${RIG_USER_KERNEL:-0}
-set -- "./boot/vmlinuz-$abi" "./$mods/modules.order" "./$mods/modules.builtin"
-if [ "$user" = 1 ]; then
-	set -- "$@" "./$mods/kernel"
-else
-	for m in $(list modules); do
-		set -- "$@" "./$mods/kernel/*/$m.ko"
-	done
-fi
-dpkg-deb --fsys-tarfile "$kernel_deb" | tar -x -C "$pkg" --wildcards -f - "$@"
+[ -f "$pkg/boot/vmlinuz-$abi" ] || die "the rig unpacked no boot/vmlinuz-$abi into $pkg"
 cp "$pkg/boot/vmlinuz-$abi" "$work/vmlinuz"
 
 # --- the guest tree ------------------------------------------------------

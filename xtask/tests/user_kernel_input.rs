@@ -62,7 +62,7 @@ fn files_that_are_no_usable_kernel_are_refused_before_any_boot() {
     let dir = scratch("bad");
     let text = dir.join("vmlinuz.txt");
     std::fs::write(&text, "not a kernel\n").unwrap();
-    refused(&dir, &text, "is not a Debian package dpkg-deb can read");
+    refused(&dir, &text, "vmlinuz.txt is not a Debian package");
     refused(&dir, &dir.join("nonesuch.deb"), "nonesuch.deb is not a file");
 
     let arm = deb(&dir, "linux-image-6.1.0-99-arm64", "arm64", &[("boot/vmlinuz-6.1.0-99-arm64", "x")]);

@@ -3,17 +3,15 @@
 # headers and installs it into the guest tree. Run by the rig after
 # images/linux/build.sh, for the linux-os7410-* images:
 #
-#   sh os7410/build.sh WORK ABI debug|fixed HEADERS_DEB...
+#   sh os7410/build.sh WORK ABI debug|fixed
 #
-# HEADERS_DEB are linux-headers-ABI, linux-headers-*-common and
-# linux-kbuild-*, unpacked into WORK/headers (nothing is installed on the
-# host); the modules are compiled with the host's make and the gcc the
+# WORK/headers holds linux-headers-ABI, linux-headers-*-common and
+# linux-kbuild-*, unpacked by the rig (nothing is installed on the host); the modules are compiled with the host's make and the gcc the
 # headers name (Debian 12: gcc-12), then go to /lib/modules/ABI/extra with a
 # fresh modules.dep, next to zoneadm and the race scripts.
 set -eu
 
 work=$1 abi=$2 flavour=$3
-shift 3
 src=$work/recipe/os7410
 root=$work/root
 hdr=$work/headers
@@ -30,10 +28,6 @@ for tool in make gcc; do
 	command -v $tool >/dev/null || die "building the fixture modules needs $tool: apt-get install make gcc"
 done
 
-mkdir -p "$hdr"
-for deb in "$@"; do
-	dpkg-deb -x "$deb" "$hdr"
-done
 kdir=$hdr/usr/src/linux-headers-$abi
 [ -f "$kdir/Makefile" ] || die "no kernel headers for $abi in the unpacked packages"
 # The headers' Makefile includes the -common tree by absolute path.

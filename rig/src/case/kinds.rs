@@ -293,8 +293,8 @@ impl From<Step> for RawStep {
                 }
             }
             StepKind::Qmp { execute, arguments } => {
-                let arguments =
-                    (!arguments.is_null()).then(|| serde_yaml::to_value(arguments).unwrap_or(serde_yaml::Value::Null));
+                let arguments = (!arguments.is_null())
+                    .then(|| serde_norway::to_value(arguments).unwrap_or(serde_norway::Value::Null));
                 r.qmp = Some(QmpStep { execute, arguments });
             }
             StepKind::WaitConsole(p) => r.wait_console = Some(p),
@@ -318,7 +318,7 @@ mod tests {
     use super::*;
 
     fn parse(yaml: &str) -> Step {
-        let raw: RawStep = serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
+        let raw: RawStep = serde_norway::from_str(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
         Step::try_from(raw).unwrap_or_else(|e| panic!("{yaml}: {e}"))
     }
 
@@ -328,14 +328,14 @@ mod tests {
             let step = parse(k.example());
             assert_eq!(step.kind.kind(), k, "{}", k.example());
             assert!(k.example().starts_with(&format!("{}: ", k.key())), "{}", k.example());
-            let again = parse(&serde_yaml::to_string(&step).unwrap());
+            let again = parse(&serde_norway::to_string(&step).unwrap());
             assert_eq!(again.kind.describe(), step.kind.describe(), "{}", k.example());
         }
     }
 
     #[test]
     fn a_step_without_a_kind_lists_every_kind() {
-        let raw: RawStep = serde_yaml::from_str("timeout_secs: 5").unwrap();
+        let raw: RawStep = serde_norway::from_str("timeout_secs: 5").unwrap();
         let err = Step::try_from(raw).unwrap_err();
         assert_eq!(err, format!("a step needs one of: {}", keys()));
         for &k in Kind::ALL {

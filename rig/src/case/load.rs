@@ -113,9 +113,9 @@ fn read_capped(file: &Path) -> Result<String, String> {
 
 /// Parses and validates case text. Errors are (line, column, message).
 pub fn parse(text: &str) -> Result<Case, (usize, usize, String)> {
-    let case: Case = serde_yaml::from_str(text).map_err(|e| {
+    let case: Case = serde_norway::from_str(text).map_err(|e| {
         let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
-        // serde_yaml appends " at line N column M"; the location is reported separately.
+        // serde_norway appends " at line N column M"; the location is reported separately.
         let msg = e.to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
         item_location(text, line, column, &msg).unwrap_or((line, column, msg))

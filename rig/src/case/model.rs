@@ -443,7 +443,7 @@ pub struct QmpStep {
     pub execute: String,
     /// Its arguments.
     #[serde(default)]
-    pub arguments: Option<serde_yaml::Value>,
+    pub arguments: Option<serde_norway::Value>,
 }
 
 /// Steps that run concurrently with the rest of their block until the block ends.

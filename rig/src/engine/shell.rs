@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn every_kind_has_the_shell_form_its_table_row_says() {
         for &k in crate::case::Kind::ALL {
-            let raw: crate::case::kinds::RawStep = serde_yaml::from_str(k.example()).unwrap();
+            let raw: crate::case::kinds::RawStep = serde_norway::from_str(k.example()).unwrap();
             let s = Step::try_from(raw).unwrap();
             let f = form(&s.kind, &crate::guest_os::illumos::ILLUMOS, Vendor::Amd, 1);
             match k.runs() {

@@ -76,7 +76,7 @@ pub fn with_range(case: &Case, path: &str, range: Jitter) -> Option<Case> {
 
 /// [`with_range`] as case YAML, for a file the case loader reads back.
 pub fn narrowed_yaml(case: &Case, path: &str, range: Jitter) -> Option<String> {
-    serde_yaml::to_string(&with_range(case, path, range)?).ok()
+    serde_norway::to_string(&with_range(case, path, range)?).ok()
 }
 
 /// The case narrowed to the window found, as YAML, named `<case>-window` so that it can stand
@@ -84,7 +84,7 @@ pub fn narrowed_yaml(case: &Case, path: &str, range: Jitter) -> Option<String> {
 pub fn window_yaml(case: &Case, path: &str, range: Jitter) -> Option<String> {
     let mut c = with_range(case, path, range)?;
     c.name = format!("{}-window", case.name);
-    serde_yaml::to_string(&c).ok()
+    serde_norway::to_string(&c).ok()
 }
 
 /// The index of the iteration step a knob is, when it is a sleep of the iteration's own steps

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use super::cache::{self, CLIENT_KEY, HOST_KEY, INITRD, KERNEL, MANIFEST, Manifest};
 use super::packages::Package;
 use super::recipe::Recipe;
+use super::unpack::{self, KernelPaths};
 use super::{cpio, keys, vmlinux};
 
 /// What to build: image `name` from `recipe` and `packages` (with their .debs at `debs`, same
@@ -27,7 +28,6 @@ pub struct Job<'a> {
 pub fn build(job: &Job, work: &Path, key: &str) -> Result<Manifest> {
     let started = Instant::now();
     let Job { recipe, packages, debs, kernel_release, .. } = *job;
-    let kernel_idx = packages.iter().position(|p| p.kernel).context("no kernel package")?;
 
     let recipe_dir = work.join("recipe");
     std::fs::create_dir_all(&recipe_dir).with_context(|| format!("creating {}", recipe_dir.display()))?;
@@ -40,26 +40,23 @@ pub fn build(job: &Job, work: &Path, key: &str) -> Result<Manifest> {
     }
     keys::generate_client_key(&work.join(CLIENT_KEY), &format!("rig@{}-{key}", job.name))?;
 
+    tracing::info!(image = job.name, kernel = kernel_release, "unpacking the packages");
+    let modules = recipe.files().find(|f| f.name == "modules").map(|f| f.contents).unwrap_or("");
+    let kernel = KernelPaths::new(kernel_release, modules, job.user_kernel);
+    unpack::unpack(debs, packages, &kernel, &work.join("pkg"), Some(&work.join("headers")))?;
+
     tracing::info!(image = job.name, kernel = kernel_release, "assembling the guest tree");
     let mut cmd = Command::new("sh");
-    cmd.arg(recipe_dir.join("build.sh")).arg(work).arg(kernel_release).arg(&debs[kernel_idx]);
+    cmd.arg(recipe_dir.join("build.sh")).arg(work).arg(kernel_release);
     if job.user_kernel {
         cmd.env("RIG_USER_KERNEL", "1");
     }
-    cmd.args(
-        debs.iter()
-            .zip(packages)
-            .enumerate()
-            .filter(|(i, (_, p))| *i != kernel_idx && !p.build_only)
-            .map(|(_, (d, _))| d),
-    );
     run_script(cmd, "build.sh", recipe, work)?;
 
-    let build_debs: Vec<&PathBuf> = debs.iter().zip(packages).filter(|(_, p)| p.build_only).map(|(d, _)| d).collect();
     for hook in recipe.hooks {
         tracing::info!(image = recipe.name, hook = hook.script, args = ?hook.args, "running a build hook");
         let mut cmd = Command::new("sh");
-        cmd.arg(recipe_dir.join(hook.script)).arg(work).arg(kernel_release).args(hook.args).args(&build_debs);
+        cmd.arg(recipe_dir.join(hook.script)).arg(work).arg(kernel_release).args(hook.args);
         run_script(cmd, hook.script, recipe, work)?;
     }
 
@@ -73,8 +70,11 @@ pub fn build(job: &Job, work: &Path, key: &str) -> Result<Manifest> {
     std::fs::write(work.join(KERNEL), elf)?;
     cpio::write_gz(&work.join("root"), cpio::DEV_NODES, &work.join(INITRD))?;
 
-    for scratch in ["root", "pkg"] {
-        std::fs::remove_dir_all(work.join(scratch)).with_context(|| format!("removing {scratch}/"))?;
+    for scratch in ["root", "pkg", "headers"] {
+        let dir = work.join(scratch);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {scratch}/"))?;
+        }
     }
     std::fs::remove_file(work.join("vmlinuz"))?;
     let notes = work.join("module-notes");

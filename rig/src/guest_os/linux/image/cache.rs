@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::packages::{Package, hex};
+use super::packages::{Package, hex, sha256_read};
 use super::recipe::Recipe;
 
 /// File names inside an image directory.
@@ -63,10 +63,9 @@ pub struct Artifact {
 const SEALED: [&str; 2] = [KERNEL, INITRD];
 
 fn artifact(path: &Path) -> Result<Artifact> {
-    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut h = Sha256::new();
-    let bytes = std::io::copy(&mut f, &mut h).with_context(|| format!("reading {}", path.display()))?;
-    Ok(Artifact { bytes, sha256: hex(&h.finalize()) })
+    let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let (bytes, sha256) = sha256_read(f).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Artifact { bytes, sha256 })
 }
 
 /// Records the size and hash of a finished build's artifacts in its manifest (in `dir`,

@@ -64,13 +64,13 @@ fn find_deb(debs: &Path, package: &str) -> Result<Option<PathBuf>> {
     Ok(None)
 }
 
-/// `dpkg-deb --fsys-tarfile <deb> | tar -xO <member> > <out>`, through a temporary file.
+/// The package's debug vmlinux into `out`, through a temporary file.
 fn extract_vmlinux(deb: &Path, kernel_release: &str, out: &Path) -> Result<()> {
     let member = format!("./usr/lib/debug/boot/vmlinux-{kernel_release}");
     std::fs::create_dir_all(out.parent().expect("has a parent"))?;
     let tmp = out.with_extension("partial");
     let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    if let Err(e) = super::packages::extract_member(deb, &member, Some(file)) {
+    if let Err(e) = super::deb::extract_member(deb, &member, Some(file)) {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }

@@ -1,6 +1,6 @@
 //! Guest images: building and caching the embedded default Linux guest.
 //!
-//! An image is built from Debian packages (`apt-get download`, `dpkg-deb -x`, nothing
+//! An image is built from Debian packages (`apt-get download`, unpacked in-process by `deb`, nothing
 //! installed on the host) by the recipe in `images/linux/`, and cached in
 //! `<build>/images/<name>-<key>/`, where the key hashes the exact package versions and the
 //! recipe files: it is rebuilt only when one of those changes. Downloads are cached in
@@ -12,6 +12,7 @@
 mod build;
 pub mod cache;
 pub mod cpio;
+pub mod deb;
 pub mod debuginfo;
 mod derived;
 pub mod kconfig;
@@ -22,6 +23,7 @@ pub mod packages;
 pub mod plan;
 pub mod recipe;
 pub mod script;
+pub mod unpack;
 pub mod user_kernel;
 pub mod vmlinux;
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -11,11 +11,12 @@ use sha2::{Digest, Sha256};
 use super::cache::Lock;
 use super::recipe::list_lines;
 
-/// Host tools a build runs, with the Debian package that provides each.
-const HOST_TOOLS: &[(&str, &str)] = &[("apt-get", "apt"), ("apt-cache", "apt"), ("dpkg-deb", "dpkg"), ("tar", "tar")];
+/// Host tools a build runs, with the Debian package that provides each (packages are
+/// unpacked in-process, `deb`; `dpkg-deb` builds a package from a user's kernel tree).
+const HOST_TOOLS: &[(&str, &str)] = &[("apt-get", "apt"), ("apt-cache", "apt"), ("dpkg-deb", "dpkg")];
 
 /// The Debian packages the host needs to build images.
-pub const HOST_PACKAGES: &[&str] = &["apt", "dpkg", "tar"];
+pub const HOST_PACKAGES: &[&str] = &["apt", "dpkg"];
 
 /// One Debian package at the exact version an image holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,41 +249,28 @@ fn has_valid_deb(debs_dir: &Path, p: &Package) -> bool {
     }
 }
 
-/// One member of a package's data archive (`dpkg-deb --fsys-tarfile | tar -xO`), into `to`
-/// when given (a large one, streamed) or else returned. Fails unless both commands succeed
-/// and the member is there.
-pub fn extract_member(deb: &Path, member: &str, to: Option<std::fs::File>) -> Result<Vec<u8>> {
-    let mut dpkg = Command::new("dpkg-deb")
-        .arg("--fsys-tarfile")
-        .arg(deb)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("running dpkg-deb")?;
-    let mut tar = Command::new("tar");
-    tar.args(["-xO", "-f", "-", member]).stdin(dpkg.stdout.take().expect("piped"));
-    if let Some(file) = to {
-        tar.stdout(file);
-    }
-    let out = tar.output().context("running tar")?;
-    let dpkg = dpkg.wait_with_output()?;
-    if !dpkg.status.success() || !out.status.success() {
-        bail!(
-            "extracting {member} from {} failed: {}{}",
-            deb.display(),
-            String::from_utf8_lossy(&dpkg.stderr).trim(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(out.stdout)
-}
-
 /// The SHA256 of a file, lower-case hex.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
+    Ok(sha256_read(std::fs::File::open(path)?)?.1)
+}
+
+/// The length of everything `r` gives and its SHA256, lower-case hex (sha2 0.11 hashers are
+/// no `io::Write`, so no `io::copy` into one).
+pub fn sha256_read(mut r: impl std::io::Read) -> std::io::Result<(u64, String)> {
     let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h)?;
-    Ok(hex(&h.finalize()))
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Ok((total, hex(&h.finalize()))),
+            Ok(n) => {
+                h.update(&buf[..n]);
+                total += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Lower-case hex of bytes.

@@ -4,7 +4,7 @@
 //! A script runs in a process group of its own; a guardian (`sh`, in a group of its own too, so
 //! a terminal's Ctrl-C does not end it first) waits for end-of-file on a pipe whose only writer
 //! is the rig. When the rig goes, however it goes, the kernel closes the pipe and the guardian
-//! kills the script's whole group: `dpkg-deb`, `tar` and the compressors under `build.sh`
+//! kills the script's whole group: the compilers and tools under `build.sh` and its hooks
 //! included. When the script ends first, the guardian is ended without acting.
 
 use std::io;

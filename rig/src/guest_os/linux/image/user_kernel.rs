@@ -10,7 +10,6 @@
 //! keyed by the package's SHA256.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
 use serde::{Deserialize, Serialize};
@@ -73,19 +72,7 @@ pub fn image_name(recipe: &str, name: &str) -> Result<String> {
     Ok(full)
 }
 
-fn dpkg_deb(args: &[&str], path: &Path) -> Result<Vec<u8>> {
-    let out = Command::new("dpkg-deb").args(args).arg(path).output().context("running dpkg-deb")?;
-    if !out.status.success() {
-        bail!(
-            "{} is not a Debian package dpkg-deb can read: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(out.stdout)
-}
-
-/// The kernel release of the package's `./boot/vmlinuz-<release>`, from a `dpkg-deb -c` listing.
+/// The kernel release of the package's `./boot/vmlinuz-<release>`, from a listing of its paths (one a line, the path last).
 pub fn release_in_listing(listing: &str) -> Option<String> {
     listing.lines().filter_map(|l| l.split_whitespace().last()).find_map(|p| {
         let r = p.strip_prefix("./boot/vmlinuz-")?;
@@ -97,9 +84,8 @@ pub fn release_in_listing(listing: &str) -> Option<String> {
 /// what the file is instead, before anything is built or booted.
 pub fn inspect_deb(path: &Path) -> Result<(Package, String, ConfigCheck)> {
     ensure!(path.is_file(), "{} is not a file", path.display());
-    let fields = String::from_utf8_lossy(&dpkg_deb(&["-f"], path)?).into_owned();
-    let field =
-        |f: &str| fields.lines().find_map(|l| l.strip_prefix(&format!("{f}: ")).map(str::trim).map(str::to_string));
+    let fields = super::deb::control(path)?;
+    let field = |f: &str| super::deb::field(&fields, f);
     let name = field("Package").with_context(|| format!("{}: no Package field", path.display()))?;
     let arch = field("Architecture").unwrap_or_default();
     ensure!(
@@ -107,7 +93,7 @@ pub fn inspect_deb(path: &Path) -> Result<(Package, String, ConfigCheck)> {
         "{} is a package for {arch:?}; the rig boots x86-64 guests and needs an amd64 kernel",
         path.display()
     );
-    let listing = String::from_utf8_lossy(&dpkg_deb(&["-c"], path)?).into_owned();
+    let listing = super::deb::list(path)?.join("\n");
     let release = release_in_listing(&listing).with_context(|| {
         format!(
             "{} ({name}) holds no /boot/vmlinuz-<release>: it is not a kernel image package \
@@ -120,8 +106,7 @@ pub fn inspect_deb(path: &Path) -> Result<(Package, String, ConfigCheck)> {
         format!("{} holds no {config_path}: the rig checks a kernel's configuration before it boots it", path.display())
     })?;
     // An ELF kernel (a bare vmlinux, packed) is booted as it is: no decompression to check.
-    let elf =
-        super::packages::extract_member(path, &format!("./boot/vmlinuz-{release}"), None)?.starts_with(b"\x7fELF");
+    let elf = super::deb::extract_member(path, &format!("./boot/vmlinuz-{release}"), None)?.starts_with(b"\x7fELF");
     let check = kconfig::check(&config, elf);
     let package = Package {
         name,
@@ -136,7 +121,7 @@ pub fn inspect_deb(path: &Path) -> Result<(Package, String, ConfigCheck)> {
 
 /// One file of a package's data archive, as text; an empty one counts as missing.
 fn extract_file(deb: &Path, member: &str) -> Result<String> {
-    let bytes = super::packages::extract_member(deb, member, None)?;
+    let bytes = super::deb::extract_member(deb, member, None)?;
     ensure!(!bytes.is_empty(), "{member} is empty");
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }

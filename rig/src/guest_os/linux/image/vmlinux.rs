@@ -5,7 +5,7 @@
 //! the XZ magic inside the bzImage; the first stream that decompresses to an ELF wins.
 
 use anyhow::{Result, bail};
-use xz2::stream::{Action, Status};
+use liblzma::stream::{Action, Status};
 
 const XZ_MAGIC: &[u8] = &[0xFD, b'7', b'z', b'X', b'Z', 0x00];
 const ELF_MAGIC: &[u8] = b"\x7fELF";
@@ -29,9 +29,9 @@ pub fn extract_elf(bzimage: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// Decompresses the XZ stream at the start of `input`, ignoring whatever follows it
-/// (`xz2::read::XzDecoder` would try to decode the trailing bytes and fail).
-fn decompress_one_stream(input: &[u8]) -> Result<Vec<u8>, xz2::stream::Error> {
-    let mut stream = xz2::stream::Stream::new_stream_decoder(u64::MAX, 0)?;
+/// (`liblzma::read::XzDecoder` would try to decode the trailing bytes and fail).
+fn decompress_one_stream(input: &[u8]) -> Result<Vec<u8>, liblzma::stream::Error> {
+    let mut stream = liblzma::stream::Stream::new_stream_decoder(u64::MAX, 0)?;
     let mut out = Vec::with_capacity(input.len() * 8);
     loop {
         if out.len() == out.capacity() {
@@ -42,7 +42,7 @@ fn decompress_one_stream(input: &[u8]) -> Result<Vec<u8>, xz2::stream::Error> {
             Status::StreamEnd => return Ok(out),
             // No progress with room left in `out`: the input ended mid-stream.
             _ if stream.total_in() as usize == consumed && out.len() == produced => {
-                return Err(xz2::stream::Error::Data);
+                return Err(liblzma::stream::Error::Data);
             }
             Status::Ok | Status::GetCheck | Status::MemNeeded => {}
         }
@@ -61,7 +61,7 @@ mod tests {
     #[test]
     fn finds_elf_after_junk() {
         let payload = b"\x7fELF\x02\x01\x01 pretend kernel".repeat(100);
-        let mut enc = xz2::write::XzEncoder::new(Vec::new(), 6);
+        let mut enc = liblzma::write::XzEncoder::new(Vec::new(), 6);
         enc.write_all(&payload).unwrap();
         let mut image = b"MZ setup code \xFD7zX".to_vec();
         image.extend(enc.finish().unwrap());
@@ -71,7 +71,7 @@ mod tests {
 
     #[test]
     fn rejects_truncated_stream() {
-        let mut enc = xz2::write::XzEncoder::new(Vec::new(), 6);
+        let mut enc = liblzma::write::XzEncoder::new(Vec::new(), 6);
         enc.write_all(&b"\x7fELF".repeat(10_000)).unwrap();
         let xz = enc.finish().unwrap();
         assert!(extract_elf(&xz[..xz.len() / 2]).is_err());

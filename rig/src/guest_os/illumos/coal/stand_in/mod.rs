@@ -184,10 +184,20 @@ fn build(
         std::fs::create_dir_all(path.parent().expect("a recipe file has a parent"))?;
         std::fs::write(&path, f.contents)?;
     }
-    let kernel_idx = pkgs.iter().position(|p| p.kernel).context("no kernel package")?;
+    use crate::guest_os::linux::image::{deb, unpack};
+    let modules = FILES.iter().find(|f| f.name == "modules").map(|f| f.contents).unwrap_or("");
+    let kernel = unpack::KernelPaths::new(&base.kernel_release, modules, false);
+    unpack::unpack(debs, pkgs, &kernel, &work.join("pkg"), None)?;
+    // busybox and busybox-static both ship /bin/busybox: each kept apart, as WORK/<package>.
+    for name in ["busybox-static", "busybox"] {
+        let i = pkgs.iter().position(|p| p.name == name);
+        let i = i.with_context(|| format!("images/coal-stand-in/packages names no {name}"))?;
+        let out = work.join(name);
+        deb::extract_member(&debs[i], "./bin/busybox", Some(std::fs::File::create(&out)?))?;
+        std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    }
     let mut cmd = Command::new("sh");
-    cmd.arg(recipe_dir.join("build.sh")).arg(work).arg(&base.kernel_release).arg(&debs[kernel_idx]);
-    cmd.args(debs.iter().enumerate().filter(|(i, _)| *i != kernel_idx).map(|(_, d)| d));
+    cmd.arg(recipe_dir.join("build.sh")).arg(work).arg(&base.kernel_release);
     let out =
         crate::guest_os::linux::image::script::output(&mut cmd).context("running images/coal-stand-in/build.sh")?;
     if !out.status.success() {
@@ -239,7 +249,7 @@ fn build(
     for scratch in ["pkg", "root"] {
         std::fs::remove_dir_all(work.join(scratch)).with_context(|| format!("removing {scratch}/"))?;
     }
-    for f in ["vmlinuz", "overlay.cpio.gz", "initrd.gz"] {
+    for f in ["vmlinuz", "overlay.cpio.gz", "initrd.gz", "busybox"] {
         std::fs::remove_file(work.join(f))?;
     }
     manifest.build_seconds = started.elapsed().as_secs_f64();
