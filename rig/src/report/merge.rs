@@ -7,6 +7,7 @@ use anyhow::{Result, bail};
 use crate::results::StopReason;
 use crate::results::compare;
 use crate::results::model::{CaseRun, RunReport};
+use crate::results::shard::Shard;
 
 /// Merges reports, each named by its shard (or run directory); see [`merge_named`].
 pub fn merge(reports: Vec<RunReport>) -> Result<RunReport> {
@@ -78,10 +79,41 @@ pub fn merge_named(reports: Vec<(String, RunReport)>) -> Result<RunReport> {
         run.retally();
     }
     out.comparisons = comparisons(&out.runs);
+    if let Some(why) = missing_shards(&shards)? {
+        // A runner that died before writing its report leaves no file at all: the merge of
+        // the others would otherwise give a verdict on part of the campaign as if it were whole.
+        out.finished = false;
+        let note = StopReason::from(why);
+        out.stopped_early = Some(match out.stopped_early.take() {
+            Some(before) => before.and(note),
+            None => note,
+        });
+    }
     if !shards.is_empty() {
         out.run_dir = format!("merged from shards {}", shards.join(", "));
     }
     Ok(out)
+}
+
+/// Which shards of the campaign no report was given for, when every report names its shard
+/// (`K/N`); an error when they disagree on N (shards of different campaigns).
+fn missing_shards(named: &[String]) -> Result<Option<String>> {
+    let Ok(shards) = named.iter().map(|s| s.parse::<Shard>()).collect::<Result<Vec<_>, _>>() else { return Ok(None) };
+    let Some(count) = shards.first().map(|s| s.count) else { return Ok(None) };
+    if let Some(other) = shards.iter().find(|s| s.count != count) {
+        bail!(
+            "shard {other} and shard {}/{count} are of campaigns split in different ways: merge the {count} shards of one campaign",
+            shards[0].index
+        );
+    }
+    let missing: Vec<String> =
+        (1..=count).filter(|k| !shards.iter().any(|s| s.index == *k)).map(|k| format!("{k}/{count}")).collect();
+    Ok((!missing.is_empty()).then(|| {
+        format!(
+            "no report of shard {} was given to the merge (its runner may have died before writing one): the verdict covers the other shards' iterations only",
+            missing.join(", ")
+        )
+    }))
 }
 
 /// Adds `run` (of the report `name`) to the same case × CPU × image of the reports before it.
@@ -268,6 +300,23 @@ mod tests {
             let err = merge(vec![a.clone(), b]).unwrap_err().to_string();
             assert!(err.starts_with(&format!("report 2/2{what}")), "{err}");
         }
+    }
+
+    #[test]
+    fn a_missing_shard_leaves_the_merge_unfinished_and_named() {
+        let a = report(vec![run("debug", &[(1, true)])], Some("1/3"));
+        let c = report(vec![run("debug", &[(3, true)])], Some("3/3"));
+        let merged = merge(vec![a.clone(), c.clone()]).unwrap();
+        assert!(!merged.finished);
+        assert_eq!(merged.exit_code(), 3);
+        let why = merged.stopped_early.map(|s| s.to_string()).unwrap_or_default();
+        assert!(why.contains("no report of shard 2/3 was given to the merge"), "{why}");
+        let b = report(vec![run("debug", &[(2, true)])], Some("2/3"));
+        let whole = merge(vec![a.clone(), b, c]).unwrap();
+        assert!(whole.finished && whole.stopped_early.is_none());
+        let other = report(vec![run("debug", &[(2, true)])], Some("2/4"));
+        let err = merge(vec![a, other]).unwrap_err().to_string();
+        assert!(err.contains("split in different ways"), "{err}");
     }
 
     #[test]
