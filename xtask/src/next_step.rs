@@ -1,6 +1,7 @@
 //! The command a user would type next, printed as a run's last line, by what the run found.
 
 use rig::results::Outcome;
+use rig::results::bisection::{Bisection, End};
 use rig::results::model::RunReport;
 
 /// The next command after `report`, run as `command` (the command line that ran it).
@@ -33,6 +34,28 @@ pub fn after_run(report: &RunReport, command: &str) -> Option<String> {
         )),
         (0, _) => Some("next: this run beside the earlier ones: cargo xtask history".into()),
         _ => None,
+    }
+}
+
+/// The next command after a bisection `b`, run as `command`.
+pub fn after_bisection(b: &Bisection, command: &str) -> String {
+    let before_bad = b.first_bad.as_ref().and_then(|bad| {
+        let i = b.builds.iter().position(|x| x == bad)?;
+        Some((bad, b.builds.get(i.checked_sub(1)?)?))
+    });
+    match (&b.status, before_bad) {
+        (End::Found | End::FoundAssuming, Some((bad, good))) => format!(
+            "next: the change between {good} and {bad} is the suspect; the two alone, decided sequentially: cargo xtask \
+             rig --case {} --cpu {} --compare {bad},{good}",
+            b.case, b.cpu
+        ),
+        (End::OldestBad, _) => {
+            format!("next: the bug is older than the range: the same with an older build first: {command}")
+        }
+        (End::NewestClean, _) => format!(
+            "next: the newest build never hit: a longer budget (--max-iterations) or a newer build, then: {command}"
+        ),
+        _ => format!("next: the probes' evidence on the page named above, then the same run again: {command}"),
     }
 }
 
@@ -72,5 +95,27 @@ mod tests {
         assert!(next(&failed).ends_with("then the same run again: cargo xtask rig --cpu epyc"), "{}", next(&failed));
         let stopped = report(serde_json::json!({"kind": "completed"}), "pass", Some("interrupted (Ctrl-C or SIGTERM)"));
         assert_eq!(next(&stopped), "next: the same run again: cargo xtask rig --cpu epyc");
+    }
+
+    #[test]
+    fn a_bisection_names_the_pair_to_look_at_or_what_to_change() {
+        let b = |status: End, first_bad: Option<&str>| Bisection {
+            case: "os-7410-miniature".into(),
+            cpu: "epyc".into(),
+            builds: ["b1", "b2", "b3"].map(String::from).to_vec(),
+            probes: Vec::new(),
+            status,
+            first_bad: first_bad.map(String::from),
+            answer: String::new(),
+        };
+        let cmd = "cargo xtask rig --bisect b1,b2,b3";
+        assert_eq!(
+            after_bisection(&b(End::Found, Some("b2")), cmd),
+            "next: the change between b1 and b2 is the suspect; the two alone, decided sequentially: cargo xtask rig \
+             --case os-7410-miniature --cpu epyc --compare b2,b1"
+        );
+        assert!(after_bisection(&b(End::OldestBad, Some("b1")), cmd).contains("older than the range"));
+        assert!(after_bisection(&b(End::NewestClean, None), cmd).contains("--max-iterations"));
+        assert!(after_bisection(&b(End::Incomplete, None), cmd).ends_with(cmd));
     }
 }

@@ -611,10 +611,12 @@ async fn go(
     if let Some(builds) = &plan.bisect {
         let (b, probes) = rig::engine::bisect::run(&p, builds, &mut |p: &Progress| display.show(p)).await;
         display.finish();
+        let next = crate::next_step::after_bisection(&b, &command.join(" "));
         let (code, report) = bisect_report(&run_dir, b, probes);
         if run_dir.join("index.html").is_file() {
             outln!("{}", took_and_page(began, &run_dir));
         }
+        outln!("{next}");
         return Ok(ended(a, report.as_ref(), replaying, code));
     }
     let report = campaign::run(&p, &mut |p: &Progress| display.show(p)).await;
