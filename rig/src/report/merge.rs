@@ -56,11 +56,7 @@ pub fn merge_named(reports: Vec<(String, RunReport)>) -> Result<RunReport> {
         }
         shards.extend(r.shard.clone());
         if let Some(why) = &r.stopped_early {
-            let note = StopReason::Shard { name: name.clone(), why: Box::new(why.clone()) };
-            out.stopped_early = Some(match out.stopped_early.take() {
-                Some(before) => before.and(note),
-                None => note,
-            });
+            add_stop(&mut out.stopped_early, StopReason::Shard { name: name.clone(), why: Box::new(why.clone()) });
         }
         out.finished &= r.finished;
         out.provenance.absorb(&r.provenance);
@@ -83,16 +79,20 @@ pub fn merge_named(reports: Vec<(String, RunReport)>) -> Result<RunReport> {
         // A runner that died before writing its report leaves no file at all: the merge of
         // the others would otherwise give a verdict on part of the campaign as if it were whole.
         out.finished = false;
-        let note = StopReason::from(why);
-        out.stopped_early = Some(match out.stopped_early.take() {
-            Some(before) => before.and(note),
-            None => note,
-        });
+        add_stop(&mut out.stopped_early, StopReason::from(why));
     }
     if !shards.is_empty() {
         out.run_dir = format!("merged from shards {}", shards.join(", "));
     }
     Ok(out)
+}
+
+/// Adds `note` to the merge's reasons for stopping early.
+fn add_stop(stopped_early: &mut Option<StopReason>, note: StopReason) {
+    *stopped_early = Some(match stopped_early.take() {
+        Some(before) => before.and(note),
+        None => note,
+    });
 }
 
 /// Which shards of the campaign no report was given for, when every report names its shard
