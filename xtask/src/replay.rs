@@ -70,10 +70,10 @@ pub fn read(run_dir: &Path, how: &[(&str, Option<String>)]) -> Result<Replay, St
 
 /// `command` as a user would type it: each word shell-quoted where it needs to be.
 pub fn shown(command: &[String]) -> String {
-    let plain = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=,:%+@".contains(c));
-    let words: Vec<String> =
-        command.iter().map(|w| if plain(w) { w.clone() } else { rig::ssh::shell_quote(w) }).collect();
-    words.join(" ")
+    match command.split_first() {
+        Some((program, args)) => rig::machine::cmdline::shell_line(program, args),
+        None => String::new(),
+    }
 }
 
 /// `args` with each relative `--case` path that exists under `cwd` (where the run started)
