@@ -87,7 +87,7 @@ fn with_tar(
 
 /// The package's `control` file (Package, Version, Architecture, Depends, ...).
 pub fn control(deb: &Path) -> Result<String> {
-    let bytes = member_in(deb, "control.tar", "./control")?;
+    let bytes = member_in(deb, "control.tar", "./control", None)?;
     String::from_utf8(bytes).with_context(|| format!("{}: its control file is not UTF-8", label(deb)))
 }
 
@@ -111,18 +111,16 @@ pub fn list(deb: &Path) -> Result<Vec<String>> {
 /// One file of the data archive (its path as the archive spells it, `./boot/...`), into `to`
 /// when given (a large one, streamed) or else returned.
 pub fn extract_member(deb: &Path, member: &str, to: Option<std::fs::File>) -> Result<Vec<u8>> {
-    let mut to = to;
+    member_in(deb, "data.tar", member, to)
+}
+
+/// `member` of the `tar_prefix` archive, into `to` when given or else returned.
+fn member_in(deb: &Path, tar_prefix: &str, member: &str, mut to: Option<std::fs::File>) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    find(deb, "data.tar", member, &mut |entry| match to.as_mut() {
+    find(deb, tar_prefix, member, &mut |entry| match to.as_mut() {
         Some(file) => std::io::copy(entry, file).map(|_| ()),
         None => entry.read_to_end(&mut out).map(|_| ()),
     })?;
-    Ok(out)
-}
-
-fn member_in(deb: &Path, tar_prefix: &str, member: &str) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    find(deb, tar_prefix, member, &mut |entry| entry.read_to_end(&mut out).map(|_| ()))?;
     Ok(out)
 }
 
